@@ -1,0 +1,78 @@
+# Build for kuma-cp, kumactl and the test suite.
+#   make                 release-ish build into build/
+#   make SANITIZE=1      ASan+UBSan build into build-asan/ (what CI tests)
+#   make test            unit tests + integration tests
+#   make fuzz            libFuzzer harnesses (clang)
+
+CC       ?= cc
+PKGS     := jansson yaml-0.1 sqlite3 openssl libmicrohttpd libcurl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -lpthread -lm
+
+WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wformat=2 -Wvla -Wno-unused-parameter -Wno-format-nonliteral
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=gnu11 $(WARN) -fno-omit-frame-pointer -Isrc $(PKG_CFLAGS)
+ifeq ($(WERROR),1)
+CFLAGS   += -Werror
+endif
+
+ifeq ($(SANITIZE),1)
+B        := build-asan
+CFLAGS   += -fsanitize=address,undefined -fno-sanitize-recover=undefined -O1
+LDFLAGS  += -fsanitize=address,undefined
+else
+B        := build
+CFLAGS   += -D_FORTIFY_SOURCE=2 -fstack-protector-strong
+LDFLAGS  += -Wl,-z,relro,-z,now
+endif
+
+CORE_SRC := $(wildcard src/core/*.c src/store/*.c src/mesh/*.c)
+API_SRC  := $(wildcard src/api/*.c)
+CTL_SRC  := $(wildcard src/ctl/*.c)
+TEST_SRC := $(wildcard tests/unit/*.c tests/unit/*/*.c)
+
+obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
+
+all: $(B)/kuma-cp $(B)/kumactl
+
+$(B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(B)/libcore.a: $(call obj,$(CORE_SRC))
+	@rm -f $@; ar rcs $@ $^
+$(B)/libapi.a: $(call obj,$(API_SRC))
+	@rm -f $@; ar rcs $@ $^
+$(B)/libctl.a: $(call obj,$(CTL_SRC))
+	@rm -f $@; ar rcs $@ $^
+
+$(B)/kuma-cp: $(call obj,src/cmd/kuma-cp.c) $(B)/libapi.a $(B)/libcore.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+$(B)/kumactl: $(call obj,src/cmd/kumactl.c) $(B)/libctl.a $(B)/libcore.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+$(B)/unit-tests: $(call obj,$(TEST_SRC)) $(B)/libapi.a $(B)/libctl.a $(B)/libcore.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+unit: $(B)/unit-tests
+	$(B)/unit-tests
+
+integration: all
+	BIN=$(CURDIR)/$(B) bash tests/integration/run.sh
+
+test: unit integration
+
+FUZZ_FLAGS := -std=gnu11 -g -O1 -Isrc $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined
+build-fuzz/%: tests/fuzz/%.c $(CORE_SRC)
+	@mkdir -p build-fuzz
+	clang $(FUZZ_FLAGS) -o $@ $^ $(PKG_LIBS)
+fuzz: build-fuzz/fuzz_resource
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+.PHONY: all unit integration test fuzz format clean
+-include $(shell find $(B) -name '*.d' 2>/dev/null)
