@@ -60,6 +60,8 @@ static void validate_mtls(struct verr *ve, struct vpath *p, const json_t *mtls)
     size_t mb = vp_field(p, "backends");
     for (size_t i = 0; i < n; i++) {
         const json_t *b = elem_obj(ve, p, backends, i);
+        if (!b)
+            continue;
         size_t mi = vp_index(p, i);
         const char *name = vj_str(ve, p, b, "name");
         if (!name)
@@ -150,6 +152,8 @@ static void validate_logging(struct verr *ve, struct vpath *p, const json_t *log
     size_t mb = vp_field(p, "backends");
     for (size_t i = 0; i < n; i++) {
         const json_t *b = elem_obj(ve, p, backends, i);
+        if (!b)
+            continue;
         size_t mi = vp_index(p, i);
         const char *name = b ? vj_str(ve, p, b, "name") : NULL;
         if (!name)
@@ -232,6 +236,8 @@ static void validate_tracing(struct verr *ve, struct vpath *p, const json_t *tra
     size_t mb = vp_field(p, "backends");
     for (size_t i = 0; i < n; i++) {
         const json_t *b = elem_obj(ve, p, backends, i);
+        if (!b)
+            continue;
         size_t mi = vp_index(p, i);
         const char *name = b ? vj_str(ve, p, b, "name") : NULL;
         if (!name)
@@ -315,6 +321,8 @@ void v_prometheus_conf(struct verr *ve, struct vpath *p, const json_t *conf)
     size_t ma = vp_field(p, "aggregate");
     for (size_t i = 0; i < n; i++) {
         const json_t *a = elem_obj(ve, p, agg, i);
+        if (!a)
+            continue;
         size_t mi = vp_index(p, i);
         const char *name = a ? vj_str(ve, p, a, "name") : NULL;
         if (!name)
@@ -337,6 +345,8 @@ static void validate_metrics(struct verr *ve, struct vpath *p, const json_t *met
     size_t mb = vp_field(p, "backends");
     for (size_t i = 0; i < n; i++) {
         const json_t *b = elem_obj(ve, p, backends, i);
+        if (!b)
+            continue;
         size_t mi = vp_index(p, i);
         const char *name = b ? vj_str(ve, p, b, "name") : NULL;
         if (!name)
