@@ -868,9 +868,11 @@ void validate_rate_limit(const struct resource *r, struct verr *ve)
     const json_t *http = vj_obj(ve, &p, conf, "http");
     if (http) {
         vp_field(&p, "http");
-        const json_t *req = vj_obj(ve, &p, http, "requests");
-        if (!req && !vj_present(http, "requests"))
+        long long req;
+        if (!vj_present(http, "requests"))
             vadd_at(ve, &p, "requests", "requests must be set");
+        else
+            vj_int(ve, &p, http, "requests", &req);
         vj_duration(ve, &p, http, "interval", &(int64_t){0});
         const json_t *on = vj_obj(ve, &p, http, "onRateLimit");
         if (on) {
@@ -1126,36 +1128,41 @@ static long long gw_conn_limit(const json_t *l)
     return json_is_integer(v) ? (long long)json_integer_value(v) : 0;
 }
 
-/* validateListenerCollapsibility, reported in listener order. */
+/* validateListenerCollapsibility: protocol conflicts, then duplicate
+ * hostnames, then connection limits, each in listener order. */
 static void gw_collapsibility(struct verr *ve, struct vpath *p, const json_t *ls)
 {
     size_t n = json_array_size(ls);
-    for (size_t i = 0; i < n; i++) {
-        const json_t *l = json_array_get(ls, i);
-        if (!json_is_object(l))
-            continue;
-        int conflict = 0, dup_host = 0, limit_conflict = 0;
-        for (size_t j = 0; j < n; j++) {
-            const json_t *o = json_array_get(ls, j);
-            if (!json_is_object(o) || gw_port(o) != gw_port(l))
+    for (int pass = 0; pass < 3; pass++)
+        for (size_t i = 0; i < n; i++) {
+            const json_t *l = json_array_get(ls, i);
+            if (!json_is_object(l))
                 continue;
-            if (gw_protocol(json_object_get(o, "protocol")) !=
-                gw_protocol(json_object_get(l, "protocol")))
-                conflict = 1;
-            if (j != i && strcmp(gw_host(o), gw_host(l)) == 0)
-                dup_host = 1;
-            if (gw_conn_limit(l) && gw_conn_limit(o) && gw_conn_limit(o) != gw_conn_limit(l))
-                limit_conflict = 1;
+            int hit = 0;
+            for (size_t j = 0; j < n && !hit; j++) {
+                const json_t *o = json_array_get(ls, j);
+                if (!json_is_object(o) || gw_port(o) != gw_port(l))
+                    continue;
+                if (pass == 0)
+                    hit = gw_protocol(json_object_get(o, "protocol")) !=
+                          gw_protocol(json_object_get(l, "protocol"));
+                else if (pass == 1)
+                    hit = j != i && strcmp(gw_host(o), gw_host(l)) == 0;
+                else
+                    hit = gw_conn_limit(l) && gw_conn_limit(o) &&
+                          gw_conn_limit(o) != gw_conn_limit(l);
+            }
+            if (!hit)
+                continue;
+            size_t m = vp_index(p, i);
+            if (pass == 0)
+                vadd(ve, p, "protocol conflicts with other listeners on this port");
+            else if (pass == 1)
+                vadd(ve, p, "multiple listeners for hostname on this port");
+            else
+                vadd_at(ve, p, "resources.connectionLimit", "conflicting values for this port");
+            vp_reset(p, m);
         }
-        size_t m = vp_index(p, i);
-        if (conflict)
-            vadd(ve, p, "protocol conflicts with other listeners on this port");
-        if (dup_host)
-            vadd(ve, p, "multiple listeners for hostname on this port");
-        if (limit_conflict)
-            vadd_at(ve, p, "resources.connectionLimit", "conflicting values for this port");
-        vp_reset(p, m);
-    }
 }
 
 void validate_mesh_gateway(const struct resource *r, struct verr *ve)
@@ -1164,7 +1171,9 @@ void validate_mesh_gateway(const struct resource *r, struct verr *ve)
     struct vpath p;
     vp_init(&p, "");
     const json_t *conf = vj_obj(ve, &p, spec, "conf");
-    const json_t *ls = conf ? vj_arr(ve, &p, conf, "listeners") : NULL;
+    const json_t *ls = conf ? json_object_get(conf, "listeners") : NULL;
+    if (!json_is_array(ls))
+        ls = NULL;
     int cross = 0;
     for (size_t i = 0; i < json_array_size(ls); i++)
         if (json_is_true(json_object_get(json_array_get(ls, i), "crossMesh")))
@@ -1183,6 +1192,7 @@ void validate_mesh_gateway(const struct resource *r, struct verr *ve)
         vp_free(&p);
         return;
     }
+    vj_arr(ve, &p, conf, "listeners");
     vp_field(&p, "listeners");
     if (json_array_size(ls) == 0)
         vadd(ve, &p, "cannot be empty");
