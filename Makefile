@@ -12,7 +12,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -lpthread -lm
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wformat=2 -Wvla -Wno-unused-parameter -Wno-format-nonliteral
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=gnu11 $(WARN) -fno-omit-frame-pointer -Isrc $(PKG_CFLAGS)
+CFLAGS   += -std=gnu11 $(WARN) -fno-omit-frame-pointer -Isrc -Itests/unit $(PKG_CFLAGS)
 ifeq ($(WERROR),1)
 CFLAGS   += -Werror
 endif

@@ -28,6 +28,10 @@ int codec_parse_one(const char *buf, size_t len, json_t **doc, struct err *e);
  * marshalling of JSON does). Caller frees. */
 char *codec_yaml_dump(const json_t *v, int sort_keys);
 
+/* Whether a string would read back as a non-string if written as a plain
+ * YAML scalar ("true", "123", "null"), so an emitter must quote it. */
+int codec_scalar_is_ambiguous(const char *s);
+
 /* Compact JSON text; caller frees. */
 char *codec_json_dump(const json_t *v, int pretty);
 

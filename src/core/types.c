@@ -1,6 +1,6 @@
 /*
  * types — the static table of resource types. Names, paths and display names
- * follow Kuma's generated descriptors (pkg/core/resources/apis/*\/zz_generated
+ * follow Kuma's generated descriptors (pkg/core/resources/apis/<group>/zz_generated
  * .resources.go) so REST paths, kumactl arguments and /_resources match.
  */
 #include "core/types.h"
