@@ -59,7 +59,7 @@ static struct resource *res(const struct res_type *t, const char *mesh, const ch
     struct resource *r = resource_new(t, mesh, name);
     if (spec_json) {
         json_decref(r->spec);
-        r->spec = json_loads(spec_json, 0, NULL);
+        r->spec = json_loads(spec_json, JSON_ALLOW_NUL, NULL);
         ASSERT(r->spec);
     }
     return r;
