@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -922,6 +923,63 @@ TEST(store_many_threads_file)
 }
 
 /* ---- files ---------------------------------------------------------------- */
+
+/* A file store reads through its own connection: every read that starts
+ * after a write returned must see it, from this thread and from others. */
+struct reader_arg {
+    struct store *s;
+    atomic_int stop;
+    int errors;
+};
+
+static void *reader_main(void *arg)
+{
+    struct reader_arg *ra = arg;
+    struct err e;
+    while (!ra->stop) {
+        struct resource_list l = {0};
+        if (store_list(ra->s, &TYPE_DATAPLANE, NULL, &l, &e) != 0 || l.total != l.n)
+            ra->errors++;
+        resource_list_free(&l);
+    }
+    return NULL;
+}
+
+TEST(store_file_reads_see_every_committed_write)
+{
+    char *path = tmp_path("raw.db");
+    struct store *s = open_file(path);
+    struct err e = {{0}};
+    mesh_ok(s, "m");
+    struct reader_arg ra = {.s = s};
+    pthread_t th;
+    pthread_create(&th, NULL, reader_main, &ra);
+    for (int i = 0; i < 200; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "dp-%d", i);
+        struct resource *r = res(&TYPE_DATAPLANE, "m", name, NULL);
+        ASSERT_INT_EQ(store_create(s, r, NULL, &e), 0);
+        struct resource *g = get_ok(s, &TYPE_DATAPLANE, "m", name);
+        ASSERT_INT_EQ(g->version, 1);
+        resource_free(g);
+        ASSERT_INT_EQ(store_update(s, r, NULL, &e), 0);
+        g = get_ok(s, &TYPE_DATAPLANE, "m", name);
+        ASSERT_INT_EQ(g->version, 2);
+        resource_free(g);
+        size_t n = 0;
+        ASSERT_INT_EQ(store_count(s, &TYPE_DATAPLANE, "m", &n, &e), 0);
+        ASSERT_INT_EQ(n, 1); /* each is deleted before the next */
+        ASSERT_INT_EQ(store_delete(s, &TYPE_DATAPLANE, "m", name, NULL, &e), 0);
+        ASSERT(!exists(s, &TYPE_DATAPLANE, "m", name));
+        resource_free(r);
+    }
+    ra.stop = 1;
+    pthread_join(th, NULL);
+    ASSERT_INT_EQ(ra.errors, 0);
+    store_close(s);
+    free(path);
+    LEAK_CHECK();
+}
 
 TEST(store_file_mode_0600)
 {
