@@ -76,7 +76,8 @@ static void run(enum store_kind kind, const char *path, int n, int threads)
         fprintf(stderr, "open: %s\n", e.msg);
         exit(1);
     }
-    struct resource *m1 = resource_new(&TYPE_MESH, "", "m1"), *m2 = resource_new(&TYPE_MESH, "", "m2");
+    struct resource *m1 = resource_new(&TYPE_MESH, "", "m1"),
+                    *m2 = resource_new(&TYPE_MESH, "", "m2");
     store_create(s, m1, NULL, &e);
     store_create(s, m2, NULL, &e);
     resource_free(m1);

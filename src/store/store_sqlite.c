@@ -171,8 +171,7 @@ struct store {
 /* ---- errors ------------------------------------------------------------ */
 
 /* Fills e and returns code, so error paths read `return fail(e, CODE, ...)`. */
-__attribute__((format(printf, 3, 4))) static int fail(struct err *e, int code, const char *fmt,
-                                                      ...)
+__attribute__((format(printf, 3, 4))) static int fail(struct err *e, int code, const char *fmt, ...)
 {
     if (e) {
         va_list ap;
@@ -190,11 +189,21 @@ static void buf_goquote(struct buf *b, const char *s)
     buf_append(b, "\"", 1);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         switch (*p) {
-        case '"': buf_append(b, "\\\"", 2); break;
-        case '\\': buf_append(b, "\\\\", 2); break;
-        case '\n': buf_append(b, "\\n", 2); break;
-        case '\r': buf_append(b, "\\r", 2); break;
-        case '\t': buf_append(b, "\\t", 2); break;
+        case '"':
+            buf_append(b, "\\\"", 2);
+            break;
+        case '\\':
+            buf_append(b, "\\\\", 2);
+            break;
+        case '\n':
+            buf_append(b, "\\n", 2);
+            break;
+        case '\r':
+            buf_append(b, "\\r", 2);
+            break;
+        case '\t':
+            buf_append(b, "\\t", 2);
+            break;
         default:
             if (*p < 0x20 || *p == 0x7f)
                 buf_printf(b, "\\x%02x", *p);
@@ -268,8 +277,7 @@ static void rollback(struct conn *s)
         log_error("store", "rollback failed; the connection may be unusable");
 }
 
-static void bind_key(sqlite3_stmt *st, const struct res_type *t, const char *mesh,
-                     const char *name)
+static void bind_key(sqlite3_stmt *st, const struct res_type *t, const char *mesh, const char *name)
 {
     bind_text(st, 1, name);
     bind_text(st, 2, mesh);
@@ -364,8 +372,8 @@ static int migrate(struct conn *s, struct err *e)
     if (uv > SCHEMA_VERSION) {
         log_error("store", "database schema version %d is newer than this build's %d", uv,
                   SCHEMA_VERSION);
-        err_set(e, "store: database schema version %d is newer than this build supports (%d)",
-                uv, SCHEMA_VERSION);
+        err_set(e, "store: database schema version %d is newer than this build supports (%d)", uv,
+                SCHEMA_VERSION);
         ret = STORE_EIO;
         goto out;
     }
@@ -609,15 +617,15 @@ static struct conn *reader(struct store *s)
 
 /* ---- writes ------------------------------------------------------------ */
 
-static int check_key(const struct res_type *t, const char *mesh, const char *name,
-                     struct err *e)
+static int check_key(const struct res_type *t, const char *mesh, const char *name, struct err *e)
 {
     if (!t || !t->name)
         return fail(e, STORE_EINVALID, "invalid: missing resource type");
     if (!name || !*name)
         return fail(e, STORE_EINVALID, "invalid: name must not be empty");
     if (t->scope == RES_SCOPE_GLOBAL && mesh && *mesh)
-        return fail(e, STORE_EINVALID, "invalid: %s is global-scoped and cannot be in a mesh", t->name);
+        return fail(e, STORE_EINVALID, "invalid: %s is global-scoped and cannot be in a mesh",
+                    t->name);
     return 0;
 }
 
@@ -692,8 +700,8 @@ out_free:
 
 /* After an UPDATE or DELETE matched nothing: is the row there at all?
  * Returns 1 (yes), 0 (no) or STORE_EIO. */
-static int row_exists(struct conn *s, const struct res_type *t, const char *mesh,
-                      const char *name, int64_t *version, struct err *e)
+static int row_exists(struct conn *s, const struct res_type *t, const char *mesh, const char *name,
+                      int64_t *version, struct err *e)
 {
     sqlite3_stmt *st = s->st[ST_VERSION];
     bind_key(st, t, mesh, name);
@@ -807,8 +815,7 @@ int store_delete(struct store *store, const struct res_type *t, const char *mesh
         if (!ct) {
             /* A type this build does not know (written by a newer one):
              * the row goes, but nobody here can subscribe to it. */
-            log_warn("store", "cascade deletes a row of unknown type \"%s\"",
-                     tname ? tname : "");
+            log_warn("store", "cascade deletes a row of unknown type \"%s\"", tname ? tname : "");
             continue;
         }
         changes_add(&doomed, ct, (const char *)sqlite3_column_text(st, 1),
@@ -924,8 +931,8 @@ int store_list(struct store *store, const struct res_type *t, const struct store
         return fail(e, STORE_EINVALID, "invalid: a label filter needs both a key and a value");
     if (f->offset > INT64_MAX || f->size > INT64_MAX)
         return fail(e, STORE_EINVALID, "invalid: invalid offset: out of range");
-    unsigned flags = (f->mesh ? LF_MESH : 0) | (f->name_substr ? LF_NAME : 0) |
-                     (f->label_key ? LF_LABEL : 0);
+    unsigned flags =
+        (f->mesh ? LF_MESH : 0) | (f->name_substr ? LF_NAME : 0) | (f->label_key ? LF_LABEL : 0);
     struct resource_list l = {0};
     int ret;
 

@@ -492,8 +492,7 @@ TEST(store_list_orders_by_name_then_mesh)
 {
     struct store *s = open_mem();
     seed_list(s);
-    assert_list(s, &TYPE_DATAPLANE, NULL,
-                "backend@m1,backend@m2,web-1@m0,web-1@m1,web-2@m2", 5);
+    assert_list(s, &TYPE_DATAPLANE, NULL, "backend@m1,backend@m2,web-1@m0,web-1@m1,web-2@m2", 5);
     struct store_filter f = {0};
     assert_list(s, &TYPE_DATAPLANE, &f, "backend@m1,backend@m2,web-1@m0,web-1@m1,web-2@m2", 5);
     assert_list(s, &TYPE_MESH, NULL, "m0@,m1@,m2@", 3);
@@ -610,8 +609,8 @@ TEST(store_list_filters_by_label)
     /* Labels are strings: a number does not equal its text. */
     f = (struct store_filter){.label_key = "num", .label_value = "1"};
     assert_list(s, &TYPE_DATAPLANE, &f, "", 0);
-    f = (struct store_filter){.label_key = "kuma.io/zone", .label_value = "east",
-                              .mesh = "m1", .name_substr = "c"};
+    f = (struct store_filter){
+        .label_key = "kuma.io/zone", .label_value = "east", .mesh = "m1", .name_substr = "c"};
     assert_list(s, &TYPE_DATAPLANE, &f, "c@m1", 1);
 
     /* Labels follow updates. */
@@ -650,8 +649,16 @@ TEST(store_names_with_sql_and_like_metacharacters)
     struct store *s = open_mem();
     struct err e = {{0}};
     const char *meshes[] = {"m%", "m_", "m'"};
-    const char *names[] = {"a%b", "a_b", "axb", "it's", "say \"hi\"", "back\\slash",
-                           "x'); DROP TABLE resources; --", "semi;colon", "new\nline", "ünï"};
+    const char *names[] = {"a%b",
+                           "a_b",
+                           "axb",
+                           "it's",
+                           "say \"hi\"",
+                           "back\\slash",
+                           "x'); DROP TABLE resources; --",
+                           "semi;colon",
+                           "new\nline",
+                           "ünï"};
     for (size_t m = 0; m < 3; m++) {
         mesh_ok(s, meshes[m]);
         for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
@@ -683,8 +690,8 @@ TEST(store_names_with_sql_and_like_metacharacters)
     ASSERT_INT_EQ(put(s, &TYPE_DATAPLANE, "m'", "say \"hi\""), STORE_EEXIST);
     struct resource *r = res(&TYPE_DATAPLANE, "m'", "say \"hi\"", NULL);
     ASSERT_INT_EQ(store_create(s, r, NULL, &e), STORE_EEXIST);
-    ASSERT_STR_EQ(e.msg,
-                  "resource already exists: type=\"Dataplane\" name=\"say \\\"hi\\\"\" mesh=\"m'\"");
+    ASSERT_STR_EQ(
+        e.msg, "resource already exists: type=\"Dataplane\" name=\"say \\\"hi\\\"\" mesh=\"m'\"");
     resource_free(r);
     ASSERT_INT_EQ(store_delete(s, &TYPE_DATAPLANE, "m%", "new\nline", NULL, &e), 0);
     ASSERT_INT_EQ(store_delete(s, &TYPE_DATAPLANE, "m%", "new\nline", NULL, &e), STORE_ENOTFOUND);
@@ -853,7 +860,7 @@ TEST(store_racing_read_modify_write)
     LEAK_CHECK();
 }
 
-#define WRITERS 8
+#define WRITERS    8
 #define PER_WRITER 100
 
 struct writer {
@@ -1175,8 +1182,8 @@ TEST(store_corrupt_row_is_eio_not_crash)
     mesh_ok(s, "ok");
     sqlite3 *db = NULL;
     ASSERT_INT_EQ(sqlite3_open(path, &db), SQLITE_OK);
-    ASSERT_INT_EQ(sqlite3_exec(db, "UPDATE resources SET spec = '{not json' WHERE name = 'm'",
-                               NULL, NULL, NULL),
+    ASSERT_INT_EQ(sqlite3_exec(db, "UPDATE resources SET spec = '{not json' WHERE name = 'm'", NULL,
+                               NULL, NULL),
                   SQLITE_OK);
     sqlite3_close(db);
     struct err e = {{0}};
