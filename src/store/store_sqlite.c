@@ -284,13 +284,16 @@ static void bind_key(sqlite3_stmt *st, const struct res_type *t, const char *mes
     bind_text(st, 3, t->name);
 }
 
-/* Serializes a JSON object for the spec/labels columns; NULL means {}. */
+/* Serializes a JSON object for the spec/labels columns; NULL means {}.
+ * Anything but an object is refused (NULL) here rather than stored as a row
+ * that could not be read back. */
 static char *json_text(const json_t *v)
 {
     if (!v)
         return xstrdup("{}");
-    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-    return s;
+    if (!json_is_object(v))
+        return NULL;
+    return json_dumps(v, JSON_COMPACT);
 }
 
 static json_t *column_json(sqlite3_stmt *st, int col)
@@ -640,7 +643,7 @@ int store_create(struct store *store, struct resource *r, struct changes *ch, st
         return ret;
     char *spec = json_text(r->spec), *labels = json_text(r->labels);
     if (!spec || !labels) {
-        ret = fail(e, STORE_EINVALID, "invalid: spec or labels cannot be serialized");
+        ret = fail(e, STORE_EINVALID, "invalid: spec and labels must be JSON objects");
         goto out_free;
     }
     int mesh_scoped = r->type->scope == RES_SCOPE_MESH;
@@ -731,7 +734,7 @@ int store_update(struct store *store, struct resource *r, struct changes *ch, st
         return ret;
     char *spec = json_text(r->spec), *labels = json_text(r->labels);
     if (!spec || !labels) {
-        ret = fail(e, STORE_EINVALID, "invalid: spec or labels cannot be serialized");
+        ret = fail(e, STORE_EINVALID, "invalid: spec and labels must be JSON objects");
         goto out_free;
     }
     int64_t now = now_ns();

@@ -371,6 +371,28 @@ TEST(store_rejects_bad_arguments)
     ASSERT_INT_EQ(put(s, &TYPE_MESH, "", ""), STORE_EINVALID);
     ASSERT_INT_EQ(store_create(s, NULL, NULL, &e), STORE_EINVALID);
     ASSERT_INT_EQ(store_delete(s, NULL, "", "x", NULL, &e), STORE_EINVALID);
+    /* A spec or labels that is not an object is refused, not stored. */
+    struct resource *r = res(&TYPE_MESH, "", "m", NULL);
+    json_decref(r->spec);
+    r->spec = json_array();
+    ASSERT_INT_EQ(store_create(s, r, NULL, &e), STORE_EINVALID);
+    ASSERT_STR_CONTAINS(e.msg, "JSON objects");
+    json_decref(r->spec);
+    r->spec = json_object();
+    json_decref(r->labels);
+    r->labels = json_string("x");
+    ASSERT_INT_EQ(store_create(s, r, NULL, &e), STORE_EINVALID);
+    ASSERT(!exists(s, &TYPE_MESH, "", "m"));
+    json_decref(r->labels);
+    r->labels = json_object();
+    ASSERT_INT_EQ(store_create(s, r, NULL, &e), 0);
+    json_decref(r->spec);
+    r->spec = json_integer(3);
+    ASSERT_INT_EQ(store_update(s, r, NULL, &e), STORE_EINVALID);
+    resource_free(r);
+    r = get_ok(s, &TYPE_MESH, "", "m");
+    ASSERT_INT_EQ(r->version, 1);
+    resource_free(r);
 
     struct resource_list l = {0};
     struct store_filter f = {.label_key = "k"};
@@ -1196,6 +1218,40 @@ TEST(store_corrupt_row_is_eio_not_crash)
     /* The rest keeps working. */
     ASSERT(exists(s, &TYPE_MESH, "", "ok"));
     put_ok(s, &TYPE_MESH, "", "new");
+    store_close(s);
+    free(path);
+    LEAK_CHECK();
+}
+
+TEST(store_locked_database_is_eio_then_recovers)
+{
+    char *path = tmp_path("kuma.db");
+    struct store *s = open_file(path);
+    struct err e = {{0}};
+    struct changes ch = {0};
+    mesh_ok(s, "m");
+    /* Another process (here: connection) holds the write lock past our
+     * busy timeout. */
+    sqlite3 *other = NULL;
+    ASSERT_INT_EQ(sqlite3_open(path, &other), SQLITE_OK);
+    ASSERT_INT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    struct resource *r = res(&TYPE_DATAPLANE, "m", "dp", NULL);
+    int64_t t0 = mono_ms();
+    ASSERT_INT_EQ(store_create(s, r, &ch, &e), STORE_EIO);
+    ASSERT(mono_ms() - t0 >= 4000); /* it waited busy_timeout first */
+    ASSERT_STR_CONTAINS(e.msg, "locked");
+    ASSERT_INT_EQ(ch.n, 0);
+    ASSERT_INT_EQ(r->version, 0);
+    /* Reads go on meanwhile (WAL). */
+    ASSERT(exists(s, &TYPE_MESH, "", "m"));
+    ASSERT_INT_EQ(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(other);
+    /* And the same store writes again. */
+    ASSERT_INT_EQ(store_create(s, r, &ch, &e), 0);
+    ASSERT_INT_EQ(ch.n, 1);
+    ASSERT(exists(s, &TYPE_DATAPLANE, "m", "dp"));
+    resource_free(r);
+    changes_free(&ch);
     store_close(s);
     free(path);
     LEAK_CHECK();
