@@ -25,11 +25,11 @@ PIDS+=("$pid")
 for _ in $(seq 100); do [ -s "$T/w/listeners" ] && break; sleep 0.1; done
 [ -s "$T/w/listeners" ] || fail "kuma-cp with -c did not start: $(cat "$T/w.log")"
 CP_URL="http://127.0.0.1:$(awk '$1=="api-http"{print $2}' "$T/w/listeners")"
-cfg=$(api GET /config)
+api GET /config; cfg=$BODY
 assert_eq "$(jq -r '.store.type' <<<"$cfg")" memory "store.type from file"
 assert_eq "$(jq -r '.defaults.skipMeshCreation' <<<"$cfg")" true "skipMeshCreation from file"
 assert_eq "$(jq -r '.general.workDir' <<<"$cfg")" "$T/w" "env beats file"
-assert_eq "$(jq -r '.total' <<<"$(api GET /meshes)")" 0 "no default mesh"
+assert_eq "$(jq -r '.total' <<<"$(get /meshes)")" 0 "no default mesh"
 [ ! -e "$T/w/kuma.db" ] || fail "memory store must not create a database file"
 
 # Bad values are refused at start.

@@ -29,7 +29,7 @@ n=$(wc -l <"$acked")
 echo "acknowledged before kill -9: $n"
 
 start_cp
-listed=$(api GET '/meshes/default/traffic-routes?size=1000' | jq -r '.items[].name' | sort)
+listed=$(get '/meshes/default/traffic-routes?size=1000' | jq -r '.items[].name' | sort)
 missing=0
 while read -r i; do
     grep -qx "r-$i" <<<"$listed" || { echo "missing r-$i"; missing=$((missing + 1)); }
@@ -37,5 +37,5 @@ done <"$acked"
 assert_eq "$missing" 0 "acknowledged writes lost"
 # Content survives too, not just the name.
 last=$(tail -n 1 "$acked")
-out=$(api GET "/meshes/default/traffic-routes/r-$last")
+api GET "/meshes/default/traffic-routes/r-$last"; out=$BODY
 assert_eq "$(jq -r '.conf.destination["kuma.io/service"]' <<<"$out")" "d$last"

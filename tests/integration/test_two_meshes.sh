@@ -66,28 +66,28 @@ kumactl apply -f "$T/meshes.yaml" || fail "kumactl apply failed"
 
 out=$(kumactl get meshes -o json)
 assert_eq "$(jq -r '[.items[].name] | sort | join(",")' <<<"$out")" "team-a,team-b"
-out=$(api GET /meshes/team-b)
+api GET /meshes/team-b; out=$BODY
 assert_eq "$(jq -r '.networking.outbound.passthrough' <<<"$out")" false "k8s-form mesh spec stored"
 
-a=$(api GET /meshes/team-a/traffic-permissions/web-to-backend)
+api GET /meshes/team-a/traffic-permissions/web-to-backend; a=$BODY
 assert_eq "$HTTP_STATUS" 200
-b=$(api GET /meshes/team-b/traffic-permissions/web-to-backend)
+api GET /meshes/team-b/traffic-permissions/web-to-backend; b=$BODY
 assert_eq "$HTTP_STATUS" 200
 assert_eq "$(jq -r '.sources[0].match["kuma.io/service"]' <<<"$a")" web "team-a's own policy"
 assert_eq "$(jq -r '.sources[0].match["kuma.io/service"]' <<<"$b")" '*' "team-b's own policy"
 assert_eq "$(jq -r '.mesh' <<<"$b")" team-b
 
-r=$(api GET /meshes/team-b/traffic-routes/split)
+api GET /meshes/team-b/traffic-routes/split; r=$BODY
 assert_eq "$HTTP_STATUS" 200 "k8s-form route with top-level mesh"
 assert_eq "$(jq -r '.conf.split[1].weight' <<<"$r")" 10
-api GET /meshes/team-a/traffic-routes/split >/dev/null
+api GET /meshes/team-a/traffic-routes/split
 assert_eq "$HTTP_STATUS" 404 "route only in team-b"
 
 # Listing across meshes, and per mesh.
-all=$(api GET /traffic-permissions)
+api GET /traffic-permissions; all=$BODY
 assert_eq "$(jq -r '.total' <<<"$all")" 2
 assert_eq "$(jq -r '[.items[].mesh] | join(",")' <<<"$all")" "team-a,team-b"
-assert_eq "$(jq -r '.total' <<<"$(api GET /meshes/team-a/traffic-permissions)")" 1
+assert_eq "$(jq -r '.total' <<<"$(get /meshes/team-a/traffic-permissions)")" 1
 
 # kumactl tables show each mesh's own resources.
 out=$(kumactl get traffic-permissions -m team-a)
@@ -95,15 +95,15 @@ assert_contains "$out" "team-a"
 assert_not_contains "$out" "team-b"
 
 # Kubernetes form round trip: GET ?format=kubernetes, apply it back unchanged.
-api GET '/meshes/team-b/traffic-routes/split?format=kubernetes' >"$T/k8s.json"
+api GET '/meshes/team-b/traffic-routes/split?format=kubernetes'; printf '%s' "$BODY" >"$T/k8s.json"
 assert_eq "$HTTP_STATUS" 200
 assert_eq "$(jq -r '.kind' "$T/k8s.json")" TrafficRoute
 assert_eq "$(jq -r '.mesh' "$T/k8s.json")" team-b
 assert_eq "$(jq -r '.metadata.name' "$T/k8s.json")" split
-before=$(api GET /meshes/team-b/traffic-routes/split | jq -S 'del(.modificationTime)')
+before=$(get /meshes/team-b/traffic-routes/split | jq -S 'del(.modificationTime)')
 kumactl apply -f "$T/k8s.json" || fail "re-applying the kubernetes form failed"
-after=$(api GET /meshes/team-b/traffic-routes/split | jq -S 'del(.modificationTime)')
+after=$(get /meshes/team-b/traffic-routes/split | jq -S 'del(.modificationTime)')
 assert_eq "$after" "$before" "kubernetes round trip keeps the resource"
-m=$(api GET '/meshes/team-b?format=kubernetes')
+api GET '/meshes/team-b?format=kubernetes'; m=$BODY
 assert_eq "$(jq -r '.spec.networking.outbound.passthrough' <<<"$m")" false
 assert_eq "$(jq -r '.apiVersion' <<<"$m")" kuma.io/v1alpha1
