@@ -51,9 +51,8 @@ assert_not_contains() {
 # waits until /ready answers. Sets CP_PID, CP_URL, CP_DIAG_URL, CP_LOG.
 start_cp() {
     CP_WORKDIR=${CP_WORKDIR:-$T/cp}
-    mkdir -p "$CP_WORKDIR"
     CP_LOG="$T/kuma-cp.log"
-    rm -f "$CP_WORKDIR/listeners"
+    rm -f "$CP_WORKDIR/listeners" 2>/dev/null
     env KUMA_GENERAL_WORK_DIR="$CP_WORKDIR" \
         KUMA_API_SERVER_HTTP_INTERFACE=127.0.0.1 KUMA_API_SERVER_HTTP_PORT=0 \
         KUMA_DIAGNOSTICS_SERVER_PORT=0 \
@@ -89,8 +88,9 @@ stop_cp() {
     CP_EXIT=$?
 }
 
-# api METHOD PATH [BODY]: calls the REST API; prints the body and sets
-# HTTP_STATUS. BODY starting with @ names a file.
+# api METHOD PATH [BODY]: calls the REST API; sets BODY and HTTP_STATUS.
+# BODY starting with @ names a file. Call it directly, not in $(...), or the
+# variables are lost with the subshell; use `get PATH` to print a body.
 api() {
     local method=$1 path=$2 body=${3:-}
     local out="$T/api.out"
@@ -105,7 +105,12 @@ api() {
     else
         HTTP_STATUS=$(curl -s -o "$out" -w '%{http_code}' -X "$method" "$CP_URL$path")
     fi
-    cat "$out"
+    BODY=$(cat "$out")
+}
+
+# get PATH: prints the body of GET PATH.
+get() {
+    curl -s "$CP_URL$1"
 }
 
 # kumactl ARGS...: the CLI against this test's control plane.
