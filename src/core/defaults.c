@@ -53,6 +53,18 @@ static void default_prometheus(json_t *backend)
         json_object_set_new(t, "kuma.io/service", json_string("dataplane-metrics"));
         json_object_set_new(conf, "tags", t);
     }
+    /* Re-insert the known fields in the proto's field order, as Kuma's jsonpb
+     * output lists them; unknown keys keep their place after them. */
+    static const char *const order[] = {"port",  "path", "tags", "skipMTLS",
+                                        "aggregate", "envoy", "tls", NULL};
+    json_t *sorted = json_object();
+    for (size_t i = 0; order[i]; i++) {
+        json_t *v = json_object_get(conf, order[i]);
+        if (v)
+            json_object_set(sorted, order[i], v);
+    }
+    json_object_update_missing(sorted, conf);
+    json_object_set_new(backend, "conf", sorted);
 }
 
 void resource_default(struct resource *r)

@@ -141,7 +141,7 @@ TEST(manager_mesh_scoped_needs_its_mesh)
     struct fixture f;
     setup(&f, 0);
     struct mgr_result res = {0};
-    ASSERT_INT_EQ(put(&f, "type: TrafficRoute\nmesh: ghost\nname: r\n", &res), MGR_EMESH_NOT_FOUND);
+    ASSERT_INT_EQ(put(&f, "type: TrafficRoute\nmesh: ghost\nname: r\nsources: [{match: {kuma.io/service: '*'}}]\ndestinations: [{match: {kuma.io/service: '*'}}]\nconf: {destination: {kuma.io/service: a}}\n", &res), MGR_EMESH_NOT_FOUND);
     ASSERT_STR_EQ(res.msg, "Mesh is not found");
     mgr_result_free(&res);
     teardown(&f);
@@ -178,9 +178,9 @@ TEST(manager_events_after_commit_one_per_change)
     setup(&f, 0);
     struct mgr_result res = {0};
     ASSERT_INT_EQ(put(&f, "type: Mesh\nname: m\nskipCreatingInitialPolicies: ['*']\n", &res), MGR_OK);
-    ASSERT_INT_EQ(put(&f, "type: TrafficLog\nmesh: m\nname: l\n", &res), MGR_OK);
+    ASSERT_INT_EQ(put(&f, "type: TrafficLog\nmesh: m\nname: l\nsources: [{match: {kuma.io/service: '*'}}]\ndestinations: [{match: {kuma.io/service: '*'}}]\n", &res), MGR_OK);
     /* A failed write publishes nothing. */
-    ASSERT(put(&f, "type: TrafficLog\nmesh: ghost\nname: l\n", &res) != MGR_OK);
+    ASSERT(put(&f, "type: TrafficLog\nmesh: ghost\nname: l\nsources: [{match: {kuma.io/service: '*'}}]\ndestinations: [{match: {kuma.io/service: '*'}}]\n", &res) != MGR_OK);
     mgr_result_free(&res);
     struct event ev;
     ASSERT_INT_EQ(event_next(f.sub, &ev, 1000), 1);
