@@ -541,18 +541,22 @@ static int emit_value(yaml_emitter_t *em, const json_t *v, int sort)
         return emit_scalar(em, num, strlen(num), 0);
     case JSON_REAL: {
         double d = json_real_value(v);
-        if (d == floor(d) && fabs(d) < 1e15)
-            snprintf(num, sizeof(num), "%.0f", d);
-        else
+        /* Integral reals keep a ".0" so they read back as reals; others use
+         * the shortest form that reads back the same. */
+        if (d == floor(d) && fabs(d) < 1e15) {
+            snprintf(num, sizeof(num), "%.1f", d);
+        } else {
             snprintf(num, sizeof(num), "%.17g", d);
-        /* Shortest form that reads back the same. */
-        for (int prec = 1; prec <= 17; prec++) {
-            char t[64];
-            snprintf(t, sizeof(t), "%.*g", prec, d);
-            if (strtod(t, NULL) == d) {
-                snprintf(num, sizeof(num), "%s", t);
-                break;
+            for (int prec = 1; prec <= 17; prec++) {
+                char t[64];
+                snprintf(t, sizeof(t), "%.*g", prec, d);
+                if (strtod(t, NULL) == d) {
+                    snprintf(num, sizeof(num), "%s", t);
+                    break;
+                }
             }
+            if (!strpbrk(num, ".eEn"))
+                strcat(num, ".0");
         }
         return emit_scalar(em, num, strlen(num), 0);
     }

@@ -64,6 +64,10 @@ struct store;
 
 enum store_kind { STORE_KIND_SQLITE, STORE_KIND_MEMORY };
 
+/* Maps KUMA_STORE_TYPE to a kind: "sqlite" (also NULL or "") or "memory".
+ * Returns -1 for anything else (the caller reports the bad value). */
+int store_kind_parse(const char *s, enum store_kind *kind);
+
 /* Opens (creating if needed) the store. For sqlite, path is the database file,
  * created with mode 0600 and put in WAL mode with synchronous=FULL. */
 int store_open(enum store_kind kind, const char *path, struct store **out, struct err *e);

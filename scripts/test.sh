@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what is needed, builds, and runs the whole test suite:
+# unit tests and integration tests under ASan+UBSan, then a short fuzzing run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --test
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+status=0
+echo "==> unit tests (ASan+UBSan)"
+build-asan/unit-tests || status=1
+
+echo "==> integration tests (ASan+UBSan binaries)"
+BIN="$PWD/build-asan" bash tests/integration/run.sh || status=1
+
+echo "==> fuzzing (short run)"
+bash tests/fuzz/run.sh "${FUZZ_SECONDS:-30}" || status=1
+
+if [ "$status" -ne 0 ]; then
+    echo "==> test suite FAILED"
+    exit 1
+fi
+echo "==> test suite passed"

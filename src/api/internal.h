@@ -1,0 +1,42 @@
+/*
+ * api/internal — what the API's handlers share: the request, JSON replies,
+ * Kuma's error envelope and query helpers. Not used outside src/api.
+ */
+#ifndef API_INTERNAL_H
+#define API_INTERNAL_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+
+#include "api/server.h"
+#include "core/verr.h"
+
+#define API_MAX_SEGMENTS 8
+
+struct api_req {
+    struct MHD_Connection *conn;
+    const char *method;
+    const char *path;
+    const char *body;
+    size_t body_len;
+    const struct api_deps *deps;
+};
+
+/* Sends body (stolen) as JSON with the status. */
+enum MHD_Result api_reply(struct api_req *rq, unsigned status, json_t *body);
+/* Kuma's error envelope; ve may be NULL. */
+enum MHD_Result api_reply_error(struct api_req *rq, unsigned status, const char *title,
+                                const char *detail, const struct verr *ve);
+/* The envelope with one invalid parameter. */
+enum MHD_Result api_reply_param_error(struct api_req *rq, unsigned status, const char *title,
+                                      const char *detail, const char *field, const char *reason);
+
+const char *api_query(struct api_req *rq, const char *key);
+typedef void api_query_fn(void *arg, const char *key, const char *value);
+void api_query_each(struct api_req *rq, api_query_fn *fn, void *arg);
+const char *api_header(struct api_req *rq, const char *name);
+
+/* Routes a request by its path segments (resources.c). */
+enum MHD_Result api_route(struct api_req *rq, char **seg, int nseg);
+
+#endif

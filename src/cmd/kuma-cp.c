@@ -1,0 +1,259 @@
+/*
+ * kuma-cp — the control plane: flags, configuration and wiring only.
+ *
+ *   kuma-cp run [-c FILE] [--log-level LEVEL]
+ *   kuma-cp version
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
+#include "api/server.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "mesh/events.h"
+#include "mesh/manager.h"
+#include "store/store.h"
+
+#define KUMA_CP_VERSION "2.14.3"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Universal Control Plane for Envoy-based Service Mesh\n\n"
+               "Usage:\n"
+               "  kuma-cp [command]\n\n"
+               "Available Commands:\n"
+               "  run         Launch Control Plane\n"
+               "  version     Print version\n\n"
+               "Flags for run:\n"
+               "  -c, --config-file string   configuration file\n"
+               "      --log-level string     log level: one of debug|info|warn|error (default "
+               "\"info\")\n");
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+    char *p = xstrdup(path);
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        if (mkdir(p, mode) < 0 && errno != EEXIST) {
+            free(p);
+            return -1;
+        }
+        *s = '/';
+    }
+    int rc = mkdir(p, mode) < 0 && errno != EEXIST ? -1 : 0;
+    free(p);
+    return rc;
+}
+
+static char *random_uuid(void)
+{
+    unsigned char b[16];
+    if (RAND_bytes(b, sizeof(b)) != 1)
+        for (size_t i = 0; i < sizeof(b); i++)
+            b[i] = (unsigned char)rand();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    return xasprintf("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+                     b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+                     b[13], b[14], b[15]);
+}
+
+/* The cluster id survives restarts with the durable store. */
+static char *load_cluster_id(const struct cp_config *cfg)
+{
+    if (strcmp(cfg->store_type, "memory") == 0)
+        return random_uuid();
+    char *path = xasprintf("%s/cluster-id", cfg->work_dir);
+    struct err e;
+    size_t len;
+    char *id = read_file(path, 128, &len, NULL);
+    if (id && len >= 36) {
+        id[36] = '\0';
+        free(path);
+        return id;
+    }
+    free(id);
+    id = random_uuid();
+    if (write_file_atomic(path, id, strlen(id), 0600, &e) < 0)
+        log_warn("kuma-cp", "could not persist the cluster id: %s", e.msg);
+    free(path);
+    return id;
+}
+
+static int run(int argc, char **argv)
+{
+    const char *config_file = NULL, *log_level = NULL;
+    for (int i = 0; i < argc; i++) {
+        if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config-file") == 0) && i + 1 < argc)
+            config_file = argv[++i];
+        else if (str_has_prefix(argv[i], "--config-file="))
+            config_file = argv[i] + strlen("--config-file=");
+        else if (strcmp(argv[i], "--log-level") == 0 && i + 1 < argc)
+            log_level = argv[++i];
+        else if (str_has_prefix(argv[i], "--log-level="))
+            log_level = argv[i] + strlen("--log-level=");
+        else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            usage(stdout);
+            return 0;
+        } else {
+            fprintf(stderr, "Error: unknown flag: %s\n", argv[i]);
+            usage(stderr);
+            return 1;
+        }
+    }
+
+    struct cp_config cfg;
+    struct err e;
+    if (config_load(&cfg, config_file, &e) < 0) {
+        fprintf(stderr, "Error: could not load the configuration: %s\n", e.msg);
+        return 1;
+    }
+    int lvl = log_parse_level(log_level ? log_level : cfg.log_level);
+    if (lvl < 0) {
+        fprintf(stderr, "Error: invalid log level \"%s\"\n", log_level ? log_level : cfg.log_level);
+        config_free(&cfg);
+        return 1;
+    }
+    log_set_level((enum log_level)lvl);
+
+    /* Block the stop signals in every thread; the main thread waits for them. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    umask(077);
+    if (mkdir_p(cfg.work_dir, 0700) < 0) {
+        log_error("kuma-cp", "could not create the work directory %s: %s", cfg.work_dir,
+                  strerror(errno));
+        config_free(&cfg);
+        return 1;
+    }
+
+    int rc = 1;
+    struct store *st = NULL;
+    struct event_bus *bus = NULL;
+    struct manager *mgr = NULL;
+    struct api_server *api = NULL, *diag = NULL;
+    char *cluster_id = NULL;
+    static volatile int ready;
+    enum store_kind kind = STORE_KIND_SQLITE;
+    store_kind_parse(cfg.store_type, &kind); /* config_load accepted only known kinds */
+    if (store_open(kind, cfg.sqlite_path, &st, &e) < 0) {
+        log_error("kuma-cp", "could not open the store: %s", e.msg);
+        goto out;
+    }
+    log_info("kuma-cp", "store: %s%s%s", cfg.store_type, kind == STORE_KIND_SQLITE ? " at " : "",
+             kind == STORE_KIND_SQLITE ? cfg.sqlite_path : "");
+
+    bus = event_bus_new();
+    struct manager_config mc = {.create_mesh_routing_resources = cfg.create_mesh_routing_resources,
+                                .unsafe_delete = cfg.store_unsafe_delete};
+    mgr = manager_new(st, bus, &mc);
+
+    if (cfg.skip_mesh_creation) {
+        log_info("defaults", "skipping default Mesh creation because "
+                             "KUMA_DEFAULTS_SKIP_MESH_CREATION is set to true");
+    } else {
+        struct mgr_result mr = {0};
+        if (manager_ensure_default_mesh(mgr, &mr) != MGR_OK) {
+            log_error("defaults", "could not create the default mesh: %s", mr.msg);
+            mgr_result_free(&mr);
+            goto out;
+        }
+        mgr_result_free(&mr);
+    }
+
+    char hostname[256] = "localhost";
+    gethostname(hostname, sizeof(hostname) - 1);
+    char instance_id[300];
+    snprintf(instance_id, sizeof(instance_id), "%s-%04x", hostname, (unsigned)getpid() & 0xffff);
+    cluster_id = load_cluster_id(&cfg);
+
+    struct api_deps deps = {.mgr = mgr,
+                            .cfg = &cfg,
+                            .hostname = hostname,
+                            .instance_id = instance_id,
+                            .cluster_id = cluster_id};
+    int api_port = 0, diag_port = 0;
+    if (cfg.api_http.enabled) {
+        if (api_server_start(&deps, cfg.api_http.interface, cfg.api_http.port, &api, &api_port,
+                             &e) < 0) {
+            log_error("api", "could not start the API server: %s", e.msg);
+            goto out;
+        }
+        log_info("api", "API server listening on %s:%d", cfg.api_http.interface, api_port);
+    }
+    if (diagnostics_server_start(cfg.diagnostics.interface, cfg.diagnostics.port, &ready, &diag,
+                                 &diag_port, &e) < 0) {
+        log_error("diagnostics", "could not start the diagnostics server: %s", e.msg);
+        goto out;
+    }
+    log_info("diagnostics", "diagnostics server listening on %s:%d", cfg.diagnostics.interface,
+             diag_port);
+
+    /* Tell scripts and tests which ports were bound (they may ask for port 0). */
+    char *ports_path = xasprintf("%s/listeners", cfg.work_dir);
+    char *ports = xasprintf("api-http %d\ndiagnostics %d\n", api_port, diag_port);
+    if (write_file_atomic(ports_path, ports, strlen(ports), 0600, &e) < 0)
+        log_warn("kuma-cp", "%s", e.msg);
+    free(ports_path);
+    free(ports);
+
+    ready = 1;
+    log_info("kuma-cp", "kuma-cp %s started (pid %d)", KUMA_CP_VERSION, (int)getpid());
+
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    log_info("kuma-cp", "received %s, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    ready = 0;
+    rc = 0;
+out:
+    api_server_stop(api);
+    api_server_stop(diag);
+    if (bus)
+        event_bus_close(bus);
+    manager_free(mgr);
+    event_bus_free(bus);
+    store_close(st);
+    free(cluster_id);
+    config_free(&cfg);
+    if (rc == 0)
+        log_info("kuma-cp", "stopped");
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 1;
+    }
+    if (strcmp(argv[1], "run") == 0)
+        return run(argc - 2, argv + 2);
+    if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+        printf("kuma-cp version %s\n", KUMA_CP_VERSION);
+        return 0;
+    }
+    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "Error: unknown command \"%s\" for \"kuma-cp\"\n", argv[1]);
+    usage(stderr);
+    return 1;
+}
