@@ -8,7 +8,8 @@
  *
  * The parser owns nothing it did not allocate: flag definitions are static
  * tables of the caller; values point into argv or into copies owned by the
- * result, freed by args_free().
+ * result, freed by args_free(). The flag tables must outlive the result:
+ * defaults are looked up in them.
  */
 #ifndef CTL_ARGS_H
 #define CTL_ARGS_H

@@ -226,7 +226,10 @@ void test_ctl_init(struct ctl *c, struct capture *out, struct capture *err, cons
 void test_ctl_args(struct ctl *c, struct args *a, const struct flag_def *flags, int argc,
                    char **argv)
 {
-    const struct flag_def *tables[2] = {flags ? flags : common_flags, common_flags};
+    /* args keeps a pointer to the tables for defaults: they must outlive it. */
+    static const struct flag_def *tables[2];
+    tables[0] = flags ? flags : common_flags;
+    tables[1] = common_flags;
     char *msg = NULL;
     if (args_parse(tables, 2, argc, argv, a, &msg) < 0)
         TEST_FAIL_("args: %s", msg);
