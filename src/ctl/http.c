@@ -126,6 +126,15 @@ int ctl_http_do(const struct ctl_cp *cp, const char *method, const char *path,
     while (bl > 0 && base[bl - 1] == '/')
         bl--;
     url = xasprintf("%.*s%s", (int)bl, base, path);
+    if (!str_has_prefix(url, "http://") && !str_has_prefix(url, "https://")) {
+        const char *colon = strchr(url, ':');
+        char *op = op_name(method);
+        *errmsg = xasprintf("%s \"%s\": unsupported protocol scheme \"%.*s\"", op, url,
+                            colon ? (int)(colon - url) : 0, url);
+        free(op);
+        free(url);
+        return -1;
+    }
 
     CURL *h = curl_easy_init();
     if (!h) {
