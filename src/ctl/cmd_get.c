@@ -80,7 +80,7 @@ int ctl_cmd_get_list(struct ctl *c)
     }
     if (parse_body(c, &r, prefix, &list) < 0)
         goto out_resp;
-    enum ctl_format f;
+    enum ctl_format f = CTL_FMT_TABLE;
     if (output_format(c, &f) < 0)
         goto out_resp;
     char *msg = NULL;
@@ -130,7 +130,7 @@ int ctl_cmd_get_one(struct ctl *c)
     }
     if (parse_body(c, &r, prefix, &item) < 0)
         goto out_resp;
-    enum ctl_format f;
+    enum ctl_format f = CTL_FMT_TABLE;
     if (output_format(c, &f) < 0)
         goto out_resp;
     char *msg = NULL;
@@ -235,7 +235,7 @@ int ctl_cmd_inspect_meshes(struct ctl *c)
     }
     if (parse_body(c, &r, "", &list) < 0)
         goto out;
-    enum ctl_format f;
+    enum ctl_format f = CTL_FMT_TABLE;
     if (output_format(c, &f) < 0)
         goto out;
     char *msg = NULL;

@@ -67,7 +67,7 @@ TEST(cmd_get_list_renders_api_errors_like_kumactl)
         {"GET /meshes", 400, "{\"type\":\"/std-errors\",\"status\":400,\"title\":\"Bad Request\","
                              "\"detail\":\"Invalid page size\",\"invalid_parameters\":[{\"field\":"
                              "\"size\",\"reason\":\"must be greater than 0\"}]}"},
-        {"GET /global-secrets", 500, "oops"},
+        {"GET /globalsecrets", 500, "oops"},
         {"GET /zones", 200, "not json"}};
     const char *url = fake_server_start(routes, 3, 3);
     struct run r;
@@ -198,7 +198,7 @@ TEST(cmd_apply_reports_server_errors)
          "empty\"},{\"field\":\"name\",\"reason\":\"too long\"}]}"}};
     const char *url = fake_server_start(routes, 3, 3);
     char *file = testdata_path("apply-two.yaml");
-    char *argv[] = {"-f", file, "-v", "mesh=demo"};
+    char *argv[] = {"-f", file, "-v", "mesh=demo,dp.service=web"};
     struct run r;
     run_cmd(&r, url, ctl_cmd_apply, NULL, apply_flags, 4, argv);
     ASSERT_INT_EQ(r.rc, -1);
