@@ -12,9 +12,9 @@
 #include "core/resource.h"
 #include "store/store.h"
 
-#define KUMA_VERSION "2.14.3"
+#define KUMA_VERSION      "2.14.3"
 #define DEFAULT_PAGE_SIZE 100
-#define MAX_PAGE_SIZE 1000
+#define MAX_PAGE_SIZE     1000
 
 static int is_get(struct api_req *rq)
 {
@@ -89,9 +89,9 @@ static enum MHD_Result get_descriptors(struct api_req *rq)
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++) {
         const struct res_type *t = sorted[i];
-        json_t *o = json_pack("{s:b, s:s, s:s, s:s}", "includeInFederation",
-                              t->include_in_federation, "name", t->name, "path", t->plural,
-                              "pluralDisplayName", t->plural_display);
+        json_t *o =
+            json_pack("{s:b, s:s, s:s, s:s}", "includeInFederation", t->include_in_federation,
+                      "name", t->name, "path", t->plural, "pluralDisplayName", t->plural_display);
         if (t->is_policy)
             json_object_set_new(o, "policy", policy_info(t));
         json_object_set_new(o, "readOnly", json_boolean(t->read_only));
@@ -327,8 +327,8 @@ static int wants_k8s(struct api_req *rq, enum MHD_Result *r)
     return -1;
 }
 
-static enum MHD_Result get_resource(struct api_req *rq, const struct res_type *t,
-                                    const char *mesh, const char *name)
+static enum MHD_Result get_resource(struct api_req *rq, const struct res_type *t, const char *mesh,
+                                    const char *name)
 {
     enum MHD_Result r;
     int k8s = wants_k8s(rq, &r);
@@ -371,8 +371,8 @@ static enum MHD_Result reply_mgr_error(struct api_req *rq, const struct mgr_resu
     }
 }
 
-static enum MHD_Result put_resource(struct api_req *rq, const struct res_type *t,
-                                    const char *mesh, const char *name)
+static enum MHD_Result put_resource(struct api_req *rq, const struct res_type *t, const char *mesh,
+                                    const char *name)
 {
     const char *process = "Could not process a resource";
     if (rq->deps->cfg->api_read_only)
@@ -415,9 +415,8 @@ static enum MHD_Result put_resource(struct api_req *rq, const struct res_type *t
     if (rc == MGR_OK)
         r = api_reply(rq, created ? 201 : 200, json_object());
     else
-        r = reply_mgr_error(rq, &mr,
-                            created ? "Failed to create a resource" : "Failed to update a resource",
-                            mesh);
+        r = reply_mgr_error(
+            rq, &mr, created ? "Failed to create a resource" : "Failed to update a resource", mesh);
     mgr_result_free(&mr);
     resource_free(res);
     return r;
@@ -431,14 +430,15 @@ static enum MHD_Result delete_resource(struct api_req *rq, const struct res_type
                                "On this control plane the API server is read-only", NULL);
     struct mgr_result mr = {0};
     int rc = manager_delete(rq->deps->mgr, t, mesh, name, &mr);
-    enum MHD_Result r = rc == MGR_OK ? api_reply(rq, 200, json_object())
-                                     : reply_mgr_error(rq, &mr, "Could not delete a resource", mesh);
+    enum MHD_Result r = rc == MGR_OK
+                            ? api_reply(rq, 200, json_object())
+                            : reply_mgr_error(rq, &mr, "Could not delete a resource", mesh);
     mgr_result_free(&mr);
     return r;
 }
 
-static enum MHD_Result resource_item(struct api_req *rq, const struct res_type *t,
-                                     const char *mesh, const char *name)
+static enum MHD_Result resource_item(struct api_req *rq, const struct res_type *t, const char *mesh,
+                                     const char *name)
 {
     if (is_get(rq))
         return get_resource(rq, t, mesh, name);
@@ -474,8 +474,7 @@ static json_t *mesh_insight(struct api_req *rq, const struct resource *mesh, str
             continue;
         json_object_set_new(resources, t->name, json_pack("{s:I}", "total", (json_int_t)count));
         if (t->is_policy || t == &TYPE_EXTERNAL_SERVICE)
-            json_object_set_new(policies, t->name,
-                                json_pack("{s:I}", "total", (json_int_t)count));
+            json_object_set_new(policies, t->name, json_pack("{s:I}", "total", (json_int_t)count));
     }
     char ts[64];
     time_format_rfc3339(mesh->creation_time, ts, sizeof(ts));
@@ -498,7 +497,8 @@ static enum MHD_Result get_mesh_insights(struct api_req *rq, const char *name)
             return internal_error(rq, "Could not retrieve a resource", e.msg);
         json_t *o = mesh_insight(rq, m, &e);
         resource_free(m);
-        return o ? api_reply(rq, 200, o) : internal_error(rq, "Could not retrieve a resource", e.msg);
+        return o ? api_reply(rq, 200, o)
+                 : internal_error(rq, "Could not retrieve a resource", e.msg);
     }
     struct list_params p;
     enum MHD_Result r;

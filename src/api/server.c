@@ -57,8 +57,8 @@ enum MHD_Result api_reply_error(struct api_req *rq, unsigned status, const char 
     if (ve && ve->n) {
         json_t *params = json_array(), *causes = json_array();
         for (size_t i = 0; i < ve->n; i++) {
-            json_array_append_new(params, json_pack("{s:s, s:s}", "field", ve->v[i].field,
-                                                    "reason", ve->v[i].message));
+            json_array_append_new(params, json_pack("{s:s, s:s}", "field", ve->v[i].field, "reason",
+                                                    ve->v[i].message));
             json_array_append_new(causes, json_pack("{s:s, s:s}", "field", ve->v[i].field,
                                                     "message", ve->v[i].message));
         }
@@ -229,10 +229,11 @@ static int start_daemon(struct api_server *s, MHD_AccessHandlerCallback cb, cons
         return err_set(e, "invalid interface address \"%s\"", iface);
     s->d = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, (uint16_t)port, NULL,
-        NULL, cb, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE,
-        (unsigned)API_THREADS, MHD_OPTION_NOTIFY_COMPLETED, request_done, s,
-        MHD_OPTION_UNESCAPE_CALLBACK, unescape, s, MHD_OPTION_CONNECTION_TIMEOUT, 60u,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)256 * 1024, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+        NULL, cb, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)API_THREADS,
+        MHD_OPTION_NOTIFY_COMPLETED, request_done, s, MHD_OPTION_UNESCAPE_CALLBACK, unescape, s,
+        MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)256 * 1024,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
     if (!s->d)
         return err_set(e, "could not listen on %s:%d (address in use?)", iface, port);
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
@@ -262,9 +263,8 @@ void api_server_stop(struct api_server *s)
 }
 
 static enum MHD_Result diag_handle(void *cls, struct MHD_Connection *conn, const char *url,
-                                   const char *method, const char *version,
-                                   const char *upload_data, size_t *upload_data_size,
-                                   void **con_cls)
+                                   const char *method, const char *version, const char *upload_data,
+                                   size_t *upload_data_size, void **con_cls)
 {
     struct api_server *s = cls;
     (void)version;

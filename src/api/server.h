@@ -14,7 +14,7 @@
 #include "mesh/manager.h"
 
 #define API_MAX_BODY (1u << 20) /* request bodies above 1 MiB get 413 */
-#define API_THREADS 4
+#define API_THREADS  4
 
 struct api_deps {
     struct manager *mgr;

@@ -34,15 +34,23 @@ static const struct flag_def global_flags[] = {
     {"config-file", 0, FLAG_STRING, "", "path to the configuration file to use", 0},
     {"mesh", 'm', FLAG_STRING, "default", "mesh to use", 0},
     {"log-level", 0, FLAG_STRING, "off", "log level: one of off|info|debug", 0},
-    {"no-config", 0, FLAG_BOOL, "false", "if set no config file and config directory will be created", 0},
-    {"api-timeout", 0, FLAG_DURATION, "1m0s", "the timeout for api calls. It includes connection time, any redirects, and reading the response body. A timeout of zero means no timeout", 0},
+    {"no-config", 0, FLAG_BOOL, "false",
+     "if set no config file and config directory will be created", 0},
+    {"api-timeout", 0, FLAG_DURATION, "1m0s",
+     "the timeout for api calls. It includes connection time, any redirects, and reading the "
+     "response body. A timeout of zero means no timeout",
+     0},
     {NULL, 0, 0, NULL, NULL, 0},
 };
 
 static const struct flag_def apply_flags[] = {
-    {"file", 'f', FLAG_STRING, "", "Path to file or directory to apply. When a directory is provided, all .yaml, .yml, and .json files are applied. Pass `-` to read from stdin", 1},
+    {"file", 'f', FLAG_STRING, "",
+     "Path to file or directory to apply. When a directory is provided, all .yaml, .yml, and .json "
+     "files are applied. Pass `-` to read from stdin",
+     1},
     {"var", 'v', FLAG_MAP, NULL, "Variable to replace in configuration", 0},
-    {"dry-run", 0, FLAG_BOOL, "false", "Resolve variable and prints result out without actual applying", 0},
+    {"dry-run", 0, FLAG_BOOL, "false",
+     "Resolve variable and prints result out without actual applying", 0},
     {NULL, 0, 0, NULL, NULL, 0},
 };
 
@@ -59,21 +67,37 @@ static const struct flag_def mesh_flags[] = {
 static const struct flag_def list_flags[] = {
     {"mesh", 'm', FLAG_STRING, "default", "mesh to use", 0},
     {"size", 0, FLAG_INT, "0", "maximum number of elements to return", 0},
-    {"offset", 0, FLAG_STRING, "", "the offset that indicates starting element of the resources list to retrieve", 0},
+    {"offset", 0, FLAG_STRING, "",
+     "the offset that indicates starting element of the resources list to retrieve", 0},
     {NULL, 0, 0, NULL, NULL, 0},
 };
 
 static const struct flag_def cp_add_flags[] = {
     {"name", 0, FLAG_STRING, "", "reference name for the Control Plane (required)", 1},
-    {"address", 0, FLAG_STRING, "", "URL of the Control Plane API Server (required). Example: http://localhost:5681 or https://localhost:5682)", 1},
-    {"overwrite", 0, FLAG_BOOL, "false", "overwrite existing Control Plane with the same reference name", 0},
-    {"client-cert-file", 0, FLAG_STRING, "", "path to the certificate of a client that is authorized to use the Admin operations of the Control Plane (kumactl stores only a reference to this file)", 0},
-    {"client-key-file", 0, FLAG_STRING, "", "path to the certificate key of a client that is authorized to use the Admin operations of the Control Plane (kumactl stores only a reference to this file)", 0},
-    {"ca-cert-file", 0, FLAG_STRING, "", "path to the certificate authority which will be used to verify the Control Plane certificate (kumactl stores only a reference to this file)", 0},
+    {"address", 0, FLAG_STRING, "",
+     "URL of the Control Plane API Server (required). Example: http://localhost:5681 or "
+     "https://localhost:5682)",
+     1},
+    {"overwrite", 0, FLAG_BOOL, "false",
+     "overwrite existing Control Plane with the same reference name", 0},
+    {"client-cert-file", 0, FLAG_STRING, "",
+     "path to the certificate of a client that is authorized to use the Admin operations of the "
+     "Control Plane (kumactl stores only a reference to this file)",
+     0},
+    {"client-key-file", 0, FLAG_STRING, "",
+     "path to the certificate key of a client that is authorized to use the Admin operations of "
+     "the Control Plane (kumactl stores only a reference to this file)",
+     0},
+    {"ca-cert-file", 0, FLAG_STRING, "",
+     "path to the certificate authority which will be used to verify the Control Plane certificate "
+     "(kumactl stores only a reference to this file)",
+     0},
     {"skip-verify", 0, FLAG_BOOL, "false", "skip CA verification", 0},
-    {"headers", 0, FLAG_MAP, NULL, "add these headers while communicating to control plane, format key=value", 0},
+    {"headers", 0, FLAG_MAP, NULL,
+     "add these headers while communicating to control plane, format key=value", 0},
     {"auth-type", 0, FLAG_STRING, "", "authentication type (for example: \"tokens\")", 0},
-    {"auth-conf", 0, FLAG_MAP, NULL, "authentication configuration for defined authentication type format key=value", 0},
+    {"auth-conf", 0, FLAG_MAP, NULL,
+     "authentication configuration for defined authentication type format key=value", 0},
     {"skip-check", 0, FLAG_BOOL, "false", "skip checking if we can connect to the CP", 0},
     {NULL, 0, 0, NULL, NULL, 0},
 };
@@ -122,8 +146,8 @@ static void node_free(struct node *n)
 
 static struct node *build_tree(void)
 {
-    struct node *root = node_new(NULL, "kumactl", NULL, "Management tool for Kuma",
-                                 "Management tool for Kuma.");
+    struct node *root =
+        node_new(NULL, "kumactl", NULL, "Management tool for Kuma", "Management tool for Kuma.");
     root->pflags = global_flags;
     root->max_args = -1;
 
@@ -132,8 +156,8 @@ static struct node *build_tree(void)
     n->flags = apply_flags;
     n->run = ctl_cmd_apply;
 
-    struct node *cfg = node_new(root, "config", NULL, "Manage kumactl config",
-                                "Manage kumactl config.");
+    struct node *cfg =
+        node_new(root, "config", NULL, "Manage kumactl config", "Manage kumactl config.");
     struct node *cps = node_new(cfg, "control-planes", NULL, "Manage known Control Planes",
                                 "Manage known Control Planes.");
     n = node_new(cps, "add", NULL, "Add a Control Plane", "Add a Control Plane.");
@@ -177,8 +201,8 @@ static struct node *build_tree(void)
         n->type = t;
     }
 
-    struct node *insp = node_new(root, "inspect", NULL, "Inspect Kuma resources",
-                                 "Inspect Kuma resources.");
+    struct node *insp =
+        node_new(root, "inspect", NULL, "Inspect Kuma resources", "Inspect Kuma resources.");
     insp->pflags = output_flags;
     n = node_new(insp, "meshes", NULL, "Inspect Meshes", "Inspect Meshes.");
     n->run = ctl_cmd_inspect_meshes;
@@ -421,7 +445,8 @@ static int run(int argc, char **argv, struct node *root)
     if (a.help || help_cmd || !n->run) {
         if (!n->run && a.npos > 0 && !a.help && !help_cmd) {
             char *path = command_path(n);
-            fprintf(stderr, "Error: unknown command \"%s\" for \"%s\"\nRun '%s --help' for usage.\n",
+            fprintf(stderr,
+                    "Error: unknown command \"%s\" for \"%s\"\nRun '%s --help' for usage.\n",
                     a.pos[0], path, path);
             free(path);
             code = 1;

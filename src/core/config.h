@@ -17,10 +17,10 @@ struct listener_config {
 };
 
 struct cp_config {
-    char *work_dir;          /* KUMA_GENERAL_WORK_DIR */
-    struct listener_config api_http;  /* KUMA_API_SERVER_HTTP_* */
-    struct listener_config api_https; /* KUMA_API_SERVER_HTTPS_* */
-    int api_read_only;                /* KUMA_API_SERVER_READ_ONLY */
+    char *work_dir;                     /* KUMA_GENERAL_WORK_DIR */
+    struct listener_config api_http;    /* KUMA_API_SERVER_HTTP_* */
+    struct listener_config api_https;   /* KUMA_API_SERVER_HTTPS_* */
+    int api_read_only;                  /* KUMA_API_SERVER_READ_ONLY */
     struct listener_config dp_server;   /* KUMA_DP_SERVER_PORT */
     struct listener_config mads;        /* KUMA_MONITORING_ASSIGNMENT_SERVER_PORT */
     struct listener_config diagnostics; /* KUMA_DIAGNOSTICS_SERVER_PORT */

@@ -55,8 +55,8 @@ static void default_prometheus(json_t *backend)
     }
     /* Re-insert the known fields in the proto's field order, as Kuma's jsonpb
      * output lists them; unknown keys keep their place after them. */
-    static const char *const order[] = {"port",  "path", "tags", "skipMTLS",
-                                        "aggregate", "envoy", "tls", NULL};
+    static const char *const order[] = {"port",      "path",  "tags", "skipMTLS",
+                                        "aggregate", "envoy", "tls",  NULL};
     json_t *sorted = json_object();
     for (size_t i = 0; order[i]; i++) {
         json_t *v = json_object_get(conf, order[i]);
@@ -77,7 +77,8 @@ void resource_default(struct resource *r)
         return;
     size_t i;
     json_t *b;
-    json_array_foreach(backends, i, b) {
+    json_array_foreach(backends, i, b)
+    {
         json_t *type = json_is_object(b) ? json_object_get(b, "type") : NULL;
         if (json_is_string(type) && strcmp(json_string_value(type), "prometheus") == 0)
             default_prometheus(b);

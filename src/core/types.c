@@ -34,16 +34,17 @@ const struct res_type TYPE_MESH = {.name = "Mesh",
                                    .include_in_federation = 1,
                                    .validate = validate_mesh};
 
-const struct res_type TYPE_GLOBAL_SECRET = {.name = "GlobalSecret",
-                                            .plural = "globalsecrets", /* WsPath; kumactl still says global-secrets */
-                                            .singular_display = "Global Secret",
-                                            .plural_display = "Global Secrets",
-                                            .short_name = "gs",
-                                            .kumactl_arg = "global-secret",
-                                            .kumactl_list_arg = "global-secrets",
-                                            .scope = RES_SCOPE_GLOBAL,
-                                            .include_in_federation = 1,
-                                            .validate = validate_secret};
+const struct res_type TYPE_GLOBAL_SECRET = {
+    .name = "GlobalSecret",
+    .plural = "globalsecrets", /* WsPath; kumactl still says global-secrets */
+    .singular_display = "Global Secret",
+    .plural_display = "Global Secrets",
+    .short_name = "gs",
+    .kumactl_arg = "global-secret",
+    .kumactl_list_arg = "global-secrets",
+    .scope = RES_SCOPE_GLOBAL,
+    .include_in_federation = 1,
+    .validate = validate_secret};
 
 /* Dataplanes are zone-local: not included in federation. */
 const struct res_type TYPE_DATAPLANE = {.name = "Dataplane",

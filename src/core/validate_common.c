@@ -210,8 +210,7 @@ int vj_num(struct verr *ve, struct vpath *p, const json_t *parent, const char *k
     return 0;
 }
 
-int vj_int(struct verr *ve, struct vpath *p, const json_t *parent, const char *key,
-           long long *out)
+int vj_int(struct verr *ve, struct vpath *p, const json_t *parent, const char *key, long long *out)
 {
     const json_t *v = lookup(parent, key);
     if (!v)
@@ -247,7 +246,8 @@ const json_t *vj_tags(struct verr *ve, struct vpath *p, const json_t *parent, co
     const char *k;
     json_t *val;
     size_t m = vp_field(p, key);
-    json_object_foreach((json_t *)t, k, val) {
+    json_object_foreach((json_t *)t, k, val)
+    {
         if (!json_is_string(val)) {
             size_t m2 = vp_key(p, k);
             vadd(ve, p, VMSG_STRING);
@@ -400,8 +400,9 @@ static void tag_key_values(struct verr *ve, struct vpath *p, const json_t *tags,
             vadd(ve, p, "tag name must be non-empty");
         size_t m = vp_key(p, key);
         if (!tag_name_ok(key))
-            vadd(ve, p, "tag name must consist of alphanumeric characters, dots, dashes, "
-                        "slashes and underscores");
+            vadd(ve, p,
+                 "tag name must consist of alphanumeric characters, dots, dashes, "
+                 "slashes and underscores");
         if (o->only_service && strcmp(key, "kuma.io/service") != 0)
             vadd(ve, p, "tag \"%s\" is not allowed", key);
         if (o->forbidden_keys)
@@ -413,11 +414,13 @@ static void tag_key_values(struct verr *ve, struct vpath *p, const json_t *tags,
             if (!*value)
                 vadd(ve, p, "tag value must be non-empty");
             if (selector && !selector_value_ok(value))
-                vadd(ve, p, "tag value must consist of alphanumeric characters, dots, dashes, "
-                            "slashes and underscores or be \"*\"");
+                vadd(ve, p,
+                     "tag value must consist of alphanumeric characters, dots, dashes, "
+                     "slashes and underscores or be \"*\"");
             if (!selector && !tag_value_ok(value))
-                vadd(ve, p, "tag value must consist of alphanumeric characters, dots, dashes "
-                            "and underscores");
+                vadd(ve, p,
+                     "tag value must consist of alphanumeric characters, dots, dashes "
+                     "and underscores");
         }
         vp_reset(p, m);
     }
@@ -492,9 +495,9 @@ int kuma_duration_parse(const char *s, int64_t *ns)
                  {"ms", 1000000LL}};
     for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
         if (strcmp(q, units[i].u) == 0) {
-            *ns = (int64_t)((double)n * (double)units[i].mult > 9.2e18
-                                ? INT64_MAX
-                                : (int64_t)n * units[i].mult);
+            *ns =
+                (int64_t)((double)n * (double)units[i].mult > 9.2e18 ? INT64_MAX
+                                                                     : (int64_t)n * units[i].mult);
             return 0;
         }
     return -1;
@@ -505,8 +508,8 @@ int go_duration_parse(const char *s, int64_t *ns)
     static const struct {
         const char *u;
         double mult;
-    } units[] = {{"ns", 1},      {"us", 1e3},     {"\xc2\xb5s", 1e3}, {"\xce\xbcs", 1e3},
-                 {"ms", 1e6},    {"s", 1e9},      {"m", 60e9},        {"h", 3600e9}};
+    } units[] = {{"ns", 1},   {"us", 1e3}, {"\xc2\xb5s", 1e3}, {"\xce\xbcs", 1e3},
+                 {"ms", 1e6}, {"s", 1e9},  {"m", 60e9},        {"h", 3600e9}};
     const char *q = s;
     int neg = 0;
     if (*q == '-' || *q == '+')

@@ -178,7 +178,8 @@ static int backend_kind_ok(const char *k)
                  strcmp(k, "MeshMultiZoneService") == 0);
 }
 
-#define KINDS_HINT "invalid value. Available values are: MeshExternalService,MeshMultiZoneService,MeshService"
+#define KINDS_HINT                                                                                 \
+    "invalid value. Available values are: MeshExternalService,MeshMultiZoneService,MeshService"
 
 /* validateOutbound; p at networking.outbound[i]. */
 static void validate_outbound(struct verr *ve, struct vpath *p, const json_t *out)
@@ -490,7 +491,8 @@ void validate_dataplane(const struct resource *r, struct verr *ve)
         else if (strcmp(t, "BUILTIN") == 0)
             gtype = GW_BUILTIN;
         else {
-            vadd_at(ve, &p, "gateway.type", "has invalid value. Allowed values: DELEGATED, BUILTIN");
+            vadd_at(ve, &p, "gateway.type",
+                    "has invalid value. Allowed values: DELEGATED, BUILTIN");
             gtype = GW_DELEGATED;
         }
     }
@@ -596,7 +598,8 @@ static int match_tags(const json_t *required, const json_t *dp_tags)
     json_t *v;
     if (!json_is_object(required))
         return 1;
-    json_object_foreach((json_t *)required, k, v) {
+    json_object_foreach((json_t *)required, k, v)
+    {
         const char *want = json_is_string(v) ? json_string_value(v) : "";
         const char *have = tags_get(dp_tags, k);
         if (!have)

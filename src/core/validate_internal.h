@@ -27,12 +27,12 @@
 
 /* Messages for JSON values of the wrong type (not from Kuma: jsonpb would
  * refuse the document before validating it). */
-#define VMSG_OBJECT "must be an object"
-#define VMSG_ARRAY "must be an array"
-#define VMSG_STRING "must be a string"
-#define VMSG_BOOL "must be a boolean"
-#define VMSG_NUMBER "must be a number"
-#define VMSG_INTEGER "must be a non-negative integer"
+#define VMSG_OBJECT   "must be an object"
+#define VMSG_ARRAY    "must be an array"
+#define VMSG_STRING   "must be a string"
+#define VMSG_BOOL     "must be a boolean"
+#define VMSG_NUMBER   "must be a number"
+#define VMSG_INTEGER  "must be a non-negative integer"
 #define VMSG_DURATION "must be a valid duration"
 
 struct vpath {
@@ -69,8 +69,7 @@ int vj_num(struct verr *ve, struct vpath *p, const json_t *parent, const char *k
 /* 1 and *out when set to an integer (an integral real or a decimal string,
  * as jsonpb accepts, also count), else 0. Negative values are returned as
  * they are; callers range-check. */
-int vj_int(struct verr *ve, struct vpath *p, const json_t *parent, const char *key,
-           long long *out);
+int vj_int(struct verr *ve, struct vpath *p, const json_t *parent, const char *key, long long *out);
 /* 1 when the key exists with a non-null value. */
 int vj_present(const json_t *parent, const char *key);
 /* Non-reporting lookups for a second read of a field: NULL/"" when absent or
@@ -92,9 +91,9 @@ size_t tags_len(const json_t *tags);
 
 /* Options of Kuma's tag validation (ValidateTagsOpts). */
 struct tag_opts {
-    int require_one;       /* "must have at least one tag" */
-    int require_service;   /* mandatory tag "kuma.io/service" is missing */
-    int only_service;      /* OnlyServiceTagAllowed extras */
+    int require_one;                   /* "must have at least one tag" */
+    int require_service;               /* mandatory tag "kuma.io/service" is missing */
+    int only_service;                  /* OnlyServiceTagAllowed extras */
     const char *const *forbidden_keys; /* NULL-terminated: tag name must not be %q */
     /* Inbound protocol check: tag "kuma.io/protocol" has an invalid value. */
     int check_protocol;
@@ -113,8 +112,8 @@ void v_selectors(struct verr *ve, struct vpath *p, const json_t *parent, const c
                  int require_one_selector, int at_most_one, const struct tag_opts *o);
 
 /* Character-set checks (exact Kuma regexps). */
-int tag_name_ok(const char *s);     /* ^[a-zA-Z0-9.\-_:/]*$ */
-int tag_value_ok(const char *s);    /* ^[a-zA-Z0-9.\-_:]*$ */
+int tag_name_ok(const char *s);       /* ^[a-zA-Z0-9.\-_:/]*$ */
+int tag_value_ok(const char *s);      /* ^[a-zA-Z0-9.\-_:]*$ */
 int selector_value_ok(const char *s); /* ^([a-zA-Z0-9.\-_:/]*|\*)$ */
 /* RFC 1123 subdomain as Kuma's identifierRegexp. */
 int rfc1123_subdomain_ok(const char *s);

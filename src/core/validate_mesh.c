@@ -223,8 +223,7 @@ static void validate_tracing_backend(struct verr *ve, struct vpath *p, const jso
             validate_datadog(ve, p, conf);
         vp_reset(p, m);
     } else {
-        vadd_at(ve, p, "type",
-                "unknown backend type. Available backends: \"zipkin\", \"datadog\"");
+        vadd_at(ve, p, "type", "unknown backend type. Available backends: \"zipkin\", \"datadog\"");
     }
 }
 
@@ -480,8 +479,8 @@ static void validate_datasource(struct verr *ve, struct vpath *p, const json_t *
 /* Builtin ValidateBackend; p at "mtls.backends[i].conf". Its own violations
  * are rooted at "mtls.backends.name" and Kuma prefixes them with the conf
  * path, hence "mtls.backends[i].conf.mtls.backends.name". */
-static void validate_builtin(struct verr *ve, struct vpath *p, const char *mesh,
-                             const json_t *conf, const char *name)
+static void validate_builtin(struct verr *ve, struct vpath *p, const char *mesh, const json_t *conf,
+                             const char *name)
 {
     if (conf && !json_is_object(conf)) {
         vadd(ve, p, "could not convert backend config: %s", VMSG_OBJECT);

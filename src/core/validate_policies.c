@@ -192,8 +192,9 @@ static void tr_match(struct verr *ve, struct vpath *p, const json_t *match)
     if (match && !json_is_object(match)) {
         vadd(ve, p, VMSG_OBJECT);
     } else if (!method && !path && !headers) {
-        vadd(ve, p, "must be present and contain at least one of the elements: \"method\", "
-                    "\"path\" or \"headers\"");
+        vadd(ve, p,
+             "must be present and contain at least one of the elements: \"method\", "
+             "\"path\" or \"headers\"");
     } else {
         if (method) {
             size_t mm = vp_field(p, "method");
@@ -522,16 +523,15 @@ void validate_circuit_breaker(const struct resource *r, struct verr *ve)
 
 #define HAS_TO_BE_GT0_WHEN_DEFINED "has to be greater than 0 when defined"
 
-static void retry_positive_uint(struct verr *ve, struct vpath *p, const json_t *o,
-                                const char *key)
+static void retry_positive_uint(struct verr *ve, struct vpath *p, const json_t *o, const char *key)
 {
     long long v;
     if (vj_int(ve, p, o, key, &v) && v == 0)
         vadd_at(ve, p, key, HAS_TO_BE_GT0_WHEN_DEFINED);
 }
 
-static void retry_positive_dur(struct verr *ve, struct vpath *p, const json_t *o,
-                               const char *key, const char *msg)
+static void retry_positive_dur(struct verr *ve, struct vpath *p, const json_t *o, const char *key,
+                               const char *msg)
 {
     int64_t ns;
     if (vj_duration(ve, p, o, key, &ns) && ns == 0)
@@ -559,9 +559,8 @@ static void retry_backoff(struct verr *ve, struct vpath *p, const json_t *o)
 static void retry_http(struct verr *ve, struct vpath *p, const json_t *http)
 {
     size_t m = vp_field(p, "http");
-    static const char *const keys[] = {"numRetries",           "perTryTimeout",
-                                       "backOff",              "retriableStatusCodes",
-                                       "retriableMethods",     "retryOn"};
+    static const char *const keys[] = {"numRetries",           "perTryTimeout",    "backOff",
+                                       "retriableStatusCodes", "retriableMethods", "retryOn"};
     int any = 0;
     for (int i = 0; i < 6; i++)
         any |= vj_present(http, keys[i]);
@@ -769,8 +768,7 @@ static int bandwidth_ok(const char *s)
 }
 
 /* A fault counts when set to a non-empty object (proto.Equal to empty). */
-static const json_t *fault(struct verr *ve, struct vpath *p, const json_t *conf,
-                           const char *key)
+static const json_t *fault(struct verr *ve, struct vpath *p, const json_t *conf, const char *key)
 {
     const json_t *f = vj_obj(ve, p, conf, key);
     return f && json_object_size(f) > 0 ? f : NULL;
@@ -1078,8 +1076,7 @@ static void gw_listener(struct verr *ve, struct vpath *p, const json_t *l)
     if (proto == GWP_NONE) {
         vadd_at(ve, p, "protocol", "cannot be empty");
     } else if (proto == GWP_BAD) {
-        vadd_at(ve, p, "protocol",
-                "has invalid value. Allowed values: UDP, TCP, TLS, HTTP, HTTPS");
+        vadd_at(ve, p, "protocol", "has invalid value. Allowed values: UDP, TCP, TLS, HTTP, HTTPS");
     } else if (proto == GWP_HTTPS) {
         if (cross)
             vadd_at(ve, p, "protocol", "protocol is not supported with crossMesh");
@@ -1093,8 +1090,7 @@ static void gw_listener(struct verr *ve, struct vpath *p, const json_t *l)
         if (mode == 0)
             vadd_at(ve, p, "tls.mode", "cannot be empty");
         else if (mode == -1)
-            vadd_at(ve, p, "tls.mode",
-                    "has invalid value. Allowed values: TERMINATE, PASSTHROUGH");
+            vadd_at(ve, p, "tls.mode", "has invalid value. Allowed values: TERMINATE, PASSTHROUGH");
         else if (mode == 1 && json_array_size(certs) == 0)
             vadd_at(ve, p, "tls.certificates", "cannot be empty in TLS termination mode");
         else if (mode == 1 && json_array_size(certs) > 2)
@@ -1234,8 +1230,7 @@ static int name_charset_ok(const char *s)
 }
 
 /* ValidateTargetRef; p at the targetRef. ref may be NULL (kind unset). */
-static void target_ref(struct verr *ve, struct vpath *p, const json_t *ref,
-                       const struct tr_opts *o)
+static void target_ref(struct verr *ve, struct vpath *p, const json_t *ref, const struct tr_opts *o)
 {
     const char *kind = vj_str(ve, p, ref, "kind");
     const char *name = vj_str(ve, p, ref, "name");
@@ -1273,7 +1268,7 @@ static void target_ref(struct verr *ve, struct vpath *p, const json_t *ref,
     do {                                                                                           \
         if (!name_charset_ok(name))                                                                \
             vadd_at(ve, p, "name",                                                                 \
-                    "invalid characters: must consist of lower case alphanumeric characters, "    \
+                    "invalid characters: must consist of lower case alphanumeric characters, "     \
                     "'-', '.' and '_'.");                                                          \
     } while (0)
     if (strcmp(kind, "Mesh") == 0) {
@@ -1363,8 +1358,7 @@ static void dur_gt0_or_nil(struct verr *ve, struct vpath *p, const json_t *o, co
         vadd_at(ve, p, key, "must be greater than zero when defined");
 }
 
-static void dur_not_neg_or_nil(struct verr *ve, struct vpath *p, const json_t *o,
-                               const char *key)
+static void dur_not_neg_or_nil(struct verr *ve, struct vpath *p, const json_t *o, const char *key)
 {
     int64_t ns;
     if (vj_duration(ve, p, o, key, &ns) && ns < 0)
@@ -1450,8 +1444,9 @@ static void mcb_default(struct verr *ve, struct vpath *p, const json_t *def, con
     const json_t *cl = vj_obj(ve, p, def, "connectionLimits");
     const json_t *od = vj_obj(ve, p, def, "outlierDetection");
     if (!cl && !od) {
-        vadd(ve, p, "at least one of: 'connectionLimits' or 'outlierDetection' should be "
-                    "configured");
+        vadd(ve, p,
+             "at least one of: 'connectionLimits' or 'outlierDetection' should be "
+             "configured");
         return;
     }
     if (cl) {
@@ -1483,8 +1478,9 @@ static void mcb_default(struct verr *ve, struct vpath *p, const json_t *def, con
         for (int i = 0; i < 5; i++)
             any |= vj_present(det, names[i]);
         if (!any) {
-            vadd(ve, p, "must have at least one defined: totalFailures, gatewayFailures, "
-                        "localOriginFailures, successRate, failurePercentage");
+            vadd(ve, p,
+                 "must have at least one defined: totalFailures, gatewayFailures, "
+                 "localOriginFailures, successRate, failurePercentage");
         } else {
             for (int i = 0; i < 3; i++) {
                 const json_t *d = vj_obj(ve, p, det, names[i]);
@@ -1530,14 +1526,26 @@ static void mcb_default(struct verr *ve, struct vpath *p, const json_t *def, con
 /* MeshRetry; Kuma roots the default's violations at "conf". */
 static void mr_retry_on(struct verr *ve, struct vpath *p, const json_t *arr, int grpc)
 {
-    static const char *const http_ok[] = {
-        "5xx",         "GatewayError",         "Reset",           "Retriable4xx",
-        "ConnectFailure", "EnvoyRatelimited",  "RefusedStream",   "Http3PostConnectFailure",
-        "HttpMethodConnect", "HttpMethodDelete", "HttpMethodGet", "HttpMethodHead",
-        "HttpMethodOptions", "HttpMethodPatch", "HttpMethodPost", "HttpMethodPut",
-        "HttpMethodTrace", NULL};
-    static const char *const grpc_ok[] = {"Canceled", "DeadlineExceeded", "Internal",
-                                          "ResourceExhausted", "Unavailable", NULL};
+    static const char *const http_ok[] = {"5xx",
+                                          "GatewayError",
+                                          "Reset",
+                                          "Retriable4xx",
+                                          "ConnectFailure",
+                                          "EnvoyRatelimited",
+                                          "RefusedStream",
+                                          "Http3PostConnectFailure",
+                                          "HttpMethodConnect",
+                                          "HttpMethodDelete",
+                                          "HttpMethodGet",
+                                          "HttpMethodHead",
+                                          "HttpMethodOptions",
+                                          "HttpMethodPatch",
+                                          "HttpMethodPost",
+                                          "HttpMethodPut",
+                                          "HttpMethodTrace",
+                                          NULL};
+    static const char *const grpc_ok[] = {"Canceled",          "DeadlineExceeded", "Internal",
+                                          "ResourceExhausted", "Unavailable",      NULL};
     size_t m = vp_field(p, "retryOn");
     for (size_t i = 0; i < json_array_size(arr); i++) {
         const json_t *v = json_array_get(arr, i);
@@ -1599,10 +1607,14 @@ static void mr_default(struct verr *ve, struct vpath *p, const json_t *def, cons
         vadd_at(ve, p, "tcp", "must not be empty");
     if (http) {
         size_t mh = vp_field(p, "http");
-        static const char *const keys[] = {"numRetries",     "perTryTimeout",
-                                           "backOff",        "retryOn",
-                                           "retriableRequestHeaders", "retriableResponseHeaders",
-                                           "rateLimitedBackOff", "hostSelection"};
+        static const char *const keys[] = {"numRetries",
+                                           "perTryTimeout",
+                                           "backOff",
+                                           "retryOn",
+                                           "retriableRequestHeaders",
+                                           "retriableResponseHeaders",
+                                           "rateLimitedBackOff",
+                                           "hostSelection"};
         int any = 0;
         for (int i = 0; i < 8; i++)
             any |= vj_present(http, keys[i]);
@@ -1646,9 +1658,9 @@ static void mtp_default(struct verr *ve, struct vpath *p, const json_t *def, con
         vadd_at(ve, p, "action", "value is not supported");
 }
 
-static const char *const TOP_KINDS[] = {"Mesh",        "MeshSubset",        "MeshGateway",
-                                        "MeshService", "MeshServiceSubset", "MeshHTTPRoute",
-                                        "Dataplane",   NULL};
+static const char *const TOP_KINDS[] = {
+    "Mesh",          "MeshSubset", "MeshGateway", "MeshService", "MeshServiceSubset",
+    "MeshHTTPRoute", "Dataplane",  NULL};
 static const char *const TO_KINDS[] = {"Mesh", "MeshService", "MeshExternalService",
                                        "MeshMultiZoneService", NULL};
 static const char *const MESH_ONLY[] = {"Mesh", NULL};
@@ -1663,15 +1675,19 @@ void validate_target_ref_policy(const struct resource *r, struct verr *ve)
     const struct res_type *t = r->type;
     /* Arrays are read quietly here; their type errors are reported last so
      * the targetRef's violations come first, as in Kuma. */
-    const json_t *from = json_is_array(json_object_get(spec, "from")) ? json_object_get(spec, "from") : NULL;
-    const json_t *to = json_is_array(json_object_get(spec, "to")) ? json_object_get(spec, "to") : NULL;
-    const json_t *rules = json_is_array(json_object_get(spec, "rules")) ? json_object_get(spec, "rules") : NULL;
-    size_t nfrom = json_array_size(from), nto = json_array_size(to), nrules = json_array_size(rules);
+    const json_t *from =
+        json_is_array(json_object_get(spec, "from")) ? json_object_get(spec, "from") : NULL;
+    const json_t *to =
+        json_is_array(json_object_get(spec, "to")) ? json_object_get(spec, "to") : NULL;
+    const json_t *rules =
+        json_is_array(json_object_get(spec, "rules")) ? json_object_get(spec, "rules") : NULL;
+    size_t nfrom = json_array_size(from), nto = json_array_size(to),
+           nrules = json_array_size(rules);
     if (t == &TYPE_MESH_TRAFFIC_PERMISSION) {
-        static const char *const top[] = {"Mesh", "MeshSubset", "MeshService",
-                                          "MeshServiceSubset", "Dataplane", NULL};
-        static const char *const fk[] = {"Mesh", "MeshSubset", "MeshService",
-                                         "MeshServiceSubset", NULL};
+        static const char *const top[] = {
+            "Mesh", "MeshSubset", "MeshService", "MeshServiceSubset", "Dataplane", NULL};
+        static const char *const fk[] = {"Mesh", "MeshSubset", "MeshService", "MeshServiceSubset",
+                                         NULL};
         struct tr_opts o = {.kinds = top, .inbound = 1};
         const char *k = top_ref(ve, &p, spec, &o);
         if (nfrom == 0 && nrules == 0)

@@ -10,8 +10,8 @@
 
 #include "core/util.h"
 
-static const struct flag_def *find_long(const struct flag_def *const *t, size_t nt, const char *name,
-                                        size_t len)
+static const struct flag_def *find_long(const struct flag_def *const *t, size_t nt,
+                                        const char *name, size_t len)
 {
     for (size_t i = 0; i < nt; i++)
         for (const struct flag_def *d = t[i]; d && d->name; d++)
@@ -85,8 +85,8 @@ long long args_parse_duration_ms(const char *s)
     static const struct {
         const char *unit;
         double ms;
-    } units[] = {{"ns", 1e-6}, {"us", 1e-3}, {"µs", 1e-3}, {"ms", 1}, {"s", 1000},
-                 {"m", 60000}, {"h", 3600000}};
+    } units[] = {{"ns", 1e-6}, {"us", 1e-3}, {"µs", 1e-3},  {"ms", 1},
+                 {"s", 1000},  {"m", 60000}, {"h", 3600000}};
     double total = 0;
     if (!s || !*s)
         return -1;

@@ -26,12 +26,12 @@ enum flag_kind {
 
 /* One flag. A table of them ends with an entry whose name is NULL. */
 struct flag_def {
-    const char *name;     /* long name without dashes */
-    char shorthand;       /* 0 = none */
+    const char *name; /* long name without dashes */
+    char shorthand;   /* 0 = none */
     enum flag_kind kind;
-    const char *defval;   /* shown in help and returned when unset; NULL = none */
+    const char *defval; /* shown in help and returned when unset; NULL = none */
     const char *usage;
-    int required;         /* cobra MarkFlagRequired */
+    int required; /* cobra MarkFlagRequired */
 };
 
 /* A parsed flag. For FLAG_MAP, keys/vals hold every pair in order given. */
@@ -48,7 +48,7 @@ struct args {
     size_t nflags;
     char **pos; /* positional arguments (point into argv) */
     size_t npos;
-    int help;   /* -h/--help was given */
+    int help;                             /* -h/--help was given */
     const struct flag_def *const *tables; /* the tables parsed against (defaults) */
     size_t ntables;
 };

@@ -260,8 +260,7 @@ static int parse_doc(struct ctl *c, size_t idx, const char *text, struct resourc
     if (codec_parse_one(text, strlen(text), &doc, &e) < 0) {
         char *inner = xasprintf("error converting YAML to JSON: yaml: %s", e.msg);
         q = go_quote(inner);
-        fprintf(c->err, "resource[%zu]: failed to parse resource: invalid meta type: %s\n", idx,
-                q);
+        fprintf(c->err, "resource[%zu]: failed to parse resource: invalid meta type: %s\n", idx, q);
         free(inner);
         free(q);
         return -1;
@@ -271,8 +270,7 @@ static int parse_doc(struct ctl *c, size_t idx, const char *text, struct resourc
                                 "value of type v1alpha1.ResourceMeta",
                                 json_kind(doc));
         q = go_quote(inner);
-        fprintf(c->err, "resource[%zu]: failed to parse resource: invalid meta type: %s\n", idx,
-                q);
+        fprintf(c->err, "resource[%zu]: failed to parse resource: invalid meta type: %s\n", idx, q);
         free(inner);
         free(q);
         json_decref(doc);
@@ -282,8 +280,8 @@ static int parse_doc(struct ctl *c, size_t idx, const char *text, struct resourc
     const char *type = json_string_value(json_object_get(doc, k8s ? "kind" : "type"));
     if (!type || !types_by_name(type)) {
         q = go_quote(type ? type : "");
-        fprintf(c->err, "resource[%zu]: failed to parse resource: invalid resource type %s\n",
-                idx, q);
+        fprintf(c->err, "resource[%zu]: failed to parse resource: invalid resource type %s\n", idx,
+                q);
         free(q);
         json_decref(doc);
         return -1;

@@ -56,8 +56,9 @@ static int check_cp(struct ctl *c, const struct ctl_cp *cp)
     }
     j = json_loadb(r.body, r.len, 0, &je);
     if (!json_is_object(j)) {
-        rc = ctl_fail(c, "could not unmarshal body from the Control Plane API Server. Provided "
-                         "address is not valid Kuma Control Plane API Server: %s",
+        rc = ctl_fail(c,
+                      "could not unmarshal body from the Control Plane API Server. Provided "
+                      "address is not valid Kuma Control Plane API Server: %s",
                       j ? "expected a JSON object" : je.text);
         goto out;
     }
@@ -166,8 +167,8 @@ int ctl_cmd_cp_list(struct ctl *c)
     table_add(&tb, headers);
     for (size_t i = 0; i < c->cfg.ncps; i++) {
         const struct ctl_cp *cp = &c->cfg.cps[i];
-        int active = cur && cur->control_plane && cp->name &&
-                     strcmp(cur->control_plane, cp->name) == 0;
+        int active =
+            cur && cur->control_plane && cp->name && strcmp(cur->control_plane, cp->name) == 0;
         const char *row[] = {active ? "*" : "", cp->name, cp->url};
         table_add(&tb, row);
     }
@@ -238,7 +239,10 @@ int ctl_cmd_version(struct ctl *c)
     const char *product = json_string_value(json_object_get(j, "product"));
     const char *version = json_string_value(json_object_get(j, "version"));
     if (r.status == 200 && json_is_object(j))
-        fprintf(c->out, "Server: %s %s\n", tagline ? tagline : product ? product : "",
+        fprintf(c->out, "Server: %s %s\n",
+                tagline   ? tagline
+                : product ? product
+                          : "",
                 version ? version : "");
     else
         fprintf(c->err, "Unable to connect to control plane: unexpected status code %ld\n",

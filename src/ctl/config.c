@@ -98,8 +98,7 @@ static int parse_cp(const json_t *o, struct ctl_cp *cp, size_t idx, struct err *
         return 0;
     if (str_field(api, "url", "url", &cp->url, where, e) < 0 ||
         str_field(api, "caCertFile", "ca_cert_file", &cp->ca_cert_file, where, e) < 0 ||
-        str_field(api, "clientCertFile", "client_cert_file", &cp->client_cert_file, where, e) <
-            0 ||
+        str_field(api, "clientCertFile", "client_cert_file", &cp->client_cert_file, where, e) < 0 ||
         str_field(api, "clientKeyFile", "client_key_file", &cp->client_key_file, where, e) < 0 ||
         str_field(api, "authType", "auth_type", &cp->auth_type, where, e) < 0)
         return -1;
@@ -125,8 +124,7 @@ static int parse_cp(const json_t *o, struct ctl_cp *cp, size_t idx, struct err *
     if (json_is_object(ac)) {
         const char *k;
         json_t *v;
-        json_object_foreach(ac, k, v) if (json_is_string(v))
-            json_object_set(cp->auth_conf, k, v);
+        json_object_foreach(ac, k, v) if (json_is_string(v)) json_object_set(cp->auth_conf, k, v);
     }
     return 0;
 }

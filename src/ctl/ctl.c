@@ -47,8 +47,8 @@ int ctl_prepare(struct ctl *c)
         ctl_config_default(&c->cfg);
         return 0;
     }
-    char *path = c->config_file && *c->config_file ? xstrdup(c->config_file)
-                                                    : ctl_config_default_path();
+    char *path =
+        c->config_file && *c->config_file ? xstrdup(c->config_file) : ctl_config_default_path();
     struct stat st;
     int first_time = stat(path, &st) < 0;
     free(path);

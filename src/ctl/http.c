@@ -104,9 +104,8 @@ static char *transport_error(const char *method, const char *url, CURLcode rc, C
     return out;
 }
 
-int ctl_http_do(const struct ctl_cp *cp, const char *method, const char *path,
-                const char *body, long timeout_ms, struct ctl_http_response *resp,
-                char **errmsg)
+int ctl_http_do(const struct ctl_cp *cp, const char *method, const char *path, const char *body,
+                long timeout_ms, struct ctl_http_response *resp, char **errmsg)
 {
     static int inited;
     char errbuf[CURL_ERROR_SIZE] = "";

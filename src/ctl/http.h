@@ -22,8 +22,8 @@
 #define CTL_HTTP_MAX_BODY (64u << 20)
 
 struct ctl_http_response {
-    long status;      /* 0 when no response arrived */
-    char *body;       /* NUL-terminated, may be "" */
+    long status; /* 0 when no response arrived */
+    char *body;  /* NUL-terminated, may be "" */
     size_t len;
 };
 
@@ -32,9 +32,8 @@ struct ctl_http_response {
  * Returns 0 when a response arrived (any status), or -1 with a Go-style
  * transport error in *errmsg (newly allocated). timeout_ms 0 = none.
  */
-int ctl_http_do(const struct ctl_cp *cp, const char *method, const char *path,
-                const char *body, long timeout_ms, struct ctl_http_response *resp,
-                char **errmsg);
+int ctl_http_do(const struct ctl_cp *cp, const char *method, const char *path, const char *body,
+                long timeout_ms, struct ctl_http_response *resp, char **errmsg);
 void ctl_http_response_free(struct ctl_http_response *r);
 
 /* Kuma's REST error (pkg/core/rest/errors/types.Error). */
@@ -43,7 +42,7 @@ struct ctl_api_error {
     long status;
     struct ctl_api_param {
         char *field, *reason;
-    } *params, *causes; /* invalid_parameters; deprecated causes (field, message) */
+    } * params, *causes; /* invalid_parameters; deprecated causes (field, message) */
     size_t nparams, ncauses;
 };
 

@@ -99,13 +99,26 @@ static int put_value(struct render *r, const json_t *v, int escape)
     for (size_t i = 0; i < n; i++) {
         const char *rep = NULL;
         switch (s[i]) {
-        case '"': rep = "&#34;"; break;
-        case '\'': rep = "&#39;"; break;
-        case '&': rep = "&amp;"; break;
-        case '<': rep = "&lt;"; break;
-        case '>': rep = "&gt;"; break;
-        case '\0': rep = "\xEF\xBF\xBD"; break;
-        default: break;
+        case '"':
+            rep = "&#34;";
+            break;
+        case '\'':
+            rep = "&#39;";
+            break;
+        case '&':
+            rep = "&amp;";
+            break;
+        case '<':
+            rep = "&lt;";
+            break;
+        case '>':
+            rep = "&gt;";
+            break;
+        case '\0':
+            rep = "\xEF\xBF\xBD";
+            break;
+        default:
+            break;
         }
         if (rep ? put(r, rep, strlen(rep)) : put(r, &s[i], 1))
             return -1;

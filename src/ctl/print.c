@@ -285,8 +285,8 @@ void ctl_print_json(const json_t *v, FILE *out)
 
 /* --- resource shapes --- */
 
-static const char *const meta_keys[] = {"type",   "mesh", "name", "creationTime", "modificationTime",
-                                        "labels", "kri"};
+static const char *const meta_keys[] = {
+    "type", "mesh", "name", "creationTime", "modificationTime", "labels", "kri"};
 #define NMETA (sizeof(meta_keys) / sizeof(meta_keys[0]))
 
 static int is_meta_key(const char *k)
@@ -461,8 +461,13 @@ static char *dataplane_tags(const json_t *dp)
 
 /* --- tables --- */
 
-enum layout { LAYOUT_MESH, LAYOUT_DATAPLANE, LAYOUT_EXTERNAL_SERVICE, LAYOUT_MESH_SCOPED,
-              LAYOUT_GLOBAL };
+enum layout {
+    LAYOUT_MESH,
+    LAYOUT_DATAPLANE,
+    LAYOUT_EXTERNAL_SERVICE,
+    LAYOUT_MESH_SCOPED,
+    LAYOUT_GLOBAL
+};
 
 static enum layout layout_of(const struct res_type *t)
 {
@@ -668,13 +673,21 @@ static long long total_of(const json_t *o)
 
 int ctl_print_mesh_insights(const json_t *list, enum ctl_format f, FILE *out, char **errmsg)
 {
-    static const char *const headers[] = {
-        "MESH",          "DATAPLANES",       "TRAFFIC PERMISSIONS", "TRAFFIC ROUTES",
-        "CIRCUIT BREAKERS", "HEALTH CHECKS", "FAULT INJECTIONS",    "EXTERNAL SERVICES",
-        "TRAFFIC TRACES", "TRAFFIC LOGS",    "PROXY TEMPLATES",     "RATE LIMITS"};
+    static const char *const headers[] = {"MESH",
+                                          "DATAPLANES",
+                                          "TRAFFIC PERMISSIONS",
+                                          "TRAFFIC ROUTES",
+                                          "CIRCUIT BREAKERS",
+                                          "HEALTH CHECKS",
+                                          "FAULT INJECTIONS",
+                                          "EXTERNAL SERVICES",
+                                          "TRAFFIC TRACES",
+                                          "TRAFFIC LOGS",
+                                          "PROXY TEMPLATES",
+                                          "RATE LIMITS"};
     static const char *const policy_types[] = {
-        "TrafficPermission", "TrafficRoute",    "CircuitBreaker", "HealthCheck", "FaultInjection",
-        "ExternalService",   "TrafficTrace",    "TrafficLog",     "ProxyTemplate", "RateLimit"};
+        "TrafficPermission", "TrafficRoute", "CircuitBreaker", "HealthCheck",   "FaultInjection",
+        "ExternalService",   "TrafficTrace", "TrafficLog",     "ProxyTemplate", "RateLimit"};
     json_t *items;
     if (list_items(list, &items, errmsg) < 0)
         return -1;

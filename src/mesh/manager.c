@@ -208,8 +208,8 @@ int manager_put(struct manager *m, struct resource *r, int *created, struct mgr_
     return rc;
 }
 
-int manager_delete(struct manager *m, const struct res_type *t, const char *mesh,
-                   const char *name, struct mgr_result *res)
+int manager_delete(struct manager *m, const struct res_type *t, const char *mesh, const char *name,
+                   struct mgr_result *res)
 {
     struct err e;
     int rc;

@@ -12,15 +12,18 @@ struct mcase {
 static const struct mcase meta[] = {
     {&TYPE_MESH, "", "default", ""},
     {&TYPE_MESH, "", "", "name: cannot be empty"},
-    {&TYPE_MESH, "", "Default", "name: invalid characters. A lowercase RFC 1123 subdomain must "
-                                "consist of lower case alphanumeric characters, '-' or '.', and "
-                                "must start and end with an alphanumeric character"},
-    {&TYPE_MESH, "", "a_b", "name: invalid characters. A lowercase RFC 1123 subdomain must "
-                            "consist of lower case alphanumeric characters, '-' or '.', and "
-                            "must start and end with an alphanumeric character"},
-    {&TYPE_MESH, "", "-a", "name: invalid characters. A lowercase RFC 1123 subdomain must "
-                           "consist of lower case alphanumeric characters, '-' or '.', and must "
-                           "start and end with an alphanumeric character"},
+    {&TYPE_MESH, "", "Default",
+     "name: invalid characters. A lowercase RFC 1123 subdomain must "
+     "consist of lower case alphanumeric characters, '-' or '.', and "
+     "must start and end with an alphanumeric character"},
+    {&TYPE_MESH, "", "a_b",
+     "name: invalid characters. A lowercase RFC 1123 subdomain must "
+     "consist of lower case alphanumeric characters, '-' or '.', and "
+     "must start and end with an alphanumeric character"},
+    {&TYPE_MESH, "", "-a",
+     "name: invalid characters. A lowercase RFC 1123 subdomain must "
+     "consist of lower case alphanumeric characters, '-' or '.', and must "
+     "start and end with an alphanumeric character"},
     {&TYPE_MESH, "", "a.b-c.d", ""},
     {&TYPE_DATAPLANE, "default", "dp-1", ""},
     {&TYPE_DATAPLANE, "", "dp-1", "mesh: cannot be empty"},

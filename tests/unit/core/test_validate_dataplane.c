@@ -3,7 +3,7 @@
 #include "vtest.h"
 
 #define NET(x) "{'networking':{'address':'192.168.0.1'," x "}}"
-#define IN1 "'inbound':[{'port':8080,'tags':{'kuma.io/service':'backend'}}]"
+#define IN1    "'inbound':[{'port':8080,'tags':{'kuma.io/service':'backend'}}]"
 
 static const struct vcase dp_valid[] = {
     {NET(IN1), ""},
@@ -42,7 +42,8 @@ static const struct vcase dp_valid[] = {
 static const struct vcase dp_invalid[] = {
     {"{}", "networking: must be defined"},
     {"{'networking':{" IN1 "}}", "networking.address: address can't be empty"},
-    {"{'networking':{'address':'0.0.0.0'," IN1 "}}", "networking.address: must not be 0.0.0.0 or ::"},
+    {"{'networking':{'address':'0.0.0.0'," IN1 "}}",
+     "networking.address: must not be 0.0.0.0 or ::"},
     {"{'networking':{'address':'::'," IN1 "}}", "networking.address: must not be 0.0.0.0 or ::"},
     {"{'networking':{'address':'not valid!'," IN1 "}}",
      "networking.address: address has to be valid IP address or domain name"},

@@ -137,7 +137,8 @@ static const struct vcase mesh_hostile[] = {
     {"{'mtls':{'backends':[1,2]}}",
      "mtls.backends: cannot have more than 1 backends; mtls.backends[0]: must be an object; "
      "mtls.backends[1]: must be an object"},
-    {"{'mtls':{'backends':[{'name':7,'type':'builtin'}]}}", "mtls.backends[0].name: must be a string"},
+    {"{'mtls':{'backends':[{'name':7,'type':'builtin'}]}}",
+     "mtls.backends[0].name: must be a string"},
     {"{'mtls':{'enabledBackend':['a']}}", "mtls.enabledBackend: must be a string"},
     {"{'logging':{'backends':[{'name':'a','type':'file','conf':'path'}]}}",
      "logging.backends[0].config: could not parse config: must be an object; "
@@ -248,8 +249,7 @@ TEST(validate_mesh_create_backend_name_too_long)
     char spec[600], name[300];
     memset(name, 'a', 250);
     name[250] = '\0';
-    snprintf(spec, sizeof(spec), "{'mtls':{'backends':[{'name':'%s','type':'builtin'}]}}",
-             name);
+    snprintf(spec, sizeof(spec), "{'mtls':{'backends':[{'name':'%s','type':'builtin'}]}}", name);
     struct resource *r = vtest_resource(&TYPE_MESH, "", "default", spec);
     struct verr ve = {0};
     validate_mesh_create(r, &ve);
@@ -292,8 +292,8 @@ TEST(validate_mesh_update_ca_change)
 TEST(validate_mesh_update_revalidates_backends)
 {
     struct resource *old = vtest_resource(&TYPE_MESH, "", "m", "{}");
-    struct resource *nw = vtest_resource(&TYPE_MESH, "", "m",
-                                         "{'mtls':{'backends':[{'name':'x','type':'acme'}]}}");
+    struct resource *nw =
+        vtest_resource(&TYPE_MESH, "", "m", "{'mtls':{'backends':[{'name':'x','type':'acme'}]}}");
     struct verr ve = {0};
     validate_mesh_update(old, nw, &ve);
     char *s = verr_join(&ve);
@@ -352,9 +352,8 @@ TEST(validate_defaults_only_mesh)
     struct resource *r = vtest_resource(&TYPE_DATAPLANE, "default", "dp",
                                         "{'metrics':{'backends':[{'type':'prometheus'}]}}");
     resource_default(r);
-    ASSERT(!json_object_get(json_array_get(json_object_get(json_object_get(r->spec, "metrics"),
-                                                           "backends"),
-                                           0),
-                            "conf"));
+    ASSERT(!json_object_get(
+        json_array_get(json_object_get(json_object_get(r->spec, "metrics"), "backends"), 0),
+        "conf"));
     resource_free(r);
 }

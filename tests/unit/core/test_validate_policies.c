@@ -159,8 +159,7 @@ TEST(validate_health_check_table)
 static const struct vcase cb[] = {
     {"{" SRC "," DST ",'conf':{'thresholds':{'maxConnections':2}}}", ""},
     {"{" SRC "," DST ",'conf':{'detectors':{'totalErrors':{'consecutive':20}}}}", ""},
-    {"{" SRC "," DST "}",
-     "conf: must have at least one of the detector or threshold configured"},
+    {"{" SRC "," DST "}", "conf: must have at least one of the detector or threshold configured"},
     {"{" SRC "," DST ",'conf':{'detectors':{},'thresholds':{}}}",
      "conf: must have at least one of the detector or threshold configured"},
     {"{" SRC "," DST ",'conf':{'maxEjectionPercent':101,'detectors':{'failure':{'threshold':"
@@ -499,7 +498,11 @@ TEST(validate_mesh_circuit_breaker_table)
 TEST(validate_policies_never_crash)
 {
     static const char *const specs[] = {
-        "[]", "'x'", "1", "null", "{'sources':[[[]]],'destinations':{},'conf':[]}",
+        "[]",
+        "'x'",
+        "1",
+        "null",
+        "{'sources':[[[]]],'destinations':{},'conf':[]}",
         "{'selectors':'*','conf':1,'networking':[],'tags':'a','targetRef':[],'from':[1],"
         "'to':[null],'rules':{}}",
     };

@@ -50,8 +50,7 @@ static inline struct resource *vtest_resource(const struct res_type *t, const ch
 
 /* Runs fn over every case; prints each mismatch; returns the failures. */
 static inline int vtest_run(const char *what, const struct res_type *t, vtest_fn *fn,
-                            const char *mesh, const char *name, const struct vcase *cases,
-                            size_t n)
+                            const char *mesh, const char *name, const struct vcase *cases, size_t n)
 {
     int failed = 0;
     for (size_t i = 0; i < n; i++) {
@@ -60,8 +59,8 @@ static inline int vtest_run(const char *what, const struct res_type *t, vtest_fn
         fn(r, &ve);
         char *got = verr_join(&ve);
         if (strcmp(got, cases[i].expected) != 0) {
-            fprintf(stderr, "  %s case %zu: %s\n    got:      \"%s\"\n    expected: \"%s\"\n",
-                    what, i, cases[i].spec ? cases[i].spec : "{}", got, cases[i].expected);
+            fprintf(stderr, "  %s case %zu: %s\n    got:      \"%s\"\n    expected: \"%s\"\n", what,
+                    i, cases[i].spec ? cases[i].spec : "{}", got, cases[i].expected);
             failed++;
         }
         free(got);

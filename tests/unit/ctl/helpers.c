@@ -40,8 +40,7 @@ char *testdata_path(const char *name)
 {
     const char *file = __FILE__;
     const char *slash = strrchr(file, '/');
-    return xasprintf("%.*s/testdata/%s", slash ? (int)(slash - file) : 1, slash ? file : ".",
-                     name);
+    return xasprintf("%.*s/testdata/%s", slash ? (int)(slash - file) : 1, slash ? file : ".", name);
 }
 
 char *testdata_read(const char *name)
@@ -83,8 +82,7 @@ void assert_golden(const char *name, const char *got)
     if (!want)
         TEST_FAIL_("golden %s missing (run with UPDATE_GOLDEN=1): %s", p, e.msg);
     if (strcmp(want, got) != 0)
-        TEST_FAIL_("output differs from %s:\n--- got ---\n%s--- expected ---\n%s", name, got,
-                   want);
+        TEST_FAIL_("output differs from %s:\n--- got ---\n%s--- expected ---\n%s", name, got, want);
     free(want);
     free(p);
 }

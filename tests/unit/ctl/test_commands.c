@@ -9,7 +9,8 @@
 #include "helpers.h"
 
 static const char index_body[] =
-    "{\"hostname\":\"h\",\"tagline\":\"Kuma\",\"product\":\"Kuma\",\"version\":\"" KUMA_VERSION "\"}";
+    "{\"hostname\":\"h\",\"tagline\":\"Kuma\",\"product\":\"Kuma\",\"version\":\"" KUMA_VERSION
+    "\"}";
 
 struct run {
     struct ctl c;
@@ -64,9 +65,10 @@ TEST(cmd_get_list_sends_offset_and_size_and_prints_table)
 TEST(cmd_get_list_renders_api_errors_like_kumactl)
 {
     struct fake_route routes[] = {
-        {"GET /meshes", 400, "{\"type\":\"/std-errors\",\"status\":400,\"title\":\"Bad Request\","
-                             "\"detail\":\"Invalid page size\",\"invalid_parameters\":[{\"field\":"
-                             "\"size\",\"reason\":\"must be greater than 0\"}]}"},
+        {"GET /meshes", 400,
+         "{\"type\":\"/std-errors\",\"status\":400,\"title\":\"Bad Request\","
+         "\"detail\":\"Invalid page size\",\"invalid_parameters\":[{\"field\":"
+         "\"size\",\"reason\":\"must be greater than 0\"}]}"},
         {"GET /globalsecrets", 500, "oops"},
         {"GET /zones", 200, "not json"}};
     const char *url = fake_server_start(routes, 3, 3);
@@ -90,8 +92,8 @@ TEST(cmd_get_list_renders_api_errors_like_kumactl)
 TEST(cmd_get_one_not_found_and_yaml)
 {
     char *mt = testdata_read("meshtimeout.json");
-    struct fake_route routes[] = {{"GET /meshes/default/meshtimeouts/mesh-timeout-all-default",
-                                   200, mt}};
+    struct fake_route routes[] = {
+        {"GET /meshes/default/meshtimeouts/mesh-timeout-all-default", 200, mt}};
     const char *url = fake_server_start(routes, 1, 3);
     struct run r;
     char *argv[] = {"mesh-timeout-all-default", "-o", "yaml"};
@@ -166,7 +168,8 @@ TEST(cmd_apply_creates_then_updates_with_variables)
 {
     struct fake_route routes[] = {
         {"GET /", 200, index_body},
-        {"GET /meshes/demo", 404, "{\"title\":\"Could not retrieve a resource\",\"detail\":\"Not found\"}"},
+        {"GET /meshes/demo", 404,
+         "{\"title\":\"Could not retrieve a resource\",\"detail\":\"Not found\"}"},
         {"PUT /meshes/demo", 201, "{\"warnings\":[\"mtls.backends[0].dpCert is deprecated\"]}"},
         {"GET /meshes/demo/traffic-permissions/allow-web", 200, "{}"},
         {"PUT /meshes/demo/traffic-permissions/allow-web", 200, "{}"}};
@@ -281,7 +284,8 @@ TEST(cmd_apply_reads_a_directory_in_name_order)
     run_cmd(&r, NULL, ctl_cmd_apply, NULL, apply_flags, 3, argv);
     ASSERT_INT_EQ(r.rc, 0);
     const char *out = capture_text(&r.out);
-    const char *a = strstr(out, "name: a"), *b = strstr(out, "name: b"), *d = strstr(out, "name: d");
+    const char *a = strstr(out, "name: a"), *b = strstr(out, "name: b"),
+               *d = strstr(out, "name: d");
     ASSERT(a && b && d && a < b && b < d);
     run_free(&r);
     free(dir);
@@ -347,8 +351,8 @@ TEST(cmd_cp_add_checks_the_server_and_saves)
     struct fake_route routes[] = {{"GET /", 200, index_body}};
     const char *url = fake_server_start(routes, 1, 3);
     struct run r;
-    char *a1[] = {"--name", "it", "--address", (char *)url, "--headers", "b=2,a=1",
-                  "--auth-type", "tokens", "--auth-conf", "token=t0k"};
+    char *a1[] = {"--name",  "it",          "--address", (char *)url,   "--headers",
+                  "b=2,a=1", "--auth-type", "tokens",    "--auth-conf", "token=t0k"};
     run_cmd(&r, url, ctl_cmd_cp_add, NULL, cp_flags, 10, a1);
     ASSERT_INT_EQ(r.rc, 0);
     ASSERT_STR_EQ(capture_text(&r.out),
@@ -360,7 +364,8 @@ TEST(cmd_cp_add_checks_the_server_and_saves)
     ASSERT(saved != NULL);
     ASSERT_STR_CONTAINS(saved, "currentContext: it\n");
     /* Headers are stored sorted by key, whatever order they were given in. */
-    ASSERT(strstr(saved, "- key: a\n") && strstr(saved, "- key: a\n") < strstr(saved, "- key: b\n"));
+    ASSERT(strstr(saved, "- key: a\n") &&
+           strstr(saved, "- key: a\n") < strstr(saved, "- key: b\n"));
     ASSERT_STR_CONTAINS(saved, "authType: tokens\n");
     free(saved);
     run_free(&r);
@@ -377,7 +382,8 @@ TEST(cmd_cp_add_checks_the_server_and_saves)
     run_free(&r);
     char *a3[] = {"--name", "x", "--address", "http://a", "--client-cert-file", "c"};
     run_cmd(&r, url, ctl_cmd_cp_add, NULL, cp_flags, 6, a3);
-    ASSERT_STR_EQ(r.c.errmsg, "Both --client-cert-file and --client-key-file needs to be specified");
+    ASSERT_STR_EQ(r.c.errmsg,
+                  "Both --client-cert-file and --client-key-file needs to be specified");
     run_free(&r);
     char *a4[] = {"--name", "local", "--address", "http://a", "--skip-check"};
     run_cmd(&r, url, ctl_cmd_cp_add, NULL, cp_flags, 5, a4);
@@ -397,7 +403,8 @@ TEST(cmd_cp_add_checks_the_server_and_saves)
 
 TEST(cmd_cp_add_refuses_other_products)
 {
-    struct fake_route routes[] = {{"GET /", 200, "{\"product\":\"Kong Mesh\",\"version\":\"2.0\"}"}};
+    struct fake_route routes[] = {
+        {"GET /", 200, "{\"product\":\"Kong Mesh\",\"version\":\"2.0\"}"}};
     const char *url = fake_server_start(routes, 1, 1);
     struct run r;
     char *a[] = {"--name", "km", "--address", (char *)url};

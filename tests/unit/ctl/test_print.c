@@ -195,7 +195,9 @@ TEST(print_next_offset_from_next_url)
 TEST(print_survives_garbage_from_the_server)
 {
     static const char *const bodies[] = {
-        "[]", "{\"items\": 5}", "{\"items\": [1, \"x\", null, {}]}",
+        "[]",
+        "{\"items\": 5}",
+        "{\"items\": [1, \"x\", null, {}]}",
         "{\"items\": [{\"name\": 5, \"mtls\": [], \"routing\": \"x\", \"networking\": 7,"
         " \"modificationTime\": false}]}",
         "{\"items\": [{\"networking\": {\"inbound\": [{\"tags\": {\"a\": 1}}, 3]}}],"
@@ -218,8 +220,8 @@ TEST(print_survives_garbage_from_the_server)
                     msg = NULL;
                 }
                 json_t *item = json_array_get(json_object_get(j, "items"), 0);
-                if (ctl_print_one(all[i], item ? item : j, (enum ctl_format)f, &now, out.f,
-                                  &msg) < 0)
+                if (ctl_print_one(all[i], item ? item : j, (enum ctl_format)f, &now, out.f, &msg) <
+                    0)
                     free(msg);
                 msg = NULL;
                 if (ctl_print_mesh_insights(j, (enum ctl_format)f, out.f, &msg) < 0)
