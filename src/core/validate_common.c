@@ -780,3 +780,16 @@ void v_port(struct verr *ve, struct vpath *p, long long port)
     if (port <= 0 || port > 65535)
         vadd(ve, p, "port must be in the range [1, 65535]");
 }
+
+const json_t *vj_elem_obj(struct verr *ve, struct vpath *p, const json_t *arr, size_t i)
+{
+    const json_t *e = json_array_get(arr, i);
+    if (json_is_object(e))
+        return e;
+    if (!json_is_null(e)) {
+        size_t m = vp_index(p, i);
+        vadd(ve, p, VMSG_OBJECT);
+        vp_reset(p, m);
+    }
+    return NULL;
+}

@@ -16,19 +16,6 @@
 
 enum gw_type { GW_NONE, GW_DELEGATED, GW_BUILTIN };
 
-/* An array element that must be an object; reports otherwise. */
-static const json_t *elem_obj(struct verr *ve, struct vpath *p, const json_t *arr, size_t i)
-{
-    const json_t *e = json_array_get(arr, i);
-    if (json_is_object(e))
-        return e;
-    if (!json_is_null(e)) {
-        size_t m = vp_index(p, i);
-        vadd(ve, p, VMSG_OBJECT);
-        vp_reset(p, m);
-    }
-    return NULL;
-}
 
 /* A port-like integer without reporting (0 when absent or invalid). */
 static long long peek_int(const json_t *o, const char *key)
@@ -254,7 +241,7 @@ static void validate_transparent_proxying(struct verr *ve, const json_t *net)
     struct vpath p;
     vp_init(&p, "networking.transparentProxing.reachableBackends.refs");
     for (size_t i = 0; i < json_array_size(refs); i++) {
-        const json_t *ref = elem_obj(ve, &p, refs, i);
+        const json_t *ref = vj_elem_obj(ve, &p, refs, i);
         if (!ref)
             continue;
         size_t mi = vp_index(&p, i);
@@ -299,7 +286,7 @@ static void validate_listeners(struct verr *ve, struct vpath *p, const json_t *n
     const json_t *inb = json_object_get(net, "inbound");
     size_t m = vp_field(p, "listeners");
     for (size_t i = 0; i < n; i++) {
-        const json_t *l = elem_obj(ve, p, listeners, i);
+        const json_t *l = vj_elem_obj(ve, p, listeners, i);
         if (!l)
             continue;
         size_t mi = vp_index(p, i);
@@ -365,7 +352,7 @@ static void validate_networking(struct verr *ve, struct vpath *p, const json_t *
     vj_str(ve, p, net, "advertisedAddress");
     size_t m = vp_field(p, "inbound");
     for (size_t i = 0; i < json_array_size(inbound); i++) {
-        const json_t *in = elem_obj(ve, p, inbound, i);
+        const json_t *in = vj_elem_obj(ve, p, inbound, i);
         if (!in)
             continue;
         size_t mi = vp_index(p, i);
@@ -382,7 +369,7 @@ static void validate_networking(struct verr *ve, struct vpath *p, const json_t *
     vp_reset(p, m);
     m = vp_field(p, "outbound");
     for (size_t i = 0; i < json_array_size(outbound); i++) {
-        const json_t *out = elem_obj(ve, p, outbound, i);
+        const json_t *out = vj_elem_obj(ve, p, outbound, i);
         if (!out)
             continue;
         size_t mi = vp_index(p, i);
@@ -413,7 +400,7 @@ static void validate_probes(struct verr *ve, const json_t *spec)
     const json_t *eps = vj_arr(ve, &p, probes, "endpoints");
     m = vp_field(&p, "endpoints");
     for (size_t i = 0; i < json_array_size(eps); i++) {
-        const json_t *ep = elem_obj(ve, &p, eps, i);
+        const json_t *ep = vj_elem_obj(ve, &p, eps, i);
         if (!ep)
             continue;
         size_t mi = vp_index(&p, i);

@@ -60,6 +60,9 @@ void vadd_at(struct verr *ve, struct vpath *p, const char *field, const char *fm
 /* Typed getters; see the file comment. */
 const json_t *vj_obj(struct verr *ve, struct vpath *p, const json_t *parent, const char *key);
 const json_t *vj_arr(struct verr *ve, struct vpath *p, const json_t *parent, const char *key);
+/* Element i of arr when it is an object; reports a violation at [i] if it is
+ * something else (null counts as absent). */
+const json_t *vj_elem_obj(struct verr *ve, struct vpath *p, const json_t *arr, size_t i);
 /* A string; NULL when not set or of the wrong type. */
 const char *vj_str(struct verr *ve, struct vpath *p, const json_t *parent, const char *key);
 /* 1 and *out when set to a boolean, else 0. */

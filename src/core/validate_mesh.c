@@ -36,19 +36,6 @@ static void names_add(struct names *s, const char *name, size_t cap)
         s->v[s->n++] = name;
 }
 
-/* An array element that must be an object; reports otherwise. */
-static const json_t *elem_obj(struct verr *ve, struct vpath *p, const json_t *arr, size_t i)
-{
-    const json_t *e = json_array_get(arr, i);
-    if (json_is_object(e))
-        return e;
-    if (!json_is_null(e)) {
-        size_t m = vp_index(p, i);
-        vadd(ve, p, VMSG_OBJECT);
-        vp_reset(p, m);
-    }
-    return NULL;
-}
 
 static void validate_mtls(struct verr *ve, struct vpath *p, const json_t *mtls)
 {
@@ -59,7 +46,7 @@ static void validate_mtls(struct verr *ve, struct vpath *p, const json_t *mtls)
     struct names used = {xcalloc(n ? n : 1, sizeof(char *)), 0};
     size_t mb = vp_field(p, "backends");
     for (size_t i = 0; i < n; i++) {
-        const json_t *b = elem_obj(ve, p, backends, i);
+        const json_t *b = vj_elem_obj(ve, p, backends, i);
         if (!b)
             continue;
         size_t mi = vp_index(p, i);
@@ -151,7 +138,7 @@ static void validate_logging(struct verr *ve, struct vpath *p, const json_t *log
     struct names used = {xcalloc(n ? n : 1, sizeof(char *)), 0};
     size_t mb = vp_field(p, "backends");
     for (size_t i = 0; i < n; i++) {
-        const json_t *b = elem_obj(ve, p, backends, i);
+        const json_t *b = vj_elem_obj(ve, p, backends, i);
         if (!b)
             continue;
         size_t mi = vp_index(p, i);
@@ -234,7 +221,7 @@ static void validate_tracing(struct verr *ve, struct vpath *p, const json_t *tra
     struct names used = {xcalloc(n ? n : 1, sizeof(char *)), 0};
     size_t mb = vp_field(p, "backends");
     for (size_t i = 0; i < n; i++) {
-        const json_t *b = elem_obj(ve, p, backends, i);
+        const json_t *b = vj_elem_obj(ve, p, backends, i);
         if (!b)
             continue;
         size_t mi = vp_index(p, i);
@@ -319,7 +306,7 @@ void v_prometheus_conf(struct verr *ve, struct vpath *p, const json_t *conf)
     struct names used = {xcalloc(n ? n : 1, sizeof(char *)), 0};
     size_t ma = vp_field(p, "aggregate");
     for (size_t i = 0; i < n; i++) {
-        const json_t *a = elem_obj(ve, p, agg, i);
+        const json_t *a = vj_elem_obj(ve, p, agg, i);
         if (!a)
             continue;
         size_t mi = vp_index(p, i);
@@ -343,7 +330,7 @@ static void validate_metrics(struct verr *ve, struct vpath *p, const json_t *met
     struct names used = {xcalloc(n ? n : 1, sizeof(char *)), 0};
     size_t mb = vp_field(p, "backends");
     for (size_t i = 0; i < n; i++) {
-        const json_t *b = elem_obj(ve, p, backends, i);
+        const json_t *b = vj_elem_obj(ve, p, backends, i);
         if (!b)
             continue;
         size_t mi = vp_index(p, i);
@@ -376,7 +363,7 @@ static void validate_rules(struct verr *ve, struct vpath *p, const json_t *dpp, 
     const json_t *rules = vj_arr(ve, p, dpp, key);
     size_t m = vp_field(p, key);
     for (size_t i = 0; i < json_array_size(rules); i++) {
-        const json_t *r = elem_obj(ve, p, rules, i);
+        const json_t *r = vj_elem_obj(ve, p, rules, i);
         size_t mi = vp_index(p, i);
         const json_t *tags = r ? vj_tags(ve, p, r, "tags") : NULL;
         size_t mt = vp_field(p, "tags");

@@ -21,18 +21,6 @@
 
 /* ---- shared pieces ---- */
 
-static const json_t *elem_obj(struct verr *ve, struct vpath *p, const json_t *arr, size_t i)
-{
-    const json_t *e = json_array_get(arr, i);
-    if (json_is_object(e))
-        return e;
-    if (!json_is_null(e)) {
-        size_t m = vp_index(p, i);
-        vadd(ve, p, VMSG_OBJECT);
-        vp_reset(p, m);
-    }
-    return NULL;
-}
 
 /* Sources as most legacy policies check them. */
 static void sources(struct verr *ve, struct vpath *p, const json_t *spec, int require_service)
@@ -113,7 +101,7 @@ static void tr_split(struct verr *ve, struct vpath *p, const json_t *split)
     }
     double total = 0;
     for (size_t i = 0; i < json_array_size(split); i++) {
-        const json_t *e = elem_obj(ve, p, split, i);
+        const json_t *e = vj_elem_obj(ve, p, split, i);
         size_t mi = vp_index(p, i);
         double w = 0;
         if (!e || !num_field(ve, p, e, "weight", &w)) {
@@ -249,7 +237,7 @@ static void tr_headers(struct verr *ve, struct vpath *p, const json_t *h)
         const json_t *arr = vj_arr(ve, p, h, lists[l]);
         size_t m = vp_field(p, lists[l]);
         for (size_t i = 0; i < json_array_size(arr); i++) {
-            const json_t *e = elem_obj(ve, p, arr, i);
+            const json_t *e = vj_elem_obj(ve, p, arr, i);
             size_t mi = vp_index(p, i);
             const char *name = e ? vj_str(ve, p, e, "name") : NULL;
             size_t mn = vp_field(p, "name");
@@ -366,7 +354,7 @@ void validate_traffic_route(const struct resource *r, struct verr *ve)
     const json_t *http = vj_arr(ve, &p, conf, "http");
     size_t m = vp_field(&p, "http");
     for (size_t i = 0; i < json_array_size(http); i++) {
-        const json_t *h = elem_obj(ve, &p, http, i);
+        const json_t *h = vj_elem_obj(ve, &p, http, i);
         if (!h)
             continue;
         size_t mi = vp_index(&p, i);
@@ -448,7 +436,7 @@ void validate_health_check(const struct resource *r, struct verr *ve)
         const json_t *hdrs = vj_arr(ve, &p, http, "requestHeadersToAdd");
         size_t mh = vp_field(&p, "requestHeadersToAdd");
         for (size_t i = 0; i < json_array_size(hdrs); i++) {
-            const json_t *e = elem_obj(ve, &p, hdrs, i);
+            const json_t *e = vj_elem_obj(ve, &p, hdrs, i);
             size_t mi = vp_index(&p, i);
             const json_t *h = e ? vj_obj(ve, &p, e, "header") : NULL;
             vp_field(&p, "header");
@@ -787,7 +775,7 @@ void validate_fault_injection(const struct resource *r, struct verr *ve)
     if (json_array_size(dests) == 0)
         vadd(ve, &p, "must have at least one element");
     for (size_t i = 0; i < json_array_size(dests); i++) {
-        const json_t *d = elem_obj(ve, &p, dests, i);
+        const json_t *d = vj_elem_obj(ve, &p, dests, i);
         size_t mi = vp_index(&p, i);
         const json_t *match = d ? vj_tags(ve, &p, d, "match") : NULL;
         vp_field(&p, "match");
@@ -1193,7 +1181,7 @@ void validate_mesh_gateway(const struct resource *r, struct verr *ve)
     if (json_array_size(ls) == 0)
         vadd(ve, &p, "cannot be empty");
     for (size_t i = 0; i < json_array_size(ls); i++) {
-        const json_t *l = elem_obj(ve, &p, ls, i);
+        const json_t *l = vj_elem_obj(ve, &p, ls, i);
         if (!l)
             continue;
         size_t mi = vp_index(&p, i);
@@ -1380,7 +1368,7 @@ static void items(struct verr *ve, struct vpath *p, const json_t *arr, const cha
 {
     size_t m = vp_field(p, key);
     for (size_t i = 0; i < json_array_size(arr); i++) {
-        const json_t *it = elem_obj(ve, p, arr, i);
+        const json_t *it = vj_elem_obj(ve, p, arr, i);
         if (!it)
             continue;
         size_t mi = vp_index(p, i);
