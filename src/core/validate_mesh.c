@@ -36,7 +36,6 @@ static void names_add(struct names *s, const char *name, size_t cap)
         s->v[s->n++] = name;
 }
 
-
 static void validate_mtls(struct verr *ve, struct vpath *p, const json_t *mtls)
 {
     const json_t *backends = vj_arr(ve, p, mtls, "backends");
@@ -131,9 +130,14 @@ static void validate_logging_backend(struct verr *ve, struct vpath *p, const jso
     }
 }
 
-static void validate_logging(struct verr *ve, struct vpath *p, const json_t *logging)
+typedef void backend_fn(struct verr *ve, struct vpath *p, const json_t *b, const char *name);
+
+/* The shared shape of logging and tracing: named backends (unique names),
+ * each checked by check, and a defaultBackend that names one of them. */
+static void validate_backends(struct verr *ve, struct vpath *p, const json_t *parent,
+                              backend_fn *check, const char *default_msg)
 {
-    const json_t *backends = vj_arr(ve, p, logging, "backends");
+    const json_t *backends = vj_arr(ve, p, parent, "backends");
     size_t n = json_array_size(backends);
     struct names used = {xcalloc(n ? n : 1, sizeof(char *)), 0};
     size_t mb = vp_field(p, "backends");
@@ -142,20 +146,19 @@ static void validate_logging(struct verr *ve, struct vpath *p, const json_t *log
         if (!b)
             continue;
         size_t mi = vp_index(p, i);
-        const char *name = b ? vj_str(ve, p, b, "name") : NULL;
+        const char *name = vj_str(ve, p, b, "name");
         if (!name)
             name = "";
-        if (b)
-            validate_logging_backend(ve, p, b, name);
+        check(ve, p, b, name);
         if (names_has(&used, name))
             vadd_at(ve, p, "name", "\"%s\" name is already used for another backend", name);
         names_add(&used, name, n);
         vp_reset(p, mi);
     }
     vp_reset(p, mb);
-    const char *def = vj_str(ve, p, logging, "defaultBackend");
+    const char *def = vj_str(ve, p, parent, "defaultBackend");
     if (def && *def && !names_has(&used, def))
-        vadd_at(ve, p, "defaultBackend", "has to be set to one of the logging backend in mesh");
+        vadd_at(ve, p, "defaultBackend", "%s", default_msg);
     free(used.v);
 }
 
@@ -212,34 +215,6 @@ static void validate_tracing_backend(struct verr *ve, struct vpath *p, const jso
     } else {
         vadd_at(ve, p, "type", "unknown backend type. Available backends: \"zipkin\", \"datadog\"");
     }
-}
-
-static void validate_tracing(struct verr *ve, struct vpath *p, const json_t *tracing)
-{
-    const json_t *backends = vj_arr(ve, p, tracing, "backends");
-    size_t n = json_array_size(backends);
-    struct names used = {xcalloc(n ? n : 1, sizeof(char *)), 0};
-    size_t mb = vp_field(p, "backends");
-    for (size_t i = 0; i < n; i++) {
-        const json_t *b = vj_elem_obj(ve, p, backends, i);
-        if (!b)
-            continue;
-        size_t mi = vp_index(p, i);
-        const char *name = b ? vj_str(ve, p, b, "name") : NULL;
-        if (!name)
-            name = "";
-        if (b)
-            validate_tracing_backend(ve, p, b, name);
-        if (names_has(&used, name))
-            vadd_at(ve, p, "name", "\"%s\" name is already used for another backend", name);
-        names_add(&used, name, n);
-        vp_reset(p, mi);
-    }
-    vp_reset(p, mb);
-    const char *def = vj_str(ve, p, tracing, "defaultBackend");
-    if (def && *def && !names_has(&used, def))
-        vadd_at(ve, p, "defaultBackend", "has to be set to one of the tracing backend in mesh");
-    free(used.v);
 }
 
 /* tls.mode as an enum number: activeMTLSBackend=0, providedTLS=1, disabled=2,
@@ -405,12 +380,14 @@ void validate_mesh(const struct resource *r, struct verr *ve)
     }
     if (logging) {
         m = vp_field(&p, "logging");
-        validate_logging(ve, &p, logging);
+        validate_backends(ve, &p, logging, validate_logging_backend,
+                          "has to be set to one of the logging backend in mesh");
         vp_reset(&p, m);
     }
     if (tracing) {
         m = vp_field(&p, "tracing");
-        validate_tracing(ve, &p, tracing);
+        validate_backends(ve, &p, tracing, validate_tracing_backend,
+                          "has to be set to one of the tracing backend in mesh");
         vp_reset(&p, m);
     }
     if (metrics) {
