@@ -76,3 +76,10 @@ clean:
 
 .PHONY: all unit integration test fuzz format clean
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
+
+# Benchmarks (see docs/BENCHMARKS.md).
+build/bench-store: bench/bench_store.c build/libcore.a
+	$(CC) -std=gnu11 -O2 -Isrc $(PKG_CFLAGS) -o $@ $^ $(PKG_LIBS)
+bench-store: build/bench-store
+	build/bench-store /var/tmp/bench-store.db 5000 4
+.PHONY: bench-store
