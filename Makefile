@@ -28,6 +28,7 @@ LDFLAGS  += -Wl,-z,relro,-z,now
 endif
 
 CORE_SRC := $(wildcard src/core/*.c src/store/*.c src/mesh/*.c)
+CORE_SRC += $(wildcard src/ca/*.c)
 API_SRC  := $(wildcard src/api/*.c)
 CTL_SRC  := $(wildcard src/ctl/*.c)
 TEST_SRC := $(wildcard tests/unit/*.c tests/unit/*/*.c)
