@@ -83,6 +83,24 @@ static __attribute__((unused)) int ossl_verify(const char *ca_pem, const char *l
     return st;
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#define CA_LEAK_CHECK() ASSERT_INT_EQ(__lsan_do_recoverable_leak_check(), 0)
+#else
+#define CA_LEAK_CHECK() ((void)0)
+#endif
+
+/* TEST with a leak check after the body: the runner ends each test with _exit(),
+ * which skips LeakSanitizer's own check at exit. */
+#define CA_TEST(name)                                                                              \
+    static void ca_body_##name(void);                                                              \
+    TEST(name)                                                                                     \
+    {                                                                                              \
+        ca_body_##name();                                                                          \
+        CA_LEAK_CHECK();                                                                           \
+    }                                                                                              \
+    static void ca_body_##name(void)
+
 /* Joined violations of ve ("f: m; f: m"); freed by the caller. */
 #define VERR_STR(ve) verr_join(ve)
 

@@ -68,7 +68,7 @@ static void builtin(const char *mesh, const char *conf_json, enum ca_key_type kt
 
 /* ---- durations --------------------------------------------------------------- */
 
-TEST(ca_duration_units)
+CA_TEST(ca_duration_units)
 {
     struct {
         const char *s;
@@ -89,7 +89,7 @@ TEST(ca_duration_units)
     }
 }
 
-TEST(ca_duration_errors)
+CA_TEST(ca_duration_errors)
 {
     const char *bad[] = {"", "1", "1x", "-1s", "1.5h", "h", "1 h", "1hh", "0s0"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -109,7 +109,7 @@ TEST(ca_duration_errors)
     ASSERT_INT_EQ(ca_parse_duration("300y", &v, &e), -1);
 }
 
-TEST(ca_names_and_key_types)
+CA_TEST(ca_names_and_key_types)
 {
     char *c = ca_builtin_cert_secret_name("default", "ca-1");
     char *k = ca_builtin_key_secret_name("default", "ca-1");
@@ -128,7 +128,7 @@ TEST(ca_names_and_key_types)
 
 /* ---- builtin CA ---------------------------------------------------------------- */
 
-TEST(ca_builtin_default_is_kumas_root)
+CA_TEST(ca_builtin_default_is_kumas_root)
 {
     char *cert = NULL, *key = NULL;
     int64_t before = now_ns();
@@ -182,7 +182,7 @@ TEST(ca_builtin_default_is_kumas_root)
     free(key);
 }
 
-TEST(ca_builtin_conf_expiration_and_bits)
+CA_TEST(ca_builtin_conf_expiration_and_bits)
 {
     char *cert = NULL, *key = NULL;
     builtin("m", "{\"caCert\": {\"RSAbits\": 1024, \"expiration\": \"1d\"}}", CA_KEY_DEFAULT,
@@ -205,7 +205,7 @@ TEST(ca_builtin_conf_expiration_and_bits)
     free(key);
 }
 
-TEST(ca_builtin_ecdsa_extension)
+CA_TEST(ca_builtin_ecdsa_extension)
 {
     char *cert = NULL, *key = NULL;
     builtin("ecmesh", "{\"caCert\": {\"keyType\": \"ecdsa\"}}", CA_KEY_DEFAULT, &cert, &key);
@@ -224,7 +224,7 @@ TEST(ca_builtin_ecdsa_extension)
     free(key);
 }
 
-TEST(ca_builtin_rejects_bad_input)
+CA_TEST(ca_builtin_rejects_bad_input)
 {
     char *cert = NULL, *key = NULL;
     struct err e;
@@ -248,7 +248,7 @@ TEST(ca_builtin_rejects_bad_input)
     ASSERT(!cert && !key);
 }
 
-TEST(ca_builtin_validate_conf_violations)
+CA_TEST(ca_builtin_validate_conf_violations)
 {
     json_t *conf = json_loads("{\"caCert\": {\"RSAbits\": 12, \"expiration\": \"x\", "
                               "\"keyType\": \"dsa\"}}",
@@ -271,7 +271,7 @@ TEST(ca_builtin_validate_conf_violations)
 
 /* ---- provided CA: validation ----------------------------------------------------- */
 
-TEST(ca_provided_accepts_builtin_and_openssl_cas)
+CA_TEST(ca_provided_accepts_builtin_and_openssl_cas)
 {
     char *cert, *key;
     builtin("m", NULL, CA_KEY_ECDSA_P256, &cert, &key);
@@ -289,7 +289,7 @@ TEST(ca_provided_accepts_builtin_and_openssl_cas)
     free(key);
 }
 
-TEST(ca_provided_empty_and_garbage)
+CA_TEST(ca_provided_empty_and_garbage)
 {
     char *s = validate(NULL, NULL);
     ASSERT_STR_EQ(s, "cert: not a valid TLS key pair: tls: failed to find any PEM data in "
@@ -316,7 +316,7 @@ TEST(ca_provided_empty_and_garbage)
     free(key);
 }
 
-TEST(ca_provided_switched_and_mismatched)
+CA_TEST(ca_provided_switched_and_mismatched)
 {
     char *c1, *k1, *c2, *k2, *c3, *k3;
     builtin("a", NULL, CA_KEY_ECDSA_P256, &c1, &k1);
@@ -348,7 +348,7 @@ TEST(ca_provided_switched_and_mismatched)
     free(c1), free(k1), free(c2), free(k2), free(c3), free(k3);
 }
 
-TEST(ca_provided_not_a_ca)
+CA_TEST(ca_provided_not_a_ca)
 {
     char *cert, *key;
     mk_cert("", "ec", &cert, &key);
@@ -364,7 +364,7 @@ TEST(ca_provided_not_a_ca)
     free(key);
 }
 
-TEST(ca_provided_missing_keycertsign)
+CA_TEST(ca_provided_missing_keycertsign)
 {
     char *cert, *key;
     mk_cert("basicConstraints = critical,CA:TRUE\nsubjectKeyIdentifier = none", "ec", &cert, &key);
@@ -376,7 +376,7 @@ TEST(ca_provided_missing_keycertsign)
     free(key);
 }
 
-TEST(ca_provided_key_agreement)
+CA_TEST(ca_provided_key_agreement)
 {
     char *cert, *key;
     mk_cert("basicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign,"
@@ -390,7 +390,7 @@ TEST(ca_provided_key_agreement)
     free(key);
 }
 
-TEST(ca_provided_multiple_violations)
+CA_TEST(ca_provided_multiple_violations)
 {
     char *cert, *key;
     mk_cert("basicConstraints = CA:FALSE\nkeyUsage = digitalSignature,keyAgreement,"
@@ -407,7 +407,7 @@ TEST(ca_provided_multiple_violations)
     free(key);
 }
 
-TEST(ca_provided_checks_every_cert_of_a_chain)
+CA_TEST(ca_provided_checks_every_cert_of_a_chain)
 {
     char *cert, *key, *leaf, *lkey;
     builtin("m", NULL, CA_KEY_ECDSA_P256, &cert, &key);
@@ -428,7 +428,7 @@ TEST(ca_provided_checks_every_cert_of_a_chain)
     free(cert), free(key), free(leaf), free(lkey);
 }
 
-TEST(ca_provided_oversized_input)
+CA_TEST(ca_provided_oversized_input)
 {
     size_t n = CA_PEM_MAX + 10;
     char *big = xmalloc(n + 1);
@@ -477,7 +477,7 @@ static char *ds_violations(const char *json)
     return s;
 }
 
-TEST(ca_datasource_validate_messages)
+CA_TEST(ca_datasource_validate_messages)
 {
     char *s = ds_violations("{}");
     ASSERT_STR_EQ(s, ": data source has to be chosen. Available sources: secret, file, inline");
@@ -502,7 +502,7 @@ TEST(ca_datasource_validate_messages)
     free(s);
 }
 
-TEST(ca_datasource_load_kinds)
+CA_TEST(ca_datasource_load_kinds)
 {
     struct secrets sec = {{"s1"}, {"from-secret"}, 0};
     struct err e;
@@ -558,7 +558,7 @@ static char *backend_violations(const char *conf_json, struct secrets *sec)
     return s;
 }
 
-TEST(ca_provided_backend_rules)
+CA_TEST(ca_provided_backend_rules)
 {
     struct secrets sec = {{0}, {0}, 0};
     char *s = backend_violations(NULL, &sec);
