@@ -77,3 +77,10 @@ clean:
 
 .PHONY: all unit integration test fuzz format clean
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
+
+# Workload-certificate issuance benchmark (bench/ca/); results in docs/BENCHMARKS.md.
+$(B)/bench-ca: $(call obj,bench/ca/bench_ca.c) $(B)/libcore.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+bench-ca: $(B)/bench-ca
+	bash bench/ca/run.sh $(B)/bench-ca
+.PHONY: bench-ca

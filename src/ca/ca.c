@@ -97,8 +97,8 @@ char *ca_builtin_key_secret_name(const char *mesh, const char *backend)
 
 /* The parsed `conf` of a builtin backend. */
 struct builtin_conf {
-    long rsa_bits;          /* 0 = default */
-    int64_t expiration_ns;  /* 0 = default */
+    long rsa_bits;         /* 0 = default */
+    int64_t expiration_ns; /* 0 = default */
     enum ca_key_type key_type;
 };
 
@@ -180,17 +180,6 @@ void ca_builtin_validate_conf(const json_t *conf, struct verr *ve)
     (void)builtin_conf_read(conf, &c, ve, NULL);
 }
 
-/* A SPIFFE trust domain: letters, digits, '.', '-', '_' (the mesh name). */
-static int valid_trust_domain(const char *s)
-{
-    if (!s || !*s || strlen(s) > 255)
-        return 0;
-    for (; *s; s++)
-        if (!isalnum((unsigned char)*s) && !strchr(".-_", *s))
-            return 0;
-    return 1;
-}
-
 int ca_builtin_generate(const char *mesh, const json_t *conf, enum ca_key_type key_type,
                         char **cert_pem, char **key_pem, struct err *e)
 {
@@ -200,7 +189,7 @@ int ca_builtin_generate(const char *mesh, const json_t *conf, enum ca_key_type k
     char *cpem = NULL, *kpem = NULL, *uri = NULL;
     int rc = -1;
 
-    if (!valid_trust_domain(mesh))
+    if (!ca__valid_trust_domain(mesh))
         return err_set(e, "invalid mesh name \"%s\": not usable as a SPIFFE trust domain",
                        mesh ? mesh : "");
     if (builtin_conf_read(conf, &c, NULL, e) != 0)
@@ -304,8 +293,7 @@ static const char *ds_kind(const json_t *ds, struct err *e)
     if (strcmp(found, "inline") == 0) {
         const json_t *v2 = json_object_get(ds, "inline");
         size_t n = 0;
-        unsigned char *d =
-            ca__b64_decode_any(json_string_value(v2), json_string_length(v2), &n);
+        unsigned char *d = ca__b64_decode_any(json_string_value(v2), json_string_length(v2), &n);
         if (!d) {
             err_set(e, "inline: illegal base64 data");
             return NULL;
@@ -399,8 +387,10 @@ int ca_datasource_load(const json_t *ds, const char *mesh, ca_secret_fetch_fn *f
         size_t dl = 0;
         int rc = fetch(ud, mesh ? mesh : "", s, &d, &dl, &fe);
         if (rc == CA_NOT_FOUND)
-            return err_set(e, "could not load data: Resource not found: type=\"Secret\" name=\"%s\" mesh=\"%s\"",
-                           s, mesh ? mesh : "");
+            return err_set(
+                e,
+                "could not load data: Resource not found: type=\"Secret\" name=\"%s\" mesh=\"%s\"",
+                s, mesh ? mesh : "");
         if (rc != 0)
             return err_set(e, "could not load data: %s", fe.msg);
         if (dl > CA_PEM_MAX) {
@@ -545,8 +535,9 @@ static int provided_keypair(const char *cert_pem, const char *key_pem, struct pe
                        "find a private key; PEM inputs may have been switched");
         else {
             go_list(list, sizeof(list), skipped, nskipped);
-            err_set(e, "tls: failed to find \"CERTIFICATE\" PEM block in certificate input "
-                       "after skipping PEM blocks of the following types: %s",
+            err_set(e,
+                    "tls: failed to find \"CERTIFICATE\" PEM block in certificate input "
+                    "after skipping PEM blocks of the following types: %s",
                     list);
         }
         goto out;
@@ -570,8 +561,9 @@ static int provided_keypair(const char *cert_pem, const char *key_pem, struct pe
             err_set(e, "tls: found a certificate rather than a key in the PEM for the private key");
         else {
             go_list(list, sizeof(list), skipped, nskipped);
-            err_set(e, "tls: failed to find PEM block with type ending in \"PRIVATE KEY\" in key "
-                       "input after skipping PEM blocks of the following types: %s",
+            err_set(e,
+                    "tls: failed to find PEM block with type ending in \"PRIVATE KEY\" in key "
+                    "input after skipping PEM blocks of the following types: %s",
                     list);
         }
         goto out;
@@ -590,8 +582,8 @@ static int provided_keypair(const char *cert_pem, const char *key_pem, struct pe
         goto out;
     }
     EVP_PKEY *pub = X509_get0_pubkey(leaf);
-    if (!pub || !(EVP_PKEY_is_a(pub, "RSA") || EVP_PKEY_is_a(pub, "EC") ||
-                  EVP_PKEY_is_a(pub, "ED25519"))) {
+    if (!pub ||
+        !(EVP_PKEY_is_a(pub, "RSA") || EVP_PKEY_is_a(pub, "EC") || EVP_PKEY_is_a(pub, "ED25519"))) {
         err_set(e, "tls: unknown public key algorithm");
         goto out;
     }
@@ -641,14 +633,17 @@ void ca_provided_validate(const char *cert_pem, const char *key_pem, struct verr
         uint32_t flags = X509_get_extension_flags(x);
         uint32_t ku = (flags & EXFLAG_KUSAGE) ? X509_get_key_usage(x) : 0;
         if (!(flags & EXFLAG_CA))
-            verr_add(ve, path, "basic constraint 'CA' must be set to 'true' (see X509-SVID: 4.1. "
-                               "Basic Constraints)");
+            verr_add(ve, path,
+                     "basic constraint 'CA' must be set to 'true' (see X509-SVID: 4.1. "
+                     "Basic Constraints)");
         if (!(ku & KU_KEY_CERT_SIGN))
-            verr_add(ve, path, "key usage extension 'keyCertSign' must be set (see X509-SVID: "
-                               "4.3. Key Usage)");
+            verr_add(ve, path,
+                     "key usage extension 'keyCertSign' must be set (see X509-SVID: "
+                     "4.3. Key Usage)");
         if (ku & KU_KEY_AGREEMENT)
-            verr_add(ve, path, "key usage extension 'keyAgreement' must NOT be set (see "
-                               "X509-SVID: Appendix A. X.509 Field Reference)");
+            verr_add(ve, path,
+                     "key usage extension 'keyAgreement' must NOT be set (see "
+                     "X509-SVID: Appendix A. X.509 Field Reference)");
         X509_free(x);
         free(path);
     }

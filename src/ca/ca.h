@@ -112,8 +112,8 @@ int ca_datasource_load(const json_t *ds, const char *mesh, ca_secret_fetch_fn *f
  *   cert[i]: not a valid x509 certificate: <err>
  *   cert[i]: basic constraint 'CA' must be set to 'true' (see X509-SVID: 4.1. Basic Constraints)
  *   cert[i]: key usage extension 'keyCertSign' must be set (see X509-SVID: 4.3. Key Usage)
- *   cert[i]: key usage extension 'keyAgreement' must NOT be set (see X509-SVID: Appendix A. X.509 Field Reference)
- * NULL inputs count as empty. Inputs over CA_PEM_MAX are refused as invalid.
+ *   cert[i]: key usage extension 'keyAgreement' must NOT be set (see X509-SVID: Appendix A. X.509
+ * Field Reference) NULL inputs count as empty. Inputs over CA_PEM_MAX are refused as invalid.
  */
 void ca_provided_validate(const char *cert_pem, const char *key_pem, struct verr *ve);
 

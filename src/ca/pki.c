@@ -19,6 +19,19 @@
 #include <string.h>
 #include <time.h>
 
+int ca__valid_trust_domain(const char *s)
+{
+    if (!s || !*s || strlen(s) > 255)
+        return 0;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '-' || c == '_'))
+            return 0;
+    }
+    return 1;
+}
+
 int ca__ossl_err(struct err *e, const char *what)
 {
     unsigned long code = ERR_peek_last_error();
@@ -74,8 +87,11 @@ char *ca__key_to_pem(EVP_PKEY *k, struct err *e)
         out = bio_to_string(b);
     else
         ca__ossl_err(e, "failed to encode a private key");
-    /* The encoder's scratch copy of the key lives in the BIO's buffer. */
-    (void)BIO_set_close(b, BIO_CLOSE);
+    /* Wipe the BIO's copy of the key before its buffer goes back to the heap. */
+    char *p = NULL;
+    long n = BIO_get_mem_data(b, &p);
+    if (p && n > 0)
+        OPENSSL_cleanse(p, (size_t)n);
     BIO_free(b);
     return out;
 }

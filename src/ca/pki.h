@@ -31,6 +31,9 @@
 /* Fills e with "<what>: <OpenSSL error text>" and clears OpenSSL's error queue. */
 int ca__ossl_err(struct err *e, const char *what);
 
+/* A mesh name usable as a SPIFFE trust domain: letters, digits, '.', '-', '_'. */
+int ca__valid_trust_domain(const char *s);
+
 /* A new private key: RSA with rsa_bits (2048 when 0) or ECDSA P-256. */
 EVP_PKEY *ca__keygen(enum ca_key_type t, int rsa_bits, struct err *e);
 

@@ -16,8 +16,8 @@
 
 #include "ca/pki.h"
 
-#define NS_PER_S   1000000000LL
-#define MAX_HOSTS  256
+#define NS_PER_S    1000000000LL
+#define MAX_HOSTS   256
 #define MAX_HOSTLEN 253
 
 static int is_ip(const char *s)
@@ -66,10 +66,8 @@ static int self_signed(int server, const char *const *hosts, size_t n, enum ca_k
     int64_t nb = now_ns() / NS_PER_S - 5 * 60;
     if (ca__set_validity(x, nb, nb + 10LL * 365 * 24 * 3600, e))
         goto out;
-    if (ca__add_key_usage(x,
-                          CA__KU_KEY_ENCIPHERMENT | CA__KU_DIGITAL_SIGNATURE |
-                              CA__KU_KEY_CERT_SIGN,
-                          e) ||
+    if (ca__add_key_usage(
+            x, CA__KU_KEY_ENCIPHERMENT | CA__KU_DIGITAL_SIGNATURE | CA__KU_KEY_CERT_SIGN, e) ||
         ca__add_ext_key_usage(x, server, !server, e) || ca__add_basic_constraints(x, 1, e) ||
         ca__add_subject_key_id(x, e) || (n > 0 && ca__add_san(x, sans, n, 1, e)) ||
         ca__sign(x, key, e))

@@ -23,8 +23,8 @@
 #include "ca/pki.h"
 #include "ca/workload.h"
 
-#define NS_PER_S    1000000000LL
-#define NBF_SKEW_S  (5 * 60)
+#define NS_PER_S   1000000000LL
+#define NBF_SKEW_S (5 * 60)
 
 /* ---- keys and names ---------------------------------------------------------- */
 
@@ -105,13 +105,9 @@ int token_parse_go_duration(const char *orig, int64_t *ns, struct err *e)
     static const struct {
         const char *name;
         uint64_t ns;
-    } units[] = {{"ns", 1ULL},
-                 {"us", 1000ULL},
-                 {"\xc2\xb5s", 1000ULL}, /* U+00B5 */
-                 {"\xce\xbcs", 1000ULL}, /* U+03BC */
-                 {"ms", 1000000ULL},
-                 {"s", 1000000000ULL},
-                 {"m", 60000000000ULL},
+    } units[] = {{"ns", 1ULL},           {"us", 1000ULL},      {"\xc2\xb5s", 1000ULL}, /* U+00B5 */
+                 {"\xce\xbcs", 1000ULL},                                               /* U+03BC */
+                 {"ms", 1000000ULL},     {"s", 1000000000ULL}, {"m", 60000000000ULL},
                  {"h", 3600000000000ULL}};
     const uint64_t limit = 1ULL << 63;
     const char *s = orig ? orig : "";
@@ -214,9 +210,9 @@ static void uuid_v4(char out[37])
     }
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
-             b[13], b[14], b[15]);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
 }
 
 /* Loads an RSA private key for signing. */
@@ -420,13 +416,15 @@ static int jws_verify(const char *jwt_in, const char *mesh, token_key_lookup_fn 
             if (*p < '0' || *p > '9')
                 ok = 0;
             else if ((v = v * 10 + (*p - '0')) > INT_MAX) {
-                err_set(e, "could not parse token: strconv.Atoi: parsing \"%.32s\": value out of range",
-                        ks);
+                err_set(
+                    e, "could not parse token: strconv.Atoi: parsing \"%.32s\": value out of range",
+                    ks);
                 goto out;
             }
         }
         if (!ok) {
-            err_set(e, "could not parse token: strconv.Atoi: parsing \"%.32s\": invalid syntax", ks);
+            err_set(e, "could not parse token: strconv.Atoi: parsing \"%.32s\": invalid syntax",
+                    ks);
             goto out;
         }
         kid = (int)v;
@@ -716,12 +714,10 @@ int token_user_issue_at(const char *key_pem, int kid, const char *name, const ch
 int token_user_issue(const char *key_pem, int kid, const char *name, const char *const *groups,
                      size_t ngroups, int64_t valid_for_ns, char **jwt, struct err *e)
 {
-    return token_user_issue_at(key_pem, kid, name, groups, ngroups, valid_for_ns, now_ns(), jwt,
-                               e);
+    return token_user_issue_at(key_pem, kid, name, groups, ngroups, valid_for_ns, now_ns(), jwt, e);
 }
 
-int token_admin_issue(const char *key_pem, int kid, int64_t valid_for_ns, char **jwt,
-                      struct err *e)
+int token_admin_issue(const char *key_pem, int kid, int64_t valid_for_ns, char **jwt, struct err *e)
 {
     const char *groups[] = {TOKEN_ADMIN_GROUP};
     return token_user_issue(key_pem, kid, TOKEN_ADMIN_USER, groups, 1, valid_for_ns, jwt, e);

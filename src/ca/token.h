@@ -32,7 +32,7 @@
 #include "core/util.h"
 
 /* Largest token accepted by the verifiers. */
-#define TOKEN_MAX_LEN   (16 * 1024)
+#define TOKEN_MAX_LEN     (16 * 1024)
 #define TOKEN_DEFAULT_KID 1
 
 /* A new RSA-2048 signing key as PEM (PKCS#1 "RSA PRIVATE KEY"). */
@@ -84,9 +84,9 @@ void token_dp_claims_free(struct token_dp_claims *c);
  * mesh and type may be NULL (""), tags may be NULL ({}); tags are normalized
  * (values sorted, deduplicated). valid_for_ns must be > 0.
  */
-int token_dataplane_issue(const char *signing_key_pem, int kid, const char *name,
-                          const char *mesh, const json_t *tags, const char *type,
-                          int64_t valid_for_ns, char **jwt, struct err *e);
+int token_dataplane_issue(const char *signing_key_pem, int kid, const char *name, const char *mesh,
+                          const json_t *tags, const char *type, int64_t valid_for_ns, char **jwt,
+                          struct err *e);
 /* Same with an explicit issue time (ns since the epoch), for tests and tools. */
 int token_dataplane_issue_at(const char *signing_key_pem, int kid, const char *name,
                              const char *mesh, const json_t *tags, const char *type,
@@ -106,8 +106,8 @@ int token_dataplane_verify(const char *jwt, token_key_lookup_fn *lookup, void *u
                            const char *expected_mesh, const char *expected_name,
                            struct token_dp_claims *out, struct err *e);
 int token_dataplane_verify_at(const char *jwt, token_key_lookup_fn *lookup, void *ud,
-                              const char *expected_mesh, const char *expected_name,
-                              int64_t now_ns_, struct token_dp_claims *out, struct err *e);
+                              const char *expected_mesh, const char *expected_name, int64_t now_ns_,
+                              struct token_dp_claims *out, struct err *e);
 
 /* Kuma's tag binding (pkg/xds/auth/universal): every tag in the token must be
  * on the dataplane, with only allowed values. Both objects are {tag:[values]}.

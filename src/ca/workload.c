@@ -13,7 +13,7 @@
 
 #include "ca/pki.h"
 
-#define NS_PER_S 1000000000LL
+#define NS_PER_S    1000000000LL
 #define SERVICE_TAG "kuma.io/service"
 
 /* ---- tags ------------------------------------------------------------------ */
@@ -195,23 +195,10 @@ static void uri_append(struct buf *b, const char *s)
     }
 }
 
-static int valid_trust_domain(const char *s)
-{
-    if (!s || !*s || strlen(s) > 255)
-        return 0;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '-' || c == '_'))
-            return 0;
-    }
-    return 1;
-}
-
 /* Builds the URI list for normalized tags; returns a new array of strings. */
 static int uris_from_tags(const char *mesh, const json_t *norm, json_t **out, struct err *e)
 {
-    if (!valid_trust_domain(mesh))
+    if (!ca__valid_trust_domain(mesh))
         return err_set(e, "invalid mesh name \"%s\": not usable as a SPIFFE trust domain",
                        mesh ? mesh : "");
     json_t *uris = json_array();
@@ -313,8 +300,8 @@ const char *ca_signer_cert_pem(const struct ca_signer *s)
 }
 
 int ca_signer_issue(const struct ca_signer *s, const char *mesh, const json_t *tags,
-                    int64_t lifetime_ns, enum ca_key_type key_type, char **cert_pem,
-                    char **key_pem, struct err *e)
+                    int64_t lifetime_ns, enum ca_key_type key_type, char **cert_pem, char **key_pem,
+                    struct err *e)
 {
     json_t *norm = NULL, *uris = NULL;
     struct ca__san *sans = NULL;
@@ -352,10 +339,8 @@ int ca_signer_issue(const struct ca_signer *s, const char *mesh, const json_t *t
         sans[i].value = json_string_value(json_array_get(uris, i));
     }
     /* Subject is deliberately empty, so the SAN extension is critical. */
-    if (ca__add_key_usage(x,
-                          CA__KU_DIGITAL_SIGNATURE | CA__KU_KEY_ENCIPHERMENT |
-                              CA__KU_KEY_AGREEMENT,
-                          e) ||
+    if (ca__add_key_usage(
+            x, CA__KU_DIGITAL_SIGNATURE | CA__KU_KEY_ENCIPHERMENT | CA__KU_KEY_AGREEMENT, e) ||
         ca__add_ext_key_usage(x, 1, 1, e) || ca__add_basic_constraints(x, 0, e) ||
         ca__add_authority_key_id(x, s->cert, e) || ca__add_san(x, sans, n, 1, e) ||
         ca__sign(x, s->key, e))

@@ -52,8 +52,8 @@ json_t *ca_dataplane_tags(const json_t *dataplane_spec);
  * `dataplane "<name>" has no kuma.io/service tag and no kuma.io/workload label,
  * cannot derive mTLS identity`. labels may be NULL.
  */
-int ca_dataplane_identity_tags(const char *name, const json_t *dataplane_spec,
-                               const json_t *labels, json_t **out, struct err *e);
+int ca_dataplane_identity_tags(const char *name, const json_t *dataplane_spec, const json_t *labels,
+                               json_t **out, struct err *e);
 
 /* The SAN URIs a workload certificate for these tags carries, in order, as a
  * new JSON array of strings (for tests, inspection and the xDS generator's
@@ -82,8 +82,8 @@ const char *ca_signer_cert_pem(const struct ca_signer *s);
  * *key_pem are new PEM strings (key as "EC PRIVATE KEY" or "RSA PRIVATE KEY").
  */
 int ca_signer_issue(const struct ca_signer *s, const char *mesh, const json_t *tags,
-                    int64_t lifetime_ns, enum ca_key_type key_type, char **cert_pem,
-                    char **key_pem, struct err *e);
+                    int64_t lifetime_ns, enum ca_key_type key_type, char **cert_pem, char **key_pem,
+                    struct err *e);
 
 /* ca_signer_new + ca_signer_issue + ca_signer_free, for one-off issues. */
 int ca_issue_workload_cert(const char *ca_cert_pem, const char *ca_key_pem, const char *mesh,

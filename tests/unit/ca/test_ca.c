@@ -143,10 +143,12 @@ CA_TEST(ca_builtin_default_is_kumas_root)
     ASSERT_STR_CONTAINS(t, "Subject: O = Kuma, OU = Mesh, CN = mesh-1\n");
     ASSERT_STR_CONTAINS(t, "Public-Key: (2048 bit)");
     ASSERT_STR_CONTAINS(t, "Signature Algorithm: sha256WithRSAEncryption");
-    ASSERT_STR_CONTAINS(t, "X509v3 Key Usage: critical\n                Certificate Sign, CRL Sign\n");
+    ASSERT_STR_CONTAINS(t,
+                        "X509v3 Key Usage: critical\n                Certificate Sign, CRL Sign\n");
     ASSERT_STR_CONTAINS(t, "X509v3 Basic Constraints: critical\n                CA:TRUE\n");
     ASSERT_STR_CONTAINS(t, "X509v3 Subject Key Identifier:");
-    ASSERT_STR_CONTAINS(t, "X509v3 Subject Alternative Name: \n                URI:spiffe://mesh-1\n");
+    ASSERT_STR_CONTAINS(t,
+                        "X509v3 Subject Alternative Name: \n                URI:spiffe://mesh-1\n");
     ASSERT(!strstr(t, "Authority Key Identifier"));
     ASSERT(!strstr(t, "Extended Key Usage"));
     /* Go's order: KeyUsage, BasicConstraints, SubjectKeyId, SAN. */
@@ -170,8 +172,10 @@ CA_TEST(ca_builtin_default_is_kumas_root)
     /* Self-signed and usable as a trust anchor; the key matches the certificate. */
     ASSERT_INT_EQ(ossl_verify(cert, cert, NULL), 0);
     char *kp = tmp_write("root.key", key);
-    char *m = sh(&st, "bash -c \"cmp <(openssl x509 -noout -pubkey -in '%s') <(openssl pkey -pubout -in "
-           "'%s') && echo same\"", path, kp);
+    char *m = sh(&st,
+                 "bash -c \"cmp <(openssl x509 -noout -pubkey -in '%s') <(openssl pkey -pubout -in "
+                 "'%s') && echo same\"",
+                 path, kp);
     ASSERT_STR_CONTAINS(m, "same");
     free(m);
     free(kp);
@@ -185,8 +189,8 @@ CA_TEST(ca_builtin_default_is_kumas_root)
 CA_TEST(ca_builtin_conf_expiration_and_bits)
 {
     char *cert = NULL, *key = NULL;
-    builtin("m", "{\"caCert\": {\"RSAbits\": 1024, \"expiration\": \"1d\"}}", CA_KEY_DEFAULT,
-            &cert, &key);
+    builtin("m", "{\"caCert\": {\"RSAbits\": 1024, \"expiration\": \"1d\"}}", CA_KEY_DEFAULT, &cert,
+            &key);
     char *t = x509_text(cert);
     ASSERT_STR_CONTAINS(t, "Public-Key: (1024 bit)");
     int64_t nb, na;
@@ -541,7 +545,8 @@ CA_TEST(ca_datasource_load_kinds)
     free(path);
     ds = json_pack("{s:s}", "file", "/nonexistent/ca.pem");
     ASSERT_INT_EQ(ca_datasource_load(ds, "default", fetch, &sec, &d, &n, &e), -1);
-    ASSERT_STR_EQ(e.msg, "could not load data: open /nonexistent/ca.pem: no such file or directory");
+    ASSERT_STR_EQ(e.msg,
+                  "could not load data: open /nonexistent/ca.pem: no such file or directory");
     json_decref(ds);
 }
 
@@ -566,13 +571,15 @@ CA_TEST(ca_provided_backend_rules)
                      "has to be defined");
     free(s);
     s = backend_violations("{\"cert\": {\"secret\": \"\"}, \"key\": {}}", &sec);
-    ASSERT_STR_EQ(s, "mtls.backends[0].conf.cert.secret: cannot be empty; mtls.backends[0].conf.key: "
-                     "data source has to be chosen. Available sources: secret, file, inline");
+    ASSERT_STR_EQ(s,
+                  "mtls.backends[0].conf.cert.secret: cannot be empty; mtls.backends[0].conf.key: "
+                  "data source has to be chosen. Available sources: secret, file, inline");
     free(s);
     s = backend_violations("{\"cert\": {\"secret\": \"c\"}, \"key\": {\"secret\": \"k\"}}", &sec);
-    ASSERT_STR_EQ(s, "mtls.backends[0].conf.cert: could not load data: Resource not found: "
-                     "type=\"Secret\" name=\"k\" mesh=\"default\"; mtls.backends[0].conf.key: could "
-                     "not load data: Resource not found: type=\"Secret\" name=\"k\" mesh=\"default\"");
+    ASSERT_STR_EQ(s,
+                  "mtls.backends[0].conf.cert: could not load data: Resource not found: "
+                  "type=\"Secret\" name=\"k\" mesh=\"default\"; mtls.backends[0].conf.key: could "
+                  "not load data: Resource not found: type=\"Secret\" name=\"k\" mesh=\"default\"");
     free(s);
 
     char *cert, *key;
@@ -593,8 +600,8 @@ CA_TEST(ca_provided_backend_rules)
 
     char *loaded_c = NULL, *loaded_k = NULL;
     struct err e;
-    json_t *conf = json_pack("{s:{s:s}, s:{s:s}}", "cert", "inlineString", cert, "key", "secret",
-                             "k");
+    json_t *conf =
+        json_pack("{s:{s:s}, s:{s:s}}", "cert", "inlineString", cert, "key", "secret", "k");
     ASSERT_INT_EQ(ca_provided_load("default", conf, fetch, &sec, &loaded_c, &loaded_k, &e), 0);
     ASSERT_STR_EQ(loaded_c, cert);
     ASSERT_STR_EQ(loaded_k, key);

@@ -106,8 +106,9 @@ CA_TEST(tlsgen_control_plane_cert)
     ASSERT_STR_CONTAINS(t, "TLS Web Server Authentication");
     char *p = tmp_write("cp.pem", c);
     int st;
-    char *o = sh(&st, "openssl verify -CAfile '%s' -verify_hostname localhost -purpose sslserver '%s'",
-                 p, p);
+    char *o =
+        sh(&st, "openssl verify -CAfile '%s' -verify_hostname localhost -purpose sslserver '%s'", p,
+           p);
     ASSERT_INT_EQ(st, 0);
     free(o);
     free(p);

@@ -102,8 +102,9 @@ static char *forge(const char *header, const char *claims, const char *key)
     if (key) {
         char *kp = tmp_write("forge.key", key), *ip = tmp_write("forge.in", input);
         int st;
-        char *sig = sh(&st, "openssl dgst -sha256 -sign '%s' '%s' | basenc --base64url -w0 | tr -d '='",
-                       kp, ip);
+        char *sig =
+            sh(&st, "openssl dgst -sha256 -sign '%s' '%s' | basenc --base64url -w0 | tr -d '='", kp,
+               ip);
         ASSERT_INT_EQ(st, 0);
         out = xasprintf("%s.%s", input, sig);
         free(sig), free(kp), free(ip);
@@ -259,17 +260,14 @@ CA_TEST(token_dataplane_expired)
     int64_t t0 = 1700000000 * NS;
     char *j2 = issue_dp("dp-1", "default", NULL, 90 * NS, t0);
     struct token_dp_claims cl;
-    ASSERT_INT_EQ(token_dataplane_verify_at(j2, lookup, NULL, "default", "dp-1", t0 + 89 * NS, &cl,
-                                            &e),
-                  0);
+    ASSERT_INT_EQ(
+        token_dataplane_verify_at(j2, lookup, NULL, "default", "dp-1", t0 + 89 * NS, &cl, &e), 0);
     token_dp_claims_free(&cl);
-    ASSERT_INT_EQ(token_dataplane_verify_at(j2, lookup, NULL, "default", "dp-1", t0 + 90 * NS, &cl,
-                                            &e),
-                  -1);
+    ASSERT_INT_EQ(
+        token_dataplane_verify_at(j2, lookup, NULL, "default", "dp-1", t0 + 90 * NS, &cl, &e), -1);
     ASSERT_STR_EQ(e.msg, "could not parse token: token is expired by 0s");
-    ASSERT_INT_EQ(token_dataplane_verify_at(j2, lookup, NULL, "default", "dp-1", t0 + 215 * NS, &cl,
-                                            &e),
-                  -1);
+    ASSERT_INT_EQ(
+        token_dataplane_verify_at(j2, lookup, NULL, "default", "dp-1", t0 + 215 * NS, &cl, &e), -1);
     ASSERT_STR_EQ(e.msg, "could not parse token: token is expired by 2m5s");
     free(j2), free(jwt);
 }
@@ -286,9 +284,9 @@ CA_TEST(token_dataplane_not_yet_valid)
     int64_t t0 = 1700000000 * NS;
     jwt = issue_dp("dp-1", "default", NULL, HOUR, t0);
     struct token_dp_claims cl;
-    ASSERT_INT_EQ(token_dataplane_verify_at(jwt, lookup, NULL, "default", "dp-1", t0 - 120 * NS,
-                                            &cl, &e),
-                  -1);
+    ASSERT_INT_EQ(
+        token_dataplane_verify_at(jwt, lookup, NULL, "default", "dp-1", t0 - 120 * NS, &cl, &e),
+        -1);
     ASSERT_STR_EQ(e.msg, "could not parse token: token used before issued");
     free(jwt);
 }
@@ -432,8 +430,15 @@ CA_TEST(token_dataplane_wrong_key)
 CA_TEST(token_dataplane_garbage_input)
 {
     struct err e;
-    const char *garbage[] = {"", "abc", "a.b", "a.b.c.d", "!!!.@@@.###", "...", ".a.b",
-                             "eyJhbGciOiJSUzI1NiJ9.!!.abc", "\xff\xfe.\x01.\x02"};
+    const char *garbage[] = {"",
+                             "abc",
+                             "a.b",
+                             "a.b.c.d",
+                             "!!!.@@@.###",
+                             "...",
+                             ".a.b",
+                             "eyJhbGciOiJSUzI1NiJ9.!!.abc",
+                             "\xff\xfe.\x01.\x02"};
     for (size_t i = 0; i < sizeof(garbage) / sizeof(garbage[0]); i++) {
         ASSERT_INT_EQ(verify_dp(garbage[i], "default", "dp-1", &e), -1);
         ASSERT(str_has_prefix(e.msg, "could not parse token: "));
@@ -540,9 +545,8 @@ CA_TEST(token_user_admin)
                          "\"user-token-signing-key-2\" is not found. If signing key was rotated, "
                          "regenerate the token");
     free(jwt);
-    ASSERT_INT_EQ(token_user_issue_at(key_a, 1, "alice", groups, 2, HOUR, now_ns() - 2 * HOUR,
-                                      &jwt, &e),
-                  0);
+    ASSERT_INT_EQ(
+        token_user_issue_at(key_a, 1, "alice", groups, 2, HOUR, now_ns() - 2 * HOUR, &jwt, &e), 0);
     ASSERT_INT_EQ(token_user_verify(jwt, lookup, NULL, &u, &e), -1);
     ASSERT_STR_CONTAINS(e.msg, "token is expired by");
     free(jwt);
@@ -561,9 +565,15 @@ CA_TEST(token_go_durations)
     struct {
         const char *s;
         int64_t ns;
-    } ok[] = {{"24h", 24 * HOUR},      {"1h30m", 90 * 60 * NS}, {"1.5h", 90 * 60 * NS},
-              {"90s", 90 * NS},        {"0", 0},                {"-1h", -HOUR},
-              {"100ms", 100000000LL},  {".5s", NS / 2},         {"1h0m0.5s", HOUR + NS / 2},
+    } ok[] = {{"24h", 24 * HOUR},
+              {"1h30m", 90 * 60 * NS},
+              {"1.5h", 90 * 60 * NS},
+              {"90s", 90 * NS},
+              {"0", 0},
+              {"-1h", -HOUR},
+              {"100ms", 100000000LL},
+              {".5s", NS / 2},
+              {"1h0m0.5s", HOUR + NS / 2},
               {"2562047h", 2562047 * HOUR}};
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         int64_t v = -7;

@@ -84,7 +84,8 @@ CA_TEST(workload_dataplane_tags_and_identity)
         0, NULL);
     json_t *tags = ca_dataplane_tags(spec);
     char *s = dumps(tags);
-    ASSERT_STR_EQ(s, "{\"kuma.io/service\":[\"web\",\"web-api\"],\"version\":[\"v1\"],\"zone\":[\"z1\"]}");
+    ASSERT_STR_EQ(
+        s, "{\"kuma.io/service\":[\"web\",\"web-api\"],\"version\":[\"v1\"],\"zone\":[\"z1\"]}");
     free(s);
     json_decref(tags);
 
@@ -159,8 +160,8 @@ CA_TEST(workload_cert_layout)
     builtin("mesh-1", CA_KEY_RSA, &ca, &cak);
     int64_t before = now_ns();
     issue(ca, cak, "mesh-1",
-          "{\"kuma.io/service\": [\"web\"], \"version\": \"v1\", \"kuma.io/protocol\": \"http\"}", 0,
-          CA_KEY_DEFAULT, &c, &k);
+          "{\"kuma.io/service\": [\"web\"], \"version\": \"v1\", \"kuma.io/protocol\": \"http\"}",
+          0, CA_KEY_DEFAULT, &c, &k);
     int64_t after = now_ns();
     ASSERT(str_has_prefix(k, "-----BEGIN EC PRIVATE KEY-----"));
     char *t = x509_text(c);
@@ -213,7 +214,8 @@ CA_TEST(workload_cert_layout)
     ASSERT(strcmp(serial, "serial=00\n") != 0);
     /* The key is the certificate's. */
     char *kp = tmp_write("leaf.key", k);
-    char *m = sh(&st, "bash -c \"cmp <(openssl x509 -noout -pubkey -in '%s') <(openssl pkey "
+    char *m = sh(&st,
+                 "bash -c \"cmp <(openssl x509 -noout -pubkey -in '%s') <(openssl pkey "
                  "-pubout -in '%s') && echo same\"",
                  p, kp);
     ASSERT_STR_CONTAINS(m, "same");
@@ -285,7 +287,8 @@ CA_TEST(workload_shared_provided_ca_cross_verifies)
                                     "critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign\n"
                                     "subjectKeyIdentifier = hash\n");
     int st;
-    char *o = sh(&st, "cd '%s' && openssl req -x509 -config '%s' -extensions ext -newkey rsa:2048 "
+    char *o = sh(&st,
+                 "cd '%s' && openssl req -x509 -config '%s' -extensions ext -newkey rsa:2048 "
                  "-nodes -keyout ca.key -out ca.crt -days 30",
                  test_tmpdir(), cnf);
     ASSERT_INT_EQ(st, 0);
