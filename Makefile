@@ -28,6 +28,7 @@ LDFLAGS  += -Wl,-z,relro,-z,now
 endif
 
 CORE_SRC := $(wildcard src/core/*.c src/store/*.c src/mesh/*.c)
+CORE_SRC += $(wildcard src/ca/*.c)
 API_SRC  := $(wildcard src/api/*.c)
 CTL_SRC  := $(wildcard src/ctl/*.c)
 TEST_SRC := $(wildcard tests/unit/*.c tests/unit/*/*.c)
@@ -83,3 +84,10 @@ build/bench-store: bench/bench_store.c build/libcore.a
 bench-store: build/bench-store
 	build/bench-store /var/tmp/bench-store.db 5000 4
 .PHONY: bench-store
+
+# Workload-certificate issuance benchmark (bench/ca/); results in docs/BENCHMARKS.md.
+$(B)/bench-ca: $(call obj,bench/ca/bench_ca.c) $(B)/libcore.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+bench-ca: $(B)/bench-ca
+	bash bench/ca/run.sh $(B)/bench-ca
+.PHONY: bench-ca
