@@ -429,7 +429,8 @@ static void *cq_main(void *arg)
             continue;
         struct tag *tag = ev.tag;
         struct xds_stream *s = tag->s;
-        switch (tag->kind) {
+        enum tag_kind kind = tag->kind; /* the accept slot is freed in on_accept */
+        switch (kind) {
         case TAG_ACCEPT:
             atomic_fetch_sub(&t->outstanding, 1);
             on_accept(t, (struct accept_slot *)tag, ev.success);
@@ -450,7 +451,7 @@ static void *cq_main(void *arg)
             t->shutdown_tag_seen = 1;
             break;
         }
-        if (tag->kind != TAG_ACCEPT && tag->kind != TAG_SHUTDOWN) {
+        if (kind != TAG_ACCEPT && kind != TAG_SHUTDOWN) {
             atomic_fetch_sub(&t->outstanding, 1);
             xds_stream_unref(s); /* the batch's reference */
         }
