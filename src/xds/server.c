@@ -960,6 +960,17 @@ int xds_server_start(struct manager *mgr, struct event_bus *bus, const struct xd
     pthread_condattr_destroy(&ca);
     atomic_init(&s->stopping, 0);
 
+    /* Bind first: a port in use must fail before any thread exists. */
+    struct xds_transport_opts o = {.address = c->address,
+                                   .port = c->port,
+                                   .tls_cert_pem = c->tls_cert_pem,
+                                   .tls_key_pem = c->tls_key_pem};
+    struct xds_transport_cb cb = {cb_open, cb_message, cb_close};
+    if (xds_transport_start(&o, &cb, s, &s->transport, bound_port, e) < 0) {
+        xds_server_stop(s);
+        return -1;
+    }
+    /* Streams opened before the mesh thread runs just wait in the inbox. */
     s->sub = event_subscribe(bus); /* RESYNC comes first */
     if (pthread_create(&s->mesh_thread, NULL, mesh_main, s) != 0) {
         err_set(e, "could not start the xDS mesh thread");
@@ -971,19 +982,9 @@ int xds_server_start(struct manager *mgr, struct event_bus *bus, const struct xd
         goto fail;
     }
     s->pump_started = 1;
-
-    struct xds_transport_opts o = {.address = c->address,
-                                   .port = c->port,
-                                   .tls_cert_pem = c->tls_cert_pem,
-                                   .tls_key_pem = c->tls_key_pem};
-    struct xds_transport_cb cb = {cb_open, cb_message, cb_close};
-    if (xds_transport_start(&o, &cb, s, &s->transport, bound_port, e) < 0)
-        goto fail;
     *out = s;
     return 0;
 fail:
-    if (s->pump_started)
-        event_bus_close(bus); /* the only way to wake the pump */
     xds_server_stop(s);
     return -1;
 }
@@ -1019,7 +1020,8 @@ void xds_server_stop(struct xds_server *s)
         free(it);
     }
     xds_transport_free(s->transport);
-    event_unsubscribe(s->sub);
+    if (s->sub)
+        event_unsubscribe(s->sub);
     while (s->n_proxies)
         proxy_remove(s, s->proxies[s->n_proxies - 1]);
     free(s->proxies);
