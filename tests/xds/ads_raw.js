@@ -31,6 +31,7 @@ networking:
   transparentProxying:
     redirectPortInbound: 15006
     redirectPortOutbound: 15001
+    ipFamilyMode: dualstack
 `;
 
 function names(resp) {
@@ -57,7 +58,8 @@ async function main() {
   const web = new AdsClient(XDS, 'default.web-1', { metadata: { 'dataplane.resource': webDp } });
   web.request('CDS');
   const cds = await web.waitCount('CDS', 1);
-  assertEq(names(cds), ['backend', 'inbound:passthrough:ipv4', 'localhost:8080', 'outbound:passthrough:ipv4'], 'CDS names');
+  assertEq(names(cds), ['backend', 'inbound:passthrough:ipv4', 'inbound:passthrough:ipv6', 'localhost:8080',
+    'outbound:passthrough:ipv4', 'outbound:passthrough:ipv6'], 'CDS names');
   const local = cds.byName['localhost:8080'];
   assertEq(local.alt_stat_name, 'localhost_8080', 'alt_stat_name');
   assertEq(local.type, 0 /* STATIC */, 'local cluster type');
@@ -77,7 +79,9 @@ async function main() {
 
   web.request('LDS');
   const lds = await web.waitCount('LDS', 1);
-  assertEq(names(lds), ['inbound:127.0.0.1:18080', 'inbound:passthrough:ipv4', 'outbound:127.0.0.1:10001', 'outbound:passthrough:ipv4'], 'LDS names');
+  assertEq(names(lds), ['inbound:127.0.0.1:18080', 'inbound:passthrough:ipv4', 'inbound:passthrough:ipv6',
+    'outbound:127.0.0.1:10001', 'outbound:passthrough:ipv4', 'outbound:passthrough:ipv6'], 'LDS names');
+  assertEq(lds.byName['outbound:passthrough:ipv6'].address.socket_address.address, '::', 'IPv6 passthrough');
   const inb = lds.byName['inbound:127.0.0.1:18080'];
   assertEq(inb.traffic_direction, 1 /* INBOUND */, 'inbound direction');
   assert(inb.bind_to_port && inb.bind_to_port.value === false, 'bind_to_port false under transparent proxying');
@@ -148,6 +152,25 @@ async function main() {
   const eds3 = await again.waitCount('EDS', 1);
   assertEq(eds3.version_info, eds2.version_info, 'reconnect: current EDS version at once');
   again.close();
+
+  // A proxyless gRPC client gets API listeners (HCM, inline route, router),
+  // also byte-identical under Envoy's protos.
+  const pl = new AdsClient(XDS, 'default.pl-1', {
+    userAgent: 'gRPC raw test',
+    metadata: { 'dataplane.resource': 'type: Dataplane\nmesh: default\nname: pl-1\nnetworking:\n  address: 127.0.0.3\n  outbound:\n  - port: 10001\n    tags:\n      kuma.io/service: backend\n' },
+  });
+  pl.request('LDS', { names: ['backend'] });
+  const plds = await pl.waitCount('LDS', 1);
+  assertEq(names(plds), ['backend'], 'proxyless: one API listener per outbound service');
+  const hcm = plds.byName.backend.api_listener.api_listener.decoded;
+  assertEq(hcm.route_config.virtual_hosts[0].routes[0].route.cluster, 'backend', 'proxyless route');
+  assertEq(hcm.http_filters[hcm.http_filters.length - 1].typed_config.type_url,
+    'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router', 'router last');
+  pl.ack('LDS', ['backend']);
+  pl.request('CDS', { names: ['backend'] });
+  const pcds = await pl.waitCount('CDS', 1);
+  assertEq(names(pcds), ['backend'], 'proxyless: only EDS clusters');
+  pl.close();
 
   // The stream ends: the dataplane registered from metadata is deleted after
   // the deregistration delay.
