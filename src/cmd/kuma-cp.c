@@ -152,8 +152,8 @@ static int run(int argc, char **argv)
     struct xds_server *xds = NULL; /* xDS */
     char *cluster_id = NULL;
     static volatile int ready;
-    enum store_kind kind = strcmp(cfg.store_type, "memory") == 0 ? STORE_KIND_MEMORY
-                                                                  : STORE_KIND_SQLITE;
+    enum store_kind kind = STORE_KIND_SQLITE;
+    store_kind_parse(cfg.store_type, &kind); /* config_load accepted only known kinds */
     if (store_open(kind, cfg.sqlite_path, &st, &e) < 0) {
         log_error("kuma-cp", "could not open the store: %s", e.msg);
         goto out;

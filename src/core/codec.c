@@ -139,9 +139,33 @@ static json_t *resolve_plain(const char *s)
 }
 
 
+/* yaml.v2 resolves plain scalars shaped like dates ("2006-1-2", optionally
+ * followed by a time) as timestamps, so its encoder quotes such strings. */
+static int looks_timestamp(const char *s)
+{
+    int n = 0;
+    while (s[n] >= '0' && s[n] <= '9')
+        n++;
+    if (n != 4 || s[n] != '-')
+        return 0;
+    for (int part = 0; part < 2; part++) {
+        s += n + 1;
+        n = 0;
+        while (s[n] >= '0' && s[n] <= '9')
+            n++;
+        if (n < 1 || n > 2)
+            return 0;
+        if (part == 0 && s[n] != '-')
+            return 0;
+    }
+    return s[n] == '\0' || s[n] == 'T' || s[n] == 't' || s[n] == ' ';
+}
+
 /* Whether a string would read back as something else if written unquoted. */
 int codec_scalar_is_ambiguous(const char *s)
 {
+    if (looks_timestamp(s))
+        return 1;
     json_t *v = resolve_plain(s);
     if (v) {
         json_decref(v);
@@ -479,7 +503,7 @@ static int emit_scalar(yaml_emitter_t *em, const char *s, size_t len, int quote)
 {
     yaml_event_t ev;
     yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)s, (int)len, !quote, 1,
-                                 quote ? YAML_SINGLE_QUOTED_SCALAR_STYLE : YAML_ANY_SCALAR_STYLE);
+                                 quote ? YAML_DOUBLE_QUOTED_SCALAR_STYLE : YAML_ANY_SCALAR_STYLE);
     return emit(em, &ev);
 }
 

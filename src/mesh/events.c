@@ -158,8 +158,7 @@ static void enqueue(struct event_sub *s, const struct change *c)
         return;
     }
     if (s->n >= EVENTS_QUEUE_MAX) {
-        log_warn("events", "a subscriber fell %d changes behind; it will resync",
-                 EVENTS_QUEUE_MAX);
+        log_warn("events", "a subscriber fell %d changes behind; it will resync", EVENTS_QUEUE_MAX);
         queue_clear(s);
         s->resync = 1;
         return; /* covered by the RESYNC */

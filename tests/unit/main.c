@@ -47,13 +47,22 @@ static int run_one(const struct test_entry *t)
         perror("mkdtemp");
         return 0;
     }
+    char logpath[300];
+    snprintf(logpath, sizeof(logpath), "%s.log", tmpdir);
     fflush(stdout);
+    fflush(stderr);
     pid_t pid = fork();
     if (pid == 0) {
+        /* The test's own output is shown only if it fails. */
+        FILE *log = fopen(logpath, "w");
+        if (log) {
+            dup2(fileno(log), STDERR_FILENO);
+            dup2(fileno(log), STDOUT_FILENO);
+        }
         alarm(60);
         t->fn();
-        fflush(NULL);
-        _exit(0);
+        /* exit, not _exit: LeakSanitizer checks for leaks at exit. */
+        exit(0);
     }
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
@@ -62,7 +71,17 @@ static int run_one(const struct test_entry *t)
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", tmpdir);
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+    int ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (!ok) {
+        FILE *log = fopen(logpath, "r");
+        char line[4096];
+        while (log && fgets(line, sizeof(line), log))
+            fputs(line, stderr);
+        if (log)
+            fclose(log);
+    }
+    unlink(logpath);
+    if (ok)
         return 1;
     if (WIFSIGNALED(status))
         fprintf(stderr, "  killed by signal %d%s\n", WTERMSIG(status),

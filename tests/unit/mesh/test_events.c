@@ -21,8 +21,8 @@
 #define LEAK_CHECK() ((void)0)
 #endif
 
-static void pub1(struct event_bus *b, const struct res_type *t, const char *mesh,
-                 const char *name, enum change_op op, int64_t version)
+static void pub1(struct event_bus *b, const struct res_type *t, const char *mesh, const char *name,
+                 enum change_op op, int64_t version)
 {
     struct changes ch = {0};
     changes_add(&ch, t, mesh, name, op, version);
@@ -180,7 +180,7 @@ TEST(events_overflow_resyncs)
     expect_resync(s);
     expect_empty(s);
     /* Changes after an overflow queue normally behind the RESYNC. */
-    event_publish(b, &ch);                              /* fills the queue */
+    event_publish(b, &ch);                                /* fills the queue */
     pub1(b, &TYPE_MESH, "", "dropped", CHANGE_CREATE, 1); /* overflows it */
     pub1(b, &TYPE_MESH, "", "later", CHANGE_CREATE, 1);
     expect_resync(s);
@@ -372,8 +372,8 @@ TEST(events_empty_publish_and_clear_are_harmless)
  * versions; one reader. Per key the reader must see strictly increasing
  * versions and, at the end, the last one published. */
 #define P_THREADS 4
-#define P_KEYS 50
-#define P_ROUNDS 400
+#define P_KEYS    50
+#define P_ROUNDS  400
 
 struct publisher {
     struct event_bus *b;

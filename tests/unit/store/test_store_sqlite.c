@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -370,6 +371,28 @@ TEST(store_rejects_bad_arguments)
     ASSERT_INT_EQ(put(s, &TYPE_MESH, "", ""), STORE_EINVALID);
     ASSERT_INT_EQ(store_create(s, NULL, NULL, &e), STORE_EINVALID);
     ASSERT_INT_EQ(store_delete(s, NULL, "", "x", NULL, &e), STORE_EINVALID);
+    /* A spec or labels that is not an object is refused, not stored. */
+    struct resource *r = res(&TYPE_MESH, "", "m", NULL);
+    json_decref(r->spec);
+    r->spec = json_array();
+    ASSERT_INT_EQ(store_create(s, r, NULL, &e), STORE_EINVALID);
+    ASSERT_STR_CONTAINS(e.msg, "JSON objects");
+    json_decref(r->spec);
+    r->spec = json_object();
+    json_decref(r->labels);
+    r->labels = json_string("x");
+    ASSERT_INT_EQ(store_create(s, r, NULL, &e), STORE_EINVALID);
+    ASSERT(!exists(s, &TYPE_MESH, "", "m"));
+    json_decref(r->labels);
+    r->labels = json_object();
+    ASSERT_INT_EQ(store_create(s, r, NULL, &e), 0);
+    json_decref(r->spec);
+    r->spec = json_integer(3);
+    ASSERT_INT_EQ(store_update(s, r, NULL, &e), STORE_EINVALID);
+    resource_free(r);
+    r = get_ok(s, &TYPE_MESH, "", "m");
+    ASSERT_INT_EQ(r->version, 1);
+    resource_free(r);
 
     struct resource_list l = {0};
     struct store_filter f = {.label_key = "k"};
@@ -491,8 +514,7 @@ TEST(store_list_orders_by_name_then_mesh)
 {
     struct store *s = open_mem();
     seed_list(s);
-    assert_list(s, &TYPE_DATAPLANE, NULL,
-                "backend@m1,backend@m2,web-1@m0,web-1@m1,web-2@m2", 5);
+    assert_list(s, &TYPE_DATAPLANE, NULL, "backend@m1,backend@m2,web-1@m0,web-1@m1,web-2@m2", 5);
     struct store_filter f = {0};
     assert_list(s, &TYPE_DATAPLANE, &f, "backend@m1,backend@m2,web-1@m0,web-1@m1,web-2@m2", 5);
     assert_list(s, &TYPE_MESH, NULL, "m0@,m1@,m2@", 3);
@@ -609,8 +631,8 @@ TEST(store_list_filters_by_label)
     /* Labels are strings: a number does not equal its text. */
     f = (struct store_filter){.label_key = "num", .label_value = "1"};
     assert_list(s, &TYPE_DATAPLANE, &f, "", 0);
-    f = (struct store_filter){.label_key = "kuma.io/zone", .label_value = "east",
-                              .mesh = "m1", .name_substr = "c"};
+    f = (struct store_filter){
+        .label_key = "kuma.io/zone", .label_value = "east", .mesh = "m1", .name_substr = "c"};
     assert_list(s, &TYPE_DATAPLANE, &f, "c@m1", 1);
 
     /* Labels follow updates. */
@@ -649,8 +671,16 @@ TEST(store_names_with_sql_and_like_metacharacters)
     struct store *s = open_mem();
     struct err e = {{0}};
     const char *meshes[] = {"m%", "m_", "m'"};
-    const char *names[] = {"a%b", "a_b", "axb", "it's", "say \"hi\"", "back\\slash",
-                           "x'); DROP TABLE resources; --", "semi;colon", "new\nline", "ünï"};
+    const char *names[] = {"a%b",
+                           "a_b",
+                           "axb",
+                           "it's",
+                           "say \"hi\"",
+                           "back\\slash",
+                           "x'); DROP TABLE resources; --",
+                           "semi;colon",
+                           "new\nline",
+                           "ünï"};
     for (size_t m = 0; m < 3; m++) {
         mesh_ok(s, meshes[m]);
         for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
@@ -682,8 +712,8 @@ TEST(store_names_with_sql_and_like_metacharacters)
     ASSERT_INT_EQ(put(s, &TYPE_DATAPLANE, "m'", "say \"hi\""), STORE_EEXIST);
     struct resource *r = res(&TYPE_DATAPLANE, "m'", "say \"hi\"", NULL);
     ASSERT_INT_EQ(store_create(s, r, NULL, &e), STORE_EEXIST);
-    ASSERT_STR_EQ(e.msg,
-                  "resource already exists: type=\"Dataplane\" name=\"say \\\"hi\\\"\" mesh=\"m'\"");
+    ASSERT_STR_EQ(
+        e.msg, "resource already exists: type=\"Dataplane\" name=\"say \\\"hi\\\"\" mesh=\"m'\"");
     resource_free(r);
     ASSERT_INT_EQ(store_delete(s, &TYPE_DATAPLANE, "m%", "new\nline", NULL, &e), 0);
     ASSERT_INT_EQ(store_delete(s, &TYPE_DATAPLANE, "m%", "new\nline", NULL, &e), STORE_ENOTFOUND);
@@ -852,7 +882,7 @@ TEST(store_racing_read_modify_write)
     LEAK_CHECK();
 }
 
-#define WRITERS 8
+#define WRITERS    8
 #define PER_WRITER 100
 
 struct writer {
@@ -922,6 +952,63 @@ TEST(store_many_threads_file)
 }
 
 /* ---- files ---------------------------------------------------------------- */
+
+/* A file store reads through its own connection: every read that starts
+ * after a write returned must see it, from this thread and from others. */
+struct reader_arg {
+    struct store *s;
+    atomic_int stop;
+    int errors;
+};
+
+static void *reader_main(void *arg)
+{
+    struct reader_arg *ra = arg;
+    struct err e;
+    while (!ra->stop) {
+        struct resource_list l = {0};
+        if (store_list(ra->s, &TYPE_DATAPLANE, NULL, &l, &e) != 0 || l.total != l.n)
+            ra->errors++;
+        resource_list_free(&l);
+    }
+    return NULL;
+}
+
+TEST(store_file_reads_see_every_committed_write)
+{
+    char *path = tmp_path("raw.db");
+    struct store *s = open_file(path);
+    struct err e = {{0}};
+    mesh_ok(s, "m");
+    struct reader_arg ra = {.s = s};
+    pthread_t th;
+    pthread_create(&th, NULL, reader_main, &ra);
+    for (int i = 0; i < 200; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "dp-%d", i);
+        struct resource *r = res(&TYPE_DATAPLANE, "m", name, NULL);
+        ASSERT_INT_EQ(store_create(s, r, NULL, &e), 0);
+        struct resource *g = get_ok(s, &TYPE_DATAPLANE, "m", name);
+        ASSERT_INT_EQ(g->version, 1);
+        resource_free(g);
+        ASSERT_INT_EQ(store_update(s, r, NULL, &e), 0);
+        g = get_ok(s, &TYPE_DATAPLANE, "m", name);
+        ASSERT_INT_EQ(g->version, 2);
+        resource_free(g);
+        size_t n = 0;
+        ASSERT_INT_EQ(store_count(s, &TYPE_DATAPLANE, "m", &n, &e), 0);
+        ASSERT_INT_EQ(n, 1); /* each is deleted before the next */
+        ASSERT_INT_EQ(store_delete(s, &TYPE_DATAPLANE, "m", name, NULL, &e), 0);
+        ASSERT(!exists(s, &TYPE_DATAPLANE, "m", name));
+        resource_free(r);
+    }
+    ra.stop = 1;
+    pthread_join(th, NULL);
+    ASSERT_INT_EQ(ra.errors, 0);
+    store_close(s);
+    free(path);
+    LEAK_CHECK();
+}
 
 TEST(store_file_mode_0600)
 {
@@ -1117,8 +1204,8 @@ TEST(store_corrupt_row_is_eio_not_crash)
     mesh_ok(s, "ok");
     sqlite3 *db = NULL;
     ASSERT_INT_EQ(sqlite3_open(path, &db), SQLITE_OK);
-    ASSERT_INT_EQ(sqlite3_exec(db, "UPDATE resources SET spec = '{not json' WHERE name = 'm'",
-                               NULL, NULL, NULL),
+    ASSERT_INT_EQ(sqlite3_exec(db, "UPDATE resources SET spec = '{not json' WHERE name = 'm'", NULL,
+                               NULL, NULL),
                   SQLITE_OK);
     sqlite3_close(db);
     struct err e = {{0}};
@@ -1131,6 +1218,40 @@ TEST(store_corrupt_row_is_eio_not_crash)
     /* The rest keeps working. */
     ASSERT(exists(s, &TYPE_MESH, "", "ok"));
     put_ok(s, &TYPE_MESH, "", "new");
+    store_close(s);
+    free(path);
+    LEAK_CHECK();
+}
+
+TEST(store_locked_database_is_eio_then_recovers)
+{
+    char *path = tmp_path("kuma.db");
+    struct store *s = open_file(path);
+    struct err e = {{0}};
+    struct changes ch = {0};
+    mesh_ok(s, "m");
+    /* Another process (here: connection) holds the write lock past our
+     * busy timeout. */
+    sqlite3 *other = NULL;
+    ASSERT_INT_EQ(sqlite3_open(path, &other), SQLITE_OK);
+    ASSERT_INT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    struct resource *r = res(&TYPE_DATAPLANE, "m", "dp", NULL);
+    int64_t t0 = mono_ms();
+    ASSERT_INT_EQ(store_create(s, r, &ch, &e), STORE_EIO);
+    ASSERT(mono_ms() - t0 >= 4000); /* it waited busy_timeout first */
+    ASSERT_STR_CONTAINS(e.msg, "locked");
+    ASSERT_INT_EQ(ch.n, 0);
+    ASSERT_INT_EQ(r->version, 0);
+    /* Reads go on meanwhile (WAL). */
+    ASSERT(exists(s, &TYPE_MESH, "", "m"));
+    ASSERT_INT_EQ(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(other);
+    /* And the same store writes again. */
+    ASSERT_INT_EQ(store_create(s, r, &ch, &e), 0);
+    ASSERT_INT_EQ(ch.n, 1);
+    ASSERT(exists(s, &TYPE_DATAPLANE, "m", "dp"));
+    resource_free(r);
+    changes_free(&ch);
     store_close(s);
     free(path);
     LEAK_CHECK();
