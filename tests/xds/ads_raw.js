@@ -157,7 +157,7 @@ async function main() {
   // also byte-identical under Envoy's protos.
   const pl = new AdsClient(XDS, 'default.pl-1', {
     userAgent: 'gRPC raw test',
-    metadata: { 'dataplane.resource': 'type: Dataplane\nmesh: default\nname: pl-1\nnetworking:\n  address: 127.0.0.3\n  outbound:\n  - port: 10001\n    tags:\n      kuma.io/service: backend\n' },
+    metadata: { 'dataplane.resource': 'type: Dataplane\nmesh: default\nname: pl-1\nnetworking:\n  address: 127.0.0.3\n  inbound:\n  - port: 20001\n    tags:\n      kuma.io/service: pl\n  outbound:\n  - port: 10001\n    tags:\n      kuma.io/service: backend\n' },
   });
   pl.request('LDS', { names: ['backend'] });
   const plds = await pl.waitCount('LDS', 1);

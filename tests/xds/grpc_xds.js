@@ -16,7 +16,11 @@ const CP = process.env.CP_URL;
 // kuma-dp would send it; node.locality is required by grpc-js-xds.
 const clientDp = {
   type: 'Dataplane', mesh: 'default', name: 'client-1',
-  networking: { address: '127.0.0.1', outbound: [{ port: 10002, tags: { 'kuma.io/service': 'echo' } }] },
+  networking: {
+    address: '127.0.0.1',
+    inbound: [{ port: 20002, tags: { 'kuma.io/service': 'client' } }],
+    outbound: [{ port: 10002, tags: { 'kuma.io/service': 'echo' } }],
+  },
 };
 process.env.GRPC_XDS_BOOTSTRAP_CONFIG = JSON.stringify({
   xds_servers: [{ server_uri: XDS, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
