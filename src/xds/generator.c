@@ -16,8 +16,7 @@
 #define CONNECT_TIMEOUT_S 5 /* Kuma's default cluster connect timeout */
 
 static const char *const type_urls[XDS_TYPE_N] = {XDS_URL_CLUSTER, XDS_URL_ENDPOINT,
-                                                  XDS_URL_LISTENER, XDS_URL_ROUTE,
-                                                  XDS_URL_SECRET};
+                                                  XDS_URL_LISTENER, XDS_URL_ROUTE, XDS_URL_SECRET};
 static const char *const type_short[XDS_TYPE_N] = {"CDS", "EDS", "LDS", "RDS", "SDS"};
 
 const char *xds_type_url(enum xds_type t)
@@ -89,8 +88,8 @@ tcp_listener(struct pb_arena *a, const char *name, const char *ip, uint32_t port
         ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__CLUSTER_SPECIFIER_CLUSTER;
     proxy->cluster = pb_strdup(a, cluster);
 
-    Envoy__Config__Listener__V3__Filter *f = PB_NEW(a, Envoy__Config__Listener__V3__Filter,
-                                                    ENVOY__CONFIG__LISTENER__V3__FILTER__INIT);
+    Envoy__Config__Listener__V3__Filter *f =
+        PB_NEW(a, Envoy__Config__Listener__V3__Filter, ENVOY__CONFIG__LISTENER__V3__FILTER__INIT);
     f->name = pb_strdup(a, "envoy.filters.network.tcp_proxy");
     f->config_type_case = ENVOY__CONFIG__LISTENER__V3__FILTER__CONFIG_TYPE_TYPED_CONFIG;
     f->typed_config = pb_any(a, XDS_URL_TCP_PROXY, &proxy->base);
@@ -113,8 +112,9 @@ tcp_listener(struct pb_arena *a, const char *name, const char *ip, uint32_t port
     return l;
 }
 
-static Envoy__Config__Cluster__V3__Cluster *new_cluster(struct pb_arena *a, const char *name,
-                                                        Envoy__Config__Cluster__V3__Cluster__DiscoveryType type)
+static Envoy__Config__Cluster__V3__Cluster *
+new_cluster(struct pb_arena *a, const char *name,
+            Envoy__Config__Cluster__V3__Cluster__DiscoveryType type)
 {
     Envoy__Config__Cluster__V3__Cluster *c =
         PB_NEW(a, Envoy__Config__Cluster__V3__Cluster, ENVOY__CONFIG__CLUSTER__V3__CLUSTER__INIT);
@@ -162,7 +162,8 @@ static void gen_inbound(struct gen *g)
         Envoy__Config__Endpoint__V3__LbEndpoint *lb =
             PB_NEW(&a, Envoy__Config__Endpoint__V3__LbEndpoint,
                    ENVOY__CONFIG__ENDPOINT__V3__LB_ENDPOINT__INIT);
-        lb->host_identifier_case = ENVOY__CONFIG__ENDPOINT__V3__LB_ENDPOINT__HOST_IDENTIFIER_ENDPOINT;
+        lb->host_identifier_case =
+            ENVOY__CONFIG__ENDPOINT__V3__LB_ENDPOINT__HOST_IDENTIFIER_ENDPOINT;
         lb->endpoint = PB_NEW(&a, Envoy__Config__Endpoint__V3__Endpoint,
                               ENVOY__CONFIG__ENDPOINT__V3__ENDPOINT__INIT);
         lb->endpoint->address = pb_address(&a, in->service_address, in->service_port);
@@ -291,11 +292,11 @@ static void gen_transparent(struct gen *g)
 {
     if (!transparent(g->dp))
         return;
-    gen_passthrough(g, XDS_NAME_OUTBOUND_PASSTHROUGH_V4, XDS_NAME_INBOUND_PASSTHROUGH_V4,
-                    "0.0.0.0", "127.0.0.6");
+    gen_passthrough(g, XDS_NAME_OUTBOUND_PASSTHROUGH_V4, XDS_NAME_INBOUND_PASSTHROUGH_V4, "0.0.0.0",
+                    "127.0.0.6");
     if (g->dp->ipv6)
-        gen_passthrough(g, XDS_NAME_OUTBOUND_PASSTHROUGH_V6, XDS_NAME_INBOUND_PASSTHROUGH_V6, "::",
-                        "::6");
+        gen_passthrough(g, XDS_NAME_OUTBOUND_PASSTHROUGH_V6, XDS_NAME_INBOUND_PASSTHROUGH_V6,
+                        "::", "::6");
 }
 
 /* Proxyless gRPC: an API listener per outbound service. */
@@ -308,13 +309,15 @@ static void gen_proxyless(struct gen *g)
         Envoy__Config__Route__V3__RouteAction *ra =
             PB_NEW(&a, Envoy__Config__Route__V3__RouteAction,
                    ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__INIT);
-        ra->cluster_specifier_case = ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__CLUSTER_SPECIFIER_CLUSTER;
+        ra->cluster_specifier_case =
+            ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__CLUSTER_SPECIFIER_CLUSTER;
         ra->cluster = pb_strdup(&a, svc);
         Envoy__Config__Route__V3__Route *r =
             PB_NEW(&a, Envoy__Config__Route__V3__Route, ENVOY__CONFIG__ROUTE__V3__ROUTE__INIT);
         r->match = PB_NEW(&a, Envoy__Config__Route__V3__RouteMatch,
                           ENVOY__CONFIG__ROUTE__V3__ROUTE_MATCH__INIT);
-        r->match->path_specifier_case = ENVOY__CONFIG__ROUTE__V3__ROUTE_MATCH__PATH_SPECIFIER_PREFIX;
+        r->match->path_specifier_case =
+            ENVOY__CONFIG__ROUTE__V3__ROUTE_MATCH__PATH_SPECIFIER_PREFIX;
         r->match->prefix = pb_strdup(&a, "");
         r->action_case = ENVOY__CONFIG__ROUTE__V3__ROUTE__ACTION_ROUTE;
         r->route = ra;
@@ -341,18 +344,18 @@ static void gen_proxyless(struct gen *g)
         Envoy__Extensions__Filters__Http__Router__V3__Router *router =
             PB_NEW(&a, Envoy__Extensions__Filters__Http__Router__V3__Router,
                    ENVOY__EXTENSIONS__FILTERS__HTTP__ROUTER__V3__ROUTER__INIT);
-        Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpFilter *hf =
-            PB_NEW(&a, Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpFilter,
-                   ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_FILTER__INIT);
+        Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpFilter *hf = PB_NEW(
+            &a, Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpFilter,
+            ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_FILTER__INIT);
         hf->name = pb_strdup(&a, "envoy.filters.http.router");
         hf->config_type_case =
             ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_FILTER__CONFIG_TYPE_TYPED_CONFIG;
         hf->typed_config = pb_any(&a, XDS_URL_ROUTER, &router->base);
 
-        Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager *hcm =
-            PB_NEW(&a,
-                   Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager,
-                   ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__INIT);
+        Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager *hcm = PB_NEW(
+            &a,
+            Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager,
+            ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__INIT);
         char *stat = xds_stat_name(svc);
         hcm->stat_prefix = pb_strdup(&a, stat);
         free(stat);
@@ -402,8 +405,7 @@ uint64_t xds_gen_input_hash(const struct xds_mesh_snapshot *snap, const struct x
 }
 
 struct xds_proxy_config *xds_generate(struct xds_mesh_snapshot *snap,
-                                      const struct xds_dataplane *dp,
-                                      const struct xds_gen_opts *o)
+                                      const struct xds_dataplane *dp, const struct xds_gen_opts *o)
 {
     struct xds_gen_opts none = {0};
     if (!o)

@@ -67,8 +67,7 @@ uint64_t xds_gen_input_hash(const struct xds_mesh_snapshot *snap, const struct x
 /* Generates dp's configuration (dp must belong to snap). Never fails on
  * valid input; returns the config with one reference. */
 struct xds_proxy_config *xds_generate(struct xds_mesh_snapshot *snap,
-                                      const struct xds_dataplane *dp,
-                                      const struct xds_gen_opts *o);
+                                      const struct xds_dataplane *dp, const struct xds_gen_opts *o);
 
 struct xds_proxy_config *xds_proxy_config_ref(struct xds_proxy_config *c);
 void xds_proxy_config_unref(struct xds_proxy_config *c);

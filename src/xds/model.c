@@ -79,8 +79,7 @@ static void read_tags(const json_t *tags, struct xds_tag **out, size_t *n)
     qsort(*out, *n, sizeof(**out), cmp_tag);
 }
 
-int xds_dataplane_from_resource(const struct resource *r, struct xds_dataplane **out,
-                                struct err *e)
+int xds_dataplane_from_resource(const struct resource *r, struct xds_dataplane **out, struct err *e)
 {
     const json_t *net = json_object_get(r->spec, "networking");
     if (!json_is_object(net))

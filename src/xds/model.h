@@ -26,14 +26,14 @@ struct xds_tag {
 };
 
 struct xds_inbound {
-    char *address;         /* where Envoy listens (and other proxies connect) */
+    char *address; /* where Envoy listens (and other proxies connect) */
     uint32_t port;
     char *service_address; /* the workload */
     uint32_t service_port;
-    char *service;         /* kuma.io/service, or NULL */
-    struct xds_tag *tags;  /* sorted by key */
+    char *service;        /* kuma.io/service, or NULL */
+    struct xds_tag *tags; /* sorted by key */
     size_t ntags;
-    int ready;             /* health.ready, default true */
+    int ready; /* health.ready, default true */
 };
 
 struct xds_outbound {
@@ -51,9 +51,9 @@ struct xds_dataplane {
     size_t n_outbounds;
     /* Transparent proxying (0 = off). */
     uint32_t redirect_port_inbound, redirect_port_outbound, redirect_port_inbound_v6;
-    int ipv6;         /* also generate the IPv6 passthrough resources */
-    int gateway;      /* networking.gateway is set */
-    uint64_t hash;    /* of the spec: changes whenever anything above may */
+    int ipv6;      /* also generate the IPv6 passthrough resources */
+    int gateway;   /* networking.gateway is set */
+    uint64_t hash; /* of the spec: changes whenever anything above may */
 };
 
 /* Reads a Dataplane resource. Returns 0, or -1 with e set for a spec the

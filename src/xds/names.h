@@ -10,8 +10,8 @@
 
 #define XDS_NAME_OUTBOUND_PASSTHROUGH_V4 "outbound:passthrough:ipv4"
 #define XDS_NAME_OUTBOUND_PASSTHROUGH_V6 "outbound:passthrough:ipv6"
-#define XDS_NAME_INBOUND_PASSTHROUGH_V4 "inbound:passthrough:ipv4"
-#define XDS_NAME_INBOUND_PASSTHROUGH_V6 "inbound:passthrough:ipv6"
+#define XDS_NAME_INBOUND_PASSTHROUGH_V4  "inbound:passthrough:ipv4"
+#define XDS_NAME_INBOUND_PASSTHROUGH_V6  "inbound:passthrough:ipv6"
 
 /* "inbound:<ip>:<port>", IPv6 addresses in brackets. Caller frees. */
 char *xds_name_inbound(const char *ip, uint32_t port);

@@ -28,15 +28,15 @@
 #include "google/rpc/status.pb-c.h"
 #include "xds/model.h"
 
-#define XDS_TYPE_PREFIX "type.googleapis.com/"
-#define XDS_URL_LISTENER XDS_TYPE_PREFIX "envoy.config.listener.v3.Listener"
-#define XDS_URL_CLUSTER XDS_TYPE_PREFIX "envoy.config.cluster.v3.Cluster"
-#define XDS_URL_ENDPOINT XDS_TYPE_PREFIX "envoy.config.endpoint.v3.ClusterLoadAssignment"
-#define XDS_URL_ROUTE XDS_TYPE_PREFIX "envoy.config.route.v3.RouteConfiguration"
-#define XDS_URL_SECRET XDS_TYPE_PREFIX "envoy.extensions.transport_sockets.tls.v3.Secret"
+#define XDS_TYPE_PREFIX   "type.googleapis.com/"
+#define XDS_URL_LISTENER  XDS_TYPE_PREFIX "envoy.config.listener.v3.Listener"
+#define XDS_URL_CLUSTER   XDS_TYPE_PREFIX "envoy.config.cluster.v3.Cluster"
+#define XDS_URL_ENDPOINT  XDS_TYPE_PREFIX "envoy.config.endpoint.v3.ClusterLoadAssignment"
+#define XDS_URL_ROUTE     XDS_TYPE_PREFIX "envoy.config.route.v3.RouteConfiguration"
+#define XDS_URL_SECRET    XDS_TYPE_PREFIX "envoy.extensions.transport_sockets.tls.v3.Secret"
 #define XDS_URL_TCP_PROXY XDS_TYPE_PREFIX "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"
 #define XDS_URL_HCM                                                                                \
-    XDS_TYPE_PREFIX "envoy.extensions.filters.network.http_connection_manager.v3."             \
+    XDS_TYPE_PREFIX "envoy.extensions.filters.network.http_connection_manager.v3."                 \
                     "HttpConnectionManager"
 #define XDS_URL_ROUTER XDS_TYPE_PREFIX "envoy.extensions.filters.http.router.v3.Router"
 
@@ -67,7 +67,8 @@ Google__Protobuf__Duration *pb_duration(struct pb_arena *a, int64_t seconds, int
 /* An ADS config source ({ads: {}, resourceApiVersion: V3}). */
 Envoy__Config__Core__V3__ConfigSource *pb_ads_source(struct pb_arena *a);
 /* Packs msg into an Any with the given type URL (bytes live in the arena). */
-Google__Protobuf__Any *pb_any(struct pb_arena *a, const char *type_url, const ProtobufCMessage *msg);
+Google__Protobuf__Any *pb_any(struct pb_arena *a, const char *type_url,
+                              const ProtobufCMessage *msg);
 /* Metadata {filter_metadata: {filter: {k: v...}}} from string tags. */
 Envoy__Config__Core__V3__Metadata *pb_metadata_tags(struct pb_arena *a, const char *filter,
                                                     const struct xds_tag *tags, size_t n);

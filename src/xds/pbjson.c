@@ -165,7 +165,8 @@ static int is_map_entry(const ProtobufCFieldDescriptor *f)
     if (f->type != PROTOBUF_C_TYPE_MESSAGE || f->label != PROTOBUF_C_LABEL_REPEATED)
         return 0;
     const ProtobufCMessageDescriptor *d = f->descriptor;
-    return d->n_fields == 2 && str_has_suffix(d->name, "Entry") && strcmp(d->fields[0].name, "key") == 0;
+    return d->n_fields == 2 && str_has_suffix(d->name, "Entry") &&
+           strcmp(d->fields[0].name, "key") == 0;
 }
 
 static int scalar_is_default(const ProtobufCFieldDescriptor *f, const void *p)
@@ -218,16 +219,16 @@ static json_t *message_json(const ProtobufCMessage *m)
                 }
             } else {
                 v = json_array();
-                size_t sz = f->type == PROTOBUF_C_TYPE_MESSAGE || f->type == PROTOBUF_C_TYPE_STRING
-                                ? sizeof(void *)
-                            : f->type == PROTOBUF_C_TYPE_BYTES ? sizeof(ProtobufCBinaryData)
-                            : f->type == PROTOBUF_C_TYPE_INT64 || f->type == PROTOBUF_C_TYPE_UINT64 ||
-                                    f->type == PROTOBUF_C_TYPE_SINT64 ||
-                                    f->type == PROTOBUF_C_TYPE_FIXED64 ||
-                                    f->type == PROTOBUF_C_TYPE_SFIXED64 ||
-                                    f->type == PROTOBUF_C_TYPE_DOUBLE
-                                ? 8
-                                : 4;
+                size_t sz =
+                    f->type == PROTOBUF_C_TYPE_MESSAGE || f->type == PROTOBUF_C_TYPE_STRING
+                        ? sizeof(void *)
+                    : f->type == PROTOBUF_C_TYPE_BYTES ? sizeof(ProtobufCBinaryData)
+                    : f->type == PROTOBUF_C_TYPE_INT64 || f->type == PROTOBUF_C_TYPE_UINT64 ||
+                            f->type == PROTOBUF_C_TYPE_SINT64 ||
+                            f->type == PROTOBUF_C_TYPE_FIXED64 ||
+                            f->type == PROTOBUF_C_TYPE_SFIXED64 || f->type == PROTOBUF_C_TYPE_DOUBLE
+                        ? 8
+                        : 4;
                 const char *arr = *(const char *const *)p;
                 for (size_t k = 0; k < n; k++)
                     json_array_append_new(v, scalar_json(f, arr + k * sz));
@@ -276,8 +277,8 @@ json_t *xds_proxy_config_to_json(const struct xds_proxy_config *c)
             continue;
         json_t *a = json_array();
         for (size_t i = 0; i < set->n; i++) {
-            json_t *r = xds_pb_bytes_to_json(xds_type_url((enum xds_type)t), set->v[i].data,
-                                             set->v[i].len);
+            json_t *r =
+                xds_pb_bytes_to_json(xds_type_url((enum xds_type)t), set->v[i].data, set->v[i].len);
             json_array_append_new(a, r ? r : json_null());
         }
         json_object_set_new(o, xds_type_short((enum xds_type)t), a);

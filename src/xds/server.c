@@ -32,7 +32,7 @@
 #include "xds/snapshot.h"
 #include "xds/transport.h"
 
-#define LOG "xds"
+#define LOG                 "xds"
 #define MAX_QUEUED_REQUESTS 64 /* per stream, waiting for the mesh thread */
 
 /* ---- inbox ------------------------------------------------------------- */
@@ -76,8 +76,8 @@ struct proxy {
     struct xstream *streams;
     size_t n_streams;
     int proxyless;
-    int registered;          /* created from node metadata by this instance */
-    int64_t dereg_at_ms;     /* monotonic, 0 = none pending */
+    int registered;      /* created from node metadata by this instance */
+    int64_t dereg_at_ms; /* monotonic, 0 = none pending */
     struct xds_proxy_config *cfg;
 };
 
@@ -386,8 +386,7 @@ static struct mstate *mesh_get(struct xds_server *s, const char *name, int creat
     return m;
 }
 
-static struct proxy *proxy_get(struct xds_server *s, const char *mesh, const char *name,
-                               int create)
+static struct proxy *proxy_get(struct xds_server *s, const char *mesh, const char *name, int create)
 {
     for (size_t i = 0; i < s->n_proxies; i++)
         if (strcmp(s->proxies[i]->mesh, mesh) == 0 && strcmp(s->proxies[i]->name, name) == 0)
@@ -486,8 +485,8 @@ static void send_type(struct xds_server *s, struct xstream *x, enum xds_type t)
     free(anys);
     free(ptrs);
     if (xds_stream_send(x->ts, buf, len) < 0) {
-        log_warn(LOG, "%s.%s: stream %llu cannot take more responses; closing it", p->mesh,
-                 p->name, (unsigned long long)x->id);
+        log_warn(LOG, "%s.%s: stream %llu cannot take more responses; closing it", p->mesh, p->name,
+                 (unsigned long long)x->id);
         xds_stream_finish(x->ts, XDS_STATUS_RESOURCE_EXHAUSTED, "send queue full");
         x->failed = 1;
         free(buf);
@@ -544,8 +543,7 @@ static void proxy_update(struct xds_server *s, struct proxy *p)
 
 /* ---- registration ------------------------------------------------------ */
 
-static const char *node_metadata_string(const Envoy__Config__Core__V3__Node *node,
-                                        const char *key)
+static const char *node_metadata_string(const Envoy__Config__Core__V3__Node *node, const char *key)
 {
     if (!node->metadata)
         return NULL;
@@ -632,8 +630,7 @@ static int stream_hello(struct xds_server *s, struct xstream *x,
         return -1;
     }
     if (s->cfg.authenticate &&
-        s->cfg.authenticate(s->cfg.auth_ctx, mesh, name, xds_stream_authorization(x->ts), &e) <
-            0) {
+        s->cfg.authenticate(s->cfg.auth_ctx, mesh, name, xds_stream_authorization(x->ts), &e) < 0) {
         fail_stream(x, XDS_STATUS_UNAUTHENTICATED, e.msg);
         free(mesh);
         free(name);
@@ -693,8 +690,7 @@ static uint64_t names_hash(const Envoy__Service__Discovery__V3__DiscoveryRequest
     return h;
 }
 
-static void handle_request(struct xds_server *s, struct xstream *x, const uint8_t *data,
-                           size_t len)
+static void handle_request(struct xds_server *s, struct xstream *x, const uint8_t *data, size_t len)
 {
     if (x->failed)
         return;

@@ -36,16 +36,16 @@ typedef int xds_auth_fn(void *ctx, const char *mesh, const char *name, const cha
 #define XDS_DEFAULT_DEREGISTRATION_DELAY_MS 10000 /* Kuma's dataplaneDeregistrationDelay */
 
 struct xds_server_config {
-    const char *address;        /* interface, default 0.0.0.0 */
-    int port;                   /* 0 = ephemeral */
+    const char *address; /* interface, default 0.0.0.0 */
+    int port;            /* 0 = ephemeral */
     /* After the last stream of a dataplane that registered itself through
      * node metadata ends, it is deleted this much later unless it has
      * reconnected (KUMA_XDS_SERVER_DATAPLANE_DEREGISTRATION_DELAY). */
     int64_t deregistration_delay_ms;
-    const char *instance_id;    /* control_plane.identifier in responses */
-    const char *tls_cert_pem;   /* NULL = plaintext (see transport.h) */
+    const char *instance_id;  /* control_plane.identifier in responses */
+    const char *tls_cert_pem; /* NULL = plaintext (see transport.h) */
     const char *tls_key_pem;
-    xds_auth_fn *authenticate;  /* NULL = no authentication (Kuma's "none") */
+    xds_auth_fn *authenticate; /* NULL = no authentication (Kuma's "none") */
     void *auth_ctx;
 };
 
@@ -74,16 +74,16 @@ struct xds_type_insight {
     char acked_version[17]; /* last version the proxy ACKed */
     char nacked_version[17];
     int64_t last_sent_ns, last_ack_ns, last_nack_ns; /* wall clock, 0 = never */
-    char *last_nack_error;  /* error_detail.message of the last NACK, or NULL */
+    char *last_nack_error; /* error_detail.message of the last NACK, or NULL */
     uint64_t responses_sent, acks, nacks;
 };
 
 struct xds_dataplane_insight {
     char *mesh, *name;
-    int online;               /* at least one stream connected */
-    int64_t connect_time_ns;  /* of the latest stream */
+    int online;                 /* at least one stream connected */
+    int64_t connect_time_ns;    /* of the latest stream */
     int64_t disconnect_time_ns; /* when the last stream ended, 0 while online */
-    uint64_t stream_id;       /* latest stream */
+    uint64_t stream_id;         /* latest stream */
     char *peer;
     int proxyless;
     struct xds_type_insight types[XDS_TYPE_N];

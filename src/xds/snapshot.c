@@ -64,7 +64,8 @@ static uint8_t *build_cla(const char *service, const struct ep *eps, size_t n, s
             Envoy__Config__Endpoint__V3__LbEndpoint *lb =
                 PB_NEW(&a, Envoy__Config__Endpoint__V3__LbEndpoint,
                        ENVOY__CONFIG__ENDPOINT__V3__LB_ENDPOINT__INIT);
-            lb->host_identifier_case = ENVOY__CONFIG__ENDPOINT__V3__LB_ENDPOINT__HOST_IDENTIFIER_ENDPOINT;
+            lb->host_identifier_case =
+                ENVOY__CONFIG__ENDPOINT__V3__LB_ENDPOINT__HOST_IDENTIFIER_ENDPOINT;
             lb->endpoint = PB_NEW(&a, Envoy__Config__Endpoint__V3__Endpoint,
                                   ENVOY__CONFIG__ENDPOINT__V3__ENDPOINT__INIT);
             lb->endpoint->address = pb_address(&a, eps[i].address, eps[i].port);
@@ -100,8 +101,8 @@ struct xds_mesh_snapshot *xds_snapshot_build(const char *mesh_name, const struct
             json_object_get(json_object_get(mesh->spec, "networking"), "outbound"), "passthrough");
         if (json_is_false(pt))
             s->passthrough = 0;
-        const char *eb =
-            json_string_value(json_object_get(json_object_get(mesh->spec, "mtls"), "enabledBackend"));
+        const char *eb = json_string_value(
+            json_object_get(json_object_get(mesh->spec, "mtls"), "enabledBackend"));
         s->mtls = eb && *eb;
         char *text = json_dumps(mesh->spec, JSON_SORT_KEYS | JSON_COMPACT);
         s->mesh_hash = xds_hash_str(XDS_HASH_INIT, text);
@@ -213,8 +214,7 @@ const struct xds_dataplane *xds_snapshot_dataplane(const struct xds_mesh_snapsho
     return NULL;
 }
 
-const struct xds_service *xds_snapshot_service(const struct xds_mesh_snapshot *s,
-                                               const char *name)
+const struct xds_service *xds_snapshot_service(const struct xds_mesh_snapshot *s, const char *name)
 {
     size_t lo = 0, hi = s->n_services;
     while (lo < hi) {

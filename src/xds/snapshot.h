@@ -22,22 +22,22 @@
 #include "xds/model.h"
 
 struct xds_service {
-    char *name;            /* kuma.io/service */
-    uint8_t *cla;          /* serialized envoy.config.endpoint.v3.ClusterLoadAssignment */
+    char *name;   /* kuma.io/service */
+    uint8_t *cla; /* serialized envoy.config.endpoint.v3.ClusterLoadAssignment */
     size_t cla_len;
-    uint64_t hash;         /* of cla */
+    uint64_t hash; /* of cla */
     size_t n_endpoints;
 };
 
 struct xds_mesh_snapshot {
     atomic_int refs;
     char *mesh;
-    int passthrough;       /* networking.outbound.passthrough, default true */
-    int mtls;              /* mtls.enabledBackend is set (used by the next generators) */
-    uint64_t mesh_hash;    /* of the Mesh spec */
+    int passthrough;    /* networking.outbound.passthrough, default true */
+    int mtls;           /* mtls.enabledBackend is set (used by the next generators) */
+    uint64_t mesh_hash; /* of the Mesh spec */
     struct xds_dataplane **dataplanes; /* sorted by name */
     size_t n_dataplanes;
-    struct xds_service *services;      /* sorted by name */
+    struct xds_service *services; /* sorted by name */
     size_t n_services;
 };
 
@@ -57,8 +57,7 @@ void xds_snapshot_unref(struct xds_mesh_snapshot *s);
 
 const struct xds_dataplane *xds_snapshot_dataplane(const struct xds_mesh_snapshot *s,
                                                    const char *name);
-const struct xds_service *xds_snapshot_service(const struct xds_mesh_snapshot *s,
-                                               const char *name);
+const struct xds_service *xds_snapshot_service(const struct xds_mesh_snapshot *s, const char *name);
 
 /* The serialized ClusterLoadAssignment of a service with no endpoints. */
 uint8_t *xds_empty_cla(const char *service, size_t *len);

@@ -58,7 +58,7 @@ struct xds_transport {
     atomic_long outstanding; /* batches in flight, accept included */
     atomic_uint_fast64_t next_id;
     atomic_int shutting_down; /* set by xds_transport_shutdown, read by the CQ thread */
-    int shutdown_tag_seen;   /* CQ thread only */
+    int shutdown_tag_seen;    /* CQ thread only */
     int shutdown_started;
 };
 
@@ -149,8 +149,8 @@ static int start_batch(struct xds_stream *s, const grpc_op *ops, size_t n, struc
     batch_started(s);
     grpc_call_error rc = grpc_call_start_batch(s->call, ops, n, tag, NULL);
     if (rc != GRPC_CALL_OK) {
-        log_error("xds", "stream %llu: grpc_call_start_batch failed: %d",
-                  (unsigned long long)s->id, (int)rc);
+        log_error("xds", "stream %llu: grpc_call_start_batch failed: %d", (unsigned long long)s->id,
+                  (int)rc);
         atomic_fetch_sub(&s->refs, 1); /* never below 1 here: the caller holds one */
         atomic_fetch_sub(&s->t->outstanding, 1);
         return -1;
@@ -421,8 +421,7 @@ static void *cq_main(void *arg)
 {
     struct xds_transport *t = arg;
     for (;;) {
-        grpc_event ev =
-            grpc_completion_queue_next(t->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        grpc_event ev = grpc_completion_queue_next(t->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
         if (ev.type == GRPC_QUEUE_SHUTDOWN)
             break;
         if (ev.type != GRPC_OP_COMPLETE)
@@ -498,8 +497,8 @@ int xds_transport_start(const struct xds_transport_opts *o, const struct xds_tra
         creds = grpc_insecure_server_credentials_create();
     }
     const char *addr = o->address && *o->address ? o->address : "0.0.0.0";
-    char *hostport = strchr(addr, ':') ? xasprintf("[%s]:%d", addr, o->port)
-                                       : xasprintf("%s:%d", addr, o->port);
+    char *hostport =
+        strchr(addr, ':') ? xasprintf("[%s]:%d", addr, o->port) : xasprintf("%s:%d", addr, o->port);
     int port = grpc_server_add_http2_port(t->server, hostport, creds);
     grpc_server_credentials_release(creds);
     if (port <= 0) {

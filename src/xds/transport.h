@@ -63,8 +63,8 @@ struct xds_transport_opts {
     int port;                 /* 0 = ephemeral */
     const char *tls_cert_pem; /* NULL = plaintext */
     const char *tls_key_pem;
-    size_t max_message;  /* largest request accepted, bytes (0 = 4 MiB) */
-    size_t max_queue;    /* messages queued per stream before send fails (0 = 256) */
+    size_t max_message; /* largest request accepted, bytes (0 = 4 MiB) */
+    size_t max_queue;   /* messages queued per stream before send fails (0 = 256) */
 };
 
 /* Binds, starts the server and its completion-queue thread. *bound_port

@@ -312,10 +312,10 @@ TEST(xds_input_hash_tracks_dependencies)
         res(WEB), res(BACKEND1),
         res("type: Dataplane\nmesh: default\nname: x-1\nnetworking:\n  address: 10.9.0.1\n"
             "  inbound:\n  - port: 1\n    tags:\n      kuma.io/service: unrelated\n")};
-    struct resource *moved[] = {
-        res(WEB), res("type: Dataplane\nmesh: default\nname: backend-1\nnetworking:\n"
-                      "  address: 10.0.0.9\n  inbound:\n  - port: 9090\n    tags:\n"
-                      "      kuma.io/service: backend\n")};
+    struct resource *moved[] = {res(WEB),
+                                res("type: Dataplane\nmesh: default\nname: backend-1\nnetworking:\n"
+                                    "  address: 10.0.0.9\n  inbound:\n  - port: 9090\n    tags:\n"
+                                    "      kuma.io/service: backend\n")};
     struct xds_mesh_snapshot *s1 = xds_snapshot_build("default", mesh, before, 2);
     struct xds_mesh_snapshot *s2 = xds_snapshot_build("default", mesh, other, 3);
     struct xds_mesh_snapshot *s3 = xds_snapshot_build("default", mesh, moved, 2);
