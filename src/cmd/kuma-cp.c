@@ -228,8 +228,8 @@ static int run(int argc, char **argv)
 
     /* Tell scripts and tests which ports were bound (they may ask for port 0). */
     char *ports_path = xasprintf("%s/listeners", cfg.work_dir);
-    char *ports = xasprintf("api-http %d\ndiagnostics %d\ndp-server %d\n", api_port, diag_port,
-                            xds_port);
+    char *ports =
+        xasprintf("api-http %d\ndiagnostics %d\ndp-server %d\n", api_port, diag_port, xds_port);
     if (write_file_atomic(ports_path, ports, strlen(ports), 0600, &e) < 0)
         log_warn("kuma-cp", "%s", e.msg);
     free(ports_path);
