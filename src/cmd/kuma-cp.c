@@ -21,6 +21,7 @@
 #include "mesh/events.h"
 #include "mesh/manager.h"
 #include "store/store.h"
+#include "xds/server.h"
 
 #define KUMA_CP_VERSION "2.14.3"
 
@@ -148,6 +149,7 @@ static int run(int argc, char **argv)
     struct event_bus *bus = NULL;
     struct manager *mgr = NULL;
     struct api_server *api = NULL, *diag = NULL;
+    struct xds_server *xds = NULL; /* xDS */
     char *cluster_id = NULL;
     static volatile int ready;
     enum store_kind kind = STORE_KIND_SQLITE;
@@ -205,9 +207,29 @@ static int run(int argc, char **argv)
     log_info("diagnostics", "diagnostics server listening on %s:%d", cfg.diagnostics.interface,
              diag_port);
 
+    /* --- xDS: the ADS server on the DP-server port --- */
+    int xds_port = 0;
+    if (cfg.dp_server.enabled) {
+        struct xds_server_config xc;
+        if (xds_server_config_init(&xc, &e) < 0) {
+            log_error("xds", "%s", e.msg);
+            goto out;
+        }
+        xc.address = cfg.dp_server.interface;
+        xc.port = cfg.dp_server.port;
+        xc.instance_id = instance_id;
+        if (xds_server_start(mgr, bus, &xc, &xds, &xds_port, &e) < 0) {
+            log_error("xds", "could not start the DP server: %s", e.msg);
+            goto out;
+        }
+        log_info("xds", "DP server (ADS) listening on %s:%d", cfg.dp_server.interface, xds_port);
+    }
+    /* --- end xDS --- */
+
     /* Tell scripts and tests which ports were bound (they may ask for port 0). */
     char *ports_path = xasprintf("%s/listeners", cfg.work_dir);
-    char *ports = xasprintf("api-http %d\ndiagnostics %d\n", api_port, diag_port);
+    char *ports =
+        xasprintf("api-http %d\ndiagnostics %d\ndp-server %d\n", api_port, diag_port, xds_port);
     if (write_file_atomic(ports_path, ports, strlen(ports), 0600, &e) < 0)
         log_warn("kuma-cp", "%s", e.msg);
     free(ports_path);
@@ -226,6 +248,7 @@ out:
     api_server_stop(diag);
     if (bus)
         event_bus_close(bus);
+    xds_server_stop(xds); /* after event_bus_close: its event thread waits on the bus */
     manager_free(mgr);
     event_bus_free(bus);
     store_close(st);

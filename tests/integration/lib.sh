@@ -48,7 +48,7 @@ assert_not_contains() {
 
 # start_cp [VAR=value ...]: starts kuma-cp with its own work dir (CP_WORKDIR,
 # reused if already set, so a restart keeps the store) on ephemeral ports and
-# waits until /ready answers. Sets CP_PID, CP_URL, CP_DIAG_URL, CP_LOG.
+# waits until /ready answers. Sets CP_PID, CP_URL, CP_DIAG_URL, CP_XDS_ADDR, CP_LOG.
 start_cp() {
     CP_WORKDIR=${CP_WORKDIR:-$T/cp}
     CP_LOG="$T/kuma-cp.log"
@@ -73,6 +73,8 @@ start_cp() {
     diag=$(awk '$1=="diagnostics"{print $2}' "$CP_WORKDIR/listeners")
     CP_URL="http://127.0.0.1:$api"
     CP_DIAG_URL="http://127.0.0.1:$diag"
+    # xDS: the DP server (ADS) port, as host:port for gRPC clients.
+    CP_XDS_ADDR="127.0.0.1:$(awk '$1=="dp-server"{print $2}' "$CP_WORKDIR/listeners")"
     for i in $(seq 100); do
         [ "$(curl -s -o /dev/null -w '%{http_code}' "$CP_DIAG_URL/ready")" = 200 ] && return 0
         sleep 0.1

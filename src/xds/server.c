@@ -1,0 +1,1037 @@
+/*
+ * server — see server.h for the threads; docs/xds.md for the protocol rules.
+ *
+ * Invariants (mesh thread):
+ *  - a proxy (mesh, name) exists while it has streams, a pending
+ *    deregistration, or an insight worth keeping; its config is generated
+ *    only while it has streams;
+ *  - a mesh's snapshot is kept only while some proxy of the mesh is
+ *    connected; a change to a mesh nobody watches just drops the snapshot;
+ *  - per stream and type, a response is sent when the type is subscribed and
+ *    either the proxy's version differs from the one last sent on that
+ *    stream, or the subscription itself changed (first request, new resource
+ *    names). An ACK or NACK never triggers a resend by itself, so a NACKed
+ *    config is not retried in a loop: the next change produces the next one.
+ */
+#include "xds/server.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/codec.h"
+#include "core/log.h"
+#include "core/types.h"
+#include "xds/model.h"
+#include "xds/pb.h"
+#include "xds/snapshot.h"
+#include "xds/transport.h"
+
+#define LOG                 "xds"
+#define MAX_QUEUED_REQUESTS 64 /* per stream, waiting for the mesh thread */
+
+/* ---- inbox ------------------------------------------------------------- */
+
+enum item_kind { IT_OPEN, IT_MSG, IT_CLOSE, IT_EVENT };
+
+struct item {
+    enum item_kind kind;
+    struct xds_stream *ts; /* holds a reference */
+    uint8_t *data;
+    size_t len;
+    struct event ev;
+    struct item *next;
+};
+
+/* ---- state owned by the mesh thread ------------------------------------ */
+
+struct type_state {
+    int subscribed;
+    uint64_t names_hash;
+    char sent_version[17];
+    char nonce[24];
+};
+
+struct proxy;
+
+struct xstream {
+    struct xds_stream *ts;
+    uint64_t id;
+    atomic_int queued; /* requests waiting in the inbox (CQ thread increments) */
+    struct proxy *proxy;
+    int failed;
+    uint64_t nonce_seq;
+    int64_t connect_ns;
+    struct type_state types[XDS_TYPE_N];
+    struct xstream *next; /* the proxy's list */
+};
+
+struct proxy {
+    char *mesh, *name;
+    struct xstream *streams;
+    size_t n_streams;
+    int proxyless;
+    int registered;      /* created from node metadata by this instance */
+    int64_t dereg_at_ms; /* monotonic, 0 = none pending */
+    struct xds_proxy_config *cfg;
+};
+
+struct mstate {
+    char *name;
+    struct xds_mesh_snapshot *snap;
+    int loaded; /* snap reflects the store (NULL snap + loaded = mesh absent) */
+    int dirty;
+};
+
+struct insight_entry {
+    struct xds_dataplane_insight in;
+};
+
+struct xds_server {
+    struct manager *mgr;
+    struct event_bus *bus;
+    struct event_sub *sub;
+    struct xds_server_config cfg;
+    char *instance_id;
+    struct xds_transport *transport;
+
+    pthread_mutex_t mu; /* inbox */
+    pthread_cond_t cv;
+    struct item *head, *tail;
+    int stop;
+
+    pthread_t mesh_thread, pump_thread;
+    int mesh_started, pump_started;
+    atomic_int stopping;
+
+    /* mesh thread only */
+    struct proxy **proxies;
+    size_t n_proxies, cap_proxies;
+    struct mstate *meshes;
+    size_t n_meshes, cap_meshes;
+    int resync;
+
+    pthread_mutex_t ins_mu; /* insights */
+    struct insight_entry *ins;
+    size_t n_ins, cap_ins;
+
+    atomic_uint_fast64_t st_snapshots, st_generations, st_responses;
+};
+
+/* ---- config ------------------------------------------------------------ */
+
+int xds_parse_duration_ms(const char *s, int64_t *ms)
+{
+    if (!s || !*s)
+        return -1;
+    if (strcmp(s, "0") == 0) {
+        *ms = 0;
+        return 0;
+    }
+    double total = 0;
+    const char *p = s;
+    while (*p) {
+        char *end;
+        errno = 0;
+        double v = strtod(p, &end);
+        if (end == p || errno || v < 0)
+            return -1;
+        p = end;
+        double mult;
+        if (strncmp(p, "ms", 2) == 0) {
+            mult = 1;
+            p += 2;
+        } else if (strncmp(p, "us", 2) == 0) {
+            mult = 0.001;
+            p += 2;
+        } else if (strncmp(p, "ns", 2) == 0) {
+            mult = 0.000001;
+            p += 2;
+        } else if (*p == 's') {
+            mult = 1000;
+            p++;
+        } else if (*p == 'm') {
+            mult = 60000;
+            p++;
+        } else if (*p == 'h') {
+            mult = 3600000;
+            p++;
+        } else {
+            return -1;
+        }
+        total += v * mult;
+    }
+    *ms = (int64_t)total;
+    return 0;
+}
+
+int xds_server_config_init(struct xds_server_config *c, struct err *e)
+{
+    memset(c, 0, sizeof(*c));
+    c->address = "0.0.0.0";
+    c->port = 5678;
+    c->deregistration_delay_ms = XDS_DEFAULT_DEREGISTRATION_DELAY_MS;
+    const char *v = getenv("KUMA_XDS_SERVER_DATAPLANE_DEREGISTRATION_DELAY");
+    if (v && *v && xds_parse_duration_ms(v, &c->deregistration_delay_ms) < 0)
+        return err_set(e, "KUMA_XDS_SERVER_DATAPLANE_DEREGISTRATION_DELAY: invalid duration \"%s\"",
+                       v);
+    return 0;
+}
+
+/* ---- inbox ------------------------------------------------------------- */
+
+static void push_item(struct xds_server *s, struct item *it)
+{
+    pthread_mutex_lock(&s->mu);
+    if (s->tail)
+        s->tail->next = it;
+    else
+        s->head = it;
+    s->tail = it;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void cb_open(void *ctx, struct xds_stream *ts)
+{
+    struct xds_server *s = ctx;
+    struct xstream *x = xcalloc(1, sizeof(*x));
+    x->ts = ts; /* the reference on_open gave us */
+    x->id = xds_stream_id(ts);
+    x->connect_ns = now_ns();
+    atomic_init(&x->queued, 0);
+    xds_stream_set_user(ts, x);
+    struct item *it = xcalloc(1, sizeof(*it));
+    it->kind = IT_OPEN;
+    xds_stream_ref(ts);
+    it->ts = ts;
+    push_item(s, it);
+}
+
+static void cb_message(void *ctx, struct xds_stream *ts, const uint8_t *data, size_t len)
+{
+    struct xds_server *s = ctx;
+    struct xstream *x = xds_stream_user(ts);
+    if (atomic_fetch_add(&x->queued, 1) >= MAX_QUEUED_REQUESTS) {
+        atomic_fetch_sub(&x->queued, 1);
+        xds_stream_finish(ts, XDS_STATUS_RESOURCE_EXHAUSTED, "too many pending requests");
+        return;
+    }
+    struct item *it = xcalloc(1, sizeof(*it));
+    it->kind = IT_MSG;
+    it->data = xmalloc(len ? len : 1);
+    memcpy(it->data, data, len);
+    it->len = len;
+    xds_stream_ref(ts);
+    it->ts = ts;
+    push_item(s, it);
+}
+
+static void cb_close(void *ctx, struct xds_stream *ts)
+{
+    struct xds_server *s = ctx;
+    struct item *it = xcalloc(1, sizeof(*it));
+    it->kind = IT_CLOSE;
+    xds_stream_ref(ts);
+    it->ts = ts;
+    push_item(s, it);
+}
+
+static void *pump_main(void *arg)
+{
+    struct xds_server *s = arg;
+    for (;;) {
+        struct event ev;
+        int rc = event_next(s->sub, &ev, -1);
+        if (rc < 0)
+            break;
+        if (rc == 0)
+            continue;
+        struct item *it = xcalloc(1, sizeof(*it));
+        it->kind = IT_EVENT;
+        it->ev = ev;
+        push_item(s, it);
+    }
+    return NULL;
+}
+
+/* ---- insights ---------------------------------------------------------- */
+
+static struct xds_dataplane_insight *insight_get(struct xds_server *s, const char *mesh,
+                                                 const char *name, int create)
+{
+    for (size_t i = 0; i < s->n_ins; i++)
+        if (strcmp(s->ins[i].in.mesh, mesh) == 0 && strcmp(s->ins[i].in.name, name) == 0)
+            return &s->ins[i].in;
+    if (!create)
+        return NULL;
+    if (s->n_ins == s->cap_ins) {
+        s->cap_ins = s->cap_ins ? s->cap_ins * 2 : 16;
+        s->ins = xrealloc(s->ins, s->cap_ins * sizeof(*s->ins));
+    }
+    struct xds_dataplane_insight *in = &s->ins[s->n_ins++].in;
+    memset(in, 0, sizeof(*in));
+    in->mesh = xstrdup(mesh);
+    in->name = xstrdup(name);
+    return in;
+}
+
+static void insight_remove(struct xds_server *s, const char *mesh, const char *name)
+{
+    pthread_mutex_lock(&s->ins_mu);
+    for (size_t i = 0; i < s->n_ins; i++) {
+        if (strcmp(s->ins[i].in.mesh, mesh) == 0 && strcmp(s->ins[i].in.name, name) == 0) {
+            xds_dataplane_insight_clear(&s->ins[i].in);
+            s->ins[i] = s->ins[--s->n_ins];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->ins_mu);
+}
+
+static void copy_insight(struct xds_dataplane_insight *dst, const struct xds_dataplane_insight *src)
+{
+    *dst = *src;
+    dst->mesh = xstrdup(src->mesh);
+    dst->name = xstrdup(src->name);
+    dst->peer = src->peer ? xstrdup(src->peer) : NULL;
+    for (int t = 0; t < XDS_TYPE_N; t++)
+        dst->types[t].last_nack_error =
+            src->types[t].last_nack_error ? xstrdup(src->types[t].last_nack_error) : NULL;
+}
+
+void xds_dataplane_insight_clear(struct xds_dataplane_insight *in)
+{
+    if (!in)
+        return;
+    free(in->mesh);
+    free(in->name);
+    free(in->peer);
+    for (int t = 0; t < XDS_TYPE_N; t++)
+        free(in->types[t].last_nack_error);
+    memset(in, 0, sizeof(*in));
+}
+
+void xds_insights_free(struct xds_dataplane_insight *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        xds_dataplane_insight_clear(&v[i]);
+    free(v);
+}
+
+int xds_server_insight(struct xds_server *s, const char *mesh, const char *name,
+                       struct xds_dataplane_insight *out)
+{
+    int rc = -1;
+    pthread_mutex_lock(&s->ins_mu);
+    struct xds_dataplane_insight *in = insight_get(s, mesh, name, 0);
+    if (in) {
+        copy_insight(out, in);
+        rc = 0;
+    }
+    pthread_mutex_unlock(&s->ins_mu);
+    return rc;
+}
+
+static int cmp_insight(const void *a, const void *b)
+{
+    const struct xds_dataplane_insight *x = a, *y = b;
+    int c = strcmp(x->mesh, y->mesh);
+    return c ? c : strcmp(x->name, y->name);
+}
+
+size_t xds_server_insights(struct xds_server *s, const char *mesh,
+                           struct xds_dataplane_insight **out)
+{
+    pthread_mutex_lock(&s->ins_mu);
+    struct xds_dataplane_insight *v = xcalloc(s->n_ins ? s->n_ins : 1, sizeof(*v));
+    size_t n = 0;
+    for (size_t i = 0; i < s->n_ins; i++)
+        if (!mesh || strcmp(s->ins[i].in.mesh, mesh) == 0)
+            copy_insight(&v[n++], &s->ins[i].in);
+    pthread_mutex_unlock(&s->ins_mu);
+    qsort(v, n, sizeof(*v), cmp_insight);
+    *out = v;
+    return n;
+}
+
+void xds_server_get_stats(struct xds_server *s, struct xds_server_stats *out)
+{
+    out->snapshots_built = atomic_load(&s->st_snapshots);
+    out->generations = atomic_load(&s->st_generations);
+    out->responses_sent = atomic_load(&s->st_responses);
+}
+
+/* ---- meshes and proxies (mesh thread) ---------------------------------- */
+
+static struct mstate *mesh_get(struct xds_server *s, const char *name, int create)
+{
+    for (size_t i = 0; i < s->n_meshes; i++)
+        if (strcmp(s->meshes[i].name, name) == 0)
+            return &s->meshes[i];
+    if (!create)
+        return NULL;
+    if (s->n_meshes == s->cap_meshes) {
+        s->cap_meshes = s->cap_meshes ? s->cap_meshes * 2 : 8;
+        s->meshes = xrealloc(s->meshes, s->cap_meshes * sizeof(*s->meshes));
+    }
+    struct mstate *m = &s->meshes[s->n_meshes++];
+    memset(m, 0, sizeof(*m));
+    m->name = xstrdup(name);
+    return m;
+}
+
+static struct proxy *proxy_get(struct xds_server *s, const char *mesh, const char *name, int create)
+{
+    for (size_t i = 0; i < s->n_proxies; i++)
+        if (strcmp(s->proxies[i]->mesh, mesh) == 0 && strcmp(s->proxies[i]->name, name) == 0)
+            return s->proxies[i];
+    if (!create)
+        return NULL;
+    if (s->n_proxies == s->cap_proxies) {
+        s->cap_proxies = s->cap_proxies ? s->cap_proxies * 2 : 16;
+        s->proxies = xrealloc(s->proxies, s->cap_proxies * sizeof(*s->proxies));
+    }
+    struct proxy *p = xcalloc(1, sizeof(*p));
+    p->mesh = xstrdup(mesh);
+    p->name = xstrdup(name);
+    s->proxies[s->n_proxies++] = p;
+    return p;
+}
+
+static void proxy_remove(struct xds_server *s, struct proxy *p)
+{
+    for (size_t i = 0; i < s->n_proxies; i++) {
+        if (s->proxies[i] == p) {
+            s->proxies[i] = s->proxies[--s->n_proxies];
+            break;
+        }
+    }
+    xds_proxy_config_unref(p->cfg);
+    free(p->mesh);
+    free(p->name);
+    free(p);
+}
+
+static size_t mesh_connected(struct xds_server *s, const char *mesh)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->n_proxies; i++)
+        if (s->proxies[i]->n_streams && strcmp(s->proxies[i]->mesh, mesh) == 0)
+            n++;
+    return n;
+}
+
+/* Loads the mesh's snapshot from the store if it is not current. */
+static void mesh_load(struct xds_server *s, struct mstate *m)
+{
+    if (m->loaded && !m->dirty)
+        return;
+    xds_snapshot_unref(m->snap);
+    m->snap = NULL;
+    struct err e;
+    int rc = xds_snapshot_load(manager_store(s->mgr), m->name, &m->snap, &e);
+    if (rc == STORE_ENOTFOUND) {
+        m->snap = NULL;
+    } else if (rc < 0) {
+        log_error(LOG, "could not load mesh %s: %s", m->name, e.msg);
+        m->snap = NULL;
+        m->loaded = 0;
+        return; /* stays dirty: retried at the next change */
+    }
+    atomic_fetch_add(&s->st_snapshots, 1);
+    m->loaded = 1;
+    m->dirty = 0;
+}
+
+/* ---- responses ---------------------------------------------------------- */
+
+static void send_type(struct xds_server *s, struct xstream *x, enum xds_type t)
+{
+    struct proxy *p = x->proxy;
+    if (!p || !p->cfg || x->failed)
+        return;
+    const struct xds_resource_set *set = &p->cfg->sets[t];
+    struct type_state *st = &x->types[t];
+    Envoy__Service__Discovery__V3__DiscoveryResponse resp =
+        ENVOY__SERVICE__DISCOVERY__V3__DISCOVERY_RESPONSE__INIT;
+    Envoy__Config__Core__V3__ControlPlane cp = ENVOY__CONFIG__CORE__V3__CONTROL_PLANE__INIT;
+    cp.identifier = s->instance_id;
+    char nonce[24];
+    snprintf(nonce, sizeof(nonce), "%llu", (unsigned long long)++x->nonce_seq);
+    resp.version_info = (char *)set->version;
+    resp.type_url = (char *)xds_type_url(t);
+    resp.nonce = nonce;
+    resp.control_plane = &cp;
+    Google__Protobuf__Any *anys = xcalloc(set->n ? set->n : 1, sizeof(*anys));
+    Google__Protobuf__Any **ptrs = xcalloc(set->n ? set->n : 1, sizeof(*ptrs));
+    for (size_t i = 0; i < set->n; i++) {
+        Google__Protobuf__Any a = GOOGLE__PROTOBUF__ANY__INIT;
+        a.type_url = (char *)xds_type_url(t);
+        a.value.data = set->v[i].data;
+        a.value.len = set->v[i].len;
+        anys[i] = a;
+        ptrs[i] = &anys[i];
+    }
+    resp.n_resources = set->n;
+    resp.resources = ptrs;
+    size_t len;
+    uint8_t *buf = pb_pack(&resp.base, &len);
+    free(anys);
+    free(ptrs);
+    if (xds_stream_send(x->ts, buf, len) < 0) {
+        log_warn(LOG, "%s.%s: stream %llu cannot take more responses; closing it", p->mesh, p->name,
+                 (unsigned long long)x->id);
+        xds_stream_finish(x->ts, XDS_STATUS_RESOURCE_EXHAUSTED, "send queue full");
+        x->failed = 1;
+        free(buf);
+        return;
+    }
+    free(buf);
+    memcpy(st->sent_version, set->version, sizeof(st->sent_version));
+    memcpy(st->nonce, nonce, sizeof(st->nonce));
+    atomic_fetch_add(&s->st_responses, 1);
+    log_debug(LOG, "%s.%s: sent %s version %s (%zu resources, nonce %s)", p->mesh, p->name,
+              xds_type_short(t), set->version, set->n, nonce);
+
+    pthread_mutex_lock(&s->ins_mu);
+    struct xds_dataplane_insight *in = insight_get(s, p->mesh, p->name, 1);
+    memcpy(in->types[t].sent_version, set->version, sizeof(in->types[t].sent_version));
+    in->types[t].last_sent_ns = now_ns();
+    in->types[t].responses_sent++;
+    pthread_mutex_unlock(&s->ins_mu);
+}
+
+/* Sends every subscribed type whose version changed. */
+static void push_stream(struct xds_server *s, struct xstream *x)
+{
+    if (!x->proxy || !x->proxy->cfg)
+        return;
+    for (int t = 0; t < XDS_TYPE_N; t++)
+        if (x->types[t].subscribed &&
+            strcmp(x->types[t].sent_version, x->proxy->cfg->sets[t].version) != 0)
+            send_type(s, x, (enum xds_type)t);
+}
+
+/* Regenerates p if its inputs changed and pushes what changed. */
+static void proxy_update(struct xds_server *s, struct proxy *p)
+{
+    if (!p->n_streams)
+        return;
+    struct mstate *m = mesh_get(s, p->mesh, 1);
+    mesh_load(s, m);
+    if (!m->snap)
+        return; /* mesh gone: keep serving the last config */
+    const struct xds_dataplane *dp = xds_snapshot_dataplane(m->snap, p->name);
+    if (!dp)
+        return; /* not registered yet, or deleted */
+    struct xds_gen_opts o = {.proxyless = p->proxyless};
+    if (!p->cfg || p->cfg->input_hash != xds_gen_input_hash(m->snap, dp, &o)) {
+        struct xds_proxy_config *cfg = xds_generate(m->snap, dp, &o);
+        atomic_fetch_add(&s->st_generations, 1);
+        xds_proxy_config_unref(p->cfg);
+        p->cfg = cfg;
+    }
+    for (struct xstream *x = p->streams; x; x = x->next)
+        push_stream(s, x);
+}
+
+/* ---- registration ------------------------------------------------------ */
+
+static const char *node_metadata_string(const Envoy__Config__Core__V3__Node *node, const char *key)
+{
+    if (!node->metadata)
+        return NULL;
+    for (size_t i = 0; i < node->metadata->n_fields; i++) {
+        Google__Protobuf__Struct__FieldsEntry *f = node->metadata->fields[i];
+        if (f->key && strcmp(f->key, key) == 0 && f->value &&
+            f->value->kind_case == GOOGLE__PROTOBUF__VALUE__KIND_STRING_VALUE)
+            return f->value->string_value;
+    }
+    return NULL;
+}
+
+/* Creates or updates the Dataplane sent in node metadata `dataplane.resource`
+ * (Kuma's DataplaneLifecycle), through the manager's validation. */
+static int register_dataplane(struct xds_server *s, const char *mesh, const char *name,
+                              const char *text, struct err *e)
+{
+    json_t *doc = NULL;
+    struct resource *r = NULL;
+    int rc = -1;
+    if (codec_parse_one(text, strlen(text), &doc, e) < 0)
+        goto out;
+    if (resource_from_json(doc, &r, e) < 0)
+        goto out;
+    if (r->type != &TYPE_DATAPLANE) {
+        err_set(e, "dataplane.resource: expected a Dataplane, got %s", r->type->name);
+        goto out;
+    }
+    if (!*r->mesh) {
+        free(r->mesh);
+        r->mesh = xstrdup(mesh);
+    }
+    if (strcmp(r->mesh, mesh) != 0 || strcmp(r->name, name) != 0) {
+        err_set(e, "proxyId %s.%s does not match proxy resource %s.%s", mesh, name, r->mesh,
+                r->name);
+        goto out;
+    }
+    struct mgr_result res = {0};
+    int created = 0;
+    int mrc = manager_put(s->mgr, r, &created, &res);
+    if (mrc != MGR_OK) {
+        if (mrc == MGR_EINVALID) {
+            char *j = verr_join(&res.ve);
+            err_set(e, "could not register proxy passed in kuma-dp run: %s", j);
+            free(j);
+        } else {
+            err_set(e, "could not register proxy passed in kuma-dp run: %s",
+                    res.msg[0] ? res.msg : "failed");
+        }
+        mgr_result_free(&res);
+        goto out;
+    }
+    mgr_result_free(&res);
+    log_info(LOG, "%s.%s: dataplane %s from node metadata", mesh, name,
+             created ? "registered" : "updated");
+    rc = 0;
+out:
+    json_decref(doc);
+    resource_free(r);
+    return rc;
+}
+
+/* ---- requests ---------------------------------------------------------- */
+
+static void fail_stream(struct xstream *x, enum xds_status code, const char *msg)
+{
+    log_warn(LOG, "stream %llu closed: %s", (unsigned long long)x->id, msg);
+    x->failed = 1;
+    xds_stream_finish(x->ts, code, msg);
+}
+
+/* The first request of a stream: who is it. */
+static int stream_hello(struct xds_server *s, struct xstream *x,
+                        const Envoy__Service__Discovery__V3__DiscoveryRequest *req)
+{
+    struct err e;
+    char *mesh = NULL, *name = NULL;
+    if (!req->node) {
+        fail_stream(x, XDS_STATUS_INVALID_ARGUMENT, "Envoy node must not be nil");
+        return -1;
+    }
+    if (xds_parse_proxy_id(req->node->id, &mesh, &name, &e) < 0) {
+        fail_stream(x, XDS_STATUS_INVALID_ARGUMENT, e.msg);
+        return -1;
+    }
+    if (s->cfg.authenticate &&
+        s->cfg.authenticate(s->cfg.auth_ctx, mesh, name, xds_stream_authorization(x->ts), &e) < 0) {
+        fail_stream(x, XDS_STATUS_UNAUTHENTICATED, e.msg);
+        free(mesh);
+        free(name);
+        return -1;
+    }
+    const char *text = node_metadata_string(req->node, "dataplane.resource");
+    int registered = 0;
+    if (text && *text) {
+        if (register_dataplane(s, mesh, name, text, &e) < 0) {
+            fail_stream(x, XDS_STATUS_INVALID_ARGUMENT, e.msg);
+            free(mesh);
+            free(name);
+            return -1;
+        }
+        registered = 1;
+    }
+    struct proxy *p = proxy_get(s, mesh, name, 1);
+    p->registered |= registered;
+    p->dereg_at_ms = 0;
+    const char *ua = req->node->user_agent_name;
+    p->proxyless = ua && strncmp(ua, "gRPC", 4) == 0;
+    x->proxy = p;
+    x->next = p->streams;
+    p->streams = x;
+    p->n_streams++;
+    log_info(LOG, "%s.%s connected (stream %llu from %s, %s)", mesh, name,
+             (unsigned long long)x->id, xds_stream_peer(x->ts),
+             p->proxyless ? "proxyless gRPC" : (ua && *ua ? ua : "envoy"));
+
+    pthread_mutex_lock(&s->ins_mu);
+    struct xds_dataplane_insight *in = insight_get(s, mesh, name, 1);
+    in->online = 1;
+    in->connect_time_ns = x->connect_ns;
+    in->disconnect_time_ns = 0;
+    in->stream_id = x->id;
+    free(in->peer);
+    in->peer = xstrdup(xds_stream_peer(x->ts));
+    in->proxyless = p->proxyless;
+    pthread_mutex_unlock(&s->ins_mu);
+
+    free(mesh);
+    free(name);
+    /* A registration is seen again as a change event; generating now gives a
+     * reconnecting proxy its config at once. */
+    struct mstate *m = mesh_get(s, p->mesh, 1);
+    if (registered)
+        m->dirty = 1;
+    proxy_update(s, p);
+    return 0;
+}
+
+static uint64_t names_hash(const Envoy__Service__Discovery__V3__DiscoveryRequest *req)
+{
+    uint64_t h = xds_hash_u64(XDS_HASH_INIT, req->n_resource_names);
+    for (size_t i = 0; i < req->n_resource_names; i++)
+        h = xds_hash_str(h, req->resource_names[i]);
+    return h;
+}
+
+static void handle_request(struct xds_server *s, struct xstream *x, const uint8_t *data, size_t len)
+{
+    if (x->failed)
+        return;
+    Envoy__Service__Discovery__V3__DiscoveryRequest *req =
+        envoy__service__discovery__v3__discovery_request__unpack(NULL, len, data);
+    if (!req) {
+        fail_stream(x, XDS_STATUS_INVALID_ARGUMENT, "could not decode the DiscoveryRequest");
+        return;
+    }
+    if (!x->proxy && stream_hello(s, x, req) < 0)
+        goto out;
+    struct proxy *p = x->proxy;
+    int t = xds_type_from_url(req->type_url);
+    if (t < 0) {
+        log_debug(LOG, "%s.%s: ignoring request for unknown type %s", p->mesh, p->name,
+                  req->type_url);
+        goto out;
+    }
+    struct type_state *st = &x->types[t];
+    int force = 0;
+    if (req->response_nonce && *req->response_nonce) {
+        if (strcmp(req->response_nonce, st->nonce) != 0) {
+            log_debug(LOG, "%s.%s: %s request with stale nonce %s ignored", p->mesh, p->name,
+                      xds_type_short(t), req->response_nonce);
+            goto out;
+        }
+        int64_t now = now_ns();
+        pthread_mutex_lock(&s->ins_mu);
+        struct xds_type_insight *ti = &insight_get(s, p->mesh, p->name, 1)->types[t];
+        if (req->error_detail) {
+            const char *msg = req->error_detail->message ? req->error_detail->message : "";
+            snprintf(ti->nacked_version, sizeof(ti->nacked_version), "%s", st->sent_version);
+            ti->last_nack_ns = now;
+            ti->nacks++;
+            free(ti->last_nack_error);
+            ti->last_nack_error = xstrdup(msg);
+            pthread_mutex_unlock(&s->ins_mu);
+            log_warn(LOG, "%s.%s: %s version %s rejected (NACK): %s", p->mesh, p->name,
+                     xds_type_short(t), st->sent_version, msg);
+        } else {
+            snprintf(ti->acked_version, sizeof(ti->acked_version), "%s",
+                     req->version_info ? req->version_info : "");
+            ti->last_ack_ns = now;
+            ti->acks++;
+            pthread_mutex_unlock(&s->ins_mu);
+            log_debug(LOG, "%s.%s: %s version %s ACKed", p->mesh, p->name, xds_type_short(t),
+                      req->version_info);
+        }
+    }
+    uint64_t nh = names_hash(req);
+    if (!st->subscribed || st->names_hash != nh)
+        force = 1;
+    st->subscribed = 1;
+    st->names_hash = nh;
+    if (force && p->cfg)
+        send_type(s, x, (enum xds_type)t);
+    else
+        push_stream(s, x);
+out:
+    envoy__service__discovery__v3__discovery_request__free_unpacked(req, NULL);
+}
+
+static void handle_close(struct xds_server *s, struct xstream *x)
+{
+    struct proxy *p = x->proxy;
+    if (p) {
+        for (struct xstream **pp = &p->streams; *pp; pp = &(*pp)->next) {
+            if (*pp == x) {
+                *pp = x->next;
+                break;
+            }
+        }
+        p->n_streams--;
+        log_info(LOG, "%s.%s disconnected (stream %llu)", p->mesh, p->name,
+                 (unsigned long long)x->id);
+        if (p->n_streams == 0) {
+            pthread_mutex_lock(&s->ins_mu);
+            struct xds_dataplane_insight *in = insight_get(s, p->mesh, p->name, 1);
+            in->online = 0;
+            in->disconnect_time_ns = now_ns();
+            pthread_mutex_unlock(&s->ins_mu);
+            xds_proxy_config_unref(p->cfg);
+            p->cfg = NULL;
+            if (p->registered && !atomic_load(&s->stopping)) {
+                p->dereg_at_ms = mono_ms() + s->cfg.deregistration_delay_ms;
+                log_info(LOG, "%s.%s: deregistering in %lld ms unless it reconnects", p->mesh,
+                         p->name, (long long)s->cfg.deregistration_delay_ms);
+            }
+            struct mstate *m = mesh_get(s, p->mesh, 0);
+            if (m && mesh_connected(s, p->mesh) == 0) {
+                /* Nobody of this mesh is connected: do not keep its snapshot. */
+                xds_snapshot_unref(m->snap);
+                m->snap = NULL;
+                m->loaded = 0;
+            }
+        }
+    }
+    xds_stream_unref(x->ts);
+    free(x);
+}
+
+static void run_deregistrations(struct xds_server *s, int64_t now)
+{
+    for (size_t i = 0; i < s->n_proxies; i++) {
+        struct proxy *p = s->proxies[i];
+        if (!p->dereg_at_ms || p->dereg_at_ms > now || p->n_streams)
+            continue;
+        p->dereg_at_ms = 0;
+        p->registered = 0;
+        struct mgr_result res = {0};
+        int rc = manager_delete(s->mgr, &TYPE_DATAPLANE, p->mesh, p->name, &res);
+        if (rc == MGR_OK)
+            log_info(LOG, "%s.%s: dataplane deregistered", p->mesh, p->name);
+        else if (rc != MGR_ENOTFOUND)
+            log_error(LOG, "%s.%s: could not deregister the dataplane: %s", p->mesh, p->name,
+                      res.msg);
+        mgr_result_free(&res);
+    }
+}
+
+static int64_t next_deadline(struct xds_server *s)
+{
+    int64_t d = 0;
+    for (size_t i = 0; i < s->n_proxies; i++)
+        if (s->proxies[i]->dereg_at_ms && (!d || s->proxies[i]->dereg_at_ms < d))
+            d = s->proxies[i]->dereg_at_ms;
+    return d;
+}
+
+static void handle_event(struct xds_server *s, const struct event *ev)
+{
+    if (ev->kind == EVENT_RESYNC) {
+        s->resync = 1;
+        return;
+    }
+    /* Only meshes and dataplanes shape this phase's output; policies will
+     * join here when their generators land. */
+    if (ev->type == &TYPE_MESH) {
+        struct mstate *m = mesh_get(s, ev->name, 0);
+        if (m)
+            m->dirty = 1;
+    } else if (ev->type == &TYPE_DATAPLANE) {
+        struct mstate *m = mesh_get(s, ev->mesh, 0);
+        if (m)
+            m->dirty = 1;
+        if (ev->op == CHANGE_DELETE) {
+            struct proxy *p = proxy_get(s, ev->mesh, ev->name, 0);
+            if (p && !p->n_streams) {
+                /* Deleted and gone: forget it, insight included (as Kuma's
+                 * DataplaneInsight goes with its Dataplane). */
+                insight_remove(s, p->mesh, p->name);
+                proxy_remove(s, p);
+            }
+        }
+    }
+}
+
+/* Rebuilds the dirty meshes that have connected proxies and pushes. */
+static void apply_changes(struct xds_server *s)
+{
+    if (s->resync) {
+        s->resync = 0;
+        for (size_t i = 0; i < s->n_meshes; i++)
+            s->meshes[i].dirty = 1;
+    }
+    for (size_t i = 0; i < s->n_meshes; i++) {
+        struct mstate *m = &s->meshes[i];
+        if (!m->dirty)
+            continue;
+        if (mesh_connected(s, m->name) == 0) {
+            xds_snapshot_unref(m->snap);
+            m->snap = NULL;
+            m->loaded = 0;
+            m->dirty = 0;
+            continue;
+        }
+        mesh_load(s, m);
+        for (size_t j = 0; j < s->n_proxies; j++)
+            if (strcmp(s->proxies[j]->mesh, m->name) == 0)
+                proxy_update(s, s->proxies[j]);
+    }
+}
+
+static void *mesh_main(void *arg)
+{
+    struct xds_server *s = arg;
+    pthread_mutex_lock(&s->mu);
+    while (!s->stop) {
+        if (!s->head) {
+            int64_t d = next_deadline(s);
+            if (d) {
+                int64_t wait = d - mono_ms();
+                if (wait > 0) {
+                    struct timespec ts;
+                    clock_gettime(CLOCK_MONOTONIC, &ts);
+                    ts.tv_sec += wait / 1000;
+                    ts.tv_nsec += (wait % 1000) * 1000000L;
+                    if (ts.tv_nsec >= 1000000000L) {
+                        ts.tv_sec++;
+                        ts.tv_nsec -= 1000000000L;
+                    }
+                    pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+                }
+            } else {
+                pthread_cond_wait(&s->cv, &s->mu);
+            }
+        }
+        struct item *list = s->head;
+        s->head = s->tail = NULL;
+        pthread_mutex_unlock(&s->mu);
+
+        while (list) {
+            struct item *it = list;
+            list = it->next;
+            struct xstream *x = it->ts ? xds_stream_user(it->ts) : NULL;
+            switch (it->kind) {
+            case IT_OPEN:
+                log_debug(LOG, "stream %llu opened by %s", (unsigned long long)x->id,
+                          xds_stream_peer(it->ts));
+                break;
+            case IT_MSG:
+                atomic_fetch_sub(&x->queued, 1);
+                handle_request(s, x, it->data, it->len);
+                break;
+            case IT_CLOSE:
+                handle_close(s, x);
+                break;
+            case IT_EVENT:
+                handle_event(s, &it->ev);
+                event_clear(&it->ev);
+                break;
+            }
+            if (it->ts)
+                xds_stream_unref(it->ts);
+            free(it->data);
+            free(it);
+        }
+        apply_changes(s);
+        run_deregistrations(s, mono_ms());
+        pthread_mutex_lock(&s->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/* ---- start / stop ------------------------------------------------------ */
+
+int xds_server_start(struct manager *mgr, struct event_bus *bus, const struct xds_server_config *c,
+                     struct xds_server **out, int *bound_port, struct err *e)
+{
+    struct xds_server *s = xcalloc(1, sizeof(*s));
+    s->mgr = mgr;
+    s->bus = bus;
+    s->cfg = *c;
+    s->instance_id = xstrdup(c->instance_id ? c->instance_id : "kuma-cp");
+    s->cfg.instance_id = s->instance_id;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->ins_mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    atomic_init(&s->stopping, 0);
+
+    /* Bind first: a port in use must fail before any thread exists. */
+    struct xds_transport_opts o = {.address = c->address,
+                                   .port = c->port,
+                                   .tls_cert_pem = c->tls_cert_pem,
+                                   .tls_key_pem = c->tls_key_pem};
+    struct xds_transport_cb cb = {cb_open, cb_message, cb_close};
+    if (xds_transport_start(&o, &cb, s, &s->transport, bound_port, e) < 0) {
+        xds_server_stop(s);
+        return -1;
+    }
+    /* Streams opened before the mesh thread runs just wait in the inbox. */
+    s->sub = event_subscribe(bus); /* RESYNC comes first */
+    if (pthread_create(&s->mesh_thread, NULL, mesh_main, s) != 0) {
+        err_set(e, "could not start the xDS mesh thread");
+        goto fail;
+    }
+    s->mesh_started = 1;
+    if (pthread_create(&s->pump_thread, NULL, pump_main, s) != 0) {
+        err_set(e, "could not start the xDS event thread");
+        goto fail;
+    }
+    s->pump_started = 1;
+    *out = s;
+    return 0;
+fail:
+    xds_server_stop(s);
+    return -1;
+}
+
+void xds_server_stop(struct xds_server *s)
+{
+    if (!s)
+        return;
+    atomic_store(&s->stopping, 1);
+    /* Cancels every stream; their close items reach the mesh thread. */
+    xds_transport_shutdown(s->transport);
+    if (s->pump_started)
+        pthread_join(s->pump_thread, NULL);
+    pthread_mutex_lock(&s->mu);
+    s->stop = 1;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    if (s->mesh_started)
+        pthread_join(s->mesh_thread, NULL);
+    /* Items the mesh thread did not get to. */
+    while (s->head) {
+        struct item *it = s->head;
+        s->head = it->next;
+        if (it->kind == IT_CLOSE) {
+            struct xstream *x = xds_stream_user(it->ts);
+            handle_close(s, x);
+        }
+        if (it->kind == IT_EVENT)
+            event_clear(&it->ev);
+        if (it->ts)
+            xds_stream_unref(it->ts);
+        free(it->data);
+        free(it);
+    }
+    xds_transport_free(s->transport);
+    if (s->sub)
+        event_unsubscribe(s->sub);
+    while (s->n_proxies)
+        proxy_remove(s, s->proxies[s->n_proxies - 1]);
+    free(s->proxies);
+    for (size_t i = 0; i < s->n_meshes; i++) {
+        xds_snapshot_unref(s->meshes[i].snap);
+        free(s->meshes[i].name);
+    }
+    free(s->meshes);
+    for (size_t i = 0; i < s->n_ins; i++)
+        xds_dataplane_insight_clear(&s->ins[i].in);
+    free(s->ins);
+    pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->ins_mu);
+    pthread_cond_destroy(&s->cv);
+    free(s->instance_id);
+    free(s);
+}
