@@ -204,6 +204,11 @@ TEST(manager_events_after_commit_one_per_change)
     ASSERT_STR_EQ(ev.name, "m");
     ASSERT_INT_EQ(ev.op, CHANGE_CREATE);
     event_clear(&ev);
+    /* The mesh's token signing key, made even with every default skipped. */
+    ASSERT_INT_EQ(event_next(f.sub, &ev, 1000), 1);
+    ASSERT(ev.type == &TYPE_SECRET);
+    ASSERT_STR_EQ(ev.name, "dataplane-token-signing-key-m-1");
+    event_clear(&ev);
     ASSERT_INT_EQ(event_next(f.sub, &ev, 1000), 1);
     ASSERT(ev.type == &TYPE_TRAFFIC_LOG);
     ASSERT_STR_EQ(ev.mesh, "m");
@@ -237,5 +242,44 @@ TEST(manager_put_update_uses_stored_version)
     ASSERT_INT_EQ(created, 0);
     ASSERT_INT_EQ(r->version, 2);
     resource_free(r);
+    teardown(&f);
+}
+
+TEST(manager_builtin_ca_created_once_and_provided_ca_checked)
+{
+    struct fixture f;
+    setup(&f, 0);
+    struct mgr_result res = {0};
+    struct err e;
+    ASSERT_INT_EQ(put(&f,
+                      "type: Mesh\nname: m\nmtls:\n  enabledBackend: ca-1\n  backends:\n"
+                      "  - {name: ca-1, type: builtin, conf: {caCert: {keyType: ecdsa}}}\n",
+                      &res),
+                  MGR_OK);
+    struct resource *cert = NULL, *cert2 = NULL;
+    ASSERT_INT_EQ(store_get(f.st, &TYPE_SECRET, "m", "m.ca-builtin-cert-ca-1", &cert, &e), 0);
+    ASSERT_INT_EQ(store_get(f.st, &TYPE_SECRET, "m", "m.ca-builtin-key-ca-1", &cert2, &e), 0);
+    resource_free(cert2);
+    /* An update keeps the same CA. */
+    ASSERT_INT_EQ(put(&f,
+                      "type: Mesh\nname: m\nmtls:\n  enabledBackend: ca-1\n  backends:\n"
+                      "  - {name: ca-1, type: builtin, conf: {caCert: {keyType: ecdsa}}}\n"
+                      "routing: {localityAwareLoadBalancing: true}\n",
+                      &res),
+                  MGR_OK);
+    ASSERT_INT_EQ(store_get(f.st, &TYPE_SECRET, "m", "m.ca-builtin-cert-ca-1", &cert2, &e), 0);
+    ASSERT(json_equal(cert->spec, cert2->spec));
+    resource_free(cert);
+    resource_free(cert2);
+    /* A provided CA whose secret holds no certificate is refused. */
+    ASSERT_INT_EQ(put(&f,
+                      "type: Mesh\nname: p\nmtls:\n  backends:\n  - name: prov\n    type: "
+                      "provided\n    conf:\n      cert: {inlineString: garbage}\n"
+                      "      key: {inlineString: garbage}\n",
+                      &res),
+                  MGR_EINVALID);
+    ASSERT(res.ve.n >= 1);
+    ASSERT_STR_CONTAINS(res.ve.v[0].field, "mtls.backends[0].conf.");
+    mgr_result_free(&res);
     teardown(&f);
 }
