@@ -13,9 +13,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include "api/server.h"
+#include "ca/tlsgen.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "mesh/events.h"
@@ -92,6 +94,30 @@ static char *load_cluster_id(const struct cp_config *cfg)
     return id;
 }
 
+/* kuma-cp's own certificate: generated once into the work dir unless the
+ * configuration names one, and kept across restarts. */
+static int ensure_cp_cert(const struct cp_config *cfg, struct err *e)
+{
+    if (access(cfg->tls_cert_file, R_OK) == 0 && access(cfg->tls_key_file, R_OK) == 0)
+        return 0;
+    if (access(cfg->tls_cert_file, F_OK) == 0 || access(cfg->tls_key_file, F_OK) == 0)
+        return err_set(e, "%s or %s exists but cannot be read", cfg->tls_cert_file,
+                       cfg->tls_key_file);
+    char *cert = NULL, *key = NULL;
+    if (ca_generate_cp_cert(NULL, CA_KEY_DEFAULT, &cert, &key, e) < 0)
+        return -1;
+    int rc = write_file_atomic(cfg->tls_key_file, key, strlen(key), 0600, e);
+    if (rc == 0)
+        rc = write_file_atomic(cfg->tls_cert_file, cert, strlen(cert), 0600, e);
+    if (rc == 0)
+        log_info("kuma-cp", "generated the control plane certificate %s (give it to proxies "
+                            "with --ca-cert-file)", cfg->tls_cert_file);
+    OPENSSL_cleanse(key, strlen(key));
+    free(key);
+    free(cert);
+    return rc;
+}
+
 static int run(int argc, char **argv)
 {
     const char *config_file = NULL, *log_level = NULL;
@@ -140,6 +166,12 @@ static int run(int argc, char **argv)
     if (mkdir_p(cfg.work_dir, 0700) < 0) {
         log_error("kuma-cp", "could not create the work directory %s: %s", cfg.work_dir,
                   strerror(errno));
+        config_free(&cfg);
+        return 1;
+    }
+
+    if (ensure_cp_cert(&cfg, &e) < 0) {
+        log_error("kuma-cp", "could not set up the control plane certificate: %s", e.msg);
         config_free(&cfg);
         return 1;
     }

@@ -24,6 +24,8 @@ struct option {
 
 static const struct option options[] = {
     {"general.workDir", "KUMA_GENERAL_WORK_DIR", K_STR, OFF(work_dir)},
+    {"general.tlsCertFile", "KUMA_GENERAL_TLS_CERT_FILE", K_STR, OFF(tls_cert_file)},
+    {"general.tlsKeyFile", "KUMA_GENERAL_TLS_KEY_FILE", K_STR, OFF(tls_key_file)},
     {"apiServer.http.port", "KUMA_API_SERVER_HTTP_PORT", K_INT_PORT, OFF(api_http.port)},
     {"apiServer.http.interface", "KUMA_API_SERVER_HTTP_INTERFACE", K_STR, OFF(api_http.interface)},
     {"apiServer.http.enabled", "KUMA_API_SERVER_HTTP_ENABLED", K_BOOL, OFF(api_http.enabled)},
@@ -141,6 +143,8 @@ int config_load(struct cp_config *c, const char *path, struct err *e)
     c->dp_server = (struct listener_config){xstrdup("0.0.0.0"), 5678, 1};
     c->mads = (struct listener_config){xstrdup("0.0.0.0"), 5676, 1};
     c->diagnostics = (struct listener_config){xstrdup("0.0.0.0"), 5680, 1};
+    c->tls_cert_file = xstrdup("");
+    c->tls_key_file = xstrdup("");
     c->store_type = xstrdup("sqlite");
     c->sqlite_path = xstrdup("");
     c->log_level = xstrdup("info");
@@ -177,6 +181,15 @@ int config_load(struct cp_config *c, const char *path, struct err *e)
     if (strcmp(c->store_type, "sqlite") != 0 && strcmp(c->store_type, "memory") != 0)
         return err_set(e, "KUMA_STORE_TYPE: unsupported store type \"%s\" (sqlite or memory)",
                        c->store_type);
+    if (!*c->tls_cert_file != !*c->tls_key_file)
+        return err_set(e, "KUMA_GENERAL_TLS_CERT_FILE and KUMA_GENERAL_TLS_KEY_FILE must be set "
+                          "together");
+    if (!*c->tls_cert_file) {
+        free(c->tls_cert_file);
+        c->tls_cert_file = xasprintf("%s/kuma-cp.crt", c->work_dir);
+        free(c->tls_key_file);
+        c->tls_key_file = xasprintf("%s/kuma-cp.key", c->work_dir);
+    }
     if (!*c->sqlite_path) {
         free(c->sqlite_path);
         c->sqlite_path = xasprintf("%s/kuma.db", c->work_dir);
@@ -187,6 +200,8 @@ int config_load(struct cp_config *c, const char *path, struct err *e)
 void config_free(struct cp_config *c)
 {
     free(c->work_dir);
+    free(c->tls_cert_file);
+    free(c->tls_key_file);
     free(c->api_http.interface);
     free(c->api_https.interface);
     free(c->dp_server.interface);
@@ -203,9 +218,10 @@ void config_free(struct cp_config *c)
 json_t *config_to_json(const struct cp_config *c)
 {
     return json_pack(
-        "{s:s, s:s, s:{s:s}, s:{s:{s:b, s:s, s:i}, s:{s:b, s:s, s:i}, s:b}, s:{s:i}, s:{s:i}, "
+        "{s:s, s:s, s:{s:s, s:s, s:s}, s:{s:{s:b, s:s, s:i}, s:{s:b, s:s, s:i}, s:b}, s:{s:i}, s:{s:i}, "
         "s:{s:i}, s:{s:s, s:{s:s}, s:b}, s:{s:b, s:b}}",
         "environment", c->environment, "mode", c->mode, "general", "workDir", c->work_dir,
+        "tlsCertFile", c->tls_cert_file, "tlsKeyFile", c->tls_key_file,
         "apiServer", "http", "enabled", c->api_http.enabled, "interface", c->api_http.interface,
         "port", c->api_http.port, "https", "enabled", c->api_https.enabled, "interface",
         c->api_https.interface, "port", c->api_https.port, "readOnly", c->api_read_only, "dpServer",

@@ -18,6 +18,12 @@ struct listener_config {
 
 struct cp_config {
     char *work_dir;                     /* KUMA_GENERAL_WORK_DIR */
+    /* KUMA_GENERAL_TLS_CERT_FILE / _KEY_FILE: kuma-cp's own certificate (API
+     * HTTPS, DP server); default <work dir>/kuma-cp.crt and .key, generated
+     * once and kept. The certificate is its own CA: proxies trust it with
+     * --ca-cert-file <work dir>/kuma-cp.crt. */
+    char *tls_cert_file;
+    char *tls_key_file;
     struct listener_config api_http;    /* KUMA_API_SERVER_HTTP_* */
     struct listener_config api_https;   /* KUMA_API_SERVER_HTTPS_* */
     int api_read_only;                  /* KUMA_API_SERVER_READ_ONLY */
