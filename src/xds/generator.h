@@ -57,6 +57,9 @@ struct xds_gen_opts {
      * service (what `xds:///<service>` asks for), with an inline route to
      * the service's EDS cluster. */
     int proxyless;
+    /* mTLS: the proxy's workload certificate and key (PEM), delivered as
+     * identity_cert:secret:<mesh>. NULL when the mesh has no mTLS or no CA. */
+    const char *identity_cert_pem, *identity_key_pem;
 };
 
 /* Everything the output depends on, hashed: equal hashes mean the output

@@ -3,7 +3,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "ca/workload.h"
 #include "core/codec.h"
 
 uint64_t xds_hash(uint64_t h, const void *p, size_t n)
@@ -92,7 +94,17 @@ int xds_dataplane_from_resource(const struct resource *r, struct xds_dataplane *
     dp->mesh = xstrdup(r->mesh);
     dp->name = xstrdup(r->name);
     dp->address = xstrdup(address);
-    dp->gateway = json_is_object(json_object_get(net, "gateway"));
+    const json_t *gw = json_object_get(net, "gateway");
+    dp->gateway = json_is_object(gw);
+    if (dp->gateway) {
+        const char *gt = jstr(gw, "type");
+        dp->builtin_gateway = gt && strcasecmp(gt, "BUILTIN") == 0;
+        read_tags(json_object_get(gw, "tags"), &dp->gateway_tags, &dp->n_gateway_tags);
+    }
+    dp->tagset = ca_dataplane_tags(r->spec);
+    struct err ie;
+    if (ca_dataplane_identity_tags(r->name, r->spec, r->labels, &dp->identity_tags, &ie) < 0)
+        dp->identity_error = xstrdup(ie.msg);
 
     const json_t *in = json_object_get(net, "inbound");
     if (json_is_array(in) && json_array_size(in) > 0) {
@@ -152,6 +164,11 @@ int xds_dataplane_from_resource(const struct resource *r, struct xds_dataplane *
     char *text = json_dumps(r->spec, JSON_SORT_KEYS | JSON_COMPACT);
     dp->hash = xds_hash_str(xds_hash_str(XDS_HASH_INIT, r->name), text);
     free(text);
+    if (r->labels && json_object_size(r->labels)) {
+        text = json_dumps(r->labels, JSON_SORT_KEYS | JSON_COMPACT);
+        dp->hash = xds_hash_str(dp->hash, text);
+        free(text);
+    }
     *out = dp;
     return 0;
 }
@@ -177,6 +194,14 @@ void xds_dataplane_free(struct xds_dataplane *dp)
     }
     free(dp->inbounds);
     free(dp->outbounds);
+    for (size_t t = 0; t < dp->n_gateway_tags; t++) {
+        free(dp->gateway_tags[t].key);
+        free(dp->gateway_tags[t].value);
+    }
+    free(dp->gateway_tags);
+    json_decref(dp->tagset);
+    json_decref(dp->identity_tags);
+    free(dp->identity_error);
     free(dp->mesh);
     free(dp->name);
     free(dp->address);

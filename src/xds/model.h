@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "core/resource.h"
 #include "core/util.h"
 
@@ -53,6 +55,16 @@ struct xds_dataplane {
     uint32_t redirect_port_inbound, redirect_port_outbound, redirect_port_inbound_v6;
     int ipv6;      /* also generate the IPv6 passthrough resources */
     int gateway;   /* networking.gateway is set */
+    int builtin_gateway; /* networking.gateway.type BUILTIN */
+    struct xds_tag *gateway_tags; /* networking.gateway.tags, sorted by key */
+    size_t n_gateway_tags;
+    /* Kuma's Dataplane.TagSet(): {tag: [values]}, every inbound's and the
+     * gateway's tags merged (policy source matching). Never NULL. */
+    json_t *tagset;
+    /* The tags its workload certificate carries (ca_dataplane_identity_tags),
+     * or NULL with identity_error set when it has no identity. */
+    json_t *identity_tags;
+    char *identity_error;
     uint64_t hash; /* of the spec: changes whenever anything above may */
 };
 

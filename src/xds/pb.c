@@ -91,6 +91,35 @@ Envoy__Config__Core__V3__ConfigSource *pb_ads_source(struct pb_arena *a)
     return cs;
 }
 
+Envoy__Type__Matcher__V3__StringMatcher *pb_exact(struct pb_arena *a, const char *s)
+{
+    Envoy__Type__Matcher__V3__StringMatcher *m = PB_NEW(
+        a, Envoy__Type__Matcher__V3__StringMatcher, ENVOY__TYPE__MATCHER__V3__STRING_MATCHER__INIT);
+    m->match_pattern_case = ENVOY__TYPE__MATCHER__V3__STRING_MATCHER__MATCH_PATTERN_EXACT;
+    m->exact = pb_strdup(a, s);
+    return m;
+}
+
+Envoy__Type__Matcher__V3__StringMatcher *pb_prefix(struct pb_arena *a, const char *s)
+{
+    Envoy__Type__Matcher__V3__StringMatcher *m = PB_NEW(
+        a, Envoy__Type__Matcher__V3__StringMatcher, ENVOY__TYPE__MATCHER__V3__STRING_MATCHER__INIT);
+    m->match_pattern_case = ENVOY__TYPE__MATCHER__V3__STRING_MATCHER__MATCH_PATTERN_PREFIX;
+    m->prefix = pb_strdup(a, s);
+    return m;
+}
+
+Envoy__Extensions__TransportSockets__Tls__V3__SdsSecretConfig *pb_sds(struct pb_arena *a,
+                                                                      const char *name)
+{
+    Envoy__Extensions__TransportSockets__Tls__V3__SdsSecretConfig *c =
+        PB_NEW(a, Envoy__Extensions__TransportSockets__Tls__V3__SdsSecretConfig,
+               ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SDS_SECRET_CONFIG__INIT);
+    c->name = pb_strdup(a, name);
+    c->sds_config = pb_ads_source(a);
+    return c;
+}
+
 Google__Protobuf__Any *pb_any(struct pb_arena *a, const char *type_url, const ProtobufCMessage *msg)
 {
     Google__Protobuf__Any *any = PB_NEW(a, Google__Protobuf__Any, GOOGLE__PROTOBUF__ANY__INIT);

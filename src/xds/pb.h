@@ -16,10 +16,14 @@
 #include "envoy/config/core/v3/core.pb-c.h"
 #include "envoy/config/endpoint/v3/endpoint.pb-c.h"
 #include "envoy/config/listener/v3/listener.pb-c.h"
+#include "envoy/config/rbac/v3/rbac.pb-c.h"
 #include "envoy/config/route/v3/route.pb-c.h"
 #include "envoy/extensions/filters/http/router/v3/router.pb-c.h"
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb-c.h"
+#include "envoy/extensions/filters/network/rbac/v3/rbac.pb-c.h"
 #include "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.pb-c.h"
+#include "envoy/extensions/transport_sockets/tls/v3/tls.pb-c.h"
+#include "envoy/type/matcher/v3/string.pb-c.h"
 #include "envoy/service/discovery/v3/discovery.pb-c.h"
 #include "google/protobuf/any.pb-c.h"
 #include "google/protobuf/duration.pb-c.h"
@@ -39,6 +43,11 @@
     XDS_TYPE_PREFIX "envoy.extensions.filters.network.http_connection_manager.v3."                 \
                     "HttpConnectionManager"
 #define XDS_URL_ROUTER XDS_TYPE_PREFIX "envoy.extensions.filters.http.router.v3.Router"
+#define XDS_URL_NETWORK_RBAC XDS_TYPE_PREFIX "envoy.extensions.filters.network.rbac.v3.RBAC"
+#define XDS_URL_UPSTREAM_TLS                                                                       \
+    XDS_TYPE_PREFIX "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"
+#define XDS_URL_DOWNSTREAM_TLS                                                                     \
+    XDS_TYPE_PREFIX "envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext"
 
 /* Every allocation of one message tree; freed at once. */
 struct pb_arena {
@@ -66,6 +75,12 @@ Google__Protobuf__UInt32Value *pb_u32(struct pb_arena *a, uint32_t v);
 Google__Protobuf__Duration *pb_duration(struct pb_arena *a, int64_t seconds, int32_t nanos);
 /* An ADS config source ({ads: {}, resourceApiVersion: V3}). */
 Envoy__Config__Core__V3__ConfigSource *pb_ads_source(struct pb_arena *a);
+/* A StringMatcher {exact: s} or {prefix: s}. */
+Envoy__Type__Matcher__V3__StringMatcher *pb_exact(struct pb_arena *a, const char *s);
+Envoy__Type__Matcher__V3__StringMatcher *pb_prefix(struct pb_arena *a, const char *s);
+/* An SdsSecretConfig {name, sdsConfig: {ads: {}, resourceApiVersion: V3}}. */
+Envoy__Extensions__TransportSockets__Tls__V3__SdsSecretConfig *pb_sds(struct pb_arena *a,
+                                                                      const char *name);
 /* Packs msg into an Any with the given type URL (bytes live in the arena). */
 Google__Protobuf__Any *pb_any(struct pb_arena *a, const char *type_url,
                               const ProtobufCMessage *msg);

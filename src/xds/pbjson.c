@@ -16,6 +16,10 @@ static const ProtobufCMessageDescriptor *const known[] = {
     &envoy__extensions__filters__network__tcp_proxy__v3__tcp_proxy__descriptor,
     &envoy__extensions__filters__network__http_connection_manager__v3__http_connection_manager__descriptor,
     &envoy__extensions__filters__http__router__v3__router__descriptor,
+    &envoy__extensions__filters__network__rbac__v3__rbac__descriptor,
+    &envoy__extensions__transport_sockets__tls__v3__secret__descriptor,
+    &envoy__extensions__transport_sockets__tls__v3__upstream_tls_context__descriptor,
+    &envoy__extensions__transport_sockets__tls__v3__downstream_tls_context__descriptor,
     &envoy__service__discovery__v3__discovery_request__descriptor,
     &envoy__service__discovery__v3__discovery_response__descriptor,
 };

@@ -24,9 +24,15 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
+
 #include "core/codec.h"
 #include "core/log.h"
+#include "ca/token.h"
+#include "ca/workload.h"
 #include "core/types.h"
+#include "mesh/identity.h"
+#include "xds/hmap.h"
 #include "xds/model.h"
 #include "xds/pb.h"
 #include "xds/snapshot.h"
@@ -79,6 +85,16 @@ struct proxy {
     int registered;      /* created from node metadata by this instance */
     int64_t dereg_at_ms; /* monotonic, 0 = none pending */
     struct xds_proxy_config *cfg;
+    struct mstate *ms; /* its mesh */
+    size_t ms_index;   /* position in ms->proxies */
+    /* mTLS identity: the workload certificate issued for this proxy, what it
+     * was issued for (CA, tags, lifetime: a change re-issues it) and when it
+     * must be rotated (80% of its lifetime). */
+    char *cert_pem, *key_pem;
+    uint64_t cert_for;
+    int64_t cert_issued_ns, cert_expires_ns;
+    int64_t cert_rotate_ms; /* monotonic, 0 = no certificate */
+    int64_t cert_fail_ms;   /* last failed issue (retried at the next change) */
 };
 
 struct mstate {
@@ -86,6 +102,9 @@ struct mstate {
     struct xds_mesh_snapshot *snap;
     int loaded; /* snap reflects the store (NULL snap + loaded = mesh absent) */
     int dirty;
+    struct proxy **proxies; /* every proxy of the mesh */
+    size_t n_proxies, cap_proxies;
+    size_t connected; /* proxies with at least one stream */
 };
 
 struct insight_entry {
@@ -110,17 +129,15 @@ struct xds_server {
     atomic_int stopping;
 
     /* mesh thread only */
-    struct proxy **proxies;
-    size_t n_proxies, cap_proxies;
-    struct mstate *meshes;
-    size_t n_meshes, cap_meshes;
+    struct hmap proxies; /* "<mesh>\n<name>" -> struct proxy * */
+    struct hmap meshes;  /* name -> struct mstate * */
+    size_t n_timers;     /* proxies with a deregistration or rotation pending */
     int resync;
 
     pthread_mutex_t ins_mu; /* insights */
-    struct insight_entry *ins;
-    size_t n_ins, cap_ins;
+    struct hmap ins;        /* "<mesh>\n<name>" -> struct insight_entry * */
 
-    atomic_uint_fast64_t st_snapshots, st_generations, st_responses;
+    atomic_uint_fast64_t st_snapshots, st_generations, st_responses, st_certs;
 };
 
 /* ---- config ------------------------------------------------------------ */
@@ -262,36 +279,37 @@ static void *pump_main(void *arg)
 
 /* ---- insights ---------------------------------------------------------- */
 
+static char *pkey(const char *mesh, const char *name)
+{
+    return xasprintf("%s\n%s", mesh, name);
+}
+
 static struct xds_dataplane_insight *insight_get(struct xds_server *s, const char *mesh,
                                                  const char *name, int create)
 {
-    for (size_t i = 0; i < s->n_ins; i++)
-        if (strcmp(s->ins[i].in.mesh, mesh) == 0 && strcmp(s->ins[i].in.name, name) == 0)
-            return &s->ins[i].in;
-    if (!create)
-        return NULL;
-    if (s->n_ins == s->cap_ins) {
-        s->cap_ins = s->cap_ins ? s->cap_ins * 2 : 16;
-        s->ins = xrealloc(s->ins, s->cap_ins * sizeof(*s->ins));
+    char *k = pkey(mesh, name);
+    struct insight_entry *e = hmap_get(&s->ins, k);
+    if (!e && create) {
+        e = xcalloc(1, sizeof(*e));
+        e->in.mesh = xstrdup(mesh);
+        e->in.name = xstrdup(name);
+        hmap_put(&s->ins, k, e);
     }
-    struct xds_dataplane_insight *in = &s->ins[s->n_ins++].in;
-    memset(in, 0, sizeof(*in));
-    in->mesh = xstrdup(mesh);
-    in->name = xstrdup(name);
-    return in;
+    free(k);
+    return e ? &e->in : NULL;
 }
 
 static void insight_remove(struct xds_server *s, const char *mesh, const char *name)
 {
+    char *k = pkey(mesh, name);
     pthread_mutex_lock(&s->ins_mu);
-    for (size_t i = 0; i < s->n_ins; i++) {
-        if (strcmp(s->ins[i].in.mesh, mesh) == 0 && strcmp(s->ins[i].in.name, name) == 0) {
-            xds_dataplane_insight_clear(&s->ins[i].in);
-            s->ins[i] = s->ins[--s->n_ins];
-            break;
-        }
+    struct insight_entry *e = hmap_del(&s->ins, k);
+    if (e) {
+        xds_dataplane_insight_clear(&e->in);
+        free(e);
     }
     pthread_mutex_unlock(&s->ins_mu);
+    free(k);
 }
 
 static void copy_insight(struct xds_dataplane_insight *dst, const struct xds_dataplane_insight *src)
@@ -300,6 +318,7 @@ static void copy_insight(struct xds_dataplane_insight *dst, const struct xds_dat
     dst->mesh = xstrdup(src->mesh);
     dst->name = xstrdup(src->name);
     dst->peer = src->peer ? xstrdup(src->peer) : NULL;
+    dst->cert_backend = src->cert_backend ? xstrdup(src->cert_backend) : NULL;
     for (int t = 0; t < XDS_TYPE_N; t++)
         dst->types[t].last_nack_error =
             src->types[t].last_nack_error ? xstrdup(src->types[t].last_nack_error) : NULL;
@@ -312,6 +331,7 @@ void xds_dataplane_insight_clear(struct xds_dataplane_insight *in)
     free(in->mesh);
     free(in->name);
     free(in->peer);
+    free(in->cert_backend);
     for (int t = 0; t < XDS_TYPE_N; t++)
         free(in->types[t].last_nack_error);
     memset(in, 0, sizeof(*in));
@@ -349,11 +369,14 @@ size_t xds_server_insights(struct xds_server *s, const char *mesh,
                            struct xds_dataplane_insight **out)
 {
     pthread_mutex_lock(&s->ins_mu);
-    struct xds_dataplane_insight *v = xcalloc(s->n_ins ? s->n_ins : 1, sizeof(*v));
+    struct xds_dataplane_insight *v = xcalloc(s->ins.n ? s->ins.n : 1, sizeof(*v));
     size_t n = 0;
-    for (size_t i = 0; i < s->n_ins; i++)
-        if (!mesh || strcmp(s->ins[i].in.mesh, mesh) == 0)
-            copy_insight(&v[n++], &s->ins[i].in);
+    void *val;
+    for (size_t i = 0; hmap_next(&s->ins, &i, NULL, &val);) {
+        struct insight_entry *e = val;
+        if (!mesh || strcmp(e->in.mesh, mesh) == 0)
+            copy_insight(&v[n++], &e->in);
+    }
     pthread_mutex_unlock(&s->ins_mu);
     qsort(v, n, sizeof(*v), cmp_insight);
     *out = v;
@@ -365,54 +388,72 @@ void xds_server_get_stats(struct xds_server *s, struct xds_server_stats *out)
     out->snapshots_built = atomic_load(&s->st_snapshots);
     out->generations = atomic_load(&s->st_generations);
     out->responses_sent = atomic_load(&s->st_responses);
+    out->certs_issued = atomic_load(&s->st_certs);
 }
 
 /* ---- meshes and proxies (mesh thread) ---------------------------------- */
 
 static struct mstate *mesh_get(struct xds_server *s, const char *name, int create)
 {
-    for (size_t i = 0; i < s->n_meshes; i++)
-        if (strcmp(s->meshes[i].name, name) == 0)
-            return &s->meshes[i];
-    if (!create)
-        return NULL;
-    if (s->n_meshes == s->cap_meshes) {
-        s->cap_meshes = s->cap_meshes ? s->cap_meshes * 2 : 8;
-        s->meshes = xrealloc(s->meshes, s->cap_meshes * sizeof(*s->meshes));
-    }
-    struct mstate *m = &s->meshes[s->n_meshes++];
-    memset(m, 0, sizeof(*m));
+    struct mstate *m = hmap_get(&s->meshes, name);
+    if (m || !create)
+        return m;
+    m = xcalloc(1, sizeof(*m));
     m->name = xstrdup(name);
+    hmap_put(&s->meshes, name, m);
     return m;
 }
 
 static struct proxy *proxy_get(struct xds_server *s, const char *mesh, const char *name, int create)
 {
-    for (size_t i = 0; i < s->n_proxies; i++)
-        if (strcmp(s->proxies[i]->mesh, mesh) == 0 && strcmp(s->proxies[i]->name, name) == 0)
-            return s->proxies[i];
-    if (!create)
-        return NULL;
-    if (s->n_proxies == s->cap_proxies) {
-        s->cap_proxies = s->cap_proxies ? s->cap_proxies * 2 : 16;
-        s->proxies = xrealloc(s->proxies, s->cap_proxies * sizeof(*s->proxies));
+    char *k = pkey(mesh, name);
+    struct proxy *p = hmap_get(&s->proxies, k);
+    if (!p && create) {
+        p = xcalloc(1, sizeof(*p));
+        p->mesh = xstrdup(mesh);
+        p->name = xstrdup(name);
+        hmap_put(&s->proxies, k, p);
+        struct mstate *m = mesh_get(s, mesh, 1);
+        if (m->n_proxies == m->cap_proxies) {
+            m->cap_proxies = m->cap_proxies ? m->cap_proxies * 2 : 16;
+            m->proxies = xrealloc(m->proxies, m->cap_proxies * sizeof(*m->proxies));
+        }
+        p->ms = m;
+        p->ms_index = m->n_proxies;
+        m->proxies[m->n_proxies++] = p;
     }
-    struct proxy *p = xcalloc(1, sizeof(*p));
-    p->mesh = xstrdup(mesh);
-    p->name = xstrdup(name);
-    s->proxies[s->n_proxies++] = p;
+    free(k);
     return p;
+}
+
+static int proxy_has_timer(const struct proxy *p)
+{
+    return p->dereg_at_ms != 0 || p->cert_rotate_ms != 0;
+}
+
+static void proxy_cert_clear(struct proxy *p)
+{
+    if (p->key_pem)
+        OPENSSL_cleanse(p->key_pem, strlen(p->key_pem));
+    free(p->key_pem);
+    free(p->cert_pem);
+    p->key_pem = p->cert_pem = NULL;
+    p->cert_for = 0;
+    p->cert_rotate_ms = 0;
 }
 
 static void proxy_remove(struct xds_server *s, struct proxy *p)
 {
-    for (size_t i = 0; i < s->n_proxies; i++) {
-        if (s->proxies[i] == p) {
-            s->proxies[i] = s->proxies[--s->n_proxies];
-            break;
-        }
-    }
+    char *k = pkey(p->mesh, p->name);
+    hmap_del(&s->proxies, k);
+    free(k);
+    struct mstate *m = p->ms;
+    m->proxies[p->ms_index] = m->proxies[--m->n_proxies];
+    m->proxies[p->ms_index]->ms_index = p->ms_index;
+    if (proxy_has_timer(p))
+        s->n_timers--;
     xds_proxy_config_unref(p->cfg);
+    proxy_cert_clear(p);
     free(p->mesh);
     free(p->name);
     free(p);
@@ -420,12 +461,20 @@ static void proxy_remove(struct xds_server *s, struct proxy *p)
 
 static size_t mesh_connected(struct xds_server *s, const char *mesh)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < s->n_proxies; i++)
-        if (s->proxies[i]->n_streams && strcmp(s->proxies[i]->mesh, mesh) == 0)
-            n++;
-    return n;
+    struct mstate *m = mesh_get(s, mesh, 0);
+    return m ? m->connected : 0;
 }
+
+/* Keeps s->n_timers in step around a change of p's timers. */
+#define TIMERS_BEFORE(p) int had_timer_ = proxy_has_timer(p)
+#define TIMERS_AFTER(s, p)                                                                         \
+    do {                                                                                           \
+        int has_ = proxy_has_timer(p);                                                             \
+        if (has_ && !had_timer_)                                                                   \
+            (s)->n_timers++;                                                                       \
+        else if (!has_ && had_timer_)                                                              \
+            (s)->n_timers--;                                                                       \
+    } while (0)
 
 /* Loads the mesh's snapshot from the store if it is not current. */
 static void mesh_load(struct xds_server *s, struct mstate *m)
@@ -518,6 +567,82 @@ static void push_stream(struct xds_server *s, struct xstream *x)
             send_type(s, x, (enum xds_type)t);
 }
 
+/* What a workload certificate is issued for: a change of the CA (switch of
+ * backend or of its certificate), of the identity tags or of the lifetime
+ * re-issues it. */
+static uint64_t cert_for(const struct xds_mesh_snapshot *snap, const struct xds_dataplane *dp)
+{
+    char *tags = json_dumps(dp->identity_tags, JSON_SORT_KEYS | JSON_COMPACT);
+    uint64_t h = xds_hash_u64(XDS_HASH_INIT, snap->ca_hash);
+    h = xds_hash_str(h, tags);
+    h = xds_hash_u64(h, (uint64_t)snap->cert_lifetime_ns);
+    free(tags);
+    return h;
+}
+
+/* Issues p's workload certificate when the mesh has mTLS and p has none, or
+ * one issued for other inputs, or one past 80% of its lifetime (Kuma's
+ * ExpiringSoon). One ECDSA P-256 key per issue, with the snapshot's signer
+ * (parsed once per mesh snapshot). */
+static void proxy_ensure_cert(struct xds_server *s, struct proxy *p,
+                              const struct xds_mesh_snapshot *snap, const struct xds_dataplane *dp)
+{
+    TIMERS_BEFORE(p);
+    if (!snap->mtls || !snap->signer || !dp->identity_tags) {
+        if (snap->mtls && !dp->identity_tags && p->cert_pem == NULL)
+            log_warn(LOG, "%s.%s: no identity certificate: %s", p->mesh, p->name,
+                     dp->identity_error ? dp->identity_error : "no CA");
+        if (!snap->mtls)
+            proxy_cert_clear(p);
+        TIMERS_AFTER(s, p);
+        return;
+    }
+    uint64_t want = cert_for(snap, dp);
+    int64_t now_m = mono_ms();
+    if (p->cert_pem && p->cert_for == want && now_m < p->cert_rotate_ms) {
+        TIMERS_AFTER(s, p);
+        return;
+    }
+    const char *why = !p->cert_pem ? "issued" : p->cert_for != want ? "re-issued (inputs changed)"
+                                                                     : "rotated";
+    char *cert = NULL, *key = NULL;
+    struct err e;
+    int64_t issued = now_ns();
+    int64_t nb, na;
+    if (ca_signer_issue(snap->signer, snap->mesh, dp->identity_tags, snap->cert_lifetime_ns,
+                        CA_KEY_DEFAULT, &cert, &key, &e) < 0 ||
+        ca_cert_validity(cert, &nb, &na, &e) < 0) {
+        log_error(LOG, "%s.%s: could not issue the workload certificate: %s", p->mesh, p->name,
+                  e.msg);
+        free(cert);
+        free(key);
+        p->cert_fail_ms = now_m;
+        TIMERS_AFTER(s, p);
+        return;
+    }
+    proxy_cert_clear(p);
+    p->cert_pem = cert;
+    p->key_pem = key;
+    p->cert_for = want;
+    p->cert_issued_ns = issued;
+    p->cert_expires_ns = na;
+    /* Kuma's ExpiringSoon: at 4/5 of the lifetime counted from issuance. */
+    int64_t life_ms = (na - issued) / 1000000;
+    p->cert_rotate_ms = now_m + (life_ms > 0 ? life_ms / 5 * 4 : 1000);
+    atomic_fetch_add(&s->st_certs, 1);
+    log_info(LOG, "%s.%s: workload certificate %s by %s backend %s", p->mesh, p->name, why,
+             snap->mtls_backend_type, snap->mtls_backend);
+    pthread_mutex_lock(&s->ins_mu);
+    struct xds_dataplane_insight *in = insight_get(s, p->mesh, p->name, 1);
+    free(in->cert_backend);
+    in->cert_backend = xstrdup(snap->mtls_backend);
+    in->cert_expiration_ns = na;
+    in->cert_generation_ns = issued;
+    in->cert_regenerations++;
+    pthread_mutex_unlock(&s->ins_mu);
+    TIMERS_AFTER(s, p);
+}
+
 /* Regenerates p if its inputs changed and pushes what changed. */
 static void proxy_update(struct xds_server *s, struct proxy *p)
 {
@@ -530,7 +655,10 @@ static void proxy_update(struct xds_server *s, struct proxy *p)
     const struct xds_dataplane *dp = xds_snapshot_dataplane(m->snap, p->name);
     if (!dp)
         return; /* not registered yet, or deleted */
-    struct xds_gen_opts o = {.proxyless = p->proxyless};
+    proxy_ensure_cert(s, p, m->snap, dp);
+    struct xds_gen_opts o = {.proxyless = p->proxyless,
+                             .identity_cert_pem = p->cert_pem,
+                             .identity_key_pem = p->key_pem};
     if (!p->cfg || p->cfg->input_hash != xds_gen_input_hash(m->snap, dp, &o)) {
         struct xds_proxy_config *cfg = xds_generate(m->snap, dp, &o);
         atomic_fetch_add(&s->st_generations, 1);
@@ -606,6 +734,74 @@ out:
     return rc;
 }
 
+/* The tag set ({tag:[values]}) of the dataplane a stream speaks for: from
+ * the resource it registers with, else from the store; {} when unknown. */
+static json_t *dataplane_tags(struct xds_server *s, const char *mesh, const char *name,
+                              const char *text)
+{
+    json_t *tags = NULL;
+    struct err e;
+    if (text && *text) {
+        json_t *doc = NULL;
+        struct resource *r = NULL;
+        if (codec_parse_one(text, strlen(text), &doc, &e) == 0 &&
+            resource_from_json(doc, &r, &e) == 0)
+            tags = ca_dataplane_tags(r->spec);
+        resource_free(r);
+        json_decref(doc);
+    } else {
+        struct resource *r = NULL;
+        if (store_get(manager_store(s->mgr), &TYPE_DATAPLANE, mesh, name, &r, &e) == 0)
+            tags = ca_dataplane_tags(r->spec);
+        resource_free(r);
+    }
+    return tags ? tags : json_object();
+}
+
+/* ---- dataplane tokens --------------------------------------------------- */
+
+static int token_key_lookup(void *ud, const char *mesh, int kid, char **pem, struct err *e)
+{
+    char *name = token_dp_signing_key_name(mesh, kid);
+    size_t len;
+    int rc = identity_secret_fetch(ud, mesh, name, pem, &len, e);
+    free(name);
+    if (rc == CA_NOT_FOUND)
+        return TOKEN_KEY_NOT_FOUND;
+    return rc;
+}
+
+int xds_auth_dp_token(void *ctx, const char *mesh, const char *name, const char *token,
+                      const json_t *dp_tags, struct err *e)
+{
+    struct store *st = ctx;
+    if (!token || !*token)
+        return err_set(e, "dataplane token is missing: send it as gRPC metadata "
+                          "\"authorization\" (kuma-dp --dataplane-token-file)");
+    struct token_dp_claims c = {0};
+    if (token_dataplane_verify(token, token_key_lookup, st, mesh, name, &c, e) < 0)
+        return -1;
+    int rc = 0;
+    char *rname = token_dp_revocations_name(mesh);
+    char *data = NULL;
+    size_t len = 0;
+    struct err re;
+    int frc = identity_secret_fetch(st, mesh, rname, &data, &len, &re);
+    if (frc < 0) {
+        rc = err_set(e, "could not read the revocation list: %s", re.msg);
+    } else if (frc == 0 && token_is_revoked(data, len, c.jti)) {
+        rc = err_set(e, "token is revoked");
+    } else if (token_dataplane_check_tags(c.tags, dp_tags, e) < 0) {
+        rc = -1;
+    } else if (c.type && *c.type && strcmp(c.type, "dataplane") != 0) {
+        rc = err_set(e, "token is of proxy type \"%s\", not a dataplane token", c.type);
+    }
+    free(data);
+    free(rname);
+    token_dp_claims_free(&c);
+    return rc;
+}
+
 /* ---- requests ---------------------------------------------------------- */
 
 static void fail_stream(struct xstream *x, enum xds_status code, const char *msg)
@@ -629,14 +825,21 @@ static int stream_hello(struct xds_server *s, struct xstream *x,
         fail_stream(x, XDS_STATUS_INVALID_ARGUMENT, e.msg);
         return -1;
     }
-    if (s->cfg.authenticate &&
-        s->cfg.authenticate(s->cfg.auth_ctx, mesh, name, xds_stream_authorization(x->ts), &e) < 0) {
-        fail_stream(x, XDS_STATUS_UNAUTHENTICATED, e.msg);
-        free(mesh);
-        free(name);
-        return -1;
-    }
     const char *text = node_metadata_string(req->node, "dataplane.resource");
+    if (s->cfg.authenticate) {
+        json_t *tags = dataplane_tags(s, mesh, name, text);
+        int rc = s->cfg.authenticate(s->cfg.auth_ctx, mesh, name, xds_stream_authorization(x->ts),
+                                     tags, &e);
+        json_decref(tags);
+        if (rc < 0) {
+            char *msg = xasprintf("authentication failed: %s", e.msg);
+            fail_stream(x, XDS_STATUS_UNAUTHENTICATED, msg);
+            free(msg);
+            free(mesh);
+            free(name);
+            return -1;
+        }
+    }
     int registered = 0;
     if (text && *text) {
         if (register_dataplane(s, mesh, name, text, &e) < 0) {
@@ -649,7 +852,11 @@ static int stream_hello(struct xds_server *s, struct xstream *x,
     }
     struct proxy *p = proxy_get(s, mesh, name, 1);
     p->registered |= registered;
+    TIMERS_BEFORE(p);
     p->dereg_at_ms = 0;
+    TIMERS_AFTER(s, p);
+    if (p->n_streams == 0)
+        p->ms->connected++;
     const char *ua = req->node->user_agent_name;
     p->proxyless = ua && strncmp(ua, "gRPC", 4) == 0;
     x->proxy = p;
@@ -767,6 +974,10 @@ static void handle_close(struct xds_server *s, struct xstream *x)
         log_info(LOG, "%s.%s disconnected (stream %llu)", p->mesh, p->name,
                  (unsigned long long)x->id);
         if (p->n_streams == 0) {
+            p->ms->connected--;
+            /* The certificate is kept: a reconnect (storm) reuses it while
+             * it is valid instead of generating keys on the connect path. */
+            TIMERS_BEFORE(p);
             pthread_mutex_lock(&s->ins_mu);
             struct xds_dataplane_insight *in = insight_get(s, p->mesh, p->name, 1);
             in->online = 0;
@@ -779,6 +990,7 @@ static void handle_close(struct xds_server *s, struct xstream *x)
                 log_info(LOG, "%s.%s: deregistering in %lld ms unless it reconnects", p->mesh,
                          p->name, (long long)s->cfg.deregistration_delay_ms);
             }
+            TIMERS_AFTER(s, p);
             struct mstate *m = mesh_get(s, p->mesh, 0);
             if (m && mesh_connected(s, p->mesh) == 0) {
                 /* Nobody of this mesh is connected: do not keep its snapshot. */
@@ -792,14 +1004,37 @@ static void handle_close(struct xds_server *s, struct xstream *x)
     free(x);
 }
 
-static void run_deregistrations(struct xds_server *s, int64_t now)
+/* Runs the timers that are due: deregistrations, and certificate rotations
+ * (a rotation regenerates the proxy, which re-issues at 80% of the
+ * lifetime). Only walks the proxies when some timer exists. */
+static void run_timers(struct xds_server *s, int64_t now)
 {
-    for (size_t i = 0; i < s->n_proxies; i++) {
-        struct proxy *p = s->proxies[i];
-        if (!p->dereg_at_ms || p->dereg_at_ms > now || p->n_streams)
+    if (!s->n_timers)
+        return;
+    struct proxy **due = NULL;
+    size_t n = 0, cap = 0;
+    void *v;
+    for (size_t i = 0; hmap_next(&s->proxies, &i, NULL, &v);) {
+        struct proxy *p = v;
+        if ((p->dereg_at_ms && p->dereg_at_ms <= now && !p->n_streams) ||
+            (p->cert_rotate_ms && p->cert_rotate_ms <= now && p->n_streams)) {
+            if (n == cap) {
+                cap = cap ? cap * 2 : 16;
+                due = xrealloc(due, cap * sizeof(*due));
+            }
+            due[n++] = p;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct proxy *p = due[i];
+        if (p->cert_rotate_ms && p->cert_rotate_ms <= now && p->n_streams) {
+            proxy_update(s, p);
             continue;
+        }
+        TIMERS_BEFORE(p);
         p->dereg_at_ms = 0;
         p->registered = 0;
+        TIMERS_AFTER(s, p);
         struct mgr_result res = {0};
         int rc = manager_delete(s->mgr, &TYPE_DATAPLANE, p->mesh, p->name, &res);
         if (rc == MGR_OK)
@@ -809,14 +1044,22 @@ static void run_deregistrations(struct xds_server *s, int64_t now)
                       res.msg);
         mgr_result_free(&res);
     }
+    free(due);
 }
 
 static int64_t next_deadline(struct xds_server *s)
 {
+    if (!s->n_timers)
+        return 0;
     int64_t d = 0;
-    for (size_t i = 0; i < s->n_proxies; i++)
-        if (s->proxies[i]->dereg_at_ms && (!d || s->proxies[i]->dereg_at_ms < d))
-            d = s->proxies[i]->dereg_at_ms;
+    void *v;
+    for (size_t i = 0; hmap_next(&s->proxies, &i, NULL, &v);) {
+        struct proxy *p = v;
+        if (p->dereg_at_ms && (!d || p->dereg_at_ms < d))
+            d = p->dereg_at_ms;
+        if (p->cert_rotate_ms && p->n_streams && (!d || p->cert_rotate_ms < d))
+            d = p->cert_rotate_ms;
+    }
     return d;
 }
 
@@ -826,9 +1069,13 @@ static void handle_event(struct xds_server *s, const struct event *ev)
         s->resync = 1;
         return;
     }
-    /* Only meshes and dataplanes shape this phase's output; policies will
-     * join here when their generators land. */
-    if (ev->type == &TYPE_MESH) {
+    /* Meshes, dataplanes, the policies the generator reads, and Secrets (a
+     * mesh's CA lives in them) shape the output. */
+    if (xds_is_policy_type(ev->type) || ev->type == &TYPE_SECRET) {
+        struct mstate *m = mesh_get(s, ev->mesh, 0);
+        if (m)
+            m->dirty = 1;
+    } else if (ev->type == &TYPE_MESH) {
         struct mstate *m = mesh_get(s, ev->name, 0);
         if (m)
             m->dirty = 1;
@@ -851,16 +1098,17 @@ static void handle_event(struct xds_server *s, const struct event *ev)
 /* Rebuilds the dirty meshes that have connected proxies and pushes. */
 static void apply_changes(struct xds_server *s)
 {
+    void *v;
     if (s->resync) {
         s->resync = 0;
-        for (size_t i = 0; i < s->n_meshes; i++)
-            s->meshes[i].dirty = 1;
+        for (size_t i = 0; hmap_next(&s->meshes, &i, NULL, &v);)
+            ((struct mstate *)v)->dirty = 1;
     }
-    for (size_t i = 0; i < s->n_meshes; i++) {
-        struct mstate *m = &s->meshes[i];
+    for (size_t i = 0; hmap_next(&s->meshes, &i, NULL, &v);) {
+        struct mstate *m = v;
         if (!m->dirty)
             continue;
-        if (mesh_connected(s, m->name) == 0) {
+        if (m->connected == 0) {
             xds_snapshot_unref(m->snap);
             m->snap = NULL;
             m->loaded = 0;
@@ -868,9 +1116,8 @@ static void apply_changes(struct xds_server *s)
             continue;
         }
         mesh_load(s, m);
-        for (size_t j = 0; j < s->n_proxies; j++)
-            if (strcmp(s->proxies[j]->mesh, m->name) == 0)
-                proxy_update(s, s->proxies[j]);
+        for (size_t j = 0; j < m->n_proxies; j++)
+            proxy_update(s, m->proxies[j]);
     }
 }
 
@@ -929,7 +1176,7 @@ static void *mesh_main(void *arg)
             free(it);
         }
         apply_changes(s);
-        run_deregistrations(s, mono_ms());
+        run_timers(s, mono_ms());
         pthread_mutex_lock(&s->mu);
     }
     pthread_mutex_unlock(&s->mu);
@@ -1018,17 +1265,30 @@ void xds_server_stop(struct xds_server *s)
     xds_transport_free(s->transport);
     if (s->sub)
         event_unsubscribe(s->sub);
-    while (s->n_proxies)
-        proxy_remove(s, s->proxies[s->n_proxies - 1]);
-    free(s->proxies);
-    for (size_t i = 0; i < s->n_meshes; i++) {
-        xds_snapshot_unref(s->meshes[i].snap);
-        free(s->meshes[i].name);
+    void *v;
+    for (size_t i = 0; hmap_next(&s->proxies, &i, NULL, &v);) {
+        struct proxy *p = v;
+        xds_proxy_config_unref(p->cfg);
+        proxy_cert_clear(p);
+        free(p->mesh);
+        free(p->name);
+        free(p);
     }
-    free(s->meshes);
-    for (size_t i = 0; i < s->n_ins; i++)
-        xds_dataplane_insight_clear(&s->ins[i].in);
-    free(s->ins);
+    hmap_free(&s->proxies);
+    for (size_t i = 0; hmap_next(&s->meshes, &i, NULL, &v);) {
+        struct mstate *m = v;
+        xds_snapshot_unref(m->snap);
+        free(m->proxies);
+        free(m->name);
+        free(m);
+    }
+    hmap_free(&s->meshes);
+    for (size_t i = 0; hmap_next(&s->ins, &i, NULL, &v);) {
+        struct insight_entry *e = v;
+        xds_dataplane_insight_clear(&e->in);
+        free(e);
+    }
+    hmap_free(&s->ins);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->ins_mu);
     pthread_cond_destroy(&s->cv);

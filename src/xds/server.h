@@ -22,6 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "core/util.h"
 #include "mesh/events.h"
 #include "mesh/manager.h"
@@ -31,7 +33,16 @@
  * stream (NULL if absent). Returns 0 to accept, or -1 with e set. The CA
  * module's dataplane-token check plugs in here. */
 typedef int xds_auth_fn(void *ctx, const char *mesh, const char *name, const char *token,
-                        struct err *e);
+                        const json_t *dp_tags, struct err *e);
+
+/* Kuma's dataplane-token authenticator (dpServer.authn.dpProxy.type
+ * "dpToken"): ctx is the store. The token is verified with the mesh's
+ * signing key `dataplane-token-signing-key-<mesh>-<kid>`, must name this
+ * mesh (and this dataplane when it names one), must not be listed in
+ * `dataplane-token-revocations-<mesh>`, and its tags must be on the
+ * dataplane (dp_tags: {tag:[values]}, from the registration or the store). */
+int xds_auth_dp_token(void *ctx, const char *mesh, const char *name, const char *token,
+                      const json_t *dp_tags, struct err *e);
 
 #define XDS_DEFAULT_DEREGISTRATION_DELAY_MS 10000 /* Kuma's dataplaneDeregistrationDelay */
 
@@ -86,6 +97,12 @@ struct xds_dataplane_insight {
     uint64_t stream_id;         /* latest stream */
     char *peer;
     int proxyless;
+    /* mTLS identity (all 0/NULL while the mesh has no mTLS): Kuma's
+     * DataplaneInsight.mTLS. */
+    char *cert_backend;            /* the CA backend that issued it */
+    int64_t cert_expiration_ns;    /* NotAfter of the current certificate */
+    int64_t cert_generation_ns;    /* when it was issued */
+    uint64_t cert_regenerations;   /* certificates issued for it (first one included) */
     struct xds_type_insight types[XDS_TYPE_N];
 };
 
@@ -108,6 +125,7 @@ struct xds_server_stats {
     uint64_t snapshots_built; /* mesh snapshots rebuilt */
     uint64_t generations;     /* proxy configs generated */
     uint64_t responses_sent;
+    uint64_t certs_issued; /* workload certificates issued */
 };
 void xds_server_get_stats(struct xds_server *s, struct xds_server_stats *out);
 

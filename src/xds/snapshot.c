@@ -7,12 +7,65 @@
 #include "xds/snapshot.h"
 
 #include <arpa/inet.h>
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ca/ca.h"
+#include "ca/workload.h"
 #include "core/log.h"
 #include "core/types.h"
+#include "mesh/identity.h"
 #include "xds/pb.h"
+
+const struct res_type *const xds_policy_types[] = {
+    &TYPE_TRAFFIC_PERMISSION, &TYPE_MESH_TRAFFIC_PERMISSION, &TYPE_TRAFFIC_ROUTE,
+    &TYPE_MESH_TIMEOUT,       &TYPE_MESH_RETRY,              &TYPE_MESH_CIRCUIT_BREAKER,
+    &TYPE_TIMEOUT,            &TYPE_RETRY,                   &TYPE_CIRCUIT_BREAKER,
+    &TYPE_HEALTH_CHECK,
+};
+const size_t xds_n_policy_types = sizeof(xds_policy_types) / sizeof(xds_policy_types[0]);
+
+int xds_is_policy_type(const struct res_type *t)
+{
+    for (size_t i = 0; i < xds_n_policy_types; i++)
+        if (xds_policy_types[i] == t)
+            return 1;
+    return 0;
+}
+
+static int type_rank(const struct res_type *t)
+{
+    for (size_t i = 0; i < xds_n_policy_types; i++)
+        if (xds_policy_types[i] == t)
+            return (int)i;
+    return -1;
+}
+
+static int cmp_policy(const void *a, const void *b)
+{
+    const struct xds_policy *x = a, *y = b;
+    int c = type_rank(x->type) - type_rank(y->type);
+    return c ? c : strcmp(x->name, y->name);
+}
+
+/* The enabled backend object of a Mesh spec, or NULL. */
+static const json_t *enabled_backend(const json_t *spec)
+{
+    const json_t *mtls = json_object_get(spec, "mtls");
+    const char *eb = json_string_value(json_object_get(mtls, "enabledBackend"));
+    if (!eb || !*eb)
+        return NULL;
+    size_t i;
+    json_t *b;
+    json_array_foreach(json_object_get(mtls, "backends"), i, b)
+    {
+        const char *n = json_string_value(json_object_get(b, "name"));
+        if (n && strcmp(n, eb) == 0)
+            return b;
+    }
+    return NULL;
+}
 
 struct ep {
     const char *service, *address;
@@ -91,11 +144,23 @@ uint8_t *xds_empty_cla(const char *service, size_t *len)
 struct xds_mesh_snapshot *xds_snapshot_build(const char *mesh_name, const struct resource *mesh,
                                              struct resource *const *dataplanes, size_t n)
 {
+    struct xds_snapshot_input in = {
+        .mesh_name = mesh_name, .mesh = mesh, .dataplanes = dataplanes, .n_dataplanes = n};
+    return xds_snapshot_build_from(&in);
+}
+
+struct xds_mesh_snapshot *xds_snapshot_build_from(const struct xds_snapshot_input *input)
+{
+    const char *mesh_name = input->mesh_name;
+    const struct resource *mesh = input->mesh;
+    struct resource *const *dataplanes = input->dataplanes;
+    size_t n = input->n_dataplanes;
     struct xds_mesh_snapshot *s = xcalloc(1, sizeof(*s));
     atomic_init(&s->refs, 1);
     s->mesh = xstrdup(mesh_name);
     s->passthrough = 1;
     s->mesh_hash = XDS_HASH_INIT;
+    s->cert_lifetime_ns = CA_WORKLOAD_DEFAULT_LIFETIME_NS;
     if (mesh) {
         json_t *pt = json_object_get(
             json_object_get(json_object_get(mesh->spec, "networking"), "outbound"), "passthrough");
@@ -104,8 +169,59 @@ struct xds_mesh_snapshot *xds_snapshot_build(const char *mesh_name, const struct
         const char *eb = json_string_value(
             json_object_get(json_object_get(mesh->spec, "mtls"), "enabledBackend"));
         s->mtls = eb && *eb;
+        const json_t *b = enabled_backend(mesh->spec);
+        if (s->mtls) {
+            s->mtls_backend = xstrdup(eb);
+            const char *bt = json_string_value(json_object_get(b, "type"));
+            s->mtls_backend_type = xstrdup(bt ? bt : "builtin");
+            const char *exp = json_string_value(json_object_get(
+                json_object_get(json_object_get(b, "dpCert"), "rotation"), "expiration"));
+            int64_t ns;
+            struct err e;
+            if (exp && *exp && ca_parse_duration(exp, &ns, &e) == 0 && ns > 0)
+                s->cert_lifetime_ns = ns;
+        }
         char *text = json_dumps(mesh->spec, JSON_SORT_KEYS | JSON_COMPACT);
         s->mesh_hash = xds_hash_str(XDS_HASH_INIT, text);
+        free(text);
+    }
+    if (s->mtls) {
+        if (input->ca_cert_pem) {
+            s->ca_cert_pem = xstrdup(input->ca_cert_pem);
+            if (input->ca_key_pem) {
+                struct err e;
+                if (ca_signer_new(input->ca_cert_pem, input->ca_key_pem, &s->signer, &e) < 0)
+                    s->ca_error = xasprintf("could not load the CA of backend %s: %s",
+                                            s->mtls_backend, e.msg);
+            }
+        } else {
+            s->ca_error = xstrdup(input->ca_error ? input->ca_error : "the mesh CA is not available");
+        }
+        s->ca_hash = xds_hash_str(xds_hash_str(XDS_HASH_INIT, s->mtls_backend), s->ca_cert_pem);
+        if (s->ca_error)
+            log_warn("xds", "mesh %s: %s", mesh_name, s->ca_error);
+    }
+
+    /* Policies, in a stable order. */
+    s->policies = xcalloc(input->n_policies ? input->n_policies : 1, sizeof(*s->policies));
+    for (size_t i = 0; i < input->n_policies; i++) {
+        const struct resource *p = input->policies[i];
+        if (strcmp(p->mesh, mesh_name) != 0 || !xds_is_policy_type(p->type))
+            continue;
+        struct xds_policy *x = &s->policies[s->n_policies++];
+        x->type = p->type;
+        x->name = xstrdup(p->name);
+        x->spec = json_incref(p->spec);
+        if (p->type == &TYPE_TRAFFIC_PERMISSION)
+            s->has_traffic_permissions = 1;
+    }
+    qsort(s->policies, s->n_policies, sizeof(*s->policies), cmp_policy);
+    s->policy_hash = XDS_HASH_INIT;
+    for (size_t i = 0; i < s->n_policies; i++) {
+        char *text = json_dumps(s->policies[i].spec, JSON_SORT_KEYS | JSON_COMPACT);
+        s->policy_hash = xds_hash_str(s->policy_hash, s->policies[i].type->name);
+        s->policy_hash = xds_hash_str(s->policy_hash, s->policies[i].name);
+        s->policy_hash = xds_hash_str(s->policy_hash, text);
         free(text);
     }
 
@@ -154,6 +270,42 @@ struct xds_mesh_snapshot *xds_snapshot_build(const char *mesh_name, const struct
     return s;
 }
 
+/* Loads the enabled backend's CA pair: a builtin backend's two Secrets, or a
+ * provided backend's DataSources. */
+static int load_ca(struct store *st, const struct resource *m, char **cert, char **key,
+                   struct err *e)
+{
+    const json_t *b = enabled_backend(m->spec);
+    if (!b)
+        return err_set(e, "enabled backend not found");
+    const char *name = json_string_value(json_object_get(b, "name"));
+    const char *type = json_string_value(json_object_get(b, "type"));
+    if (type && strcmp(type, "provided") == 0)
+        return ca_provided_load(m->name, json_object_get(b, "conf"), identity_secret_fetch, st,
+                                cert, key, e);
+    if (type && strcmp(type, "builtin") != 0)
+        return err_set(e, "CA backend type %s is not supported", type);
+    char *cn = ca_builtin_cert_secret_name(m->name, name);
+    char *kn = ca_builtin_key_secret_name(m->name, name);
+    size_t len;
+    char *c = NULL, *k = NULL;
+    int rc = identity_secret_fetch(st, m->name, cn, &c, &len, e);
+    if (rc == 0)
+        rc = identity_secret_fetch(st, m->name, kn, &k, &len, e);
+    if (rc == CA_NOT_FOUND)
+        rc = err_set(e, "the CA secrets of builtin backend %s do not exist", name);
+    free(cn);
+    free(kn);
+    if (rc < 0) {
+        free(c);
+        free(k);
+        return -1;
+    }
+    *cert = c;
+    *key = k;
+    return 0;
+}
+
 int xds_snapshot_load(struct store *st, const char *mesh, struct xds_mesh_snapshot **out,
                       struct err *e)
 {
@@ -168,7 +320,52 @@ int xds_snapshot_load(struct store *st, const char *mesh, struct xds_mesh_snapsh
         resource_free(m);
         return rc;
     }
-    *out = xds_snapshot_build(mesh, m, l.items, l.n);
+    /* Policies of every type, into one array (items moved, lists freed). */
+    struct resource **pol = NULL;
+    size_t npol = 0;
+    for (size_t t = 0; t < xds_n_policy_types; t++) {
+        struct resource_list pl = {0};
+        if ((rc = store_list(st, xds_policy_types[t], &f, &pl, e)) < 0) {
+            for (size_t i = 0; i < npol; i++)
+                resource_free(pol[i]);
+            free(pol);
+            resource_list_free(&l);
+            resource_free(m);
+            return rc;
+        }
+        pol = xrealloc(pol, (npol + pl.n + 1) * sizeof(*pol));
+        for (size_t i = 0; i < pl.n; i++)
+            pol[npol++] = pl.items[i];
+        pl.n = 0;
+        resource_list_free(&pl);
+    }
+    struct xds_snapshot_input in = {.mesh_name = mesh,
+                                    .mesh = m,
+                                    .dataplanes = l.items,
+                                    .n_dataplanes = l.n,
+                                    .policies = pol,
+                                    .n_policies = npol};
+    char *cert = NULL, *key = NULL;
+    struct err ce = {0};
+    const char *eb =
+        json_string_value(json_object_get(json_object_get(m->spec, "mtls"), "enabledBackend"));
+    if (eb && *eb) {
+        if (load_ca(st, m, &cert, &key, &ce) == 0) {
+            in.ca_cert_pem = cert;
+            in.ca_key_pem = key;
+        } else {
+            in.ca_error = ce.msg;
+        }
+    }
+    *out = xds_snapshot_build_from(&in);
+    if (key) {
+        OPENSSL_cleanse(key, strlen(key));
+        free(key);
+    }
+    free(cert);
+    for (size_t i = 0; i < npol; i++)
+        resource_free(pol[i]);
+    free(pol);
     resource_list_free(&l);
     resource_free(m);
     return 0;
@@ -191,6 +388,16 @@ void xds_snapshot_unref(struct xds_mesh_snapshot *s)
         free(s->services[i].name);
         free(s->services[i].cla);
     }
+    for (size_t i = 0; i < s->n_policies; i++) {
+        free(s->policies[i].name);
+        json_decref(s->policies[i].spec);
+    }
+    free(s->policies);
+    ca_signer_free(s->signer);
+    free(s->ca_cert_pem);
+    free(s->ca_error);
+    free(s->mtls_backend);
+    free(s->mtls_backend_type);
     free(s->dataplanes);
     free(s->services);
     free(s->mesh);
