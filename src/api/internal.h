@@ -36,6 +36,10 @@ typedef void api_query_fn(void *arg, const char *key, const char *value);
 void api_query_each(struct api_req *rq, api_query_fn *fn, void *arg);
 const char *api_header(struct api_req *rq, const char *name);
 
+/* xDS inspection routes (inspect.c): returns 1 with *res set when the path
+ * is one of them, 0 to let the resource routes handle it. */
+int api_inspect_route(struct api_req *rq, char **seg, int nseg, enum MHD_Result *res);
+
 /* Routes a request by its path segments (resources.c). */
 enum MHD_Result api_route(struct api_req *rq, char **seg, int nseg);
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/inspect.h"
 #include "api/internal.h"
 #include "core/codec.h"
 #include "core/log.h"
@@ -478,9 +479,13 @@ static json_t *mesh_insight(struct api_req *rq, const struct resource *mesh, str
     }
     char ts[64];
     time_format_rfc3339(mesh->creation_time, ts, sizeof(ts));
+    size_t online = api_inspect_online(mesh->name); /* xDS insights (api/inspect.c) */
+    if (online > dps)
+        online = dps;
     return json_pack("{s:s, s:s, s:s, s:s, s:{s:I, s:I, s:I}, s:o, s:o}", "type", "MeshInsight",
                      "name", mesh->name, "creationTime", ts, "modificationTime", ts, "dataplanes",
-                     "total", (json_int_t)dps, "online", (json_int_t)0, "offline", (json_int_t)dps,
+                     "total", (json_int_t)dps, "online", (json_int_t)online, "offline",
+                     (json_int_t)(dps - online),
                      "policies", policies, "resources", resources);
 }
 
@@ -541,6 +546,11 @@ enum MHD_Result api_route(struct api_req *rq, char **seg, int nseg)
         return is_get(rq) ? api_reply(rq, 200, config_to_json(rq->deps->cfg)) : not_allowed(rq);
     if (nseg == 1 && strcmp(seg[0], "_resources") == 0)
         return is_get(rq) ? get_descriptors(rq) : not_allowed(rq);
+    /* --- xDS insights and inspection (api/inspect.c) --- */
+    enum MHD_Result ires;
+    if (api_inspect_route(rq, seg, nseg, &ires))
+        return ires;
+    /* --- end xDS --- */
     if (strcmp(seg[0], "mesh-insights") == 0 && nseg <= 2)
         return is_get(rq) ? get_mesh_insights(rq, nseg == 2 ? seg[1] : NULL) : not_allowed(rq);
 

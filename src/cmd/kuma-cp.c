@@ -23,6 +23,7 @@
 #include "mesh/events.h"
 #include "mesh/manager.h"
 #include "store/store.h"
+#include "api/inspect.h"
 #include "xds/server.h"
 
 #define KUMA_CP_VERSION "2.14.3"
@@ -182,6 +183,7 @@ static int run(int argc, char **argv)
     struct manager *mgr = NULL;
     struct api_server *api = NULL, *diag = NULL;
     struct xds_server *xds = NULL; /* xDS */
+    char *xds_tls_cert = NULL, *xds_tls_key = NULL;
     char *cluster_id = NULL;
     static volatile int ready;
     enum store_kind kind = STORE_KIND_SQLITE;
@@ -250,10 +252,37 @@ static int run(int argc, char **argv)
         xc.address = cfg.dp_server.interface;
         xc.port = cfg.dp_server.port;
         xc.instance_id = instance_id;
+        if (xds_parse_duration_ms(cfg.dp_deregistration_delay, &xc.deregistration_delay_ms) < 0) {
+            log_error("xds", "xdsServer.dataplaneDeregistrationDelay: invalid duration \"%s\"",
+                      cfg.dp_deregistration_delay);
+            goto out;
+        }
+        /* TLS with kuma-cp's own certificate; proxies trust it with
+         * --ca-cert-file <workDir>/kuma-cp.crt. */
+        size_t tls_len;
+        xds_tls_cert = read_file(cfg.tls_cert_file, 256 * 1024, &tls_len, &e);
+        if (xds_tls_cert)
+            xds_tls_key = read_file(cfg.tls_key_file, 256 * 1024, &tls_len, &e);
+        if (!xds_tls_cert || !xds_tls_key) {
+            log_error("xds", "could not read kuma-cp's TLS certificate: %s", e.msg);
+            goto out;
+        }
+        xc.tls_cert_pem = xds_tls_cert;
+        xc.tls_key_pem = xds_tls_key;
+        if (strcmp(cfg.dp_authn_type, "dpToken") == 0) {
+            xc.authenticate = xds_auth_dp_token;
+            xc.auth_ctx = manager_store(mgr);
+        } else if (strcmp(cfg.dp_authn_type, "none") != 0) {
+            log_error("xds", "dpServer.authn.dpProxy.type: unknown type \"%s\" "
+                             "(dpToken or none)", cfg.dp_authn_type);
+            goto out;
+        }
         if (xds_server_start(mgr, bus, &xc, &xds, &xds_port, &e) < 0) {
             log_error("xds", "could not start the DP server: %s", e.msg);
             goto out;
         }
+        api_inspect_set_xds(xds);
+        log_info("xds", "DP server (ADS, TLS, authn %s) ready", cfg.dp_authn_type);
         log_info("xds", "DP server (ADS) listening on %s:%d", cfg.dp_server.interface, xds_port);
     }
     /* --- end xDS --- */
@@ -280,7 +309,12 @@ out:
     api_server_stop(diag);
     if (bus)
         event_bus_close(bus);
+    api_inspect_set_xds(NULL);
     xds_server_stop(xds); /* after event_bus_close: its event thread waits on the bus */
+    if (xds_tls_key)
+        explicit_bzero(xds_tls_key, strlen(xds_tls_key));
+    free(xds_tls_key);
+    free(xds_tls_cert);
     manager_free(mgr);
     event_bus_free(bus);
     store_close(st);

@@ -207,6 +207,10 @@ static struct node *build_tree(void)
     n = node_new(insp, "meshes", NULL, "Inspect Meshes", "Inspect Meshes.");
     n->run = ctl_cmd_inspect_meshes;
     n->max_args = -1; /* cobra: no Args validator on this command */
+    n = node_new(insp, "dataplanes", NULL, "Inspect Dataplanes", "Inspect Dataplanes.");
+    n->pflags = mesh_flags;
+    n->run = ctl_cmd_inspect_dataplanes;
+    n->max_args = -1;
 
     n = node_new(root, "version", NULL, "Print version", "Print version.");
     n->flags = version_flags;

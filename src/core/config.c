@@ -35,6 +35,10 @@ static const struct option options[] = {
     {"apiServer.https.enabled", "KUMA_API_SERVER_HTTPS_ENABLED", K_BOOL, OFF(api_https.enabled)},
     {"apiServer.readOnly", "KUMA_API_SERVER_READ_ONLY", K_BOOL, OFF(api_read_only)},
     {"dpServer.port", "KUMA_DP_SERVER_PORT", K_INT_PORT, OFF(dp_server.port)},
+    {"dpServer.authn.dpProxy.type", "KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE", K_STR,
+     OFF(dp_authn_type)},
+    {"xdsServer.dataplaneDeregistrationDelay", "KUMA_XDS_SERVER_DATAPLANE_DEREGISTRATION_DELAY",
+     K_STR, OFF(dp_deregistration_delay)},
     {"monitoringAssignmentServer.port", "KUMA_MONITORING_ASSIGNMENT_SERVER_PORT", K_INT_PORT,
      OFF(mads.port)},
     {"diagnostics.serverPort", "KUMA_DIAGNOSTICS_SERVER_PORT", K_INT_PORT, OFF(diagnostics.port)},
@@ -141,6 +145,8 @@ int config_load(struct cp_config *c, const char *path, struct err *e)
     c->api_http = (struct listener_config){xstrdup("0.0.0.0"), 5681, 1};
     c->api_https = (struct listener_config){xstrdup("0.0.0.0"), 5682, 1};
     c->dp_server = (struct listener_config){xstrdup("0.0.0.0"), 5678, 1};
+    c->dp_authn_type = xstrdup("dpToken");
+    c->dp_deregistration_delay = xstrdup("10s");
     c->mads = (struct listener_config){xstrdup("0.0.0.0"), 5676, 1};
     c->diagnostics = (struct listener_config){xstrdup("0.0.0.0"), 5680, 1};
     c->tls_cert_file = xstrdup("");
@@ -205,6 +211,8 @@ void config_free(struct cp_config *c)
     free(c->api_http.interface);
     free(c->api_https.interface);
     free(c->dp_server.interface);
+    free(c->dp_authn_type);
+    free(c->dp_deregistration_delay);
     free(c->mads.interface);
     free(c->diagnostics.interface);
     free(c->store_type);

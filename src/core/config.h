@@ -28,6 +28,12 @@ struct cp_config {
     struct listener_config api_https;   /* KUMA_API_SERVER_HTTPS_* */
     int api_read_only;                  /* KUMA_API_SERVER_READ_ONLY */
     struct listener_config dp_server;   /* KUMA_DP_SERVER_PORT */
+    /* dpServer.authn.dpProxy.type (KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE):
+     * "dpToken" (default) or "none". */
+    char *dp_authn_type;
+    /* xdsServer.dataplaneDeregistrationDelay
+     * (KUMA_XDS_SERVER_DATAPLANE_DEREGISTRATION_DELAY), a Go duration. */
+    char *dp_deregistration_delay;
     struct listener_config mads;        /* KUMA_MONITORING_ASSIGNMENT_SERVER_PORT */
     struct listener_config diagnostics; /* KUMA_DIAGNOSTICS_SERVER_PORT */
     char *store_type;                   /* KUMA_STORE_TYPE: sqlite | memory */

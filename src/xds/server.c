@@ -109,6 +109,7 @@ struct mstate {
 
 struct insight_entry {
     struct xds_dataplane_insight in;
+    struct xds_proxy_config *cfg; /* latest generated config (a reference) */
 };
 
 struct xds_server {
@@ -306,6 +307,7 @@ static void insight_remove(struct xds_server *s, const char *mesh, const char *n
     struct insight_entry *e = hmap_del(&s->ins, k);
     if (e) {
         xds_dataplane_insight_clear(&e->in);
+        xds_proxy_config_unref(e->cfg);
         free(e);
     }
     pthread_mutex_unlock(&s->ins_mu);
@@ -381,6 +383,18 @@ size_t xds_server_insights(struct xds_server *s, const char *mesh,
     qsort(v, n, sizeof(*v), cmp_insight);
     *out = v;
     return n;
+}
+
+struct xds_proxy_config *xds_server_proxy_config(struct xds_server *s, const char *mesh,
+                                                 const char *name)
+{
+    char *k = pkey(mesh, name);
+    pthread_mutex_lock(&s->ins_mu);
+    struct insight_entry *e = hmap_get(&s->ins, k);
+    struct xds_proxy_config *c = e && e->in.online ? xds_proxy_config_ref(e->cfg) : NULL;
+    pthread_mutex_unlock(&s->ins_mu);
+    free(k);
+    return c;
 }
 
 void xds_server_get_stats(struct xds_server *s, struct xds_server_stats *out)
@@ -664,6 +678,14 @@ static void proxy_update(struct xds_server *s, struct proxy *p)
         atomic_fetch_add(&s->st_generations, 1);
         xds_proxy_config_unref(p->cfg);
         p->cfg = cfg;
+        char *k = pkey(p->mesh, p->name);
+        pthread_mutex_lock(&s->ins_mu);
+        insight_get(s, p->mesh, p->name, 1);
+        struct insight_entry *e = hmap_get(&s->ins, k);
+        xds_proxy_config_unref(e->cfg);
+        e->cfg = xds_proxy_config_ref(cfg);
+        pthread_mutex_unlock(&s->ins_mu);
+        free(k);
     }
     for (struct xstream *x = p->streams; x; x = x->next)
         push_stream(s, x);
@@ -1286,6 +1308,7 @@ void xds_server_stop(struct xds_server *s)
     for (size_t i = 0; hmap_next(&s->ins, &i, NULL, &v);) {
         struct insight_entry *e = v;
         xds_dataplane_insight_clear(&e->in);
+        xds_proxy_config_unref(e->cfg);
         free(e);
     }
     hmap_free(&s->ins);

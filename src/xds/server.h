@@ -120,6 +120,11 @@ size_t xds_server_insights(struct xds_server *s, const char *mesh,
 void xds_dataplane_insight_clear(struct xds_dataplane_insight *in);
 void xds_insights_free(struct xds_dataplane_insight *v, size_t n);
 
+/* The configuration last generated for a connected dataplane (a new
+ * reference; NULL when it is not connected here). Safe from any thread. */
+struct xds_proxy_config *xds_server_proxy_config(struct xds_server *s, const char *mesh,
+                                                 const char *name);
+
 /* Counters for tests and diagnostics (safe from any thread). */
 struct xds_server_stats {
     uint64_t snapshots_built; /* mesh snapshots rebuilt */

@@ -7,7 +7,8 @@
 const path = require('path');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
-const { api, assert, assertEq } = require('./lib.js');
+const { api, assert, assertEq, dpToken } = require('./lib.js');
+const { startRelay } = require('./relay.js');
 
 const XDS = process.env.XDS_ADDR;
 const CP = process.env.CP_URL;
@@ -22,11 +23,17 @@ const clientDp = {
     outbound: [{ port: 10002, tags: { 'kuma.io/service': 'echo' } }],
   },
 };
-process.env.GRPC_XDS_BOOTSTRAP_CONFIG = JSON.stringify({
-  xds_servers: [{ server_uri: XDS, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
-  node: { id: 'default.client-1', cluster: 'client', locality: {}, metadata: { 'dataplane.resource': JSON.stringify(clientDp) } },
-});
-const grpcXds = require('@grpc/grpc-js-xds');
+// grpc-js-xds speaks plaintext without a token: it goes through the relay,
+// which adds TLS (XDS_CA) and the dataplane token.
+async function bootstrap() {
+  const token = await dpToken(CP, 'default', { name: 'client-1' });
+  const relay = await startRelay(XDS, process.env.XDS_CA, token);
+  process.env.GRPC_XDS_BOOTSTRAP_CONFIG = JSON.stringify({
+    xds_servers: [{ server_uri: relay.addr, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
+    node: { id: 'default.client-1', cluster: 'client', locality: {}, metadata: { 'dataplane.resource': JSON.stringify(clientDp) } },
+  });
+  return require('@grpc/grpc-js-xds');
+}
 
 const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(path.join(__dirname, 'echo.proto'))).kumatest;
 
@@ -58,6 +65,7 @@ function say(client) {
 }
 
 async function main() {
+  const grpcXds = await bootstrap();
   grpcXds.register();
   const s1 = await startServer('s1');
   await registerEcho('echo-1', s1.port);

@@ -3,6 +3,8 @@
 // over @grpc/grpc-js, byte-exact round-trip checks, and event waiting.
 'use strict';
 const path = require('path');
+const fs = require('fs');
+const crypto = require('crypto');
 const grpc = require('@grpc/grpc-js');
 require('@grpc/proto-loader'); // registers the well-known protos (descriptor.proto ...)
 const { loadProtosWithOptionsSync } = require('@grpc/proto-loader/build/src/util');
@@ -18,6 +20,9 @@ const FILES = [
   'envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.proto',
   'envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto',
   'envoy/extensions/filters/http/router/v3/router.proto',
+  'envoy/extensions/filters/network/rbac/v3/rbac.proto',
+  'envoy/extensions/transport_sockets/tls/v3/tls.proto',
+  'envoy/extensions/transport_sockets/tls/v3/secret.proto',
 ];
 
 let rootCache;
@@ -31,7 +36,41 @@ const TYPE = {
   CDS: 'type.googleapis.com/envoy.config.cluster.v3.Cluster',
   EDS: 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment',
   RDS: 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration',
+  SDS: 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret',
 };
+
+// Channel credentials for kuma-cp's DP server: TLS with kuma-cp's own
+// certificate as the CA (XDS_CA, what kuma-dp's --ca-cert-file points at),
+// plaintext when XDS_CA is not set.
+function channelCreds() {
+  const ca = process.env.XDS_CA;
+  return ca ? grpc.credentials.createSsl(fs.readFileSync(ca)) : grpc.credentials.createInsecure();
+}
+
+function b64url(buf) {
+  return Buffer.from(buf).toString('base64').replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_');
+}
+
+// A dataplane token as kuma-cp issues it (RS256, kid "1"), signed here with
+// the mesh's signing key read over the REST API, so the tests need no
+// token endpoint. opts: name, tags ({k:[v]}), validForS, type, nowS, key (PEM override).
+async function dpToken(cpUrl, mesh, opts = {}) {
+  let pem = opts.key;
+  if (!pem) {
+    const r = await api(cpUrl, 'GET', `/meshes/${mesh}/secrets/dataplane-token-signing-key-${mesh}-1`);
+    if (r.status !== 200) fail(`signing key of ${mesh}: ${r.status} ${r.body}`);
+    pem = Buffer.from(JSON.parse(r.body).data, 'base64').toString();
+  }
+  const now = opts.nowS !== undefined ? opts.nowS : Math.floor(Date.now() / 1000);
+  const header = { alg: 'RS256', kid: '1', typ: 'JWT' };
+  const claims = {
+    Name: opts.name || '', Mesh: mesh, Tags: opts.tags || {}, Type: opts.type || 'dataplane',
+    exp: now + (opts.validForS || 3600), nbf: now - 300, iat: now, jti: crypto.randomUUID(),
+  };
+  const input = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`;
+  const sig = crypto.createSign('RSA-SHA256').update(input).sign(pem);
+  return `${input}.${b64url(sig)}`;
+}
 const ADS_METHOD = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
 
 function fail(msg) {
@@ -101,14 +140,14 @@ class AdsClient {
   constructor(addr, nodeId, { metadata = {}, userAgent = 'envoy', token } = {}) {
     this.nodeId = nodeId;
     this.node = { id: nodeId, cluster: 'test', user_agent_name: userAgent, metadata: toStruct(metadata) };
-    this.responses = { LDS: [], CDS: [], EDS: [], RDS: [] };
+    this.responses = { LDS: [], CDS: [], EDS: [], RDS: [], SDS: [] };
     this.errors = [];
     this.ended = false;
     this.sentNode = false;
     const R = root();
     this.Req = R.lookupType('envoy.service.discovery.v3.DiscoveryRequest');
     this.Resp = R.lookupType('envoy.service.discovery.v3.DiscoveryResponse');
-    this.client = new grpc.Client(addr, grpc.credentials.createInsecure());
+    this.client = new grpc.Client(addr, channelCreds());
     const md = new grpc.Metadata();
     if (token) md.set('authorization', token);
     this.call = this.client.makeBidiStreamRequest(
@@ -215,4 +254,6 @@ function assertEq(got, want, msg) {
   if (g !== w) fail(`${msg}: got ${g}, want ${w}`);
 }
 
-module.exports = { root, roundTrip, waitFor, AdsClient, TYPE, api, assert, assertEq, fail, DEPS, INCLUDE };
+module.exports = {
+  root, roundTrip, waitFor, AdsClient, TYPE, api, assert, assertEq, fail, DEPS, INCLUDE, channelCreds, dpToken,
+};
