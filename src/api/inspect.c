@@ -205,6 +205,13 @@ static enum MHD_Result get_config(struct api_req *rq, const char *mesh, const ch
     return api_reply(rq, 200, o);
 }
 
+/* The server's unescaping turns '+' into ' ' (form encoding), so the legacy
+ * "dataplanes+insights" segment arrives either way. */
+static int is_dp_insights(const char *seg)
+{
+    return strcmp(seg, "dataplanes+insights") == 0 || strcmp(seg, "dataplanes insights") == 0;
+}
+
 int api_inspect_route(struct api_req *rq, char **seg, int nseg, enum MHD_Result *res)
 {
     if (strcmp(rq->method, "GET") != 0)
@@ -214,14 +221,14 @@ int api_inspect_route(struct api_req *rq, char **seg, int nseg, enum MHD_Result 
         *res = list_overviews(rq, NULL);
         return 1;
     }
-    if (nseg == 1 && strcmp(seg[0], "dataplanes+insights") == 0) {
+    if (nseg == 1 && is_dp_insights(seg[0])) {
         *res = list_overviews(rq, NULL);
         return 1;
     }
     if (nseg < 3 || strcmp(seg[0], "meshes") != 0)
         return 0;
     const char *mesh = seg[1];
-    if (strcmp(seg[2], "dataplanes+insights") == 0 && nseg <= 4) {
+    if (is_dp_insights(seg[2]) && nseg <= 4) {
         *res = nseg == 3 ? list_overviews(rq, mesh) : one_overview(rq, mesh, seg[3]);
         return 1;
     }
