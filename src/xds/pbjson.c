@@ -107,7 +107,12 @@ static json_t *sub_json(const ProtobufCMessage *m)
     if (d == &google__protobuf__duration__descriptor) {
         const Google__Protobuf__Duration *du = (const Google__Protobuf__Duration *)m;
         char buf[64];
-        if (du->nanos)
+        /* proto3 JSON: 0, 3, 6 or 9 fractional digits. */
+        if (du->nanos % 1000000 == 0 && du->nanos)
+            snprintf(buf, sizeof(buf), "%" PRId64 ".%03ds", du->seconds, du->nanos / 1000000);
+        else if (du->nanos % 1000 == 0 && du->nanos)
+            snprintf(buf, sizeof(buf), "%" PRId64 ".%06ds", du->seconds, du->nanos / 1000);
+        else if (du->nanos)
             snprintf(buf, sizeof(buf), "%" PRId64 ".%09ds", du->seconds, du->nanos);
         else
             snprintf(buf, sizeof(buf), "%" PRId64 "s", du->seconds);

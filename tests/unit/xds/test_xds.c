@@ -3,6 +3,8 @@
  * (testdata/<case>.golden.json; UPDATE_GOLDEN=1 rewrites them), mesh
  * isolation, input hashing, and the ADS server's start/stop on port 0.
  */
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -14,6 +16,8 @@
 #include "store/store.h"
 #include "test.h"
 #include "xds/generator.h"
+#include "xds/hmap.h"
+#include "xds/policies.h"
 #include "xds/model.h"
 #include "xds/names.h"
 #include "xds/pbjson.h"
@@ -366,4 +370,227 @@ TEST(xds_server_ephemeral_port_and_clean_stop)
     manager_free(mgr);
     event_bus_free(bus);
     store_close(st);
+}
+
+/* ---- phase B: mTLS, permissions, routes, connection policies ---------- */
+
+static const char *MESH_MTLS = "type: Mesh\nname: default\nmtls:\n  enabledBackend: ca-1\n"
+                               "  backends:\n  - name: ca-1\n    type: builtin\n";
+
+static struct xds_mesh_snapshot *snap_with(const char *mesh_text, struct resource **dps, size_t n,
+                                           struct resource **pols, size_t np)
+{
+    struct resource *mesh = res(mesh_text);
+    struct xds_snapshot_input in = {.mesh_name = "default",
+                                    .mesh = mesh,
+                                    .dataplanes = dps,
+                                    .n_dataplanes = n,
+                                    .policies = pols,
+                                    .n_policies = np,
+                                    /* a fixed "CA" (no key: no signer) keeps goldens stable */
+                                    .ca_cert_pem = "-----FAKE CA-----\n"};
+    struct xds_mesh_snapshot *s = xds_snapshot_build_from(&in);
+    resource_free(mesh);
+    return s;
+}
+
+static struct xds_proxy_config *gen_mtls(struct xds_mesh_snapshot *snap, const char *name)
+{
+    const struct xds_dataplane *dp = xds_snapshot_dataplane(snap, name);
+    ASSERT(dp != NULL);
+    struct xds_gen_opts o = {.identity_cert_pem = "-----FAKE CERT-----\n",
+                             .identity_key_pem = "-----FAKE KEY-----\n"};
+    return xds_generate(snap, dp, &o);
+}
+
+static const char *TP_WEB_TO_BACKEND = "type: TrafficPermission\nmesh: default\nname: web-to-backend\n"
+                                       "sources:\n- match:\n    kuma.io/service: web\n"
+                                       "    version: v1\n"
+                                       "destinations:\n- match:\n    kuma.io/service: backend\n";
+
+TEST(xds_golden_sidecar_mtls_permissions)
+{
+    struct resource *dps[] = {res(WEB), res(BACKEND1)};
+    struct resource *pols[] = {res(TP_WEB_TO_BACKEND)};
+    struct xds_mesh_snapshot *snap = snap_with(MESH_MTLS, dps, 2, pols, 1);
+    ASSERT(snap->mtls);
+    ASSERT(snap->signer == NULL); /* no key given */
+    /* backend-1: the permission's principals; web-1: deny all (no permission). */
+    struct xds_proxy_config *cfg = gen_mtls(snap, "backend-1");
+    check_golden("sidecar-mtls-backend", cfg);
+    xds_proxy_config_unref(cfg);
+    cfg = gen_mtls(snap, "web-1");
+    check_golden("sidecar-mtls-web", cfg);
+    ASSERT_INT_EQ(cfg->sets[XDS_SDS].n, 2);
+    xds_proxy_config_unref(cfg);
+    xds_snapshot_unref(snap);
+    free_all(dps, 2);
+    free_all(pols, 1);
+}
+
+TEST(xds_mesh_traffic_permission_precedence)
+{
+    struct resource *dps[] = {res(BACKEND1)};
+    struct resource *pols[] = {
+        res(TP_WEB_TO_BACKEND),
+        res("type: MeshTrafficPermission\nmesh: default\nname: mtp\nspec:\n"
+            "  targetRef: {kind: Mesh}\n  from:\n"
+            "  - targetRef: {kind: Mesh}\n    default: {action: Allow}\n"
+            "  - targetRef: {kind: MeshSubset, tags: {kuma.io/service: evil}}\n"
+            "    default: {action: Deny}\n")};
+    struct xds_mesh_snapshot *snap = snap_with(MESH_MTLS, dps, 1, pols, 2);
+    struct xds_proxy_config *cfg = gen_mtls(snap, "backend-1");
+    json_t *j = xds_proxy_config_to_json(cfg);
+    char *text = json_dumps(j, JSON_SORT_KEYS);
+    /* MeshTrafficPermission wins; the Deny carves spiffe://default/evil out. */
+    ASSERT_STR_CONTAINS(text, "\"MeshTrafficPermission\"");
+    ASSERT(strstr(text, "web-to-backend") == NULL);
+    ASSERT_STR_CONTAINS(text, "\"notId\"");
+    ASSERT_STR_CONTAINS(text, "spiffe://default/evil");
+    free(text);
+    json_decref(j);
+    xds_proxy_config_unref(cfg);
+    xds_snapshot_unref(snap);
+    free_all(dps, 1);
+    free_all(pols, 2);
+}
+
+TEST(xds_no_rbac_without_mtls)
+{
+    struct resource *dps[] = {res(BACKEND1)};
+    struct resource *pols[] = {res(TP_WEB_TO_BACKEND)};
+    struct xds_mesh_snapshot *snap = snap_with(MESH_DEFAULT, dps, 1, pols, 1);
+    struct xds_proxy_config *cfg = gen_for(snap, "backend-1", 0);
+    json_t *j = xds_proxy_config_to_json(cfg);
+    char *text = json_dumps(j, JSON_SORT_KEYS);
+    ASSERT(strstr(text, "rbac") == NULL);
+    ASSERT(strstr(text, "transportSocket") == NULL);
+    ASSERT_INT_EQ(cfg->sets[XDS_SDS].n, 0);
+    free(text);
+    json_decref(j);
+    xds_proxy_config_unref(cfg);
+    xds_snapshot_unref(snap);
+    free_all(dps, 1);
+    free_all(pols, 1);
+}
+
+TEST(xds_golden_split_and_connection_policies)
+{
+    struct resource *dps[] = {res(WEB), res(BACKEND1)};
+    struct resource *pols[] = {
+        res("type: TrafficRoute\nmesh: default\nname: split\n"
+            "sources:\n- match:\n    kuma.io/service: web\n"
+            "destinations:\n- match:\n    kuma.io/service: backend\n"
+            "conf:\n  loadBalancer: {leastRequest: {}}\n  split:\n"
+            "  - weight: 90\n    destination: {kuma.io/service: backend, version: v1}\n"
+            "  - weight: 10\n    destination: {kuma.io/service: backend, version: v2}\n"
+            "  - weight: 0\n    destination: {kuma.io/service: backend, version: v3}\n"),
+        res("type: MeshTimeout\nmesh: default\nname: mt\nspec:\n  targetRef: {kind: Mesh}\n"
+            "  to:\n  - targetRef: {kind: Mesh}\n    default: {connectionTimeout: 2s, idleTimeout: 1h}\n"
+            "  - targetRef: {kind: MeshService, name: db}\n    default: {connectionTimeout: 500ms}\n"
+            "  from:\n  - targetRef: {kind: Mesh}\n    default: {connectionTimeout: 3s}\n"),
+        res("type: MeshCircuitBreaker\nmesh: default\nname: cb\nspec:\n  targetRef: {kind: Mesh}\n"
+            "  to:\n  - targetRef: {kind: Mesh}\n    default:\n"
+            "      connectionLimits: {maxConnections: 7, maxRequests: 8}\n"
+            "      outlierDetection:\n        interval: 5s\n        baseEjectionTime: 30s\n"
+            "        detectors: {totalFailures: {consecutive: 4}}\n"),
+        res("type: MeshRetry\nmesh: default\nname: mr\nspec:\n  targetRef: {kind: Mesh}\n"
+            "  to:\n  - targetRef: {kind: Mesh}\n    default: {tcp: {maxConnectAttempt: 3}}\n"),
+        res("type: HealthCheck\nmesh: default\nname: hc\n"
+            "sources:\n- match:\n    kuma.io/service: '*'\n"
+            "destinations:\n- match:\n    kuma.io/service: db\n"
+            "conf:\n  interval: 10s\n  timeout: 2s\n  unhealthyThreshold: 3\n  healthyThreshold: 1\n"),
+        res("type: Timeout\nmesh: default\nname: legacy-timeout\n"
+            "sources:\n- match:\n    kuma.io/service: '*'\n"
+            "destinations:\n- match:\n    kuma.io/service: db\n"
+            "conf:\n  connectTimeout: 9s\n  tcp: {idleTimeout: 7m}\n"),
+    };
+    struct xds_mesh_snapshot *snap = snap_with(MESH_DEFAULT, dps, 2, pols, 6);
+    struct xds_proxy_config *cfg = gen_for(snap, "web-1", 0);
+    check_golden("split-policies", cfg);
+    /* Two weighted clusters (weight 0 dropped), both reading backend's EDS. */
+    int split = 0;
+    for (size_t i = 0; i < cfg->sets[XDS_CDS].n; i++)
+        split += strncmp(cfg->sets[XDS_CDS].v[i].name, "backend-", 8) == 0;
+    ASSERT_INT_EQ(split, 2);
+    xds_proxy_config_unref(cfg);
+    xds_snapshot_unref(snap);
+    free_all(dps, 2);
+    free_all(pols, 6);
+}
+
+TEST(xds_golden_gateway_mtls)
+{
+    struct resource *dps[] = {
+        res("type: Dataplane\nmesh: default\nname: gw-1\nnetworking:\n  address: 10.0.0.7\n"
+            "  gateway:\n    tags:\n      kuma.io/service: edge\n"
+            "  outbound:\n  - port: 10001\n    tags:\n      kuma.io/service: backend\n"),
+        res(BACKEND1)};
+    struct xds_mesh_snapshot *snap = snap_with(MESH_MTLS, dps, 2, NULL, 0);
+    const struct xds_dataplane *gw = xds_snapshot_dataplane(snap, "gw-1");
+    ASSERT(gw && gw->gateway && !gw->builtin_gateway);
+    /* A delegated gateway: outbounds like a sidecar, no inbound; its
+     * identity comes from the gateway tags. */
+    ASSERT(gw->identity_tags != NULL);
+    struct xds_proxy_config *cfg = gen_mtls(snap, "gw-1");
+    check_golden("gateway-delegated-mtls", cfg);
+    xds_proxy_config_unref(cfg);
+    xds_snapshot_unref(snap);
+    free_all(dps, 2);
+}
+
+TEST(xds_input_hash_tracks_policies_and_ca)
+{
+    struct resource *dps[] = {res(WEB), res(BACKEND1)};
+    struct resource *pols[] = {res(TP_WEB_TO_BACKEND)};
+    struct xds_mesh_snapshot *s1 = snap_with(MESH_MTLS, dps, 2, NULL, 0);
+    struct xds_mesh_snapshot *s2 = snap_with(MESH_MTLS, dps, 2, pols, 1);
+    struct xds_gen_opts o = {.identity_cert_pem = "A"};
+    struct xds_gen_opts o2 = {.identity_cert_pem = "B"};
+    uint64_t h1 = xds_gen_input_hash(s1, xds_snapshot_dataplane(s1, "web-1"), &o);
+    uint64_t h2 = xds_gen_input_hash(s2, xds_snapshot_dataplane(s2, "web-1"), &o);
+    uint64_t h3 = xds_gen_input_hash(s1, xds_snapshot_dataplane(s1, "web-1"), &o2);
+    ASSERT(h1 != h2); /* a policy changed */
+    ASSERT(h1 != h3); /* a new certificate */
+    /* But web-1's output did not change with a permission for backend: no push. */
+    struct xds_proxy_config *c1 = gen_mtls(s1, "web-1"), *c2 = gen_mtls(s2, "web-1");
+    for (int t = 0; t < XDS_TYPE_N; t++)
+        ASSERT_STR_EQ(c1->sets[t].version, c2->sets[t].version);
+    xds_proxy_config_unref(c1);
+    xds_proxy_config_unref(c2);
+    xds_snapshot_unref(s1);
+    xds_snapshot_unref(s2);
+    free_all(dps, 2);
+    free_all(pols, 1);
+}
+
+TEST(xds_sni_and_hmap)
+{
+    struct xds_tag tags[] = {{(char *)"version", (char *)"v1"}, {(char *)"az", (char *)"a"}};
+    char *s = xds_sni("default", "backend", NULL, 0);
+    ASSERT_STR_EQ(s, "backend{mesh=default}");
+    free(s);
+    s = xds_sni("default", "backend", tags, 2);
+    ASSERT_STR_EQ(s, "backend{az=a,mesh=default,version=v1}");
+    free(s);
+    struct hmap m = {0};
+    char key[32];
+    for (int i = 0; i < 5000; i++) {
+        snprintf(key, sizeof(key), "mesh\n%d", i);
+        hmap_put(&m, key, (void *)(intptr_t)(i + 1));
+    }
+    for (int i = 0; i < 5000; i += 2) {
+        snprintf(key, sizeof(key), "mesh\n%d", i);
+        ASSERT((intptr_t)hmap_del(&m, key) == i + 1);
+    }
+    ASSERT_INT_EQ(m.n, 2500);
+    snprintf(key, sizeof(key), "mesh\n%d", 4999);
+    ASSERT((intptr_t)hmap_get(&m, key) == 5000);
+    snprintf(key, sizeof(key), "mesh\n%d", 4998);
+    ASSERT(hmap_get(&m, key) == NULL);
+    size_t n = 0;
+    for (size_t i = 0; hmap_next(&m, &i, NULL, NULL);)
+        n++;
+    ASSERT_INT_EQ(n, 2500);
+    hmap_free(&m);
 }
