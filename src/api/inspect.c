@@ -96,14 +96,14 @@ static json_t *insight_json(const struct xds_dataplane_insight *in, const char *
         json_object_set_new(sub, "disconnectTime", ts_json(in->disconnect_time_ns));
     json_t *o = json_pack("{s:[o]}", "subscriptions", sub);
     if (in->cert_generation_ns) {
-        json_object_set_new(
-            o, "mTLS",
-            json_pack("{s:o, s:o, s:o, s:s, s:[s]}", "certificateExpirationTime",
-                      ts_json(in->cert_expiration_ns), "lastCertificateRegeneration",
-                      ts_json(in->cert_generation_ns), "certificateRegenerations",
-                      u64s(in->cert_regenerations), "issuedBackend",
-                      in->cert_backend ? in->cert_backend : "", "supportedBackends",
-                      in->cert_backend ? in->cert_backend : ""));
+        json_object_set_new(o, "mTLS",
+                            json_pack("{s:o, s:o, s:o, s:s, s:[s]}", "certificateExpirationTime",
+                                      ts_json(in->cert_expiration_ns),
+                                      "lastCertificateRegeneration",
+                                      ts_json(in->cert_generation_ns), "certificateRegenerations",
+                                      u64s(in->cert_regenerations), "issuedBackend",
+                                      in->cert_backend ? in->cert_backend : "", "supportedBackends",
+                                      in->cert_backend ? in->cert_backend : ""));
     }
     return o;
 }

@@ -101,11 +101,23 @@ int ctl_cmd_inspect_dataplanes(struct ctl *c)
         result = 0;
         goto out;
     }
-    static const char *const headers[NCOLS] = {
-        "MESH", "NAME", "TAGS", "STATUS", "LAST CONNECTED AGO", "LAST UPDATED AGO",
-        "TOTAL UPDATES", "TOTAL ERRORS", "CERT REGENERATED AGO", "CERT EXPIRATION",
-        "CERT REGENERATIONS", "CERT BACKEND", "SUPPORTED CERT BACKENDS", "KUMA-DP VERSION",
-        "ENVOY VERSION", "DEPENDENCIES VERSIONS", "NOTES"};
+    static const char *const headers[NCOLS] = {"MESH",
+                                               "NAME",
+                                               "TAGS",
+                                               "STATUS",
+                                               "LAST CONNECTED AGO",
+                                               "LAST UPDATED AGO",
+                                               "TOTAL UPDATES",
+                                               "TOTAL ERRORS",
+                                               "CERT REGENERATED AGO",
+                                               "CERT EXPIRATION",
+                                               "CERT REGENERATIONS",
+                                               "CERT BACKEND",
+                                               "SUPPORTED CERT BACKENDS",
+                                               "KUMA-DP VERSION",
+                                               "ENVOY VERSION",
+                                               "DEPENDENCIES VERSIONS",
+                                               "NOTES"};
     struct table tb;
     table_init(&tb, NCOLS - 1);
     table_add(&tb, headers);

@@ -114,7 +114,8 @@ tcp_listener(struct pb_arena *a, const char *name, const char *ip, uint32_t port
 }
 
 /* The TCP proxy inside a listener's only filter chain (to adjust it). */
-static Envoy__Config__Listener__V3__FilterChain *only_chain(Envoy__Config__Listener__V3__Listener *l)
+static Envoy__Config__Listener__V3__FilterChain *
+only_chain(Envoy__Config__Listener__V3__Listener *l)
 {
     return l->filter_chains[0];
 }
@@ -132,7 +133,7 @@ decode_tcp(struct pb_arena *a, Envoy__Config__Listener__V3__FilterChain *fc)
     Google__Protobuf__Any *any = fc->filters[fc->n_filters - 1]->typed_config;
     Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy *tp =
         envoy__extensions__filters__network__tcp_proxy__v3__tcp_proxy__unpack(NULL, any->value.len,
-                                                                            any->value.data);
+                                                                              any->value.data);
     /* Copy into the arena so everything is freed together. */
     Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy *out =
         PB_NEW(a, Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy,
@@ -187,7 +188,8 @@ common_tls(struct pb_arena *a, const char *mesh, Envoy__Type__Matcher__V3__Strin
     Envoy__Extensions__TransportSockets__Tls__V3__SubjectAltNameMatcher *m =
         PB_NEW(a, Envoy__Extensions__TransportSockets__Tls__V3__SubjectAltNameMatcher,
                ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SUBJECT_ALT_NAME_MATCHER__INIT);
-    m->san_type = ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SUBJECT_ALT_NAME_MATCHER__SAN_TYPE__URI;
+    m->san_type =
+        ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SUBJECT_ALT_NAME_MATCHER__SAN_TYPE__URI;
     m->matcher = san;
     dv->n_match_typed_subject_alt_names = 1;
     dv->match_typed_subject_alt_names = pb_alloc(a, sizeof(void *));
@@ -203,7 +205,7 @@ common_tls(struct pb_arena *a, const char *mesh, Envoy__Type__Matcher__V3__Strin
 }
 
 static Envoy__Config__Core__V3__TransportSocket *tls_socket(struct pb_arena *a, const char *url,
-                                                           const ProtobufCMessage *ctx)
+                                                            const ProtobufCMessage *ctx)
 {
     Envoy__Config__Core__V3__TransportSocket *ts =
         PB_NEW(a, Envoy__Config__Core__V3__TransportSocket,
@@ -217,7 +219,7 @@ static Envoy__Config__Core__V3__TransportSocket *tls_socket(struct pb_arena *a, 
 /* Inbound side of mTLS: client certificates required, signed by the mesh CA,
  * with a SAN under spiffe://<mesh>/. */
 static Envoy__Config__Core__V3__TransportSocket *downstream_tls(struct pb_arena *a,
-                                                               const char *mesh)
+                                                                const char *mesh)
 {
     Envoy__Extensions__TransportSockets__Tls__V3__DownstreamTlsContext *d =
         PB_NEW(a, Envoy__Extensions__TransportSockets__Tls__V3__DownstreamTlsContext,
@@ -232,7 +234,7 @@ static Envoy__Config__Core__V3__TransportSocket *downstream_tls(struct pb_arena 
 /* Outbound side: the upstream must be spiffe://<mesh>/<service>; ALPN kuma;
  * Kuma's SNI. */
 static Envoy__Config__Core__V3__TransportSocket *upstream_tls(struct pb_arena *a, const char *mesh,
-                                                             const struct xds_split *sp)
+                                                              const struct xds_split *sp)
 {
     Envoy__Extensions__TransportSockets__Tls__V3__UpstreamTlsContext *u =
         PB_NEW(a, Envoy__Extensions__TransportSockets__Tls__V3__UpstreamTlsContext,
@@ -300,7 +302,8 @@ static void apply_cluster_policy(struct pb_arena *a, Envoy__Config__Cluster__V3_
         h->interval = pb_ms(a, cp->hc_interval_ms);
         h->unhealthy_threshold = pb_u32(a, (uint32_t)cp->hc_unhealthy);
         h->healthy_threshold = pb_u32(a, (uint32_t)cp->hc_healthy);
-        h->health_checker_case = ENVOY__CONFIG__CORE__V3__HEALTH_CHECK__HEALTH_CHECKER_TCP_HEALTH_CHECK;
+        h->health_checker_case =
+            ENVOY__CONFIG__CORE__V3__HEALTH_CHECK__HEALTH_CHECKER_TCP_HEALTH_CHECK;
         h->tcp_health_check = PB_NEW(a, Envoy__Config__Core__V3__HealthCheck__TcpHealthCheck,
                                      ENVOY__CONFIG__CORE__V3__HEALTH_CHECK__TCP_HEALTH_CHECK__INIT);
         c->n_health_checks = 1;
@@ -444,9 +447,9 @@ static void gen_outbound(struct gen *g)
         char *stat = xds_stat_name(out->service);
         struct xds_route rt;
         xds_outbound_route(g->snap, dp, out->service, &rt);
-        Envoy__Config__Listener__V3__Listener *l =
-            tcp_listener(&a, lname, out->address, out->port,
-                         ENVOY__CONFIG__CORE__V3__TRAFFIC_DIRECTION__OUTBOUND, stat, rt.splits[0].cluster);
+        Envoy__Config__Listener__V3__Listener *l = tcp_listener(
+            &a, lname, out->address, out->port,
+            ENVOY__CONFIG__CORE__V3__TRAFFIC_DIRECTION__OUTBOUND, stat, rt.splits[0].cluster);
         struct xds_tag tag = {(char *)XDS_TAG_SERVICE, out->service};
         l->metadata = pb_metadata_tags(&a, "io.kuma.tags", &tag, 1);
         if (transparent(dp))
@@ -457,9 +460,10 @@ static void gen_outbound(struct gen *g)
         if (rt.n > 1 || cp.idle_timeout_ms != XDS_UNSET || cp.max_connect_attempts > 0) {
             Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy *tp = decode_tcp(&a, fc);
             if (rt.n > 1) {
-                Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster *wc =
-                    PB_NEW(&a, Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster,
-                           ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__WEIGHTED_CLUSTER__INIT);
+                Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster *wc = PB_NEW(
+                    &a,
+                    Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster,
+                    ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__WEIGHTED_CLUSTER__INIT);
                 wc->n_clusters = rt.n;
                 wc->clusters = pb_alloc(&a, rt.n * sizeof(*wc->clusters));
                 for (size_t k = 0; k < rt.n; k++) {
@@ -471,8 +475,8 @@ static void gen_outbound(struct gen *g)
                     cw->name = pb_strdup(&a, rt.splits[k].cluster);
                     cw->weight = rt.splits[k].weight;
                     if (rt.splits[k].ntags)
-                        cw->metadata_match = pb_metadata_tags(&a, "envoy.lb", rt.splits[k].tags,
-                                                              rt.splits[k].ntags);
+                        cw->metadata_match =
+                            pb_metadata_tags(&a, "envoy.lb", rt.splits[k].tags, rt.splits[k].ntags);
                     wc->clusters[k] = cw;
                 }
                 tp->cluster_specifier_case =
@@ -527,9 +531,9 @@ static void gen_outbound_clusters(struct gen *g)
                            ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_SUBSET_CONFIG__INIT);
                 ls->fallback_policy =
                     ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_SUBSET_CONFIG__LB_SUBSET_FALLBACK_POLICY__ANY_ENDPOINT;
-                Envoy__Config__Cluster__V3__Cluster__LbSubsetConfig__LbSubsetSelector *sel =
-                    PB_NEW(&a, Envoy__Config__Cluster__V3__Cluster__LbSubsetConfig__LbSubsetSelector,
-                           ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_SUBSET_CONFIG__LB_SUBSET_SELECTOR__INIT);
+                Envoy__Config__Cluster__V3__Cluster__LbSubsetConfig__LbSubsetSelector *sel = PB_NEW(
+                    &a, Envoy__Config__Cluster__V3__Cluster__LbSubsetConfig__LbSubsetSelector,
+                    ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_SUBSET_CONFIG__LB_SUBSET_SELECTOR__INIT);
                 sel->n_keys = sp->ntags;
                 sel->keys = pb_alloc(&a, sp->ntags * sizeof(char *));
                 for (size_t t = 0; t < sp->ntags; t++)
@@ -564,13 +568,13 @@ static void gen_secrets(struct gen *g)
         Envoy__Extensions__TransportSockets__Tls__V3__TlsCertificate *tc =
             PB_NEW(&a, Envoy__Extensions__TransportSockets__Tls__V3__TlsCertificate,
                    ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__TLS_CERTIFICATE__INIT);
-        Envoy__Config__Core__V3__DataSource *cc =
-            PB_NEW(&a, Envoy__Config__Core__V3__DataSource, ENVOY__CONFIG__CORE__V3__DATA_SOURCE__INIT);
+        Envoy__Config__Core__V3__DataSource *cc = PB_NEW(
+            &a, Envoy__Config__Core__V3__DataSource, ENVOY__CONFIG__CORE__V3__DATA_SOURCE__INIT);
         cc->specifier_case = ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_INLINE_BYTES;
         cc->inline_bytes.data = (uint8_t *)g->o->identity_cert_pem;
         cc->inline_bytes.len = strlen(g->o->identity_cert_pem);
-        Envoy__Config__Core__V3__DataSource *kk =
-            PB_NEW(&a, Envoy__Config__Core__V3__DataSource, ENVOY__CONFIG__CORE__V3__DATA_SOURCE__INIT);
+        Envoy__Config__Core__V3__DataSource *kk = PB_NEW(
+            &a, Envoy__Config__Core__V3__DataSource, ENVOY__CONFIG__CORE__V3__DATA_SOURCE__INIT);
         kk->specifier_case = ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_INLINE_BYTES;
         kk->inline_bytes.data = (uint8_t *)g->o->identity_key_pem;
         kk->inline_bytes.len = strlen(g->o->identity_key_pem);
@@ -580,18 +584,19 @@ static void gen_secrets(struct gen *g)
             PB_NEW(&a, Envoy__Extensions__TransportSockets__Tls__V3__Secret,
                    ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SECRET__INIT);
         sec->name = pb_strdup(&a, name);
-        sec->type_case = ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SECRET__TYPE_TLS_CERTIFICATE;
+        sec->type_case =
+            ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SECRET__TYPE_TLS_CERTIFICATE;
         sec->tls_certificate = tc;
         add_msg(g, XDS_SDS, name, &sec->base);
         free(name);
     }
     if (g->snap->ca_cert_pem) {
         char *name = xasprintf("mesh_ca:secret:%s", g->snap->mesh);
-        Envoy__Extensions__TransportSockets__Tls__V3__CertificateValidationContext *vc =
-            PB_NEW(&a, Envoy__Extensions__TransportSockets__Tls__V3__CertificateValidationContext,
-                   ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__CERTIFICATE_VALIDATION_CONTEXT__INIT);
-        Envoy__Config__Core__V3__DataSource *ds =
-            PB_NEW(&a, Envoy__Config__Core__V3__DataSource, ENVOY__CONFIG__CORE__V3__DATA_SOURCE__INIT);
+        Envoy__Extensions__TransportSockets__Tls__V3__CertificateValidationContext *vc = PB_NEW(
+            &a, Envoy__Extensions__TransportSockets__Tls__V3__CertificateValidationContext,
+            ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__CERTIFICATE_VALIDATION_CONTEXT__INIT);
+        Envoy__Config__Core__V3__DataSource *ds = PB_NEW(
+            &a, Envoy__Config__Core__V3__DataSource, ENVOY__CONFIG__CORE__V3__DATA_SOURCE__INIT);
         ds->specifier_case = ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_INLINE_BYTES;
         ds->inline_bytes.data = (uint8_t *)g->snap->ca_cert_pem;
         ds->inline_bytes.len = strlen(g->snap->ca_cert_pem);
@@ -600,7 +605,8 @@ static void gen_secrets(struct gen *g)
             PB_NEW(&a, Envoy__Extensions__TransportSockets__Tls__V3__Secret,
                    ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SECRET__INIT);
         sec->name = pb_strdup(&a, name);
-        sec->type_case = ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SECRET__TYPE_VALIDATION_CONTEXT;
+        sec->type_case =
+            ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SECRET__TYPE_VALIDATION_CONTEXT;
         sec->validation_context = vc;
         add_msg(g, XDS_SDS, name, &sec->base);
         free(name);

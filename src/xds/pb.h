@@ -42,7 +42,7 @@
 #define XDS_URL_HCM                                                                                \
     XDS_TYPE_PREFIX "envoy.extensions.filters.network.http_connection_manager.v3."                 \
                     "HttpConnectionManager"
-#define XDS_URL_ROUTER XDS_TYPE_PREFIX "envoy.extensions.filters.http.router.v3.Router"
+#define XDS_URL_ROUTER       XDS_TYPE_PREFIX "envoy.extensions.filters.http.router.v3.Router"
 #define XDS_URL_NETWORK_RBAC XDS_TYPE_PREFIX "envoy.extensions.filters.network.rbac.v3.RBAC"
 #define XDS_URL_UPSTREAM_TLS                                                                       \
     XDS_TYPE_PREFIX "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"

@@ -40,8 +40,8 @@ static int tagset_has(const json_t *tagset, const char *k, const char *v)
         return strcmp(json_string_value(vals), v) == 0;
     size_t i;
     json_t *x;
-    json_array_foreach(vals, i, x) if (json_is_string(x) && strcmp(json_string_value(x), v) == 0)
-        return 1;
+    json_array_foreach(vals, i,
+                       x) if (json_is_string(x) && strcmp(json_string_value(x), v) == 0) return 1;
     return 0;
 }
 
@@ -263,9 +263,8 @@ static Envoy__Config__Rbac__V3__Principal *principal_name(struct pb_arena *a, co
     return p;
 }
 
-static Envoy__Config__Rbac__V3__Principal *principal_set(struct pb_arena *a, int and,
-                                                         Envoy__Config__Rbac__V3__Principal **ids,
-                                                         size_t n)
+static Envoy__Config__Rbac__V3__Principal *
+principal_set(struct pb_arena *a, int and, Envoy__Config__Rbac__V3__Principal **ids, size_t n)
 {
     if (n == 1)
         return ids[0];
@@ -399,11 +398,11 @@ Envoy__Config__Rbac__V3__RBAC *xds_inbound_rbac(struct pb_arena *a,
             }
             if (nd > 0) {
                 Envoy__Config__Rbac__V3__Principal *not = principal_new(a);
-                not->identifier_case = ENVOY__CONFIG__RBAC__V3__PRINCIPAL__IDENTIFIER_NOT_ID;
-                not->not_id = principal_set(a, 0, deny, nd);
+                not ->identifier_case = ENVOY__CONFIG__RBAC__V3__PRINCIPAL__IDENTIFIER_NOT_ID;
+                not ->not_id = principal_set(a, 0, deny, nd);
                 Envoy__Config__Rbac__V3__Principal **both = pb_alloc(a, 2 * sizeof(*both));
                 both[0] = p;
-                both[1] = not;
+                both[1] = not ;
                 p = principal_set(a, 1, both, 2);
             }
             allow[na++] = p;
@@ -633,8 +632,7 @@ static void apply_legacy(struct xds_conn_policy *c, const struct xds_policy *p)
     const json_t *conf = json_object_get(p->spec, "conf");
     if (p->type == &TYPE_TIMEOUT) {
         set_dur(&c->connect_timeout_ms, json_object_get(conf, "connectTimeout"));
-        set_dur(&c->idle_timeout_ms,
-                json_object_get(json_object_get(conf, "tcp"), "idleTimeout"));
+        set_dur(&c->idle_timeout_ms, json_object_get(json_object_get(conf, "tcp"), "idleTimeout"));
     } else if (p->type == &TYPE_CIRCUIT_BREAKER) {
         const json_t *t = json_object_get(conf, "thresholds");
         set_int(&c->max_connections, json_object_get(t, "maxConnections"));
@@ -665,9 +663,8 @@ static void apply_legacy(struct xds_conn_policy *c, const struct xds_policy *p)
     }
 }
 
-void xds_outbound_conn_policy(const struct xds_mesh_snapshot *snap,
-                              const struct xds_dataplane *dp, const char *service,
-                              struct xds_conn_policy *out)
+void xds_outbound_conn_policy(const struct xds_mesh_snapshot *snap, const struct xds_dataplane *dp,
+                              const char *service, struct xds_conn_policy *out)
 {
     conn_init(out);
     static const struct res_type *const legacy[] = {&TYPE_TIMEOUT, &TYPE_CIRCUIT_BREAKER,

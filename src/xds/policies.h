@@ -66,9 +66,8 @@ struct xds_conn_policy {
 };
 
 /* Of dp's outbound cluster(s) to service. */
-void xds_outbound_conn_policy(const struct xds_mesh_snapshot *snap,
-                              const struct xds_dataplane *dp, const char *service,
-                              struct xds_conn_policy *out);
+void xds_outbound_conn_policy(const struct xds_mesh_snapshot *snap, const struct xds_dataplane *dp,
+                              const char *service, struct xds_conn_policy *out);
 /* Of an inbound (MeshTimeout `from`). */
 void xds_inbound_conn_policy(const struct xds_mesh_snapshot *snap, const struct xds_dataplane *dp,
                              const struct xds_inbound *in, struct xds_conn_policy *out);

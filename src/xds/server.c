@@ -617,8 +617,9 @@ static void proxy_ensure_cert(struct xds_server *s, struct proxy *p,
         TIMERS_AFTER(s, p);
         return;
     }
-    const char *why = !p->cert_pem ? "issued" : p->cert_for != want ? "re-issued (inputs changed)"
-                                                                     : "rotated";
+    const char *why = !p->cert_pem          ? "issued"
+                      : p->cert_for != want ? "re-issued (inputs changed)"
+                                            : "rotated";
     char *cert = NULL, *key = NULL;
     struct err e;
     int64_t issued = now_ns();
@@ -1137,9 +1138,19 @@ static void apply_changes(struct xds_server *s)
             m->dirty = 0;
             continue;
         }
+        int64_t t0 = mono_ms();
+        uint64_t g0 = atomic_load(&s->st_generations), r0 = atomic_load(&s->st_responses);
         mesh_load(s, m);
+        int64_t t1 = mono_ms();
         for (size_t j = 0; j < m->n_proxies; j++)
             proxy_update(s, m->proxies[j]);
+        log_info(LOG,
+                 "mesh %s: snapshot in %lld ms, %llu proxies regenerated, %llu responses "
+                 "queued in %lld ms",
+                 m->name, (long long)(t1 - t0),
+                 (unsigned long long)(atomic_load(&s->st_generations) - g0),
+                 (unsigned long long)(atomic_load(&s->st_responses) - r0),
+                 (long long)(mono_ms() - t1));
     }
 }
 

@@ -99,10 +99,10 @@ struct xds_dataplane_insight {
     int proxyless;
     /* mTLS identity (all 0/NULL while the mesh has no mTLS): Kuma's
      * DataplaneInsight.mTLS. */
-    char *cert_backend;            /* the CA backend that issued it */
-    int64_t cert_expiration_ns;    /* NotAfter of the current certificate */
-    int64_t cert_generation_ns;    /* when it was issued */
-    uint64_t cert_regenerations;   /* certificates issued for it (first one included) */
+    char *cert_backend;          /* the CA backend that issued it */
+    int64_t cert_expiration_ns;  /* NotAfter of the current certificate */
+    int64_t cert_generation_ns;  /* when it was issued */
+    uint64_t cert_regenerations; /* certificates issued for it (first one included) */
     struct xds_type_insight types[XDS_TYPE_N];
 };
 

@@ -19,9 +19,15 @@
 #include "xds/pb.h"
 
 const struct res_type *const xds_policy_types[] = {
-    &TYPE_TRAFFIC_PERMISSION, &TYPE_MESH_TRAFFIC_PERMISSION, &TYPE_TRAFFIC_ROUTE,
-    &TYPE_MESH_TIMEOUT,       &TYPE_MESH_RETRY,              &TYPE_MESH_CIRCUIT_BREAKER,
-    &TYPE_TIMEOUT,            &TYPE_RETRY,                   &TYPE_CIRCUIT_BREAKER,
+    &TYPE_TRAFFIC_PERMISSION,
+    &TYPE_MESH_TRAFFIC_PERMISSION,
+    &TYPE_TRAFFIC_ROUTE,
+    &TYPE_MESH_TIMEOUT,
+    &TYPE_MESH_RETRY,
+    &TYPE_MESH_CIRCUIT_BREAKER,
+    &TYPE_TIMEOUT,
+    &TYPE_RETRY,
+    &TYPE_CIRCUIT_BREAKER,
     &TYPE_HEALTH_CHECK,
 };
 const size_t xds_n_policy_types = sizeof(xds_policy_types) / sizeof(xds_policy_types[0]);
@@ -195,7 +201,8 @@ struct xds_mesh_snapshot *xds_snapshot_build_from(const struct xds_snapshot_inpu
                                             s->mtls_backend, e.msg);
             }
         } else {
-            s->ca_error = xstrdup(input->ca_error ? input->ca_error : "the mesh CA is not available");
+            s->ca_error =
+                xstrdup(input->ca_error ? input->ca_error : "the mesh CA is not available");
         }
         s->ca_hash = xds_hash_str(xds_hash_str(XDS_HASH_INIT, s->mtls_backend), s->ca_cert_pem);
         if (s->ca_error)

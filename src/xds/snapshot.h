@@ -58,8 +58,8 @@ struct xds_mesh_snapshot {
     /* Policies of every type the generator reads, sorted by type then name. */
     struct xds_policy *policies;
     size_t n_policies;
-    uint64_t policy_hash; /* of every policy's type, name and spec */
-    int has_traffic_permissions; /* any TrafficPermission in the mesh */
+    uint64_t policy_hash;              /* of every policy's type, name and spec */
+    int has_traffic_permissions;       /* any TrafficPermission in the mesh */
     struct xds_dataplane **dataplanes; /* sorted by name */
     size_t n_dataplanes;
     struct xds_service *services; /* sorted by name */

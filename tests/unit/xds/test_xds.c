@@ -403,10 +403,11 @@ static struct xds_proxy_config *gen_mtls(struct xds_mesh_snapshot *snap, const c
     return xds_generate(snap, dp, &o);
 }
 
-static const char *TP_WEB_TO_BACKEND = "type: TrafficPermission\nmesh: default\nname: web-to-backend\n"
-                                       "sources:\n- match:\n    kuma.io/service: web\n"
-                                       "    version: v1\n"
-                                       "destinations:\n- match:\n    kuma.io/service: backend\n";
+static const char *TP_WEB_TO_BACKEND =
+    "type: TrafficPermission\nmesh: default\nname: web-to-backend\n"
+    "sources:\n- match:\n    kuma.io/service: web\n"
+    "    version: v1\n"
+    "destinations:\n- match:\n    kuma.io/service: backend\n";
 
 TEST(xds_golden_sidecar_mtls_permissions)
 {
@@ -486,8 +487,10 @@ TEST(xds_golden_split_and_connection_policies)
             "  - weight: 10\n    destination: {kuma.io/service: backend, version: v2}\n"
             "  - weight: 0\n    destination: {kuma.io/service: backend, version: v3}\n"),
         res("type: MeshTimeout\nmesh: default\nname: mt\nspec:\n  targetRef: {kind: Mesh}\n"
-            "  to:\n  - targetRef: {kind: Mesh}\n    default: {connectionTimeout: 2s, idleTimeout: 1h}\n"
-            "  - targetRef: {kind: MeshService, name: db}\n    default: {connectionTimeout: 500ms}\n"
+            "  to:\n  - targetRef: {kind: Mesh}\n    default: {connectionTimeout: 2s, idleTimeout: "
+            "1h}\n"
+            "  - targetRef: {kind: MeshService, name: db}\n    default: {connectionTimeout: "
+            "500ms}\n"
             "  from:\n  - targetRef: {kind: Mesh}\n    default: {connectionTimeout: 3s}\n"),
         res("type: MeshCircuitBreaker\nmesh: default\nname: cb\nspec:\n  targetRef: {kind: Mesh}\n"
             "  to:\n  - targetRef: {kind: Mesh}\n    default:\n"
@@ -499,7 +502,8 @@ TEST(xds_golden_split_and_connection_policies)
         res("type: HealthCheck\nmesh: default\nname: hc\n"
             "sources:\n- match:\n    kuma.io/service: '*'\n"
             "destinations:\n- match:\n    kuma.io/service: db\n"
-            "conf:\n  interval: 10s\n  timeout: 2s\n  unhealthyThreshold: 3\n  healthyThreshold: 1\n"),
+            "conf:\n  interval: 10s\n  timeout: 2s\n  unhealthyThreshold: 3\n  healthyThreshold: "
+            "1\n"),
         res("type: Timeout\nmesh: default\nname: legacy-timeout\n"
             "sources:\n- match:\n    kuma.io/service: '*'\n"
             "destinations:\n- match:\n    kuma.io/service: db\n"
