@@ -227,8 +227,8 @@ static char *next_link(struct api_req *rq, size_t offset, size_t size)
     const char *host = api_header(rq, "Host");
     struct buf b;
     buf_init(&b, 0);
-    buf_printf(&b, "http://%s%s?offset=%zu&size=%zu", host ? host : "localhost", rq->path, offset,
-               size);
+    buf_printf(&b, "%s://%s%s?offset=%zu&size=%zu", rq->tls ? "https" : "http",
+               host ? host : "localhost", rq->path, offset, size);
     const char *name = api_query(rq, "name");
     if (name)
         buf_printf(&b, "&name=%s", name);
@@ -541,6 +541,10 @@ enum MHD_Result api_route(struct api_req *rq, char **seg, int nseg)
         return is_get(rq) ? api_reply(rq, 200, config_to_json(rq->deps->cfg)) : not_allowed(rq);
     if (nseg == 1 && strcmp(seg[0], "_resources") == 0)
         return is_get(rq) ? get_descriptors(rq) : not_allowed(rq);
+    /* --- identity: token endpoints (tokens.c) --- */
+    if (strcmp(seg[0], "tokens") == 0)
+        return api_tokens_route(rq, seg, nseg);
+    /* --- end identity --- */
     if (strcmp(seg[0], "mesh-insights") == 0 && nseg <= 2)
         return is_get(rq) ? get_mesh_insights(rq, nseg == 2 ? seg[1] : NULL) : not_allowed(rq);
 
