@@ -28,9 +28,9 @@
  * an admin (user or group mesh-system:admin), or when it is a read (GET,
  * HEAD, OPTIONS) of anything but Secrets and GlobalSecrets. Everything else
  * is 403 "Access Denied" with Kuma's reason text. The token endpoints
- * (tokens.c) apply the same rule after validating the request, as Kuma does. Kuma itself lets any user
- * write non-secret resources; requiring the admin for every write is this
- * project's rule (docs/differences.md).
+ * (tokens.c) apply the same rule after validating the request, as Kuma does. Kuma itself lets any
+ * user write non-secret resources; requiring the admin for every write is this project's rule
+ * (docs/differences.md).
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -82,8 +82,8 @@ static int peer_is_loopback(struct MHD_Connection *conn)
     }
     if (sa->sa_family == AF_INET6) {
         const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
-        static const unsigned char mapped[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff,
-                                                 127, 0, 0, 1};
+        static const unsigned char mapped[16] = {0, 0, 0,    0,    0,   0, 0, 0,
+                                                 0, 0, 0xff, 0xff, 127, 0, 0, 1};
         return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr) ||
                memcmp(&in6->sin6_addr, mapped, sizeof(mapped)) == 0;
     }
@@ -185,8 +185,7 @@ static int user_key_lookup(void *ud, const char *mesh, int kid, char **pem, stru
 }
 
 /* Verifies a user token; on success fills u. */
-static int verify_user_token(struct api_req *rq, const char *jwt, struct api_user *u,
-                             struct err *e)
+static int verify_user_token(struct api_req *rq, const char *jwt, struct api_user *u, struct err *e)
 {
     struct store *st = manager_store(rq->deps->mgr);
     struct token_user_claims c = {0};

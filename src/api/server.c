@@ -19,7 +19,7 @@
 
 struct api_server {
     struct MHD_Daemon *d;
-    int tls;                   /* the HTTPS listener */
+    int tls;                  /* the HTTPS listener */
     char *tls_cert, *tls_key; /* PEM, kept while the daemon runs; the key is wiped */
     struct api_deps deps;
     const volatile int *ready; /* diagnostics only */

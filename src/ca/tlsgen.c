@@ -165,9 +165,9 @@ int ca_generate_cp_cert(const char *hostname, enum ca_key_type key_type, char **
     /* A subject, unlike Kuma's: curl and libcurl over OpenSSL (kumactl here)
      * refuse a certificate whose issuer name is empty ("SSL: couldn't get
      * X509-issuer name"), and this certificate is its own issuer. */
-    int rc = self_signed(1, CP_CERT_CN, hosts, n,
-                         key_type == CA_KEY_RSA ? CA_KEY_RSA : CA_KEY_ECDSA_P256, cert_pem, key_pem,
-                         e);
+    int rc =
+        self_signed(1, CP_CERT_CN, hosts, n,
+                    key_type == CA_KEY_RSA ? CA_KEY_RSA : CA_KEY_ECDSA_P256, cert_pem, key_pem, e);
     for (size_t j = 0; j < nowned; j++)
         free(owned[j]);
     return rc;

@@ -112,8 +112,10 @@ static int ensure_cp_cert(const struct cp_config *cfg, struct err *e)
     if (rc == 0)
         rc = write_file_atomic(cfg->tls_cert_file, cert, strlen(cert), 0600, e);
     if (rc == 0)
-        log_info("kuma-cp", "generated the control plane certificate %s (give it to proxies "
-                            "with --ca-cert-file)", cfg->tls_cert_file);
+        log_info("kuma-cp",
+                 "generated the control plane certificate %s (give it to proxies "
+                 "with --ca-cert-file)",
+                 cfg->tls_cert_file);
     OPENSSL_cleanse(key, strlen(key));
     free(key);
     free(cert);

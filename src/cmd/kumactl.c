@@ -152,8 +152,7 @@ static const struct flag_def gen_tls_flags[] = {
 };
 
 static const struct flag_def gen_public_key_flags[] = {
-    {"signing-key-path", 0, FLAG_STRING, "", "path to a file that contains private signing key",
-     1},
+    {"signing-key-path", 0, FLAG_STRING, "", "path to a file that contains private signing key", 1},
     {NULL, 0, 0, NULL, NULL, 0},
 };
 /* --- end identity --- */
@@ -246,7 +245,8 @@ static struct node *build_tree(void)
     n = node_new(gen, "signing-key", NULL, "Generate signing keys",
                  "Generate a private key for signing tokens.");
     n->run = ctl_cmd_generate_signing_key;
-    n = node_new(gen, "tls-certificate", "tls-certificate --type=server|client --hostname=HOST1[,HOST2...]",
+    n = node_new(gen, "tls-certificate",
+                 "tls-certificate --type=server|client --hostname=HOST1[,HOST2...]",
                  "Generate a TLS certificate",
                  "Generate self signed key and certificate pair that can be used for example in "
                  "Dataplane Token Server setup.");
@@ -371,12 +371,12 @@ static void print_flags(FILE *f, const struct flag_def *const *tables, size_t nt
             if (dup)
                 continue;
             seen[nseen++] = d->name;
-            const char *ty = d->kind == FLAG_STRING     ? " string"
-                             : d->kind == FLAG_INT      ? " int"
-                             : d->kind == FLAG_MAP      ? " stringToString"
-                             : d->kind == FLAG_DURATION ? " duration"
+            const char *ty = d->kind == FLAG_STRING         ? " string"
+                             : d->kind == FLAG_INT          ? " int"
+                             : d->kind == FLAG_MAP          ? " stringToString"
+                             : d->kind == FLAG_DURATION     ? " duration"
                              : d->kind == FLAG_STRING_SLICE ? " strings"
-                                                        : "";
+                                                            : "";
             if (d->shorthand)
                 snprintf(lines[nl], sizeof(lines[nl]), "  -%c, --%s%s", d->shorthand, d->name, ty);
             else

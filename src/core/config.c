@@ -42,8 +42,7 @@ static const struct option options[] = {
     {"apiServer.authn.localhostIsAdmin", "KUMA_API_SERVER_AUTHN_LOCALHOST_IS_ADMIN", K_BOOL,
      OFF(api_authn_localhost_is_admin)},
     {"apiServer.authn.tokens.bootstrapAdminToken",
-     "KUMA_API_SERVER_AUTHN_TOKENS_BOOTSTRAP_ADMIN_TOKEN", K_BOOL,
-     OFF(api_authn_bootstrap_admin)},
+     "KUMA_API_SERVER_AUTHN_TOKENS_BOOTSTRAP_ADMIN_TOKEN", K_BOOL, OFF(api_authn_bootstrap_admin)},
     {"dpServer.port", "KUMA_DP_SERVER_PORT", K_INT_PORT, OFF(dp_server.port)},
     {"monitoringAssignmentServer.port", "KUMA_MONITORING_ASSIGNMENT_SERVER_PORT", K_INT_PORT,
      OFF(mads.port)},
@@ -206,12 +205,14 @@ int config_load(struct cp_config *c, const char *path, struct err *e)
         c->tls_key_file = xasprintf("%s/kuma-cp.key", c->work_dir);
     }
     if (strcmp(c->api_authn_type, "tokens") != 0)
-        return err_set(e, "KUMA_API_SERVER_AUTHN_TYPE: unsupported authentication type \"%s\" "
-                          "(tokens)",
+        return err_set(e,
+                       "KUMA_API_SERVER_AUTHN_TYPE: unsupported authentication type \"%s\" "
+                       "(tokens)",
                        c->api_authn_type);
     if (!*c->api_https_cert_file != !*c->api_https_key_file)
-        return err_set(e, "KUMA_API_SERVER_HTTPS_TLS_CERT_FILE and KUMA_API_SERVER_HTTPS_TLS_KEY_FILE "
-                          "must be set together");
+        return err_set(e,
+                       "KUMA_API_SERVER_HTTPS_TLS_CERT_FILE and KUMA_API_SERVER_HTTPS_TLS_KEY_FILE "
+                       "must be set together");
     if (!*c->api_https_cert_file) {
         set_str(&c->api_https_cert_file, c->tls_cert_file);
         set_str(&c->api_https_key_file, c->tls_key_file);
@@ -246,19 +247,20 @@ void config_free(struct cp_config *c)
 
 json_t *config_to_json(const struct cp_config *c)
 {
-    json_t *o = json_pack(
-        "{s:s, s:s, s:{s:s, s:s, s:s}, s:{s:{s:b, s:s, s:i}, s:{s:b, s:s, s:i}, s:b}, s:{s:i}, s:{s:i}, "
-        "s:{s:i}, s:{s:s, s:{s:s}, s:b}, s:{s:b, s:b}}",
-        "environment", c->environment, "mode", c->mode, "general", "workDir", c->work_dir,
-        "tlsCertFile", c->tls_cert_file, "tlsKeyFile", c->tls_key_file,
-        "apiServer", "http", "enabled", c->api_http.enabled, "interface", c->api_http.interface,
-        "port", c->api_http.port, "https", "enabled", c->api_https.enabled, "interface",
-        c->api_https.interface, "port", c->api_https.port, "readOnly", c->api_read_only, "dpServer",
-        "port", c->dp_server.port, "monitoringAssignmentServer", "port", c->mads.port,
-        "diagnostics", "serverPort", c->diagnostics.port, "store", "type", c->store_type, "sqlite",
-        "path", c->sqlite_path, "unsafeDelete", c->store_unsafe_delete, "defaults",
-        "skipMeshCreation", c->skip_mesh_creation, "createMeshRoutingResources",
-        c->create_mesh_routing_resources);
+    json_t *o =
+        json_pack("{s:s, s:s, s:{s:s, s:s, s:s}, s:{s:{s:b, s:s, s:i}, s:{s:b, s:s, s:i}, s:b}, "
+                  "s:{s:i}, s:{s:i}, "
+                  "s:{s:i}, s:{s:s, s:{s:s}, s:b}, s:{s:b, s:b}}",
+                  "environment", c->environment, "mode", c->mode, "general", "workDir", c->work_dir,
+                  "tlsCertFile", c->tls_cert_file, "tlsKeyFile", c->tls_key_file, "apiServer",
+                  "http", "enabled", c->api_http.enabled, "interface", c->api_http.interface,
+                  "port", c->api_http.port, "https", "enabled", c->api_https.enabled, "interface",
+                  c->api_https.interface, "port", c->api_https.port, "readOnly", c->api_read_only,
+                  "dpServer", "port", c->dp_server.port, "monitoringAssignmentServer", "port",
+                  c->mads.port, "diagnostics", "serverPort", c->diagnostics.port, "store", "type",
+                  c->store_type, "sqlite", "path", c->sqlite_path, "unsafeDelete",
+                  c->store_unsafe_delete, "defaults", "skipMeshCreation", c->skip_mesh_creation,
+                  "createMeshRoutingResources", c->create_mesh_routing_resources);
     json_t *api = json_object_get(o, "apiServer");
     json_t *https = json_object_get(api, "https");
     json_object_set_new(https, "tlsCertFile", json_string(c->api_https_cert_file));

@@ -20,8 +20,8 @@ enum flag_kind {
     FLAG_BOOL,
     FLAG_STRING,
     FLAG_INT,
-    FLAG_MAP,      /* repeatable key=value[,key=value] (pflag StringToString) */
-    FLAG_DURATION, /* Go duration: "1m", "30s", "1m30s", "500ms" */
+    FLAG_MAP,          /* repeatable key=value[,key=value] (pflag StringToString) */
+    FLAG_DURATION,     /* Go duration: "1m", "30s", "1m30s", "500ms" */
     FLAG_STRING_SLICE, /* repeatable a[,b] (pflag StringSlice); elements in vals */
 };
 

@@ -184,8 +184,8 @@ int ctl_cmd_generate_dataplane_token(struct ctl *c)
     if (*kid_s)
         return ctl_fail(c, "--kid cannot be used when --signing-key-path is used");
     ctl_check_compat(c);
-    json_t *body = json_pack("{s:s, s:s, s:o, s:s, s:s}", "name", name, "mesh", ctl_mesh(c),
-                             "tags", tags_from_flag(c), "type", type, "validFor", valid_for);
+    json_t *body = json_pack("{s:s, s:s, s:o, s:s, s:s}", "name", name, "mesh", ctl_mesh(c), "tags",
+                             tags_from_flag(c), "type", type, "validFor", valid_for);
     return request_token(c, "/tokens/dataplane", body, "failed to generate a dataplane token");
 }
 
@@ -212,8 +212,8 @@ int ctl_cmd_generate_user_token(struct ctl *c)
         if (!pem)
             return -1;
         char *jwt = NULL;
-        int rc = token_user_issue(pem, kid, name, (const char *const *)(groups ? groups->vals : NULL),
-                                  ng, ns, &jwt, &e);
+        int rc = token_user_issue(
+            pem, kid, name, (const char *const *)(groups ? groups->vals : NULL), ng, ns, &jwt, &e);
         wipe_free(pem);
         if (rc < 0)
             return ctl_fail(c, "%s", e.msg);
@@ -227,8 +227,7 @@ int ctl_cmd_generate_user_token(struct ctl *c)
     json_t *g = json_array();
     for (size_t i = 0; i < ng; i++)
         json_array_append_new(g, json_string(groups->vals[i]));
-    json_t *body =
-        json_pack("{s:s, s:o, s:s}", "name", name, "groups", g, "validFor", valid_for);
+    json_t *body = json_pack("{s:s, s:o, s:s}", "name", name, "groups", g, "validFor", valid_for);
     return request_token(c, "/tokens/user", body, "failed to generate a user token");
 }
 
