@@ -223,16 +223,39 @@ static int dataplane_matches_tags(const struct resource *r, const struct list_pa
     return 1;
 }
 
+static void url_escape(struct buf *b, const char *s)
+{
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            strchr("-._~:/", c))
+            buf_append(b, s, 1);
+        else
+            buf_printf(b, "%%%02X", c);
+    }
+}
+
+static void keep_query_arg(void *arg, const char *key, const char *value)
+{
+    struct buf *b = arg;
+    if (strcmp(key, "offset") == 0 || strcmp(key, "size") == 0)
+        return;
+    buf_append(b, "&", 1);
+    url_escape(b, key);
+    buf_append(b, "=", 1);
+    url_escape(b, value);
+}
+
+/* Kuma's `next`: the same request with the next offset; the other query
+ * arguments (filters) are kept. */
 static char *next_link(struct api_req *rq, size_t offset, size_t size)
 {
     const char *host = api_header(rq, "Host");
     struct buf b;
     buf_init(&b, 0);
-    buf_printf(&b, "http://%s%s?offset=%zu&size=%zu", host ? host : "localhost", rq->path, offset,
-               size);
-    const char *name = api_query(rq, "name");
-    if (name)
-        buf_printf(&b, "&name=%s", name);
+    buf_printf(&b, "%s://%s%s?offset=%zu&size=%zu", rq->tls ? "https" : "http",
+               host ? host : "localhost", rq->path, offset, size);
+    api_query_each(rq, keep_query_arg, &b);
     buf_str(&b);
     return b.data;
 }
@@ -551,6 +574,10 @@ enum MHD_Result api_route(struct api_req *rq, char **seg, int nseg)
     if (api_inspect_route(rq, seg, nseg, &ires))
         return ires;
     /* --- end xDS --- */
+    /* --- identity: token endpoints (tokens.c) --- */
+    if (strcmp(seg[0], "tokens") == 0)
+        return api_tokens_route(rq, seg, nseg);
+    /* --- end identity --- */
     if (strcmp(seg[0], "mesh-insights") == 0 && nseg <= 2)
         return is_get(rq) ? get_mesh_insights(rq, nseg == 2 ? seg[1] : NULL) : not_allowed(rq);
 

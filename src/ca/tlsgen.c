@@ -27,8 +27,11 @@ static int is_ip(const char *s)
 }
 
 /* Builds and self-signs the certificate; server selects the EKU. */
-static int self_signed(int server, const char *const *hosts, size_t n, enum ca_key_type kt,
-                       char **cert_pem, char **key_pem, struct err *e)
+#define CP_CERT_CN "kuma-control-plane"
+
+/* cn: the subject's common name, or NULL for Kuma's empty subject. */
+static int self_signed(int server, const char *cn, const char *const *hosts, size_t n,
+                       enum ca_key_type kt, char **cert_pem, char **key_pem, struct err *e)
 {
     EVP_PKEY *key = NULL;
     X509 *x = NULL;
@@ -57,6 +60,8 @@ static int self_signed(int server, const char *const *hosts, size_t n, enum ca_k
         goto out;
     x = X509_new();
     if (!x || !X509_set_version(x, X509_VERSION_3) || !X509_set_pubkey(x, key) ||
+        (cn && !X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_UTF8,
+                                           (const unsigned char *)cn, -1, -1, 0)) ||
         !X509_set_issuer_name(x, X509_get_subject_name(x))) {
         ca__ossl_err(e, "failed to generate TLS certificate");
         goto out;
@@ -107,7 +112,7 @@ int ca_generate_tls_cert(const char *cert_type, const char *const *hostnames, si
     if (key_type && *key_type && ca_key_type_parse(key_type, &kt) != 0)
         return err_set(e, "invalid key type \"%s\"", key_type);
     struct err ge;
-    if (self_signed(server, hostnames, nhostnames, kt, cert_pem, key_pem, &ge) != 0)
+    if (self_signed(server, NULL, hostnames, nhostnames, kt, cert_pem, key_pem, &ge) != 0)
         return err_set(e, "could not generate certificate: %s", ge.msg);
     return 0;
 }
@@ -157,8 +162,12 @@ int ca_generate_cp_cert(const char *hostname, enum ca_key_type key_type, char **
         has4 |= strcmp(hosts[j], "127.0.0.1") == 0;
     if (!has4 && n < MAX_HOSTS)
         hosts[n++] = "127.0.0.1";
-    int rc = self_signed(1, hosts, n, key_type == CA_KEY_RSA ? CA_KEY_RSA : CA_KEY_ECDSA_P256,
-                         cert_pem, key_pem, e);
+    /* A subject, unlike Kuma's: curl and libcurl over OpenSSL (kumactl here)
+     * refuse a certificate whose issuer name is empty ("SSL: couldn't get
+     * X509-issuer name"), and this certificate is its own issuer. */
+    int rc =
+        self_signed(1, CP_CERT_CN, hosts, n,
+                    key_type == CA_KEY_RSA ? CA_KEY_RSA : CA_KEY_ECDSA_P256, cert_pem, key_pem, e);
     for (size_t j = 0; j < nowned; j++)
         free(owned[j]);
     return rc;

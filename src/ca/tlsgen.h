@@ -33,7 +33,9 @@ int ca_generate_tls_cert(const char *cert_type, const char *const *hostnames, si
  * self-signed server certificate for [hostname, "localhost", every address
  * of every interface (127.0.0.1 and ::1 included)], as Kuma's autoconfigure.
  * hostname NULL means gethostname(). key_type CA_KEY_DEFAULT means ECDSA
- * P-256 (Kuma uses RSA-2048; see docs/identity.md). The caller saves the pair
+ * P-256 (Kuma uses RSA-2048; see docs/identity.md). Unlike Kuma's, its
+ * subject is CN=kuma-control-plane: curl/libcurl over OpenSSL refuse an
+ * empty issuer name. The caller saves the pair
  * as <workDir>/kuma-cp.crt and kuma-cp.key (mode 0600), as Kuma does.
  */
 int ca_generate_cp_cert(const char *hostname, enum ca_key_type key_type, char **cert_pem,

@@ -18,9 +18,11 @@
 
 #include "api/server.h"
 #include "ca/tlsgen.h"
+#include "ca/token.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "mesh/events.h"
+#include "mesh/identity.h"
 #include "mesh/manager.h"
 #include "store/store.h"
 #include "api/inspect.h"
@@ -111,13 +113,139 @@ static int ensure_cp_cert(const struct cp_config *cfg, struct err *e)
     if (rc == 0)
         rc = write_file_atomic(cfg->tls_cert_file, cert, strlen(cert), 0600, e);
     if (rc == 0)
-        log_info("kuma-cp", "generated the control plane certificate %s (give it to proxies "
-                            "with --ca-cert-file)", cfg->tls_cert_file);
+        log_info("kuma-cp",
+                 "generated the control plane certificate %s (give it to proxies "
+                 "with --ca-cert-file)",
+                 cfg->tls_cert_file);
     OPENSSL_cleanse(key, strlen(key));
     free(key);
     free(cert);
     return rc;
 }
+
+/* --- identity: the admin user token --- */
+
+#define ADMIN_TOKEN_SECRET   "admin-user-token"
+#define ADMIN_TOKEN_VALID_NS ((int64_t)10 * 365 * 24 * 3600 * 1000000000LL)
+
+/* Fetches GlobalSecret name, creating it with make() when it is missing.
+ * Another writer may win the creation; the stored value is what is
+ * returned either way. */
+static int global_secret_once(struct store *st, const char *name,
+                              int (*make)(const char *arg, char **out, struct err *e),
+                              const char *arg, char **data, size_t *len, int *created,
+                              struct err *e)
+{
+    *created = 0;
+    int rc = identity_secret_fetch(st, "", name, data, len, e);
+    if (rc != CA_NOT_FOUND)
+        return rc;
+    char *value = NULL;
+    if (make(arg, &value, e) < 0)
+        return -1;
+    struct changes ch = {0};
+    rc = identity_put_secret_once(st, "", name, value, strlen(value), &ch, e);
+    changes_free(&ch);
+    OPENSSL_cleanse(value, strlen(value));
+    free(value);
+    if (rc < 0)
+        return -1;
+    *created = rc == 0;
+    rc = identity_secret_fetch(st, "", name, data, len, e);
+    return rc == CA_NOT_FOUND ? err_set(e, "GlobalSecret %s vanished after it was created", name)
+                              : rc;
+}
+
+static int make_signing_key(const char *arg, char **out, struct err *e)
+{
+    (void)arg;
+    return token_signing_key_generate(out, e);
+}
+
+static int make_admin_token(const char *key_pem, char **out, struct err *e)
+{
+    return token_admin_issue(key_pem, TOKEN_DEFAULT_KID, ADMIN_TOKEN_VALID_NS, out, e);
+}
+
+/*
+ * Kuma's start-up for API authentication (pkg/plugins/authn/api-server/
+ * tokens): GlobalSecret user-token-signing-key-1, and with
+ * bootstrapAdminToken GlobalSecret admin-user-token, an admin user token
+ * valid for 10 years, both created once and kept. The token is also written
+ * to <workDir>/admin-token, readable by its owner only, so an operator on
+ * the machine can configure kumactl without a request to the API.
+ */
+static int ensure_admin_token(struct store *st, const struct cp_config *cfg, struct err *e)
+{
+    char *key = NULL, *token = NULL;
+    size_t klen = 0, tlen = 0;
+    int created = 0, rc = -1;
+    char *key_name = token_user_signing_key_name(TOKEN_DEFAULT_KID);
+    if (global_secret_once(st, key_name, make_signing_key, NULL, &key, &klen, &created, e) < 0)
+        goto out;
+    if (created)
+        log_info("tokens", "created the user token signing key (GlobalSecret %s)", key_name);
+    if (!cfg->api_authn_bootstrap_admin) {
+        rc = 0;
+        goto out;
+    }
+    if (global_secret_once(st, ADMIN_TOKEN_SECRET, make_admin_token, key, &token, &tlen, &created,
+                           e) < 0)
+        goto out;
+    char *path = xasprintf("%s/admin-token", cfg->work_dir);
+    size_t flen = 0;
+    char *on_disk = read_file(path, TOKEN_MAX_LEN + 1, &flen, NULL);
+    rc = 0;
+    if (!on_disk || flen != tlen || memcmp(on_disk, token, tlen) != 0)
+        rc = write_file_atomic(path, token, tlen, 0600, e);
+    if (on_disk) {
+        OPENSSL_cleanse(on_disk, flen);
+        free(on_disk);
+    }
+    if (rc == 0)
+        log_info("tokens",
+                 "bootstrap of Admin User Token is enabled. To extract admin credentials read %s "
+                 "(owner only) or execute 'curl http://localhost:%d/%s/%s | jq -r .data | base64 "
+                 "-d' on this machine. You configure kumactl with them 'kumactl config "
+                 "control-planes add --auth-type=tokens --auth-conf token=YOUR_TOKEN'. To disable "
+                 "bootstrap of Admin User Token set "
+                 "KUMA_API_SERVER_AUTHN_TOKENS_BOOTSTRAP_ADMIN_TOKEN to false.",
+                 path, cfg->api_http.port, TYPE_GLOBAL_SECRET.plural, ADMIN_TOKEN_SECRET);
+    free(path);
+out:
+    if (key)
+        OPENSSL_cleanse(key, klen);
+    if (token)
+        OPENSSL_cleanse(token, tlen);
+    free(key);
+    free(token);
+    free(key_name);
+    return rc;
+}
+
+/* Starts the HTTPS API listener with the configured (or kuma-cp's own)
+ * certificate. */
+static int start_https(const struct api_deps *deps, const struct cp_config *cfg,
+                       struct api_server **out, int *port, struct err *e)
+{
+    size_t clen = 0, klen = 0;
+    char *cert = read_file(cfg->api_https_cert_file, 256 * 1024, &clen, e);
+    if (!cert)
+        return -1;
+    char *key = read_file(cfg->api_https_key_file, 256 * 1024, &klen, e);
+    if (!key) {
+        free(cert);
+        return -1;
+    }
+    int rc = api_server_start_tls(deps, cfg->api_https.interface, cfg->api_https.port, cert, key,
+                                  out, port, e);
+    OPENSSL_cleanse(key, klen);
+    free(key);
+    free(cert);
+    return rc;
+}
+
+/* --- end identity --- */
 
 static int run(int argc, char **argv)
 {
@@ -181,7 +309,7 @@ static int run(int argc, char **argv)
     struct store *st = NULL;
     struct event_bus *bus = NULL;
     struct manager *mgr = NULL;
-    struct api_server *api = NULL, *diag = NULL;
+    struct api_server *api = NULL, *diag = NULL, *api_tls = NULL;
     struct xds_server *xds = NULL; /* xDS */
     char *xds_tls_cert = NULL, *xds_tls_key = NULL;
     char *cluster_id = NULL;
@@ -213,6 +341,11 @@ static int run(int argc, char **argv)
         mgr_result_free(&mr);
     }
 
+    if (ensure_admin_token(st, &cfg, &e) < 0) {
+        log_error("tokens", "could not set up API authentication: %s", e.msg);
+        goto out;
+    }
+
     char hostname[256] = "localhost";
     gethostname(hostname, sizeof(hostname) - 1);
     char instance_id[300];
@@ -232,6 +365,15 @@ static int run(int argc, char **argv)
             goto out;
         }
         log_info("api", "API server listening on %s:%d", cfg.api_http.interface, api_port);
+    }
+    int api_tls_port = 0;
+    if (cfg.api_https.enabled) {
+        if (start_https(&deps, &cfg, &api_tls, &api_tls_port, &e) < 0) {
+            log_error("api", "could not start the HTTPS API server: %s", e.msg);
+            goto out;
+        }
+        log_info("api", "API server listening on %s:%d (HTTPS, certificate %s)",
+                 cfg.api_https.interface, api_tls_port, cfg.api_https_cert_file);
     }
     if (diagnostics_server_start(cfg.diagnostics.interface, cfg.diagnostics.port, &ready, &diag,
                                  &diag_port, &e) < 0) {
@@ -289,8 +431,8 @@ static int run(int argc, char **argv)
 
     /* Tell scripts and tests which ports were bound (they may ask for port 0). */
     char *ports_path = xasprintf("%s/listeners", cfg.work_dir);
-    char *ports =
-        xasprintf("api-http %d\ndiagnostics %d\ndp-server %d\n", api_port, diag_port, xds_port);
+    char *ports = xasprintf("api-http %d\napi-https %d\ndiagnostics %d\ndp-server %d\n", api_port,
+                            api_tls_port, diag_port, xds_port);
     if (write_file_atomic(ports_path, ports, strlen(ports), 0600, &e) < 0)
         log_warn("kuma-cp", "%s", e.msg);
     free(ports_path);
@@ -306,6 +448,7 @@ static int run(int argc, char **argv)
     rc = 0;
 out:
     api_server_stop(api);
+    api_server_stop(api_tls);
     api_server_stop(diag);
     if (bus)
         event_bus_close(bus);

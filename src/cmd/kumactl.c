@@ -107,6 +107,56 @@ static const struct flag_def cp_name_flags[] = {
     {NULL, 0, 0, NULL, NULL, 0},
 };
 
+/* --- identity: kumactl generate --- */
+static const struct flag_def gen_dp_token_flags[] = {
+    {"name", 0, FLAG_STRING, "", "name of the Dataplane", 1},
+    {"mesh", 'm', FLAG_STRING, "default", "mesh to use", 0},
+    {"type", 0, FLAG_STRING, "", "type of the Dataplane (\"dataplane\", \"ingress\")", 0},
+    {"proxy-type", 0, FLAG_STRING, "", "type of the Dataplane (\"dataplane\", \"ingress\")", 0},
+    {"tag", 0, FLAG_MAP, NULL,
+     "required tag values for dataplane (split values by comma to provide multiple values)", 0},
+    {"valid-for", 0, FLAG_DURATION, "0s", "how long the token will be valid (for example \"24h\")",
+     1},
+    {"signing-key-path", 0, FLAG_STRING, "",
+     "path to a file that contains private signing key. When specified, control plane won't be "
+     "used to issue the token.",
+     0},
+    {"kid", 0, FLAG_STRING, "",
+     "ID of the key that is used to issue a token. Required when --signing-key-path is used.", 0},
+    {NULL, 0, 0, NULL, NULL, 0},
+};
+
+static const struct flag_def gen_user_token_flags[] = {
+    {"name", 0, FLAG_STRING, "", "name of the user", 1},
+    {"group", 0, FLAG_STRING_SLICE, NULL, "group of the user", 0},
+    {"valid-for", 0, FLAG_DURATION, "0s", "how long the token will be valid (for example \"24h\")",
+     1},
+    {"signing-key-path", 0, FLAG_STRING, "",
+     "path to a file that contains private signing key. When specified, control plane won't be "
+     "used to issue the token.",
+     0},
+    {"kid", 0, FLAG_STRING, "",
+     "ID of the key that is used to issue a token. Required when --signing-key-path is used.", 0},
+    {NULL, 0, 0, NULL, NULL, 0},
+};
+
+static const struct flag_def gen_tls_flags[] = {
+    {"key-file", 0, FLAG_STRING, "key.pem",
+     "path to a file with a generated private key ('-' for stdout)", 0},
+    {"cert-file", 0, FLAG_STRING, "cert.pem",
+     "path to a file with a generated TLS certificate ('-' for stdout)", 0},
+    {"type", 0, FLAG_STRING, "", "type of the certificate: one of client|server", 1},
+    {"hostname", 0, FLAG_STRING_SLICE, NULL, "DNS hostname(s) to issue the certificate for", 1},
+    {"key-type", 0, FLAG_STRING, "rsa", "type of the private key: one of rsa|ecdsa", 0},
+    {NULL, 0, 0, NULL, NULL, 0},
+};
+
+static const struct flag_def gen_public_key_flags[] = {
+    {"signing-key-path", 0, FLAG_STRING, "", "path to a file that contains private signing key", 1},
+    {NULL, 0, 0, NULL, NULL, 0},
+};
+/* --- end identity --- */
+
 static const struct flag_def version_flags[] = {
     {"detailed", 'a', FLAG_BOOL, "false", "Print detailed version", 0},
     {NULL, 0, 0, NULL, NULL, 0},
@@ -180,6 +230,33 @@ static struct node *build_tree(void)
     n->pflags = mesh_flags;
     n->min_args = n->max_args = 2;
     n->run = ctl_cmd_delete;
+
+    /* --- identity: kumactl generate --- */
+    struct node *gen = node_new(root, "generate", NULL, "Generate resources, tokens, etc",
+                                "Generate resources, tokens, etc.");
+    n = node_new(gen, "dataplane-token", NULL, "Generate Dataplane Token",
+                 "Generate Dataplane Token that is used to prove Dataplane identity.");
+    n->flags = gen_dp_token_flags;
+    n->run = ctl_cmd_generate_dataplane_token;
+    n = node_new(gen, "public-key", NULL, "Generate public key",
+                 "Generate public key from the private signing key.");
+    n->flags = gen_public_key_flags;
+    n->run = ctl_cmd_generate_public_key;
+    n = node_new(gen, "signing-key", NULL, "Generate signing keys",
+                 "Generate a private key for signing tokens.");
+    n->run = ctl_cmd_generate_signing_key;
+    n = node_new(gen, "tls-certificate",
+                 "tls-certificate --type=server|client --hostname=HOST1[,HOST2...]",
+                 "Generate a TLS certificate",
+                 "Generate self signed key and certificate pair that can be used for example in "
+                 "Dataplane Token Server setup.");
+    n->flags = gen_tls_flags;
+    n->run = ctl_cmd_generate_tls_certificate;
+    n = node_new(gen, "user-token", NULL, "Generate User Token",
+                 "Generate User Token that is used to prove User identity.");
+    n->flags = gen_user_token_flags;
+    n->run = ctl_cmd_generate_user_token;
+    /* --- end identity --- */
 
     struct node *get = node_new(root, "get", NULL, "Show Kuma resources", "Show Kuma resources.");
     get->pflags = output_flags;
@@ -298,11 +375,12 @@ static void print_flags(FILE *f, const struct flag_def *const *tables, size_t nt
             if (dup)
                 continue;
             seen[nseen++] = d->name;
-            const char *ty = d->kind == FLAG_STRING     ? " string"
-                             : d->kind == FLAG_INT      ? " int"
-                             : d->kind == FLAG_MAP      ? " stringToString"
-                             : d->kind == FLAG_DURATION ? " duration"
-                                                        : "";
+            const char *ty = d->kind == FLAG_STRING         ? " string"
+                             : d->kind == FLAG_INT          ? " int"
+                             : d->kind == FLAG_MAP          ? " stringToString"
+                             : d->kind == FLAG_DURATION     ? " duration"
+                             : d->kind == FLAG_STRING_SLICE ? " strings"
+                                                            : "";
             if (d->shorthand)
                 snprintf(lines[nl], sizeof(lines[nl]), "  -%c, --%s%s", d->shorthand, d->name, ty);
             else

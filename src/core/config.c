@@ -34,6 +34,15 @@ static const struct option options[] = {
      OFF(api_https.interface)},
     {"apiServer.https.enabled", "KUMA_API_SERVER_HTTPS_ENABLED", K_BOOL, OFF(api_https.enabled)},
     {"apiServer.readOnly", "KUMA_API_SERVER_READ_ONLY", K_BOOL, OFF(api_read_only)},
+    {"apiServer.https.tlsCertFile", "KUMA_API_SERVER_HTTPS_TLS_CERT_FILE", K_STR,
+     OFF(api_https_cert_file)},
+    {"apiServer.https.tlsKeyFile", "KUMA_API_SERVER_HTTPS_TLS_KEY_FILE", K_STR,
+     OFF(api_https_key_file)},
+    {"apiServer.authn.type", "KUMA_API_SERVER_AUTHN_TYPE", K_STR, OFF(api_authn_type)},
+    {"apiServer.authn.localhostIsAdmin", "KUMA_API_SERVER_AUTHN_LOCALHOST_IS_ADMIN", K_BOOL,
+     OFF(api_authn_localhost_is_admin)},
+    {"apiServer.authn.tokens.bootstrapAdminToken",
+     "KUMA_API_SERVER_AUTHN_TOKENS_BOOTSTRAP_ADMIN_TOKEN", K_BOOL, OFF(api_authn_bootstrap_admin)},
     {"dpServer.port", "KUMA_DP_SERVER_PORT", K_INT_PORT, OFF(dp_server.port)},
     {"dpServer.authn.dpProxy.type", "KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE", K_STR,
      OFF(dp_authn_type)},
@@ -151,6 +160,11 @@ int config_load(struct cp_config *c, const char *path, struct err *e)
     c->diagnostics = (struct listener_config){xstrdup("0.0.0.0"), 5680, 1};
     c->tls_cert_file = xstrdup("");
     c->tls_key_file = xstrdup("");
+    c->api_https_cert_file = xstrdup("");
+    c->api_https_key_file = xstrdup("");
+    c->api_authn_type = xstrdup("tokens");
+    c->api_authn_localhost_is_admin = 1;
+    c->api_authn_bootstrap_admin = 1;
     c->store_type = xstrdup("sqlite");
     c->sqlite_path = xstrdup("");
     c->log_level = xstrdup("info");
@@ -196,6 +210,19 @@ int config_load(struct cp_config *c, const char *path, struct err *e)
         free(c->tls_key_file);
         c->tls_key_file = xasprintf("%s/kuma-cp.key", c->work_dir);
     }
+    if (strcmp(c->api_authn_type, "tokens") != 0)
+        return err_set(e,
+                       "KUMA_API_SERVER_AUTHN_TYPE: unsupported authentication type \"%s\" "
+                       "(tokens)",
+                       c->api_authn_type);
+    if (!*c->api_https_cert_file != !*c->api_https_key_file)
+        return err_set(e,
+                       "KUMA_API_SERVER_HTTPS_TLS_CERT_FILE and KUMA_API_SERVER_HTTPS_TLS_KEY_FILE "
+                       "must be set together");
+    if (!*c->api_https_cert_file) {
+        set_str(&c->api_https_cert_file, c->tls_cert_file);
+        set_str(&c->api_https_key_file, c->tls_key_file);
+    }
     if (!*c->sqlite_path) {
         free(c->sqlite_path);
         c->sqlite_path = xasprintf("%s/kuma.db", c->work_dir);
@@ -208,6 +235,9 @@ void config_free(struct cp_config *c)
     free(c->work_dir);
     free(c->tls_cert_file);
     free(c->tls_key_file);
+    free(c->api_https_cert_file);
+    free(c->api_https_key_file);
+    free(c->api_authn_type);
     free(c->api_http.interface);
     free(c->api_https.interface);
     free(c->dp_server.interface);
@@ -225,17 +255,27 @@ void config_free(struct cp_config *c)
 
 json_t *config_to_json(const struct cp_config *c)
 {
-    return json_pack(
-        "{s:s, s:s, s:{s:s, s:s, s:s}, s:{s:{s:b, s:s, s:i}, s:{s:b, s:s, s:i}, s:b}, s:{s:i}, s:{s:i}, "
-        "s:{s:i}, s:{s:s, s:{s:s}, s:b}, s:{s:b, s:b}}",
-        "environment", c->environment, "mode", c->mode, "general", "workDir", c->work_dir,
-        "tlsCertFile", c->tls_cert_file, "tlsKeyFile", c->tls_key_file,
-        "apiServer", "http", "enabled", c->api_http.enabled, "interface", c->api_http.interface,
-        "port", c->api_http.port, "https", "enabled", c->api_https.enabled, "interface",
-        c->api_https.interface, "port", c->api_https.port, "readOnly", c->api_read_only, "dpServer",
-        "port", c->dp_server.port, "monitoringAssignmentServer", "port", c->mads.port,
-        "diagnostics", "serverPort", c->diagnostics.port, "store", "type", c->store_type, "sqlite",
-        "path", c->sqlite_path, "unsafeDelete", c->store_unsafe_delete, "defaults",
-        "skipMeshCreation", c->skip_mesh_creation, "createMeshRoutingResources",
-        c->create_mesh_routing_resources);
+    json_t *o =
+        json_pack("{s:s, s:s, s:{s:s, s:s, s:s}, s:{s:{s:b, s:s, s:i}, s:{s:b, s:s, s:i}, s:b}, "
+                  "s:{s:i}, s:{s:i}, "
+                  "s:{s:i}, s:{s:s, s:{s:s}, s:b}, s:{s:b, s:b}}",
+                  "environment", c->environment, "mode", c->mode, "general", "workDir", c->work_dir,
+                  "tlsCertFile", c->tls_cert_file, "tlsKeyFile", c->tls_key_file, "apiServer",
+                  "http", "enabled", c->api_http.enabled, "interface", c->api_http.interface,
+                  "port", c->api_http.port, "https", "enabled", c->api_https.enabled, "interface",
+                  c->api_https.interface, "port", c->api_https.port, "readOnly", c->api_read_only,
+                  "dpServer", "port", c->dp_server.port, "monitoringAssignmentServer", "port",
+                  c->mads.port, "diagnostics", "serverPort", c->diagnostics.port, "store", "type",
+                  c->store_type, "sqlite", "path", c->sqlite_path, "unsafeDelete",
+                  c->store_unsafe_delete, "defaults", "skipMeshCreation", c->skip_mesh_creation,
+                  "createMeshRoutingResources", c->create_mesh_routing_resources);
+    json_t *api = json_object_get(o, "apiServer");
+    json_t *https = json_object_get(api, "https");
+    json_object_set_new(https, "tlsCertFile", json_string(c->api_https_cert_file));
+    json_object_set_new(https, "tlsKeyFile", json_string(c->api_https_key_file));
+    json_object_set_new(api, "authn",
+                        json_pack("{s:s, s:b, s:{s:b}}", "type", c->api_authn_type,
+                                  "localhostIsAdmin", c->api_authn_localhost_is_admin, "tokens",
+                                  "bootstrapAdminToken", c->api_authn_bootstrap_admin));
+    return o;
 }

@@ -138,6 +138,9 @@ const struct res_type *types_by_name(const char *name)
 
 const struct res_type *types_by_plural(const char *plural)
 {
+    /* Kuma has served GlobalSecrets under both spellings. */
+    if (strcmp(plural, "global-secrets") == 0)
+        return &TYPE_GLOBAL_SECRET;
     for (size_t i = 0; i < sizeof(all_types) / sizeof(all_types[0]); i++)
         if (strcmp(all_types[i]->plural, plural) == 0)
             return all_types[i];

@@ -120,13 +120,12 @@ long long args_parse_duration_ms(const char *s)
     return (long long)total;
 }
 
-int args_split_map(const char *s, char ***keys, char ***vals, size_t *n)
+/* Splits s as one CSV record (pflag reads StringSlice and StringToString
+ * values this way): commas split elements, double quotes protect commas. */
+static size_t split_csv(const char *s, char ***out)
 {
-    /* pflag reads the value as one CSV record: commas split elements and
-     * double quotes protect commas inside an element. */
-    size_t i = 0, len = strlen(s);
-    if (len == 0)
-        return 0;
+    size_t i = 0, len = strlen(s), n = 0;
+    *out = NULL;
     while (i <= len) {
         struct buf el;
         buf_init(&el, 0);
@@ -143,26 +142,62 @@ int args_split_map(const char *s, char ***keys, char ***vals, size_t *n)
                     buf_append(&el, &s[i++], 1);
                 }
             }
-            while (i < len && s[i] != ',')
-                buf_append(&el, &s[i++], 1);
-        } else {
-            while (i < len && s[i] != ',')
-                buf_append(&el, &s[i++], 1);
         }
-        const char *e = buf_str(&el);
-        const char *eq = strchr(e, '=');
-        if (!eq) {
-            buf_free(&el);
+        while (i < len && s[i] != ',')
+            buf_append(&el, &s[i++], 1);
+        *out = xrealloc(*out, (n + 1) * sizeof(char *));
+        (*out)[n++] = xstrdup(buf_str(&el));
+        buf_free(&el);
+        i++;
+    }
+    return n;
+}
+
+static void free_strv(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+int args_split_map(const char *s, char ***keys, char ***vals, size_t *n)
+{
+    size_t len = strlen(s), neq = 0;
+    if (len == 0)
+        return 0;
+    for (const char *p = s; *p; p++)
+        neq += *p == '=';
+    char **els = NULL;
+    size_t nel;
+    if (neq == 1) {
+        /* pflag: a value with a single "=" is one pair, commas included
+         * ("kuma.io/service=web,web-api"); surrounding quotes are trimmed. */
+        size_t b = 0, e = len;
+        while (b < e && s[b] == '"')
+            b++;
+        while (e > b && s[e - 1] == '"')
+            e--;
+        els = xcalloc(1, sizeof(char *));
+        els[0] = xstrndup(s + b, e - b);
+        nel = 1;
+    } else {
+        nel = split_csv(s, &els);
+    }
+    for (size_t i = 0; i < nel; i++) {
+        if (!strchr(els[i], '=')) {
+            free_strv(els, nel);
             return -1;
         }
+    }
+    for (size_t i = 0; i < nel; i++) {
+        const char *eq = strchr(els[i], '=');
         *keys = xrealloc(*keys, (*n + 1) * sizeof(char *));
         *vals = xrealloc(*vals, (*n + 1) * sizeof(char *));
-        (*keys)[*n] = xstrndup(e, (size_t)(eq - e));
+        (*keys)[*n] = xstrndup(els[i], (size_t)(eq - els[i]));
         (*vals)[*n] = xstrdup(eq + 1);
         (*n)++;
-        buf_free(&el);
-        i++; /* skip the comma (or step past the end) */
     }
+    free_strv(els, nel);
     return 0;
 }
 
@@ -216,6 +251,21 @@ static int set_value(struct args *a, const struct flag_def *d, const char *val, 
         }
         v->str = val;
         break;
+    case FLAG_STRING_SLICE: {
+        /* Every occurrence appends its comma-separated elements; they are
+         * kept in vals (keys hold "" so args_free stays uniform). */
+        char **els = NULL;
+        size_t nel = *val ? split_csv(val, &els) : 0;
+        for (size_t i = 0; i < nel; i++) {
+            v->keys = xrealloc(v->keys, (v->npairs + 1) * sizeof(char *));
+            v->vals = xrealloc(v->vals, (v->npairs + 1) * sizeof(char *));
+            v->keys[v->npairs] = xstrdup("");
+            v->vals[v->npairs++] = els[i];
+        }
+        free(els);
+        v->str = val;
+        break;
+    }
     case FLAG_STRING:
         v->str = val;
         break;

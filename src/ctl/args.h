@@ -20,8 +20,9 @@ enum flag_kind {
     FLAG_BOOL,
     FLAG_STRING,
     FLAG_INT,
-    FLAG_MAP,      /* repeatable key=value[,key=value] (pflag StringToString) */
-    FLAG_DURATION, /* Go duration: "1m", "30s", "1m30s", "500ms" */
+    FLAG_MAP,          /* repeatable key=value[,key=value] (pflag StringToString) */
+    FLAG_DURATION,     /* Go duration: "1m", "30s", "1m30s", "500ms" */
+    FLAG_STRING_SLICE, /* repeatable a[,b] (pflag StringSlice); elements in vals */
 };
 
 /* One flag. A table of them ends with an entry whose name is NULL. */
@@ -77,8 +78,10 @@ int args_check_required(const struct args *a, char **errmsg);
 /* Parses a Go duration ("1m30s", "500ms", "2h"); returns ms or -1. */
 long long args_parse_duration_ms(const char *s);
 
-/* Splits s on "," and "=" into pairs as pflag's StringToString does; returns
- * 0 or -1 when an element lacks "=". Appends to the key and value arrays (caller frees). */
+/* Splits s into pairs as pflag's StringToString does: a value with exactly
+ * one "=" is a single pair (commas stay in the value), otherwise a CSV record
+ * of key=value elements. Returns 0 or -1 when an element lacks "=". Appends
+ * to the key and value arrays (caller frees). */
 int args_split_map(const char *s, char ***keys, char ***vals, size_t *n);
 
 #endif

@@ -83,6 +83,12 @@ int ctl_cmd_cp_switch(struct ctl *c);
 int ctl_cmd_cp_remove(struct ctl *c);
 int ctl_cmd_config_view(struct ctl *c);
 int ctl_cmd_version(struct ctl *c);
+/* kumactl generate ... (cmd_generate.c) */
+int ctl_cmd_generate_dataplane_token(struct ctl *c);
+int ctl_cmd_generate_user_token(struct ctl *c);
+int ctl_cmd_generate_tls_certificate(struct ctl *c);
+int ctl_cmd_generate_signing_key(struct ctl *c);
+int ctl_cmd_generate_public_key(struct ctl *c);
 
 /* Used by apply and tested on their own: splits a YAML stream on "---"
  * lines as Kuma's SplitYAML does (trimmed documents, empty ones dropped).

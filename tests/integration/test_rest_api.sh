@@ -112,3 +112,10 @@ api GET /nothing-here
 assert_eq "$HTTP_STATUS" 404
 api POST /meshes
 assert_eq "$HTTP_STATUS" 405
+
+# `next` keeps the filters.
+api GET '/meshes/default/traffic-logs?size=1&name=log'
+next=$(jq -r '.next' <<<"$BODY")
+assert_contains "$next" "name=log"
+out=$(curl -s "$next")
+assert_eq "$(jq -r '[.items[].name] | join(",")' <<<"$out")" "log-2" "second page of a filtered list"
