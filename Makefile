@@ -113,3 +113,12 @@ $(B)/bench-ca: $(call obj,bench/ca/bench_ca.c) $(B)/libcore.a
 bench-ca: $(B)/bench-ca
 	bash bench/ca/run.sh $(B)/bench-ca
 .PHONY: bench-ca
+
+# xDS generation benchmark (bench/xds/gen_bench.c): snapshot + generation of a fleet, no network.
+$(B)/bench-xds-gen: $(call obj,bench/xds/gen_bench.c) $(B)/libxds.a $(B)/libcore.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(XDS_LIBS)
+$(call obj,bench/xds/gen_bench.c): CFLAGS += -I$(B)/gen $(XDS_CFLAGS)
+$(call obj,bench/xds/gen_bench.c): | $(B)/gen/.stamp
+.PHONY: bench-xds-gen
+bench-xds-gen: $(B)/bench-xds-gen
+	$(B)/bench-xds-gen 10000 1000 1

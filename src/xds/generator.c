@@ -5,6 +5,7 @@
  */
 #include "xds/generator.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -809,6 +810,48 @@ struct xds_proxy_config *xds_generate(struct xds_mesh_snapshot *snap,
         snprintf(set->version, sizeof(set->version), "%016llx", (unsigned long long)h);
     }
     return cfg;
+}
+
+struct batch {
+    struct xds_mesh_snapshot *snap;
+    struct xds_gen_job *jobs;
+    size_t n;
+    atomic_size_t next;
+};
+
+#define BATCH_CHUNK 16
+
+static void *batch_worker(void *arg)
+{
+    struct batch *b = arg;
+    for (;;) {
+        size_t i = atomic_fetch_add(&b->next, BATCH_CHUNK);
+        if (i >= b->n)
+            break;
+        size_t end = i + BATCH_CHUNK < b->n ? i + BATCH_CHUNK : b->n;
+        for (; i < end; i++)
+            b->jobs[i].out = xds_generate(b->snap, b->jobs[i].dp, &b->jobs[i].o);
+    }
+    return NULL;
+}
+
+void xds_generate_batch(struct xds_mesh_snapshot *snap, struct xds_gen_job *jobs, size_t n,
+                        int threads)
+{
+    struct batch b = {.snap = snap, .jobs = jobs, .n = n};
+    atomic_init(&b.next, 0);
+    if (threads > XDS_GEN_MAX_THREADS)
+        threads = XDS_GEN_MAX_THREADS;
+    if (n < 4 * BATCH_CHUNK)
+        threads = 1;
+    pthread_t tid[XDS_GEN_MAX_THREADS];
+    int started = 0;
+    for (int t = 1; t < threads; t++)
+        if (pthread_create(&tid[started], NULL, batch_worker, &b) == 0)
+            started++;
+    batch_worker(&b);
+    for (int t = 0; t < started; t++)
+        pthread_join(tid[t], NULL);
 }
 
 struct xds_proxy_config *xds_proxy_config_ref(struct xds_proxy_config *c)

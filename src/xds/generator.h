@@ -72,6 +72,22 @@ uint64_t xds_gen_input_hash(const struct xds_mesh_snapshot *snap, const struct x
 struct xds_proxy_config *xds_generate(struct xds_mesh_snapshot *snap,
                                       const struct xds_dataplane *dp, const struct xds_gen_opts *o);
 
+/* One proxy of a batch: dp and o in, out filled by xds_generate_batch. */
+#define XDS_GEN_MAX_THREADS 8
+
+struct xds_gen_job {
+    const struct xds_dataplane *dp;
+    struct xds_gen_opts o;
+    struct xds_proxy_config *out;
+};
+
+/* Generates every job of a batch on up to `threads` threads (the calling
+ * thread included; small batches stay on it). The snapshot is only read,
+ * its shared-resource cache excepted (locked); each job's output belongs to
+ * that job, so the caller sees them all once this returns. */
+void xds_generate_batch(struct xds_mesh_snapshot *snap, struct xds_gen_job *jobs, size_t n,
+                        int threads);
+
 struct xds_proxy_config *xds_proxy_config_ref(struct xds_proxy_config *c);
 void xds_proxy_config_unref(struct xds_proxy_config *c);
 
