@@ -39,29 +39,78 @@ int xds_type_from_url(const char *url)
     return -1;
 }
 
+/* A unit: the resources one step produces for one outbound (its listener;
+ * its clusters and endpoint assignments), which are the same for every proxy
+ * of the snapshot with the same policy context (unit_key). Built by the
+ * first proxy that needs it, then borrowed by the others. */
+struct unit_res {
+    enum xds_type t;
+    char *name;
+    uint8_t *data;
+    size_t len;
+    uint64_t hash;
+    int owned; /* else borrowed from the snapshot (an endpoint assignment) */
+};
+
+struct xds_unit {
+    struct xds_unit *next;
+    struct unit_res *v;
+    size_t n, cap;
+};
+
+void xds_units_free(struct xds_unit *u)
+{
+    while (u) {
+        struct xds_unit *next = u->next;
+        for (size_t i = 0; i < u->n; i++) {
+            free(u->v[i].name);
+            if (u->v[i].owned)
+                free(u->v[i].data);
+        }
+        free(u->v);
+        free(u);
+        u = next;
+    }
+}
+
 struct gen {
     struct xds_mesh_snapshot *snap;
     const struct xds_dataplane *dp;
     const struct xds_gen_opts *o;
     struct xds_proxy_config *cfg;
+    struct xds_unit *rec; /* the unit being recorded, or NULL */
+    uint32_t seq;
 };
 
-static void add_owned(struct gen *g, enum xds_type t, const char *name, uint8_t *data, size_t len,
-                      int borrowed)
+static void set_push(struct gen *g, enum xds_type t, char *name, uint8_t *data, size_t len,
+                     int borrowed, uint64_t hash)
 {
     struct xds_resource_set *set = &g->cfg->sets[t];
-    for (size_t i = 0; i < set->n; i++) {
-        if (strcmp(set->v[i].name, name) == 0) { /* first one wins, as in Kuma's ResourceSet */
-            if (!borrowed)
-                free(data);
-            return;
-        }
-    }
     if (set->n == set->cap) {
         set->cap = set->cap ? set->cap * 2 : 8;
         set->v = xrealloc(set->v, set->cap * sizeof(*set->v));
     }
-    set->v[set->n++] = (struct xds_resource){xstrdup(name), data, len, borrowed};
+    set->v[set->n++] = (struct xds_resource){name, data, len, borrowed, g->seq++, hash};
+}
+
+/* Adds a resource: owned data (freed with the config) or borrowed from the
+ * snapshot. While a unit is being recorded, owned data moves into the unit
+ * and the config borrows it. */
+static void add_owned(struct gen *g, enum xds_type t, const char *name, uint8_t *data, size_t len,
+                      int borrowed)
+{
+    uint64_t h = xds_hash_fast(XDS_HASH_INIT, data, len);
+    if (g->rec) {
+        struct xds_unit *u = g->rec;
+        if (u->n == u->cap) {
+            u->cap = u->cap ? u->cap * 2 : 4;
+            u->v = xrealloc(u->v, u->cap * sizeof(*u->v));
+        }
+        u->v[u->n++] = (struct unit_res){t, xstrdup(name), data, len, h, !borrowed};
+        set_push(g, t, u->v[u->n - 1].name, data, len, 1, h);
+        return;
+    }
+    set_push(g, t, borrowed ? (char *)name : xstrdup(name), data, len, borrowed, h);
 }
 
 static void add_msg(struct gen *g, enum xds_type t, const char *name, const ProtobufCMessage *m)
@@ -69,6 +118,44 @@ static void add_msg(struct gen *g, enum xds_type t, const char *name, const Prot
     size_t len;
     uint8_t *data = pb_pack(m, &len);
     add_owned(g, t, name, data, len, 0);
+}
+
+/* The policy context of the proxy: everything besides the outbound itself
+ * that an outbound's resources depend on (tag set, gateway kind,
+ * transparent proxying, proxyless, and the name when some policy targets a
+ * Dataplane by name). */
+static char *unit_key(struct gen *g, const char *kind, const char *a, const char *b,
+                      uint32_t port)
+{
+    return xasprintf("%s|%016llx|%d|%s|%s|%s|%u", kind, (unsigned long long)g->dp->tagset_hash,
+                     g->o->proxyless, g->snap->dataplane_refs ? g->dp->name : "", a, b, port);
+}
+
+/* Returns 1 (resources added) when the unit exists, else starts recording. */
+static int unit_begin(struct gen *g, const char *key)
+{
+    pthread_mutex_lock(&g->snap->unit_mu);
+    struct xds_unit *u = hmap_get(&g->snap->units, key);
+    pthread_mutex_unlock(&g->snap->unit_mu);
+    if (u) {
+        for (size_t i = 0; i < u->n; i++)
+            set_push(g, u->v[i].t, u->v[i].name, u->v[i].data, u->v[i].len, 1, u->v[i].hash);
+        return 1;
+    }
+    g->rec = xcalloc(1, sizeof(*g->rec));
+    return 0;
+}
+
+static void unit_end(struct gen *g, const char *key)
+{
+    struct xds_unit *u = g->rec;
+    g->rec = NULL;
+    pthread_mutex_lock(&g->snap->unit_mu);
+    if (!hmap_get(&g->snap->units, key)) /* another thread may have been first */
+        hmap_put(&g->snap->units, key, u);
+    u->next = g->snap->unit_list;
+    g->snap->unit_list = u;
+    pthread_mutex_unlock(&g->snap->unit_mu);
 }
 
 static int transparent(const struct xds_dataplane *dp)
@@ -443,6 +530,11 @@ static void gen_outbound(struct gen *g)
     const struct xds_dataplane *dp = g->dp;
     for (size_t i = 0; i < dp->n_outbounds; i++) {
         const struct xds_outbound *out = &dp->outbounds[i];
+        char *ukey = unit_key(g, "L", out->address, out->service, out->port);
+        if (unit_begin(g, ukey)) {
+            free(ukey);
+            continue;
+        }
         struct pb_arena a = {0};
         char *lname = xds_name_outbound(out->address, out->port);
         char *stat = xds_stat_name(out->service);
@@ -492,6 +584,8 @@ static void gen_outbound(struct gen *g)
         free(lname);
         free(stat);
         pb_arena_free(&a);
+        unit_end(g, ukey);
+        free(ukey);
     }
 }
 
@@ -499,7 +593,7 @@ static void add_cla(struct gen *g, const char *svc)
 {
     const struct xds_service *s = xds_snapshot_service(g->snap, svc);
     if (s) {
-        add_owned(g, XDS_EDS, svc, s->cla, s->cla_len, 1);
+        add_owned(g, XDS_EDS, s->name, s->cla, s->cla_len, 1);
     } else {
         size_t len;
         uint8_t *data = xds_empty_cla(svc, &len);
@@ -516,6 +610,11 @@ static void gen_outbound_clusters(struct gen *g)
     const struct xds_dataplane *dp = g->dp;
     for (size_t i = 0; i < dp->n_outbounds; i++) {
         const char *svc = g->dp->outbounds[i].service;
+        char *ukey = unit_key(g, "C", svc, "", 0);
+        if (unit_begin(g, ukey)) {
+            free(ukey);
+            continue;
+        }
         struct xds_route rt;
         xds_outbound_route(g->snap, dp, svc, &rt);
         struct xds_conn_policy cp;
@@ -554,6 +653,8 @@ static void gen_outbound_clusters(struct gen *g)
             add_cla(g, sp->service);
         }
         xds_route_free(&rt);
+        unit_end(g, ukey);
+        free(ukey);
     }
 }
 
@@ -758,7 +859,9 @@ static gen_step *const proxyless_steps[] = {gen_proxyless, gen_outbound_clusters
 
 static int cmp_res(const void *a, const void *b)
 {
-    return strcmp(((const struct xds_resource *)a)->name, ((const struct xds_resource *)b)->name);
+    const struct xds_resource *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    return c ? c : (x->seq > y->seq) - (x->seq < y->seq);
 }
 
 uint64_t xds_gen_input_hash(const struct xds_mesh_snapshot *snap, const struct xds_dataplane *dp,
@@ -788,7 +891,7 @@ struct xds_proxy_config *xds_generate(struct xds_mesh_snapshot *snap,
     atomic_init(&cfg->refs, 1);
     cfg->snap = xds_snapshot_ref(snap);
     cfg->input_hash = xds_gen_input_hash(snap, dp, o);
-    struct gen g = {snap, dp, o, cfg};
+    struct gen g = {.snap = snap, .dp = dp, .o = o, .cfg = cfg};
     if (o->proxyless) {
         for (size_t i = 0; i < sizeof(proxyless_steps) / sizeof(proxyless_steps[0]); i++)
             proxyless_steps[i](&g);
@@ -800,11 +903,24 @@ struct xds_proxy_config *xds_generate(struct xds_mesh_snapshot *snap,
         struct xds_resource_set *set = &cfg->sets[t];
         if (set->n > 1)
             qsort(set->v, set->n, sizeof(*set->v), cmp_res);
+        /* Names are unique: the first one added wins, as in Kuma's
+         * ResourceSet. */
+        size_t k = 0;
+        for (size_t i = 0; i < set->n; i++) {
+            if (k > 0 && strcmp(set->v[k - 1].name, set->v[i].name) == 0) {
+                if (!set->v[i].borrowed) {
+                    free(set->v[i].name);
+                    free(set->v[i].data);
+                }
+                continue;
+            }
+            set->v[k++] = set->v[i];
+        }
+        set->n = k;
         uint64_t h = XDS_HASH_INIT;
         for (size_t i = 0; i < set->n; i++) {
-            h = xds_hash_str(h, set->v[i].name);
-            h = xds_hash_u64(h, set->v[i].len);
-            h = xds_hash(h, set->v[i].data, set->v[i].len);
+            h = xds_hash_fast(h, set->v[i].name, strlen(set->v[i].name));
+            h = xds_hash_u64(h, set->v[i].hash);
         }
         set->hash = h;
         snprintf(set->version, sizeof(set->version), "%016llx", (unsigned long long)h);
@@ -867,9 +983,10 @@ void xds_proxy_config_unref(struct xds_proxy_config *c)
         return;
     for (int t = 0; t < XDS_TYPE_N; t++) {
         for (size_t i = 0; i < c->sets[t].n; i++) {
-            free(c->sets[t].v[i].name);
-            if (!c->sets[t].v[i].borrowed)
+            if (!c->sets[t].v[i].borrowed) {
+                free(c->sets[t].v[i].name);
                 free(c->sets[t].v[i].data);
+            }
         }
         free(c->sets[t].v);
     }

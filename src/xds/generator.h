@@ -34,7 +34,9 @@ struct xds_resource {
     char *name;
     uint8_t *data;
     size_t len;
-    int borrowed; /* data belongs to the snapshot */
+    int borrowed;  /* name and data belong to the snapshot */
+    uint32_t seq;  /* order of addition: the first of a name wins */
+    uint64_t hash; /* of the bytes (xds_hash_fast) */
 };
 
 struct xds_resource_set {
@@ -87,6 +89,10 @@ struct xds_gen_job {
  * that job, so the caller sees them all once this returns. */
 void xds_generate_batch(struct xds_mesh_snapshot *snap, struct xds_gen_job *jobs, size_t n,
                         int threads);
+
+/* Frees a snapshot's shared units (snapshot.c calls it). */
+struct xds_unit;
+void xds_units_free(struct xds_unit *list);
 
 struct xds_proxy_config *xds_proxy_config_ref(struct xds_proxy_config *c);
 void xds_proxy_config_unref(struct xds_proxy_config *c);

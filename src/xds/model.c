@@ -18,6 +18,27 @@ uint64_t xds_hash(uint64_t h, const void *p, size_t n)
     return h;
 }
 
+uint64_t xds_hash_fast(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    const uint64_t k = 0x9e3779b97f4a7c15ULL;
+    h ^= (uint64_t)n * 0xff51afd7ed558ccdULL;
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, b, 8);
+        h = (h ^ w) * k;
+        h ^= h >> 31;
+        b += 8;
+        n -= 8;
+    }
+    uint64_t w = 0;
+    memcpy(&w, b, n);
+    h = (h ^ w) * k;
+    h ^= h >> 29;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    return h ^ (h >> 32);
+}
+
 uint64_t xds_hash_str(uint64_t h, const char *s)
 {
     /* Include the terminator so ("ab","c") and ("a","bc") differ. */
@@ -102,6 +123,13 @@ int xds_dataplane_from_resource(const struct resource *r, struct xds_dataplane *
         read_tags(json_object_get(gw, "tags"), &dp->gateway_tags, &dp->n_gateway_tags);
     }
     dp->tagset = ca_dataplane_tags(r->spec);
+    {
+        char *ts = json_dumps(dp->tagset, JSON_SORT_KEYS | JSON_COMPACT);
+        dp->tagset_hash = xds_hash_str(XDS_HASH_INIT, ts);
+        free(ts);
+        dp->tagset_hash = xds_hash_u64(dp->tagset_hash,
+                                       (uint64_t)(dp->gateway * 2 + dp->builtin_gateway));
+    }
     struct err ie;
     if (ca_dataplane_identity_tags(r->name, r->spec, r->labels, &dp->identity_tags, &ie) < 0)
         dp->identity_error = xstrdup(ie.msg);
@@ -161,6 +189,7 @@ int xds_dataplane_from_resource(const struct resource *r, struct xds_dataplane *
                    (fam && (strcmp(fam, "dualstack") == 0 || strcmp(fam, "DualStack") == 0));
     }
 
+    dp->tagset_hash = xds_hash_u64(dp->tagset_hash, dp->redirect_port_outbound != 0);
     char *text = json_dumps(r->spec, JSON_SORT_KEYS | JSON_COMPACT);
     dp->hash = xds_hash_str(xds_hash_str(XDS_HASH_INIT, r->name), text);
     free(text);

@@ -6,14 +6,40 @@
 
 #include "core/util.h"
 
+struct pb_chunk {
+    struct pb_chunk *prev;
+    size_t size;
+    _Alignas(16) unsigned char data[];
+};
+
+#define PB_CHUNK 8192
+
 void *pb_alloc(struct pb_arena *a, size_t size)
 {
-    if (a->n == a->cap) {
-        a->cap = a->cap ? a->cap * 2 : 64;
-        a->v = xrealloc(a->v, a->cap * sizeof(*a->v));
+    size = (size + 15) & ~(size_t)15;
+    if (!size)
+        size = 16;
+    if (!a->head || a->used + size > a->size) {
+        size_t cs = size > PB_CHUNK / 2 ? size : (a->head ? a->size * 2 : PB_CHUNK);
+        if (cs > 256 * 1024 && size <= 256 * 1024)
+            cs = 256 * 1024;
+        struct pb_chunk *c = xmalloc(sizeof(*c) + cs);
+        c->size = cs;
+        if (size > PB_CHUNK / 2 && a->head) {
+            /* A big block of its own, behind the current chunk. */
+            c->prev = a->head->prev;
+            a->head->prev = c;
+            memset(c->data, 0, size);
+            return c->data;
+        }
+        c->prev = a->head;
+        a->head = c;
+        a->used = 0;
+        a->size = cs;
     }
-    void *p = xcalloc(1, size ? size : 1);
-    a->v[a->n++] = p;
+    void *p = a->head->data + a->used;
+    a->used += size;
+    memset(p, 0, size);
     return p;
 }
 
@@ -27,11 +53,14 @@ char *pb_strdup(struct pb_arena *a, const char *s)
 
 void pb_arena_free(struct pb_arena *a)
 {
-    for (size_t i = 0; i < a->n; i++)
-        free(a->v[i]);
-    free(a->v);
-    a->v = NULL;
-    a->n = a->cap = 0;
+    struct pb_chunk *c = a->head;
+    while (c) {
+        struct pb_chunk *prev = c->prev;
+        free(c);
+        c = prev;
+    }
+    a->head = NULL;
+    a->used = a->size = 0;
 }
 
 Envoy__Config__Core__V3__SocketAddress *pb_socket_address(struct pb_arena *a, const char *ip,

@@ -49,10 +49,13 @@
 #define XDS_URL_DOWNSTREAM_TLS                                                                     \
     XDS_TYPE_PREFIX "envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext"
 
-/* Every allocation of one message tree; freed at once. */
+/* Every allocation of one message tree; freed at once. A bump allocator over
+ * chunks (most trees fit in the first one), so building a message costs a
+ * few mallocs rather than one per node. Zero-initialize ({0}) before use. */
+struct pb_chunk;
 struct pb_arena {
-    void **v;
-    size_t n, cap;
+    struct pb_chunk *head; /* current chunk, linked to the previous ones */
+    size_t used, size;     /* in the current chunk */
 };
 void *pb_alloc(struct pb_arena *a, size_t size); /* zeroed */
 char *pb_strdup(struct pb_arena *a, const char *s);

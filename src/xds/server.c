@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 
@@ -65,6 +66,11 @@ struct type_state {
 
 struct proxy;
 
+struct insight_entry {
+    struct xds_dataplane_insight in;
+    struct xds_proxy_config *cfg; /* latest generated config (a reference) */
+};
+
 struct xstream {
     struct xds_stream *ts;
     uint64_t id;
@@ -95,6 +101,8 @@ struct proxy {
     int64_t cert_issued_ns, cert_expires_ns;
     int64_t cert_rotate_ms; /* monotonic, 0 = no certificate */
     int64_t cert_fail_ms;   /* last failed issue (retried at the next change) */
+    struct insight_entry *ins; /* its insight (created on first use; ins_mu) */
+    int pending;               /* queued for generation at the end of the loop */
 };
 
 struct mstate {
@@ -107,10 +115,6 @@ struct mstate {
     size_t connected; /* proxies with at least one stream */
 };
 
-struct insight_entry {
-    struct xds_dataplane_insight in;
-    struct xds_proxy_config *cfg; /* latest generated config (a reference) */
-};
 
 struct xds_server {
     struct manager *mgr;
@@ -134,6 +138,9 @@ struct xds_server {
     struct hmap meshes;  /* name -> struct mstate * */
     size_t n_timers;     /* proxies with a deregistration or rotation pending */
     int resync;
+    struct proxy **pending; /* new streams' proxies, generated in one batch */
+    size_t n_pending, cap_pending;
+    int gen_threads;        /* threads a batch of generations may use */
 
     pthread_mutex_t ins_mu; /* insights */
     struct hmap ins;        /* "<mesh>\n<name>" -> struct insight_entry * */
@@ -298,6 +305,23 @@ static struct xds_dataplane_insight *insight_get(struct xds_server *s, const cha
     }
     free(k);
     return e ? &e->in : NULL;
+}
+
+/* p's insight entry (ins_mu held). */
+static struct insight_entry *proxy_insight_entry(struct xds_server *s, struct proxy *p)
+{
+    if (!p->ins) {
+        insight_get(s, p->mesh, p->name, 1);
+        char *k = pkey(p->mesh, p->name);
+        p->ins = hmap_get(&s->ins, k);
+        free(k);
+    }
+    return p->ins;
+}
+
+static struct xds_dataplane_insight *proxy_insight(struct xds_server *s, struct proxy *p)
+{
+    return &proxy_insight_entry(s, p)->in;
 }
 
 static void insight_remove(struct xds_server *s, const char *mesh, const char *name)
@@ -466,6 +490,12 @@ static void proxy_remove(struct xds_server *s, struct proxy *p)
     m->proxies[p->ms_index]->ms_index = p->ms_index;
     if (proxy_has_timer(p))
         s->n_timers--;
+    for (size_t i = 0; p->pending && i < s->n_pending; i++) {
+        if (s->pending[i] == p) {
+            s->pending[i] = s->pending[--s->n_pending];
+            break;
+        }
+    }
     xds_proxy_config_unref(p->cfg);
     proxy_cert_clear(p);
     free(p->mesh);
@@ -547,15 +577,13 @@ static void send_type(struct xds_server *s, struct xstream *x, enum xds_type t)
     uint8_t *buf = pb_pack(&resp.base, &len);
     free(anys);
     free(ptrs);
-    if (xds_stream_send(x->ts, buf, len) < 0) {
+    if (xds_stream_send_owned(x->ts, buf, len) < 0) {
         log_warn(LOG, "%s.%s: stream %llu cannot take more responses; closing it", p->mesh, p->name,
                  (unsigned long long)x->id);
         xds_stream_finish(x->ts, XDS_STATUS_RESOURCE_EXHAUSTED, "send queue full");
         x->failed = 1;
-        free(buf);
         return;
     }
-    free(buf);
     memcpy(st->sent_version, set->version, sizeof(st->sent_version));
     memcpy(st->nonce, nonce, sizeof(st->nonce));
     atomic_fetch_add(&s->st_responses, 1);
@@ -563,7 +591,7 @@ static void send_type(struct xds_server *s, struct xstream *x, enum xds_type t)
               xds_type_short(t), set->version, set->n, nonce);
 
     pthread_mutex_lock(&s->ins_mu);
-    struct xds_dataplane_insight *in = insight_get(s, p->mesh, p->name, 1);
+    struct xds_dataplane_insight *in = proxy_insight(s, p);
     memcpy(in->types[t].sent_version, set->version, sizeof(in->types[t].sent_version));
     in->types[t].last_sent_ns = now_ns();
     in->types[t].responses_sent++;
@@ -648,7 +676,7 @@ static void proxy_ensure_cert(struct xds_server *s, struct proxy *p,
     log_info(LOG, "%s.%s: workload certificate %s by %s backend %s", p->mesh, p->name, why,
              snap->mtls_backend_type, snap->mtls_backend);
     pthread_mutex_lock(&s->ins_mu);
-    struct xds_dataplane_insight *in = insight_get(s, p->mesh, p->name, 1);
+    struct xds_dataplane_insight *in = proxy_insight(s, p);
     free(in->cert_backend);
     in->cert_backend = xstrdup(snap->mtls_backend);
     in->cert_expiration_ns = na;
@@ -658,38 +686,95 @@ static void proxy_ensure_cert(struct xds_server *s, struct proxy *p,
     TIMERS_AFTER(s, p);
 }
 
-/* Regenerates p if its inputs changed and pushes what changed. */
-static void proxy_update(struct xds_server *s, struct proxy *p)
+/* Prepares p's generation: loads its mesh's snapshot, issues or rotates its
+ * certificate, and fills job when its inputs changed since the config it
+ * has. Returns 1 when a job was filled (mesh thread). */
+static int proxy_prepare(struct xds_server *s, struct proxy *p, struct xds_gen_job *job)
 {
     if (!p->n_streams)
-        return;
-    struct mstate *m = mesh_get(s, p->mesh, 1);
+        return 0;
+    struct mstate *m = p->ms;
     mesh_load(s, m);
     if (!m->snap)
-        return; /* mesh gone: keep serving the last config */
+        return 0; /* mesh gone: keep serving the last config */
     const struct xds_dataplane *dp = xds_snapshot_dataplane(m->snap, p->name);
     if (!dp)
-        return; /* not registered yet, or deleted */
+        return 0; /* not registered yet, or deleted */
     proxy_ensure_cert(s, p, m->snap, dp);
     struct xds_gen_opts o = {.proxyless = p->proxyless,
                              .identity_cert_pem = p->cert_pem,
                              .identity_key_pem = p->key_pem};
-    if (!p->cfg || p->cfg->input_hash != xds_gen_input_hash(m->snap, dp, &o)) {
-        struct xds_proxy_config *cfg = xds_generate(m->snap, dp, &o);
-        atomic_fetch_add(&s->st_generations, 1);
-        xds_proxy_config_unref(p->cfg);
-        p->cfg = cfg;
-        char *k = pkey(p->mesh, p->name);
-        pthread_mutex_lock(&s->ins_mu);
-        insight_get(s, p->mesh, p->name, 1);
-        struct insight_entry *e = hmap_get(&s->ins, k);
-        xds_proxy_config_unref(e->cfg);
-        e->cfg = xds_proxy_config_ref(cfg);
-        pthread_mutex_unlock(&s->ins_mu);
-        free(k);
-    }
+    if (p->cfg && p->cfg->input_hash == xds_gen_input_hash(m->snap, dp, &o))
+        return 0;
+    job->dp = dp;
+    job->o = o;
+    job->out = NULL;
+    return 1;
+}
+
+/* Installs a generated config (mesh thread). */
+static void proxy_install(struct xds_server *s, struct proxy *p, struct xds_proxy_config *cfg)
+{
+    atomic_fetch_add(&s->st_generations, 1);
+    xds_proxy_config_unref(p->cfg);
+    p->cfg = cfg;
+    pthread_mutex_lock(&s->ins_mu);
+    struct insight_entry *e = proxy_insight_entry(s, p);
+    xds_proxy_config_unref(e->cfg);
+    e->cfg = xds_proxy_config_ref(cfg);
+    pthread_mutex_unlock(&s->ins_mu);
+}
+
+static void proxy_push(struct xds_server *s, struct proxy *p)
+{
     for (struct xstream *x = p->streams; x; x = x->next)
         push_stream(s, x);
+}
+
+/* Regenerates p if its inputs changed and pushes what changed. */
+static void proxy_update(struct xds_server *s, struct proxy *p)
+{
+    struct xds_gen_job job;
+    if (proxy_prepare(s, p, &job))
+        proxy_install(s, p, xds_generate(p->ms->snap, job.dp, &job.o));
+    proxy_push(s, p);
+}
+
+/* The same for many proxies of one mesh: the generations run as one batch
+ * on up to gen_threads threads (the mesh thread included), which only read
+ * the snapshot; installing and pushing stay on the mesh thread. */
+static void proxies_update(struct xds_server *s, struct proxy **v, size_t n)
+{
+    struct xds_gen_job *jobs = xcalloc(n ? n : 1, sizeof(*jobs));
+    struct proxy **who = xcalloc(n ? n : 1, sizeof(*who));
+    size_t nj = 0;
+    struct xds_mesh_snapshot *snap = NULL;
+    for (size_t i = 0; i < n; i++) {
+        struct proxy *p = v[i];
+        if (snap && p->ms->snap != snap) {
+            /* Another mesh: finish this batch first. */
+            xds_generate_batch(snap, jobs, nj, s->gen_threads);
+            for (size_t j = 0; j < nj; j++)
+                proxy_install(s, who[j], jobs[j].out);
+            nj = 0;
+            xds_snapshot_unref(snap);
+            snap = NULL;
+        }
+        if (proxy_prepare(s, p, &jobs[nj])) {
+            if (!snap)
+                snap = xds_snapshot_ref(p->ms->snap);
+            who[nj++] = p;
+        }
+    }
+    if (nj)
+        xds_generate_batch(snap, jobs, nj, s->gen_threads);
+    for (size_t j = 0; j < nj; j++)
+        proxy_install(s, who[j], jobs[j].out);
+    xds_snapshot_unref(snap);
+    for (size_t i = 0; i < n; i++)
+        proxy_push(s, v[i]);
+    free(jobs);
+    free(who);
 }
 
 /* ---- registration ------------------------------------------------------ */
@@ -908,7 +993,15 @@ static int stream_hello(struct xds_server *s, struct xstream *x,
     struct mstate *m = mesh_get(s, p->mesh, 1);
     if (registered)
         m->dirty = 1;
-    proxy_update(s, p);
+    /* Generated with the other new streams at the end of this round. */
+    if (!p->pending) {
+        p->pending = 1;
+        if (s->n_pending == s->cap_pending) {
+            s->cap_pending = s->cap_pending ? s->cap_pending * 2 : 64;
+            s->pending = xrealloc(s->pending, s->cap_pending * sizeof(*s->pending));
+        }
+        s->pending[s->n_pending++] = p;
+    }
     return 0;
 }
 
@@ -1118,6 +1211,12 @@ static void handle_event(struct xds_server *s, const struct event *ev)
     }
 }
 
+static int cmp_proxy_mesh(const void *a, const void *b)
+{
+    const struct proxy *x = *(struct proxy *const *)a, *y = *(struct proxy *const *)b;
+    return x->ms < y->ms ? -1 : x->ms > y->ms;
+}
+
 /* Rebuilds the dirty meshes that have connected proxies and pushes. */
 static void apply_changes(struct xds_server *s)
 {
@@ -1142,8 +1241,7 @@ static void apply_changes(struct xds_server *s)
         uint64_t g0 = atomic_load(&s->st_generations), r0 = atomic_load(&s->st_responses);
         mesh_load(s, m);
         int64_t t1 = mono_ms();
-        for (size_t j = 0; j < m->n_proxies; j++)
-            proxy_update(s, m->proxies[j]);
+        proxies_update(s, m->proxies, m->n_proxies);
         log_info(LOG,
                  "mesh %s: snapshot in %lld ms, %llu proxies regenerated, %llu responses "
                  "queued in %lld ms",
@@ -1152,6 +1250,23 @@ static void apply_changes(struct xds_server *s)
                  (unsigned long long)(atomic_load(&s->st_responses) - r0),
                  (long long)(mono_ms() - t1));
     }
+}
+
+/* Generates the proxies of the streams opened in this round, in one batch
+ * (a connection storm becomes a few batches rather than one generation per
+ * wake-up). */
+static void flush_pending(struct xds_server *s)
+{
+    if (!s->n_pending)
+        return;
+    for (size_t i = 0; i < s->n_pending; i++) {
+        s->pending[i]->pending = 0;
+        mesh_load(s, s->pending[i]->ms);
+    }
+    /* Group by mesh so each batch has one snapshot. */
+    qsort(s->pending, s->n_pending, sizeof(*s->pending), cmp_proxy_mesh);
+    proxies_update(s, s->pending, s->n_pending);
+    s->n_pending = 0;
 }
 
 static void *mesh_main(void *arg)
@@ -1209,6 +1324,7 @@ static void *mesh_main(void *arg)
             free(it);
         }
         apply_changes(s);
+        flush_pending(s);
         run_timers(s, mono_ms());
         pthread_mutex_lock(&s->mu);
     }
@@ -1226,6 +1342,8 @@ int xds_server_start(struct manager *mgr, struct event_bus *bus, const struct xd
     s->bus = bus;
     s->cfg = *c;
     s->instance_id = xstrdup(c->instance_id ? c->instance_id : "kuma-cp");
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    s->gen_threads = ncpu >= 2 ? 2 : 1;
     s->cfg.instance_id = s->instance_id;
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->ins_mu, NULL);
@@ -1323,6 +1441,7 @@ void xds_server_stop(struct xds_server *s)
         free(e);
     }
     hmap_free(&s->ins);
+    free(s->pending);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->ins_mu);
     pthread_cond_destroy(&s->cv);

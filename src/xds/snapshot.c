@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/types.h"
 #include "mesh/identity.h"
+#include "xds/generator.h"
 #include "xds/pb.h"
 
 const struct res_type *const xds_policy_types[] = {
@@ -163,6 +164,7 @@ struct xds_mesh_snapshot *xds_snapshot_build_from(const struct xds_snapshot_inpu
     size_t n = input->n_dataplanes;
     struct xds_mesh_snapshot *s = xcalloc(1, sizeof(*s));
     atomic_init(&s->refs, 1);
+    pthread_mutex_init(&s->unit_mu, NULL);
     s->mesh = xstrdup(mesh_name);
     s->passthrough = 1;
     s->mesh_hash = XDS_HASH_INIT;
@@ -221,6 +223,10 @@ struct xds_mesh_snapshot *xds_snapshot_build_from(const struct xds_snapshot_inpu
         x->spec = json_incref(p->spec);
         if (p->type == &TYPE_TRAFFIC_PERMISSION)
             s->has_traffic_permissions = 1;
+        const char *kind =
+            json_string_value(json_object_get(json_object_get(p->spec, "targetRef"), "kind"));
+        if (kind && strcmp(kind, "Dataplane") == 0)
+            s->dataplane_refs = 1;
     }
     qsort(s->policies, s->n_policies, sizeof(*s->policies), cmp_policy);
     s->policy_hash = XDS_HASH_INIT;
@@ -269,7 +275,7 @@ struct xds_mesh_snapshot *xds_snapshot_build_from(const struct xds_snapshot_inpu
         struct xds_service *svc = &s->services[s->n_services++];
         svc->name = xstrdup(eps[i].service);
         svc->cla = build_cla(svc->name, &eps[i], j - i, &svc->cla_len);
-        svc->hash = xds_hash(XDS_HASH_INIT, svc->cla, svc->cla_len);
+        svc->hash = xds_hash_fast(XDS_HASH_INIT, svc->cla, svc->cla_len);
         svc->n_endpoints = j - i;
         i = j;
     }
@@ -389,6 +395,9 @@ void xds_snapshot_unref(struct xds_mesh_snapshot *s)
 {
     if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
         return;
+    xds_units_free(s->unit_list);
+    hmap_free(&s->units);
+    pthread_mutex_destroy(&s->unit_mu);
     for (size_t i = 0; i < s->n_dataplanes; i++)
         xds_dataplane_free(s->dataplanes[i]);
     for (size_t i = 0; i < s->n_services; i++) {

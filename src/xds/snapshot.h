@@ -12,6 +12,7 @@
 #ifndef XDS_SNAPSHOT_H
 #define XDS_SNAPSHOT_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,6 +22,7 @@
 #include "core/resource.h"
 #include "core/util.h"
 #include "store/store.h"
+#include "xds/hmap.h"
 #include "xds/model.h"
 
 struct xds_service {
@@ -64,6 +66,14 @@ struct xds_mesh_snapshot {
     size_t n_dataplanes;
     struct xds_service *services; /* sorted by name */
     size_t n_services;
+    int dataplane_refs; /* some policy's top-level targetRef is a Dataplane */
+    /* Resources the generator shares between proxies (generator.c "units":
+     * an outbound's listener, its clusters), built once per snapshot for
+     * every proxy with the same policy context and borrowed by their
+     * configs. The one mutable part of a snapshot, under unit_mu. */
+    pthread_mutex_t unit_mu;
+    struct hmap units;            /* key -> struct xds_unit * */
+    struct xds_unit *unit_list;   /* every unit, for freeing */
 };
 
 /* Loads the mesh and its dataplanes from the store. A mesh that does not

@@ -221,13 +221,14 @@ static void wake_locked(struct xds_stream *s)
         s->wake_in_flight = 0;
 }
 
-int xds_stream_send(struct xds_stream *s, const void *data, size_t len)
+static int stream_send_slice(struct xds_stream *s, grpc_slice slice)
 {
     int rc = -1;
     pthread_mutex_lock(&s->mu);
-    if (s->closed || s->finish_requested || s->rejected || s->qlen >= s->t->max_queue)
+    if (s->closed || s->finish_requested || s->rejected || s->qlen >= s->t->max_queue) {
+        grpc_slice_unref(slice);
         goto out;
-    grpc_slice slice = grpc_slice_from_copied_buffer(data, len);
+    }
     struct qmsg *m = xmalloc(sizeof(*m));
     m->bb = grpc_raw_byte_buffer_create(&slice, 1);
     grpc_slice_unref(slice);
@@ -245,6 +246,16 @@ int xds_stream_send(struct xds_stream *s, const void *data, size_t len)
 out:
     pthread_mutex_unlock(&s->mu);
     return rc;
+}
+
+int xds_stream_send(struct xds_stream *s, const void *data, size_t len)
+{
+    return stream_send_slice(s, grpc_slice_from_copied_buffer(data, len));
+}
+
+int xds_stream_send_owned(struct xds_stream *s, void *data, size_t len)
+{
+    return stream_send_slice(s, grpc_slice_new(data, len, free));
 }
 
 void xds_stream_finish(struct xds_stream *s, enum xds_status code, const char *msg)
@@ -326,6 +337,12 @@ static void on_accept(struct xds_transport *t, struct accept_slot *a, int ok)
     if (!atomic_load(&t->shutting_down))
         request_call(t);
 
+    /* on_open before any batch: the call's completions arrive on its own
+     * queue's thread, which may run before this one gets further. */
+    if (is_ads && t->cb.on_open) {
+        xds_stream_ref(s); /* the callee's */
+        t->cb.on_open(t->ctx, s);
+    }
     pthread_mutex_lock(&s->mu);
     grpc_op ops[2];
     memset(ops, 0, sizeof(ops));
@@ -348,10 +365,6 @@ static void on_accept(struct xds_transport *t, struct accept_slot *a, int ok)
         start_next_send_locked(s);
     }
     pthread_mutex_unlock(&s->mu);
-    if (is_ads && t->cb.on_open) {
-        xds_stream_ref(s); /* the callee's */
-        t->cb.on_open(t->ctx, s);
-    }
 }
 
 static void on_recv(struct xds_transport *t, struct xds_stream *s, int ok)

@@ -87,6 +87,9 @@ void xds_stream_unref(struct xds_stream *s);
 /* Queues one message (copied). Safe from any thread. Returns 0, or -1 if the
  * stream is closed or finishing, or its queue is full. */
 int xds_stream_send(struct xds_stream *s, const void *data, size_t len);
+/* The same, taking ownership of a malloc'd buffer (no copy; freed by the
+ * transport, also on failure). */
+int xds_stream_send_owned(struct xds_stream *s, void *data, size_t len);
 
 /* Ends the call with a status once the queued messages are sent. Safe from
  * any thread; later calls are ignored. */
