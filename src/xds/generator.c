@@ -410,6 +410,359 @@ static void apply_tcp_policy(struct pb_arena *a,
         tp->max_connect_attempts = pb_u32(a, (uint32_t)cp->max_connect_attempts);
 }
 
+
+/* ---- HTTP (listeners of services tagged kuma.io/protocol http, http2, grpc) ---- */
+
+/* A StringMatcher from a legacy match value {exact|prefix|regex: s}. */
+static Envoy__Type__Matcher__V3__StringMatcher *string_match(struct pb_arena *a, const json_t *m)
+{
+    const char *v;
+    if ((v = json_string_value(json_object_get(m, "exact"))))
+        return pb_exact(a, v);
+    if ((v = json_string_value(json_object_get(m, "prefix"))))
+        return pb_prefix(a, v);
+    if ((v = json_string_value(json_object_get(m, "regex")))) {
+        Envoy__Type__Matcher__V3__StringMatcher *sm =
+            PB_NEW(a, Envoy__Type__Matcher__V3__StringMatcher,
+                   ENVOY__TYPE__MATCHER__V3__STRING_MATCHER__INIT);
+        sm->match_pattern_case = ENVOY__TYPE__MATCHER__V3__STRING_MATCHER__MATCH_PATTERN_SAFE_REGEX;
+        sm->safe_regex = PB_NEW(a, Envoy__Type__Matcher__V3__RegexMatcher,
+                                ENVOY__TYPE__MATCHER__V3__REGEX_MATCHER__INIT);
+        sm->safe_regex->regex = pb_strdup(a, v);
+        return sm;
+    }
+    return NULL;
+}
+
+static Envoy__Config__Route__V3__HeaderMatcher *header_match(struct pb_arena *a, const char *name,
+                                                             Envoy__Type__Matcher__V3__StringMatcher *sm)
+{
+    Envoy__Config__Route__V3__HeaderMatcher *h = PB_NEW(
+        a, Envoy__Config__Route__V3__HeaderMatcher, ENVOY__CONFIG__ROUTE__V3__HEADER_MATCHER__INIT);
+    h->name = pb_strdup(a, name);
+    h->header_match_specifier_case =
+        ENVOY__CONFIG__ROUTE__V3__HEADER_MATCHER__HEADER_MATCH_SPECIFIER_STRING_MATCH;
+    h->string_match = sm;
+    return h;
+}
+
+static int cmp_cstr(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A RouteMatch from a TrafficRoute `http[].match` (NULL = prefix "/"):
+ * path {prefix|exact|regex}, method {…} as the :method header, headers
+ * {name: {…}} (names sorted). */
+static Envoy__Config__Route__V3__RouteMatch *route_match(struct pb_arena *a, const json_t *m)
+{
+    Envoy__Config__Route__V3__RouteMatch *rm = PB_NEW(a, Envoy__Config__Route__V3__RouteMatch,
+                                                      ENVOY__CONFIG__ROUTE__V3__ROUTE_MATCH__INIT);
+    const json_t *path = json_object_get(m, "path");
+    const char *v;
+    if ((v = json_string_value(json_object_get(path, "exact")))) {
+        rm->path_specifier_case = ENVOY__CONFIG__ROUTE__V3__ROUTE_MATCH__PATH_SPECIFIER_PATH;
+        rm->path = pb_strdup(a, v);
+    } else if ((v = json_string_value(json_object_get(path, "regex")))) {
+        rm->path_specifier_case = ENVOY__CONFIG__ROUTE__V3__ROUTE_MATCH__PATH_SPECIFIER_SAFE_REGEX;
+        rm->safe_regex = PB_NEW(a, Envoy__Type__Matcher__V3__RegexMatcher,
+                                ENVOY__TYPE__MATCHER__V3__REGEX_MATCHER__INIT);
+        rm->safe_regex->regex = pb_strdup(a, v);
+    } else {
+        v = json_string_value(json_object_get(path, "prefix"));
+        rm->path_specifier_case = ENVOY__CONFIG__ROUTE__V3__ROUTE_MATCH__PATH_SPECIFIER_PREFIX;
+        rm->prefix = pb_strdup(a, v ? v : "/");
+    }
+    const json_t *hdrs = json_object_get(m, "headers");
+    size_t nh = json_object_size(hdrs) + 1;
+    rm->headers = pb_alloc(a, nh * sizeof(*rm->headers));
+    Envoy__Type__Matcher__V3__StringMatcher *sm = string_match(a, json_object_get(m, "method"));
+    if (sm)
+        rm->headers[rm->n_headers++] = header_match(a, ":method", sm);
+    if (json_object_size(hdrs)) {
+        const char **keys = xcalloc(json_object_size(hdrs), sizeof(*keys));
+        size_t nk = 0;
+        const char *k;
+        json_t *hv;
+        json_object_foreach((json_t *)hdrs, k, hv) keys[nk++] = k;
+        qsort(keys, nk, sizeof(*keys), cmp_cstr);
+        for (size_t i = 0; i < nk; i++) {
+            sm = string_match(a, json_object_get(hdrs, keys[i]));
+            if (sm)
+                rm->headers[rm->n_headers++] = header_match(a, keys[i], sm);
+        }
+        free(keys);
+    }
+    return rm;
+}
+
+/* A RouteAction to the splits, with the policies' HTTP settings. */
+static Envoy__Config__Route__V3__RouteAction *route_action(struct pb_arena *a,
+                                                           const struct xds_split *sp, size_t n,
+                                                           const struct xds_conn_policy *cp)
+{
+    Envoy__Config__Route__V3__RouteAction *ra = PB_NEW(a, Envoy__Config__Route__V3__RouteAction,
+                                                       ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__INIT);
+    if (n == 1 && sp[0].ntags == 0) {
+        ra->cluster_specifier_case = ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__CLUSTER_SPECIFIER_CLUSTER;
+        ra->cluster = pb_strdup(a, sp[0].cluster);
+    } else {
+        Envoy__Config__Route__V3__WeightedCluster *wc =
+            PB_NEW(a, Envoy__Config__Route__V3__WeightedCluster,
+                   ENVOY__CONFIG__ROUTE__V3__WEIGHTED_CLUSTER__INIT);
+        wc->n_clusters = n;
+        wc->clusters = pb_alloc(a, n * sizeof(*wc->clusters));
+        for (size_t i = 0; i < n; i++) {
+            Envoy__Config__Route__V3__WeightedCluster__ClusterWeight *cw =
+                PB_NEW(a, Envoy__Config__Route__V3__WeightedCluster__ClusterWeight,
+                       ENVOY__CONFIG__ROUTE__V3__WEIGHTED_CLUSTER__CLUSTER_WEIGHT__INIT);
+            cw->name = pb_strdup(a, sp[i].cluster);
+            cw->weight = pb_u32(a, sp[i].weight);
+            if (sp[i].ntags)
+                cw->metadata_match = pb_metadata_tags(a, "envoy.lb", sp[i].tags, sp[i].ntags);
+            wc->clusters[i] = cw;
+        }
+        ra->cluster_specifier_case =
+            ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__CLUSTER_SPECIFIER_WEIGHTED_CLUSTERS;
+        ra->weighted_clusters = wc;
+    }
+    if (cp->request_timeout_ms != XDS_UNSET)
+        ra->timeout = pb_ms(a, cp->request_timeout_ms);
+    if (cp->retry) {
+        Envoy__Config__Route__V3__RetryPolicy *rp = PB_NEW(
+            a, Envoy__Config__Route__V3__RetryPolicy, ENVOY__CONFIG__ROUTE__V3__RETRY_POLICY__INIT);
+        rp->retry_on = pb_strdup(a, cp->retry_on);
+        if (cp->retry_num != XDS_UNSET)
+            rp->num_retries = pb_u32(a, (uint32_t)cp->retry_num);
+        if (cp->retry_per_try_ms != XDS_UNSET)
+            rp->per_try_timeout = pb_ms(a, cp->retry_per_try_ms);
+        if (cp->n_retry_codes) {
+            rp->n_retriable_status_codes = cp->n_retry_codes;
+            rp->retriable_status_codes = pb_alloc(a, cp->n_retry_codes * sizeof(uint32_t));
+            memcpy(rp->retriable_status_codes, cp->retry_codes, cp->n_retry_codes * sizeof(uint32_t));
+        }
+        if (cp->retry_base_ms != XDS_UNSET) {
+            rp->retry_back_off = PB_NEW(a, Envoy__Config__Route__V3__RetryPolicy__RetryBackOff,
+                                        ENVOY__CONFIG__ROUTE__V3__RETRY_POLICY__RETRY_BACK_OFF__INIT);
+            rp->retry_back_off->base_interval = pb_ms(a, cp->retry_base_ms);
+            if (cp->retry_max_ms != XDS_UNSET)
+                rp->retry_back_off->max_interval = pb_ms(a, cp->retry_max_ms);
+        }
+        ra->retry_policy = rp;
+    }
+    return ra;
+}
+
+static Envoy__Config__Route__V3__Route *route_new(struct pb_arena *a,
+                                                  Envoy__Config__Route__V3__RouteMatch *m,
+                                                  Envoy__Config__Route__V3__RouteAction *ra)
+{
+    Envoy__Config__Route__V3__Route *r =
+        PB_NEW(a, Envoy__Config__Route__V3__Route, ENVOY__CONFIG__ROUTE__V3__ROUTE__INIT);
+    r->match = m;
+    r->action_case = ENVOY__CONFIG__ROUTE__V3__ROUTE__ACTION_ROUTE;
+    r->route = ra;
+    return r;
+}
+
+/* Kuma's route configuration shape: {name, validateClusters: false,
+ * virtualHosts: [{name: vhost, domains: ["*"], routes}]}. */
+static Envoy__Config__Route__V3__RouteConfiguration *
+route_config(struct pb_arena *a, const char *name, const char *vhost,
+             Envoy__Config__Route__V3__Route **routes, size_t n)
+{
+    Envoy__Config__Route__V3__VirtualHost *vh = PB_NEW(
+        a, Envoy__Config__Route__V3__VirtualHost, ENVOY__CONFIG__ROUTE__V3__VIRTUAL_HOST__INIT);
+    vh->name = pb_strdup(a, vhost);
+    vh->n_domains = 1;
+    vh->domains = pb_alloc(a, sizeof(char *));
+    vh->domains[0] = pb_strdup(a, "*");
+    vh->n_routes = n;
+    vh->routes = routes;
+    Envoy__Config__Route__V3__RouteConfiguration *rc =
+        PB_NEW(a, Envoy__Config__Route__V3__RouteConfiguration,
+               ENVOY__CONFIG__ROUTE__V3__ROUTE_CONFIGURATION__INIT);
+    rc->name = pb_strdup(a, name);
+    rc->validate_clusters = pb_bool(a, 0);
+    rc->n_virtual_hosts = 1;
+    rc->virtual_hosts = pb_alloc(a, sizeof(*rc->virtual_hosts));
+    rc->virtual_hosts[0] = vh;
+    return rc;
+}
+
+/* An HTTP connection manager with an inline route configuration and the
+ * router filter; the policies' connection-level HTTP settings. */
+static Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager *
+hcm_new(struct pb_arena *a, const char *stat_prefix,
+        Envoy__Config__Route__V3__RouteConfiguration *rc, const struct xds_conn_policy *cp)
+{
+    Envoy__Extensions__Filters__Http__Router__V3__Router *router =
+        PB_NEW(a, Envoy__Extensions__Filters__Http__Router__V3__Router,
+               ENVOY__EXTENSIONS__FILTERS__HTTP__ROUTER__V3__ROUTER__INIT);
+    Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpFilter *hf = PB_NEW(
+        a, Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpFilter,
+        ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_FILTER__INIT);
+    hf->name = pb_strdup(a, "envoy.filters.http.router");
+    hf->config_type_case =
+        ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_FILTER__CONFIG_TYPE_TYPED_CONFIG;
+    hf->typed_config = pb_any(a, XDS_URL_ROUTER, &router->base);
+    Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager *hcm = PB_NEW(
+        a, Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager,
+        ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__INIT);
+    hcm->stat_prefix = pb_strdup(a, stat_prefix);
+    hcm->route_specifier_case =
+        ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__ROUTE_SPECIFIER_ROUTE_CONFIG;
+    hcm->route_config = rc;
+    hcm->n_http_filters = 1;
+    hcm->http_filters = pb_alloc(a, sizeof(*hcm->http_filters));
+    hcm->http_filters[0] = hf;
+    if (cp) {
+        if (cp->stream_idle_timeout_ms != XDS_UNSET)
+            hcm->stream_idle_timeout = pb_ms(a, cp->stream_idle_timeout_ms);
+        if (cp->idle_timeout_ms != XDS_UNSET || cp->max_stream_duration_ms != XDS_UNSET) {
+            hcm->common_http_protocol_options =
+                PB_NEW(a, Envoy__Config__Core__V3__HttpProtocolOptions,
+                       ENVOY__CONFIG__CORE__V3__HTTP_PROTOCOL_OPTIONS__INIT);
+            if (cp->idle_timeout_ms != XDS_UNSET)
+                hcm->common_http_protocol_options->idle_timeout = pb_ms(a, cp->idle_timeout_ms);
+            if (cp->max_stream_duration_ms != XDS_UNSET)
+                hcm->common_http_protocol_options->max_stream_duration =
+                    pb_ms(a, cp->max_stream_duration_ms);
+        }
+    }
+    return hcm;
+}
+
+static Envoy__Config__Listener__V3__Filter *
+hcm_filter(struct pb_arena *a,
+           Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager *hcm)
+{
+    Envoy__Config__Listener__V3__Filter *f =
+        PB_NEW(a, Envoy__Config__Listener__V3__Filter, ENVOY__CONFIG__LISTENER__V3__FILTER__INIT);
+    f->name = pb_strdup(a, "envoy.filters.network.http_connection_manager");
+    f->config_type_case = ENVOY__CONFIG__LISTENER__V3__FILTER__CONFIG_TYPE_TYPED_CONFIG;
+    f->typed_config = pb_any(a, XDS_URL_HCM, &hcm->base);
+    return f;
+}
+
+/* Replaces the chain's filters by one HTTP connection manager. */
+static void chain_set_hcm(
+    struct pb_arena *a, Envoy__Config__Listener__V3__FilterChain *fc,
+    Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager *hcm)
+{
+    fc->n_filters = 1;
+    fc->filters = pb_alloc(a, sizeof(*fc->filters));
+    fc->filters[0] = hcm_filter(a, hcm);
+}
+
+/* The cluster's upstream HTTP protocol (Kuma: HTTP/1.1 for http, HTTP/2 for
+ * http2 and grpc) and connection idle timeout. */
+static void cluster_http_options(struct pb_arena *a, Envoy__Config__Cluster__V3__Cluster *c,
+                                 enum xds_protocol proto, const struct xds_conn_policy *cp)
+{
+    Envoy__Extensions__Upstreams__Http__V3__HttpProtocolOptions *o =
+        PB_NEW(a, Envoy__Extensions__Upstreams__Http__V3__HttpProtocolOptions,
+               ENVOY__EXTENSIONS__UPSTREAMS__HTTP__V3__HTTP_PROTOCOL_OPTIONS__INIT);
+    Envoy__Extensions__Upstreams__Http__V3__HttpProtocolOptions__ExplicitHttpConfig *e = PB_NEW(
+        a, Envoy__Extensions__Upstreams__Http__V3__HttpProtocolOptions__ExplicitHttpConfig,
+        ENVOY__EXTENSIONS__UPSTREAMS__HTTP__V3__HTTP_PROTOCOL_OPTIONS__EXPLICIT_HTTP_CONFIG__INIT);
+    if (proto == XDS_PROTO_HTTP) {
+        e->protocol_config_case =
+            ENVOY__EXTENSIONS__UPSTREAMS__HTTP__V3__HTTP_PROTOCOL_OPTIONS__EXPLICIT_HTTP_CONFIG__PROTOCOL_CONFIG_HTTP_PROTOCOL_OPTIONS;
+        e->http_protocol_options = PB_NEW(a, Envoy__Config__Core__V3__Http1ProtocolOptions,
+                                          ENVOY__CONFIG__CORE__V3__HTTP1_PROTOCOL_OPTIONS__INIT);
+    } else {
+        e->protocol_config_case =
+            ENVOY__EXTENSIONS__UPSTREAMS__HTTP__V3__HTTP_PROTOCOL_OPTIONS__EXPLICIT_HTTP_CONFIG__PROTOCOL_CONFIG_HTTP2_PROTOCOL_OPTIONS;
+        e->http2_protocol_options = PB_NEW(a, Envoy__Config__Core__V3__Http2ProtocolOptions,
+                                           ENVOY__CONFIG__CORE__V3__HTTP2_PROTOCOL_OPTIONS__INIT);
+    }
+    o->upstream_protocol_options_case =
+        ENVOY__EXTENSIONS__UPSTREAMS__HTTP__V3__HTTP_PROTOCOL_OPTIONS__UPSTREAM_PROTOCOL_OPTIONS_EXPLICIT_HTTP_CONFIG;
+    o->explicit_http_config = e;
+    if (cp && cp->idle_timeout_ms != XDS_UNSET) {
+        o->common_http_protocol_options = PB_NEW(a, Envoy__Config__Core__V3__HttpProtocolOptions,
+                                                 ENVOY__CONFIG__CORE__V3__HTTP_PROTOCOL_OPTIONS__INIT);
+        o->common_http_protocol_options->idle_timeout = pb_ms(a, cp->idle_timeout_ms);
+    }
+    Envoy__Config__Cluster__V3__Cluster__TypedExtensionProtocolOptionsEntry *en =
+        PB_NEW(a, Envoy__Config__Cluster__V3__Cluster__TypedExtensionProtocolOptionsEntry,
+               ENVOY__CONFIG__CLUSTER__V3__CLUSTER__TYPED_EXTENSION_PROTOCOL_OPTIONS_ENTRY__INIT);
+    en->key = pb_strdup(a, "envoy.extensions.upstreams.http.v3.HttpProtocolOptions");
+    en->value = pb_any(a, XDS_URL_HTTP_PROTOCOL_OPTIONS, &o->base);
+    c->n_typed_extension_protocol_options = 1;
+    c->typed_extension_protocol_options = pb_alloc(a, sizeof(void *));
+    c->typed_extension_protocol_options[0] = en;
+}
+
+/* Kuma's x-kuma-tags header value: "&k=v1,v2&k2=v&" over the proxy's tag
+ * set, keys and values sorted. */
+static char *kuma_tags_header(const struct xds_dataplane *dp)
+{
+    size_t n = json_object_size(dp->tagset);
+    const char **keys = xcalloc(n ? n : 1, sizeof(*keys));
+    size_t nk = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(dp->tagset, k, v) keys[nk++] = k;
+    qsort(keys, nk, sizeof(*keys), cmp_cstr);
+    struct strbuf {
+        char *p;
+        size_t len, cap;
+    } b = {xstrdup("&"), 1, 2};
+#define SB_ADD(str)                                                                                \
+    do {                                                                                           \
+        size_t l_ = strlen(str);                                                                   \
+        if (b.len + l_ + 1 > b.cap) {                                                              \
+            b.cap = (b.len + l_ + 1) * 2;                                                          \
+            b.p = xrealloc(b.p, b.cap);                                                            \
+        }                                                                                          \
+        memcpy(b.p + b.len, str, l_ + 1);                                                          \
+        b.len += l_;                                                                               \
+    } while (0)
+    for (size_t i = 0; i < nk; i++) {
+        const json_t *vals = json_object_get(dp->tagset, keys[i]);
+        size_t nv = json_is_array(vals) ? json_array_size(vals) : 1;
+        const char **vs = xcalloc(nv, sizeof(*vs));
+        size_t m = 0;
+        if (json_is_array(vals)) {
+            size_t j;
+            json_t *x;
+            json_array_foreach(vals, j, x) if (json_is_string(x)) vs[m++] = json_string_value(x);
+        } else if (json_is_string(vals)) {
+            vs[m++] = json_string_value(vals);
+        }
+        qsort(vs, m, sizeof(*vs), cmp_cstr);
+        SB_ADD(keys[i]);
+        SB_ADD("=");
+        for (size_t j = 0; j < m; j++) {
+            if (j)
+                SB_ADD(",");
+            SB_ADD(vs[j]);
+        }
+        SB_ADD("&");
+        free(vs);
+    }
+#undef SB_ADD
+    free(keys);
+    return b.p;
+}
+
+/* The protocol of an outbound: the common protocol of the endpoints of all
+ * its route's destinations (Kuma's InferServiceProtocol); TCP when a
+ * destination has no endpoints. */
+static enum xds_protocol route_protocol(const struct xds_mesh_snapshot *snap,
+                                        const struct xds_route *rt)
+{
+    enum xds_protocol p = XDS_PROTO_TCP;
+    for (size_t i = 0; i < rt->n; i++) {
+        const struct xds_service *s = xds_snapshot_service(snap, rt->splits[i].service);
+        enum xds_protocol sp = s ? s->protocol : XDS_PROTO_TCP;
+        p = i == 0 ? sp : xds_protocol_common(p, sp);
+    }
+    return p;
+}
+
 static Envoy__Config__Cluster__V3__Cluster *
 new_cluster(struct pb_arena *a, const char *name,
             Envoy__Config__Cluster__V3__Cluster__DiscoveryType type)
@@ -483,6 +836,9 @@ static void gen_inbound(struct gen *g)
         struct xds_conn_policy cp;
         xds_inbound_conn_policy(g->snap, dp, in, &cp);
         apply_cluster_policy(&a, c, &cp);
+        int http = XDS_PROTO_IS_HTTP(in->protocol);
+        if (http)
+            cluster_http_options(&a, c, in->protocol, &cp);
         add_msg(g, XDS_CDS, cname, &c->base);
 
         char *lname = xds_name_inbound(in->address, in->port);
@@ -492,7 +848,34 @@ static void gen_inbound(struct gen *g)
         if (in->ntags)
             l->metadata = pb_metadata_tags(&a, "io.kuma.tags", in->tags, in->ntags);
         Envoy__Config__Listener__V3__FilterChain *fc = only_chain(l);
-        if (cp.idle_timeout_ms != XDS_UNSET || cp.max_connect_attempts > 0) {
+        if (http) {
+            /* Kuma's inbound HTTP: route config inbound:<service> sending
+             * everything to the local cluster, x-kuma-tags stripped. */
+            struct xds_split local = {.cluster = cname, .weight = 1};
+            Envoy__Config__Route__V3__Route **routes = pb_alloc(&a, sizeof(*routes));
+            struct xds_conn_policy rcp = cp;
+            rcp.retry = 0;
+            routes[0] = route_new(&a, route_match(&a, NULL), route_action(&a, &local, 1, &rcp));
+            char *rname = xasprintf("inbound:%s", in->service ? in->service : cname);
+            Envoy__Config__Route__V3__RouteConfiguration *rc =
+                route_config(&a, rname, in->service ? in->service : cname, routes, 1);
+            free(rname);
+            rc->n_request_headers_to_remove = 1;
+            rc->request_headers_to_remove = pb_alloc(&a, sizeof(char *));
+            rc->request_headers_to_remove[0] = pb_strdup(&a, "x-kuma-tags");
+            Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager
+                *hcm = hcm_new(&a, stat, rc, &cp);
+            if (g->snap->mtls) {
+                hcm->forward_client_cert_details =
+                    ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__FORWARD_CLIENT_CERT_DETAILS__SANITIZE_SET;
+                hcm->set_current_client_cert_details = PB_NEW(
+                    &a,
+                    Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager__SetCurrentClientCertDetails,
+                    ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__SET_CURRENT_CLIENT_CERT_DETAILS__INIT);
+                hcm->set_current_client_cert_details->uri = 1;
+            }
+            chain_set_hcm(&a, fc, hcm);
+        } else if (cp.idle_timeout_ms != XDS_UNSET || cp.max_connect_attempts > 0) {
             Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy *tp = decode_tcp(&a, fc);
             apply_tcp_policy(&a, tp, &cp);
             repack_tcp(&a, fc, tp);
@@ -547,10 +930,38 @@ static void gen_outbound(struct gen *g)
         l->metadata = pb_metadata_tags(&a, "io.kuma.tags", &tag, 1);
         if (transparent(dp))
             l->bind_to_port = pb_bool(&a, 0);
+        enum xds_protocol proto = route_protocol(g->snap, &rt);
         struct xds_conn_policy cp;
-        xds_outbound_conn_policy(g->snap, dp, out->service, &cp);
+        xds_outbound_conn_policy_proto(g->snap, dp, out->service, proto, &cp);
         Envoy__Config__Listener__V3__FilterChain *fc = only_chain(l);
-        if (rt.n > 1 || cp.idle_timeout_ms != XDS_UNSET || cp.max_connect_attempts > 0) {
+        if (XDS_PROTO_IS_HTTP(proto)) {
+            /* Kuma's outbound HTTP: route config outbound:<service>, one
+             * route per TrafficRoute http entry, then the default one. */
+            Envoy__Config__Route__V3__Route **routes =
+                pb_alloc(&a, (rt.n_http + 1) * sizeof(*routes));
+            size_t nr = 0;
+            for (size_t k = 0; k < rt.n_http; k++)
+                routes[nr++] = route_new(&a, route_match(&a, rt.http[k].match),
+                                         route_action(&a, rt.http[k].splits, rt.http[k].n, &cp));
+            routes[nr++] = route_new(&a, route_match(&a, NULL), route_action(&a, rt.splits, rt.n, &cp));
+            char *rname = xasprintf("outbound:%s", out->service);
+            Envoy__Config__Route__V3__RouteConfiguration *rc =
+                route_config(&a, rname, out->service, routes, nr);
+            free(rname);
+            char *tags = kuma_tags_header(dp);
+            Envoy__Config__Core__V3__HeaderValueOption *hv =
+                PB_NEW(&a, Envoy__Config__Core__V3__HeaderValueOption,
+                       ENVOY__CONFIG__CORE__V3__HEADER_VALUE_OPTION__INIT);
+            hv->header = PB_NEW(&a, Envoy__Config__Core__V3__HeaderValue,
+                                ENVOY__CONFIG__CORE__V3__HEADER_VALUE__INIT);
+            hv->header->key = pb_strdup(&a, "x-kuma-tags");
+            hv->header->value = pb_strdup(&a, tags);
+            free(tags);
+            rc->n_request_headers_to_add = 1;
+            rc->request_headers_to_add = pb_alloc(&a, sizeof(void *));
+            rc->request_headers_to_add[0] = hv;
+            chain_set_hcm(&a, fc, hcm_new(&a, stat, rc, &cp));
+        } else if (rt.n > 1 || cp.idle_timeout_ms != XDS_UNSET || cp.max_connect_attempts > 0) {
             Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy *tp = decode_tcp(&a, fc);
             if (rt.n > 1) {
                 Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster *wc = PB_NEW(
@@ -617,10 +1028,22 @@ static void gen_outbound_clusters(struct gen *g)
         }
         struct xds_route rt;
         xds_outbound_route(g->snap, dp, svc, &rt);
+        enum xds_protocol proto = g->o->proxyless ? XDS_PROTO_TCP : route_protocol(g->snap, &rt);
         struct xds_conn_policy cp;
-        xds_outbound_conn_policy(g->snap, dp, svc, &cp);
-        for (size_t k = 0; k < rt.n; k++) {
+        xds_outbound_conn_policy_proto(g->snap, dp, svc, proto, &cp);
+        /* The default route's destinations, then those of the HTTP routes. */
+        size_t total = rt.n;
+        if (XDS_PROTO_IS_HTTP(proto))
+            for (size_t h = 0; h < rt.n_http; h++)
+                total += rt.http[h].n;
+        for (size_t k = 0; k < total; k++) {
             const struct xds_split *sp = &rt.splits[k];
+            if (k >= rt.n) {
+                size_t idx = k - rt.n, h = 0;
+                while (idx >= rt.http[h].n)
+                    idx -= rt.http[h++].n;
+                sp = &rt.http[h].splits[idx];
+            }
             struct pb_arena a = {0};
             Envoy__Config__Cluster__V3__Cluster *c = eds_cluster(&a, sp->cluster);
             if (strcmp(sp->cluster, sp->service) != 0)
@@ -646,6 +1069,8 @@ static void gen_outbound_clusters(struct gen *g)
             if (rt.lb_policy >= 0)
                 c->lb_policy = (Envoy__Config__Cluster__V3__Cluster__LbPolicy)rt.lb_policy;
             apply_cluster_policy(&a, c, &cp);
+            if (XDS_PROTO_IS_HTTP(proto))
+                cluster_http_options(&a, c, proto, &cp);
             if (g->snap->mtls && !g->o->proxyless)
                 c->transport_socket = upstream_tls(&a, g->snap->mesh, sp);
             add_msg(g, XDS_CDS, sp->cluster, &c->base);

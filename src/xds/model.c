@@ -50,6 +50,30 @@ uint64_t xds_hash_u64(uint64_t h, uint64_t v)
     return xds_hash(h, &v, sizeof(v));
 }
 
+enum xds_protocol xds_protocol_parse(const char *s)
+{
+    if (!s)
+        return XDS_PROTO_TCP;
+    if (strcmp(s, "http") == 0)
+        return XDS_PROTO_HTTP;
+    if (strcmp(s, "http2") == 0)
+        return XDS_PROTO_HTTP2;
+    if (strcmp(s, "grpc") == 0)
+        return XDS_PROTO_GRPC;
+    if (strcmp(s, "kafka") == 0)
+        return XDS_PROTO_KAFKA;
+    return XDS_PROTO_TCP;
+}
+
+enum xds_protocol xds_protocol_common(enum xds_protocol a, enum xds_protocol b)
+{
+    if (a == b)
+        return a;
+    if ((a == XDS_PROTO_GRPC && b == XDS_PROTO_HTTP2) || (a == XDS_PROTO_HTTP2 && b == XDS_PROTO_GRPC))
+        return XDS_PROTO_HTTP2;
+    return XDS_PROTO_TCP;
+}
+
 int xds_parse_proxy_id(const char *id, char **mesh, char **name, struct err *e)
 {
     if (!id || !*id)
@@ -154,6 +178,8 @@ int xds_dataplane_from_resource(const struct resource *r, struct xds_dataplane *
             for (size_t t = 0; t < x->ntags; t++)
                 if (strcmp(x->tags[t].key, XDS_TAG_SERVICE) == 0)
                     x->service = xstrdup(x->tags[t].value);
+                else if (strcmp(x->tags[t].key, XDS_TAG_PROTOCOL) == 0)
+                    x->protocol = xds_protocol_parse(x->tags[t].value);
             const json_t *ready = json_object_get(json_object_get(ib, "health"), "ready");
             x->ready = json_is_false(ready) ? 0 : 1;
         }

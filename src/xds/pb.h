@@ -23,6 +23,8 @@
 #include "envoy/extensions/filters/network/rbac/v3/rbac.pb-c.h"
 #include "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.pb-c.h"
 #include "envoy/extensions/transport_sockets/tls/v3/tls.pb-c.h"
+#include "envoy/extensions/upstreams/http/v3/http_protocol_options.pb-c.h"
+#include "envoy/type/matcher/v3/regex.pb-c.h"
 #include "envoy/type/matcher/v3/string.pb-c.h"
 #include "envoy/service/discovery/v3/discovery.pb-c.h"
 #include "google/protobuf/any.pb-c.h"
@@ -42,6 +44,8 @@
 #define XDS_URL_HCM                                                                                \
     XDS_TYPE_PREFIX "envoy.extensions.filters.network.http_connection_manager.v3."                 \
                     "HttpConnectionManager"
+#define XDS_URL_HTTP_PROTOCOL_OPTIONS                                                              \
+    XDS_TYPE_PREFIX "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 #define XDS_URL_ROUTER       XDS_TYPE_PREFIX "envoy.extensions.filters.http.router.v3.Router"
 #define XDS_URL_NETWORK_RBAC XDS_TYPE_PREFIX "envoy.extensions.filters.network.rbac.v3.RBAC"
 #define XDS_URL_UPSTREAM_TLS                                                                       \

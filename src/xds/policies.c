@@ -544,6 +544,35 @@ void xds_outbound_route(const struct xds_mesh_snapshot *snap, const struct xds_d
         }
         if (out->n == 0 && json_is_object(json_object_get(conf, "destination")))
             split_from(json_object_get(conf, "destination"), service, 1, &out->splits[out->n++]);
+        const json_t *http = json_object_get(conf, "http");
+        if (json_array_size(http) > 0) {
+            out->http = xcalloc(json_array_size(http), sizeof(*out->http));
+            json_t *h;
+            json_array_foreach(http, i, h)
+            {
+                struct xds_http_route *hr = &out->http[out->n_http];
+                const json_t *hs = json_object_get(h, "split");
+                hr->splits = xcalloc(json_array_size(hs) + 1, sizeof(*hr->splits));
+                size_t k;
+                json_t *sp2;
+                json_array_foreach(hs, k, sp2)
+                {
+                    json_int_t w = json_integer_value(json_object_get(sp2, "weight"));
+                    if (w > 0)
+                        split_from(json_object_get(sp2, "destination"), service, (uint32_t)w,
+                                   &hr->splits[hr->n++]);
+                }
+                if (hr->n == 0 && json_is_object(json_object_get(h, "destination")))
+                    split_from(json_object_get(h, "destination"), service, 1,
+                               &hr->splits[hr->n++]);
+                if (hr->n == 0) {
+                    free(hr->splits);
+                    continue;
+                }
+                hr->match = json_object_get(h, "match");
+                out->n_http++;
+            }
+        }
     }
     if (out->n == 0) {
         free(out->splits);
@@ -555,18 +584,26 @@ void xds_outbound_route(const struct xds_mesh_snapshot *snap, const struct xds_d
     }
 }
 
+static void splits_free(struct xds_split *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].service);
+        free(v[i].cluster);
+        for (size_t t = 0; t < v[i].ntags; t++) {
+            free(v[i].tags[t].key);
+            free(v[i].tags[t].value);
+        }
+        free(v[i].tags);
+    }
+    free(v);
+}
+
 void xds_route_free(struct xds_route *r)
 {
-    for (size_t i = 0; i < r->n; i++) {
-        free(r->splits[i].service);
-        free(r->splits[i].cluster);
-        for (size_t t = 0; t < r->splits[i].ntags; t++) {
-            free(r->splits[i].tags[t].key);
-            free(r->splits[i].tags[t].value);
-        }
-        free(r->splits[i].tags);
-    }
-    free(r->splits);
+    splits_free(r->splits, r->n);
+    for (size_t i = 0; i < r->n_http; i++)
+        splits_free(r->http[i].splits, r->http[i].n);
+    free(r->http);
     memset(r, 0, sizeof(*r));
 }
 
@@ -579,6 +616,65 @@ static void conn_init(struct xds_conn_policy *c)
     c->max_connections = c->max_pending_requests = c->max_requests = c->max_retries = XDS_UNSET;
     c->outlier_consecutive_5xx = c->outlier_interval_ms = c->outlier_base_ejection_ms =
         c->outlier_max_ejection_percent = XDS_UNSET;
+    c->request_timeout_ms = c->stream_idle_timeout_ms = c->max_stream_duration_ms = XDS_UNSET;
+    c->retry_num = c->retry_per_try_ms = c->retry_base_ms = c->retry_max_ms = XDS_UNSET;
+}
+
+/* MeshRetry's retryOn names → Envoy's (numbers are status codes). */
+static void retry_on_from(struct xds_conn_policy *c, const json_t *list)
+{
+    static const char *const names[][2] = {
+        {"5xx", "5xx"},
+        {"GatewayError", "gateway-error"},
+        {"Reset", "reset"},
+        {"Retriable4xx", "retriable-4xx"},
+        {"ConnectFailure", "connect-failure"},
+        {"EnvoyRatelimited", "envoy-ratelimited"},
+        {"RefusedStream", "refused-stream"},
+        {"Http3PostConnectFailure", "http3-post-connect-failure"},
+        {"HttpMethodConnect", "http-method-connect"},
+        {"RetriableStatusCodes", "retriable-status-codes"},
+        {"RetriableHeaders", "retriable-headers"},
+        {"Canceled", "cancelled"},
+        {"DeadlineExceeded", "deadline-exceeded"},
+        {"Internal", "internal"},
+        {"ResourceExhausted", "resource-exhausted"},
+        {"Unavailable", "unavailable"},
+    };
+    if (!json_is_array(list))
+        return;
+    c->retry_on[0] = 0;
+    c->n_retry_codes = 0;
+    size_t i;
+    json_t *v;
+    int codes = 0;
+    json_array_foreach(list, i, v)
+    {
+        const char *n = json_string_value(v);
+        if (!n)
+            continue;
+        const char *env = NULL;
+        for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++)
+            if (strcmp(n, names[k][0]) == 0 || strcmp(n, names[k][1]) == 0)
+                env = names[k][1];
+        char *end;
+        long code = strtol(n, &end, 10);
+        if (!env && *n && !*end && code >= 100 && code <= 599) {
+            if (c->n_retry_codes < sizeof(c->retry_codes) / sizeof(c->retry_codes[0]))
+                c->retry_codes[c->n_retry_codes++] = (uint32_t)code;
+            codes = 1;
+            continue;
+        }
+        if (!env)
+            continue;
+        size_t len = strlen(c->retry_on);
+        snprintf(c->retry_on + len, sizeof(c->retry_on) - len, "%s%s", len ? "," : "", env);
+    }
+    if (codes && !strstr(c->retry_on, "retriable-status-codes")) {
+        size_t len = strlen(c->retry_on);
+        snprintf(c->retry_on + len, sizeof(c->retry_on) - len, "%sretriable-status-codes",
+                 len ? "," : "");
+    }
 }
 
 static void set_dur(int64_t *dst, const json_t *v)
@@ -599,6 +695,48 @@ static void apply_mesh_timeout(struct xds_conn_policy *c, const json_t *d)
 {
     set_dur(&c->connect_timeout_ms, json_object_get(d, "connectionTimeout"));
     set_dur(&c->idle_timeout_ms, json_object_get(d, "idleTimeout"));
+    const json_t *h = json_object_get(d, "http");
+    set_dur(&c->request_timeout_ms, json_object_get(h, "requestTimeout"));
+    set_dur(&c->stream_idle_timeout_ms, json_object_get(h, "streamIdleTimeout"));
+    set_dur(&c->max_stream_duration_ms, json_object_get(h, "maxStreamDuration"));
+}
+
+/* An HTTP retry section (MeshRetry `http`/`grpc`, legacy `conf.http`/`conf.grpc`). */
+static void apply_http_retry(struct xds_conn_policy *c, const json_t *r, int grpc)
+{
+    if (!json_is_object(r))
+        return;
+    if (!c->retry) {
+        c->retry = 1;
+        /* Kuma's defaults when retryOn is not given. */
+        snprintf(c->retry_on, sizeof(c->retry_on), "%s",
+                 grpc ? "cancelled,connect-failure,gateway-error,refused-stream,reset,"
+                        "resource-exhausted,unavailable"
+                      : "gateway-error,connect-failure,refused-stream");
+    }
+    set_int(&c->retry_num, json_object_get(r, "numRetries"));
+    set_dur(&c->retry_per_try_ms, json_object_get(r, "perTryTimeout"));
+    const json_t *bo = json_object_get(r, "backOff");
+    set_dur(&c->retry_base_ms, json_object_get(bo, "baseInterval"));
+    set_dur(&c->retry_max_ms, json_object_get(bo, "maxInterval"));
+    retry_on_from(c, json_object_get(r, "retryOn"));
+    const json_t *codes = json_object_get(r, "retriableStatusCodes"); /* legacy */
+    if (json_array_size(codes) > 0) {
+        c->n_retry_codes = 0;
+        size_t i;
+        json_t *v;
+        json_array_foreach(codes, i, v)
+        {
+            if (json_is_integer(v) &&
+                c->n_retry_codes < sizeof(c->retry_codes) / sizeof(c->retry_codes[0]))
+                c->retry_codes[c->n_retry_codes++] = (uint32_t)json_integer_value(v);
+        }
+        if (!strstr(c->retry_on, "retriable-status-codes")) {
+            size_t len = strlen(c->retry_on);
+            snprintf(c->retry_on + len, sizeof(c->retry_on) - len, "%sretriable-status-codes",
+                     len ? "," : "");
+        }
+    }
 }
 
 static void apply_mesh_cb(struct xds_conn_policy *c, const json_t *d)
@@ -620,19 +758,35 @@ static void apply_mesh_cb(struct xds_conn_policy *c, const json_t *d)
     }
 }
 
-static void apply_mesh_retry(struct xds_conn_policy *c, const json_t *d)
+static void apply_mesh_retry(struct xds_conn_policy *c, const json_t *d, enum xds_protocol proto)
 {
     set_int(&c->max_connect_attempts,
             json_object_get(json_object_get(d, "tcp"), "maxConnectAttempt"));
+    if (proto == XDS_PROTO_GRPC)
+        apply_http_retry(c, json_object_get(d, "grpc"), 1);
+    else if (XDS_PROTO_IS_HTTP(proto))
+        apply_http_retry(c, json_object_get(d, "http"), 0);
 }
 
 /* Legacy Timeout / CircuitBreaker / Retry / HealthCheck `conf`. */
-static void apply_legacy(struct xds_conn_policy *c, const struct xds_policy *p)
+static void apply_legacy(struct xds_conn_policy *c, const struct xds_policy *p,
+                         enum xds_protocol proto)
 {
     const json_t *conf = json_object_get(p->spec, "conf");
     if (p->type == &TYPE_TIMEOUT) {
         set_dur(&c->connect_timeout_ms, json_object_get(conf, "connectTimeout"));
-        set_dur(&c->idle_timeout_ms, json_object_get(json_object_get(conf, "tcp"), "idleTimeout"));
+        if (XDS_PROTO_IS_HTTP(proto)) {
+            const json_t *h = json_object_get(conf, proto == XDS_PROTO_GRPC ? "grpc" : "http");
+            if (!h)
+                h = json_object_get(conf, "http");
+            set_dur(&c->request_timeout_ms, json_object_get(h, "requestTimeout"));
+            set_dur(&c->idle_timeout_ms, json_object_get(h, "idleTimeout"));
+            set_dur(&c->stream_idle_timeout_ms, json_object_get(h, "streamIdleTimeout"));
+            set_dur(&c->max_stream_duration_ms, json_object_get(h, "maxStreamDuration"));
+        } else {
+            set_dur(&c->idle_timeout_ms,
+                    json_object_get(json_object_get(conf, "tcp"), "idleTimeout"));
+        }
     } else if (p->type == &TYPE_CIRCUIT_BREAKER) {
         const json_t *t = json_object_get(conf, "thresholds");
         set_int(&c->max_connections, json_object_get(t, "maxConnections"));
@@ -651,6 +805,10 @@ static void apply_legacy(struct xds_conn_policy *c, const struct xds_policy *p)
     } else if (p->type == &TYPE_RETRY) {
         set_int(&c->max_connect_attempts,
                 json_object_get(json_object_get(conf, "tcp"), "maxConnectAttempts"));
+        if (proto == XDS_PROTO_GRPC)
+            apply_http_retry(c, json_object_get(conf, "grpc"), 1);
+        else if (XDS_PROTO_IS_HTTP(proto))
+            apply_http_retry(c, json_object_get(conf, "http"), 0);
     } else if (p->type == &TYPE_HEALTH_CHECK) {
         c->health_check = 1;
         c->hc_interval_ms = 10000;
@@ -666,6 +824,13 @@ static void apply_legacy(struct xds_conn_policy *c, const struct xds_policy *p)
 void xds_outbound_conn_policy(const struct xds_mesh_snapshot *snap, const struct xds_dataplane *dp,
                               const char *service, struct xds_conn_policy *out)
 {
+    xds_outbound_conn_policy_proto(snap, dp, service, XDS_PROTO_TCP, out);
+}
+
+void xds_outbound_conn_policy_proto(const struct xds_mesh_snapshot *snap,
+                                    const struct xds_dataplane *dp, const char *service,
+                                    enum xds_protocol proto, struct xds_conn_policy *out)
+{
     conn_init(out);
     static const struct res_type *const legacy[] = {&TYPE_TIMEOUT, &TYPE_CIRCUIT_BREAKER,
                                                     &TYPE_RETRY, &TYPE_HEALTH_CHECK};
@@ -673,7 +838,7 @@ void xds_outbound_conn_policy(const struct xds_mesh_snapshot *snap, const struct
     for (size_t i = 0; i < sizeof(legacy) / sizeof(legacy[0]); i++) {
         const struct xds_policy *p = best_legacy(snap, legacy[i], dp->tagset, dst);
         if (p)
-            apply_legacy(out, p);
+            apply_legacy(out, p, proto);
     }
     json_decref(dst);
     static const struct res_type *const modern[] = {&TYPE_MESH_TIMEOUT, &TYPE_MESH_CIRCUIT_BREAKER,
@@ -688,7 +853,7 @@ void xds_outbound_conn_policy(const struct xds_mesh_snapshot *snap, const struct
             else if (modern[t] == &TYPE_MESH_CIRCUIT_BREAKER)
                 apply_mesh_cb(out, d);
             else
-                apply_mesh_retry(out, d);
+                apply_mesh_retry(out, d, proto);
         }
         free(ents);
     }

@@ -39,10 +39,19 @@ struct xds_split {
     char *cluster; /* <service>, or <service>-<16 hex> for a subset */
 };
 
+/* One `conf.http[]` entry of a TrafficRoute (HTTP outbounds only). */
+struct xds_http_route {
+    const json_t *match; /* {path, method, headers}, borrowed from the snapshot */
+    struct xds_split *splits;
+    size_t n;
+};
+
 struct xds_route {
     struct xds_split *splits; /* weight > 0 only; at least one */
     size_t n;
     int lb_policy; /* Cluster.LbPolicy, or -1 when the route sets none */
+    struct xds_http_route *http; /* in order, before the default route */
+    size_t n_http;
 };
 
 /* The route of dp's outbound to service: the best TrafficRoute, or a single
@@ -63,11 +72,26 @@ struct xds_conn_policy {
         outlier_max_ejection_percent;
     int health_check; /* legacy HealthCheck */
     int64_t hc_interval_ms, hc_timeout_ms, hc_unhealthy, hc_healthy;
+    /* HTTP (MeshTimeout `http`, legacy Timeout `conf.http`): route timeout,
+     * HCM stream idle timeout, max stream duration; idle_timeout_ms is the
+     * HCM's and the upstream's connection idle timeout. */
+    int64_t request_timeout_ms, stream_idle_timeout_ms, max_stream_duration_ms;
+    /* HTTP retries (MeshRetry `http`/`grpc`, legacy Retry `conf.http`/`conf.grpc`). */
+    int retry;
+    int64_t retry_num, retry_per_try_ms, retry_base_ms, retry_max_ms;
+    char retry_on[256]; /* Envoy's comma list */
+    uint32_t retry_codes[16];
+    size_t n_retry_codes;
 };
 
 /* Of dp's outbound cluster(s) to service. */
 void xds_outbound_conn_policy(const struct xds_mesh_snapshot *snap, const struct xds_dataplane *dp,
                               const char *service, struct xds_conn_policy *out);
+/* The same with the protocol of the outbound (HTTP retries read `http` or
+ * `grpc`). */
+void xds_outbound_conn_policy_proto(const struct xds_mesh_snapshot *snap,
+                                    const struct xds_dataplane *dp, const char *service,
+                                    enum xds_protocol proto, struct xds_conn_policy *out);
 /* Of an inbound (MeshTimeout `from`). */
 void xds_inbound_conn_policy(const struct xds_mesh_snapshot *snap, const struct xds_dataplane *dp,
                              const struct xds_inbound *in, struct xds_conn_policy *out);

@@ -277,6 +277,9 @@ struct xds_mesh_snapshot *xds_snapshot_build_from(const struct xds_snapshot_inpu
         svc->cla = build_cla(svc->name, &eps[i], j - i, &svc->cla_len);
         svc->hash = xds_hash_fast(XDS_HASH_INIT, svc->cla, svc->cla_len);
         svc->n_endpoints = j - i;
+        svc->protocol = eps[i].in->protocol;
+        for (size_t k = i + 1; k < j; k++)
+            svc->protocol = xds_protocol_common(svc->protocol, eps[k].in->protocol);
         i = j;
     }
     free(eps);

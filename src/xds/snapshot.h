@@ -31,6 +31,7 @@ struct xds_service {
     size_t cla_len;
     uint64_t hash; /* of cla */
     size_t n_endpoints;
+    enum xds_protocol protocol; /* common protocol of its endpoints */
 };
 
 /* A policy of the mesh as stored (spec parsed once, read by the generator). */

@@ -5,6 +5,10 @@
 //      sees no resend;
 //  (b) push: a new backend dataplane yields a new EDS version for web-1,
 //      while a proxy of mesh "other" receives nothing from mesh default;
+//  (c) HTTP: a proxy whose inbound and outbound services are tagged
+//      kuma.io/protocol http/grpc gets HTTP connection managers with inline
+//      route configs (TrafficRoute http matches, MeshTimeout/MeshRetry http
+//      fields) and upstream HttpProtocolOptions, round-tripped the same way;
 //  then the stream ends and the registered dataplane is deregistered.
 // Env: XDS_ADDR (host:port of the DP server), CP_URL (REST API).
 'use strict';
@@ -171,6 +175,78 @@ async function main() {
   const pcds = await pl.waitCount('CDS', 1);
   assertEq(names(pcds), ['backend'], 'proxyless: only EDS clusters');
   pl.close();
+
+  // (c) HTTP.
+  for (const [name, ip, ver, proto] of [['api-1', '127.0.0.3', 'v1', 'http'], ['api-2', '127.0.0.4', 'v2', 'http'],
+    ['rpc-1', '127.0.0.5', 'v1', 'grpc']]) {
+    r = await api(CP, 'PUT', `/meshes/default/dataplanes/${name}`, {
+      type: 'Dataplane', mesh: 'default', name,
+      networking: { address: ip, inbound: [{ port: 8080, tags: { 'kuma.io/service': name.split('-')[0], 'kuma.io/protocol': proto, version: ver } }] },
+    });
+    assertEq(r.status, 201, `create ${name}: ${r.body}`);
+  }
+  const policies = [
+    ['traffic-routes', { type: 'TrafficRoute', mesh: 'default', name: 'api-routes',
+      sources: [{ match: { 'kuma.io/service': 'front' } }], destinations: [{ match: { 'kuma.io/service': 'api' } }],
+      conf: { http: [{ match: { path: { prefix: '/v2' }, method: { exact: 'GET' }, headers: { 'x-user': { regex: '^a.*' } } },
+        destination: { 'kuma.io/service': 'api', version: 'v2' } },
+      { match: { path: { exact: '/half' } }, split: [{ weight: 50, destination: { 'kuma.io/service': 'api', version: 'v1' } },
+        { weight: 50, destination: { 'kuma.io/service': 'api', version: 'v2' } }] }],
+      destination: { 'kuma.io/service': 'api' } } }],
+    ['meshtimeouts', { type: 'MeshTimeout', mesh: 'default', name: 'mt-http', spec: { targetRef: { kind: 'Mesh' },
+      to: [{ targetRef: { kind: 'MeshService', name: 'api' }, default: { idleTimeout: '30m', http: { requestTimeout: '5s', streamIdleTimeout: '1m', maxStreamDuration: '10m' } } }],
+      from: [{ targetRef: { kind: 'Mesh' }, default: { http: { requestTimeout: '20s' } } }] } }],
+    ['meshretries', { type: 'MeshRetry', mesh: 'default', name: 'mr-http', spec: { targetRef: { kind: 'Mesh' },
+      to: [{ targetRef: { kind: 'Mesh' }, default: { http: { numRetries: 3, perTryTimeout: '2s', backOff: { baseInterval: '100ms', maxInterval: '1s' }, retryOn: ['5xx', '503'] },
+        grpc: { numRetries: 2, retryOn: ['Unavailable'] } } }] } }],
+  ];
+  for (const [coll, body] of policies) {
+    r = await api(CP, 'PUT', `/meshes/default/${coll}/${body.name}`, body);
+    assert(r.status === 201 || r.status === 200, `create ${body.name}: ${r.status} ${r.body}`);
+  }
+  const front = new AdsClient(XDS, 'default.front-1', {
+    metadata: {
+      'dataplane.resource': JSON.stringify({
+        type: 'Dataplane', mesh: 'default', name: 'front-1',
+        networking: { address: '127.0.0.6', inbound: [{ port: 18081, servicePort: 8081, tags: { 'kuma.io/service': 'front', 'kuma.io/protocol': 'http' } }],
+          outbound: [{ port: 10011, tags: { 'kuma.io/service': 'api' } }, { port: 10012, tags: { 'kuma.io/service': 'rpc' } }] },
+      }),
+    },
+  });
+  front.request('CDS');
+  const fcds = await front.waitCount('CDS', 1);
+  const hpo = (c) => Object.values(c.typed_extension_protocol_options || {})[0]?.decoded;
+  assert(hpo(fcds.byName.api)?.explicit_http_config?.http_protocol_options, 'api cluster: HTTP/1.1 upstream');
+  assertEq(hpo(fcds.byName.api).common_http_protocol_options.idle_timeout.seconds.toString(), '1800', 'api cluster idle timeout');
+  assert(hpo(fcds.byName.rpc)?.explicit_http_config?.http2_protocol_options, 'rpc cluster: HTTP/2 upstream');
+  assert(hpo(fcds.byName['localhost:8081'])?.explicit_http_config?.http_protocol_options, 'inbound cluster: HTTP/1.1');
+  assertEq(names(fcds).filter((n) => n.startsWith('api-')).length, 2, 'two api subset clusters');
+  front.ack('CDS');
+  front.request('LDS');
+  const flds = await front.waitCount('LDS', 1);
+  const hcmOf = (l) => l.filter_chains[0].filters[0];
+  const ohcm = hcmOf(flds.byName['outbound:127.0.0.1:10011']);
+  assertEq(ohcm.name, 'envoy.filters.network.http_connection_manager', 'outbound HCM');
+  const oh = ohcm.typed_config.decoded;
+  assertEq([oh.stat_prefix, oh.route_config.name], ['api', 'outbound:api'], 'outbound HCM names');
+  assertEq(oh.stream_idle_timeout.seconds.toString(), '60', 'streamIdleTimeout');
+  const routes = oh.route_config.virtual_hosts[0].routes;
+  assertEq(routes.length, 3, 'two http routes + default');
+  assertEq(routes[0].match.headers.map((h) => h.name), [':method', 'x-user'], 'method and header matches');
+  assertEq(routes[0].route.timeout.seconds.toString(), '5', 'requestTimeout');
+  assertEq(routes[0].route.retry_policy.num_retries.value, 3, 'numRetries');
+  assertEq(routes[0].route.retry_policy.retriable_status_codes, [503], 'retriable status codes');
+  assertEq(routes[1].route.weighted_clusters.clusters.map((c) => c.weight.value), [50, 50], 'split weights');
+  assertEq(routes[2].match.prefix, '/', 'default route');
+  assertEq(oh.http_filters.map((f) => f.name), ['envoy.filters.http.router'], 'router filter');
+  const rh = hcmOf(flds.byName['outbound:127.0.0.1:10012']).typed_config.decoded;
+  assertEq(rh.route_config.virtual_hosts[0].routes[0].route.retry_policy.retry_on, 'unavailable', 'grpc retryOn');
+  const ih = hcmOf(flds.byName['inbound:127.0.0.6:18081']).typed_config.decoded;
+  assertEq([ih.route_config.name, ih.stat_prefix], ['inbound:front', 'localhost_8081'], 'inbound HCM names');
+  assertEq(ih.route_config.request_headers_to_remove, ['x-kuma-tags'], 'x-kuma-tags removed inbound');
+  front.ack('LDS');
+  assertEq(front.errors.map(String), [], 'HTTP resources round-trip');
+  front.close();
 
   // The stream ends: the dataplane registered from metadata is deleted after
   // the deregistration delay.

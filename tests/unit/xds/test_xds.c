@@ -598,3 +598,93 @@ TEST(xds_sni_and_hmap)
     ASSERT_INT_EQ(n, 2500);
     hmap_free(&m);
 }
+
+/* ---- phase C: HTTP ------------------------------------------------------ */
+
+static const char *API_HTTP_V1 = "type: Dataplane\nmesh: default\nname: api-1\n"
+                                 "networking:\n  address: 10.0.0.5\n  inbound:\n"
+                                 "  - port: 8080\n    tags:\n      kuma.io/service: api\n"
+                                 "      kuma.io/protocol: http\n      version: v1\n";
+static const char *API_HTTP_V2 = "type: Dataplane\nmesh: default\nname: api-2\n"
+                                 "networking:\n  address: 10.0.0.6\n  inbound:\n"
+                                 "  - port: 8080\n    tags:\n      kuma.io/service: api\n"
+                                 "      kuma.io/protocol: http\n      version: v2\n";
+static const char *GRPC_SVC = "type: Dataplane\nmesh: default\nname: rpc-1\n"
+                              "networking:\n  address: 10.0.0.8\n  inbound:\n"
+                              "  - port: 9090\n    tags:\n      kuma.io/service: rpc\n"
+                              "      kuma.io/protocol: grpc\n";
+static const char *FRONT = "type: Dataplane\nmesh: default\nname: front-1\n"
+                           "networking:\n  address: 10.0.0.9\n  inbound:\n"
+                           "  - port: 80\n    servicePort: 8000\n    tags:\n"
+                           "      kuma.io/service: front\n      kuma.io/protocol: http\n"
+                           "      team: edge\n"
+                           "  outbound:\n  - port: 10001\n    tags:\n      kuma.io/service: api\n"
+                           "  - port: 10002\n    tags:\n      kuma.io/service: rpc\n"
+                           "  - port: 10003\n    tags:\n      kuma.io/service: backend\n";
+
+TEST(xds_golden_http)
+{
+    struct resource *dps[] = {res(FRONT), res(API_HTTP_V1), res(API_HTTP_V2), res(GRPC_SVC),
+                              res(BACKEND1)};
+    struct resource *pols[] = {
+        res("type: TrafficRoute\nmesh: default\nname: api-routes\n"
+            "sources:\n- match:\n    kuma.io/service: front\n"
+            "destinations:\n- match:\n    kuma.io/service: api\n"
+            "conf:\n  http:\n"
+            "  - match:\n      path: {prefix: /v2}\n      method: {exact: GET}\n"
+            "      headers: {x-canary: {exact: 'yes'}, x-user: {regex: '^a.*'}}\n"
+            "    destination: {kuma.io/service: api, version: v2}\n"
+            "  - match:\n      path: {exact: /health}\n"
+            "    split:\n    - weight: 50\n      destination: {kuma.io/service: api, version: v1}\n"
+            "    - weight: 50\n      destination: {kuma.io/service: api, version: v2}\n"
+            "  - match:\n      path: {regex: '/items/[0-9]+'}\n"
+            "    destination: {kuma.io/service: api}\n"
+            "  destination: {kuma.io/service: api}\n"),
+        res("type: MeshTimeout\nmesh: default\nname: mt-http\nspec:\n  targetRef: {kind: Mesh}\n"
+            "  to:\n  - targetRef: {kind: MeshService, name: api}\n    default:\n"
+            "      idleTimeout: 30m\n      http: {requestTimeout: 5s, streamIdleTimeout: 1m, "
+            "maxStreamDuration: 10m}\n"
+            "  from:\n  - targetRef: {kind: Mesh}\n    default:\n"
+            "      http: {requestTimeout: 20s, streamIdleTimeout: 2h}\n"),
+        res("type: MeshRetry\nmesh: default\nname: mr-http\nspec:\n  targetRef: {kind: Mesh}\n"
+            "  to:\n  - targetRef: {kind: MeshService, name: api}\n    default:\n"
+            "      http:\n        numRetries: 3\n        perTryTimeout: 2s\n"
+            "        backOff: {baseInterval: 100ms, maxInterval: 1s}\n"
+            "        retryOn: [5xx, GatewayError, '503']\n"),
+        res("type: Retry\nmesh: default\nname: legacy-retry\n"
+            "sources:\n- match:\n    kuma.io/service: '*'\n"
+            "destinations:\n- match:\n    kuma.io/service: rpc\n"
+            "conf:\n  grpc: {numRetries: 2, perTryTimeout: 1s}\n"),
+        res("type: Timeout\nmesh: default\nname: legacy-timeout\n"
+            "sources:\n- match:\n    kuma.io/service: '*'\n"
+            "destinations:\n- match:\n    kuma.io/service: rpc\n"
+            "conf:\n  connectTimeout: 3s\n  grpc: {streamIdleTimeout: 5m, maxStreamDuration: 30m}\n"
+            "  http: {requestTimeout: 7s}\n"),
+    };
+    struct xds_mesh_snapshot *snap = snap_with(MESH_DEFAULT, dps, 5, pols, 5);
+    ASSERT_INT_EQ(xds_snapshot_service(snap, "api")->protocol, XDS_PROTO_HTTP);
+    ASSERT_INT_EQ(xds_snapshot_service(snap, "rpc")->protocol, XDS_PROTO_GRPC);
+    ASSERT_INT_EQ(xds_snapshot_service(snap, "backend")->protocol, XDS_PROTO_TCP);
+    struct xds_proxy_config *cfg = gen_for(snap, "front-1", 0);
+    check_golden("http-routes", cfg);
+    xds_proxy_config_unref(cfg);
+    /* mTLS: the inbound HCM forwards the client certificate's URI. */
+    xds_snapshot_unref(snap);
+    snap = snap_with(MESH_MTLS, dps, 5, pols, 5);
+    cfg = gen_mtls(snap, "api-1");
+    check_golden("http-inbound-mtls", cfg);
+    xds_proxy_config_unref(cfg);
+    xds_snapshot_unref(snap);
+    free_all(dps, 5);
+    free_all(pols, 5);
+}
+
+TEST(xds_protocol_common)
+{
+    ASSERT_INT_EQ(xds_protocol_common(XDS_PROTO_HTTP, XDS_PROTO_HTTP), XDS_PROTO_HTTP);
+    ASSERT_INT_EQ(xds_protocol_common(XDS_PROTO_GRPC, XDS_PROTO_HTTP2), XDS_PROTO_HTTP2);
+    ASSERT_INT_EQ(xds_protocol_common(XDS_PROTO_HTTP, XDS_PROTO_HTTP2), XDS_PROTO_TCP);
+    ASSERT_INT_EQ(xds_protocol_common(XDS_PROTO_HTTP, XDS_PROTO_TCP), XDS_PROTO_TCP);
+    ASSERT_INT_EQ(xds_protocol_parse("kafka"), XDS_PROTO_KAFKA);
+    ASSERT_INT_EQ(xds_protocol_parse("HTTP"), XDS_PROTO_TCP);
+}
