@@ -1274,6 +1274,132 @@ static void gen_proxyless(struct gen *g)
     }
 }
 
+/* Builtin gateway (networking.gateway.type BUILTIN): the listeners of the
+ * MeshGateway selecting it, as Kuma names them: one per HTTP port,
+ * `<gateway>:HTTP:<port>` on the dataplane's address, an HTTP connection
+ * manager with Kuma's gateway settings reading its routes over RDS
+ * (`<gateway>:HTTP:<port>:*`, one virtual host per listener hostname). */
+static int cmp_host(const void *a, const void *b)
+{
+    const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+    int wx = strchr(x, '*') != NULL, wy = strchr(y, '*') != NULL;
+    if (wx != wy)
+        return wx - wy; /* exact names first, then wildcards, longest first */
+    size_t lx = strlen(x), ly = strlen(y);
+    if (wx && lx != ly)
+        return lx > ly ? -1 : 1;
+    return strcmp(x, y);
+}
+
+static void gen_builtin_gateway(struct gen *g)
+{
+    const struct xds_dataplane *dp = g->dp;
+    const struct xds_policy *gw = xds_builtin_gateway(g->snap, dp);
+    if (!gw)
+        return; /* no MeshGateway selects it: nothing to listen on yet */
+    const char *svc = NULL;
+    for (size_t i = 0; i < dp->n_gateway_tags; i++)
+        if (strcmp(dp->gateway_tags[i].key, XDS_TAG_SERVICE) == 0)
+            svc = dp->gateway_tags[i].value;
+    struct xds_conn_policy cp;
+    xds_gateway_conn_policy(g->snap, dp, &cp);
+    const json_t *ls = json_object_get(json_object_get(gw->spec, "conf"), "listeners");
+    size_t nl = json_array_size(ls);
+    for (size_t i = 0; i < nl; i++) {
+        const json_t *l = json_array_get(ls, i);
+        const char *proto = json_string_value(json_object_get(l, "protocol"));
+        json_int_t port = json_integer_value(json_object_get(l, "port"));
+        if (!proto || strcmp(proto, "HTTP") != 0 || port <= 0 || port > 65535)
+            continue; /* HTTPS, TCP and TLS listeners need routes/certificates: not generated */
+        int seen = 0; /* one Envoy listener per port */
+        for (size_t j = 0; j < i; j++) {
+            const json_t *o = json_array_get(ls, j);
+            const char *op = json_string_value(json_object_get(o, "protocol"));
+            if (op && strcmp(op, "HTTP") == 0 && json_integer_value(json_object_get(o, "port")) == port)
+                seen = 1;
+        }
+        if (seen)
+            continue;
+        const char **hosts = xcalloc(nl, sizeof(*hosts));
+        size_t nh = 0;
+        for (size_t j = i; j < nl; j++) {
+            const json_t *o = json_array_get(ls, j);
+            const char *op = json_string_value(json_object_get(o, "protocol"));
+            if (!op || strcmp(op, "HTTP") != 0 || json_integer_value(json_object_get(o, "port")) != port)
+                continue;
+            const char *h = json_string_value(json_object_get(o, "hostname"));
+            if (!h || !*h)
+                h = "*";
+            int dup = 0;
+            for (size_t k = 0; k < nh; k++)
+                dup |= strcmp(hosts[k], h) == 0;
+            if (!dup)
+                hosts[nh++] = h;
+        }
+        qsort(hosts, nh, sizeof(*hosts), cmp_host);
+
+        struct pb_arena a = {0};
+        char *lname = xasprintf("%s:HTTP:%u", gw->name, (unsigned)port);
+        char *rname = xasprintf("%s:*", lname);
+        Envoy__Config__Route__V3__RouteConfiguration *rc =
+            PB_NEW(&a, Envoy__Config__Route__V3__RouteConfiguration,
+                   ENVOY__CONFIG__ROUTE__V3__ROUTE_CONFIGURATION__INIT);
+        rc->name = pb_strdup(&a, rname);
+        rc->validate_clusters = pb_bool(&a, 0);
+        rc->ignore_port_in_host_matching = 1;
+        rc->n_request_headers_to_remove = 1;
+        rc->request_headers_to_remove = pb_alloc(&a, sizeof(char *));
+        rc->request_headers_to_remove[0] = pb_strdup(&a, "x-kuma-tags");
+        rc->n_virtual_hosts = nh;
+        rc->virtual_hosts = pb_alloc(&a, nh * sizeof(*rc->virtual_hosts));
+        for (size_t k = 0; k < nh; k++) {
+            Envoy__Config__Route__V3__VirtualHost *vh =
+                PB_NEW(&a, Envoy__Config__Route__V3__VirtualHost,
+                       ENVOY__CONFIG__ROUTE__V3__VIRTUAL_HOST__INIT);
+            vh->name = pb_strdup(&a, hosts[k]);
+            vh->n_domains = 1;
+            vh->domains = pb_alloc(&a, sizeof(char *));
+            vh->domains[0] = pb_strdup(&a, hosts[k]);
+            rc->virtual_hosts[k] = vh;
+        }
+        add_msg(g, XDS_RDS, rname, &rc->base);
+
+        char *stat = xds_stat_name(svc ? svc : gw->name);
+        Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager *hcm =
+            hcm_new(&a, stat, NULL, &cp);
+        free(stat);
+        hcm->route_specifier_case =
+            ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__ROUTE_SPECIFIER_RDS;
+        hcm->rds = PB_NEW(&a, Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__Rds,
+                          ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__RDS__INIT);
+        hcm->rds->config_source = pb_ads_source(&a);
+        hcm->rds->route_config_name = pb_strdup(&a, rname);
+        if (cp.request_headers_timeout_ms != XDS_UNSET)
+            hcm->request_headers_timeout = pb_ms(&a, cp.request_headers_timeout_ms);
+        hcm->server_name = pb_strdup(&a, "Kuma Gateway");
+        hcm->use_remote_address = pb_bool(&a, 1);
+
+        Envoy__Config__Listener__V3__FilterChain *fc =
+            PB_NEW(&a, Envoy__Config__Listener__V3__FilterChain,
+                   ENVOY__CONFIG__LISTENER__V3__FILTER_CHAIN__INIT);
+        chain_set_hcm(&a, fc, hcm);
+        Envoy__Config__Listener__V3__Listener *lis = PB_NEW(
+            &a, Envoy__Config__Listener__V3__Listener, ENVOY__CONFIG__LISTENER__V3__LISTENER__INIT);
+        lis->name = pb_strdup(&a, lname);
+        lis->address = pb_address(&a, dp->address, (uint32_t)port);
+        lis->traffic_direction = ENVOY__CONFIG__CORE__V3__TRAFFIC_DIRECTION__INBOUND;
+        lis->enable_reuse_port = pb_bool(&a, 1);
+        lis->n_filter_chains = 1;
+        lis->filter_chains = pb_alloc(&a, sizeof(*lis->filter_chains));
+        lis->filter_chains[0] = fc;
+        add_msg(g, XDS_LDS, lname, &lis->base);
+        free(lname);
+        free(rname);
+        free(hosts);
+        pb_arena_free(&a);
+    }
+}
+
 typedef void gen_step(struct gen *g);
 
 /* Envoy sidecars and gateways. */
@@ -1281,6 +1407,8 @@ static gen_step *const envoy_steps[] = {gen_inbound, gen_outbound, gen_outbound_
                                         gen_transparent, gen_secrets};
 /* Proxyless gRPC clients. */
 static gen_step *const proxyless_steps[] = {gen_proxyless, gen_outbound_clusters};
+/* Builtin gateways. */
+static gen_step *const gateway_steps[] = {gen_builtin_gateway, gen_secrets};
 
 static int cmp_res(const void *a, const void *b)
 {
@@ -1320,6 +1448,9 @@ struct xds_proxy_config *xds_generate(struct xds_mesh_snapshot *snap,
     if (o->proxyless) {
         for (size_t i = 0; i < sizeof(proxyless_steps) / sizeof(proxyless_steps[0]); i++)
             proxyless_steps[i](&g);
+    } else if (dp->builtin_gateway) {
+        for (size_t i = 0; i < sizeof(gateway_steps) / sizeof(gateway_steps[0]); i++)
+            gateway_steps[i](&g);
     } else {
         for (size_t i = 0; i < sizeof(envoy_steps) / sizeof(envoy_steps[0]); i++)
             envoy_steps[i](&g);

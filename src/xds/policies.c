@@ -617,6 +617,7 @@ static void conn_init(struct xds_conn_policy *c)
     c->outlier_consecutive_5xx = c->outlier_interval_ms = c->outlier_base_ejection_ms =
         c->outlier_max_ejection_percent = XDS_UNSET;
     c->request_timeout_ms = c->stream_idle_timeout_ms = c->max_stream_duration_ms = XDS_UNSET;
+    c->request_headers_timeout_ms = XDS_UNSET;
     c->retry_num = c->retry_per_try_ms = c->retry_base_ms = c->retry_max_ms = XDS_UNSET;
 }
 
@@ -699,6 +700,7 @@ static void apply_mesh_timeout(struct xds_conn_policy *c, const json_t *d)
     set_dur(&c->request_timeout_ms, json_object_get(h, "requestTimeout"));
     set_dur(&c->stream_idle_timeout_ms, json_object_get(h, "streamIdleTimeout"));
     set_dur(&c->max_stream_duration_ms, json_object_get(h, "maxStreamDuration"));
+    set_dur(&c->request_headers_timeout_ms, json_object_get(h, "requestHeadersTimeout"));
 }
 
 /* An HTTP retry section (MeshRetry `http`/`grpc`, legacy `conf.http`/`conf.grpc`). */
@@ -868,4 +870,36 @@ void xds_inbound_conn_policy(const struct xds_mesh_snapshot *snap, const struct 
     for (size_t i = 0; i < n; i++)
         apply_mesh_timeout(out, json_object_get(ents[i].item, "default"));
     free(ents);
+}
+
+void xds_gateway_conn_policy(const struct xds_mesh_snapshot *snap, const struct xds_dataplane *dp,
+                             struct xds_conn_policy *out)
+{
+    conn_init(out);
+    out->idle_timeout_ms = 300000;
+    out->stream_idle_timeout_ms = 5000;
+    out->request_headers_timeout_ms = 500;
+    size_t n;
+    struct entry *ents = collect(snap, &TYPE_MESH_TIMEOUT, "from", dp, NULL, NULL, &n);
+    for (size_t i = 0; i < n; i++)
+        apply_mesh_timeout(out, json_object_get(ents[i].item, "default"));
+    free(ents);
+}
+
+const struct xds_policy *xds_builtin_gateway(const struct xds_mesh_snapshot *snap,
+                                             const struct xds_dataplane *dp)
+{
+    const struct xds_policy *best = NULL;
+    int best_score = -1;
+    for (size_t i = 0; i < snap->n_policies; i++) {
+        const struct xds_policy *p = &snap->policies[i];
+        if (p->type != &TYPE_MESH_GATEWAY)
+            continue;
+        int r = best_rank(json_object_get(p->spec, "selectors"), dp->tagset);
+        if (r > best_score) {
+            best_score = r;
+            best = p;
+        }
+    }
+    return best;
 }

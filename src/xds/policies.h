@@ -76,6 +76,7 @@ struct xds_conn_policy {
      * HCM stream idle timeout, max stream duration; idle_timeout_ms is the
      * HCM's and the upstream's connection idle timeout. */
     int64_t request_timeout_ms, stream_idle_timeout_ms, max_stream_duration_ms;
+    int64_t request_headers_timeout_ms;
     /* HTTP retries (MeshRetry `http`/`grpc`, legacy Retry `conf.http`/`conf.grpc`). */
     int retry;
     int64_t retry_num, retry_per_try_ms, retry_base_ms, retry_max_ms;
@@ -95,6 +96,17 @@ void xds_outbound_conn_policy_proto(const struct xds_mesh_snapshot *snap,
 /* Of an inbound (MeshTimeout `from`). */
 void xds_inbound_conn_policy(const struct xds_mesh_snapshot *snap, const struct xds_dataplane *dp,
                              const struct xds_inbound *in, struct xds_conn_policy *out);
+
+/* Of a builtin gateway's listeners: Kuma's gateway defaults (idle 5m,
+ * stream idle 5s, request headers 500ms), then the MeshTimeout `from`
+ * entries selecting the gateway. */
+void xds_gateway_conn_policy(const struct xds_mesh_snapshot *snap, const struct xds_dataplane *dp,
+                             struct xds_conn_policy *out);
+
+/* The MeshGateway a builtin gateway dataplane serves: the one whose
+ * `selectors[].match` best matches its tags (ties: first name), or NULL. */
+const struct xds_policy *xds_builtin_gateway(const struct xds_mesh_snapshot *snap,
+                                             const struct xds_dataplane *dp);
 
 /* Kuma's SNI for a cluster of service with subset tags (SNIFromTags):
  * "<service>{mesh=<mesh>,k=v,...}", keys sorted. Caller frees. */

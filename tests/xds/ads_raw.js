@@ -248,6 +248,34 @@ async function main() {
   assertEq(front.errors.map(String), [], 'HTTP resources round-trip');
   front.close();
 
+  // (d) a builtin gateway: listeners of its MeshGateway, routes over RDS.
+  r = await api(CP, 'PUT', '/meshes/default/meshgateways/edge', {
+    type: 'MeshGateway', mesh: 'default', name: 'edge',
+    selectors: [{ match: { 'kuma.io/service': 'edge-gateway' } }],
+    conf: { listeners: [{ port: 8080, protocol: 'HTTP', hostname: 'echo.example.com' }, { port: 8080, protocol: 'HTTP' }] },
+  });
+  assert(r.status === 201 || r.status === 200, `create MeshGateway: ${r.status} ${r.body}`);
+  const edge = new AdsClient(XDS, 'default.edge-1', {
+    metadata: {
+      'dataplane.resource': JSON.stringify({
+        type: 'Dataplane', mesh: 'default', name: 'edge-1',
+        networking: { address: '127.0.0.7', gateway: { type: 'BUILTIN', tags: { 'kuma.io/service': 'edge-gateway' } } },
+      }),
+    },
+  });
+  edge.request('LDS');
+  const glds = await edge.waitCount('LDS', 1);
+  assertEq(names(glds), ['edge:HTTP:8080'], 'gateway listener name');
+  const gh = hcmOf(glds.byName['edge:HTTP:8080']).typed_config.decoded;
+  assertEq([gh.rds.route_config_name, gh.stat_prefix], ['edge:HTTP:8080:*', 'edge-gateway'], 'gateway HCM (RDS)');
+  edge.ack('LDS');
+  edge.request('RDS', { names: ['edge:HTTP:8080:*'] });
+  const grds = await edge.waitCount('RDS', 1);
+  assertEq(grds.byName['edge:HTTP:8080:*'].virtual_hosts.map((v) => v.name), ['echo.example.com', '*'], 'virtual hosts per hostname');
+  edge.ack('RDS', ['edge:HTTP:8080:*']);
+  assertEq(edge.errors.map(String), [], 'gateway resources round-trip');
+  edge.close();
+
   // The stream ends: the dataplane registered from metadata is deleted after
   // the deregistration delay.
   web.close();

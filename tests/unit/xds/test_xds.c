@@ -688,3 +688,43 @@ TEST(xds_protocol_common)
     ASSERT_INT_EQ(xds_protocol_parse("kafka"), XDS_PROTO_KAFKA);
     ASSERT_INT_EQ(xds_protocol_parse("HTTP"), XDS_PROTO_TCP);
 }
+
+TEST(xds_golden_builtin_gateway)
+{
+    struct resource *dps[] = {
+        res("type: Dataplane\nmesh: default\nname: edge-1\nnetworking:\n  address: 192.168.1.1\n"
+            "  gateway:\n    type: BUILTIN\n    tags:\n      kuma.io/service: edge-gateway\n"),
+        res(BACKEND1)};
+    struct resource *pols[] = {
+        res("type: MeshGateway\nmesh: default\nname: edge\n"
+            "selectors:\n- match:\n    kuma.io/service: edge-gateway\n"
+            "conf:\n  listeners:\n"
+            "  - {port: 8080, protocol: HTTP, hostname: echo.example.com}\n"
+            "  - {port: 8080, protocol: HTTP, hostname: '*.example.com'}\n"
+            "  - {port: 8080, protocol: HTTP}\n"
+            "  - {port: 9090, protocol: HTTP, hostname: api.example.com}\n"
+            "  - {port: 9443, protocol: TCP}\n"),
+        res("type: MeshGateway\nmesh: default\nname: other\n"
+            "selectors:\n- match:\n    kuma.io/service: other-gateway\n"
+            "conf:\n  listeners:\n  - {port: 80, protocol: HTTP}\n"),
+        /* Kuma's default gateway timeouts policy, with a shorter stream idle. */
+        res("type: MeshTimeout\nmesh: default\nname: mesh-gateways-timeout-all-default\nspec:\n"
+            "  targetRef: {kind: Mesh, proxyTypes: [Gateway]}\n"
+            "  from:\n  - targetRef: {kind: Mesh}\n"
+            "    default: {idleTimeout: 5m, http: {streamIdleTimeout: 3s, requestHeadersTimeout: "
+            "500ms}}\n"),
+    };
+    struct xds_mesh_snapshot *snap = snap_with(MESH_DEFAULT, dps, 2, pols, 3);
+    const struct xds_dataplane *gw = xds_snapshot_dataplane(snap, "edge-1");
+    ASSERT(gw && gw->builtin_gateway);
+    struct xds_proxy_config *cfg = gen_for(snap, "edge-1", 0);
+    ASSERT_INT_EQ(cfg->sets[XDS_LDS].n, 2); /* edge:HTTP:8080, edge:HTTP:9090; TCP not yet */
+    ASSERT_STR_EQ(cfg->sets[XDS_LDS].v[0].name, "edge:HTTP:8080");
+    ASSERT_INT_EQ(cfg->sets[XDS_RDS].n, 2);
+    ASSERT_STR_EQ(cfg->sets[XDS_RDS].v[0].name, "edge:HTTP:8080:*");
+    check_golden("gateway-builtin", cfg);
+    xds_proxy_config_unref(cfg);
+    xds_snapshot_unref(snap);
+    free_all(dps, 2);
+    free_all(pols, 3);
+}
