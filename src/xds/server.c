@@ -110,6 +110,7 @@ struct mstate {
     struct xds_mesh_snapshot *snap;
     int loaded; /* snap reflects the store (NULL snap + loaded = mesh absent) */
     int dirty;
+    int dps_dirty; /* dataplanes (or everything) changed, not only policies/secrets */
     struct proxy **proxies; /* every proxy of the mesh */
     size_t n_proxies, cap_proxies;
     size_t connected; /* proxies with at least one stream */
@@ -525,16 +526,23 @@ static void mesh_load(struct xds_server *s, struct mstate *m)
 {
     if (m->loaded && !m->dirty)
         return;
-    xds_snapshot_unref(m->snap);
+    struct xds_mesh_snapshot *prev = m->snap;
     m->snap = NULL;
     struct err e;
-    int rc = xds_snapshot_load(manager_store(s->mgr), m->name, &m->snap, &e);
+    /* Only policies or secrets changed: keep the parsed dataplanes and
+     * endpoint assignments, re-read the rest. */
+    int rc = prev && m->loaded && !m->dps_dirty
+                 ? xds_snapshot_reload(manager_store(s->mgr), m->name, prev, &m->snap, &e)
+                 : xds_snapshot_load(manager_store(s->mgr), m->name, &m->snap, &e);
+    xds_snapshot_unref(prev);
+    m->dps_dirty = 0;
     if (rc == STORE_ENOTFOUND) {
         m->snap = NULL;
     } else if (rc < 0) {
         log_error(LOG, "could not load mesh %s: %s", m->name, e.msg);
         m->snap = NULL;
         m->loaded = 0;
+        m->dps_dirty = 1;
         return; /* stays dirty: retried at the next change */
     }
     atomic_fetch_add(&s->st_snapshots, 1);
@@ -992,7 +1000,7 @@ static int stream_hello(struct xds_server *s, struct xstream *x,
      * reconnecting proxy its config at once. */
     struct mstate *m = mesh_get(s, p->mesh, 1);
     if (registered)
-        m->dirty = 1;
+        m->dirty = m->dps_dirty = 1;
     /* Generated with the other new streams at the end of this round. */
     if (!p->pending) {
         p->pending = 1;
@@ -1194,11 +1202,11 @@ static void handle_event(struct xds_server *s, const struct event *ev)
     } else if (ev->type == &TYPE_MESH) {
         struct mstate *m = mesh_get(s, ev->name, 0);
         if (m)
-            m->dirty = 1;
+            m->dirty = m->dps_dirty = 1;
     } else if (ev->type == &TYPE_DATAPLANE) {
         struct mstate *m = mesh_get(s, ev->mesh, 0);
         if (m)
-            m->dirty = 1;
+            m->dirty = m->dps_dirty = 1;
         if (ev->op == CHANGE_DELETE) {
             struct proxy *p = proxy_get(s, ev->mesh, ev->name, 0);
             if (p && !p->n_streams) {
@@ -1224,7 +1232,7 @@ static void apply_changes(struct xds_server *s)
     if (s->resync) {
         s->resync = 0;
         for (size_t i = 0; hmap_next(&s->meshes, &i, NULL, &v);)
-            ((struct mstate *)v)->dirty = 1;
+            ((struct mstate *)v)->dirty = ((struct mstate *)v)->dps_dirty = 1;
     }
     for (size_t i = 0; hmap_next(&s->meshes, &i, NULL, &v);) {
         struct mstate *m = v;

@@ -149,6 +149,24 @@ uint8_t *xds_empty_cla(const char *service, size_t *len)
     return build_cla(service, NULL, 0, len);
 }
 
+static struct xds_dpset *dpset_build(const char *mesh_name, struct resource *const *dataplanes,
+                                     size_t n);
+
+static void dpset_unref(struct xds_dpset *s)
+{
+    if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
+        return;
+    for (size_t i = 0; i < s->n_dataplanes; i++)
+        xds_dataplane_free(s->dataplanes[i]);
+    for (size_t i = 0; i < s->n_services; i++) {
+        free(s->services[i].name);
+        free(s->services[i].cla);
+    }
+    free(s->dataplanes);
+    free(s->services);
+    free(s);
+}
+
 struct xds_mesh_snapshot *xds_snapshot_build(const char *mesh_name, const struct resource *mesh,
                                              struct resource *const *dataplanes, size_t n)
 {
@@ -239,6 +257,24 @@ struct xds_mesh_snapshot *xds_snapshot_build_from(const struct xds_snapshot_inpu
         free(text);
     }
 
+    if (input->reuse) {
+        s->dpset = input->reuse->dpset;
+        atomic_fetch_add(&s->dpset->refs, 1);
+    } else {
+        s->dpset = dpset_build(mesh_name, dataplanes, n);
+    }
+    s->dataplanes = s->dpset->dataplanes;
+    s->n_dataplanes = s->dpset->n_dataplanes;
+    s->services = s->dpset->services;
+    s->n_services = s->dpset->n_services;
+    return s;
+}
+
+static struct xds_dpset *dpset_build(const char *mesh_name, struct resource *const *dataplanes,
+                                     size_t n)
+{
+    struct xds_dpset *s = xcalloc(1, sizeof(*s));
+    atomic_init(&s->refs, 1);
     s->dataplanes = xcalloc(n ? n : 1, sizeof(*s->dataplanes));
     for (size_t i = 0; i < n; i++) {
         if (strcmp(dataplanes[i]->mesh, mesh_name) != 0)
@@ -323,8 +359,8 @@ static int load_ca(struct store *st, const struct resource *m, char **cert, char
     return 0;
 }
 
-int xds_snapshot_load(struct store *st, const char *mesh, struct xds_mesh_snapshot **out,
-                      struct err *e)
+static int snapshot_load(struct store *st, const char *mesh, const struct xds_mesh_snapshot *prev,
+                         struct xds_mesh_snapshot **out, struct err *e)
 {
     struct resource *m = NULL;
     int rc = store_get(st, &TYPE_MESH, "", mesh, &m, e);
@@ -332,8 +368,7 @@ int xds_snapshot_load(struct store *st, const char *mesh, struct xds_mesh_snapsh
         return rc;
     struct resource_list l = {0};
     struct store_filter f = {.mesh = mesh};
-    rc = store_list(st, &TYPE_DATAPLANE, &f, &l, e);
-    if (rc < 0) {
+    if (!prev && (rc = store_list(st, &TYPE_DATAPLANE, &f, &l, e)) < 0) {
         resource_free(m);
         return rc;
     }
@@ -361,7 +396,8 @@ int xds_snapshot_load(struct store *st, const char *mesh, struct xds_mesh_snapsh
                                     .dataplanes = l.items,
                                     .n_dataplanes = l.n,
                                     .policies = pol,
-                                    .n_policies = npol};
+                                    .n_policies = npol,
+                                    .reuse = prev};
     char *cert = NULL, *key = NULL;
     struct err ce = {0};
     const char *eb =
@@ -388,6 +424,18 @@ int xds_snapshot_load(struct store *st, const char *mesh, struct xds_mesh_snapsh
     return 0;
 }
 
+int xds_snapshot_load(struct store *st, const char *mesh, struct xds_mesh_snapshot **out,
+                      struct err *e)
+{
+    return snapshot_load(st, mesh, NULL, out, e);
+}
+
+int xds_snapshot_reload(struct store *st, const char *mesh, const struct xds_mesh_snapshot *prev,
+                        struct xds_mesh_snapshot **out, struct err *e)
+{
+    return snapshot_load(st, mesh, prev, out, e);
+}
+
 struct xds_mesh_snapshot *xds_snapshot_ref(struct xds_mesh_snapshot *s)
 {
     if (s)
@@ -402,12 +450,7 @@ void xds_snapshot_unref(struct xds_mesh_snapshot *s)
     xds_units_free(s->unit_list);
     hmap_free(&s->units);
     pthread_mutex_destroy(&s->unit_mu);
-    for (size_t i = 0; i < s->n_dataplanes; i++)
-        xds_dataplane_free(s->dataplanes[i]);
-    for (size_t i = 0; i < s->n_services; i++) {
-        free(s->services[i].name);
-        free(s->services[i].cla);
-    }
+    dpset_unref(s->dpset);
     for (size_t i = 0; i < s->n_policies; i++) {
         free(s->policies[i].name);
         json_decref(s->policies[i].spec);
@@ -418,8 +461,6 @@ void xds_snapshot_unref(struct xds_mesh_snapshot *s)
     free(s->ca_error);
     free(s->mtls_backend);
     free(s->mtls_backend_type);
-    free(s->dataplanes);
-    free(s->services);
     free(s->mesh);
     free(s);
 }

@@ -43,6 +43,19 @@ struct xds_policy {
 
 struct ca_signer;
 
+/* The parsed dataplanes of a mesh and their endpoint assignments: the part
+ * of a snapshot that only Dataplane changes affect, shared (reference
+ * counted) by consecutive snapshots when only policies, secrets or the Mesh
+ * changed, so a policy change does not re-read and re-parse every
+ * dataplane. */
+struct xds_dpset {
+    atomic_int refs;
+    struct xds_dataplane **dataplanes;
+    size_t n_dataplanes;
+    struct xds_service *services;
+    size_t n_services;
+};
+
 struct xds_mesh_snapshot {
     atomic_int refs;
     char *mesh;
@@ -63,6 +76,7 @@ struct xds_mesh_snapshot {
     size_t n_policies;
     uint64_t policy_hash;              /* of every policy's type, name and spec */
     int has_traffic_permissions;       /* any TrafficPermission in the mesh */
+    struct xds_dpset *dpset;           /* owns the four below */
     struct xds_dataplane **dataplanes; /* sorted by name */
     size_t n_dataplanes;
     struct xds_service *services; /* sorted by name */
@@ -82,6 +96,10 @@ struct xds_mesh_snapshot {
  * skipped with a warning. */
 int xds_snapshot_load(struct store *st, const char *mesh, struct xds_mesh_snapshot **out,
                       struct err *e);
+/* The same, sharing prev's dataplanes and endpoints (prev must be of the
+ * same mesh and its dataplanes unchanged since). */
+int xds_snapshot_reload(struct store *st, const char *mesh, const struct xds_mesh_snapshot *prev,
+                        struct xds_mesh_snapshot **out, struct err *e);
 
 /* Builds a snapshot from resources already in memory (mesh may be NULL for
  * defaults); dataplanes of other meshes are ignored. */
@@ -99,6 +117,9 @@ struct xds_snapshot_input {
     struct resource *const *policies;
     size_t n_policies;
     const char *ca_cert_pem, *ca_key_pem, *ca_error;
+    /* When set, its dataplanes and endpoints are shared instead of parsing
+     * `dataplanes` (only policies, secrets or the Mesh changed). */
+    const struct xds_mesh_snapshot *reuse;
 };
 struct xds_mesh_snapshot *xds_snapshot_build_from(const struct xds_snapshot_input *in);
 

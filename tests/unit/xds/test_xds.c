@@ -728,3 +728,34 @@ TEST(xds_golden_builtin_gateway)
     free_all(dps, 2);
     free_all(pols, 3);
 }
+
+TEST(xds_snapshot_reuses_dataplanes_on_policy_change)
+{
+    struct resource *dps[] = {res(WEB), res(BACKEND1)};
+    struct xds_mesh_snapshot *a = snap_with(MESH_DEFAULT, dps, 2, NULL, 0);
+    struct resource *pol = res("type: MeshTimeout\nmesh: default\nname: mt\nspec:\n"
+                               "  targetRef: {kind: Mesh}\n  to:\n  - targetRef: {kind: Mesh}\n"
+                               "    default: {connectionTimeout: 7s}\n");
+    struct resource *mesh = res(MESH_DEFAULT);
+    struct xds_snapshot_input in = {.mesh_name = "default",
+                                    .mesh = mesh,
+                                    .policies = &pol,
+                                    .n_policies = 1,
+                                    .reuse = a};
+    struct xds_mesh_snapshot *b = xds_snapshot_build_from(&in);
+    /* Parsed dataplanes and endpoint bytes are shared, policies are new. */
+    ASSERT(b->dataplanes == a->dataplanes && b->services == a->services);
+    ASSERT_INT_EQ(b->n_dataplanes, 2);
+    ASSERT(b->policy_hash != a->policy_hash);
+    struct xds_proxy_config *ca = gen_for(a, "web-1", 0);
+    xds_snapshot_unref(a); /* b keeps the shared part alive */
+    struct xds_proxy_config *cb = gen_for(b, "web-1", 0);
+    ASSERT(strcmp(ca->sets[XDS_CDS].version, cb->sets[XDS_CDS].version) != 0);
+    ASSERT_STR_EQ(ca->sets[XDS_EDS].version, cb->sets[XDS_EDS].version);
+    xds_proxy_config_unref(ca);
+    xds_proxy_config_unref(cb);
+    xds_snapshot_unref(b);
+    resource_free(pol);
+    resource_free(mesh);
+    free_all(dps, 2);
+}
