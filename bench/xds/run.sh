@@ -2,7 +2,8 @@
 # xDS fleet benchmark: starts the release kuma-cp (build/kuma-cp) with a
 # memory store and authn none, runs bench/xds/fleet.js with N proxies, and
 # reports its figures plus kuma-cp's peak RSS and idle CPU.
-#   N=10000 bash bench/xds/run.sh      (MTLS=1 for an mTLS mesh)
+#   N=10000 bash bench/xds/run.sh      (MTLS=1 for an mTLS mesh, PERF=cold|policy
+#   to profile kuma-cp during that phase)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=${BIN:-$PWD/build}
@@ -22,9 +23,26 @@ API="http://127.0.0.1:$(awk '$1=="api-http"{print $2}' "$W/listeners")"
 XDS="127.0.0.1:$(awk '$1=="dp-server"{print $2}' "$W/listeners")"
 ticks() { awk '{print $14+$15}' "/proc/$CP/stat"; }
 HZ=$(getconf CLK_TCK)
+# PERF=cold|policy: perf record -g of kuma-cp during that phase, into
+# $PERF_OUT (default /tmp/xds-<phase>.perf.data).
+perf_start() {
+    [ "${PERF:-}" = "$1" ] || return 0
+    perf record -F 1999 -g -p "$CP" -o "${PERF_OUT:-/tmp/xds-$1.perf.data}" >/dev/null 2>&1 &
+    PERF_PID=$!
+    sleep 2 # perf attaches to every thread before it samples
+}
+perf_stop() {
+    [ -n "${PERF_PID:-}" ] || return 0
+    kill -INT "$PERF_PID"; wait "$PERF_PID" 2>/dev/null || true
+    PERF_PID=
+}
 N=$N XDS_ADDR=$XDS CP_URL=$API XDS_CA="$W/kuma-cp.crt" node --max-old-space-size=4096 \
     bench/xds/fleet.js | while read -r line; do
     case "$line" in
+    COLD_BEGIN) echo "$(ticks)" >"$W/cold0"; perf_start cold ;;
+    COLD_END) echo "$(ticks)" >"$W/cold1"; perf_stop ;;
+    POLICY_BEGIN) echo "$(ticks)" >"$W/pol0"; perf_start policy ;;
+    POLICY_END) echo "$(ticks)" >"$W/pol1"; perf_stop ;;
     IDLE_BEGIN) sleep 1; echo "$(ticks) $(date +%s.%N)" >"$W/idle0" ;;
     IDLE_END) echo "$(ticks) $(date +%s.%N)" >"$W/idle1" ;;
     *) echo "$line" ;;
@@ -32,6 +50,8 @@ N=$N XDS_ADDR=$XDS CP_URL=$API XDS_CA="$W/kuma-cp.crt" node --max-old-space-size
 done
 read -r t0 s0 <"$W/idle0"
 read -r t1 s1 <"$W/idle1"
+echo "cold_server_cpu_ms $(( ($(cat "$W/cold1") - $(cat "$W/cold0")) * 1000 / HZ ))"
+echo "policy_server_cpu_ms $(( ($(cat "$W/pol1") - $(cat "$W/pol0")) * 1000 / HZ ))"
 echo "idle_cpu_percent $(echo "scale=2; 100*($t1-$t0)/$HZ/($s1-$s0)" | bc)"
 echo "peak_rss_mb $(awk '/VmHWM/{printf "%.1f", $2/1024}' "/proc/$CP/status")"
 echo "threads $(awk '/Threads/{print $2}' "/proc/$CP/status")"
