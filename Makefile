@@ -30,11 +30,12 @@ endif
 CORE_SRC := $(wildcard src/core/*.c src/store/*.c src/mesh/*.c)
 API_SRC  := $(wildcard src/api/*.c)
 CTL_SRC  := $(wildcard src/ctl/*.c)
+DP_SRC   := $(wildcard src/dp/*.c)
 TEST_SRC := $(wildcard tests/unit/*.c tests/unit/*/*.c)
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
-all: $(B)/kuma-cp $(B)/kumactl
+all: $(B)/kuma-cp $(B)/kumactl $(B)/kuma-dp
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -47,11 +48,17 @@ $(B)/libapi.a: $(call obj,$(API_SRC))
 $(B)/libctl.a: $(call obj,$(CTL_SRC))
 	@rm -f $@; ar rcs $@ $^
 
+# kuma-dp: the proxy engine (src/dp) as libdp.a.
+$(B)/libdp.a: $(call obj,$(DP_SRC))
+	@rm -f $@; ar rcs $@ $^
+$(B)/kuma-dp: $(call obj,src/cmd/kuma-dp.c) $(B)/libdp.a $(B)/libcore.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
 $(B)/kuma-cp: $(call obj,src/cmd/kuma-cp.c) $(B)/libapi.a $(B)/libcore.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 $(B)/kumactl: $(call obj,src/cmd/kumactl.c) $(B)/libctl.a $(B)/libcore.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
-$(B)/unit-tests: $(call obj,$(TEST_SRC)) $(B)/libapi.a $(B)/libctl.a $(B)/libcore.a
+$(B)/unit-tests: $(call obj,$(TEST_SRC)) $(B)/libapi.a $(B)/libctl.a $(B)/libdp.a $(B)/libcore.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 unit: $(B)/unit-tests
