@@ -455,6 +455,8 @@ TEST(dp_removed_listener_stops_accepting_and_drains)
     /* ...then closed by the proxy. */
     ASSERT_INT_EQ(read_full(fd, buf, 1), 0);
     close(fd);
+    for (int i = 0; i < 100 && dp_engine_active_connections(eng) > 0; i++)
+        usleep(10000);
     ASSERT_INT_EQ(dp_engine_active_connections(eng), 0);
     dp_engine_free(eng);
     backend_stop(b);
