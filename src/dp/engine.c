@@ -16,6 +16,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
@@ -150,6 +151,11 @@ struct ccluster {
     unsigned char alpn[64];
     unsigned alpn_len;
     uint32_t connect_timeout_ms;
+    /* Mutable on purpose: the TLS session kept for resumption (Envoy's
+     * max_session_keys = 1), shared by the workers. */
+    int keep_session;
+    pthread_mutex_t sess_mu;
+    SSL_SESSION *sess;
     int od; /* outlier detection on */
     uint32_t od_consecutive, od_base_ms, od_max_ms, od_max_pct;
 };
@@ -195,8 +201,9 @@ struct wreg {
     struct lsock *ls; /* owned reference */
     struct clistener *cl;
     struct worker *w;
-    int paused;
+    int paused, removed;
     struct timer resume;
+    struct wreg *next_dead; /* freed after the current epoll batch */
 };
 
 enum conn_state { C_DOWN_HS, C_CONNECTING, C_UP_HS, C_PROXY };
@@ -248,6 +255,7 @@ struct worker {
     int drain_seen;
     struct wreg **regs;
     size_t n_regs;
+    struct wreg *dead_regs;
     int64_t now;
     char *pool[POOL_MAX];
     int n_pool;
@@ -303,6 +311,10 @@ static void snap_unref(struct snap *s)
             dp_stats_release(st, c->hosts[j].hs);
         free(c->hosts);
         free(c->sched);
+        if (c->keep_session) {
+            SSL_SESSION_free(c->sess);
+            pthread_mutex_destroy(&c->sess_mu);
+        }
     }
     for (size_t i = 0; i < s->n_ls; i++) {
         struct clistener *l = &s->ls[i];
@@ -469,8 +481,22 @@ static int compile_cluster(struct dp_engine *eng, struct snap *s, struct ccluste
             if (!c->alpn_len)
                 return err_set(e, "cluster %s: ALPN protocols too long", m->name);
         }
+        if (!m->tls->max_session_keys.set || m->tls->max_session_keys.value > 0) {
+            c->keep_session = 1;
+            pthread_mutex_init(&c->sess_mu, NULL);
+        }
     }
     return 0;
+}
+
+static void cluster_new_session(void *owner, SSL_SESSION *sess)
+{
+    struct ccluster *c = owner;
+    pthread_mutex_lock(&c->sess_mu);
+    SSL_SESSION *old = c->sess;
+    c->sess = sess;
+    pthread_mutex_unlock(&c->sess_mu);
+    SSL_SESSION_free(old);
 }
 
 static struct lsock *bind_listener(const struct dp_listener *m, struct err *e)
@@ -680,6 +706,8 @@ int dp_engine_apply(struct dp_engine *eng, struct dp_config *cfg, struct err *e)
     for (size_t i = 0; i < n_old; i++)
         lsock_unref(old_ls[i]);
     free(old_ls);
+    /* Compiling builds and frees JSON trees; give the pages back (glibc). */
+    malloc_trim(0);
     return 0;
 out:
     for (size_t i = 0; i < n_nls; i++)
@@ -1212,6 +1240,14 @@ static void connected(struct conn *c)
         SSL_set_alpn_protos(u->ssl, c->cl->alpn, c->cl->alpn_len);
     u->v.sans = t->common_tls_context.match_subject_alt_names;
     u->v.n_sans = t->common_tls_context.n_match_subject_alt_names;
+    if (c->cl->keep_session) {
+        u->v.on_session = cluster_new_session;
+        u->v.owner = c->cl;
+        pthread_mutex_lock(&c->cl->sess_mu);
+        if (c->cl->sess)
+            SSL_set_session(u->ssl, c->cl->sess);
+        pthread_mutex_unlock(&c->cl->sess_mu);
+    }
     dp_tls_set_verify(u->ssl, &u->v);
     c->state = C_UP_HS;
     timer_start(&c->w->heap, &c->t_conn, c->w->now + c->w->e->o.handshake_timeout_ms);
@@ -1519,7 +1555,11 @@ static void worker_sync(struct worker *w)
             epoll_ctl(w->epfd, EPOLL_CTL_DEL, r->ls->fd, NULL);
         timer_stop(&w->heap, &r->resume);
         lsock_unref(r->ls);
-        free(r);
+        /* Later events of this epoll batch may still name r. */
+        r->removed = 1;
+        r->ls = NULL;
+        r->next_dead = w->dead_regs;
+        w->dead_regs = r;
     }
     w->n_regs = kept;
     /* Register new ones. */
@@ -1596,7 +1636,7 @@ static void *worker_main(void *arg)
             }
             case EV_LISTENER: {
                 struct wreg *r = (struct wreg *)ev;
-                if (r->cl)
+                if (r->cl && !r->removed)
                     on_accept(r);
                 break;
             }
@@ -1615,6 +1655,11 @@ static void *worker_main(void *arg)
             w->dead = c->next;
             conn_free(c);
         }
+        while (w->dead_regs) {
+            struct wreg *r = w->dead_regs;
+            w->dead_regs = r->next_dead;
+            free(r);
+        }
     }
     while (w->conns)
         conn_close(w->conns, CLOSE_LOCAL);
@@ -1628,6 +1673,11 @@ static void *worker_main(void *arg)
         free(w->regs[i]);
     }
     free(w->regs);
+    while (w->dead_regs) {
+        struct wreg *r = w->dead_regs;
+        w->dead_regs = r->next_dead;
+        free(r);
+    }
     free(w->heap.v);
     snap_unref(w->snap);
     while (w->n_pool)

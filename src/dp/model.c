@@ -387,6 +387,9 @@ static json_t *j_cluster(const struct dp_cluster *c)
             "commonTlsContext", j_common_tls(&c->tls->common_tls_context));
         if (c->tls->sni)
             json_object_set_new(utc, "sni", json_string(c->tls->sni));
+        if (c->tls->max_session_keys.set)
+            json_object_set_new(utc, "maxSessionKeys",
+                                json_integer(c->tls->max_session_keys.value));
         json_object_set_new(o, "transportSocket",
                             json_pack("{s:s,s:o}", "name", "envoy.transport_sockets.tls",
                                       "typedConfig", utc));

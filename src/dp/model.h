@@ -49,10 +49,19 @@ struct dp_downstream_tls_context {
     int require_client_certificate;
 };
 
+/* google.protobuf.UInt32Value: a value that may be unset. */
+struct dp_uint32_value {
+    int set;
+    uint32_t value;
+};
+
 /* envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext */
 struct dp_upstream_tls_context {
     struct dp_common_tls_context common_tls_context;
     char *sni;
+    /* TLS sessions kept for resumption; unset → 1 (Envoy's default), 0 = none.
+     * The engine keeps at most one per cluster whatever the value. */
+    struct dp_uint32_value max_session_keys;
 };
 
 /* envoy.config.rbac.v3.Principal, reduced to authenticated.principal_name

@@ -128,6 +128,15 @@ static int alpn_select_cb(SSL *ssl, const unsigned char **out, unsigned char *ou
     return SSL_TLSEXT_ERR_OK;
 }
 
+static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
+{
+    struct dp_tls_verify *v = SSL_get_ex_data(ssl, ex_idx);
+    if (!v || !v->on_session || v->chain_failed || v->san_failed)
+        return 0;
+    v->on_session(v->owner, sess);
+    return 1; /* the callee owns the reference now */
+}
+
 static SSL_CTX *ctx_common(const SSL_METHOD *m, const struct dp_secret *identity,
                            const struct dp_secret *ca, struct err *e)
 {
@@ -229,10 +238,13 @@ SSL_CTX *dp_tls_server_ctx(const struct dp_secret *identity, const struct dp_sec
     if (ca)
         mode = SSL_VERIFY_PEER | (require_client_cert ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0);
     SSL_CTX_set_verify(ctx, mode, verify_cb);
-    /* No session tickets: mesh clients do not resume, and each ticket costs an
-     * encryption and a write per handshake. */
-    SSL_CTX_set_num_tickets(ctx, 0);
+    /* Stateless tickets let proxies resume (as Envoy's upstream contexts do);
+     * one is enough since a client keeps one session per cluster. */
+    SSL_CTX_set_num_tickets(ctx, 1);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    /* Required for resumption when client certificates are verified. */
+    static const unsigned char sid_ctx[] = "kuma-dp";
+    SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
     SSL_CTX_set_alpn_select_cb(ctx, alpn_select_cb, NULL);
     return ctx;
 }
@@ -244,7 +256,8 @@ SSL_CTX *dp_tls_client_ctx(const struct dp_secret *identity, const struct dp_sec
     if (!ctx)
         return NULL;
     SSL_CTX_set_verify(ctx, ca ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, verify_cb);
-    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(ctx, new_session_cb);
     return ctx;
 }
 

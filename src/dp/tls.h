@@ -29,14 +29,21 @@ struct dp_tls_verify {
     int verify_error;   /* X509_V_ERR_* of chain_failed */
     const unsigned char *alpn; /* server: wire-format list to select from (may be NULL) */
     unsigned alpn_len;
+    /* client: called with a new resumable session (the callee takes the
+     * reference); NULL = sessions are not kept. */
+    void (*on_session)(void *owner, SSL_SESSION *sess);
+    void *owner;
 };
 
 /* Builds a server context presenting `identity` and, if `ca` is given,
- * verifying clients against it (required when require_client_cert). */
+ * verifying clients against it (required when require_client_cert). It issues
+ * one stateless session ticket per handshake, encrypted with keys private to
+ * this context: a rotated context cannot resume sessions of the old one. */
 SSL_CTX *dp_tls_server_ctx(const struct dp_secret *identity, const struct dp_secret *ca,
                            int require_client_cert, struct err *e);
 /* Builds a client context presenting `identity` (optional) and verifying the
- * server against `ca` (optional: no verification without it). */
+ * server against `ca` (optional: no verification without it). New sessions
+ * (TLS 1.3 tickets) go to the SSL's dp_tls_verify.on_session. */
 SSL_CTX *dp_tls_client_ctx(const struct dp_secret *identity, const struct dp_secret *ca,
                            struct err *e);
 

@@ -38,12 +38,14 @@ struct backend {
     pthread_mutex_t mu;
     pthread_t conns[MAX_BCONNS];
     int cfds[MAX_BCONNS];
+    atomic_int *done[MAX_BCONNS];
     int n_conns;
 };
 
 struct bconn {
     struct backend *b;
     int fd;
+    atomic_int *done;
 };
 
 static void *bconn_main(void *arg)
@@ -51,6 +53,7 @@ static void *bconn_main(void *arg)
     struct bconn *bc = arg;
     struct backend *b = bc->b;
     int fd = bc->fd;
+    atomic_int *done = bc->done;
     free(bc);
     char buf[65536];
     switch (b->mode) {
@@ -83,6 +86,7 @@ static void *bconn_main(void *arg)
         break;
     }
     }
+    atomic_store(done, 1);
     return NULL;
 }
 
@@ -108,16 +112,28 @@ static void *backend_main(void *arg)
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
         pthread_mutex_lock(&b->mu);
         if (b->n_conns == MAX_BCONNS) {
-            /* Reap finished threads to make room. */
+            /* Reap finished threads to make room; live ones stay. */
+            int kept = 0;
             for (int i = 0; i < b->n_conns; i++) {
-                pthread_join(b->conns[i], NULL);
-                close(b->cfds[i]);
+                if (atomic_load(b->done[i])) {
+                    pthread_join(b->conns[i], NULL);
+                    close(b->cfds[i]);
+                    free(b->done[i]);
+                    continue;
+                }
+                b->conns[kept] = b->conns[i];
+                b->cfds[kept] = b->cfds[i];
+                b->done[kept++] = b->done[i];
             }
-            b->n_conns = 0;
+            b->n_conns = kept;
+            if (kept == MAX_BCONNS)
+                TEST_FAIL_("backend: more than %d live connections", MAX_BCONNS);
         }
         struct bconn *bc = xcalloc(1, sizeof(*bc));
         bc->b = b;
         bc->fd = fd;
+        bc->done = xcalloc(1, sizeof(*bc->done));
+        b->done[b->n_conns] = bc->done;
         b->cfds[b->n_conns] = fd;
         pthread_create(&b->conns[b->n_conns++], NULL, bconn_main, bc);
         pthread_mutex_unlock(&b->mu);
@@ -188,6 +204,7 @@ void backend_stop(struct backend *b)
     for (int i = 0; i < b->n_conns; i++) {
         pthread_join(b->conns[i], NULL);
         close(b->cfds[i]);
+        free(b->done[i]);
     }
     pthread_mutex_unlock(&b->mu);
     pthread_mutex_destroy(&b->mu);

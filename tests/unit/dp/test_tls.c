@@ -394,6 +394,17 @@ TEST(dp_cert_rotation_under_load_no_failures)
         pthread_join(th[i], NULL);
     fprintf(stderr, "rotation: %ld ok, %ld failed\n", atomic_load(&ld.ok),
             atomic_load(&ld.failed));
+    if (atomic_load(&ld.failed)) {
+        struct buf sb;
+        buf_init(&sb, 0);
+        dp_engine_render_stats(m.in, 0, &sb);
+        fprintf(stderr, "IN:\n%s", buf_str(&sb));
+        buf_free(&sb);
+        buf_init(&sb, 0);
+        dp_engine_render_stats(m.out, 0, &sb);
+        fprintf(stderr, "OUT:\n%s", buf_str(&sb));
+        buf_free(&sb);
+    }
     ASSERT_INT_EQ(atomic_load(&ld.failed), 0);
     ASSERT(atomic_load(&ld.ok) > 20);
     /* Connections from before every rotation still carry data. */
