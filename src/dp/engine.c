@@ -1171,6 +1171,8 @@ static void down_handshake(struct conn *c)
         return;
     }
     DP_INC(st->ssl_handshake);
+    if (SSL_session_reused(d->ssl))
+        DP_INC(st->ssl_session_reused);
     if (!SSL_get0_peer_certificate(d->ssl))
         DP_INC(st->ssl_no_certificate);
     timer_stop(&c->w->heap, &c->t_conn);
@@ -1206,6 +1208,8 @@ static void up_handshake(struct conn *c)
         return;
     }
     DP_INC(st->ssl_handshake);
+    if (SSL_session_reused(u->ssl))
+        DP_INC(st->ssl_session_reused);
     up_ready(c);
 }
 

@@ -32,14 +32,15 @@ struct dp_cluster_stats {
         upstream_cx_connect_attempts_exceeded, upstream_cx_rx_bytes_total,
         upstream_cx_tx_bytes_total, upstream_cx_destroy, upstream_cx_destroy_local,
         upstream_cx_destroy_remote, upstream_cx_none_healthy, ejections_enforced_total,
-        ejections_total, ejections_enforced_local_origin_failure, ssl_handshake,
+        ejections_total, ejections_enforced_local_origin_failure, ssl_handshake, ssl_session_reused,
         ssl_connection_error, ssl_fail_verify_san, ssl_fail_verify_error;
     dp_gauge upstream_cx_active, ejections_active, membership_total, membership_healthy;
 };
 
 /* Envoy's listener.<address>.* subset plus the TLS counters. */
 struct dp_listener_stats {
-    dp_counter downstream_cx_total, downstream_cx_destroy, ssl_handshake, ssl_connection_error,
+    dp_counter downstream_cx_total, downstream_cx_destroy, ssl_handshake, ssl_session_reused,
+        ssl_connection_error,
         ssl_fail_verify_san, ssl_fail_verify_error, ssl_fail_verify_no_cert, ssl_no_certificate;
     dp_gauge downstream_cx_active;
 };

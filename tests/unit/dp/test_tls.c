@@ -182,6 +182,12 @@ TEST(dp_mtls_two_engines_byte_exact)
     ASSERT_INT_EQ(stat_get(m.out, "cluster.backend.ssl.handshake"), 2);
     ASSERT_INT_EQ(stat_get(m.in, "inbound_127.0.0.1_0.rbac.allowed"), 2);
     ASSERT_INT_EQ(stat_get(m.in, "inbound_127.0.0.1_0.rbac.denied"), 0);
+    /* The second connection resumed the first one's TLS session (and RBAC
+     * still saw the client's identity). */
+    ASSERT_INT_EQ(stat_get(m.out, "cluster.backend.ssl.session_reused"), 1);
+    s = listener_stat(&m, "ssl.session_reused");
+    ASSERT_INT_EQ(stat_get(m.in, s), 1);
+    free(s);
     mesh_down(&m);
 }
 
