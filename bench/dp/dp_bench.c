@@ -9,7 +9,8 @@
  *   dp_bench rss      <n_clusters>
  *
  * certdir holds ca.pem, web.pem/web.key (client) and backend.pem/backend.key
- * (server), as bench/dp/run.sh makes them. The proxy runs until SIGTERM or
+ * (server), as bench/dp/run.sh makes them. DP_BENCH_NO_RESUME=1 makes
+ * mtls-out do full handshakes (max_session_keys 0). The proxy runs until SIGTERM or
  * SIGINT, then prints its CPU time. `rss` applies n clusters and n listeners
  * and prints VmRSS.
  */
@@ -141,6 +142,8 @@ int main(int argc, char **argv)
             xstrdup("mesh_ca:secret:default");
         dp_tls_add_san(&cl->tls->common_tls_context, DP_MATCH_EXACT, "spiffe://default/backend");
         dp_tls_add_alpn(&cl->tls->common_tls_context, "kuma");
+        if (getenv("DP_BENCH_NO_RESUME")) /* full handshakes only */
+            cl->tls->max_session_keys = (struct dp_uint32_value){1, 0};
     } else if (strcmp(mode, "mtls-in") == 0 && argc > 5) {
         c = tcp_cfg(lport, bport);
         secrets(c, argv[5], "backend");

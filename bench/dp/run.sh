@@ -84,6 +84,11 @@ frontend mtls_out
     default_backend mesh
 backend mesh
     server s 127.0.0.1:18093 ssl crt $W/web.both ca-file $W/ca.pem verify required sni str(backend) alpn kuma
+frontend mtls_out_full
+    bind 127.0.0.1:18096
+    default_backend mesh_full
+backend mesh_full
+    server s 127.0.0.1:18093 ssl crt $W/web.both ca-file $W/ca.pem verify required sni str(backend) alpn kuma no-ssl-reuse
 frontend mtls_in
     bind 127.0.0.1:18093 ssl crt $W/backend.both ca-file $W/ca.pem verify required
     default_backend app
@@ -109,6 +114,7 @@ start() { # name cmd... → sets PID_<name>
 start dp $B/dp_bench tcp 18081 18080 1
 start dpout $B/dp_bench mtls-out 18091 18095 1 "$W"
 start dpin $B/dp_bench mtls-in 18095 18080 1 "$W"
+DP_BENCH_NO_RESUME=1 start dpout2 $B/dp_bench mtls-out 18097 18095 1 "$W"
 start haproxy haproxy -f "$W/haproxy.cfg"
 [ -n "$STREAM_MOD" ] && start nginxp nginx -c "$W/nginx-proxy.conf" -p "$W"
 sleep 1
@@ -134,6 +140,8 @@ run() { # scenario target port pids conns path extra-header
     # ONLY=<regex> limits the runs to matching "scenario target" pairs.
     [[ -n "${ONLY:-}" && ! "$scen $target" =~ $ONLY ]] && return 0
     local before after out
+    declare -gA BEFORE_EACH
+    for p in $pids; do BEFORE_EACH[$p]=$(cpu_of "$p"); done
     before=$(cpu_of $pids)
     if [ -n "$hdr" ]; then
         out=$(taskset -c 1 wrk -t1 -c"$conns" -d"${DUR}s" --latency -H "$hdr" "http://127.0.0.1:$port$path" 2>&1)
@@ -151,6 +159,14 @@ run() { # scenario target port pids conns path extra-header
     errs=$(awk '/Socket errors|Non-2xx/{printf "%s ", $0}' <<<"$out" | tr -s ' ' | tr ' ' '_')
     local cpu="NA"
     [ "$pids" != "0" ] && cpu=$(awk -v a="$before" -v b="$after" -v t="$tick" 'BEGIN{printf "%.2f", (b-a)/t}')
+    # Several processes (the two mTLS proxies): also each one's share.
+    if [ "$(wc -w <<<"$pids")" -gt 1 ]; then
+        local parts="" p
+        for p in $pids; do
+            parts="$parts+$(awk -v a="${BEFORE_EACH[$p]}" -v b="$(cpu_of "$p")" -v t="$tick" 'BEGIN{printf "%.2f", (b-a)/t}')"
+        done
+        cpu="$cpu(${parts#+})"
+    fi
     printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$scen" "$target" "$ROUND" "$rps" "$p50" "$p99" "$xfer" "$cpu" "$reqs" "${errs:-none}"
 }
 
@@ -158,6 +174,7 @@ printf "scenario\ttarget\tround\treq_s\tp50_us\tp99_us\ttransfer_MBps\tproxy_cpu
 TCP_TARGETS="direct:18080:0 dp:18081:PID_dp haproxy:18082:PID_haproxy"
 [ -n "$STREAM_MOD" ] && TCP_TARGETS="$TCP_TARGETS nginx:18084:PID_nginxp"
 MTLS_TARGETS="dp-mtls:18091:PID_dpout,PID_dpin haproxy-mtls:18092:PID_haproxy"
+FULL_TARGETS="dp-mtls-full:18097:PID_dpout2,PID_dpin haproxy-mtls-full:18096:PID_haproxy"
 for ROUND in $(seq 1 "$ROUNDS"); do
     for spec in $TCP_TARGETS $MTLS_TARGETS; do
         IFS=: read -r target port pidvars <<<"$spec"
@@ -170,6 +187,27 @@ for ROUND in $(seq 1 "$ROUNDS"); do
         run latency-1k-c1 "$target" "$port" "$pids" 1 /1k
         run newconn-1k-c16 "$target" "$port" "$pids" 16 /1k "Connection: close"
         run bulk-1m-c4 "$target" "$port" "$pids" 4 /1m
+    done
+    # Full handshakes on the mesh hop (no session resumption).
+    for spec in $FULL_TARGETS; do
+        IFS=: read -r target port pidvars <<<"$spec"
+        pids=""
+        for v in ${pidvars//,/ }; do pids="$pids ${!v}"; done
+        run newconn-1k-c16 "$target" "$port" "$pids" 16 /1k "Connection: close"
+    done
+done
+# Latency with every process on one CPU (no cross-CPU wake-ups).
+for p in "${PIDS[@]}"; do taskset -a -p -c 1 "$p" >/dev/null 2>&1 || true; done
+for p in "${PIDS[@]}"; do for q in $(pgrep -P "$p" || true); do taskset -a -p -c 1 "$q" >/dev/null 2>&1 || true; done; done
+for ROUND in $(seq 1 "$ROUNDS"); do
+    for spec in $TCP_TARGETS $MTLS_TARGETS; do
+        IFS=: read -r target port pidvars <<<"$spec"
+        pids=0
+        if [ "$pidvars" != 0 ]; then
+            pids=""
+            for v in ${pidvars//,/ }; do pids="$pids ${!v}"; done
+        fi
+        run latency-1k-c1-onecpu "$target" "$port" "$pids" 1 /1k
     done
 done
 for p in ${PID_dp:-} ${PID_dpout:-} ${PID_dpin:-}; do
