@@ -216,6 +216,9 @@ struct side {
     uint32_t events; /* registered epoll events */
     int rd_eof, wr_shut;
     int rd_wants_write, wr_wants_read;
+    /* Data may be waiting: set by epoll events, cleared when a read comes
+     * back short or empty, so the pump does not spend a syscall on EAGAIN. */
+    int can_read;
     struct dp_tls_verify v;
 };
 
@@ -804,9 +807,15 @@ static ssize_t side_read(struct side *s, char *p, size_t n)
     s->rd_wants_write = 0;
     if (!s->ssl) {
         ssize_t r = recv(s->fd, p, n, 0);
+        if (r > 0 && (size_t)r < n)
+            s->can_read = 0; /* a short read drained the socket */
         if (r >= 0)
             return r;
-        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? IO_AGAIN : -errno;
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+            s->can_read = 0;
+            return IO_AGAIN;
+        }
+        return -errno;
     }
     size_t got = 0;
     int r = SSL_read_ex(s->ssl, p, n, &got);
@@ -814,9 +823,11 @@ static ssize_t side_read(struct side *s, char *p, size_t n)
         return (ssize_t)got;
     switch (SSL_get_error(s->ssl, r)) {
     case SSL_ERROR_WANT_READ:
+        s->can_read = 0;
         return IO_AGAIN;
     case SSL_ERROR_WANT_WRITE:
         s->rd_wants_write = 1;
+        s->can_read = 0;
         return IO_AGAIN;
     case SSL_ERROR_ZERO_RETURN:
         return 0;
@@ -1069,6 +1080,7 @@ static void connect_failed(struct conn *c, int timeout)
 static void up_ready(struct conn *c)
 {
     c->state = C_PROXY;
+    c->s[0].can_read = c->s[1].can_read = 1;
     timer_stop(&c->w->heap, &c->t_conn);
     c->last_io = c->w->now;
     timer_start(&c->w->heap, &c->t_idle, c->w->now + c->l->idle_ms);
@@ -1268,7 +1280,8 @@ static void pump(struct conn *c)
         for (int d = 0; d < 2; d++) {
             struct side *src = &c->s[d], *dst = &c->s[1 - d];
             struct pbuf *b = &c->b[d];
-            if (!src->rd_eof && b->off + b->len < cap) {
+            if (!src->rd_eof && b->off + b->len < cap &&
+                (src->can_read || (src->ssl && SSL_has_pending(src->ssl)))) {
                 if (!b->data)
                     b->data = pool_get(w);
                 ssize_t n = side_read(src, b->data + b->off + b->len, cap - b->off - b->len);
@@ -1378,6 +1391,10 @@ static void on_side(struct side *s, uint32_t events)
             conn_close(c, CLOSE_REMOTE);
         break;
     case C_PROXY:
+        /* TLS may need the socket writable to read (rd_wants_write), so any
+         * event on a TLS side may unblock its reads. */
+        if (s->ssl || (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)))
+            s->can_read = 1;
         pump(c);
         /* A hung-up side with nothing left to do would wake us forever. */
         if (!c->dead && (events & (EPOLLERR | EPOLLHUP)) && s->events == 0)
