@@ -313,8 +313,8 @@ static int cmd_run(int argc, char **argv)
 
     int sig = 0;
     sigwait(&set, &sig);
-    log_info("kuma-dp", "received %s: draining for up to %ld ms", sig == SIGTERM ? "SIGTERM" : "SIGINT",
-             o.drain_ms);
+    log_info("kuma-dp", "received %s: draining for up to %ld ms",
+             sig == SIGTERM ? "SIGTERM" : "SIGINT", o.drain_ms);
     long forced = dp_engine_drain(eng, (uint32_t)o.drain_ms);
     if (forced)
         log_warn("kuma-dp", "%ld connections were still open at the drain deadline", forced);

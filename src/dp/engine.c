@@ -33,9 +33,9 @@
 #include "core/log.h"
 #include "dp/tls.h"
 
-#define COMP "dp"
-#define MAX_WORKERS 64
-#define POOL_MAX 64
+#define COMP         "dp"
+#define MAX_WORKERS  64
+#define POOL_MAX     64
 #define ACCEPT_BATCH 64
 
 /* --- timers: a binary min-heap per worker ----------------------------------------------------- */
@@ -378,8 +378,7 @@ static SSL_CTX *snap_ctx(struct snap *s, const struct dp_config *m,
 {
     char *key = xasprintf("%d|%d|%s|%s", server, require,
                           t->tls_certificate_sds_secret ? t->tls_certificate_sds_secret : "",
-                          t->validation_context_sds_secret ? t->validation_context_sds_secret
-                                                           : "");
+                          t->validation_context_sds_secret ? t->validation_context_sds_secret : "");
     for (size_t i = 0; i < s->n_ctx; i++)
         if (strcmp(s->ctx_keys[i], key) == 0) {
             free(key);
@@ -451,9 +450,8 @@ static int compile_cluster(struct dp_engine *eng, struct snap *s, struct ccluste
         const struct dp_lb_endpoint *ep = &cla->endpoints[i];
         struct chost *h = &c->hosts[i];
         if (parse_addr(ep->address.address, ep->address.port_value, &h->sa, &h->salen) != 0)
-            return err_set(e, "cluster %s: endpoint %s:%u is not an IP address and port",
-                           m->name, ep->address.address ? ep->address.address : "",
-                           ep->address.port_value);
+            return err_set(e, "cluster %s: endpoint %s:%u is not an IP address and port", m->name,
+                           ep->address.address ? ep->address.address : "", ep->address.port_value);
         h->weight = ep->load_balancing_weight ? ep->load_balancing_weight : 1;
         snprintf(h->addr, sizeof(h->addr), strchr(ep->address.address, ':') ? "[%s]:%u" : "%s:%u",
                  ep->address.address, ep->address.port_value);
@@ -468,7 +466,8 @@ static int compile_cluster(struct dp_engine *eng, struct snap *s, struct ccluste
     if (m->outlier_detection) {
         const struct dp_outlier_detection *od = m->outlier_detection;
         c->od = 1;
-        c->od_consecutive = od->consecutive_local_origin_failure ? od->consecutive_local_origin_failure : 5;
+        c->od_consecutive =
+            od->consecutive_local_origin_failure ? od->consecutive_local_origin_failure : 5;
         c->od_base_ms = od->base_ejection_time_ms ? od->base_ejection_time_ms : 30000;
         c->od_max_ms = od->max_ejection_time_ms ? od->max_ejection_time_ms : 300000;
         c->od_max_pct = od->max_ejection_percent ? od->max_ejection_percent : 10;
@@ -544,9 +543,8 @@ static int compile_listener(struct dp_engine *eng, struct snap *s, struct cliste
     char *an = xasprintf("%s_%d", m->address.address, ls->port);
     l->st = dp_stats_acquire(eng->stats, DP_STAT_LISTENER, an);
     free(an);
-    const char *tp = m->tcp_proxy.stat_prefix && *m->tcp_proxy.stat_prefix
-                         ? m->tcp_proxy.stat_prefix
-                         : m->name;
+    const char *tp =
+        m->tcp_proxy.stat_prefix && *m->tcp_proxy.stat_prefix ? m->tcp_proxy.stat_prefix : m->name;
     l->tst = dp_stats_acquire(eng->stats, DP_STAT_TCP, tp);
     if (m->rbac)
         l->rst = dp_stats_acquire(eng->stats, DP_STAT_RBAC,
@@ -672,8 +670,8 @@ int dp_engine_apply(struct dp_engine *eng, struct dp_config *cfg, struct err *e)
                 goto out;
             }
         /* Reuse the bound socket of a listener with the same name and address. */
-        char *key = xasprintf("%s|%u", m->address.address ? m->address.address : "",
-                              m->address.port_value);
+        char *key =
+            xasprintf("%s|%u", m->address.address ? m->address.address : "", m->address.port_value);
         struct lsock *ls = NULL;
         pthread_mutex_lock(&eng->mu);
         for (size_t j = 0; j < eng->n_lsocks; j++)
@@ -999,8 +997,8 @@ static void host_result(struct conn *c, struct chost *h, int ok)
     DP_INC(cl->st->ejections_enforced_local_origin_failure);
     DP_ADD(cl->st->ejections_active, 1);
     DP_DEC(cl->st->membership_healthy);
-    log_info(COMP, "cluster %s: host %s ejected after %u consecutive connect failures",
-             cl->m->name, h->addr, n);
+    log_info(COMP, "cluster %s: host %s ejected after %u consecutive connect failures", cl->m->name,
+             h->addr, n);
 }
 
 static int host_available(struct ccluster *cl, struct chost *h, int64_t now)

@@ -45,8 +45,8 @@
 #include "dp/stats.h"
 
 struct dp_engine_opts {
-    int workers;              /* 0 → number of online CPUs */
-    uint32_t buffer_size;     /* per direction per connection; 0 → 32 KiB */
+    int workers;               /* 0 → number of online CPUs */
+    uint32_t buffer_size;      /* per direction per connection; 0 → 32 KiB */
     uint32_t drain_timeout_ms; /* removed/changed listeners; 0 → 30 s (kuma-dp's --drain-time) */
     uint32_t handshake_timeout_ms; /* TLS handshake deadline; 0 → 10 s */
 };

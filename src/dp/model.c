@@ -256,9 +256,9 @@ static json_t *j_common_tls(const struct dp_common_tls_context *t)
         json_t *sans = json_array();
         for (size_t i = 0; i < t->n_match_subject_alt_names; i++)
             json_array_append_new(sans, json_pack("{s:s,s:o}", "sanType", "URI", "matcher",
-                                                   j_matcher(&t->match_subject_alt_names[i])));
-        json_t *cvc = json_pack("{s:{s:o}}", "defaultValidationContext",
-                                "matchTypedSubjectAltNames", sans);
+                                                  j_matcher(&t->match_subject_alt_names[i])));
+        json_t *cvc =
+            json_pack("{s:{s:o}}", "defaultValidationContext", "matchTypedSubjectAltNames", sans);
         if (t->validation_context_sds_secret)
             json_object_set_new(cvc, "validationContextSdsSecretConfig",
                                 j_sds(t->validation_context_sds_secret));
@@ -290,13 +290,13 @@ static json_t *j_listener(const struct dp_listener *l)
                 if (p->principals[j].any)
                     json_array_append_new(prs, json_pack("{s:b}", "any", 1));
                 else
-                    json_array_append_new(
-                        prs, json_pack("{s:{s:o}}", "authenticated", "principalName",
-                                       j_matcher(&p->principals[j].principal_name)));
+                    json_array_append_new(prs,
+                                          json_pack("{s:{s:o}}", "authenticated", "principalName",
+                                                    j_matcher(&p->principals[j].principal_name)));
             }
-            json_object_set_new(policies, p->name,
-                                json_pack("{s:[{s:b}],s:o}", "permissions", "any", 1,
-                                          "principals", prs));
+            json_object_set_new(
+                policies, p->name,
+                json_pack("{s:[{s:b}],s:o}", "permissions", "any", 1, "principals", prs));
         }
         json_array_append_new(
             filters,
@@ -307,11 +307,11 @@ static json_t *j_listener(const struct dp_listener *l)
                       "action", l->rbac->action == DP_RBAC_ALLOW ? "ALLOW" : "DENY", "policies",
                       policies));
     }
-    json_t *tp = json_pack(
-        "{s:s,s:s,s:s}", "@type",
-        "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy", "statPrefix",
-        l->tcp_proxy.stat_prefix ? l->tcp_proxy.stat_prefix : "", "cluster",
-        l->tcp_proxy.cluster ? l->tcp_proxy.cluster : "");
+    json_t *tp =
+        json_pack("{s:s,s:s,s:s}", "@type",
+                  "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+                  "statPrefix", l->tcp_proxy.stat_prefix ? l->tcp_proxy.stat_prefix : "", "cluster",
+                  l->tcp_proxy.cluster ? l->tcp_proxy.cluster : "");
     if (l->tcp_proxy.max_connect_attempts)
         json_object_set_new(tp, "maxConnectAttempts",
                             json_integer(l->tcp_proxy.max_connect_attempts));
@@ -327,9 +327,9 @@ static json_t *j_listener(const struct dp_listener *l)
             "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
             "commonTlsContext", j_common_tls(&l->tls->common_tls_context),
             "requireClientCertificate", l->tls->require_client_certificate);
-        json_object_set_new(chain, "transportSocket",
-                            json_pack("{s:s,s:o}", "name", "envoy.transport_sockets.tls",
-                                      "typedConfig", dtc));
+        json_object_set_new(
+            chain, "transportSocket",
+            json_pack("{s:s,s:o}", "name", "envoy.transport_sockets.tls", "typedConfig", dtc));
     }
     return json_pack("{s:s,s:s,s:o,s:[o],s:s}", "@type",
                      "type.googleapis.com/envoy.config.listener.v3.Listener", "name", l->name,
@@ -341,12 +341,12 @@ static json_t *j_cla(const struct dp_cluster_load_assignment *a)
 {
     json_t *lbs = json_array();
     for (size_t i = 0; i < a->n_endpoints; i++)
-        json_array_append_new(
-            lbs, json_pack("{s:{s:o},s:I}", "endpoint", "address", j_addr(&a->endpoints[i].address),
-                           "loadBalancingWeight",
-                           (json_int_t)(a->endpoints[i].load_balancing_weight
-                                            ? a->endpoints[i].load_balancing_weight
-                                            : 1)));
+        json_array_append_new(lbs,
+                              json_pack("{s:{s:o},s:I}", "endpoint", "address",
+                                        j_addr(&a->endpoints[i].address), "loadBalancingWeight",
+                                        (json_int_t)(a->endpoints[i].load_balancing_weight
+                                                         ? a->endpoints[i].load_balancing_weight
+                                                         : 1)));
     return json_pack("{s:s,s:s,s:[{s:o}]}", "@type",
                      "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment",
                      "clusterName", a->cluster_name ? a->cluster_name : "", "endpoints",
@@ -356,29 +356,27 @@ static json_t *j_cla(const struct dp_cluster_load_assignment *a)
 static json_t *j_cluster(const struct dp_cluster *c)
 {
     static const char *const lb[] = {"ROUND_ROBIN", "LEAST_REQUEST", "RANDOM"};
-    json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s}", "@type",
-                          "type.googleapis.com/envoy.config.cluster.v3.Cluster", "name", c->name,
-                          "altStatName", c->alt_stat_name ? c->alt_stat_name : c->name, "type",
-                          c->type == DP_CLUSTER_STATIC ? "STATIC" : "EDS", "lbPolicy",
-                          lb[c->lb_policy]);
-    json_object_set_new(o, "connectTimeout",
-                        json_sprintf("%.3fs", (c->connect_timeout_ms ? c->connect_timeout_ms
-                                                                     : 5000) /
-                                                  1000.0));
+    json_t *o = json_pack(
+        "{s:s,s:s,s:s,s:s,s:s}", "@type", "type.googleapis.com/envoy.config.cluster.v3.Cluster",
+        "name", c->name, "altStatName", c->alt_stat_name ? c->alt_stat_name : c->name, "type",
+        c->type == DP_CLUSTER_STATIC ? "STATIC" : "EDS", "lbPolicy", lb[c->lb_policy]);
+    json_object_set_new(
+        o, "connectTimeout",
+        json_sprintf("%.3fs", (c->connect_timeout_ms ? c->connect_timeout_ms : 5000) / 1000.0));
     if (c->type == DP_CLUSTER_STATIC)
         json_object_set_new(o, "loadAssignment", j_cla(&c->load_assignment));
     else
-        json_object_set_new(o, "edsClusterConfig",
-                            json_pack("{s:{s:{},s:s}}", "edsConfig", "ads", "resourceApiVersion",
-                                      "V3"));
+        json_object_set_new(
+            o, "edsClusterConfig",
+            json_pack("{s:{s:{},s:s}}", "edsConfig", "ads", "resourceApiVersion", "V3"));
     if (c->outlier_detection) {
         const struct dp_outlier_detection *od = c->outlier_detection;
-        json_object_set_new(
-            o, "outlierDetection",
-            json_pack("{s:I,s:I,s:I,s:b}", "consecutiveLocalOriginFailure",
-                      (json_int_t)od->consecutive_local_origin_failure, "maxEjectionPercent",
-                      (json_int_t)od->max_ejection_percent, "baseEjectionTimeMs",
-                      (json_int_t)od->base_ejection_time_ms, "splitExternalLocalOriginErrors", 1));
+        json_object_set_new(o, "outlierDetection",
+                            json_pack("{s:I,s:I,s:I,s:b}", "consecutiveLocalOriginFailure",
+                                      (json_int_t)od->consecutive_local_origin_failure,
+                                      "maxEjectionPercent", (json_int_t)od->max_ejection_percent,
+                                      "baseEjectionTimeMs", (json_int_t)od->base_ejection_time_ms,
+                                      "splitExternalLocalOriginErrors", 1));
     }
     if (c->tls) {
         json_t *utc = json_pack(
@@ -390,9 +388,9 @@ static json_t *j_cluster(const struct dp_cluster *c)
         if (c->tls->max_session_keys.set)
             json_object_set_new(utc, "maxSessionKeys",
                                 json_integer(c->tls->max_session_keys.value));
-        json_object_set_new(o, "transportSocket",
-                            json_pack("{s:s,s:o}", "name", "envoy.transport_sockets.tls",
-                                      "typedConfig", utc));
+        json_object_set_new(
+            o, "transportSocket",
+            json_pack("{s:s,s:o}", "name", "envoy.transport_sockets.tls", "typedConfig", utc));
     }
     return o;
 }
@@ -422,15 +420,14 @@ char *dp_config_dump_json(const struct dp_config *c)
                                             "activeState", "versionInfo", v, "listener",
                                             j_listener(&c->listeners[i])));
     for (size_t i = 0; i < c->n_clusters; i++)
-        json_array_append_new(cs, json_pack("{s:s,s:o}", "versionInfo", v, "cluster",
-                                            j_cluster(&c->clusters[i])));
+        json_array_append_new(
+            cs, json_pack("{s:s,s:o}", "versionInfo", v, "cluster", j_cluster(&c->clusters[i])));
     for (size_t i = 0; i < c->n_endpoints; i++)
         json_array_append_new(es, json_pack("{s:s,s:o}", "versionInfo", v, "endpointConfig",
                                             j_cla(&c->endpoints[i])));
     for (size_t i = 0; i < c->n_secrets; i++)
         json_array_append_new(ss, json_pack("{s:s,s:s,s:o}", "name", c->secrets[i].name,
-                                            "versionInfo", v, "secret",
-                                            j_secret(&c->secrets[i])));
+                                            "versionInfo", v, "secret", j_secret(&c->secrets[i])));
     json_t *root = json_pack(
         "{s:[{s:s,s:s,s:o},{s:s,s:s,s:o},{s:s,s:o},{s:s,s:o}]}", "configs", "@type",
         "type.googleapis.com/envoy.admin.v3.ListenersConfigDump", "versionInfo", v,

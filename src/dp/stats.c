@@ -38,8 +38,14 @@ struct field {
     int gauge;
 };
 
-#define C(T, f, n) {n, offsetof(struct T, f), 0}
-#define G(T, f, n) {n, offsetof(struct T, f), 1}
+#define C(T, f, n)                                                                                 \
+    {                                                                                              \
+        n, offsetof(struct T, f), 0                                                                \
+    }
+#define G(T, f, n)                                                                                 \
+    {                                                                                              \
+        n, offsetof(struct T, f), 1                                                                \
+    }
 
 static const struct field cluster_fields[] = {
     C(dp_cluster_stats, upstream_cx_total, "upstream_cx_total"),
@@ -258,8 +264,8 @@ static void collect(struct dp_stats *s, const struct dp_server_info *si, struct 
                 for (const struct field *f = rbac_fields; f->name; f++) {
                     char *stat = xasprintf("%s%s", e->name, f->name);
                     add(ss, "", NULL, NULL, stat, 0,
-                        (long long)DP_GET(*(const dp_counter *)((const char *)&e->u.rbac +
-                                                                 f->off)));
+                        (long long)DP_GET(
+                            *(const dp_counter *)((const char *)&e->u.rbac + f->off)));
                     free(stat);
                 }
                 break;

@@ -40,8 +40,8 @@ struct dp_cluster_stats {
 /* Envoy's listener.<address>.* subset plus the TLS counters. */
 struct dp_listener_stats {
     dp_counter downstream_cx_total, downstream_cx_destroy, ssl_handshake, ssl_session_reused,
-        ssl_connection_error,
-        ssl_fail_verify_san, ssl_fail_verify_error, ssl_fail_verify_no_cert, ssl_no_certificate;
+        ssl_connection_error, ssl_fail_verify_san, ssl_fail_verify_error, ssl_fail_verify_no_cert,
+        ssl_no_certificate;
     dp_gauge downstream_cx_active;
 };
 

@@ -24,9 +24,9 @@
 struct dp_tls_verify {
     const struct dp_string_matcher *sans; /* any one must match a URI SAN; none = no check */
     size_t n_sans;
-    int san_failed;     /* the chain was fine but no URI SAN matched */
-    int chain_failed;   /* X509 verification failed */
-    int verify_error;   /* X509_V_ERR_* of chain_failed */
+    int san_failed;            /* the chain was fine but no URI SAN matched */
+    int chain_failed;          /* X509 verification failed */
+    int verify_error;          /* X509_V_ERR_* of chain_failed */
     const unsigned char *alpn; /* server: wire-format list to select from (may be NULL) */
     unsigned alpn_len;
     /* client: called with a new resumable session (the callee takes the

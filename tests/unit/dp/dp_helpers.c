@@ -71,6 +71,19 @@ static void *bconn_main(void *arg)
         write_full(fd, b->id, strlen(b->id));
         shutdown(fd, SHUT_WR);
         break;
+    case BACKEND_REPLY_AFTER_EOF: {
+        struct buf got;
+        buf_init(&got, 1 << 20);
+        ssize_t n;
+        while ((n = recv(fd, buf, sizeof(buf), 0)) > 0)
+            if (buf_append(&got, buf, (size_t)n) != 0)
+                break;
+        if (n == 0 && got.len)
+            write_full(fd, got.data, got.len);
+        shutdown(fd, SHUT_WR);
+        buf_free(&got);
+        break;
+    }
     case BACKEND_PAUSE: {
         while (!atomic_load(&b->resumed) && !atomic_load(&b->stop))
             usleep(1000);
@@ -523,8 +536,9 @@ SSL *tls_client(int port, const char *cert_pem, const char *key_pem, const char 
             setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
             int r = SSL_read(ssl, &c, 1);
             int err = SSL_get_error(ssl, r);
-            if (r <= 0 && !(err == SSL_ERROR_WANT_READ ||
-                            (err == SSL_ERROR_SYSCALL && (errno == EAGAIN || errno == EWOULDBLOCK)))) {
+            if (r <= 0 &&
+                !(err == SSL_ERROR_WANT_READ ||
+                  (err == SSL_ERROR_SYSCALL && (errno == EAGAIN || errno == EWOULDBLOCK)))) {
                 SSL_free(ssl);
                 close(fd);
                 ssl = NULL;

@@ -16,9 +16,10 @@
 #include "dp/engine.h"
 
 enum backend_mode {
-    BACKEND_ECHO,  /* echo until EOF, then half-close */
-    BACKEND_ID,    /* send the id string, then close */
-    BACKEND_PAUSE, /* read nothing until backend_resume(), then count and discard */
+    BACKEND_ECHO,            /* echo until EOF, then half-close */
+    BACKEND_ID,              /* send the id string, then close */
+    BACKEND_PAUSE,           /* read nothing until backend_resume(), then count and discard */
+    BACKEND_REPLY_AFTER_EOF, /* read until EOF, then send it all back and close */
 };
 
 struct backend;

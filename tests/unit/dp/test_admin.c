@@ -137,9 +137,9 @@ TEST(dp_admin_stats_text_and_prometheus)
     ASSERT_STR_CONTAINS(r, want);
     free(want);
     ASSERT_STR_CONTAINS(r, "# TYPE envoy_cluster_upstream_cx_active gauge\n");
-    want = xasprintf(
-        "envoy_listener_downstream_cx_total{envoy_listener_address=\"127.0.0.1_%d\"} 1\n",
-        f.listen_port);
+    want =
+        xasprintf("envoy_listener_downstream_cx_total{envoy_listener_address=\"127.0.0.1_%d\"} 1\n",
+                  f.listen_port);
     ASSERT_STR_CONTAINS(r, want);
     free(want);
     want = xasprintf("envoy_tcp_downstream_cx_total{envoy_tcp_prefix=\"localhost_%d\"} 1\n",
@@ -173,8 +173,8 @@ TEST(dp_admin_clusters_format)
         ASSERT_STR_CONTAINS(b, want);
         free(want);
     }
-    const char *host[] = {"cx_total::1", "cx_active::0", "cx_connect_fail::0",
-                          "health_flags::healthy", "weight::1", "priority::0",
+    const char *host[] = {"cx_total::1",           "cx_active::0", "cx_connect_fail::0",
+                          "health_flags::healthy", "weight::1",    "priority::0",
                           "success_rate::-1"};
     for (size_t i = 0; i < sizeof(host) / sizeof(host[0]); i++) {
         want = xasprintf("%s::127.0.0.1:%d::%s\n", c, f.app_port, host[i]);
@@ -199,8 +199,8 @@ TEST(dp_admin_config_dump_json)
     ASSERT_INT_EQ(json_array_size(configs), 4);
     ASSERT_STR_EQ(json_string_value(json_object_get(json_array_get(configs, 0), "@type")),
                   "type.googleapis.com/envoy.admin.v3.ListenersConfigDump");
-    json_t *lst = json_array_get(json_object_get(json_array_get(configs, 0), "dynamicListeners"),
-                                 0);
+    json_t *lst =
+        json_array_get(json_object_get(json_array_get(configs, 0), "dynamicListeners"), 0);
     ASSERT_STR_EQ(json_string_value(json_object_get(lst, "name")), "inbound:127.0.0.1:0");
     json_t *cl = json_object_get(
         json_array_get(json_object_get(json_array_get(configs, 1), "dynamicActiveClusters"), 0),

@@ -21,8 +21,8 @@
 static struct dp_engine *engine(int workers, uint32_t bufsize, uint32_t drain_ms)
 {
     signal(SIGPIPE, SIG_IGN);
-    struct dp_engine_opts o = {.workers = workers, .buffer_size = bufsize,
-                               .drain_timeout_ms = drain_ms};
+    struct dp_engine_opts o = {
+        .workers = workers, .buffer_size = bufsize, .drain_timeout_ms = drain_ms};
     struct dp_engine *eng = NULL;
     struct err e = {{0}};
     if (dp_engine_new(&o, &eng, &e) != 0)
@@ -133,7 +133,8 @@ TEST(dp_tcp_proxy_concurrent_connections)
 
 TEST(dp_tcp_half_close_propagates)
 {
-    struct backend *b = backend_start(BACKEND_ECHO, NULL);
+    /* The backend answers only after it has seen our EOF. */
+    struct backend *b = backend_start(BACKEND_REPLY_AFTER_EOF, NULL);
     struct dp_engine *eng = engine(1, 0, 0);
     int ports[] = {backend_port(b)};
     apply(eng, simple("echo", ports, NULL, 1, DP_LB_ROUND_ROBIN));
@@ -147,8 +148,6 @@ TEST(dp_tcp_half_close_propagates)
     ASSERT_INT_EQ(got, 5);
     ASSERT(memcmp(buf, "hello", 5) == 0);
     close(fd);
-    ASSERT(stat_wait(eng, "listener.127.0.0.1_0.downstream_cx_destroy", 1) < 0 ||
-           1); /* listener stat name carries the bound port, checked below */
     char name[128];
     snprintf(name, sizeof(name), "listener.127.0.0.1_%d.downstream_cx_destroy", lport(eng));
     ASSERT_INT_EQ(stat_wait(eng, name, 1), 1);
@@ -172,22 +171,15 @@ TEST(dp_backpressure_slow_consumer_bounded)
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
     size_t chunk = 65536, total = 0, limit = 256u << 20;
     char *p = xmalloc(chunk);
-    uint64_t h = 1469598103934665603ull;
     /* Write until the path is full: a paused consumer must stall us. */
     while (total < limit) {
         fill_random(p, chunk, total + 1);
         ssize_t n = send(fd, p, chunk, MSG_NOSIGNAL);
         if (n <= 0)
             break;
-        h = fnv64(p, (size_t)n, h);
         total += (size_t)n;
-        if ((size_t)n < chunk) {
-            /* Keep the hash exact: the rest of this chunk is sent later. */
-            tv.tv_sec = 5;
-            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-            ASSERT(write_full(fd, p + n, chunk - (size_t)n) == 0 || 1);
-            break;
-        }
+        if ((size_t)n < chunk)
+            break; /* the send timed out part-way: the path is full */
     }
     ASSERT(total < limit);
     /* What the proxy holds in memory is bounded by its buffer. */
@@ -215,11 +207,6 @@ TEST(dp_backpressure_resumes_byte_exact)
     char *p = xmalloc(n);
     fill_random(p, n, 99);
     uint64_t want = fnv64(p, n, 1469598103934665603ull);
-    struct writer_arg {
-        int fd;
-        char *p;
-        size_t n;
-    };
     /* Resume the consumer after the writer has stalled for a while. */
     usleep(200000);
     backend_resume(b);

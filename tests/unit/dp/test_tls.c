@@ -195,6 +195,10 @@ TEST(dp_mtls_half_close_through_two_proxies)
 {
     struct mesh m;
     mesh_up(&m, "spiffe://default/backend", "spiffe://default/web", 0);
+    /* The app answers only after our EOF went through both proxies. */
+    backend_stop(m.app);
+    m.app = backend_start(BACKEND_REPLY_AFTER_EOF, NULL);
+    apply(m.in, inbound_cfg("2", m.in_cert, m.in_key, m.ca.pem, backend_port(m.app)));
     int fd = client_connect(m.out_port);
     ASSERT(fd >= 0);
     ASSERT(write_full(fd, "hello", 5) == 0);
@@ -398,8 +402,7 @@ TEST(dp_cert_rotation_under_load_no_failures)
     atomic_store(&ld.stop, 1);
     for (int i = 0; i < 3; i++)
         pthread_join(th[i], NULL);
-    fprintf(stderr, "rotation: %ld ok, %ld failed\n", atomic_load(&ld.ok),
-            atomic_load(&ld.failed));
+    fprintf(stderr, "rotation: %ld ok, %ld failed\n", atomic_load(&ld.ok), atomic_load(&ld.failed));
     if (atomic_load(&ld.failed)) {
         struct buf sb;
         buf_init(&sb, 0);
