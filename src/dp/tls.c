@@ -246,7 +246,7 @@ SSL_CTX *dp_tls_server_ctx(const struct dp_secret *identity, const struct dp_sec
     SSL_CTX_set_num_tickets(ctx, 1);
     SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
-    SSL_CTX_sess_set_cache_size(ctx, 1024);
+    SSL_CTX_sess_set_cache_size(ctx, 256);
     SSL_CTX_set_timeout(ctx, 300);
     /* Required for resumption when client certificates are verified. */
     static const unsigned char sid_ctx[] = "kuma-dp";

@@ -38,8 +38,8 @@ struct dp_tls_verify {
 /* Builds a server context presenting `identity` and, if `ca` is given,
  * verifying clients against it (required when require_client_cert). It issues
  * one session ticket per handshake from a session cache private to this
- * context (at most 1024 entries): a rotated context cannot resume sessions of
- * the old one. */
+ * context (at most 256 entries, ~15 KiB each with the peer certificate): a rotated context cannot
+ * resume sessions of the old one. */
 SSL_CTX *dp_tls_server_ctx(const struct dp_secret *identity, const struct dp_secret *ca,
                            int require_client_cert, struct err *e);
 /* Builds a client context presenting `identity` (optional) and verifying the
