@@ -1201,6 +1201,9 @@ static void down_handshake(struct conn *c)
     start_connect(c);
 }
 
+/* The upstream TLS handshake is part of connecting, as in Envoy: a failure
+ * counts as a connect failure (outlier detection, retries), and
+ * connect_timeout covers TCP and TLS together. */
 static void up_handshake(struct conn *c)
 {
     struct side *u = &c->s[1];
@@ -1214,12 +1217,14 @@ static void up_handshake(struct conn *c)
             DP_INC(st->ssl_fail_verify_san);
         else if (u->v.chain_failed)
             DP_INC(st->ssl_fail_verify_error);
-        conn_close(c, CLOSE_LOCAL);
+        connect_failed(c, 0);
         return;
     }
     DP_INC(st->ssl_handshake);
     if (SSL_session_reused(u->ssl))
         DP_INC(st->ssl_session_reused);
+    c->up_established = 1;
+    host_result(c, c->host, 1);
     up_ready(c);
 }
 
@@ -1234,12 +1239,13 @@ static void connected(struct conn *c)
         connect_failed(c, 0);
         return;
     }
-    c->up_established = 1;
-    host_result(c, c->host, 1);
     if (!c->cl->ctx) {
+        c->up_established = 1;
+        host_result(c, c->host, 1);
         up_ready(c);
         return;
     }
+    memset(&u->v, 0, sizeof(u->v)); /* a retry starts afresh */
     u->ssl = SSL_new(c->cl->ctx);
     if (!u->ssl) {
         conn_close(c, CLOSE_LOCAL);
@@ -1264,7 +1270,6 @@ static void connected(struct conn *c)
     }
     dp_tls_set_verify(u->ssl, &u->v);
     c->state = C_UP_HS;
-    timer_start(&c->w->heap, &c->t_conn, c->w->now + c->w->e->o.handshake_timeout_ms);
     up_handshake(c);
 }
 
@@ -1486,12 +1491,12 @@ static void on_timer(struct worker *w, struct timer *t)
         struct conn *c = t->owner;
         if (c->state == C_CONNECTING) {
             connect_failed(c, 1);
+        } else if (c->state == C_UP_HS) {
+            DP_INC(c->cl->st->ssl_connection_error);
+            connect_failed(c, 1);
         } else {
-            /* A TLS handshake that did not finish in time. */
-            if (c->state == C_DOWN_HS)
-                DP_INC(c->l->st->ssl_connection_error);
-            else
-                DP_INC(c->cl->st->ssl_connection_error);
+            /* A downstream TLS handshake that did not finish in time. */
+            DP_INC(c->l->st->ssl_connection_error);
             conn_close(c, CLOSE_LOCAL);
         }
         break;

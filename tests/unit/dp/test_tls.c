@@ -4,6 +4,9 @@
  * load, and hostile input (garbage, half-open connections).
  */
 #include <errno.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -337,6 +340,10 @@ TEST(dp_outbound_verifies_server_identity)
     free(s);
     ASSERT_INT_EQ(stat_wait(m.out, "cluster.backend.ssl.fail_verify_san", 1), 1);
     ASSERT_INT_EQ(stat_get(m.out, "cluster.backend.ssl.connection_error"), 1);
+    /* A failed upstream handshake is a failed connect (retries, outliers). */
+    ASSERT_INT_EQ(stat_get(m.out, "cluster.backend.upstream_cx_connect_fail"), 1);
+    ASSERT_INT_EQ(stat_get(m.out, "cluster.backend.upstream_cx_connect_attempts_exceeded"), 1);
+    ASSERT_INT_EQ(backend_accepted(m.app), 0);
     mesh_down(&m);
 }
 
@@ -493,5 +500,121 @@ TEST(dp_apply_rejects_bad_certificate)
     ASSERT(dp_engine_apply(m.in, c, &e) != 0);
     ASSERT_STR_CONTAINS(e.msg, "private_key");
     ASSERT(echo_ok(m.out_port, 1000, 9));
+    mesh_down(&m);
+}
+
+/* A one-shot TLS server that records what the client offered. */
+struct sni_server {
+    int fd, port;
+    SSL_CTX *ctx;
+    pthread_t th;
+    char sni[128], alpn[32];
+};
+
+static int select_kuma(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                       const unsigned char *in, unsigned inlen, void *arg)
+{
+    struct sni_server *s = arg;
+    if (inlen > 0 && in[0] < sizeof(s->alpn) && in[0] + 1u <= inlen)
+        snprintf(s->alpn, sizeof(s->alpn), "%.*s", in[0], (const char *)in + 1);
+    *out = in + 1;
+    *outlen = in[0];
+    return SSL_TLSEXT_ERR_OK;
+}
+
+static void *sni_server_main(void *arg)
+{
+    struct sni_server *s = arg;
+    int fd = accept(s->fd, NULL, NULL);
+    if (fd < 0)
+        return NULL;
+    SSL *ssl = SSL_new(s->ctx);
+    SSL_set_fd(ssl, fd);
+    if (SSL_accept(ssl) == 1) {
+        const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+        snprintf(s->sni, sizeof(s->sni), "%s", name ? name : "");
+        SSL_write(ssl, "ok", 2);
+        SSL_shutdown(ssl);
+    }
+    SSL_free(ssl);
+    close(fd);
+    return NULL;
+}
+
+TEST(dp_outbound_sends_sni_and_alpn_kuma)
+{
+    signal(SIGPIPE, SIG_IGN);
+    struct test_ca ca;
+    test_ca_init(&ca, "default");
+    char *sc, *sk, *cc, *ck;
+    test_ca_leaf(&ca, "spiffe://default/backend", &sc, &sk);
+    test_ca_leaf(&ca, "spiffe://default/web", &cc, &ck);
+    struct sni_server s = {0};
+    s.ctx = SSL_CTX_new(TLS_server_method());
+    BIO *b = BIO_new_mem_buf(sc, -1);
+    X509 *x = PEM_read_bio_X509(b, NULL, NULL, NULL);
+    SSL_CTX_use_certificate(s.ctx, x);
+    X509_free(x);
+    BIO_free(b);
+    b = BIO_new_mem_buf(sk, -1);
+    EVP_PKEY *k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+    SSL_CTX_use_PrivateKey(s.ctx, k);
+    EVP_PKEY_free(k);
+    BIO_free(b);
+    SSL_CTX_set_alpn_select_cb(s.ctx, select_kuma, &s);
+    s.fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(sa);
+    ASSERT(bind(s.fd, (struct sockaddr *)&sa, len) == 0 && listen(s.fd, 4) == 0);
+    getsockname(s.fd, (struct sockaddr *)&sa, &len);
+    s.port = ntohs(sa.sin_port);
+    pthread_create(&s.th, NULL, sni_server_main, &s);
+
+    struct dp_engine *out = engine(0);
+    apply(out, outbound_cfg("1", cc, ck, ca.pem, s.port));
+    char *got = client_read_all(dp_engine_listener_port(out, "outbound:127.0.0.1:0"));
+    ASSERT_STR_EQ(got, "ok");
+    free(got);
+    pthread_join(s.th, NULL);
+    ASSERT_STR_EQ(s.sni, "backend{mesh=default}");
+    ASSERT_STR_EQ(s.alpn, "kuma");
+    dp_engine_free(out);
+    close(s.fd);
+    SSL_CTX_free(s.ctx);
+    free(sc);
+    free(sk);
+    free(cc);
+    free(ck);
+    test_ca_free(&ca);
+}
+
+TEST(dp_outbound_tls_failure_retries_next_endpoint_and_ejects)
+{
+    struct mesh m;
+    mesh_up(&m, "spiffe://default/backend", "spiffe://default/web", 0);
+    /* A second inbound presenting the wrong identity. */
+    char *ic, *ik;
+    test_ca_leaf(&m.ca, "spiffe://default/impostor", &ic, &ik);
+    struct dp_engine *bad = engine(0);
+    apply(bad, inbound_cfg("1", ic, ik, m.ca.pem, backend_port(m.app)));
+    int bad_port = dp_engine_listener_port(bad, "inbound:127.0.0.1:0");
+    struct dp_config *c = outbound_cfg("2", m.out_cert, m.out_key, m.ca.pem, bad_port);
+    dp_cla_add_endpoint(&c->endpoints[0], "127.0.0.1", (uint32_t)m.in_port, 1);
+    c->listeners[0].tcp_proxy.max_connect_attempts = 2;
+    c->clusters[0].outlier_detection = xcalloc(1, sizeof(struct dp_outlier_detection));
+    c->clusters[0].outlier_detection->consecutive_local_origin_failure = 2;
+    c->clusters[0].outlier_detection->max_ejection_percent = 50;
+    apply(m.out, c);
+    for (int i = 0; i < 8; i++)
+        ASSERT(echo_ok(m.out_port, 1000, (uint64_t)i + 20));
+    /* Two verification failures, retried on the good endpoint; then the
+     * impostor is ejected and gets no more attempts. */
+    ASSERT_INT_EQ(stat_get(m.out, "cluster.backend.ssl.fail_verify_san"), 2);
+    ASSERT_INT_EQ(stat_get(m.out, "cluster.backend.upstream_cx_connect_fail"), 2);
+    ASSERT_INT_EQ(stat_get(m.out, "cluster.backend.outlier_detection.ejections_active"), 1);
+    dp_engine_free(bad);
+    free(ic);
+    free(ik);
     mesh_down(&m);
 }
