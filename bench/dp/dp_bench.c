@@ -7,14 +7,20 @@
  *   dp_bench mtls-out <listen_port> <inbound_port> <workers> <certdir>
  *   dp_bench mtls-in  <listen_port> <backend_port> <workers> <certdir>
  *   dp_bench rss      <n_clusters>
+ *   dp_bench idle     <n_connections>
  *
  * certdir holds ca.pem, web.pem/web.key (client) and backend.pem/backend.key
  * (server), as bench/dp/run.sh makes them. DP_BENCH_NO_RESUME=1 makes
  * mtls-out do full handshakes (max_session_keys 0). The proxy runs until SIGTERM or
  * SIGINT, then prints its CPU time. `rss` applies n clusters and n listeners
- * and prints VmRSS.
+ * and prints VmRSS. `idle` opens n connections through a TCP listener to an
+ * in-process backend that holds them, and prints the RSS per connection.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +82,76 @@ static long rss_kb(void)
     return kb;
 }
 
+struct holder {
+    int fd, n, *fds;
+};
+
+static void *hold_main(void *arg)
+{
+    struct holder *h = arg;
+    for (int i = 0; i < h->n; i++)
+        h->fds[i] = accept(h->fd, NULL, NULL);
+    return NULL;
+}
+
+static int listen_any(int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(sa);
+    if (bind(fd, (struct sockaddr *)&sa, len) != 0 || listen(fd, 4096) != 0)
+        exit(1);
+    getsockname(fd, (struct sockaddr *)&sa, &len);
+    *port = ntohs(sa.sin_port);
+    return fd;
+}
+
+/* Opens n idle connections through the engine; prints RSS per connection. */
+static int idle(struct dp_engine *eng, int n)
+{
+    int bport;
+    struct holder h = {.n = n};
+    h.fd = listen_any(&bport);
+    h.fds = calloc((size_t)n, sizeof(int));
+    pthread_t th;
+    pthread_create(&th, NULL, hold_main, &h);
+    struct err e;
+    struct dp_config *c = tcp_cfg(0, bport);
+    if (dp_engine_apply(eng, c, &e) != 0)
+        return 1;
+    char name[64];
+    snprintf(name, sizeof(name), "outbound:127.0.0.1:%d", 0);
+    int lport = dp_engine_listener_port(eng, name);
+    usleep(100000);
+    long before = rss_kb();
+    int *cfds = calloc((size_t)n, sizeof(int));
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)lport)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    for (int i = 0; i < n; i++) {
+        cfds[i] = socket(AF_INET, SOCK_STREAM, 0);
+        if (connect(cfds[i], (struct sockaddr *)&sa, sizeof(sa)) != 0)
+            return 1;
+        /* One byte each way, so every connection is fully established. */
+        if (write(cfds[i], "x", 1) != 1)
+            return 1;
+    }
+    pthread_join(th, NULL);
+    usleep(300000);
+    long after = rss_kb();
+    printf("idle connections=%d rss_before_kb=%ld rss_after_kb=%ld bytes_per_connection=%ld "
+           "(user space; kernel socket memory is not in RSS)\n",
+           n, before, after, (after - before) * 1024 / n);
+    for (int i = 0; i < n; i++) {
+        close(cfds[i]);
+        close(h.fds[i]);
+    }
+    close(h.fd);
+    free(cfds);
+    free(h.fds);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
@@ -92,13 +168,18 @@ int main(int argc, char **argv)
     struct dp_engine_opts o = {.workers = argc > 4 ? atoi(argv[4]) : 1};
     struct dp_engine *eng;
     struct err e;
-    if (strcmp(mode, "rss") == 0)
+    if (strcmp(mode, "rss") == 0 || strcmp(mode, "idle") == 0)
         o.workers = 2;
     if (dp_engine_new(&o, &eng, &e) != 0) {
         fprintf(stderr, "%s\n", e.msg);
         return 1;
     }
     struct dp_config *c;
+    if (strcmp(mode, "idle") == 0) {
+        int rc = idle(eng, atoi(argv[2]));
+        dp_engine_free(eng);
+        return rc;
+    }
     if (strcmp(mode, "rss") == 0) {
         long before = rss_kb();
         int n = atoi(argv[2]);

@@ -215,3 +215,4 @@ for p in ${PID_dp:-} ${PID_dpout:-} ${PID_dpin:-}; do
 done
 echo "# dp_bench rss: $($B/dp_bench rss 100)"
 echo "# dp_bench rss: $($B/dp_bench rss 1000)"
+echo "# dp_bench idle: $(ulimit -n 20000 2>/dev/null; $B/dp_bench idle 4000 2>/dev/null)"
