@@ -69,6 +69,11 @@ integration: all
 
 test: unit integration
 
+# The proxy engine's tests: unit tests and the kuma-dp CLI scenario.
+dp-test: $(B)/unit-tests $(B)/kuma-dp
+	$(B)/unit-tests dp
+	BIN=$(CURDIR)/$(B) bash tests/dp/test_kuma_dp_cli.sh
+
 FUZZ_FLAGS := -std=gnu11 -g -O1 -Isrc $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined
 build-fuzz/%: tests/fuzz/%.c $(CORE_SRC)
 	@mkdir -p build-fuzz
@@ -81,5 +86,5 @@ format:
 clean:
 	rm -rf build build-asan build-fuzz
 
-.PHONY: all unit integration test fuzz format clean
+.PHONY: all unit integration test dp-test fuzz format clean
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

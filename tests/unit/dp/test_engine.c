@@ -402,9 +402,15 @@ TEST(dp_config_swap_keeps_established_connection)
         ASSERT_INT_EQ(read_full(fd, buf, 4), 4);
         ASSERT(memcmp(buf, "pong", 4) == 0);
     }
+    ASSERT_INT_EQ(stat_get(eng, "cluster.one.upstream_cx_active"), 1);
     close(fd);
-    /* Stats of the removed cluster are gone once its last user is. */
     ASSERT_INT_EQ(stat_wait(eng, "cluster.two.upstream_cx_total", 1), 1);
+    /* Stats of the removed cluster go once its last connection (and with it
+     * the old snapshot) is gone: memory stays bounded under churn. */
+    long long v = 0;
+    for (int i = 0; i < 300 && (v = stat_get(eng, "cluster.one.upstream_cx_total")) != -1; i++)
+        usleep(10000);
+    ASSERT_INT_EQ(v, -1);
     dp_engine_free(eng);
     backend_stop(b1);
     backend_stop(b2);
@@ -540,4 +546,18 @@ TEST(dp_idle_timeout_closes)
     ASSERT_INT_EQ(stat_get(eng, "tcp.one.idle_timeout"), 1);
     dp_engine_free(eng);
     backend_stop(b);
+}
+
+TEST(dp_cluster_without_endpoints_counts_none_healthy)
+{
+    struct dp_engine *eng = engine(1, 0, 0);
+    struct dp_config *c = simple("empty", NULL, NULL, 0, DP_LB_ROUND_ROBIN);
+    c->clusters[0].type = DP_CLUSTER_EDS; /* and no ClusterLoadAssignment yet */
+    apply(eng, c);
+    char *s = client_read_all(lport(eng));
+    ASSERT_STR_EQ(s, "");
+    free(s);
+    ASSERT_INT_EQ(stat_wait(eng, "cluster.empty.upstream_cx_none_healthy", 1), 1);
+    ASSERT_INT_EQ(stat_get(eng, "cluster.empty.membership_total"), 0);
+    dp_engine_free(eng);
 }
