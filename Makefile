@@ -8,6 +8,10 @@ CC       ?= cc
 PKGS     := jansson yaml-0.1 sqlite3 openssl libmicrohttpd libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -lpthread -lm
+# xDS: gRPC C core + protobuf-c (only kuma-cp and the unit tests link them).
+XDS_PKGS   := grpc libprotobuf-c
+XDS_CFLAGS := $(shell pkg-config --cflags $(XDS_PKGS))
+XDS_LIBS   := $(shell pkg-config --libs $(XDS_PKGS))
 
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wformat=2 -Wvla -Wno-unused-parameter -Wno-format-nonliteral
@@ -28,12 +32,29 @@ LDFLAGS  += -Wl,-z,relro,-z,now
 endif
 
 CORE_SRC := $(wildcard src/core/*.c src/store/*.c src/mesh/*.c)
+CORE_SRC += $(wildcard src/ca/*.c)
 API_SRC  := $(wildcard src/api/*.c)
 CTL_SRC  := $(wildcard src/ctl/*.c)
 DP_SRC   := $(wildcard src/dp/*.c)
 TEST_SRC := $(wildcard tests/unit/*.c tests/unit/*/*.c)
+XDS_SRC  := $(wildcard src/xds/*.c)
+
+# Envoy v3 message types: C code generated at build time by protoc-c from the
+# subset protos in src/proto (same packages, names and field numbers as
+# Envoy's; see docs/xds.md) into $(B)/gen.
+PROTO_FILES := $(sort $(patsubst src/proto/%,%,$(shell find src/proto -name '*.proto')))
+PROTO_C     := $(patsubst %.proto,$(B)/gen/%.pb-c.c,$(PROTO_FILES))
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
+
+$(B)/gen/.stamp: $(addprefix src/proto/,$(PROTO_FILES))
+	@rm -rf $(B)/gen; mkdir -p $(B)/gen
+	cd src/proto && protoc-c --c_out=$(CURDIR)/$(B)/gen $(PROTO_FILES)
+	@touch $@
+$(PROTO_C): $(B)/gen/.stamp ;
+# Everything that includes xDS headers needs the generated headers first.
+$(call obj,$(XDS_SRC) $(TEST_SRC) src/cmd/kuma-cp.c): | $(B)/gen/.stamp
+$(call obj,$(XDS_SRC) $(TEST_SRC) src/cmd/kuma-cp.c $(PROTO_C)): CFLAGS += -I$(B)/gen $(XDS_CFLAGS)
 
 all: $(B)/kuma-cp $(B)/kumactl $(B)/kuma-dp
 
@@ -47,6 +68,8 @@ $(B)/libapi.a: $(call obj,$(API_SRC))
 	@rm -f $@; ar rcs $@ $^
 $(B)/libctl.a: $(call obj,$(CTL_SRC))
 	@rm -f $@; ar rcs $@ $^
+$(B)/libxds.a: $(call obj,$(XDS_SRC) $(PROTO_C))
+	@rm -f $@; ar rcs $@ $^
 
 # kuma-dp: the proxy engine (src/dp) as libdp.a.
 $(B)/libdp.a: $(call obj,$(DP_SRC))
@@ -54,12 +77,12 @@ $(B)/libdp.a: $(call obj,$(DP_SRC))
 $(B)/kuma-dp: $(call obj,src/cmd/kuma-dp.c) $(B)/libdp.a $(B)/libcore.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(B)/kuma-cp: $(call obj,src/cmd/kuma-cp.c) $(B)/libapi.a $(B)/libcore.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+$(B)/kuma-cp: $(call obj,src/cmd/kuma-cp.c) $(B)/libapi.a $(B)/libxds.a $(B)/libcore.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(XDS_LIBS)
 $(B)/kumactl: $(call obj,src/cmd/kumactl.c) $(B)/libctl.a $(B)/libcore.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
-$(B)/unit-tests: $(call obj,$(TEST_SRC)) $(B)/libapi.a $(B)/libctl.a $(B)/libdp.a $(B)/libcore.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+$(B)/unit-tests: $(call obj,$(TEST_SRC)) $(B)/libapi.a $(B)/libctl.a $(B)/libxds.a $(B)/libdp.a $(B)/libcore.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(XDS_LIBS)
 
 unit: $(B)/unit-tests
 	$(B)/unit-tests
@@ -88,3 +111,17 @@ clean:
 
 .PHONY: all unit integration test dp-test fuzz format clean
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
+
+# Benchmarks (see docs/BENCHMARKS.md).
+build/bench-store: bench/bench_store.c build/libcore.a
+	$(CC) -std=gnu11 -O2 -Isrc $(PKG_CFLAGS) -o $@ $^ $(PKG_LIBS)
+bench-store: build/bench-store
+	build/bench-store /var/tmp/bench-store.db 5000 4
+.PHONY: bench-store
+
+# Workload-certificate issuance benchmark (bench/ca/); results in docs/BENCHMARKS.md.
+$(B)/bench-ca: $(call obj,bench/ca/bench_ca.c) $(B)/libcore.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+bench-ca: $(B)/bench-ca
+	bash bench/ca/run.sh $(B)/bench-ca
+.PHONY: bench-ca

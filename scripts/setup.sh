@@ -13,8 +13,13 @@ want_test=0
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 build_pkgs=(build-essential pkg-config libyaml-dev libjansson-dev libsqlite3-dev
-            libssl-dev libmicrohttpd-dev libcurl4-openssl-dev ca-certificates)
+            libssl-dev libmicrohttpd-dev libcurl4-openssl-dev ca-certificates
+            libgrpc-dev protobuf-c-compiler libprotobuf-c-dev)
 test_pkgs=(clang libclang-rt-14-dev curl jq sqlite3 openssl procps iproute2)
+# xDS tests run Node.js clients; keep a Node that is already there (Debian's
+# npm conflicts with other Node packagings).
+command -v node >/dev/null 2>&1 || test_pkgs+=(nodejs)
+command -v npm >/dev/null 2>&1 || test_pkgs+=(npm)
 
 pkgs=("${build_pkgs[@]}")
 [ "$want_test" = 1 ] && pkgs+=("${test_pkgs[@]}")
@@ -36,6 +41,8 @@ jobs=$(nproc 2>/dev/null || echo 2)
 echo "==> building (build/)"
 make -j"$jobs" all
 if [ "$want_test" = 1 ]; then
+    echo "==> installing the xDS test clients (tests/xds, npm)"
+    (cd tests/xds && npm ci --no-audit --no-fund --loglevel=error)
     echo "==> building the ASan+UBSan test build (build-asan/)"
     make -j"$jobs" SANITIZE=1 WERROR=1 all build-asan/unit-tests
 fi

@@ -6,15 +6,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/inspect.h"
 #include "api/internal.h"
 #include "core/codec.h"
 #include "core/log.h"
 #include "core/resource.h"
 #include "store/store.h"
 
-#define KUMA_VERSION "2.14.3"
+#define KUMA_VERSION      "2.14.3"
 #define DEFAULT_PAGE_SIZE 100
-#define MAX_PAGE_SIZE 1000
+#define MAX_PAGE_SIZE     1000
 
 static int is_get(struct api_req *rq)
 {
@@ -89,9 +90,9 @@ static enum MHD_Result get_descriptors(struct api_req *rq)
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++) {
         const struct res_type *t = sorted[i];
-        json_t *o = json_pack("{s:b, s:s, s:s, s:s}", "includeInFederation",
-                              t->include_in_federation, "name", t->name, "path", t->plural,
-                              "pluralDisplayName", t->plural_display);
+        json_t *o =
+            json_pack("{s:b, s:s, s:s, s:s}", "includeInFederation", t->include_in_federation,
+                      "name", t->name, "path", t->plural, "pluralDisplayName", t->plural_display);
         if (t->is_policy)
             json_object_set_new(o, "policy", policy_info(t));
         json_object_set_new(o, "readOnly", json_boolean(t->read_only));
@@ -222,16 +223,39 @@ static int dataplane_matches_tags(const struct resource *r, const struct list_pa
     return 1;
 }
 
+static void url_escape(struct buf *b, const char *s)
+{
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            strchr("-._~:/", c))
+            buf_append(b, s, 1);
+        else
+            buf_printf(b, "%%%02X", c);
+    }
+}
+
+static void keep_query_arg(void *arg, const char *key, const char *value)
+{
+    struct buf *b = arg;
+    if (strcmp(key, "offset") == 0 || strcmp(key, "size") == 0)
+        return;
+    buf_append(b, "&", 1);
+    url_escape(b, key);
+    buf_append(b, "=", 1);
+    url_escape(b, value);
+}
+
+/* Kuma's `next`: the same request with the next offset; the other query
+ * arguments (filters) are kept. */
 static char *next_link(struct api_req *rq, size_t offset, size_t size)
 {
     const char *host = api_header(rq, "Host");
     struct buf b;
     buf_init(&b, 0);
-    buf_printf(&b, "http://%s%s?offset=%zu&size=%zu", host ? host : "localhost", rq->path, offset,
-               size);
-    const char *name = api_query(rq, "name");
-    if (name)
-        buf_printf(&b, "&name=%s", name);
+    buf_printf(&b, "%s://%s%s?offset=%zu&size=%zu", rq->tls ? "https" : "http",
+               host ? host : "localhost", rq->path, offset, size);
+    api_query_each(rq, keep_query_arg, &b);
     buf_str(&b);
     return b.data;
 }
@@ -327,8 +351,8 @@ static int wants_k8s(struct api_req *rq, enum MHD_Result *r)
     return -1;
 }
 
-static enum MHD_Result get_resource(struct api_req *rq, const struct res_type *t,
-                                    const char *mesh, const char *name)
+static enum MHD_Result get_resource(struct api_req *rq, const struct res_type *t, const char *mesh,
+                                    const char *name)
 {
     enum MHD_Result r;
     int k8s = wants_k8s(rq, &r);
@@ -371,8 +395,8 @@ static enum MHD_Result reply_mgr_error(struct api_req *rq, const struct mgr_resu
     }
 }
 
-static enum MHD_Result put_resource(struct api_req *rq, const struct res_type *t,
-                                    const char *mesh, const char *name)
+static enum MHD_Result put_resource(struct api_req *rq, const struct res_type *t, const char *mesh,
+                                    const char *name)
 {
     const char *process = "Could not process a resource";
     if (rq->deps->cfg->api_read_only)
@@ -415,9 +439,8 @@ static enum MHD_Result put_resource(struct api_req *rq, const struct res_type *t
     if (rc == MGR_OK)
         r = api_reply(rq, created ? 201 : 200, json_object());
     else
-        r = reply_mgr_error(rq, &mr,
-                            created ? "Failed to create a resource" : "Failed to update a resource",
-                            mesh);
+        r = reply_mgr_error(
+            rq, &mr, created ? "Failed to create a resource" : "Failed to update a resource", mesh);
     mgr_result_free(&mr);
     resource_free(res);
     return r;
@@ -431,14 +454,15 @@ static enum MHD_Result delete_resource(struct api_req *rq, const struct res_type
                                "On this control plane the API server is read-only", NULL);
     struct mgr_result mr = {0};
     int rc = manager_delete(rq->deps->mgr, t, mesh, name, &mr);
-    enum MHD_Result r = rc == MGR_OK ? api_reply(rq, 200, json_object())
-                                     : reply_mgr_error(rq, &mr, "Could not delete a resource", mesh);
+    enum MHD_Result r = rc == MGR_OK
+                            ? api_reply(rq, 200, json_object())
+                            : reply_mgr_error(rq, &mr, "Could not delete a resource", mesh);
     mgr_result_free(&mr);
     return r;
 }
 
-static enum MHD_Result resource_item(struct api_req *rq, const struct res_type *t,
-                                     const char *mesh, const char *name)
+static enum MHD_Result resource_item(struct api_req *rq, const struct res_type *t, const char *mesh,
+                                     const char *name)
 {
     if (is_get(rq))
         return get_resource(rq, t, mesh, name);
@@ -474,14 +498,17 @@ static json_t *mesh_insight(struct api_req *rq, const struct resource *mesh, str
             continue;
         json_object_set_new(resources, t->name, json_pack("{s:I}", "total", (json_int_t)count));
         if (t->is_policy || t == &TYPE_EXTERNAL_SERVICE)
-            json_object_set_new(policies, t->name,
-                                json_pack("{s:I}", "total", (json_int_t)count));
+            json_object_set_new(policies, t->name, json_pack("{s:I}", "total", (json_int_t)count));
     }
     char ts[64];
     time_format_rfc3339(mesh->creation_time, ts, sizeof(ts));
+    size_t online = api_inspect_online(mesh->name); /* xDS insights (api/inspect.c) */
+    if (online > dps)
+        online = dps;
     return json_pack("{s:s, s:s, s:s, s:s, s:{s:I, s:I, s:I}, s:o, s:o}", "type", "MeshInsight",
                      "name", mesh->name, "creationTime", ts, "modificationTime", ts, "dataplanes",
-                     "total", (json_int_t)dps, "online", (json_int_t)0, "offline", (json_int_t)dps,
+                     "total", (json_int_t)dps, "online", (json_int_t)online, "offline",
+                     (json_int_t)(dps - online),
                      "policies", policies, "resources", resources);
 }
 
@@ -498,7 +525,8 @@ static enum MHD_Result get_mesh_insights(struct api_req *rq, const char *name)
             return internal_error(rq, "Could not retrieve a resource", e.msg);
         json_t *o = mesh_insight(rq, m, &e);
         resource_free(m);
-        return o ? api_reply(rq, 200, o) : internal_error(rq, "Could not retrieve a resource", e.msg);
+        return o ? api_reply(rq, 200, o)
+                 : internal_error(rq, "Could not retrieve a resource", e.msg);
     }
     struct list_params p;
     enum MHD_Result r;
@@ -541,6 +569,15 @@ enum MHD_Result api_route(struct api_req *rq, char **seg, int nseg)
         return is_get(rq) ? api_reply(rq, 200, config_to_json(rq->deps->cfg)) : not_allowed(rq);
     if (nseg == 1 && strcmp(seg[0], "_resources") == 0)
         return is_get(rq) ? get_descriptors(rq) : not_allowed(rq);
+    /* --- xDS insights and inspection (api/inspect.c) --- */
+    enum MHD_Result ires;
+    if (api_inspect_route(rq, seg, nseg, &ires))
+        return ires;
+    /* --- end xDS --- */
+    /* --- identity: token endpoints (tokens.c) --- */
+    if (strcmp(seg[0], "tokens") == 0)
+        return api_tokens_route(rq, seg, nseg);
+    /* --- end identity --- */
     if (strcmp(seg[0], "mesh-insights") == 0 && nseg <= 2)
         return is_get(rq) ? get_mesh_insights(rq, nseg == 2 ? seg[1] : NULL) : not_allowed(rq);
 

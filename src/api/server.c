@@ -12,11 +12,15 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <openssl/crypto.h>
+
 #include "api/internal.h"
 #include "core/log.h"
 
 struct api_server {
     struct MHD_Daemon *d;
+    int tls;                  /* the HTTPS listener */
+    char *tls_cert, *tls_key; /* PEM, kept while the daemon runs; the key is wiped */
     struct api_deps deps;
     const volatile int *ready; /* diagnostics only */
 };
@@ -57,8 +61,8 @@ enum MHD_Result api_reply_error(struct api_req *rq, unsigned status, const char 
     if (ve && ve->n) {
         json_t *params = json_array(), *causes = json_array();
         for (size_t i = 0; i < ve->n; i++) {
-            json_array_append_new(params, json_pack("{s:s, s:s}", "field", ve->v[i].field,
-                                                    "reason", ve->v[i].message));
+            json_array_append_new(params, json_pack("{s:s, s:s}", "field", ve->v[i].field, "reason",
+                                                    ve->v[i].message));
             json_array_append_new(causes, json_pack("{s:s, s:s}", "field", ve->v[i].field,
                                                     "message", ve->v[i].message));
         }
@@ -152,7 +156,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         return MHD_YES;
     }
 
-    struct api_req rq = {.conn = conn, .method = method, .path = url, .deps = &s->deps};
+    struct api_req rq = {
+        .conn = conn, .method = method, .path = url, .deps = &s->deps, .tls = s->tls};
     rq.body = cs->body.data ? cs->body.data : "";
     rq.body_len = cs->body.len;
     if (cs->too_large) {
@@ -166,9 +171,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     enum MHD_Result r;
     if (split_path(copy, seg, &nseg) < 0)
         r = api_reply_error(&rq, 404, "Not Found", "Not found", NULL);
-    else
+    /* --- identity: who is calling, and may they (auth.c) --- */
+    else if (api_auth_authenticate(&rq, &r) == 0 && api_auth_authorize(&rq, seg, nseg, &r) == 0)
         r = api_route(&rq, seg, nseg);
+    /* --- end identity --- */
     free(copy);
+    api_user_free(&rq.user);
     return r;
 }
 
@@ -227,14 +235,22 @@ static int start_daemon(struct api_server *s, MHD_AccessHandlerCallback cb, cons
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     if (inet_pton(AF_INET, iface, &sa.sin_addr) != 1)
         return err_set(e, "invalid interface address \"%s\"", iface);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    /* HTTPS (GnuTLS inside libmicrohttpd): the certificate and key are
+     * handed over in memory; the options list ends early without them. */
+    if (s->tls)
+        flags |= MHD_USE_TLS;
     s->d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, (uint16_t)port, NULL,
-        NULL, cb, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE,
+        flags, (uint16_t)port, NULL, NULL, cb, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)API_THREADS, MHD_OPTION_NOTIFY_COMPLETED, request_done, s,
         MHD_OPTION_UNESCAPE_CALLBACK, unescape, s, MHD_OPTION_CONNECTION_TIMEOUT, 60u,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)256 * 1024, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)256 * 1024, MHD_OPTION_LISTENING_ADDRESS_REUSE,
+        1u, s->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, s->tls_cert,
+        MHD_OPTION_HTTPS_MEM_KEY, s->tls_key, MHD_OPTION_END);
     if (!s->d)
-        return err_set(e, "could not listen on %s:%d (address in use?)", iface, port);
+        return err_set(e, "could not listen on %s:%d (address in use%s?)", iface, port,
+                       s->tls ? " or an unusable certificate" : "");
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
     *bound_port = info ? info->port : port;
     return 0;
@@ -253,18 +269,47 @@ int api_server_start(const struct api_deps *deps, const char *iface, int port,
     return 0;
 }
 
+/* Frees a server that is not (or no longer) running. */
+static void server_free(struct api_server *s)
+{
+    free(s->tls_cert);
+    if (s->tls_key) {
+        OPENSSL_cleanse(s->tls_key, strlen(s->tls_key));
+        free(s->tls_key);
+    }
+    free(s);
+}
+
+int api_server_start_tls(const struct api_deps *deps, const char *iface, int port,
+                         const char *cert_pem, const char *key_pem, struct api_server **out,
+                         int *bound_port, struct err *e)
+{
+    if (!MHD_is_feature_supported(MHD_FEATURE_TLS))
+        return err_set(e, "this libmicrohttpd was built without TLS support");
+    struct api_server *s = xcalloc(1, sizeof(*s));
+    s->deps = *deps;
+    s->tls = 1;
+    s->tls_cert = xstrdup(cert_pem);
+    s->tls_key = xstrdup(key_pem);
+    if (start_daemon(s, handle, iface, port, bound_port, e) < 0) {
+        server_free(s);
+        return -1;
+    }
+    *out = s;
+    return 0;
+}
+
 void api_server_stop(struct api_server *s)
 {
     if (!s)
         return;
     MHD_stop_daemon(s->d);
-    free(s);
+    server_free(s);
 }
 
 static enum MHD_Result diag_handle(void *cls, struct MHD_Connection *conn, const char *url,
-                                   const char *method, const char *version,
-                                   const char *upload_data, size_t *upload_data_size,
-                                   void **con_cls)
+                                   const char *method, const char *version, const char *upload_data,
+                                   size_t *upload_data_size, void **con_cls)
 {
     struct api_server *s = cls;
     (void)version;

@@ -14,7 +14,7 @@
 #include "mesh/manager.h"
 
 #define API_MAX_BODY (1u << 20) /* request bodies above 1 MiB get 413 */
-#define API_THREADS 4
+#define API_THREADS  4
 
 struct api_deps {
     struct manager *mgr;
@@ -30,6 +30,11 @@ struct api_server;
  * port actually bound. */
 int api_server_start(const struct api_deps *deps, const char *iface, int port,
                      struct api_server **out, int *bound_port, struct err *e);
+/* The same API over HTTPS with the given certificate (chain) and key in PEM
+ * (copied; the key copy is wiped on stop). */
+int api_server_start_tls(const struct api_deps *deps, const char *iface, int port,
+                         const char *cert_pem, const char *key_pem, struct api_server **out,
+                         int *bound_port, struct err *e);
 void api_server_stop(struct api_server *s);
 
 /* The diagnostics server: GET /ready (200 once *ready is non-zero, 503

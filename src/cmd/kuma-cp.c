@@ -13,14 +13,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include "api/server.h"
+#include "ca/tlsgen.h"
+#include "ca/token.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "mesh/events.h"
+#include "mesh/identity.h"
 #include "mesh/manager.h"
 #include "store/store.h"
+#include "api/inspect.h"
+#include "xds/server.h"
 
 #define KUMA_CP_VERSION "2.14.3"
 
@@ -91,6 +97,156 @@ static char *load_cluster_id(const struct cp_config *cfg)
     return id;
 }
 
+/* kuma-cp's own certificate: generated once into the work dir unless the
+ * configuration names one, and kept across restarts. */
+static int ensure_cp_cert(const struct cp_config *cfg, struct err *e)
+{
+    if (access(cfg->tls_cert_file, R_OK) == 0 && access(cfg->tls_key_file, R_OK) == 0)
+        return 0;
+    if (access(cfg->tls_cert_file, F_OK) == 0 || access(cfg->tls_key_file, F_OK) == 0)
+        return err_set(e, "%s or %s exists but cannot be read", cfg->tls_cert_file,
+                       cfg->tls_key_file);
+    char *cert = NULL, *key = NULL;
+    if (ca_generate_cp_cert(NULL, CA_KEY_DEFAULT, &cert, &key, e) < 0)
+        return -1;
+    int rc = write_file_atomic(cfg->tls_key_file, key, strlen(key), 0600, e);
+    if (rc == 0)
+        rc = write_file_atomic(cfg->tls_cert_file, cert, strlen(cert), 0600, e);
+    if (rc == 0)
+        log_info("kuma-cp",
+                 "generated the control plane certificate %s (give it to proxies "
+                 "with --ca-cert-file)",
+                 cfg->tls_cert_file);
+    OPENSSL_cleanse(key, strlen(key));
+    free(key);
+    free(cert);
+    return rc;
+}
+
+/* --- identity: the admin user token --- */
+
+#define ADMIN_TOKEN_SECRET   "admin-user-token"
+#define ADMIN_TOKEN_VALID_NS ((int64_t)10 * 365 * 24 * 3600 * 1000000000LL)
+
+/* Fetches GlobalSecret name, creating it with make() when it is missing.
+ * Another writer may win the creation; the stored value is what is
+ * returned either way. */
+static int global_secret_once(struct store *st, const char *name,
+                              int (*make)(const char *arg, char **out, struct err *e),
+                              const char *arg, char **data, size_t *len, int *created,
+                              struct err *e)
+{
+    *created = 0;
+    int rc = identity_secret_fetch(st, "", name, data, len, e);
+    if (rc != CA_NOT_FOUND)
+        return rc;
+    char *value = NULL;
+    if (make(arg, &value, e) < 0)
+        return -1;
+    struct changes ch = {0};
+    rc = identity_put_secret_once(st, "", name, value, strlen(value), &ch, e);
+    changes_free(&ch);
+    OPENSSL_cleanse(value, strlen(value));
+    free(value);
+    if (rc < 0)
+        return -1;
+    *created = rc == 0;
+    rc = identity_secret_fetch(st, "", name, data, len, e);
+    return rc == CA_NOT_FOUND ? err_set(e, "GlobalSecret %s vanished after it was created", name)
+                              : rc;
+}
+
+static int make_signing_key(const char *arg, char **out, struct err *e)
+{
+    (void)arg;
+    return token_signing_key_generate(out, e);
+}
+
+static int make_admin_token(const char *key_pem, char **out, struct err *e)
+{
+    return token_admin_issue(key_pem, TOKEN_DEFAULT_KID, ADMIN_TOKEN_VALID_NS, out, e);
+}
+
+/*
+ * Kuma's start-up for API authentication (pkg/plugins/authn/api-server/
+ * tokens): GlobalSecret user-token-signing-key-1, and with
+ * bootstrapAdminToken GlobalSecret admin-user-token, an admin user token
+ * valid for 10 years, both created once and kept. The token is also written
+ * to <workDir>/admin-token, readable by its owner only, so an operator on
+ * the machine can configure kumactl without a request to the API.
+ */
+static int ensure_admin_token(struct store *st, const struct cp_config *cfg, struct err *e)
+{
+    char *key = NULL, *token = NULL;
+    size_t klen = 0, tlen = 0;
+    int created = 0, rc = -1;
+    char *key_name = token_user_signing_key_name(TOKEN_DEFAULT_KID);
+    if (global_secret_once(st, key_name, make_signing_key, NULL, &key, &klen, &created, e) < 0)
+        goto out;
+    if (created)
+        log_info("tokens", "created the user token signing key (GlobalSecret %s)", key_name);
+    if (!cfg->api_authn_bootstrap_admin) {
+        rc = 0;
+        goto out;
+    }
+    if (global_secret_once(st, ADMIN_TOKEN_SECRET, make_admin_token, key, &token, &tlen, &created,
+                           e) < 0)
+        goto out;
+    char *path = xasprintf("%s/admin-token", cfg->work_dir);
+    size_t flen = 0;
+    char *on_disk = read_file(path, TOKEN_MAX_LEN + 1, &flen, NULL);
+    rc = 0;
+    if (!on_disk || flen != tlen || memcmp(on_disk, token, tlen) != 0)
+        rc = write_file_atomic(path, token, tlen, 0600, e);
+    if (on_disk) {
+        OPENSSL_cleanse(on_disk, flen);
+        free(on_disk);
+    }
+    if (rc == 0)
+        log_info("tokens",
+                 "bootstrap of Admin User Token is enabled. To extract admin credentials read %s "
+                 "(owner only) or execute 'curl http://localhost:%d/%s/%s | jq -r .data | base64 "
+                 "-d' on this machine. You configure kumactl with them 'kumactl config "
+                 "control-planes add --auth-type=tokens --auth-conf token=YOUR_TOKEN'. To disable "
+                 "bootstrap of Admin User Token set "
+                 "KUMA_API_SERVER_AUTHN_TOKENS_BOOTSTRAP_ADMIN_TOKEN to false.",
+                 path, cfg->api_http.port, TYPE_GLOBAL_SECRET.plural, ADMIN_TOKEN_SECRET);
+    free(path);
+out:
+    if (key)
+        OPENSSL_cleanse(key, klen);
+    if (token)
+        OPENSSL_cleanse(token, tlen);
+    free(key);
+    free(token);
+    free(key_name);
+    return rc;
+}
+
+/* Starts the HTTPS API listener with the configured (or kuma-cp's own)
+ * certificate. */
+static int start_https(const struct api_deps *deps, const struct cp_config *cfg,
+                       struct api_server **out, int *port, struct err *e)
+{
+    size_t clen = 0, klen = 0;
+    char *cert = read_file(cfg->api_https_cert_file, 256 * 1024, &clen, e);
+    if (!cert)
+        return -1;
+    char *key = read_file(cfg->api_https_key_file, 256 * 1024, &klen, e);
+    if (!key) {
+        free(cert);
+        return -1;
+    }
+    int rc = api_server_start_tls(deps, cfg->api_https.interface, cfg->api_https.port, cert, key,
+                                  out, port, e);
+    OPENSSL_cleanse(key, klen);
+    free(key);
+    free(cert);
+    return rc;
+}
+
+/* --- end identity --- */
+
 static int run(int argc, char **argv)
 {
     const char *config_file = NULL, *log_level = NULL;
@@ -143,11 +299,19 @@ static int run(int argc, char **argv)
         return 1;
     }
 
+    if (ensure_cp_cert(&cfg, &e) < 0) {
+        log_error("kuma-cp", "could not set up the control plane certificate: %s", e.msg);
+        config_free(&cfg);
+        return 1;
+    }
+
     int rc = 1;
     struct store *st = NULL;
     struct event_bus *bus = NULL;
     struct manager *mgr = NULL;
-    struct api_server *api = NULL, *diag = NULL;
+    struct api_server *api = NULL, *diag = NULL, *api_tls = NULL;
+    struct xds_server *xds = NULL; /* xDS */
+    char *xds_tls_cert = NULL, *xds_tls_key = NULL;
     char *cluster_id = NULL;
     static volatile int ready;
     enum store_kind kind = STORE_KIND_SQLITE;
@@ -177,6 +341,11 @@ static int run(int argc, char **argv)
         mgr_result_free(&mr);
     }
 
+    if (ensure_admin_token(st, &cfg, &e) < 0) {
+        log_error("tokens", "could not set up API authentication: %s", e.msg);
+        goto out;
+    }
+
     char hostname[256] = "localhost";
     gethostname(hostname, sizeof(hostname) - 1);
     char instance_id[300];
@@ -197,6 +366,15 @@ static int run(int argc, char **argv)
         }
         log_info("api", "API server listening on %s:%d", cfg.api_http.interface, api_port);
     }
+    int api_tls_port = 0;
+    if (cfg.api_https.enabled) {
+        if (start_https(&deps, &cfg, &api_tls, &api_tls_port, &e) < 0) {
+            log_error("api", "could not start the HTTPS API server: %s", e.msg);
+            goto out;
+        }
+        log_info("api", "API server listening on %s:%d (HTTPS, certificate %s)",
+                 cfg.api_https.interface, api_tls_port, cfg.api_https_cert_file);
+    }
     if (diagnostics_server_start(cfg.diagnostics.interface, cfg.diagnostics.port, &ready, &diag,
                                  &diag_port, &e) < 0) {
         log_error("diagnostics", "could not start the diagnostics server: %s", e.msg);
@@ -205,9 +383,56 @@ static int run(int argc, char **argv)
     log_info("diagnostics", "diagnostics server listening on %s:%d", cfg.diagnostics.interface,
              diag_port);
 
+    /* --- xDS: the ADS server on the DP-server port --- */
+    int xds_port = 0;
+    if (cfg.dp_server.enabled) {
+        struct xds_server_config xc;
+        if (xds_server_config_init(&xc, &e) < 0) {
+            log_error("xds", "%s", e.msg);
+            goto out;
+        }
+        xc.address = cfg.dp_server.interface;
+        xc.port = cfg.dp_server.port;
+        xc.instance_id = instance_id;
+        if (xds_parse_duration_ms(cfg.dp_deregistration_delay, &xc.deregistration_delay_ms) < 0) {
+            log_error("xds", "xdsServer.dataplaneDeregistrationDelay: invalid duration \"%s\"",
+                      cfg.dp_deregistration_delay);
+            goto out;
+        }
+        /* TLS with kuma-cp's own certificate; proxies trust it with
+         * --ca-cert-file <workDir>/kuma-cp.crt. */
+        size_t tls_len;
+        xds_tls_cert = read_file(cfg.tls_cert_file, 256 * 1024, &tls_len, &e);
+        if (xds_tls_cert)
+            xds_tls_key = read_file(cfg.tls_key_file, 256 * 1024, &tls_len, &e);
+        if (!xds_tls_cert || !xds_tls_key) {
+            log_error("xds", "could not read kuma-cp's TLS certificate: %s", e.msg);
+            goto out;
+        }
+        xc.tls_cert_pem = xds_tls_cert;
+        xc.tls_key_pem = xds_tls_key;
+        if (strcmp(cfg.dp_authn_type, "dpToken") == 0) {
+            xc.authenticate = xds_auth_dp_token;
+            xc.auth_ctx = manager_store(mgr);
+        } else if (strcmp(cfg.dp_authn_type, "none") != 0) {
+            log_error("xds", "dpServer.authn.dpProxy.type: unknown type \"%s\" "
+                             "(dpToken or none)", cfg.dp_authn_type);
+            goto out;
+        }
+        if (xds_server_start(mgr, bus, &xc, &xds, &xds_port, &e) < 0) {
+            log_error("xds", "could not start the DP server: %s", e.msg);
+            goto out;
+        }
+        api_inspect_set_xds(xds);
+        log_info("xds", "DP server (ADS over TLS, authn %s) listening on %s:%d",
+                 cfg.dp_authn_type, cfg.dp_server.interface, xds_port);
+    }
+    /* --- end xDS --- */
+
     /* Tell scripts and tests which ports were bound (they may ask for port 0). */
     char *ports_path = xasprintf("%s/listeners", cfg.work_dir);
-    char *ports = xasprintf("api-http %d\ndiagnostics %d\n", api_port, diag_port);
+    char *ports = xasprintf("api-http %d\napi-https %d\ndiagnostics %d\ndp-server %d\n", api_port,
+                            api_tls_port, diag_port, xds_port);
     if (write_file_atomic(ports_path, ports, strlen(ports), 0600, &e) < 0)
         log_warn("kuma-cp", "%s", e.msg);
     free(ports_path);
@@ -223,9 +448,16 @@ static int run(int argc, char **argv)
     rc = 0;
 out:
     api_server_stop(api);
+    api_server_stop(api_tls);
     api_server_stop(diag);
     if (bus)
         event_bus_close(bus);
+    api_inspect_set_xds(NULL);
+    xds_server_stop(xds); /* after event_bus_close: its event thread waits on the bus */
+    if (xds_tls_key)
+        explicit_bzero(xds_tls_key, strlen(xds_tls_key));
+    free(xds_tls_key);
+    free(xds_tls_cert);
     manager_free(mgr);
     event_bus_free(bus);
     store_close(st);

@@ -29,7 +29,7 @@ struct parse_ctx {
     struct err *e;
 };
 
-static const char *const true_words[] = {"y",  "Y",  "yes", "Yes",  "YES",  "on",
+static const char *const true_words[] = {"y",  "Y",  "yes",  "Yes",  "YES",  "on",
                                          "On", "ON", "true", "True", "TRUE", NULL};
 static const char *const false_words[] = {"n",   "N",   "no",    "No",    "NO",    "off",
                                           "Off", "OFF", "false", "False", "FALSE", NULL};
@@ -138,10 +138,33 @@ static json_t *resolve_plain(const char *s)
     return NULL;
 }
 
+/* yaml.v2 resolves plain scalars shaped like dates ("2006-1-2", optionally
+ * followed by a time) as timestamps, so its encoder quotes such strings. */
+static int looks_timestamp(const char *s)
+{
+    int n = 0;
+    while (s[n] >= '0' && s[n] <= '9')
+        n++;
+    if (n != 4 || s[n] != '-')
+        return 0;
+    for (int part = 0; part < 2; part++) {
+        s += n + 1;
+        n = 0;
+        while (s[n] >= '0' && s[n] <= '9')
+            n++;
+        if (n < 1 || n > 2)
+            return 0;
+        if (part == 0 && s[n] != '-')
+            return 0;
+    }
+    return s[n] == '\0' || s[n] == 'T' || s[n] == 't' || s[n] == ' ';
+}
 
 /* Whether a string would read back as something else if written unquoted. */
 int codec_scalar_is_ambiguous(const char *s)
 {
+    if (looks_timestamp(s))
+        return 1;
     json_t *v = resolve_plain(s);
     if (v) {
         json_decref(v);
@@ -212,8 +235,8 @@ static int parse_mapping(struct parse_ctx *c, yaml_event_t *start, int depth, js
             break;
         }
         if (kev.type != YAML_SCALAR_EVENT) {
-            rc = perr(c, "mapping keys must be scalars", kev.start_mark.line,
-                      kev.start_mark.column);
+            rc =
+                perr(c, "mapping keys must be scalars", kev.start_mark.line, kev.start_mark.column);
             yaml_event_delete(&kev);
             break;
         }
@@ -321,8 +344,7 @@ static int parse_node(struct parse_ctx *c, yaml_event_t *ev, int depth, json_t *
 {
     int rc = 0;
     if (depth > CODEC_MAX_DEPTH) {
-        rc = perr(c, "document is nested too deeply", ev->start_mark.line,
-                  ev->start_mark.column);
+        rc = perr(c, "document is nested too deeply", ev->start_mark.line, ev->start_mark.column);
         yaml_event_delete(ev);
         return rc;
     }
@@ -371,8 +393,7 @@ static int parse_node(struct parse_ctx *c, yaml_event_t *ev, int depth, json_t *
         }
         c->nodes += a->nodes;
         if (c->nodes > CODEC_MAX_NODES) {
-            rc = perr(c, "document has too many nodes", ev->start_mark.line,
-                      ev->start_mark.column);
+            rc = perr(c, "document has too many nodes", ev->start_mark.line, ev->start_mark.column);
             break;
         }
         *out = json_deep_copy(a->value);
@@ -479,7 +500,7 @@ static int emit_scalar(yaml_emitter_t *em, const char *s, size_t len, int quote)
 {
     yaml_event_t ev;
     yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)s, (int)len, !quote, 1,
-                                 quote ? YAML_SINGLE_QUOTED_SCALAR_STYLE : YAML_ANY_SCALAR_STYLE);
+                                 quote ? YAML_DOUBLE_QUOTED_SCALAR_STYLE : YAML_ANY_SCALAR_STYLE);
     return emit(em, &ev);
 }
 
@@ -508,8 +529,7 @@ static int emit_value(yaml_emitter_t *em, const json_t *v, int sort)
         if (sort)
             qsort(keys, n, sizeof(*keys), cmp_str);
         for (i = 0; i < n; i++) {
-            if (emit_scalar(em, keys[i], strlen(keys[i]), codec_scalar_is_ambiguous(keys[i])) <
-                    0 ||
+            if (emit_scalar(em, keys[i], strlen(keys[i]), codec_scalar_is_ambiguous(keys[i])) < 0 ||
                 emit_value(em, json_object_get(v, keys[i]), sort) < 0) {
                 free(keys);
                 return -1;
@@ -520,9 +540,9 @@ static int emit_value(yaml_emitter_t *em, const json_t *v, int sort)
         return emit(em, &ev);
     }
     case JSON_ARRAY: {
-        yaml_sequence_start_event_initialize(
-            &ev, NULL, NULL, 1,
-            json_array_size(v) ? YAML_BLOCK_SEQUENCE_STYLE : YAML_FLOW_SEQUENCE_STYLE);
+        yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1,
+                                             json_array_size(v) ? YAML_BLOCK_SEQUENCE_STYLE
+                                                                : YAML_FLOW_SEQUENCE_STYLE);
         if (emit(em, &ev) < 0)
             return -1;
         size_t i;

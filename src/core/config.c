@@ -24,6 +24,8 @@ struct option {
 
 static const struct option options[] = {
     {"general.workDir", "KUMA_GENERAL_WORK_DIR", K_STR, OFF(work_dir)},
+    {"general.tlsCertFile", "KUMA_GENERAL_TLS_CERT_FILE", K_STR, OFF(tls_cert_file)},
+    {"general.tlsKeyFile", "KUMA_GENERAL_TLS_KEY_FILE", K_STR, OFF(tls_key_file)},
     {"apiServer.http.port", "KUMA_API_SERVER_HTTP_PORT", K_INT_PORT, OFF(api_http.port)},
     {"apiServer.http.interface", "KUMA_API_SERVER_HTTP_INTERFACE", K_STR, OFF(api_http.interface)},
     {"apiServer.http.enabled", "KUMA_API_SERVER_HTTP_ENABLED", K_BOOL, OFF(api_http.enabled)},
@@ -32,11 +34,23 @@ static const struct option options[] = {
      OFF(api_https.interface)},
     {"apiServer.https.enabled", "KUMA_API_SERVER_HTTPS_ENABLED", K_BOOL, OFF(api_https.enabled)},
     {"apiServer.readOnly", "KUMA_API_SERVER_READ_ONLY", K_BOOL, OFF(api_read_only)},
+    {"apiServer.https.tlsCertFile", "KUMA_API_SERVER_HTTPS_TLS_CERT_FILE", K_STR,
+     OFF(api_https_cert_file)},
+    {"apiServer.https.tlsKeyFile", "KUMA_API_SERVER_HTTPS_TLS_KEY_FILE", K_STR,
+     OFF(api_https_key_file)},
+    {"apiServer.authn.type", "KUMA_API_SERVER_AUTHN_TYPE", K_STR, OFF(api_authn_type)},
+    {"apiServer.authn.localhostIsAdmin", "KUMA_API_SERVER_AUTHN_LOCALHOST_IS_ADMIN", K_BOOL,
+     OFF(api_authn_localhost_is_admin)},
+    {"apiServer.authn.tokens.bootstrapAdminToken",
+     "KUMA_API_SERVER_AUTHN_TOKENS_BOOTSTRAP_ADMIN_TOKEN", K_BOOL, OFF(api_authn_bootstrap_admin)},
     {"dpServer.port", "KUMA_DP_SERVER_PORT", K_INT_PORT, OFF(dp_server.port)},
+    {"dpServer.authn.dpProxy.type", "KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE", K_STR,
+     OFF(dp_authn_type)},
+    {"xdsServer.dataplaneDeregistrationDelay", "KUMA_XDS_SERVER_DATAPLANE_DEREGISTRATION_DELAY",
+     K_STR, OFF(dp_deregistration_delay)},
     {"monitoringAssignmentServer.port", "KUMA_MONITORING_ASSIGNMENT_SERVER_PORT", K_INT_PORT,
      OFF(mads.port)},
-    {"diagnostics.serverPort", "KUMA_DIAGNOSTICS_SERVER_PORT", K_INT_PORT,
-     OFF(diagnostics.port)},
+    {"diagnostics.serverPort", "KUMA_DIAGNOSTICS_SERVER_PORT", K_INT_PORT, OFF(diagnostics.port)},
     {"store.type", "KUMA_STORE_TYPE", K_STR, OFF(store_type)},
     {"store.sqlite.path", "KUMA_STORE_SQLITE_PATH", K_STR, OFF(sqlite_path)},
     {"store.unsafeDelete", "KUMA_STORE_UNSAFE_DELETE", K_BOOL, OFF(store_unsafe_delete)},
@@ -140,8 +154,17 @@ int config_load(struct cp_config *c, const char *path, struct err *e)
     c->api_http = (struct listener_config){xstrdup("0.0.0.0"), 5681, 1};
     c->api_https = (struct listener_config){xstrdup("0.0.0.0"), 5682, 1};
     c->dp_server = (struct listener_config){xstrdup("0.0.0.0"), 5678, 1};
+    c->dp_authn_type = xstrdup("dpToken");
+    c->dp_deregistration_delay = xstrdup("10s");
     c->mads = (struct listener_config){xstrdup("0.0.0.0"), 5676, 1};
     c->diagnostics = (struct listener_config){xstrdup("0.0.0.0"), 5680, 1};
+    c->tls_cert_file = xstrdup("");
+    c->tls_key_file = xstrdup("");
+    c->api_https_cert_file = xstrdup("");
+    c->api_https_key_file = xstrdup("");
+    c->api_authn_type = xstrdup("tokens");
+    c->api_authn_localhost_is_admin = 1;
+    c->api_authn_bootstrap_admin = 1;
     c->store_type = xstrdup("sqlite");
     c->sqlite_path = xstrdup("");
     c->log_level = xstrdup("info");
@@ -178,6 +201,28 @@ int config_load(struct cp_config *c, const char *path, struct err *e)
     if (strcmp(c->store_type, "sqlite") != 0 && strcmp(c->store_type, "memory") != 0)
         return err_set(e, "KUMA_STORE_TYPE: unsupported store type \"%s\" (sqlite or memory)",
                        c->store_type);
+    if (!*c->tls_cert_file != !*c->tls_key_file)
+        return err_set(e, "KUMA_GENERAL_TLS_CERT_FILE and KUMA_GENERAL_TLS_KEY_FILE must be set "
+                          "together");
+    if (!*c->tls_cert_file) {
+        free(c->tls_cert_file);
+        c->tls_cert_file = xasprintf("%s/kuma-cp.crt", c->work_dir);
+        free(c->tls_key_file);
+        c->tls_key_file = xasprintf("%s/kuma-cp.key", c->work_dir);
+    }
+    if (strcmp(c->api_authn_type, "tokens") != 0)
+        return err_set(e,
+                       "KUMA_API_SERVER_AUTHN_TYPE: unsupported authentication type \"%s\" "
+                       "(tokens)",
+                       c->api_authn_type);
+    if (!*c->api_https_cert_file != !*c->api_https_key_file)
+        return err_set(e,
+                       "KUMA_API_SERVER_HTTPS_TLS_CERT_FILE and KUMA_API_SERVER_HTTPS_TLS_KEY_FILE "
+                       "must be set together");
+    if (!*c->api_https_cert_file) {
+        set_str(&c->api_https_cert_file, c->tls_cert_file);
+        set_str(&c->api_https_key_file, c->tls_key_file);
+    }
     if (!*c->sqlite_path) {
         free(c->sqlite_path);
         c->sqlite_path = xasprintf("%s/kuma.db", c->work_dir);
@@ -188,9 +233,16 @@ int config_load(struct cp_config *c, const char *path, struct err *e)
 void config_free(struct cp_config *c)
 {
     free(c->work_dir);
+    free(c->tls_cert_file);
+    free(c->tls_key_file);
+    free(c->api_https_cert_file);
+    free(c->api_https_key_file);
+    free(c->api_authn_type);
     free(c->api_http.interface);
     free(c->api_https.interface);
     free(c->dp_server.interface);
+    free(c->dp_authn_type);
+    free(c->dp_deregistration_delay);
     free(c->mads.interface);
     free(c->diagnostics.interface);
     free(c->store_type);
@@ -203,16 +255,27 @@ void config_free(struct cp_config *c)
 
 json_t *config_to_json(const struct cp_config *c)
 {
-    return json_pack(
-        "{s:s, s:s, s:{s:s}, s:{s:{s:b, s:s, s:i}, s:{s:b, s:s, s:i}, s:b}, s:{s:i}, s:{s:i}, "
-        "s:{s:i}, s:{s:s, s:{s:s}, s:b}, s:{s:b, s:b}}",
-        "environment", c->environment, "mode", c->mode, "general", "workDir", c->work_dir,
-        "apiServer", "http", "enabled", c->api_http.enabled, "interface", c->api_http.interface,
-        "port", c->api_http.port, "https", "enabled", c->api_https.enabled, "interface",
-        c->api_https.interface, "port", c->api_https.port, "readOnly", c->api_read_only,
-        "dpServer", "port", c->dp_server.port, "monitoringAssignmentServer", "port", c->mads.port,
-        "diagnostics", "serverPort", c->diagnostics.port, "store", "type", c->store_type, "sqlite",
-        "path", c->sqlite_path, "unsafeDelete", c->store_unsafe_delete, "defaults",
-        "skipMeshCreation", c->skip_mesh_creation, "createMeshRoutingResources",
-        c->create_mesh_routing_resources);
+    json_t *o =
+        json_pack("{s:s, s:s, s:{s:s, s:s, s:s}, s:{s:{s:b, s:s, s:i}, s:{s:b, s:s, s:i}, s:b}, "
+                  "s:{s:i}, s:{s:i}, "
+                  "s:{s:i}, s:{s:s, s:{s:s}, s:b}, s:{s:b, s:b}}",
+                  "environment", c->environment, "mode", c->mode, "general", "workDir", c->work_dir,
+                  "tlsCertFile", c->tls_cert_file, "tlsKeyFile", c->tls_key_file, "apiServer",
+                  "http", "enabled", c->api_http.enabled, "interface", c->api_http.interface,
+                  "port", c->api_http.port, "https", "enabled", c->api_https.enabled, "interface",
+                  c->api_https.interface, "port", c->api_https.port, "readOnly", c->api_read_only,
+                  "dpServer", "port", c->dp_server.port, "monitoringAssignmentServer", "port",
+                  c->mads.port, "diagnostics", "serverPort", c->diagnostics.port, "store", "type",
+                  c->store_type, "sqlite", "path", c->sqlite_path, "unsafeDelete",
+                  c->store_unsafe_delete, "defaults", "skipMeshCreation", c->skip_mesh_creation,
+                  "createMeshRoutingResources", c->create_mesh_routing_resources);
+    json_t *api = json_object_get(o, "apiServer");
+    json_t *https = json_object_get(api, "https");
+    json_object_set_new(https, "tlsCertFile", json_string(c->api_https_cert_file));
+    json_object_set_new(https, "tlsKeyFile", json_string(c->api_https_key_file));
+    json_object_set_new(api, "authn",
+                        json_pack("{s:s, s:b, s:{s:b}}", "type", c->api_authn_type,
+                                  "localhostIsAdmin", c->api_authn_localhost_is_admin, "tokens",
+                                  "bootstrapAdminToken", c->api_authn_bootstrap_admin));
+    return o;
 }

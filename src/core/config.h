@@ -17,11 +17,30 @@ struct listener_config {
 };
 
 struct cp_config {
-    char *work_dir;          /* KUMA_GENERAL_WORK_DIR */
+    char *work_dir; /* KUMA_GENERAL_WORK_DIR */
+    /* KUMA_GENERAL_TLS_CERT_FILE / _KEY_FILE: kuma-cp's own certificate (API
+     * HTTPS, DP server); default <work dir>/kuma-cp.crt and .key, generated
+     * once and kept. The certificate is its own CA: proxies trust it with
+     * --ca-cert-file <work dir>/kuma-cp.crt. */
+    char *tls_cert_file;
+    char *tls_key_file;
     struct listener_config api_http;  /* KUMA_API_SERVER_HTTP_* */
     struct listener_config api_https; /* KUMA_API_SERVER_HTTPS_* */
     int api_read_only;                /* KUMA_API_SERVER_READ_ONLY */
+    /* KUMA_API_SERVER_HTTPS_TLS_CERT_FILE / _KEY_FILE: the HTTPS listener's
+     * certificate; empty = kuma-cp's own (tls_cert_file / tls_key_file). */
+    char *api_https_cert_file;
+    char *api_https_key_file;
+    char *api_authn_type;               /* KUMA_API_SERVER_AUTHN_TYPE: tokens */
+    int api_authn_localhost_is_admin;   /* KUMA_API_SERVER_AUTHN_LOCALHOST_IS_ADMIN */
+    int api_authn_bootstrap_admin;      /* KUMA_API_SERVER_AUTHN_TOKENS_BOOTSTRAP_ADMIN_TOKEN */
     struct listener_config dp_server;   /* KUMA_DP_SERVER_PORT */
+    /* dpServer.authn.dpProxy.type (KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE):
+     * "dpToken" (default) or "none". */
+    char *dp_authn_type;
+    /* xdsServer.dataplaneDeregistrationDelay
+     * (KUMA_XDS_SERVER_DATAPLANE_DEREGISTRATION_DELAY), a Go duration. */
+    char *dp_deregistration_delay;
     struct listener_config mads;        /* KUMA_MONITORING_ASSIGNMENT_SERVER_PORT */
     struct listener_config diagnostics; /* KUMA_DIAGNOSTICS_SERVER_PORT */
     char *store_type;                   /* KUMA_STORE_TYPE: sqlite | memory */

@@ -52,8 +52,8 @@ void resource_free(struct resource *r)
 
 static int is_meta_key(const char *k)
 {
-    static const char *const keys[] = {"type",         "mesh",  "name", "creationTime",
-                                       "modificationTime", "labels", "kri",  NULL};
+    static const char *const keys[] = {"type",   "mesh", "name", "creationTime", "modificationTime",
+                                       "labels", "kri",  NULL};
     for (size_t i = 0; keys[i]; i++)
         if (strcmp(k, keys[i]) == 0)
             return 1;
@@ -101,8 +101,8 @@ static int read_labels(const json_t *v, const char *where, json_t **out, struct 
 static int from_k8s(const json_t *doc, struct resource **out, struct err *e)
 {
     const char *api, *kind, *mesh, *name;
-    if (opt_string(doc, "apiVersion", "", &api, e) < 0 || opt_string(doc, "kind", "", &kind, e) < 0 ||
-        opt_string(doc, "mesh", "", &mesh, e) < 0)
+    if (opt_string(doc, "apiVersion", "", &api, e) < 0 ||
+        opt_string(doc, "kind", "", &kind, e) < 0 || opt_string(doc, "mesh", "", &mesh, e) < 0)
         return -1;
     if (!api || strcmp(api, K8S_API_VERSION) != 0)
         return err_set(e, "apiVersion: must be \"%s\"", K8S_API_VERSION);

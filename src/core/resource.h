@@ -18,7 +18,7 @@
 
 struct resource {
     const struct res_type *type;
-    char *mesh;                /* "" for global-scoped types */
+    char *mesh; /* "" for global-scoped types */
     char *name;
     int64_t version;           /* 0 until stored; starts at 1, +1 per update */
     int64_t creation_time;     /* ns since epoch, 0 until stored */
@@ -55,8 +55,8 @@ char *resource_kri(const struct resource *r);
 struct resource_list {
     struct resource **items;
     size_t n, cap;
-    size_t total;      /* matches before pagination */
-    int has_next;      /* more items after this page */
+    size_t total; /* matches before pagination */
+    int has_next; /* more items after this page */
     size_t next_offset;
 };
 void resource_list_push(struct resource_list *l, struct resource *r);

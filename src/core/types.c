@@ -34,19 +34,29 @@ const struct res_type TYPE_MESH = {.name = "Mesh",
                                    .include_in_federation = 1,
                                    .validate = validate_mesh};
 
-const struct res_type TYPE_GLOBAL_SECRET = {.name = "GlobalSecret",
-                                            .plural = "global-secrets",
-                                            .singular_display = "Global Secret",
-                                            .plural_display = "Global Secrets",
-                                            .short_name = "gs",
-                                            .kumactl_arg = "global-secret",
-                                            .kumactl_list_arg = "global-secrets",
-                                            .scope = RES_SCOPE_GLOBAL,
-                                            .include_in_federation = 1,
-                                            .validate = validate_secret};
+const struct res_type TYPE_GLOBAL_SECRET = {
+    .name = "GlobalSecret",
+    .plural = "globalsecrets", /* WsPath; kumactl still says global-secrets */
+    .singular_display = "Global Secret",
+    .plural_display = "Global Secrets",
+    .short_name = "gs",
+    .kumactl_arg = "global-secret",
+    .kumactl_list_arg = "global-secrets",
+    .scope = RES_SCOPE_GLOBAL,
+    .include_in_federation = 1,
+    .validate = validate_secret};
 
-MESH_T(TYPE_DATAPLANE, "Dataplane", "dataplanes", "Dataplane", "Dataplanes", "dp", "dataplane",
-       "dataplanes", 0, 0, validate_dataplane);
+/* Dataplanes are zone-local: not included in federation. */
+const struct res_type TYPE_DATAPLANE = {.name = "Dataplane",
+                                        .plural = "dataplanes",
+                                        .singular_display = "Dataplane",
+                                        .plural_display = "Dataplanes",
+                                        .short_name = "dp",
+                                        .kumactl_arg = "dataplane",
+                                        .kumactl_list_arg = "dataplanes",
+                                        .scope = RES_SCOPE_MESH,
+                                        .include_in_federation = 0,
+                                        .validate = validate_dataplane};
 MESH_T(TYPE_EXTERNAL_SERVICE, "ExternalService", "external-services", "External Service",
        "External Services", "es", "external-service", "external-services", 0, 0,
        validate_external_service);
@@ -75,8 +85,9 @@ MESH_T(TYPE_FAULT_INJECTION, "FaultInjection", "fault-injections", "Fault Inject
        validate_fault_injection);
 MESH_T(TYPE_RATE_LIMIT, "RateLimit", "rate-limits", "Rate Limit", "Rate Limits", "rl", "rate-limit",
        "rate-limits", 1, 0, validate_rate_limit);
+/* MeshGateway is not a policy (no "policy" block in /_resources). */
 MESH_T(TYPE_MESH_GATEWAY, "MeshGateway", "meshgateways", "Mesh Gateway", "Mesh Gateways", "mgw",
-       "meshgateway", "meshgateways", 1, 0, validate_mesh_gateway);
+       "meshgateway", "meshgateways", 0, 0, validate_mesh_gateway);
 MESH_T(TYPE_MESH_TRAFFIC_PERMISSION, "MeshTrafficPermission", "meshtrafficpermissions",
        "Mesh Traffic Permission", "Mesh Traffic Permissions", "mtp", "meshtrafficpermission",
        "meshtrafficpermissions", 1, 1, validate_target_ref_policy);
@@ -127,6 +138,9 @@ const struct res_type *types_by_name(const char *name)
 
 const struct res_type *types_by_plural(const char *plural)
 {
+    /* Kuma has served GlobalSecrets under both spellings. */
+    if (strcmp(plural, "global-secrets") == 0)
+        return &TYPE_GLOBAL_SECRET;
     for (size_t i = 0; i < sizeof(all_types) / sizeof(all_types[0]); i++)
         if (strcmp(all_types[i]->plural, plural) == 0)
             return all_types[i];

@@ -26,9 +26,9 @@ struct res_type {
     const char *kumactl_arg;      /* "traffic-permission" */
     const char *kumactl_list_arg; /* "traffic-permissions" */
     enum res_scope scope;
-    int is_policy;          /* a policy (shown in /policies, _resources "policy") */
-    int is_target_ref;      /* a new-style targetRef policy (Mesh*) */
-    int read_only;          /* not writable over REST / kumactl apply */
+    int is_policy;     /* a policy (shown in /policies, _resources "policy") */
+    int is_target_ref; /* a new-style targetRef policy (Mesh*) */
+    int read_only;     /* not writable over REST / kumactl apply */
     int include_in_federation;
     res_validate_fn *validate; /* NULL = nothing to check */
 };

@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 int err_set(struct err *e, const char *fmt, ...)
 {
     if (e) {
@@ -291,4 +293,38 @@ int str_has_suffix(const char *s, const char *suffix)
 {
     size_t a = strlen(s), b = strlen(suffix);
     return a >= b && memcmp(s + a - b, suffix, b) == 0;
+}
+
+char *base64_encode(const void *data, size_t len)
+{
+    char *out = xmalloc(4 * ((len + 2) / 3) + 1);
+    EVP_EncodeBlock((unsigned char *)out, data, (int)len);
+    return out;
+}
+
+unsigned char *base64_decode(const char *s, size_t len, size_t *outlen)
+{
+    if (len > (size_t)1 << 30)
+        return NULL;
+    /* EVP_DecodeBlock wants padded input and counts padding as output bytes. */
+    size_t padded = (len + 3) / 4 * 4;
+    char *in = xmalloc(padded + 1);
+    memcpy(in, s, len);
+    for (size_t i = len; i < padded; i++)
+        in[i] = '=';
+    in[padded] = '\0';
+    unsigned char *out = xmalloc(padded / 4 * 3 + 1);
+    int n = padded ? EVP_DecodeBlock(out, (unsigned char *)in, (int)padded) : 0;
+    if (n < 0) {
+        free(in);
+        free(out);
+        return NULL;
+    }
+    size_t pad = 0;
+    for (size_t i = padded; i > 0 && in[i - 1] == '=' && pad < 2; i--)
+        pad++;
+    free(in);
+    *outlen = (size_t)n - pad;
+    out[*outlen] = '\0';
+    return out;
 }

@@ -55,6 +55,12 @@ char *read_file(const char *path, size_t max, size_t *len, struct err *e);
 /* Writes a file atomically (temp file, fsync, rename) with the given mode. */
 int write_file_atomic(const char *path, const void *data, size_t len, int mode, struct err *e);
 
+/* Standard base64 with padding; caller frees. */
+char *base64_encode(const void *data, size_t len);
+/* Decodes standard base64 (padding optional, whitespace not allowed); returns
+ * a NUL-terminated buffer the caller frees, or NULL on bad input. */
+unsigned char *base64_decode(const char *s, size_t len, size_t *outlen);
+
 int str_has_prefix(const char *s, const char *prefix);
 int str_has_suffix(const char *s, const char *suffix);
 

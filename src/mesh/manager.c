@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "core/validate.h"
 #include "mesh/defaults.h"
+#include "mesh/identity.h"
 
 struct manager {
     struct store *st;
@@ -118,6 +119,24 @@ static int check_mesh_scoped(struct manager *m, const struct resource *r, struct
     return MGR_OK;
 }
 
+/* Root CAs of builtin backends and, for a new mesh, the dataplane-token
+ * signing key (made even when initial policies are skipped). */
+static int ensure_mesh_identity(struct manager *m, const struct resource *mesh, int created,
+                                struct mgr_result *res)
+{
+    struct changes ch = {0};
+    struct err e;
+    int rc = identity_ensure_cas(m->st, mesh, &ch, &e);
+    if (rc == 0 && created)
+        rc = identity_ensure_signing_key(m->st, mesh->name, &ch, &e);
+    publish(m, &ch);
+    if (rc < 0) {
+        log_error("manager", "could not create the identity of mesh %s: %s", mesh->name, e.msg);
+        return fail(res, MGR_EINTERNAL, e.msg);
+    }
+    return MGR_OK;
+}
+
 static void create_mesh_defaults(struct manager *m, const struct resource *mesh)
 {
     struct resource_list defs = {0};
@@ -141,6 +160,8 @@ int manager_create(struct manager *m, struct resource *r, struct mgr_result *res
         return rc;
     if (r->type == &TYPE_MESH) {
         validate_mesh_create(r, &res->ve);
+        if (verr_empty(&res->ve))
+            identity_validate_backends(m->st, r, &res->ve);
         if (!verr_empty(&res->ve)) {
             res->manager_level = 1;
             return fail(res, MGR_EINVALID, "Resource is not valid");
@@ -157,6 +178,8 @@ int manager_create(struct manager *m, struct resource *r, struct mgr_result *res
         return from_store(res, rc, &e);
     if (r->type == &TYPE_MESH) {
         log_info("manager", "mesh %s created", r->name);
+        if ((rc = ensure_mesh_identity(m, r, 1, res)) != MGR_OK)
+            return rc;
         create_mesh_defaults(m, r);
     }
     return MGR_OK;
@@ -170,10 +193,15 @@ static int manager_update(struct manager *m, struct resource *old, struct resour
         return rc;
     if (r->type == &TYPE_MESH) {
         validate_mesh_update(old, r, &res->ve);
+        if (verr_empty(&res->ve))
+            identity_validate_backends(m->st, r, &res->ve);
         if (!verr_empty(&res->ve)) {
             res->manager_level = 1;
             return fail(res, MGR_EINVALID, "Resource is not valid");
         }
+        /* As Kuma: the CAs exist before the mesh that enables them. */
+        if ((rc = ensure_mesh_identity(m, r, 0, res)) != MGR_OK)
+            return rc;
     } else if (r->type == &TYPE_DATAPLANE) {
         if ((rc = check_mesh_scoped(m, r, res)) != MGR_OK)
             return rc;
@@ -208,8 +236,8 @@ int manager_put(struct manager *m, struct resource *r, int *created, struct mgr_
     return rc;
 }
 
-int manager_delete(struct manager *m, const struct res_type *t, const char *mesh,
-                   const char *name, struct mgr_result *res)
+int manager_delete(struct manager *m, const struct res_type *t, const char *mesh, const char *name,
+                   struct mgr_result *res)
 {
     struct err e;
     int rc;

@@ -63,8 +63,8 @@ int manager_put(struct manager *m, struct resource *r, int *created, struct mgr_
 /* Creates r; MGR_EEXIST if it exists. */
 int manager_create(struct manager *m, struct resource *r, struct mgr_result *res);
 
-int manager_delete(struct manager *m, const struct res_type *t, const char *mesh,
-                   const char *name, struct mgr_result *res);
+int manager_delete(struct manager *m, const struct res_type *t, const char *mesh, const char *name,
+                   struct mgr_result *res);
 
 /* Creates mesh "default" (with its default resources) unless it exists. */
 int manager_ensure_default_mesh(struct manager *m, struct mgr_result *res);

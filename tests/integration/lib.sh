@@ -48,7 +48,7 @@ assert_not_contains() {
 
 # start_cp [VAR=value ...]: starts kuma-cp with its own work dir (CP_WORKDIR,
 # reused if already set, so a restart keeps the store) on ephemeral ports and
-# waits until /ready answers. Sets CP_PID, CP_URL, CP_DIAG_URL, CP_LOG.
+# waits until /ready answers. Sets CP_PID, CP_URL, CP_DIAG_URL, CP_XDS_ADDR, CP_LOG.
 start_cp() {
     CP_WORKDIR=${CP_WORKDIR:-$T/cp}
     CP_LOG="$T/kuma-cp.log"
@@ -73,6 +73,13 @@ start_cp() {
     diag=$(awk '$1=="diagnostics"{print $2}' "$CP_WORKDIR/listeners")
     CP_URL="http://127.0.0.1:$api"
     CP_DIAG_URL="http://127.0.0.1:$diag"
+    # xDS: the DP server (ADS) port, as host:port for gRPC clients.
+    CP_XDS_ADDR="127.0.0.1:$(awk '$1=="dp-server"{print $2}' "$CP_WORKDIR/listeners")"
+    # identity: the HTTPS API (kuma-cp's own certificate is its CA file) and
+    # the admin user token kuma-cp bootstraps at first start.
+    CP_HTTPS_URL="https://localhost:$(awk '$1=="api-https"{print $2}' "$CP_WORKDIR/listeners")"
+    CP_CA_FILE="$CP_WORKDIR/kuma-cp.crt"
+    CP_ADMIN_TOKEN=$(cat "$CP_WORKDIR/admin-token" 2>/dev/null)
     for i in $(seq 100); do
         [ "$(curl -s -o /dev/null -w '%{http_code}' "$CP_DIAG_URL/ready")" = 200 ] && return 0
         sleep 0.1
@@ -122,4 +129,39 @@ kumactl() {
 use_cp() {
     "$BIN/kumactl" config control-planes add --name it --address "$CP_URL" --overwrite >/dev/null ||
         fail "kumactl could not add the control plane"
+}
+
+# --- identity ---
+# The "remote" client of the API-auth scenarios: a second loopback address.
+# kuma-cp treats only 127.0.0.1 and ::1 as localhost, so requests sent from
+# 127.0.0.2 (curl --interface) are what a client on another machine sends.
+REMOTE_SRC=127.0.0.2
+
+# api_remote METHOD PATH [BODY] [TOKEN]: like api, from $REMOTE_SRC, with an
+# optional bearer token.
+api_remote() {
+    local method=$1 path=$2 body=${3:-} token=${4:-}
+    local out="$T/api.out"
+    local args=(-s -o "$out" -w '%{http_code}' --interface "$REMOTE_SRC" -X "$method")
+    [ -n "$token" ] && args+=(-H "Authorization: Bearer $token")
+    [ -n "$body" ] && args+=(-H 'Content-Type: application/json' --data-binary @-)
+    HTTP_STATUS=$(curl "${args[@]}" "$CP_URL$path" <<<"$body")
+    BODY=$(cat "$out")
+}
+
+# jwt_part TOKEN N: the decoded JSON of part N (0 header, 1 claims) of a JWT.
+jwt_part() {
+    local p
+    p=$(cut -d. -f$(($2 + 1)) <<<"$1" | tr '_-' '/+')
+    while [ $((${#p} % 4)) -ne 0 ]; do p="$p="; done
+    base64 -d <<<"$p"
+}
+
+# secret_data MESH|"" NAME: the decoded data of a Secret (or GlobalSecret).
+secret_data() {
+    if [ -n "$1" ]; then
+        get "/meshes/$1/secrets/$2" | jq -r .data | base64 -d
+    else
+        get "/globalsecrets/$2" | jq -r .data | base64 -d
+    fi
 }

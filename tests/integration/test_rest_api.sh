@@ -96,11 +96,13 @@ assert_eq "$(jq -r '.total' <<<"$out")" 0 "two tag filters"
 
 # Concurrent updates of one resource: every answer is 200 or 409, none lost.
 codes="$T/codes"
+writers=()
 for i in $(seq 1 20); do
     curl -s -o /dev/null -w '%{http_code}\n' -X PUT "$CP_URL/meshes/default/traffic-logs/log-1" \
         --data-binary "{\"type\":\"TrafficLog\",\"mesh\":\"default\",\"name\":\"log-1\",\"sources\":[{\"match\":{\"kuma.io/service\":\"c$i\"}}],\"destinations\":[{\"match\":{\"kuma.io/service\":\"*\"}}]}" >>"$codes" &
+    writers+=($!)
 done
-wait
+wait "${writers[@]}"
 bad=$(grep -cvE '^(200|409)$' "$codes")
 assert_eq "$bad" 0 "concurrent updates answered only 200 or 409: $(sort "$codes" | uniq -c | tr '\n' ' ')"
 grep -q '^200$' "$codes" || fail "no concurrent update succeeded"
@@ -110,3 +112,10 @@ api GET /nothing-here
 assert_eq "$HTTP_STATUS" 404
 api POST /meshes
 assert_eq "$HTTP_STATUS" 405
+
+# `next` keeps the filters.
+api GET '/meshes/default/traffic-logs?size=1&name=log'
+next=$(jq -r '.next' <<<"$BODY")
+assert_contains "$next" "name=log"
+out=$(curl -s "$next")
+assert_eq "$(jq -r '[.items[].name] | join(",")' <<<"$out")" "log-2" "second page of a filtered list"

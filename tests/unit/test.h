@@ -49,8 +49,8 @@ const char *test_tmpdir(void);
     do {                                                                                           \
         const char *a_ = (a), *b_ = (b);                                                           \
         if (!a_ || !b_ || strcmp(a_, b_) != 0)                                                     \
-            TEST_FAIL_("%s == %s:\n    got:      \"%s\"\n    expected: \"%s\"", #a, #b,          \
-                       a_ ? a_ : "(null)", b_ ? b_ : "(null)");                                   \
+            TEST_FAIL_("%s == %s:\n    got:      \"%s\"\n    expected: \"%s\"", #a, #b,            \
+                       a_ ? a_ : "(null)", b_ ? b_ : "(null)");                                    \
     } while (0)
 
 #define ASSERT_STR_CONTAINS(hay, needle)                                                           \

@@ -101,7 +101,7 @@ TEST(codec_yaml_dump_sorted_and_quoted)
     json_t *v = json_pack("{s:s, s:s, s:i, s:s, s:[s,s], s:{}, s:s}", "name", "x", "b", "true",
                           "port", 5670, "a", "123", "list", "p", "q", "empty", "type", "Mesh");
     char *y = codec_yaml_dump(v, 1);
-    ASSERT_STR_EQ(y, "a: '123'\nb: 'true'\nempty: {}\nlist:\n- p\n- q\nname: x\nport: 5670\n"
+    ASSERT_STR_EQ(y, "a: \"123\"\nb: \"true\"\nempty: {}\nlist:\n- p\n- q\nname: x\nport: 5670\n"
                      "type: Mesh\n");
     /* And it reads back to the same value. */
     json_t *back = parse1(y);

@@ -18,9 +18,10 @@ static struct resource *from_yaml(const char *s, struct err *e)
 TEST(resource_universal_flattened_spec)
 {
     struct err e;
-    struct resource *r = from_yaml("type: TrafficRoute\nmesh: m1\nname: r1\ncreationTime: x\n"
-                                   "labels: {team: a}\nsources: [{match: {kuma.io/service: '*'}}]\n",
-                                   &e);
+    struct resource *r =
+        from_yaml("type: TrafficRoute\nmesh: m1\nname: r1\ncreationTime: x\n"
+                  "labels: {team: a}\nsources: [{match: {kuma.io/service: '*'}}]\n",
+                  &e);
     ASSERT(r);
     ASSERT(r->type == &TYPE_TRAFFIC_ROUTE);
     ASSERT_STR_EQ(r->mesh, "m1");
@@ -60,8 +61,8 @@ TEST(resource_k8s_form)
 TEST(resource_target_ref_spec_nested)
 {
     struct err e;
-    struct resource *r =
-        from_yaml("type: MeshTimeout\nmesh: default\nname: t\nspec: {targetRef: {kind: Mesh}}\n", &e);
+    struct resource *r = from_yaml(
+        "type: MeshTimeout\nmesh: default\nname: t\nspec: {targetRef: {kind: Mesh}}\n", &e);
     ASSERT(r);
     ASSERT(json_object_get(r->spec, "targetRef"));
     json_t *u = resource_to_json(r, RES_FORM_UNIVERSAL);

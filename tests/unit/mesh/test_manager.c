@@ -75,12 +75,13 @@ TEST(manager_mesh_gets_default_policies)
     ASSERT_INT_EQ(count(&f, &TYPE_TRAFFIC_PERMISSION, "m1"), 0);
     struct resource *r = NULL;
     struct err e;
-    ASSERT_INT_EQ(store_get(f.st, &TYPE_MESH_TIMEOUT, "m1", "mesh-gateways-timeout-all-m1", &r, &e), 0);
+    ASSERT_INT_EQ(store_get(f.st, &TYPE_MESH_TIMEOUT, "m1", "mesh-gateways-timeout-all-m1", &r, &e),
+                  0);
     json_t *from0 = json_array_get(json_object_get(r->spec, "from"), 0);
-    ASSERT_STR_EQ(json_string_value(json_object_get(
-                      json_object_get(json_object_get(from0, "default"), "http"),
-                      "requestHeadersTimeout")),
-                  "500ms");
+    ASSERT_STR_EQ(
+        json_string_value(json_object_get(
+            json_object_get(json_object_get(from0, "default"), "http"), "requestHeadersTimeout")),
+        "500ms");
     resource_free(r);
     teardown(&f);
 }
@@ -93,8 +94,9 @@ TEST(manager_routing_resources_and_skip_list)
     ASSERT_INT_EQ(put(&f, "type: Mesh\nname: a\n", &res), MGR_OK);
     ASSERT_INT_EQ(count(&f, &TYPE_TRAFFIC_PERMISSION, "a"), 1);
     ASSERT_INT_EQ(count(&f, &TYPE_TRAFFIC_ROUTE, "a"), 1);
-    ASSERT_INT_EQ(put(&f, "type: Mesh\nname: b\nskipCreatingInitialPolicies: [MeshTimeout, "
-                          "TrafficPermission]\n",
+    ASSERT_INT_EQ(put(&f,
+                      "type: Mesh\nname: b\nskipCreatingInitialPolicies: [MeshTimeout, "
+                      "TrafficPermission]\n",
                       &res),
                   MGR_OK);
     ASSERT_INT_EQ(count(&f, &TYPE_MESH_TIMEOUT, "b"), 0);
@@ -118,8 +120,9 @@ TEST(manager_updating_a_mesh_does_not_recreate_defaults)
     struct changes ch = {0};
     ASSERT_INT_EQ(store_delete(f.st, &TYPE_MESH_RETRY, "m", "mesh-retry-all-m", &ch, &e), 0);
     changes_free(&ch);
-    ASSERT_INT_EQ(put(&f, "type: Mesh\nname: m\nrouting: {localityAwareLoadBalancing: true}\n", &res),
-                  MGR_OK);
+    ASSERT_INT_EQ(
+        put(&f, "type: Mesh\nname: m\nrouting: {localityAwareLoadBalancing: true}\n", &res),
+        MGR_OK);
     ASSERT_INT_EQ(count(&f, &TYPE_MESH_RETRY, "m"), 0);
     teardown(&f);
 }
@@ -141,7 +144,12 @@ TEST(manager_mesh_scoped_needs_its_mesh)
     struct fixture f;
     setup(&f, 0);
     struct mgr_result res = {0};
-    ASSERT_INT_EQ(put(&f, "type: TrafficRoute\nmesh: ghost\nname: r\n", &res), MGR_EMESH_NOT_FOUND);
+    ASSERT_INT_EQ(put(&f,
+                      "type: TrafficRoute\nmesh: ghost\nname: r\nsources: [{match: "
+                      "{kuma.io/service: '*'}}]\ndestinations: [{match: {kuma.io/service: "
+                      "'*'}}]\nconf: {destination: {kuma.io/service: a}}\n",
+                      &res),
+                  MGR_EMESH_NOT_FOUND);
     ASSERT_STR_EQ(res.msg, "Mesh is not found");
     mgr_result_free(&res);
     teardown(&f);
@@ -177,16 +185,29 @@ TEST(manager_events_after_commit_one_per_change)
     struct fixture f;
     setup(&f, 0);
     struct mgr_result res = {0};
-    ASSERT_INT_EQ(put(&f, "type: Mesh\nname: m\nskipCreatingInitialPolicies: ['*']\n", &res), MGR_OK);
-    ASSERT_INT_EQ(put(&f, "type: TrafficLog\nmesh: m\nname: l\n", &res), MGR_OK);
+    ASSERT_INT_EQ(put(&f, "type: Mesh\nname: m\nskipCreatingInitialPolicies: ['*']\n", &res),
+                  MGR_OK);
+    ASSERT_INT_EQ(put(&f,
+                      "type: TrafficLog\nmesh: m\nname: l\nsources: [{match: {kuma.io/service: "
+                      "'*'}}]\ndestinations: [{match: {kuma.io/service: '*'}}]\n",
+                      &res),
+                  MGR_OK);
     /* A failed write publishes nothing. */
-    ASSERT(put(&f, "type: TrafficLog\nmesh: ghost\nname: l\n", &res) != MGR_OK);
+    ASSERT(put(&f,
+               "type: TrafficLog\nmesh: ghost\nname: l\nsources: [{match: {kuma.io/service: "
+               "'*'}}]\ndestinations: [{match: {kuma.io/service: '*'}}]\n",
+               &res) != MGR_OK);
     mgr_result_free(&res);
     struct event ev;
     ASSERT_INT_EQ(event_next(f.sub, &ev, 1000), 1);
     ASSERT(ev.type == &TYPE_MESH);
     ASSERT_STR_EQ(ev.name, "m");
     ASSERT_INT_EQ(ev.op, CHANGE_CREATE);
+    event_clear(&ev);
+    /* The mesh's token signing key, made even with every default skipped. */
+    ASSERT_INT_EQ(event_next(f.sub, &ev, 1000), 1);
+    ASSERT(ev.type == &TYPE_SECRET);
+    ASSERT_STR_EQ(ev.name, "dataplane-token-signing-key-m-1");
     event_clear(&ev);
     ASSERT_INT_EQ(event_next(f.sub, &ev, 1000), 1);
     ASSERT(ev.type == &TYPE_TRAFFIC_LOG);
@@ -221,5 +242,44 @@ TEST(manager_put_update_uses_stored_version)
     ASSERT_INT_EQ(created, 0);
     ASSERT_INT_EQ(r->version, 2);
     resource_free(r);
+    teardown(&f);
+}
+
+TEST(manager_builtin_ca_created_once_and_provided_ca_checked)
+{
+    struct fixture f;
+    setup(&f, 0);
+    struct mgr_result res = {0};
+    struct err e;
+    ASSERT_INT_EQ(put(&f,
+                      "type: Mesh\nname: m\nmtls:\n  enabledBackend: ca-1\n  backends:\n"
+                      "  - {name: ca-1, type: builtin, conf: {caCert: {keyType: ecdsa}}}\n",
+                      &res),
+                  MGR_OK);
+    struct resource *cert = NULL, *cert2 = NULL;
+    ASSERT_INT_EQ(store_get(f.st, &TYPE_SECRET, "m", "m.ca-builtin-cert-ca-1", &cert, &e), 0);
+    ASSERT_INT_EQ(store_get(f.st, &TYPE_SECRET, "m", "m.ca-builtin-key-ca-1", &cert2, &e), 0);
+    resource_free(cert2);
+    /* An update keeps the same CA. */
+    ASSERT_INT_EQ(put(&f,
+                      "type: Mesh\nname: m\nmtls:\n  enabledBackend: ca-1\n  backends:\n"
+                      "  - {name: ca-1, type: builtin, conf: {caCert: {keyType: ecdsa}}}\n"
+                      "routing: {localityAwareLoadBalancing: true}\n",
+                      &res),
+                  MGR_OK);
+    ASSERT_INT_EQ(store_get(f.st, &TYPE_SECRET, "m", "m.ca-builtin-cert-ca-1", &cert2, &e), 0);
+    ASSERT(json_equal(cert->spec, cert2->spec));
+    resource_free(cert);
+    resource_free(cert2);
+    /* A provided CA whose secret holds no certificate is refused. */
+    ASSERT_INT_EQ(put(&f,
+                      "type: Mesh\nname: p\nmtls:\n  backends:\n  - name: prov\n    type: "
+                      "provided\n    conf:\n      cert: {inlineString: garbage}\n"
+                      "      key: {inlineString: garbage}\n",
+                      &res),
+                  MGR_EINVALID);
+    ASSERT(res.ve.n >= 1);
+    ASSERT_STR_CONTAINS(res.ve.v[0].field, "mtls.backends[0].conf.");
+    mgr_result_free(&res);
     teardown(&f);
 }

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# xDS fleet benchmark: starts the release kuma-cp (build/kuma-cp) with a
+# memory store and authn none, runs bench/xds/fleet.js with N proxies, and
+# reports its figures plus kuma-cp's peak RSS and idle CPU.
+#   N=10000 bash bench/xds/run.sh      (MTLS=1 for an mTLS mesh)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BIN=${BIN:-$PWD/build}
+N=${N:-1000}
+W=$(mktemp -d /tmp/bench-xds-XXXXXX)
+trap 'kill $CP 2>/dev/null; wait $CP 2>/dev/null; grep -E "snapshot in" "$W/cp.log" | tail -4 >&2; rm -rf "$W"' EXIT
+ulimit -n 65536 2>/dev/null || true
+KUMA_GENERAL_WORK_DIR=$W KUMA_STORE_TYPE=memory KUMA_API_SERVER_HTTP_INTERFACE=127.0.0.1 \
+    KUMA_API_SERVER_HTTP_PORT=0 KUMA_API_SERVER_HTTPS_PORT=0 KUMA_DIAGNOSTICS_SERVER_PORT=0 \
+    KUMA_DP_SERVER_PORT=0 KUMA_MONITORING_ASSIGNMENT_SERVER_PORT=0 \
+    KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE=none KUMA_LOG_LEVEL=${LOG_LEVEL:-warn} \
+    "$BIN/kuma-cp" run >"$W/cp.log" 2>&1 &
+CP=$!
+for _ in $(seq 100); do [ -s "$W/listeners" ] && break; sleep 0.1; done
+sleep 0.5
+API="http://127.0.0.1:$(awk '$1=="api-http"{print $2}' "$W/listeners")"
+XDS="127.0.0.1:$(awk '$1=="dp-server"{print $2}' "$W/listeners")"
+ticks() { awk '{print $14+$15}' "/proc/$CP/stat"; }
+HZ=$(getconf CLK_TCK)
+N=$N XDS_ADDR=$XDS CP_URL=$API XDS_CA="$W/kuma-cp.crt" node --max-old-space-size=4096 \
+    bench/xds/fleet.js | while read -r line; do
+    case "$line" in
+    IDLE_BEGIN) sleep 1; echo "$(ticks) $(date +%s.%N)" >"$W/idle0" ;;
+    IDLE_END) echo "$(ticks) $(date +%s.%N)" >"$W/idle1" ;;
+    *) echo "$line" ;;
+    esac
+done
+read -r t0 s0 <"$W/idle0"
+read -r t1 s1 <"$W/idle1"
+echo "idle_cpu_percent $(echo "scale=2; 100*($t1-$t0)/$HZ/($s1-$s0)" | bc)"
+echo "peak_rss_mb $(awk '/VmHWM/{printf "%.1f", $2/1024}' "/proc/$CP/status")"
+echo "threads $(awk '/Threads/{print $2}' "/proc/$CP/status")"

@@ -1,0 +1,88 @@
+/*
+ * model — what the xDS generator needs from a Dataplane, read once from the
+ * resource's JSON spec into plain C structs, and the Envoy node id.
+ *
+ * Field meanings follow Kuma (api/mesh/v1alpha1/dataplane.proto and
+ * dataplane_helpers.go): an inbound listens on its `address` (or the
+ * dataplane's `networking.address`) and `port`, and forwards to the workload
+ * at `serviceAddress` (default 127.0.0.1) and `servicePort` (default `port`).
+ * Other dataplanes reach it at the same address and port. An outbound listens
+ * on `address` (default 127.0.0.1) and `port` and targets the service named
+ * by its `kuma.io/service` tag (or the deprecated `service` field).
+ */
+#ifndef XDS_MODEL_H
+#define XDS_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "core/resource.h"
+#include "core/util.h"
+
+#define XDS_TAG_SERVICE "kuma.io/service"
+
+struct xds_tag {
+    char *key, *value;
+};
+
+struct xds_inbound {
+    char *address; /* where Envoy listens (and other proxies connect) */
+    uint32_t port;
+    char *service_address; /* the workload */
+    uint32_t service_port;
+    char *service;        /* kuma.io/service, or NULL */
+    struct xds_tag *tags; /* sorted by key */
+    size_t ntags;
+    int ready; /* health.ready, default true */
+};
+
+struct xds_outbound {
+    char *address;
+    uint32_t port;
+    char *service;
+};
+
+struct xds_dataplane {
+    char *mesh, *name;
+    char *address;
+    struct xds_inbound *inbounds;
+    size_t n_inbounds;
+    struct xds_outbound *outbounds; /* only those naming a kuma.io/service */
+    size_t n_outbounds;
+    /* Transparent proxying (0 = off). */
+    uint32_t redirect_port_inbound, redirect_port_outbound, redirect_port_inbound_v6;
+    int ipv6;                     /* also generate the IPv6 passthrough resources */
+    int gateway;                  /* networking.gateway is set */
+    int builtin_gateway;          /* networking.gateway.type BUILTIN */
+    struct xds_tag *gateway_tags; /* networking.gateway.tags, sorted by key */
+    size_t n_gateway_tags;
+    /* Kuma's Dataplane.TagSet(): {tag: [values]}, every inbound's and the
+     * gateway's tags merged (policy source matching). Never NULL. */
+    json_t *tagset;
+    /* The tags its workload certificate carries (ca_dataplane_identity_tags),
+     * or NULL with identity_error set when it has no identity. */
+    json_t *identity_tags;
+    char *identity_error;
+    uint64_t hash; /* of the spec: changes whenever anything above may */
+};
+
+/* Reads a Dataplane resource. Returns 0, or -1 with e set for a spec the
+ * generator cannot use (the manager validates, so this is defensive). */
+int xds_dataplane_from_resource(const struct resource *r, struct xds_dataplane **out,
+                                struct err *e);
+void xds_dataplane_free(struct xds_dataplane *dp);
+
+/* Splits Envoy's node id "<mesh>.<name>" at the first dot, with Kuma's
+ * messages: "Envoy ID must not be nil", "the name should be provided after
+ * the dot", "name must not be empty". *mesh and *name are allocated. */
+int xds_parse_proxy_id(const char *id, char **mesh, char **name, struct err *e);
+
+/* FNV-1a 64 over bytes, continuing from h (start with XDS_HASH_INIT). */
+#define XDS_HASH_INIT 0xcbf29ce484222325ULL
+uint64_t xds_hash(uint64_t h, const void *p, size_t n);
+uint64_t xds_hash_str(uint64_t h, const char *s);
+uint64_t xds_hash_u64(uint64_t h, uint64_t v);
+
+#endif

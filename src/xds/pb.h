@@ -1,0 +1,94 @@
+/*
+ * pb — small helpers to build Envoy messages with protobuf-c: an arena that
+ * owns every piece of a message tree until it is packed, constructors for
+ * the shapes every generator repeats (addresses, wrappers, Any), and the
+ * type URLs. protobuf-c only serializes a oneof member whose *_case is set;
+ * the constructors here always set it.
+ */
+#ifndef XDS_PB_H
+#define XDS_PB_H
+
+#include <protobuf-c/protobuf-c.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "envoy/config/cluster/v3/cluster.pb-c.h"
+#include "envoy/config/core/v3/core.pb-c.h"
+#include "envoy/config/endpoint/v3/endpoint.pb-c.h"
+#include "envoy/config/listener/v3/listener.pb-c.h"
+#include "envoy/config/rbac/v3/rbac.pb-c.h"
+#include "envoy/config/route/v3/route.pb-c.h"
+#include "envoy/extensions/filters/http/router/v3/router.pb-c.h"
+#include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb-c.h"
+#include "envoy/extensions/filters/network/rbac/v3/rbac.pb-c.h"
+#include "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.pb-c.h"
+#include "envoy/extensions/transport_sockets/tls/v3/tls.pb-c.h"
+#include "envoy/type/matcher/v3/string.pb-c.h"
+#include "envoy/service/discovery/v3/discovery.pb-c.h"
+#include "google/protobuf/any.pb-c.h"
+#include "google/protobuf/duration.pb-c.h"
+#include "google/protobuf/struct.pb-c.h"
+#include "google/protobuf/wrappers.pb-c.h"
+#include "google/rpc/status.pb-c.h"
+#include "xds/model.h"
+
+#define XDS_TYPE_PREFIX   "type.googleapis.com/"
+#define XDS_URL_LISTENER  XDS_TYPE_PREFIX "envoy.config.listener.v3.Listener"
+#define XDS_URL_CLUSTER   XDS_TYPE_PREFIX "envoy.config.cluster.v3.Cluster"
+#define XDS_URL_ENDPOINT  XDS_TYPE_PREFIX "envoy.config.endpoint.v3.ClusterLoadAssignment"
+#define XDS_URL_ROUTE     XDS_TYPE_PREFIX "envoy.config.route.v3.RouteConfiguration"
+#define XDS_URL_SECRET    XDS_TYPE_PREFIX "envoy.extensions.transport_sockets.tls.v3.Secret"
+#define XDS_URL_TCP_PROXY XDS_TYPE_PREFIX "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"
+#define XDS_URL_HCM                                                                                \
+    XDS_TYPE_PREFIX "envoy.extensions.filters.network.http_connection_manager.v3."                 \
+                    "HttpConnectionManager"
+#define XDS_URL_ROUTER       XDS_TYPE_PREFIX "envoy.extensions.filters.http.router.v3.Router"
+#define XDS_URL_NETWORK_RBAC XDS_TYPE_PREFIX "envoy.extensions.filters.network.rbac.v3.RBAC"
+#define XDS_URL_UPSTREAM_TLS                                                                       \
+    XDS_TYPE_PREFIX "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"
+#define XDS_URL_DOWNSTREAM_TLS                                                                     \
+    XDS_TYPE_PREFIX "envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext"
+
+/* Every allocation of one message tree; freed at once. */
+struct pb_arena {
+    void **v;
+    size_t n, cap;
+};
+void *pb_alloc(struct pb_arena *a, size_t size); /* zeroed */
+char *pb_strdup(struct pb_arena *a, const char *s);
+void pb_arena_free(struct pb_arena *a);
+
+/* Allocates and initializes a message of the given protobuf-c type. */
+#define PB_NEW(a, T, INIT)                                                                         \
+    ({                                                                                             \
+        T *m_ = pb_alloc((a), sizeof(T));                                                          \
+        T init_ = INIT;                                                                            \
+        *m_ = init_;                                                                               \
+        m_;                                                                                        \
+    })
+
+Envoy__Config__Core__V3__Address *pb_address(struct pb_arena *a, const char *ip, uint32_t port);
+Envoy__Config__Core__V3__SocketAddress *pb_socket_address(struct pb_arena *a, const char *ip,
+                                                          uint32_t port);
+Google__Protobuf__BoolValue *pb_bool(struct pb_arena *a, int v);
+Google__Protobuf__UInt32Value *pb_u32(struct pb_arena *a, uint32_t v);
+Google__Protobuf__Duration *pb_duration(struct pb_arena *a, int64_t seconds, int32_t nanos);
+/* An ADS config source ({ads: {}, resourceApiVersion: V3}). */
+Envoy__Config__Core__V3__ConfigSource *pb_ads_source(struct pb_arena *a);
+/* A StringMatcher {exact: s} or {prefix: s}. */
+Envoy__Type__Matcher__V3__StringMatcher *pb_exact(struct pb_arena *a, const char *s);
+Envoy__Type__Matcher__V3__StringMatcher *pb_prefix(struct pb_arena *a, const char *s);
+/* An SdsSecretConfig {name, sdsConfig: {ads: {}, resourceApiVersion: V3}}. */
+Envoy__Extensions__TransportSockets__Tls__V3__SdsSecretConfig *pb_sds(struct pb_arena *a,
+                                                                      const char *name);
+/* Packs msg into an Any with the given type URL (bytes live in the arena). */
+Google__Protobuf__Any *pb_any(struct pb_arena *a, const char *type_url,
+                              const ProtobufCMessage *msg);
+/* Metadata {filter_metadata: {filter: {k: v...}}} from string tags. */
+Envoy__Config__Core__V3__Metadata *pb_metadata_tags(struct pb_arena *a, const char *filter,
+                                                    const struct xds_tag *tags, size_t n);
+
+/* Serializes msg into a new malloc'd buffer; *len gets its size. */
+uint8_t *pb_pack(const ProtobufCMessage *msg, size_t *len);
+
+#endif

@@ -1,0 +1,79 @@
+/*
+ * policies — which of a mesh's policies apply to one proxy, and what they
+ * say, in the terms the generator needs (docs/xds.md "Policies"):
+ *
+ *  - permissions: TrafficPermission (legacy) and MeshTrafficPermission →
+ *    the network RBAC rules of an inbound (mTLS only);
+ *  - routes: TrafficRoute → the weighted destinations and load balancer of
+ *    an outbound;
+ *  - connection settings: MeshTimeout / MeshRetry / MeshCircuitBreaker and
+ *    legacy Timeout / Retry / CircuitBreaker / HealthCheck → connect and idle
+ *    timeouts, connect attempts, circuit-breaker thresholds, outlier
+ *    detection and health checks of a cluster.
+ *
+ * Pure functions of a snapshot and a dataplane; everything returned is owned
+ * by the caller (or by the arena passed in).
+ */
+#ifndef XDS_POLICIES_H
+#define XDS_POLICIES_H
+
+#include <stdint.h>
+
+#include "xds/pb.h"
+#include "xds/snapshot.h"
+
+/* The RBAC rules of an inbound (Kuma's semantics: with no permission
+ * selecting it, an ALLOW action without policies, which denies everything).
+ * *origin is "MeshTrafficPermission", "TrafficPermission" or "none". */
+Envoy__Config__Rbac__V3__RBAC *xds_inbound_rbac(struct pb_arena *a,
+                                                const struct xds_mesh_snapshot *snap,
+                                                const struct xds_dataplane *dp,
+                                                const struct xds_inbound *in, const char **origin);
+
+/* One destination of an outbound after routing. */
+struct xds_split {
+    char *service;        /* kuma.io/service of the destination */
+    struct xds_tag *tags; /* further tags (sorted), the subset */
+    size_t ntags;
+    uint32_t weight;
+    char *cluster; /* <service>, or <service>-<16 hex> for a subset */
+};
+
+struct xds_route {
+    struct xds_split *splits; /* weight > 0 only; at least one */
+    size_t n;
+    int lb_policy; /* Cluster.LbPolicy, or -1 when the route sets none */
+};
+
+/* The route of dp's outbound to service: the best TrafficRoute, or a single
+ * destination (the service itself) when none applies. */
+void xds_outbound_route(const struct xds_mesh_snapshot *snap, const struct xds_dataplane *dp,
+                        const char *service, struct xds_route *out);
+void xds_route_free(struct xds_route *r);
+
+#define XDS_UNSET (-1)
+
+/* Connection settings of a cluster (XDS_UNSET = leave Envoy's default). */
+struct xds_conn_policy {
+    int64_t connect_timeout_ms, idle_timeout_ms;
+    int64_t max_connect_attempts;
+    int64_t max_connections, max_pending_requests, max_requests, max_retries;
+    int outlier; /* outlier detection configured */
+    int64_t outlier_consecutive_5xx, outlier_interval_ms, outlier_base_ejection_ms,
+        outlier_max_ejection_percent;
+    int health_check; /* legacy HealthCheck */
+    int64_t hc_interval_ms, hc_timeout_ms, hc_unhealthy, hc_healthy;
+};
+
+/* Of dp's outbound cluster(s) to service. */
+void xds_outbound_conn_policy(const struct xds_mesh_snapshot *snap, const struct xds_dataplane *dp,
+                              const char *service, struct xds_conn_policy *out);
+/* Of an inbound (MeshTimeout `from`). */
+void xds_inbound_conn_policy(const struct xds_mesh_snapshot *snap, const struct xds_dataplane *dp,
+                             const struct xds_inbound *in, struct xds_conn_policy *out);
+
+/* Kuma's SNI for a cluster of service with subset tags (SNIFromTags):
+ * "<service>{mesh=<mesh>,k=v,...}", keys sorted. Caller frees. */
+char *xds_sni(const char *mesh, const char *service, const struct xds_tag *tags, size_t n);
+
+#endif

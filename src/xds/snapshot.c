@@ -1,0 +1,445 @@
+/*
+ * snapshot — see snapshot.h. Endpoints of a service: every ready inbound
+ * tagged with that kuma.io/service, at the inbound's address and port, with
+ * its tags as `envoy.lb` metadata (what tag-based subsets will select on).
+ * Only IP literals are usable as EDS addresses; other addresses are skipped.
+ */
+#include "xds/snapshot.h"
+
+#include <arpa/inet.h>
+#include <openssl/crypto.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ca/ca.h"
+#include "ca/workload.h"
+#include "core/log.h"
+#include "core/types.h"
+#include "mesh/identity.h"
+#include "xds/pb.h"
+
+const struct res_type *const xds_policy_types[] = {
+    &TYPE_TRAFFIC_PERMISSION,
+    &TYPE_MESH_TRAFFIC_PERMISSION,
+    &TYPE_TRAFFIC_ROUTE,
+    &TYPE_MESH_TIMEOUT,
+    &TYPE_MESH_RETRY,
+    &TYPE_MESH_CIRCUIT_BREAKER,
+    &TYPE_TIMEOUT,
+    &TYPE_RETRY,
+    &TYPE_CIRCUIT_BREAKER,
+    &TYPE_HEALTH_CHECK,
+};
+const size_t xds_n_policy_types = sizeof(xds_policy_types) / sizeof(xds_policy_types[0]);
+
+int xds_is_policy_type(const struct res_type *t)
+{
+    for (size_t i = 0; i < xds_n_policy_types; i++)
+        if (xds_policy_types[i] == t)
+            return 1;
+    return 0;
+}
+
+static int type_rank(const struct res_type *t)
+{
+    for (size_t i = 0; i < xds_n_policy_types; i++)
+        if (xds_policy_types[i] == t)
+            return (int)i;
+    return -1;
+}
+
+static int cmp_policy(const void *a, const void *b)
+{
+    const struct xds_policy *x = a, *y = b;
+    int c = type_rank(x->type) - type_rank(y->type);
+    return c ? c : strcmp(x->name, y->name);
+}
+
+/* The enabled backend object of a Mesh spec, or NULL. */
+static const json_t *enabled_backend(const json_t *spec)
+{
+    const json_t *mtls = json_object_get(spec, "mtls");
+    const char *eb = json_string_value(json_object_get(mtls, "enabledBackend"));
+    if (!eb || !*eb)
+        return NULL;
+    size_t i;
+    json_t *b;
+    json_array_foreach(json_object_get(mtls, "backends"), i, b)
+    {
+        const char *n = json_string_value(json_object_get(b, "name"));
+        if (n && strcmp(n, eb) == 0)
+            return b;
+    }
+    return NULL;
+}
+
+struct ep {
+    const char *service, *address;
+    uint32_t port;
+    const struct xds_inbound *in;
+};
+
+static int cmp_ep(const void *a, const void *b)
+{
+    const struct ep *x = a, *y = b;
+    int c = strcmp(x->service, y->service);
+    if (c)
+        return c;
+    if ((c = strcmp(x->address, y->address)))
+        return c;
+    return x->port < y->port ? -1 : x->port > y->port;
+}
+
+static int cmp_dp(const void *a, const void *b)
+{
+    return strcmp((*(struct xds_dataplane *const *)a)->name,
+                  (*(struct xds_dataplane *const *)b)->name);
+}
+
+static int is_ip(const char *s)
+{
+    unsigned char buf[16];
+    return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
+}
+
+static uint8_t *build_cla(const char *service, const struct ep *eps, size_t n, size_t *len)
+{
+    struct pb_arena a = {0};
+    Envoy__Config__Endpoint__V3__ClusterLoadAssignment *cla =
+        PB_NEW(&a, Envoy__Config__Endpoint__V3__ClusterLoadAssignment,
+               ENVOY__CONFIG__ENDPOINT__V3__CLUSTER_LOAD_ASSIGNMENT__INIT);
+    cla->cluster_name = pb_strdup(&a, service);
+    if (n > 0) {
+        /* One locality; its weight must be set or xDS clients drop it. */
+        Envoy__Config__Endpoint__V3__LocalityLbEndpoints *loc =
+            PB_NEW(&a, Envoy__Config__Endpoint__V3__LocalityLbEndpoints,
+                   ENVOY__CONFIG__ENDPOINT__V3__LOCALITY_LB_ENDPOINTS__INIT);
+        loc->locality =
+            PB_NEW(&a, Envoy__Config__Core__V3__Locality, ENVOY__CONFIG__CORE__V3__LOCALITY__INIT);
+        loc->load_balancing_weight = pb_u32(&a, 1);
+        loc->n_lb_endpoints = n;
+        loc->lb_endpoints = pb_alloc(&a, n * sizeof(*loc->lb_endpoints));
+        for (size_t i = 0; i < n; i++) {
+            Envoy__Config__Endpoint__V3__LbEndpoint *lb =
+                PB_NEW(&a, Envoy__Config__Endpoint__V3__LbEndpoint,
+                       ENVOY__CONFIG__ENDPOINT__V3__LB_ENDPOINT__INIT);
+            lb->host_identifier_case =
+                ENVOY__CONFIG__ENDPOINT__V3__LB_ENDPOINT__HOST_IDENTIFIER_ENDPOINT;
+            lb->endpoint = PB_NEW(&a, Envoy__Config__Endpoint__V3__Endpoint,
+                                  ENVOY__CONFIG__ENDPOINT__V3__ENDPOINT__INIT);
+            lb->endpoint->address = pb_address(&a, eps[i].address, eps[i].port);
+            if (eps[i].in->ntags)
+                lb->metadata = pb_metadata_tags(&a, "envoy.lb", eps[i].in->tags, eps[i].in->ntags);
+            lb->load_balancing_weight = pb_u32(&a, 1);
+            loc->lb_endpoints[i] = lb;
+        }
+        cla->n_endpoints = 1;
+        cla->endpoints = pb_alloc(&a, sizeof(*cla->endpoints));
+        cla->endpoints[0] = loc;
+    }
+    uint8_t *out = pb_pack(&cla->base, len);
+    pb_arena_free(&a);
+    return out;
+}
+
+uint8_t *xds_empty_cla(const char *service, size_t *len)
+{
+    return build_cla(service, NULL, 0, len);
+}
+
+struct xds_mesh_snapshot *xds_snapshot_build(const char *mesh_name, const struct resource *mesh,
+                                             struct resource *const *dataplanes, size_t n)
+{
+    struct xds_snapshot_input in = {
+        .mesh_name = mesh_name, .mesh = mesh, .dataplanes = dataplanes, .n_dataplanes = n};
+    return xds_snapshot_build_from(&in);
+}
+
+struct xds_mesh_snapshot *xds_snapshot_build_from(const struct xds_snapshot_input *input)
+{
+    const char *mesh_name = input->mesh_name;
+    const struct resource *mesh = input->mesh;
+    struct resource *const *dataplanes = input->dataplanes;
+    size_t n = input->n_dataplanes;
+    struct xds_mesh_snapshot *s = xcalloc(1, sizeof(*s));
+    atomic_init(&s->refs, 1);
+    s->mesh = xstrdup(mesh_name);
+    s->passthrough = 1;
+    s->mesh_hash = XDS_HASH_INIT;
+    s->cert_lifetime_ns = CA_WORKLOAD_DEFAULT_LIFETIME_NS;
+    if (mesh) {
+        json_t *pt = json_object_get(
+            json_object_get(json_object_get(mesh->spec, "networking"), "outbound"), "passthrough");
+        if (json_is_false(pt))
+            s->passthrough = 0;
+        const char *eb = json_string_value(
+            json_object_get(json_object_get(mesh->spec, "mtls"), "enabledBackend"));
+        s->mtls = eb && *eb;
+        const json_t *b = enabled_backend(mesh->spec);
+        if (s->mtls) {
+            s->mtls_backend = xstrdup(eb);
+            const char *bt = json_string_value(json_object_get(b, "type"));
+            s->mtls_backend_type = xstrdup(bt ? bt : "builtin");
+            const char *exp = json_string_value(json_object_get(
+                json_object_get(json_object_get(b, "dpCert"), "rotation"), "expiration"));
+            int64_t ns;
+            struct err e;
+            if (exp && *exp && ca_parse_duration(exp, &ns, &e) == 0 && ns > 0)
+                s->cert_lifetime_ns = ns;
+        }
+        char *text = json_dumps(mesh->spec, JSON_SORT_KEYS | JSON_COMPACT);
+        s->mesh_hash = xds_hash_str(XDS_HASH_INIT, text);
+        free(text);
+    }
+    if (s->mtls) {
+        if (input->ca_cert_pem) {
+            s->ca_cert_pem = xstrdup(input->ca_cert_pem);
+            if (input->ca_key_pem) {
+                struct err e;
+                if (ca_signer_new(input->ca_cert_pem, input->ca_key_pem, &s->signer, &e) < 0)
+                    s->ca_error = xasprintf("could not load the CA of backend %s: %s",
+                                            s->mtls_backend, e.msg);
+            }
+        } else {
+            s->ca_error =
+                xstrdup(input->ca_error ? input->ca_error : "the mesh CA is not available");
+        }
+        s->ca_hash = xds_hash_str(xds_hash_str(XDS_HASH_INIT, s->mtls_backend), s->ca_cert_pem);
+        if (s->ca_error)
+            log_warn("xds", "mesh %s: %s", mesh_name, s->ca_error);
+    }
+
+    /* Policies, in a stable order. */
+    s->policies = xcalloc(input->n_policies ? input->n_policies : 1, sizeof(*s->policies));
+    for (size_t i = 0; i < input->n_policies; i++) {
+        const struct resource *p = input->policies[i];
+        if (strcmp(p->mesh, mesh_name) != 0 || !xds_is_policy_type(p->type))
+            continue;
+        struct xds_policy *x = &s->policies[s->n_policies++];
+        x->type = p->type;
+        x->name = xstrdup(p->name);
+        x->spec = json_incref(p->spec);
+        if (p->type == &TYPE_TRAFFIC_PERMISSION)
+            s->has_traffic_permissions = 1;
+    }
+    qsort(s->policies, s->n_policies, sizeof(*s->policies), cmp_policy);
+    s->policy_hash = XDS_HASH_INIT;
+    for (size_t i = 0; i < s->n_policies; i++) {
+        char *text = json_dumps(s->policies[i].spec, JSON_SORT_KEYS | JSON_COMPACT);
+        s->policy_hash = xds_hash_str(s->policy_hash, s->policies[i].type->name);
+        s->policy_hash = xds_hash_str(s->policy_hash, s->policies[i].name);
+        s->policy_hash = xds_hash_str(s->policy_hash, text);
+        free(text);
+    }
+
+    s->dataplanes = xcalloc(n ? n : 1, sizeof(*s->dataplanes));
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(dataplanes[i]->mesh, mesh_name) != 0)
+            continue;
+        struct err e;
+        struct xds_dataplane *dp;
+        if (xds_dataplane_from_resource(dataplanes[i], &dp, &e) < 0) {
+            log_warn("xds", "dataplane %s.%s skipped: %s", mesh_name, dataplanes[i]->name, e.msg);
+            continue;
+        }
+        s->dataplanes[s->n_dataplanes++] = dp;
+    }
+    qsort(s->dataplanes, s->n_dataplanes, sizeof(*s->dataplanes), cmp_dp);
+
+    /* Endpoints grouped by service, in a stable order. */
+    size_t cap = 0, neps = 0;
+    for (size_t i = 0; i < s->n_dataplanes; i++)
+        cap += s->dataplanes[i]->n_inbounds;
+    struct ep *eps = xcalloc(cap ? cap : 1, sizeof(*eps));
+    for (size_t i = 0; i < s->n_dataplanes; i++) {
+        const struct xds_dataplane *dp = s->dataplanes[i];
+        for (size_t j = 0; j < dp->n_inbounds; j++) {
+            const struct xds_inbound *in = &dp->inbounds[j];
+            if (!in->service || !in->ready || !is_ip(in->address))
+                continue;
+            eps[neps++] = (struct ep){in->service, in->address, in->port, in};
+        }
+    }
+    qsort(eps, neps, sizeof(*eps), cmp_ep);
+    s->services = xcalloc(neps ? neps : 1, sizeof(*s->services));
+    for (size_t i = 0; i < neps;) {
+        size_t j = i;
+        while (j < neps && strcmp(eps[j].service, eps[i].service) == 0)
+            j++;
+        struct xds_service *svc = &s->services[s->n_services++];
+        svc->name = xstrdup(eps[i].service);
+        svc->cla = build_cla(svc->name, &eps[i], j - i, &svc->cla_len);
+        svc->hash = xds_hash(XDS_HASH_INIT, svc->cla, svc->cla_len);
+        svc->n_endpoints = j - i;
+        i = j;
+    }
+    free(eps);
+    return s;
+}
+
+/* Loads the enabled backend's CA pair: a builtin backend's two Secrets, or a
+ * provided backend's DataSources. */
+static int load_ca(struct store *st, const struct resource *m, char **cert, char **key,
+                   struct err *e)
+{
+    const json_t *b = enabled_backend(m->spec);
+    if (!b)
+        return err_set(e, "enabled backend not found");
+    const char *name = json_string_value(json_object_get(b, "name"));
+    const char *type = json_string_value(json_object_get(b, "type"));
+    if (type && strcmp(type, "provided") == 0)
+        return ca_provided_load(m->name, json_object_get(b, "conf"), identity_secret_fetch, st,
+                                cert, key, e);
+    if (type && strcmp(type, "builtin") != 0)
+        return err_set(e, "CA backend type %s is not supported", type);
+    char *cn = ca_builtin_cert_secret_name(m->name, name);
+    char *kn = ca_builtin_key_secret_name(m->name, name);
+    size_t len;
+    char *c = NULL, *k = NULL;
+    int rc = identity_secret_fetch(st, m->name, cn, &c, &len, e);
+    if (rc == 0)
+        rc = identity_secret_fetch(st, m->name, kn, &k, &len, e);
+    if (rc == CA_NOT_FOUND)
+        rc = err_set(e, "the CA secrets of builtin backend %s do not exist", name);
+    free(cn);
+    free(kn);
+    if (rc < 0) {
+        free(c);
+        free(k);
+        return -1;
+    }
+    *cert = c;
+    *key = k;
+    return 0;
+}
+
+int xds_snapshot_load(struct store *st, const char *mesh, struct xds_mesh_snapshot **out,
+                      struct err *e)
+{
+    struct resource *m = NULL;
+    int rc = store_get(st, &TYPE_MESH, "", mesh, &m, e);
+    if (rc < 0)
+        return rc;
+    struct resource_list l = {0};
+    struct store_filter f = {.mesh = mesh};
+    rc = store_list(st, &TYPE_DATAPLANE, &f, &l, e);
+    if (rc < 0) {
+        resource_free(m);
+        return rc;
+    }
+    /* Policies of every type, into one array (items moved, lists freed). */
+    struct resource **pol = NULL;
+    size_t npol = 0;
+    for (size_t t = 0; t < xds_n_policy_types; t++) {
+        struct resource_list pl = {0};
+        if ((rc = store_list(st, xds_policy_types[t], &f, &pl, e)) < 0) {
+            for (size_t i = 0; i < npol; i++)
+                resource_free(pol[i]);
+            free(pol);
+            resource_list_free(&l);
+            resource_free(m);
+            return rc;
+        }
+        pol = xrealloc(pol, (npol + pl.n + 1) * sizeof(*pol));
+        for (size_t i = 0; i < pl.n; i++)
+            pol[npol++] = pl.items[i];
+        pl.n = 0;
+        resource_list_free(&pl);
+    }
+    struct xds_snapshot_input in = {.mesh_name = mesh,
+                                    .mesh = m,
+                                    .dataplanes = l.items,
+                                    .n_dataplanes = l.n,
+                                    .policies = pol,
+                                    .n_policies = npol};
+    char *cert = NULL, *key = NULL;
+    struct err ce = {0};
+    const char *eb =
+        json_string_value(json_object_get(json_object_get(m->spec, "mtls"), "enabledBackend"));
+    if (eb && *eb) {
+        if (load_ca(st, m, &cert, &key, &ce) == 0) {
+            in.ca_cert_pem = cert;
+            in.ca_key_pem = key;
+        } else {
+            in.ca_error = ce.msg;
+        }
+    }
+    *out = xds_snapshot_build_from(&in);
+    if (key) {
+        OPENSSL_cleanse(key, strlen(key));
+        free(key);
+    }
+    free(cert);
+    for (size_t i = 0; i < npol; i++)
+        resource_free(pol[i]);
+    free(pol);
+    resource_list_free(&l);
+    resource_free(m);
+    return 0;
+}
+
+struct xds_mesh_snapshot *xds_snapshot_ref(struct xds_mesh_snapshot *s)
+{
+    if (s)
+        atomic_fetch_add(&s->refs, 1);
+    return s;
+}
+
+void xds_snapshot_unref(struct xds_mesh_snapshot *s)
+{
+    if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
+        return;
+    for (size_t i = 0; i < s->n_dataplanes; i++)
+        xds_dataplane_free(s->dataplanes[i]);
+    for (size_t i = 0; i < s->n_services; i++) {
+        free(s->services[i].name);
+        free(s->services[i].cla);
+    }
+    for (size_t i = 0; i < s->n_policies; i++) {
+        free(s->policies[i].name);
+        json_decref(s->policies[i].spec);
+    }
+    free(s->policies);
+    ca_signer_free(s->signer);
+    free(s->ca_cert_pem);
+    free(s->ca_error);
+    free(s->mtls_backend);
+    free(s->mtls_backend_type);
+    free(s->dataplanes);
+    free(s->services);
+    free(s->mesh);
+    free(s);
+}
+
+const struct xds_dataplane *xds_snapshot_dataplane(const struct xds_mesh_snapshot *s,
+                                                   const char *name)
+{
+    size_t lo = 0, hi = s->n_dataplanes;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(s->dataplanes[mid]->name, name);
+        if (c == 0)
+            return s->dataplanes[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+const struct xds_service *xds_snapshot_service(const struct xds_mesh_snapshot *s, const char *name)
+{
+    size_t lo = 0, hi = s->n_services;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(s->services[mid].name, name);
+        if (c == 0)
+            return &s->services[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}

@@ -1,0 +1,554 @@
+/*
+ * transport — gRPC C core server for ADS streams; the contract is in
+ * transport.h. Invariants:
+ *  - every started batch completes exactly once on the completion queue, and
+ *    holds a stream reference (and counts in t->outstanding) until then;
+ *  - s->mu guards the write queue, the flags and every grpc_call_start_batch
+ *    on the call (send and receive batches included);
+ *  - after RECV_CLOSE_ON_SERVER completed (s->closed), no batch is started
+ *    except by completions already in flight;
+ *  - the completion queue is shut down only once the server shutdown tag has
+ *    arrived and no batch is outstanding, so no batch can start on a dead CQ.
+ */
+#include "xds/transport.h"
+
+#include <grpc/byte_buffer.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/support/alloc.h>
+#include <grpc/support/time.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+
+enum tag_kind { TAG_ACCEPT, TAG_RECV, TAG_SEND, TAG_WAKE, TAG_CLOSE, TAG_SHUTDOWN };
+
+struct tag {
+    enum tag_kind kind;
+    struct xds_stream *s;
+};
+
+struct qmsg {
+    grpc_byte_buffer *bb;
+    struct qmsg *next;
+};
+
+struct accept_slot {
+    struct tag tag;
+    grpc_call *call;
+    grpc_call_details details;
+    grpc_metadata_array md;
+};
+
+struct xds_transport {
+    grpc_server *server;
+    grpc_completion_queue *cq;
+    pthread_t thread;
+    int thread_started;
+    struct xds_transport_cb cb;
+    void *ctx;
+    size_t max_queue;
+    struct accept_slot *accept;
+    struct tag shutdown_tag;
+    atomic_long outstanding; /* batches in flight, accept included */
+    atomic_uint_fast64_t next_id;
+    atomic_int shutting_down; /* set by xds_transport_shutdown, read by the CQ thread */
+    int shutdown_tag_seen;    /* CQ thread only */
+    int shutdown_started;
+};
+
+struct xds_stream {
+    struct xds_transport *t;
+    grpc_call *call;
+    uint64_t id;
+    pthread_mutex_t mu;
+    atomic_int refs;
+    struct tag recv_tag, send_tag, wake_tag, close_tag;
+    grpc_byte_buffer *recv_bb;
+    grpc_byte_buffer *send_bb; /* in flight */
+    struct qmsg *qhead, *qtail;
+    size_t qlen;
+    int send_in_flight, wake_in_flight;
+    int finish_requested, status_sent;
+    enum xds_status finish_code;
+    char *finish_msg;
+    grpc_slice finish_slice;
+    int closed, recv_done, opened, rejected;
+    int cancelled;
+    char *peer, *authorization;
+    void *user;
+};
+
+static void batch_started(struct xds_stream *s)
+{
+    atomic_fetch_add(&s->refs, 1);
+    atomic_fetch_add(&s->t->outstanding, 1);
+}
+
+static void stream_free(struct xds_stream *s)
+{
+    struct qmsg *m = s->qhead;
+    while (m) {
+        struct qmsg *n = m->next;
+        grpc_byte_buffer_destroy(m->bb);
+        free(m);
+        m = n;
+    }
+    if (s->send_bb)
+        grpc_byte_buffer_destroy(s->send_bb);
+    if (s->status_sent)
+        grpc_slice_unref(s->finish_slice);
+    if (s->call)
+        grpc_call_unref(s->call);
+    pthread_mutex_destroy(&s->mu);
+    free(s->finish_msg);
+    free(s->peer);
+    free(s->authorization);
+    free(s);
+}
+
+void xds_stream_ref(struct xds_stream *s)
+{
+    atomic_fetch_add(&s->refs, 1);
+}
+
+void xds_stream_unref(struct xds_stream *s)
+{
+    if (s && atomic_fetch_sub(&s->refs, 1) == 1)
+        stream_free(s);
+}
+
+uint64_t xds_stream_id(const struct xds_stream *s)
+{
+    return s->id;
+}
+const char *xds_stream_peer(const struct xds_stream *s)
+{
+    return s->peer ? s->peer : "";
+}
+const char *xds_stream_authorization(const struct xds_stream *s)
+{
+    return s->authorization;
+}
+void xds_stream_set_user(struct xds_stream *s, void *user)
+{
+    s->user = user;
+}
+void *xds_stream_user(const struct xds_stream *s)
+{
+    return s->user;
+}
+
+static int start_batch(struct xds_stream *s, const grpc_op *ops, size_t n, struct tag *tag)
+{
+    batch_started(s);
+    grpc_call_error rc = grpc_call_start_batch(s->call, ops, n, tag, NULL);
+    if (rc != GRPC_CALL_OK) {
+        log_error("xds", "stream %llu: grpc_call_start_batch failed: %d", (unsigned long long)s->id,
+                  (int)rc);
+        atomic_fetch_sub(&s->refs, 1); /* never below 1 here: the caller holds one */
+        atomic_fetch_sub(&s->t->outstanding, 1);
+        return -1;
+    }
+    return 0;
+}
+
+/* Starts the next send (a queued message, or the final status). s->mu held. */
+static void start_next_send_locked(struct xds_stream *s)
+{
+    if (s->send_in_flight || s->closed)
+        return;
+    if (s->qhead) {
+        struct qmsg *m = s->qhead;
+        s->qhead = m->next;
+        if (!s->qhead)
+            s->qtail = NULL;
+        s->qlen--;
+        s->send_bb = m->bb;
+        free(m);
+        grpc_op op;
+        memset(&op, 0, sizeof(op));
+        op.op = GRPC_OP_SEND_MESSAGE;
+        op.data.send_message.send_message = s->send_bb;
+        s->send_in_flight = 1;
+        if (start_batch(s, &op, 1, &s->send_tag) < 0) {
+            s->send_in_flight = 0;
+            grpc_byte_buffer_destroy(s->send_bb);
+            s->send_bb = NULL;
+        }
+        return;
+    }
+    if (s->finish_requested && !s->status_sent) {
+        s->status_sent = 1;
+        s->finish_slice = grpc_slice_from_copied_string(s->finish_msg ? s->finish_msg : "");
+        grpc_op op;
+        memset(&op, 0, sizeof(op));
+        op.op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+        op.data.send_status_from_server.status = (grpc_status_code)s->finish_code;
+        op.data.send_status_from_server.status_details = &s->finish_slice;
+        s->send_in_flight = 1;
+        if (start_batch(s, &op, 1, &s->send_tag) < 0)
+            s->send_in_flight = 0;
+    }
+}
+
+/* Wakes the CQ thread so it starts the next send. s->mu held. */
+static void wake_locked(struct xds_stream *s)
+{
+    if (s->send_in_flight || s->wake_in_flight || s->closed)
+        return;
+    s->wake_in_flight = 1;
+    if (start_batch(s, NULL, 0, &s->wake_tag) < 0)
+        s->wake_in_flight = 0;
+}
+
+int xds_stream_send(struct xds_stream *s, const void *data, size_t len)
+{
+    int rc = -1;
+    pthread_mutex_lock(&s->mu);
+    if (s->closed || s->finish_requested || s->rejected || s->qlen >= s->t->max_queue)
+        goto out;
+    grpc_slice slice = grpc_slice_from_copied_buffer(data, len);
+    struct qmsg *m = xmalloc(sizeof(*m));
+    m->bb = grpc_raw_byte_buffer_create(&slice, 1);
+    grpc_slice_unref(slice);
+    m->next = NULL;
+    if (s->qtail)
+        s->qtail->next = m;
+    else
+        s->qhead = m;
+    s->qtail = m;
+    s->qlen++;
+    wake_locked(s);
+    rc = 0;
+out:
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+void xds_stream_finish(struct xds_stream *s, enum xds_status code, const char *msg)
+{
+    pthread_mutex_lock(&s->mu);
+    if (!s->finish_requested && !s->closed) {
+        s->finish_requested = 1;
+        s->finish_code = code;
+        s->finish_msg = xstrdup(msg ? msg : "");
+        wake_locked(s);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+static int request_call(struct xds_transport *t)
+{
+    struct accept_slot *a = xcalloc(1, sizeof(*a));
+    a->tag.kind = TAG_ACCEPT;
+    grpc_call_details_init(&a->details);
+    grpc_metadata_array_init(&a->md);
+    t->accept = a;
+    atomic_fetch_add(&t->outstanding, 1);
+    grpc_call_error rc =
+        grpc_server_request_call(t->server, &a->call, &a->details, &a->md, t->cq, t->cq, &a->tag);
+    if (rc != GRPC_CALL_OK) {
+        atomic_fetch_sub(&t->outstanding, 1);
+        grpc_call_details_destroy(&a->details);
+        grpc_metadata_array_destroy(&a->md);
+        free(a);
+        t->accept = NULL;
+        log_error("xds", "grpc_server_request_call failed: %d", (int)rc);
+        return -1;
+    }
+    return 0;
+}
+
+static void accept_free(struct accept_slot *a)
+{
+    grpc_call_details_destroy(&a->details);
+    grpc_metadata_array_destroy(&a->md);
+    free(a);
+}
+
+static void on_accept(struct xds_transport *t, struct accept_slot *a, int ok)
+{
+    if (!ok) { /* the server is shutting down */
+        accept_free(a);
+        return;
+    }
+    struct xds_stream *s = xcalloc(1, sizeof(*s));
+    s->t = t;
+    s->call = a->call;
+    s->id = atomic_fetch_add(&t->next_id, 1) + 1;
+    pthread_mutex_init(&s->mu, NULL);
+    atomic_init(&s->refs, 1); /* the transport's own, dropped at close */
+    s->recv_tag = (struct tag){TAG_RECV, s};
+    s->send_tag = (struct tag){TAG_SEND, s};
+    s->wake_tag = (struct tag){TAG_WAKE, s};
+    s->close_tag = (struct tag){TAG_CLOSE, s};
+    char *peer = grpc_call_get_peer(s->call);
+    s->peer = xstrdup(peer ? peer : "");
+    gpr_free(peer);
+    for (size_t i = 0; i < a->md.count; i++) {
+        if (grpc_slice_str_cmp(a->md.metadata[i].key, "authorization") == 0) {
+            char *v = grpc_slice_to_c_string(a->md.metadata[i].value);
+            free(s->authorization);
+            s->authorization = xstrdup(v);
+            gpr_free(v);
+        }
+    }
+    int is_ads = grpc_slice_str_cmp(a->details.method, XDS_ADS_METHOD) == 0;
+    if (!is_ads) {
+        char *m = grpc_slice_to_c_string(a->details.method);
+        log_info("xds", "rejecting call to unknown method %s from %s", m, s->peer);
+        gpr_free(m);
+    }
+    accept_free(a);
+    if (!atomic_load(&t->shutting_down))
+        request_call(t);
+
+    pthread_mutex_lock(&s->mu);
+    grpc_op ops[2];
+    memset(ops, 0, sizeof(ops));
+    ops[0].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    ops[0].data.recv_close_on_server.cancelled = &s->cancelled;
+    start_batch(s, ops, 1, &s->close_tag);
+    if (is_ads) {
+        memset(ops, 0, sizeof(ops));
+        ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+        ops[1].op = GRPC_OP_RECV_MESSAGE;
+        ops[1].data.recv_message.recv_message = &s->recv_bb;
+        start_batch(s, ops, 2, &s->recv_tag);
+        s->opened = 1;
+    } else {
+        s->rejected = 1;
+        s->recv_done = 1;
+        s->finish_requested = 1;
+        s->finish_code = 12; /* UNIMPLEMENTED */
+        s->finish_msg = xstrdup("unknown method");
+        start_next_send_locked(s);
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (is_ads && t->cb.on_open) {
+        xds_stream_ref(s); /* the callee's */
+        t->cb.on_open(t->ctx, s);
+    }
+}
+
+static void on_recv(struct xds_transport *t, struct xds_stream *s, int ok)
+{
+    grpc_byte_buffer *bb = s->recv_bb;
+    s->recv_bb = NULL;
+    if (!ok || !bb) {
+        /* Cancelled, or the client half-closed: no more requests. */
+        pthread_mutex_lock(&s->mu);
+        s->recv_done = 1;
+        if (ok && !bb && !s->finish_requested) {
+            s->finish_requested = 1;
+            s->finish_code = XDS_STATUS_OK;
+            s->finish_msg = xstrdup("");
+            wake_locked(s);
+        }
+        pthread_mutex_unlock(&s->mu);
+        if (bb)
+            grpc_byte_buffer_destroy(bb);
+        return;
+    }
+    grpc_byte_buffer_reader r;
+    if (grpc_byte_buffer_reader_init(&r, bb)) {
+        grpc_slice all = grpc_byte_buffer_reader_readall(&r);
+        grpc_byte_buffer_reader_destroy(&r);
+        if (t->cb.on_message)
+            t->cb.on_message(t->ctx, s, GRPC_SLICE_START_PTR(all), GRPC_SLICE_LENGTH(all));
+        grpc_slice_unref(all);
+    }
+    grpc_byte_buffer_destroy(bb);
+    pthread_mutex_lock(&s->mu);
+    if (!s->closed && !s->recv_done) {
+        grpc_op op;
+        memset(&op, 0, sizeof(op));
+        op.op = GRPC_OP_RECV_MESSAGE;
+        op.data.recv_message.recv_message = &s->recv_bb;
+        start_batch(s, &op, 1, &s->recv_tag);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void on_send(struct xds_stream *s, int ok)
+{
+    pthread_mutex_lock(&s->mu);
+    s->send_in_flight = 0;
+    if (s->send_bb) {
+        grpc_byte_buffer_destroy(s->send_bb);
+        s->send_bb = NULL;
+    }
+    if (ok)
+        start_next_send_locked(s);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void on_wake(struct xds_stream *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->wake_in_flight = 0;
+    start_next_send_locked(s);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void on_close(struct xds_transport *t, struct xds_stream *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->closed = 1;
+    struct qmsg *m = s->qhead;
+    s->qhead = s->qtail = NULL;
+    s->qlen = 0;
+    int opened = s->opened;
+    pthread_mutex_unlock(&s->mu);
+    while (m) {
+        struct qmsg *n = m->next;
+        grpc_byte_buffer_destroy(m->bb);
+        free(m);
+        m = n;
+    }
+    if (opened && t->cb.on_close)
+        t->cb.on_close(t->ctx, s);
+    xds_stream_unref(s); /* the transport's own */
+}
+
+static void *cq_main(void *arg)
+{
+    struct xds_transport *t = arg;
+    for (;;) {
+        grpc_event ev = grpc_completion_queue_next(t->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        if (ev.type == GRPC_QUEUE_SHUTDOWN)
+            break;
+        if (ev.type != GRPC_OP_COMPLETE)
+            continue;
+        struct tag *tag = ev.tag;
+        struct xds_stream *s = tag->s;
+        enum tag_kind kind = tag->kind; /* the accept slot is freed in on_accept */
+        switch (kind) {
+        case TAG_ACCEPT:
+            atomic_fetch_sub(&t->outstanding, 1);
+            on_accept(t, (struct accept_slot *)tag, ev.success);
+            break;
+        case TAG_RECV:
+            on_recv(t, s, ev.success);
+            break;
+        case TAG_SEND:
+            on_send(s, ev.success);
+            break;
+        case TAG_WAKE:
+            on_wake(s);
+            break;
+        case TAG_CLOSE:
+            on_close(t, s);
+            break;
+        case TAG_SHUTDOWN:
+            t->shutdown_tag_seen = 1;
+            break;
+        }
+        if (kind != TAG_ACCEPT && kind != TAG_SHUTDOWN) {
+            atomic_fetch_sub(&t->outstanding, 1);
+            xds_stream_unref(s); /* the batch's reference */
+        }
+        if (t->shutdown_tag_seen && !t->shutdown_started && atomic_load(&t->outstanding) == 0) {
+            t->shutdown_started = 1;
+            grpc_completion_queue_shutdown(t->cq);
+        }
+    }
+    return NULL;
+}
+
+int xds_transport_start(const struct xds_transport_opts *o, const struct xds_transport_cb *cb,
+                        void *ctx, struct xds_transport **out, int *bound_port, struct err *e)
+{
+    grpc_init();
+    struct xds_transport *t = xcalloc(1, sizeof(*t));
+    t->cb = *cb;
+    t->ctx = ctx;
+    t->max_queue = o->max_queue ? o->max_queue : 256;
+    t->shutdown_tag.kind = TAG_SHUTDOWN;
+    atomic_init(&t->outstanding, 0);
+    atomic_init(&t->next_id, 0);
+    atomic_init(&t->shutting_down, 0);
+
+    /* SO_REUSEPORT off: a stale server on the same port must fail the bind,
+     * not silently share the clients. */
+    grpc_arg args[2];
+    args[0].type = GRPC_ARG_INTEGER;
+    args[0].key = (char *)GRPC_ARG_ALLOW_REUSEPORT;
+    args[0].value.integer = 0;
+    args[1].type = GRPC_ARG_INTEGER;
+    args[1].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+    args[1].value.integer = (int)(o->max_message ? o->max_message : 4u << 20);
+    grpc_channel_args cargs = {2, args};
+    t->cq = grpc_completion_queue_create_for_next(NULL);
+    t->server = grpc_server_create(&cargs, NULL);
+    grpc_server_register_completion_queue(t->server, t->cq, NULL);
+
+    grpc_server_credentials *creds;
+    if (o->tls_cert_pem && o->tls_key_pem) {
+        grpc_ssl_pem_key_cert_pair pair = {o->tls_key_pem, o->tls_cert_pem};
+        creds = grpc_ssl_server_credentials_create(NULL, &pair, 1, 0, NULL);
+    } else {
+        creds = grpc_insecure_server_credentials_create();
+    }
+    const char *addr = o->address && *o->address ? o->address : "0.0.0.0";
+    char *hostport =
+        strchr(addr, ':') ? xasprintf("[%s]:%d", addr, o->port) : xasprintf("%s:%d", addr, o->port);
+    int port = grpc_server_add_http2_port(t->server, hostport, creds);
+    grpc_server_credentials_release(creds);
+    if (port <= 0) {
+        err_set(e, "could not bind the DP server to %s", hostport);
+        free(hostport);
+        grpc_server_destroy(t->server);
+        grpc_completion_queue_shutdown(t->cq);
+        while (grpc_completion_queue_next(t->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+               GRPC_QUEUE_SHUTDOWN)
+            ;
+        grpc_completion_queue_destroy(t->cq);
+        free(t);
+        grpc_shutdown();
+        return -1;
+    }
+    free(hostport);
+    grpc_server_start(t->server);
+    request_call(t);
+    if (pthread_create(&t->thread, NULL, cq_main, t) != 0) {
+        err_set(e, "could not start the xDS transport thread");
+        xds_transport_shutdown(t);
+        xds_transport_free(t);
+        return -1;
+    }
+    t->thread_started = 1;
+    *bound_port = port;
+    *out = t;
+    return 0;
+}
+
+void xds_transport_shutdown(struct xds_transport *t)
+{
+    if (!t || atomic_load(&t->shutting_down))
+        return;
+    atomic_store(&t->shutting_down, 1); /* no re-arm of request_call after this */
+    grpc_server_shutdown_and_notify(t->server, t->cq, &t->shutdown_tag);
+    grpc_server_cancel_all_calls(t->server);
+    if (t->thread_started) {
+        pthread_join(t->thread, NULL);
+        t->thread_started = 0;
+    }
+}
+
+void xds_transport_free(struct xds_transport *t)
+{
+    if (!t)
+        return;
+    xds_transport_shutdown(t);
+    grpc_server_destroy(t->server);
+    grpc_completion_queue_destroy(t->cq);
+    free(t);
+    grpc_shutdown();
+}

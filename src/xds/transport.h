@@ -1,0 +1,107 @@
+/*
+ * transport — the gRPC side of the ADS server. Every grpc_* call of the
+ * project lives in transport.c: gRPC C core is a low-level API that is not
+ * stable across releases, so it is kept behind this small contract.
+ *
+ * One thread (the completion-queue thread, started here) handles every
+ * completion. It accepts calls to
+ * /envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources
+ * (other methods get UNIMPLEMENTED), delivers each received message as raw
+ * bytes, and reports the end of the call. Sending is allowed from any thread:
+ * xds_stream_send() appends to the stream's write queue and, when no send is
+ * in flight, wakes the completion-queue thread by starting an empty batch on
+ * the call (its tag is posted at once), which then starts the SEND_MESSAGE.
+ * Only one send is in flight per call, as gRPC requires. Nothing polls.
+ *
+ * Lifetime: a stream is reference counted. The transport holds references
+ * for itself and for each batch in flight; on_open hands the callee one more
+ * reference, which it drops with xds_stream_unref() when it is done with the
+ * stream (after on_close at the latest). The call is released when the last
+ * reference goes.
+ *
+ * TLS: xds_transport_opts.tls_cert_pem/tls_key_pem (kuma-cp's DP-server
+ * certificate) switch the port from plaintext to TLS; NULL keeps plaintext.
+ */
+#ifndef XDS_TRANSPORT_H
+#define XDS_TRANSPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/util.h"
+
+#define XDS_ADS_METHOD                                                                             \
+    "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources"
+
+/* gRPC status codes used by callers (same numbers as grpc_status_code). */
+enum xds_status {
+    XDS_STATUS_OK = 0,
+    XDS_STATUS_UNKNOWN = 2,
+    XDS_STATUS_INVALID_ARGUMENT = 3,
+    XDS_STATUS_NOT_FOUND = 5,
+    XDS_STATUS_PERMISSION_DENIED = 7,
+    XDS_STATUS_RESOURCE_EXHAUSTED = 8,
+    XDS_STATUS_UNAVAILABLE = 14,
+    XDS_STATUS_UNAUTHENTICATED = 16,
+};
+
+struct xds_transport;
+struct xds_stream;
+
+/* Called on the completion-queue thread; they must not block for long. */
+struct xds_transport_cb {
+    /* A new stream: s carries one reference for the callee. */
+    void (*on_open)(void *ctx, struct xds_stream *s);
+    /* One request message (the bytes are valid only during the call). */
+    void (*on_message)(void *ctx, struct xds_stream *s, const uint8_t *data, size_t len);
+    /* The call ended (client went away, cancelled, finished, or shutdown). */
+    void (*on_close)(void *ctx, struct xds_stream *s);
+};
+
+struct xds_transport_opts {
+    const char *address;      /* interface to bind, e.g. "0.0.0.0" */
+    int port;                 /* 0 = ephemeral */
+    const char *tls_cert_pem; /* NULL = plaintext */
+    const char *tls_key_pem;
+    size_t max_message; /* largest request accepted, bytes (0 = 4 MiB) */
+    size_t max_queue;   /* messages queued per stream before send fails (0 = 256) */
+};
+
+/* Binds, starts the server and its completion-queue thread. *bound_port
+ * receives the port (useful with port 0). Returns 0, or -1 with e set. */
+int xds_transport_start(const struct xds_transport_opts *o, const struct xds_transport_cb *cb,
+                        void *ctx, struct xds_transport **out, int *bound_port, struct err *e);
+
+/* Stops accepting, cancels every call (on_close is delivered for each), and
+ * joins the completion-queue thread. Streams still referenced stay valid
+ * (sends fail) until unreferenced. */
+void xds_transport_shutdown(struct xds_transport *t);
+
+/* Destroys the server after xds_transport_shutdown() and after every stream
+ * reference was dropped. NULL is a no-op. */
+void xds_transport_free(struct xds_transport *t);
+
+void xds_stream_ref(struct xds_stream *s);
+void xds_stream_unref(struct xds_stream *s);
+
+/* Queues one message (copied). Safe from any thread. Returns 0, or -1 if the
+ * stream is closed or finishing, or its queue is full. */
+int xds_stream_send(struct xds_stream *s, const void *data, size_t len);
+
+/* Ends the call with a status once the queued messages are sent. Safe from
+ * any thread; later calls are ignored. */
+void xds_stream_finish(struct xds_stream *s, enum xds_status code, const char *msg);
+
+/* A number unique per stream in this process, for logs and insights. */
+uint64_t xds_stream_id(const struct xds_stream *s);
+/* The client's address ("ipv4:127.0.0.1:4567"). */
+const char *xds_stream_peer(const struct xds_stream *s);
+/* The `authorization` request metadata (Kuma's dataplane token, sent without a
+ * "Bearer" prefix), or NULL when absent. */
+const char *xds_stream_authorization(const struct xds_stream *s);
+
+/* One pointer the callee may attach to a stream. */
+void xds_stream_set_user(struct xds_stream *s, void *user);
+void *xds_stream_user(const struct xds_stream *s);
+
+#endif

@@ -1,0 +1,600 @@
+/*
+ * xDS unit tests: node id parsing, names, generator goldens
+ * (testdata/<case>.golden.json; UPDATE_GOLDEN=1 rewrites them), mesh
+ * isolation, input hashing, and the ADS server's start/stop on port 0.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/codec.h"
+#include "core/types.h"
+#include "mesh/events.h"
+#include "mesh/manager.h"
+#include "store/store.h"
+#include "test.h"
+#include "xds/generator.h"
+#include "xds/hmap.h"
+#include "xds/policies.h"
+#include "xds/model.h"
+#include "xds/names.h"
+#include "xds/pbjson.h"
+#include "xds/server.h"
+#include "xds/snapshot.h"
+
+static struct resource *res(const char *text)
+{
+    json_t *doc = NULL;
+    struct err e;
+    if (codec_parse_one(text, strlen(text), &doc, &e) < 0)
+        TEST_FAIL_("parse: %s", e.msg);
+    struct resource *r = NULL;
+    if (resource_from_json(doc, &r, &e) < 0)
+        TEST_FAIL_("resource: %s", e.msg);
+    json_decref(doc);
+    return r;
+}
+
+static void free_all(struct resource **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        resource_free(v[i]);
+}
+
+TEST(xds_proxy_id_parse)
+{
+    struct err e;
+    char *mesh = NULL, *name = NULL;
+    ASSERT_INT_EQ(xds_parse_proxy_id("", &mesh, &name, &e), -1);
+    ASSERT_STR_EQ(e.msg, "Envoy ID must not be nil");
+    ASSERT_INT_EQ(xds_parse_proxy_id(NULL, &mesh, &name, &e), -1);
+    ASSERT_STR_EQ(e.msg, "Envoy ID must not be nil");
+    ASSERT_INT_EQ(xds_parse_proxy_id("demo", &mesh, &name, &e), -1);
+    ASSERT_STR_EQ(e.msg, "the name should be provided after the dot");
+    ASSERT_INT_EQ(xds_parse_proxy_id("demo.", &mesh, &name, &e), -1);
+    ASSERT_STR_EQ(e.msg, "name must not be empty");
+    ASSERT_INT_EQ(xds_parse_proxy_id("demo.example", &mesh, &name, &e), 0);
+    ASSERT_STR_EQ(mesh, "demo");
+    ASSERT_STR_EQ(name, "example");
+    free(mesh);
+    free(name);
+    /* SplitN(id, ".", 2): the name keeps further dots. */
+    ASSERT_INT_EQ(xds_parse_proxy_id("demo.example.sample", &mesh, &name, &e), 0);
+    ASSERT_STR_EQ(mesh, "demo");
+    ASSERT_STR_EQ(name, "example.sample");
+    free(mesh);
+    free(name);
+    /* An empty mesh is allowed (zone proxies). */
+    ASSERT_INT_EQ(xds_parse_proxy_id(".ingress", &mesh, &name, &e), 0);
+    ASSERT_STR_EQ(mesh, "");
+    ASSERT_STR_EQ(name, "ingress");
+    free(mesh);
+    free(name);
+}
+
+TEST(xds_names)
+{
+    char *s;
+    ASSERT_STR_EQ((s = xds_name_inbound("10.0.0.1", 8080)), "inbound:10.0.0.1:8080");
+    free(s);
+    ASSERT_STR_EQ((s = xds_name_inbound("fd00::1", 80)), "inbound:[fd00::1]:80");
+    free(s);
+    ASSERT_STR_EQ((s = xds_name_outbound("127.0.0.1", 10001)), "outbound:127.0.0.1:10001");
+    free(s);
+    ASSERT_STR_EQ((s = xds_name_local_cluster(8080)), "localhost:8080");
+    free(s);
+    ASSERT_STR_EQ((s = xds_stat_name("outbound:passthrough:ipv4")), "outbound_passthrough_ipv4");
+    free(s);
+}
+
+TEST(xds_parse_duration)
+{
+    int64_t ms = -1;
+    ASSERT_INT_EQ(xds_parse_duration_ms("10s", &ms), 0);
+    ASSERT_INT_EQ(ms, 10000);
+    ASSERT_INT_EQ(xds_parse_duration_ms("1m30s", &ms), 0);
+    ASSERT_INT_EQ(ms, 90000);
+    ASSERT_INT_EQ(xds_parse_duration_ms("250ms", &ms), 0);
+    ASSERT_INT_EQ(ms, 250);
+    ASSERT_INT_EQ(xds_parse_duration_ms("0", &ms), 0);
+    ASSERT_INT_EQ(ms, 0);
+    ASSERT_INT_EQ(xds_parse_duration_ms("10", &ms), -1);
+    ASSERT_INT_EQ(xds_parse_duration_ms("abc", &ms), -1);
+}
+
+static const char *MESH_DEFAULT = "{\"type\":\"Mesh\",\"name\":\"default\"}";
+
+static const char *WEB = "type: Dataplane\n"
+                         "mesh: default\n"
+                         "name: web-1\n"
+                         "networking:\n"
+                         "  address: 10.0.0.1\n"
+                         "  inbound:\n"
+                         "  - port: 18080\n"
+                         "    servicePort: 8080\n"
+                         "    tags:\n"
+                         "      kuma.io/service: web\n"
+                         "      kuma.io/protocol: http\n"
+                         "  outbound:\n"
+                         "  - port: 10001\n"
+                         "    tags:\n"
+                         "      kuma.io/service: backend\n"
+                         "  - port: 10002\n"
+                         "    address: 127.0.0.2\n"
+                         "    tags:\n"
+                         "      kuma.io/service: db\n";
+
+static const char *BACKEND1 = "type: Dataplane\n"
+                              "mesh: default\n"
+                              "name: backend-1\n"
+                              "networking:\n"
+                              "  address: 10.0.0.2\n"
+                              "  inbound:\n"
+                              "  - port: 9090\n"
+                              "    serviceAddress: 10.0.0.2\n"
+                              "    tags:\n"
+                              "      kuma.io/service: backend\n"
+                              "      version: v1\n";
+
+static const char *BACKEND2_NOT_READY = "type: Dataplane\n"
+                                        "mesh: default\n"
+                                        "name: backend-2\n"
+                                        "networking:\n"
+                                        "  address: 10.0.0.3\n"
+                                        "  inbound:\n"
+                                        "  - port: 9090\n"
+                                        "    health:\n"
+                                        "      ready: false\n"
+                                        "    tags:\n"
+                                        "      kuma.io/service: backend\n";
+
+static void check_golden(const char *name, struct xds_proxy_config *cfg)
+{
+    json_t *j = xds_proxy_config_to_json(cfg);
+    char *got = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+    json_decref(j);
+    char *path = xasprintf("tests/unit/xds/testdata/%s.golden.json", name);
+    struct err e;
+    if (getenv("UPDATE_GOLDEN")) {
+        char *text = xasprintf("%s\n", got);
+        if (write_file_atomic(path, text, strlen(text), 0644, &e) < 0)
+            TEST_FAIL_("%s", e.msg);
+        free(text);
+    }
+    size_t len;
+    char *want = read_file(path, 1 << 20, &len, &e);
+    if (!want)
+        TEST_FAIL_("%s (run with UPDATE_GOLDEN=1 to create it)", e.msg);
+    if (len && want[len - 1] == '\n')
+        want[len - 1] = '\0';
+    ASSERT_STR_EQ(got, want);
+    free(want);
+    free(got);
+    free(path);
+}
+
+static struct xds_proxy_config *gen_for(struct xds_mesh_snapshot *snap, const char *name,
+                                        int proxyless)
+{
+    const struct xds_dataplane *dp = xds_snapshot_dataplane(snap, name);
+    ASSERT(dp != NULL);
+    struct xds_gen_opts o = {.proxyless = proxyless};
+    return xds_generate(snap, dp, &o);
+}
+
+TEST(xds_golden_sidecar)
+{
+    struct resource *mesh = res(MESH_DEFAULT);
+    struct resource *dps[] = {res(WEB), res(BACKEND1), res(BACKEND2_NOT_READY)};
+    struct xds_mesh_snapshot *snap = xds_snapshot_build("default", mesh, dps, 3);
+    ASSERT_INT_EQ(snap->n_dataplanes, 3);
+    ASSERT_INT_EQ(snap->n_services, 2); /* backend (1 ready endpoint), web */
+    ASSERT_INT_EQ(xds_snapshot_service(snap, "backend")->n_endpoints, 1);
+    struct xds_proxy_config *cfg = gen_for(snap, "web-1", 0);
+    /* db has no endpoints: an empty assignment, so the cluster can warm. */
+    ASSERT_INT_EQ(cfg->sets[XDS_EDS].n, 2);
+    check_golden("sidecar", cfg);
+    /* Same input, same bytes, same version. */
+    struct xds_proxy_config *again = gen_for(snap, "web-1", 0);
+    for (int t = 0; t < XDS_TYPE_N; t++)
+        ASSERT_STR_EQ(again->sets[t].version, cfg->sets[t].version);
+    /* The shared endpoint bytes are borrowed from the snapshot, not copied. */
+    ASSERT(cfg->sets[XDS_EDS].v[0].borrowed);
+    ASSERT(cfg->sets[XDS_EDS].v[0].data == xds_snapshot_service(snap, "backend")->cla);
+    xds_proxy_config_unref(again);
+    xds_proxy_config_unref(cfg);
+    xds_snapshot_unref(snap);
+    free_all(dps, 3);
+    resource_free(mesh);
+}
+
+static const char *TP = "type: Dataplane\n"
+                        "mesh: default\n"
+                        "name: tp-1\n"
+                        "networking:\n"
+                        "  address: 10.0.0.5\n"
+                        "  inbound:\n"
+                        "  - port: 8080\n"
+                        "    tags:\n"
+                        "      kuma.io/service: web\n"
+                        "  outbound:\n"
+                        "  - port: 80\n"
+                        "    address: 240.0.0.1\n"
+                        "    tags:\n"
+                        "      kuma.io/service: backend\n"
+                        "  transparentProxying:\n"
+                        "    redirectPortInbound: 15006\n"
+                        "    redirectPortOutbound: 15001\n"
+                        "    ipFamilyMode: dualstack\n";
+
+TEST(xds_golden_transparent_proxy)
+{
+    struct resource *mesh = res(MESH_DEFAULT);
+    struct resource *dps[] = {res(TP), res(BACKEND1)};
+    struct xds_mesh_snapshot *snap = xds_snapshot_build("default", mesh, dps, 2);
+    struct xds_proxy_config *cfg = gen_for(snap, "tp-1", 0);
+    check_golden("transparent-proxy", cfg);
+    xds_proxy_config_unref(cfg);
+    xds_snapshot_unref(snap);
+    free_all(dps, 2);
+    resource_free(mesh);
+}
+
+TEST(xds_golden_passthrough_off)
+{
+    struct resource *mesh = res("type: Mesh\nname: default\nnetworking:\n  outbound:\n"
+                                "    passthrough: false\n");
+    struct resource *dps[] = {res(TP)};
+    struct xds_mesh_snapshot *snap = xds_snapshot_build("default", mesh, dps, 1);
+    ASSERT_INT_EQ(snap->passthrough, 0);
+    struct xds_proxy_config *cfg = gen_for(snap, "tp-1", 0);
+    check_golden("passthrough-off", cfg);
+    /* The listener stays, the cluster goes (Kuma's behaviour). */
+    int listener = 0, cluster = 0;
+    for (size_t i = 0; i < cfg->sets[XDS_LDS].n; i++)
+        listener |= strcmp(cfg->sets[XDS_LDS].v[i].name, "outbound:passthrough:ipv4") == 0;
+    for (size_t i = 0; i < cfg->sets[XDS_CDS].n; i++)
+        cluster |= strcmp(cfg->sets[XDS_CDS].v[i].name, "outbound:passthrough:ipv4") == 0;
+    ASSERT(listener);
+    ASSERT(!cluster);
+    xds_proxy_config_unref(cfg);
+    xds_snapshot_unref(snap);
+    free_all(dps, 1);
+    resource_free(mesh);
+}
+
+TEST(xds_golden_proxyless)
+{
+    struct resource *mesh = res(MESH_DEFAULT);
+    struct resource *dps[] = {res(WEB), res(BACKEND1)};
+    struct xds_mesh_snapshot *snap = xds_snapshot_build("default", mesh, dps, 2);
+    struct xds_proxy_config *cfg = gen_for(snap, "web-1", 1);
+    check_golden("proxyless", cfg);
+    xds_proxy_config_unref(cfg);
+    xds_snapshot_unref(snap);
+    free_all(dps, 2);
+    resource_free(mesh);
+}
+
+TEST(xds_isolation_between_meshes)
+{
+    /* Same service name in two meshes: each side sees only its own. */
+    struct resource *dps[] = {
+        res("type: Dataplane\nmesh: a\nname: backend-a\nnetworking:\n  address: 10.1.0.1\n"
+            "  inbound:\n  - port: 9090\n    tags:\n      kuma.io/service: backend\n"),
+        res("type: Dataplane\nmesh: a\nname: only-a\nnetworking:\n  address: 10.1.0.2\n"
+            "  inbound:\n  - port: 7070\n    tags:\n      kuma.io/service: secret\n"),
+        res("type: Dataplane\nmesh: b\nname: backend-b\nnetworking:\n  address: 10.2.0.1\n"
+            "  inbound:\n  - port: 9090\n    tags:\n      kuma.io/service: backend\n"),
+        res("type: Dataplane\nmesh: b\nname: web-b\nnetworking:\n  address: 10.2.0.2\n"
+            "  outbound:\n  - port: 10001\n    tags:\n      kuma.io/service: backend\n"
+            "  - port: 10002\n    tags:\n      kuma.io/service: secret\n"),
+    };
+    struct xds_mesh_snapshot *b = xds_snapshot_build("b", NULL, dps, 4);
+    ASSERT_INT_EQ(b->n_dataplanes, 2);
+    ASSERT(xds_snapshot_dataplane(b, "backend-a") == NULL);
+    ASSERT(xds_snapshot_service(b, "secret") == NULL);
+    struct xds_proxy_config *cfg = gen_for(b, "web-b", 0);
+    json_t *j = xds_proxy_config_to_json(cfg);
+    char *text = json_dumps(j, JSON_SORT_KEYS);
+    ASSERT_STR_CONTAINS(text, "10.2.0.1");
+    ASSERT(strstr(text, "10.1.0.") == NULL);
+    free(text);
+    json_decref(j);
+    xds_proxy_config_unref(cfg);
+    xds_snapshot_unref(b);
+    free_all(dps, 4);
+}
+
+TEST(xds_input_hash_tracks_dependencies)
+{
+    struct resource *mesh = res(MESH_DEFAULT);
+    struct resource *before[] = {res(WEB), res(BACKEND1)};
+    struct resource *other[] = {
+        res(WEB), res(BACKEND1),
+        res("type: Dataplane\nmesh: default\nname: x-1\nnetworking:\n  address: 10.9.0.1\n"
+            "  inbound:\n  - port: 1\n    tags:\n      kuma.io/service: unrelated\n")};
+    struct resource *moved[] = {res(WEB),
+                                res("type: Dataplane\nmesh: default\nname: backend-1\nnetworking:\n"
+                                    "  address: 10.0.0.9\n  inbound:\n  - port: 9090\n    tags:\n"
+                                    "      kuma.io/service: backend\n")};
+    struct xds_mesh_snapshot *s1 = xds_snapshot_build("default", mesh, before, 2);
+    struct xds_mesh_snapshot *s2 = xds_snapshot_build("default", mesh, other, 3);
+    struct xds_mesh_snapshot *s3 = xds_snapshot_build("default", mesh, moved, 2);
+    struct xds_gen_opts o = {0};
+    uint64_t h1 = xds_gen_input_hash(s1, xds_snapshot_dataplane(s1, "web-1"), &o);
+    uint64_t h2 = xds_gen_input_hash(s2, xds_snapshot_dataplane(s2, "web-1"), &o);
+    uint64_t h3 = xds_gen_input_hash(s3, xds_snapshot_dataplane(s3, "web-1"), &o);
+    ASSERT(h1 == h2); /* a service web-1 does not call: nothing to regenerate */
+    ASSERT(h1 != h3); /* an endpoint of backend moved */
+    xds_snapshot_unref(s1);
+    xds_snapshot_unref(s2);
+    xds_snapshot_unref(s3);
+    free_all(before, 2);
+    free_all(other, 3);
+    free_all(moved, 2);
+    resource_free(mesh);
+}
+
+TEST(xds_server_ephemeral_port_and_clean_stop)
+{
+    struct store *st;
+    struct err e;
+    ASSERT_INT_EQ(store_open(STORE_KIND_MEMORY, NULL, &st, &e), 0);
+    struct event_bus *bus = event_bus_new();
+    struct manager_config mc = {0};
+    struct manager *mgr = manager_new(st, bus, &mc);
+    struct xds_server_config c;
+    ASSERT_INT_EQ(xds_server_config_init(&c, &e), 0);
+    ASSERT_INT_EQ(c.deregistration_delay_ms, XDS_DEFAULT_DEREGISTRATION_DELAY_MS);
+    c.address = "127.0.0.1";
+    c.port = 0;
+    struct xds_server *srv = NULL;
+    int port = 0;
+    ASSERT_INT_EQ(xds_server_start(mgr, bus, &c, &srv, &port, &e), 0);
+    ASSERT(port > 0);
+    /* SO_REUSEPORT is off: a second server cannot share the port. */
+    struct xds_server *srv2 = NULL;
+    int port2 = 0;
+    c.port = port;
+    struct event_bus *bus2 = event_bus_new();
+    ASSERT_INT_EQ(xds_server_start(mgr, bus2, &c, &srv2, &port2, &e), -1);
+    ASSERT_STR_CONTAINS(e.msg, "could not bind");
+    event_bus_free(bus2);
+    struct xds_dataplane_insight in;
+    ASSERT_INT_EQ(xds_server_insight(srv, "default", "nobody", &in), -1);
+    event_bus_close(bus);
+    xds_server_stop(srv);
+    manager_free(mgr);
+    event_bus_free(bus);
+    store_close(st);
+}
+
+/* ---- phase B: mTLS, permissions, routes, connection policies ---------- */
+
+static const char *MESH_MTLS = "type: Mesh\nname: default\nmtls:\n  enabledBackend: ca-1\n"
+                               "  backends:\n  - name: ca-1\n    type: builtin\n";
+
+static struct xds_mesh_snapshot *snap_with(const char *mesh_text, struct resource **dps, size_t n,
+                                           struct resource **pols, size_t np)
+{
+    struct resource *mesh = res(mesh_text);
+    struct xds_snapshot_input in = {.mesh_name = "default",
+                                    .mesh = mesh,
+                                    .dataplanes = dps,
+                                    .n_dataplanes = n,
+                                    .policies = pols,
+                                    .n_policies = np,
+                                    /* a fixed "CA" (no key: no signer) keeps goldens stable */
+                                    .ca_cert_pem = "-----FAKE CA-----\n"};
+    struct xds_mesh_snapshot *s = xds_snapshot_build_from(&in);
+    resource_free(mesh);
+    return s;
+}
+
+static struct xds_proxy_config *gen_mtls(struct xds_mesh_snapshot *snap, const char *name)
+{
+    const struct xds_dataplane *dp = xds_snapshot_dataplane(snap, name);
+    ASSERT(dp != NULL);
+    struct xds_gen_opts o = {.identity_cert_pem = "-----FAKE CERT-----\n",
+                             .identity_key_pem = "-----FAKE KEY-----\n"};
+    return xds_generate(snap, dp, &o);
+}
+
+static const char *TP_WEB_TO_BACKEND =
+    "type: TrafficPermission\nmesh: default\nname: web-to-backend\n"
+    "sources:\n- match:\n    kuma.io/service: web\n"
+    "    version: v1\n"
+    "destinations:\n- match:\n    kuma.io/service: backend\n";
+
+TEST(xds_golden_sidecar_mtls_permissions)
+{
+    struct resource *dps[] = {res(WEB), res(BACKEND1)};
+    struct resource *pols[] = {res(TP_WEB_TO_BACKEND)};
+    struct xds_mesh_snapshot *snap = snap_with(MESH_MTLS, dps, 2, pols, 1);
+    ASSERT(snap->mtls);
+    ASSERT(snap->signer == NULL); /* no key given */
+    /* backend-1: the permission's principals; web-1: deny all (no permission). */
+    struct xds_proxy_config *cfg = gen_mtls(snap, "backend-1");
+    check_golden("sidecar-mtls-backend", cfg);
+    xds_proxy_config_unref(cfg);
+    cfg = gen_mtls(snap, "web-1");
+    check_golden("sidecar-mtls-web", cfg);
+    ASSERT_INT_EQ(cfg->sets[XDS_SDS].n, 2);
+    xds_proxy_config_unref(cfg);
+    xds_snapshot_unref(snap);
+    free_all(dps, 2);
+    free_all(pols, 1);
+}
+
+TEST(xds_mesh_traffic_permission_precedence)
+{
+    struct resource *dps[] = {res(BACKEND1)};
+    struct resource *pols[] = {
+        res(TP_WEB_TO_BACKEND),
+        res("type: MeshTrafficPermission\nmesh: default\nname: mtp\nspec:\n"
+            "  targetRef: {kind: Mesh}\n  from:\n"
+            "  - targetRef: {kind: Mesh}\n    default: {action: Allow}\n"
+            "  - targetRef: {kind: MeshSubset, tags: {kuma.io/service: evil}}\n"
+            "    default: {action: Deny}\n")};
+    struct xds_mesh_snapshot *snap = snap_with(MESH_MTLS, dps, 1, pols, 2);
+    struct xds_proxy_config *cfg = gen_mtls(snap, "backend-1");
+    json_t *j = xds_proxy_config_to_json(cfg);
+    char *text = json_dumps(j, JSON_SORT_KEYS);
+    /* MeshTrafficPermission wins; the Deny carves spiffe://default/evil out. */
+    ASSERT_STR_CONTAINS(text, "\"MeshTrafficPermission\"");
+    ASSERT(strstr(text, "web-to-backend") == NULL);
+    ASSERT_STR_CONTAINS(text, "\"notId\"");
+    ASSERT_STR_CONTAINS(text, "spiffe://default/evil");
+    free(text);
+    json_decref(j);
+    xds_proxy_config_unref(cfg);
+    xds_snapshot_unref(snap);
+    free_all(dps, 1);
+    free_all(pols, 2);
+}
+
+TEST(xds_no_rbac_without_mtls)
+{
+    struct resource *dps[] = {res(BACKEND1)};
+    struct resource *pols[] = {res(TP_WEB_TO_BACKEND)};
+    struct xds_mesh_snapshot *snap = snap_with(MESH_DEFAULT, dps, 1, pols, 1);
+    struct xds_proxy_config *cfg = gen_for(snap, "backend-1", 0);
+    json_t *j = xds_proxy_config_to_json(cfg);
+    char *text = json_dumps(j, JSON_SORT_KEYS);
+    ASSERT(strstr(text, "rbac") == NULL);
+    ASSERT(strstr(text, "transportSocket") == NULL);
+    ASSERT_INT_EQ(cfg->sets[XDS_SDS].n, 0);
+    free(text);
+    json_decref(j);
+    xds_proxy_config_unref(cfg);
+    xds_snapshot_unref(snap);
+    free_all(dps, 1);
+    free_all(pols, 1);
+}
+
+TEST(xds_golden_split_and_connection_policies)
+{
+    struct resource *dps[] = {res(WEB), res(BACKEND1)};
+    struct resource *pols[] = {
+        res("type: TrafficRoute\nmesh: default\nname: split\n"
+            "sources:\n- match:\n    kuma.io/service: web\n"
+            "destinations:\n- match:\n    kuma.io/service: backend\n"
+            "conf:\n  loadBalancer: {leastRequest: {}}\n  split:\n"
+            "  - weight: 90\n    destination: {kuma.io/service: backend, version: v1}\n"
+            "  - weight: 10\n    destination: {kuma.io/service: backend, version: v2}\n"
+            "  - weight: 0\n    destination: {kuma.io/service: backend, version: v3}\n"),
+        res("type: MeshTimeout\nmesh: default\nname: mt\nspec:\n  targetRef: {kind: Mesh}\n"
+            "  to:\n  - targetRef: {kind: Mesh}\n    default: {connectionTimeout: 2s, idleTimeout: "
+            "1h}\n"
+            "  - targetRef: {kind: MeshService, name: db}\n    default: {connectionTimeout: "
+            "500ms}\n"
+            "  from:\n  - targetRef: {kind: Mesh}\n    default: {connectionTimeout: 3s}\n"),
+        res("type: MeshCircuitBreaker\nmesh: default\nname: cb\nspec:\n  targetRef: {kind: Mesh}\n"
+            "  to:\n  - targetRef: {kind: Mesh}\n    default:\n"
+            "      connectionLimits: {maxConnections: 7, maxRequests: 8}\n"
+            "      outlierDetection:\n        interval: 5s\n        baseEjectionTime: 30s\n"
+            "        detectors: {totalFailures: {consecutive: 4}}\n"),
+        res("type: MeshRetry\nmesh: default\nname: mr\nspec:\n  targetRef: {kind: Mesh}\n"
+            "  to:\n  - targetRef: {kind: Mesh}\n    default: {tcp: {maxConnectAttempt: 3}}\n"),
+        res("type: HealthCheck\nmesh: default\nname: hc\n"
+            "sources:\n- match:\n    kuma.io/service: '*'\n"
+            "destinations:\n- match:\n    kuma.io/service: db\n"
+            "conf:\n  interval: 10s\n  timeout: 2s\n  unhealthyThreshold: 3\n  healthyThreshold: "
+            "1\n"),
+        res("type: Timeout\nmesh: default\nname: legacy-timeout\n"
+            "sources:\n- match:\n    kuma.io/service: '*'\n"
+            "destinations:\n- match:\n    kuma.io/service: db\n"
+            "conf:\n  connectTimeout: 9s\n  tcp: {idleTimeout: 7m}\n"),
+    };
+    struct xds_mesh_snapshot *snap = snap_with(MESH_DEFAULT, dps, 2, pols, 6);
+    struct xds_proxy_config *cfg = gen_for(snap, "web-1", 0);
+    check_golden("split-policies", cfg);
+    /* Two weighted clusters (weight 0 dropped), both reading backend's EDS. */
+    int split = 0;
+    for (size_t i = 0; i < cfg->sets[XDS_CDS].n; i++)
+        split += strncmp(cfg->sets[XDS_CDS].v[i].name, "backend-", 8) == 0;
+    ASSERT_INT_EQ(split, 2);
+    xds_proxy_config_unref(cfg);
+    xds_snapshot_unref(snap);
+    free_all(dps, 2);
+    free_all(pols, 6);
+}
+
+TEST(xds_golden_gateway_mtls)
+{
+    struct resource *dps[] = {
+        res("type: Dataplane\nmesh: default\nname: gw-1\nnetworking:\n  address: 10.0.0.7\n"
+            "  gateway:\n    tags:\n      kuma.io/service: edge\n"
+            "  outbound:\n  - port: 10001\n    tags:\n      kuma.io/service: backend\n"),
+        res(BACKEND1)};
+    struct xds_mesh_snapshot *snap = snap_with(MESH_MTLS, dps, 2, NULL, 0);
+    const struct xds_dataplane *gw = xds_snapshot_dataplane(snap, "gw-1");
+    ASSERT(gw && gw->gateway && !gw->builtin_gateway);
+    /* A delegated gateway: outbounds like a sidecar, no inbound; its
+     * identity comes from the gateway tags. */
+    ASSERT(gw->identity_tags != NULL);
+    struct xds_proxy_config *cfg = gen_mtls(snap, "gw-1");
+    check_golden("gateway-delegated-mtls", cfg);
+    xds_proxy_config_unref(cfg);
+    xds_snapshot_unref(snap);
+    free_all(dps, 2);
+}
+
+TEST(xds_input_hash_tracks_policies_and_ca)
+{
+    struct resource *dps[] = {res(WEB), res(BACKEND1)};
+    struct resource *pols[] = {res(TP_WEB_TO_BACKEND)};
+    struct xds_mesh_snapshot *s1 = snap_with(MESH_MTLS, dps, 2, NULL, 0);
+    struct xds_mesh_snapshot *s2 = snap_with(MESH_MTLS, dps, 2, pols, 1);
+    struct xds_gen_opts o = {.identity_cert_pem = "A"};
+    struct xds_gen_opts o2 = {.identity_cert_pem = "B"};
+    uint64_t h1 = xds_gen_input_hash(s1, xds_snapshot_dataplane(s1, "web-1"), &o);
+    uint64_t h2 = xds_gen_input_hash(s2, xds_snapshot_dataplane(s2, "web-1"), &o);
+    uint64_t h3 = xds_gen_input_hash(s1, xds_snapshot_dataplane(s1, "web-1"), &o2);
+    ASSERT(h1 != h2); /* a policy changed */
+    ASSERT(h1 != h3); /* a new certificate */
+    /* But web-1's output did not change with a permission for backend: no push. */
+    struct xds_proxy_config *c1 = gen_mtls(s1, "web-1"), *c2 = gen_mtls(s2, "web-1");
+    for (int t = 0; t < XDS_TYPE_N; t++)
+        ASSERT_STR_EQ(c1->sets[t].version, c2->sets[t].version);
+    xds_proxy_config_unref(c1);
+    xds_proxy_config_unref(c2);
+    xds_snapshot_unref(s1);
+    xds_snapshot_unref(s2);
+    free_all(dps, 2);
+    free_all(pols, 1);
+}
+
+TEST(xds_sni_and_hmap)
+{
+    struct xds_tag tags[] = {{(char *)"version", (char *)"v1"}, {(char *)"az", (char *)"a"}};
+    char *s = xds_sni("default", "backend", NULL, 0);
+    ASSERT_STR_EQ(s, "backend{mesh=default}");
+    free(s);
+    s = xds_sni("default", "backend", tags, 2);
+    ASSERT_STR_EQ(s, "backend{az=a,mesh=default,version=v1}");
+    free(s);
+    struct hmap m = {0};
+    char key[32];
+    for (int i = 0; i < 5000; i++) {
+        snprintf(key, sizeof(key), "mesh\n%d", i);
+        hmap_put(&m, key, (void *)(intptr_t)(i + 1));
+    }
+    for (int i = 0; i < 5000; i += 2) {
+        snprintf(key, sizeof(key), "mesh\n%d", i);
+        ASSERT((intptr_t)hmap_del(&m, key) == i + 1);
+    }
+    ASSERT_INT_EQ(m.n, 2500);
+    snprintf(key, sizeof(key), "mesh\n%d", 4999);
+    ASSERT((intptr_t)hmap_get(&m, key) == 5000);
+    snprintf(key, sizeof(key), "mesh\n%d", 4998);
+    ASSERT(hmap_get(&m, key) == NULL);
+    size_t n = 0;
+    for (size_t i = 0; hmap_next(&m, &i, NULL, NULL);)
+        n++;
+    ASSERT_INT_EQ(n, 2500);
+    hmap_free(&m);
+}
