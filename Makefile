@@ -56,7 +56,7 @@ $(PROTO_C): $(B)/gen/.stamp ;
 $(call obj,$(XDS_SRC) $(TEST_SRC) src/cmd/kuma-cp.c): | $(B)/gen/.stamp
 $(call obj,$(XDS_SRC) $(TEST_SRC) src/cmd/kuma-cp.c $(PROTO_C)): CFLAGS += -I$(B)/gen $(XDS_CFLAGS)
 
-all: $(B)/kuma-cp $(B)/kumactl $(B)/kuma-dp
+all: $(B)/kuma-cp $(B)/kumactl $(B)/kuma-dp $(B)/dptool
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -74,14 +74,25 @@ $(B)/libxds.a: $(call obj,$(XDS_SRC) $(PROTO_C))
 # kuma-dp: the proxy engine (src/dp) as libdp.a.
 $(B)/libdp.a: $(call obj,$(DP_SRC))
 	@rm -f $@; ar rcs $@ $^
-$(B)/kuma-dp: $(call obj,src/cmd/kuma-dp.c) $(B)/libdp.a $(B)/libcore.a
+# dpxds: kuma-dp's xDS client (src/dp/xds_*.c) decodes with the generated
+# Envoy types (libproto.a) over gRPC core; it reuses kumactl's mustache
+# renderer for --dataplane-var.
+DP_XDS_SRC := $(wildcard src/dp/xds_*.c)
+$(call obj,$(DP_XDS_SRC)): | $(B)/gen/.stamp
+$(call obj,$(DP_XDS_SRC)): CFLAGS += -I$(B)/gen $(XDS_CFLAGS)
+$(B)/libproto.a: $(call obj,$(PROTO_C))
+	@rm -f $@; ar rcs $@ $^
+$(B)/kuma-dp: $(call obj,src/cmd/kuma-dp.c src/ctl/mustache.c) $(B)/libdp.a $(B)/libproto.a $(B)/libcore.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(XDS_LIBS)
+# dptool: echo/identity workloads and load clients for tests/integration/test_dp_*.sh.
+$(B)/dptool: $(call obj,tests/tools/dptool.c) $(B)/libcore.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(B)/kuma-cp: $(call obj,src/cmd/kuma-cp.c) $(B)/libapi.a $(B)/libxds.a $(B)/libcore.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(XDS_LIBS)
 $(B)/kumactl: $(call obj,src/cmd/kumactl.c) $(B)/libctl.a $(B)/libcore.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
-$(B)/unit-tests: $(call obj,$(TEST_SRC)) $(B)/libapi.a $(B)/libctl.a $(B)/libxds.a $(B)/libdp.a $(B)/libcore.a
+$(B)/unit-tests: $(call obj,$(TEST_SRC)) $(B)/libapi.a $(B)/libctl.a $(B)/libxds.a $(B)/libdp.a $(B)/libproto.a $(B)/libcore.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(XDS_LIBS)
 
 unit: $(B)/unit-tests

@@ -21,6 +21,13 @@
 #include "core/util.h"
 #include "dp/admin.h"
 #include "dp/engine.h"
+/* --- xDS client wiring (branch dpxds) --- */
+#include <jansson.h>
+
+#include "core/codec.h"
+#include "ctl/mustache.h"
+#include "dp/xds_client.h"
+/* --- end xDS client wiring --- */
 
 #define MAX_VARS 64
 
@@ -178,6 +185,135 @@ static int validate(struct run_opts *o)
     return 0;
 }
 
+/* --- xDS client wiring (branch dpxds) ------------------------------------------------------
+ * The Dataplane template is rendered with --dataplane-var (Kuma's mustache
+ * rendering, shared with kumactl apply -v), parsed for its name, mesh and
+ * networking.admin.port, and sent as node metadata `dataplane.resource`. */
+
+struct xds_setup {
+    char *resource; /* rendered Dataplane text, or NULL */
+    char *mesh, *name;
+    char *token, *ca_pem;
+    char *target; /* host:port */
+    long admin_port;
+};
+
+static void xds_setup_free(struct xds_setup *x)
+{
+    free(x->resource);
+    free(x->mesh);
+    free(x->name);
+    free(x->token);
+    free(x->ca_pem);
+    free(x->target);
+}
+
+static int xds_setup(const struct run_opts *o, struct xds_setup *x)
+{
+    struct err e = {{0}};
+    memset(x, 0, sizeof(*x));
+    x->admin_port = -1;
+    char *tmpl = NULL;
+    size_t len = 0;
+    if (o->dataplane_file) {
+        tmpl = read_file(o->dataplane_file, 1 << 20, &len, &e);
+        if (!tmpl) {
+            fprintf(stderr, "Error: --dataplane-file: %s\n", e.msg);
+            return -1;
+        }
+    } else if (o->dataplane) {
+        tmpl = xstrdup(o->dataplane);
+        len = strlen(tmpl);
+    }
+    if (tmpl) {
+        char *keys[MAX_VARS], *vals[MAX_VARS];
+        for (int i = 0; i < o->n_vars; i++) {
+            const char *eq = strchr(o->vars[i], '=');
+            keys[i] = xstrndup(o->vars[i], (size_t)(eq - o->vars[i]));
+            vals[i] = xstrdup(eq + 1);
+        }
+        json_t *ctx = mustache_context(keys, vals, (size_t)o->n_vars);
+        for (int i = 0; i < o->n_vars; i++) {
+            free(keys[i]);
+            free(vals[i]);
+        }
+        char *msg = NULL;
+        int rc = mustache_render(tmpl, len, ctx, 1 << 20, &x->resource, &msg);
+        json_decref(ctx);
+        free(tmpl);
+        if (rc != 0) {
+            fprintf(stderr, "Error: Dataplane template: %s\n", msg ? msg : "cannot render");
+            free(msg);
+            return -1;
+        }
+        json_t *doc = NULL;
+        if (codec_parse_one(x->resource, strlen(x->resource), &doc, &e) != 0) {
+            fprintf(stderr, "Error: Dataplane template: %s\n", e.msg);
+            return -1;
+        }
+        const char *n = json_string_value(json_object_get(doc, "name"));
+        const char *m = json_string_value(json_object_get(doc, "mesh"));
+        json_t *port = json_object_get(json_object_get(json_object_get(doc, "networking"), "admin"),
+                                       "port");
+        if (n && *n)
+            x->name = xstrdup(n);
+        if (m && *m)
+            x->mesh = xstrdup(m);
+        if (json_is_integer(port) && json_integer_value(port) >= 0 &&
+            json_integer_value(port) <= 65535)
+            x->admin_port = (long)json_integer_value(port);
+        json_decref(doc);
+    }
+    /* The flags name the proxy when given; else the Dataplane does. */
+    if (o->name && *o->name) {
+        free(x->name);
+        x->name = xstrdup(o->name);
+    }
+    if (o->mesh && *o->mesh) {
+        free(x->mesh);
+        x->mesh = xstrdup(o->mesh);
+    }
+    if (!x->name || !x->mesh) {
+        fprintf(stderr, "Error: the Dataplane needs a name and a mesh (--name, --mesh or the "
+                        "template)\n");
+        return -1;
+    }
+    if (o->dataplane_token_file) {
+        x->token = read_file(o->dataplane_token_file, 64 * 1024, &len, &e);
+        if (!x->token) {
+            fprintf(stderr, "Error: --dataplane-token-file: %s\n", e.msg);
+            return -1;
+        }
+        while (len > 0 && (x->token[len - 1] == '\n' || x->token[len - 1] == '\r' ||
+                           x->token[len - 1] == ' '))
+            x->token[--len] = 0;
+    } else if (o->dataplane_token) {
+        x->token = xstrdup(o->dataplane_token);
+    }
+    if (o->ca_cert_file) {
+        x->ca_pem = read_file(o->ca_cert_file, 1 << 20, &len, &e);
+        if (!x->ca_pem) {
+            fprintf(stderr, "Error: --ca-cert-file: %s\n", e.msg);
+            return -1;
+        }
+    }
+    const char *hp = strstr(o->cp_address, "://") + 3;
+    size_t hl = strcspn(hp, "/");
+    x->target = xstrndup(hp, hl);
+    if (!strchr(x->target, ':') || x->target[strlen(x->target) - 1] == ']') {
+        char *t = xasprintf("%s:5678", x->target);
+        free(x->target);
+        x->target = t;
+    }
+    return 0;
+}
+
+static int xds_apply(void *ctx, struct dp_config *cfg, struct err *e)
+{
+    return dp_engine_apply(ctx, cfg, e);
+}
+/* --- end xDS client wiring --- */
+
 static int cmd_run(int argc, char **argv)
 {
     struct run_opts o = {
@@ -188,7 +324,7 @@ static int cmd_run(int argc, char **argv)
         .dataplane_token_file = getenv("KUMA_DATAPLANE_RUNTIME_TOKEN_PATH"),
         .ca_cert_file = getenv("KUMA_CONTROL_PLANE_CA_CERT_FILE"),
         .log_level = "info",
-        .admin_port = 9901,
+        .admin_port = -1, /* unset: the Dataplane's networking.admin.port, else 9901 */
         .drain_ms = 30000,
     };
     if (!o.cp_address)
@@ -287,6 +423,16 @@ static int cmd_run(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    /* --- xDS client wiring (branch dpxds) --- */
+    struct xds_setup xs;
+    if (xds_setup(&o, &xs) != 0) {
+        xds_setup_free(&xs);
+        return 1;
+    }
+    if (o.admin_port < 0)
+        o.admin_port = xs.admin_port >= 0 ? xs.admin_port : 9901;
+    /* --- end xDS client wiring --- */
+
     struct err e = {{0}};
     struct dp_engine *eng = NULL;
     struct dp_admin *adm = NULL;
@@ -294,19 +440,41 @@ static int cmd_run(int argc, char **argv)
                                 .drain_timeout_ms = (uint32_t)(o.drain_ms ? o.drain_ms : 1)};
     if (dp_engine_new(&eo, &eng, &e) != 0) {
         fprintf(stderr, "Error: could not start the proxy engine: %s\n", e.msg);
+        xds_setup_free(&xs);
         return 1;
     }
     if (dp_admin_start(eng, (int)o.admin_port, &adm, &e) != 0) {
         fprintf(stderr, "Error: %s\n", e.msg);
         dp_engine_free(eng);
+        xds_setup_free(&xs);
         return 1;
     }
     log_info("kuma-dp", "admin endpoint listening on 127.0.0.1:%d", dp_admin_port(adm));
-    log_warn("kuma-dp",
-             "the xDS client is not part of this build yet (it arrives in the next phase): "
-             "the proxy runs with an empty configuration and does not connect to %s; "
-             "/ready answers PRE_INITIALIZING",
-             o.cp_address);
+    /* --- xDS client wiring (branch dpxds) --- */
+    struct dp_xds_client *xc = NULL;
+    struct dp_xds_client_opts xo = {
+        .target = xs.target,
+        .ca_cert_pem = strncmp(o.cp_address, "https://", 8) == 0 ? xs.ca_pem : NULL,
+        .token = xs.token,
+        .mesh = xs.mesh,
+        .name = xs.name,
+        .dataplane_resource = xs.resource,
+        .admin_port = dp_admin_port(adm),
+        .apply = xds_apply,
+        .ctx = eng,
+    };
+    if (strncmp(o.cp_address, "https://", 8) == 0 && !xs.ca_pem)
+        log_warn("kuma-dp", "no --ca-cert-file: kuma-cp's certificate is verified against the "
+                            "system's trust store");
+    if (dp_xds_client_start(&xo, &xc, &e) != 0) {
+        fprintf(stderr, "Error: %s\n", e.msg);
+        dp_admin_stop(adm);
+        dp_engine_free(eng);
+        xds_setup_free(&xs);
+        return 1;
+    }
+    log_info("kuma-dp", "connecting to %s as %s.%s", o.cp_address, xs.mesh, xs.name);
+    /* --- end xDS client wiring --- */
     /* A line a supervisor or a test can parse for the ephemeral port. */
     printf("admin port: %d\n", dp_admin_port(adm));
     fflush(stdout);
@@ -315,6 +483,8 @@ static int cmd_run(int argc, char **argv)
     sigwait(&set, &sig);
     log_info("kuma-dp", "received %s: draining for up to %ld ms",
              sig == SIGTERM ? "SIGTERM" : "SIGINT", o.drain_ms);
+    dp_xds_client_stop(xc); /* xDS (dpxds): no configuration change during the drain */
+    xds_setup_free(&xs);
     long forced = dp_engine_drain(eng, (uint32_t)o.drain_ms);
     if (forced)
         log_warn("kuma-dp", "%ld connections were still open at the drain deadline", forced);
@@ -333,7 +503,7 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "run"))
         return cmd_run(argc - 2, argv + 2);
     if (!strcmp(argv[1], "version")) {
-        puts("kuma-dp: proxy engine (phase 1; xDS client pending)");
+        puts("kuma-dp: proxy engine with ADS client");
         return 0;
     }
     if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
