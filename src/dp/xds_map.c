@@ -469,6 +469,17 @@ static void add_endpoint(void *ctx, const char *ip, uint32_t port, uint32_t weig
     dp_cla_add_endpoint(ctx, ip, port, weight);
 }
 
+/* A zeroed cluster appended to cfg (dp_config_add_cluster presets names). */
+static struct dp_cluster *add_blank_cluster(struct dp_config *cfg)
+{
+    struct dp_cluster *cl = dp_config_add_cluster(cfg, "");
+    free(cl->name);
+    free(cl->alt_stat_name);
+    free(cl->load_assignment.cluster_name);
+    memset(cl, 0, sizeof(*cl));
+    return cl;
+}
+
 static int map_cluster(struct build *b, const Cluster *c, struct dp_cluster *out, struct err *e)
 {
     out->name = xstrdup(c->name);
@@ -724,6 +735,37 @@ static int weighted_endpoints(struct build *b, const Cluster *c, const Metadata 
     return cla_each(cla, match, add_split_endpoint, &s, &n, e);
 }
 
+static uint32_t gcd32(uint32_t a, uint32_t b)
+{
+    while (b) {
+        uint32_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/* The engine expands weights into a schedule of at most 65536 slots (it
+ * falls back to equal weights beyond): reduce by the common divisor, then
+ * scale down what is still too large. */
+static void normalize_weights(struct dp_cluster_load_assignment *a)
+{
+    uint32_t g = 0;
+    for (size_t i = 0; i < a->n_endpoints; i++)
+        g = gcd32(g, a->endpoints[i].load_balancing_weight);
+    uint64_t total = 0;
+    for (size_t i = 0; g > 1 && i < a->n_endpoints; i++)
+        a->endpoints[i].load_balancing_weight /= g;
+    for (size_t i = 0; i < a->n_endpoints; i++)
+        total += a->endpoints[i].load_balancing_weight;
+    if (total <= 65536)
+        return;
+    for (size_t i = 0; i < a->n_endpoints; i++) {
+        uint64_t w = (uint64_t)a->endpoints[i].load_balancing_weight * 60000 / total;
+        a->endpoints[i].load_balancing_weight = w ? (uint32_t)w : 1;
+    }
+}
+
 static int map_weighted(struct build *b, struct dp_listener *l,
                         const Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster *wc,
                         struct err *e)
@@ -742,9 +784,7 @@ static int map_weighted(struct build *b, struct dp_listener *l,
         first = find_cluster_pb(b, wc->clusters[i]->name);
     char *name = xasprintf("%s:weighted", l->name);
     l->tcp_proxy.cluster = xstrdup(name);
-    struct dp_cluster *out = dp_config_add_cluster(b->cfg, name);
-    free(out->name);
-    out->name = NULL;
+    struct dp_cluster *out = add_blank_cluster(b->cfg);
     if (first) {
         if (map_cluster(b, first, out, e) < 0) {
             free(name);
@@ -790,14 +830,14 @@ static int map_weighted(struct build *b, struct dp_listener *l,
             }
             /* tmp's strings are freed through a throwaway config. */
             struct dp_config *junk = dp_config_new("");
-            struct dp_cluster *jc = dp_config_add_cluster(junk, "junk");
-            jc->tls = tmp.tls;
+            add_blank_cluster(junk)->tls = tmp.tls;
             dp_config_free(junk);
         }
         if (weighted_endpoints(b, c, wc->clusters[i]->metadata_match, wc->clusters[i]->weight,
                                &out->load_assignment, e) < 0)
             return -1;
     }
+    normalize_weights(&out->load_assignment);
     return 0;
 }
 
@@ -937,10 +977,7 @@ int dp_xds_build(struct dp_xds_set *const sets[DP_XDS_NTYPES], struct dp_config 
                 log_debug(LOG, "cluster %s: ORIGINAL_DST skipped", c->name);
                 continue;
             }
-            struct dp_cluster *dc = dp_config_add_cluster(b.cfg, c->name);
-            free(dc->name);
-            dc->name = NULL;
-            if (map_cluster(&b, c, dc, e) < 0)
+            if (map_cluster(&b, c, add_blank_cluster(b.cfg), e) < 0)
                 goto fail;
         }
     if ((s = sets[DP_XDS_LDS]))
