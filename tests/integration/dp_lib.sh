@@ -5,13 +5,13 @@ DPTOOL="$BIN/dptool"
 [ -x "$DPTOOL" ] || fail "$DPTOOL missing: make all builds it"
 
 # mesh_put NAME [mtls]: creates or updates a mesh (builtin CA when mtls).
-# Extra JSON for the builtin backend's dpCert may be given as $3.
+# The backend's dpCert JSON may be given as $3.
 mesh_put() {
     local name=$1 mtls=${2:-} dpcert=${3:-}
     if [ "$mtls" = mtls ]; then
-        local conf='{}'
-        [ -n "$dpcert" ] && conf="{\"dpCert\":$dpcert}"
-        api PUT "/meshes/$name" "{\"type\":\"Mesh\",\"name\":\"$name\",\"mtls\":{\"enabledBackend\":\"ca-1\",\"backends\":[{\"name\":\"ca-1\",\"type\":\"builtin\",\"conf\":$conf}]}}"
+        local extra=
+        [ -n "$dpcert" ] && extra=",\"dpCert\":$dpcert"
+        api PUT "/meshes/$name" "{\"type\":\"Mesh\",\"name\":\"$name\",\"mtls\":{\"enabledBackend\":\"ca-1\",\"backends\":[{\"name\":\"ca-1\",\"type\":\"builtin\"$extra}]}}"
     else
         api PUT "/meshes/$name" "{\"type\":\"Mesh\",\"name\":\"$name\"}"
     fi
