@@ -128,6 +128,7 @@ struct lsock {
     int fd;
     char *name;
     char *model_addr; /* "<address>|<configured port>" identifies reuse */
+    char *bound_addr; /* "<address>|<bound port>": also matches (port 0 → fixed) */
     int port;         /* bound port */
 };
 
@@ -219,6 +220,8 @@ struct side {
     /* Data may be waiting: set by epoll events, cleared when a read comes
      * back short or empty, so the pump does not spend a syscall on EAGAIN. */
     int can_read;
+    int hup;        /* epoll reported HUP or ERR */
+    int registered; /* in the worker's epoll set */
     struct dp_tls_verify v;
 };
 
@@ -293,6 +296,7 @@ static void lsock_unref(struct lsock *ls)
         close(ls->fd);
         free(ls->name);
         free(ls->model_addr);
+        free(ls->bound_addr);
         free(ls);
     }
 }
@@ -531,6 +535,7 @@ static struct lsock *bind_listener(const struct dp_listener *m, struct err *e)
     ls->model_addr = xasprintf("%s|%u", m->address.address, m->address.port_value);
     ls->port = ntohs(sa.ss_family == AF_INET ? ((struct sockaddr_in *)&sa)->sin_port
                                              : ((struct sockaddr_in6 *)&sa)->sin6_port);
+    ls->bound_addr = xasprintf("%s|%d", m->address.address, ls->port);
     return ls;
 }
 
@@ -669,17 +674,23 @@ int dp_engine_apply(struct dp_engine *eng, struct dp_config *cfg, struct err *e)
                 err_set(e, "duplicate listener %s", m->name);
                 goto out;
             }
-        /* Reuse the bound socket of a listener with the same name and address. */
+        /* Reuse the bound socket of a listener at the same configured address,
+         * whatever its name: a renamed listener keeps accepting without a
+         * gap, and its old socket cannot make the new bind fail. */
         char *key =
             xasprintf("%s|%u", m->address.address ? m->address.address : "", m->address.port_value);
         struct lsock *ls = NULL;
         pthread_mutex_lock(&eng->mu);
-        for (size_t j = 0; j < eng->n_lsocks; j++)
-            if (strcmp(eng->lsocks[j]->name, m->name) == 0 &&
-                strcmp(eng->lsocks[j]->model_addr, key) == 0) {
+        for (size_t j = 0; j < eng->n_lsocks && !ls; j++) {
+            int taken = 0;
+            for (size_t k = 0; k < n_nls && !taken; k++)
+                taken = nls[k] == eng->lsocks[j];
+            if (!taken && (strcmp(eng->lsocks[j]->model_addr, key) == 0 ||
+                           strcmp(eng->lsocks[j]->bound_addr, key) == 0)) {
                 ls = eng->lsocks[j];
                 atomic_fetch_add(&ls->refs, 1);
             }
+        }
         pthread_mutex_unlock(&eng->mu);
         free(key);
         if (!ls && !(ls = bind_listener(m, e)))
@@ -724,9 +735,10 @@ int dp_engine_listener_port(struct dp_engine *eng, const char *name)
 {
     int port = -1;
     pthread_mutex_lock(&eng->mu);
-    for (size_t i = 0; i < eng->n_lsocks; i++)
-        if (strcmp(eng->lsocks[i]->name, name) == 0)
-            port = eng->lsocks[i]->port;
+    /* eng->lsocks holds the sockets of eng->cur's listeners (none once draining). */
+    for (size_t i = 0; eng->cur && eng->n_lsocks && i < eng->cur->n_ls; i++)
+        if (strcmp(eng->cur->ls[i].m->name, name) == 0)
+            port = eng->cur->ls[i].ls->port;
     pthread_mutex_unlock(&eng->mu);
     return port;
 }
@@ -870,12 +882,26 @@ static void side_shutdown(struct side *s)
     shutdown(s->fd, SHUT_WR);
 }
 
+/* Sets a side's epoll interest. epoll reports HUP and ERR whatever the
+ * interest, so a hung-up side that we do not want to hear from right now (its
+ * reader is back-pressured, say) is taken out of the epoll set until we do;
+ * otherwise the loop would spin on it. */
 static void side_set_events(struct conn *c, struct side *s, uint32_t events)
 {
-    if (s->fd < 0 || s->events == events)
+    if (s->fd < 0)
+        return;
+    if (s->hup && events == 0) {
+        if (s->registered)
+            epoll_ctl(c->w->epfd, EPOLL_CTL_DEL, s->fd, NULL);
+        s->registered = 0;
+        s->events = 0;
+        return;
+    }
+    if (s->registered && s->events == events)
         return;
     struct epoll_event ev = {.events = events, .data.ptr = &s->ev};
-    epoll_ctl(c->w->epfd, EPOLL_CTL_MOD, s->fd, &ev);
+    epoll_ctl(c->w->epfd, s->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s->fd, &ev);
+    s->registered = 1;
     s->events = events;
 }
 
@@ -883,8 +909,11 @@ static int side_open(struct conn *c, struct side *s, int fd, uint32_t events)
 {
     s->fd = fd;
     s->events = events;
+    s->hup = 0;
     struct epoll_event ev = {.events = events, .data.ptr = &s->ev};
-    return epoll_ctl(c->w->epfd, EPOLL_CTL_ADD, fd, &ev);
+    int r = epoll_ctl(c->w->epfd, EPOLL_CTL_ADD, fd, &ev);
+    s->registered = r == 0;
+    return r;
 }
 
 static void side_close(struct side *s)
@@ -1398,10 +1427,10 @@ static void on_side(struct side *s, uint32_t events)
          * event on a TLS side may unblock its reads. */
         if (s->ssl || (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)))
             s->can_read = 1;
+        /* Data may still wait in a hung-up socket: read it before closing. */
+        if (events & (EPOLLHUP | EPOLLERR))
+            s->hup = 1;
         pump(c);
-        /* A hung-up side with nothing left to do would wake us forever. */
-        if (!c->dead && (events & (EPOLLERR | EPOLLHUP)) && s->events == 0)
-            conn_close(c, CLOSE_REMOTE);
         break;
     }
 }

@@ -84,6 +84,16 @@ static void *bconn_main(void *arg)
         buf_free(&got);
         break;
     }
+    case BACKEND_BLAST: {
+        while (recv(fd, buf, sizeof(buf), 0) > 0)
+            ;
+        char *blast = xmalloc(BLAST_BYTES);
+        fill_random(blast, BLAST_BYTES, 7);
+        write_full(fd, blast, BLAST_BYTES);
+        free(blast);
+        shutdown(fd, SHUT_WR);
+        break;
+    }
     case BACKEND_PAUSE: {
         while (!atomic_load(&b->resumed) && !atomic_load(&b->stop))
             usleep(1000);
