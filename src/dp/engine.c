@@ -37,6 +37,7 @@
 #define MAX_WORKERS  64
 #define POOL_MAX     64
 #define ACCEPT_BATCH 64
+#define PUMP_ROUNDS  64 /* read/write rounds per connection per wake-up (fairness) */
 
 /* --- timers: a binary min-heap per worker ----------------------------------------------------- */
 
@@ -243,6 +244,8 @@ struct conn {
     uint32_t attempts;
     int up_established, draining, dead, paused_reading;
     int first_eof; /* 1 + index of the side that sent EOF first */
+    int in_again;  /* on the worker's again list */
+    struct conn *next_again;
     int64_t last_io;
     struct timer t_conn, t_idle, t_drain;
 };
@@ -255,6 +258,7 @@ struct worker {
     struct ev wake_ev;
     struct heap heap;
     struct conn *conns, *dead;
+    struct conn *again; /* to pump again without waiting for epoll */
     long n_conns;
     struct snap *snap;
     uint64_t gen;
@@ -1307,7 +1311,8 @@ static void pump(struct conn *c)
 {
     struct worker *w = c->w;
     uint32_t cap = w->e->o.buffer_size;
-    for (int iter = 0; iter < 64; iter++) {
+    int iter;
+    for (iter = 0; iter < PUMP_ROUNDS; iter++) {
         int progress = 0;
         for (int d = 0; d < 2; d++) {
             struct side *src = &c->s[d], *dst = &c->s[1 - d];
@@ -1373,6 +1378,14 @@ static void pump(struct conn *c)
         if (!progress)
             break;
         c->last_io = w->now;
+    }
+    /* Out of rounds with data still moving: let other connections run, then
+     * come back even if epoll has nothing to say (OpenSSL may be holding
+     * decrypted bytes that no socket event will announce). */
+    if (iter == PUMP_ROUNDS && !c->in_again) {
+        c->in_again = 1;
+        c->next_again = w->again;
+        w->again = c;
     }
     /* Interest: read a side while its buffer has room (back-pressure when
      * full), write a side while data waits for it; TLS may invert either. */
@@ -1671,7 +1684,9 @@ static void *worker_main(void *arg)
     w->now = mono_ms();
     while (!atomic_load(&eng->stop)) {
         int timeout = -1;
-        if (w->heap.n) {
+        if (w->again) {
+            timeout = 0;
+        } else if (w->heap.n) {
             int64_t d = w->heap.v[0]->at - w->now;
             timeout = d < 0 ? 0 : d > 60000 ? 60000 : (int)d;
         }
@@ -1702,6 +1717,16 @@ static void *worker_main(void *arg)
             struct timer *t = w->heap.v[0];
             timer_stop(&w->heap, t);
             on_timer(w, t);
+        }
+        /* Before dead connections are freed: the list may name some. */
+        struct conn *again = w->again;
+        w->again = NULL;
+        while (again) {
+            struct conn *c = again;
+            again = c->next_again;
+            c->in_again = 0;
+            if (!c->dead)
+                pump(c);
         }
         while (w->dead) {
             struct conn *c = w->dead;
