@@ -470,7 +470,11 @@ static int compile_cluster(struct dp_engine *eng, struct snap *s, struct ccluste
     }
     build_sched(c);
     atomic_store(&c->st->membership_total, (int_fast64_t)n);
-    atomic_store(&c->st->membership_healthy, (int_fast64_t)n);
+    /* Ejections survive swaps (host blocks are shared), so count them. */
+    size_t healthy = n;
+    for (size_t i = 0; i < n; i++)
+        healthy -= atomic_load(&c->hosts[i].hs->ejected) != 0;
+    atomic_store(&c->st->membership_healthy, (int_fast64_t)healthy);
     if (m->outlier_detection) {
         const struct dp_outlier_detection *od = m->outlier_detection;
         c->od = 1;

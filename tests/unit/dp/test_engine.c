@@ -375,6 +375,8 @@ TEST(dp_outlier_ejects_failing_endpoint)
         free(s);
     }
     ASSERT_INT_EQ(stat_get(eng, "cluster.svc.upstream_cx_connect_fail"), 2);
+    ASSERT_INT_EQ(stat_get(eng, "cluster.svc.membership_healthy"), 1);
+    ASSERT_INT_EQ(stat_get(eng, "cluster.svc.membership_total"), 2);
     dp_engine_free(eng);
     backend_stop(b);
 }
