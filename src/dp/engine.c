@@ -262,6 +262,7 @@ struct worker {
     long n_conns;
     struct snap *snap;
     uint64_t gen;
+    uint64_t listener_epoch; /* last eng->listener_epoch acted on */
     int drain_seen;
     struct wreg **regs;
     size_t n_regs;
@@ -281,6 +282,10 @@ struct dp_engine {
     struct lsock **lsocks;
     size_t n_lsocks;
     uint64_t gen;
+    /* Bumped by an apply that removes or changes a listener: only then must
+     * workers look for connections to drain (endpoint and secret updates,
+     * the common case, cost them nothing per connection). */
+    uint64_t listener_epoch;
     int draining;
     int64_t drain_deadline;
     atomic_int stop;
@@ -376,6 +381,14 @@ static uint64_t xorshift(uint64_t *s)
     x ^= x >> 7;
     x ^= x << 17;
     return *s = x;
+}
+
+static struct clistener *snap_find_listener(struct snap *s, const char *name)
+{
+    for (size_t i = 0; s && i < s->n_ls; i++)
+        if (strcmp(s->ls[i].m->name, name) == 0)
+            return &s->ls[i];
+    return NULL;
 }
 
 /* --- compile ---------------------------------------------------------------------------------- */
@@ -714,10 +727,17 @@ int dp_engine_apply(struct dp_engine *eng, struct dp_config *cfg, struct err *e)
     struct snap *old = eng->cur;
     struct lsock **old_ls = eng->lsocks;
     size_t n_old = eng->n_lsocks;
+    int listeners_changed = 0;
+    for (size_t i = 0; old && i < old->n_ls && !listeners_changed; i++) {
+        struct clistener *nl = snap_find_listener(s, old->ls[i].m->name);
+        listeners_changed = !nl || strcmp(nl->fingerprint, old->ls[i].fingerprint) != 0;
+    }
     eng->cur = s;
     eng->lsocks = nls;
     eng->n_lsocks = n_nls;
     eng->gen++;
+    if (listeners_changed)
+        eng->listener_epoch++;
     pthread_mutex_unlock(&eng->mu);
     wake_all(eng);
     log_info(COMP, "applied configuration version %s: %zu listeners, %zu clusters",
@@ -1579,14 +1599,6 @@ static void on_timer(struct worker *w, struct timer *t)
     }
 }
 
-static struct clistener *snap_find_listener(struct snap *s, const char *name)
-{
-    for (size_t i = 0; s && i < s->n_ls; i++)
-        if (strcmp(s->ls[i].m->name, name) == 0)
-            return &s->ls[i];
-    return NULL;
-}
-
 /* Picks up a new snapshot and listener set, if any. */
 static void worker_sync(struct worker *w)
 {
@@ -1608,6 +1620,7 @@ static void worker_sync(struct worker *w)
     }
     int draining = eng->draining;
     int64_t drain_deadline = eng->drain_deadline;
+    uint64_t listener_epoch = eng->listener_epoch;
     pthread_mutex_unlock(&eng->mu);
 
     /* Unregister listeners that are gone. */
@@ -1665,7 +1678,7 @@ static void worker_sync(struct worker *w)
     w->snap = ns;
 
     /* Drain connections whose listener was removed or changed. */
-    for (struct conn *c = w->conns; c; c = c->next) {
+    for (struct conn *c = w->listener_epoch != listener_epoch ? w->conns : NULL; c; c = c->next) {
         if (c->draining)
             continue;
         struct clistener *nl = snap_find_listener(ns, c->l->m->name);
@@ -1674,6 +1687,7 @@ static void worker_sync(struct worker *w)
             timer_start(&w->heap, &c->t_drain, w->now + eng->o.drain_timeout_ms);
         }
     }
+    w->listener_epoch = listener_epoch;
     if (draining && !w->drain_seen) {
         w->drain_seen = 1;
         timer_start(&w->heap, &w->t_engine_drain, drain_deadline);

@@ -434,6 +434,9 @@ TEST(dp_removed_listener_stops_accepting_and_drains)
     ASSERT_INT_EQ(read_full(fd, buf, 4), 4);
     struct dp_config *empty = dp_config_new("2");
     apply(eng, empty);
+    /* A second update right behind, with no listener change: workers that
+     * skip straight to it must still drain. */
+    apply(eng, dp_config_new("3"));
     ASSERT_INT_EQ(dp_engine_listener_port(eng, "outbound:127.0.0.1:0"), -1);
     /* Workers drop the socket asynchronously; it is closed soon after. */
     int refused = 0;
