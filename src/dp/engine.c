@@ -1802,7 +1802,7 @@ int dp_engine_state(struct dp_engine *eng)
     return st;
 }
 
-void dp_engine_render_stats(struct dp_engine *eng, int prometheus, struct buf *out)
+void dp_engine_render_stats(struct dp_engine *eng, const struct dp_stats_query *q, struct buf *out)
 {
     struct dp_server_info si = {
         .state = dp_engine_state(eng),
@@ -1810,10 +1810,7 @@ void dp_engine_render_stats(struct dp_engine *eng, int prometheus, struct buf *o
         .uptime_s = (mono_ms() - eng->start_ms) / 1000,
         .total_connections = (uint64_t)atomic_load(&eng->conns_active),
     };
-    if (prometheus)
-        dp_stats_render_prometheus(eng->stats, &si, out);
-    else
-        dp_stats_render_text(eng->stats, &si, out);
+    dp_stats_render(eng->stats, &si, q, out);
 }
 
 void dp_engine_render_clusters(struct dp_engine *eng, struct buf *out)

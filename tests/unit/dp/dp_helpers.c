@@ -372,7 +372,7 @@ long long stat_get(struct dp_engine *eng, const char *name)
 {
     struct buf b;
     buf_init(&b, 0);
-    dp_engine_render_stats(eng, 0, &b);
+    dp_engine_render_stats(eng, NULL, &b);
     const char *s = buf_str(&b);
     size_t ln = strlen(name);
     long long v = -1;
