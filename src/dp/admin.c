@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <regex.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,13 +53,35 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         return reply(conn, st == 0 ? 200 : 503, "text/plain; charset=UTF-8",
                      xasprintf("%s\n", names[st]));
     }
-    if (strcmp(url, "/stats") == 0) {
-        dp_engine_render_stats(a->eng, 0, &b);
-        return reply(conn, 200, "text/plain; charset=UTF-8", take(&b));
-    }
-    if (strcmp(url, "/stats/prometheus") == 0) {
-        dp_engine_render_stats(a->eng, 1, &b);
-        return reply(conn, 200, "text/plain; charset=UTF-8", take(&b));
+    if (strcmp(url, "/stats") == 0 || strcmp(url, "/stats/prometheus") == 0) {
+        /* Envoy's query parameters: format=json|prometheus, usedonly, filter=<regex>. */
+        struct dp_stats_query q = {.format = DP_STATS_TEXT};
+        const char *fmt = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "format");
+        if (strcmp(url, "/stats/prometheus") == 0 || (fmt && strcmp(fmt, "prometheus") == 0))
+            q.format = DP_STATS_PROMETHEUS;
+        else if (fmt && strcmp(fmt, "json") == 0)
+            q.format = DP_STATS_JSON;
+        else if (fmt && strcmp(fmt, "text") != 0)
+            return reply(conn, 400, "text/plain",
+                         xasprintf("usage: format=text|json|prometheus\n"));
+        const char *v;
+        size_t vlen;
+        q.used_only = MHD_lookup_connection_value_n(conn, MHD_GET_ARGUMENT_KIND, "usedonly",
+                                                    strlen("usedonly"), &v, &vlen) == MHD_YES;
+        const char *filter = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "filter");
+        regex_t re;
+        if (filter && *filter) {
+            /* Bounded: a long or invalid pattern is refused, not compiled. */
+            if (strlen(filter) > 512 || regcomp(&re, filter, REG_EXTENDED | REG_NOSUB) != 0)
+                return reply(conn, 400, "text/plain", xstrdup("Invalid regex\n"));
+            q.filter = &re;
+        }
+        dp_engine_render_stats(a->eng, &q, &b);
+        if (q.filter)
+            regfree(&re);
+        return reply(conn, 200,
+                     q.format == DP_STATS_JSON ? "application/json" : "text/plain; charset=UTF-8",
+                     take(&b));
     }
     if (strcmp(url, "/clusters") == 0) {
         dp_engine_render_clusters(a->eng, &b);

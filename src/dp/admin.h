@@ -1,7 +1,8 @@
 /*
  * admin — the proxy's admin HTTP endpoint on 127.0.0.1:<port> (Envoy's admin
- * paths, Kuma's default port 9901): /ready, /stats, /stats/prometheus,
- * /config_dump and /clusters. Read-only; GET only.
+ * paths, Kuma's default port 9901): /ready, /stats (with Envoy's format=,
+ * usedonly and filter= parameters, which Kuma's metrics hijacker uses),
+ * /stats/prometheus, /config_dump and /clusters. Read-only; GET only.
  *
  * Served by libmicrohttpd (already a project dependency, used by the REST
  * API), on its own single thread, so no HTTP parsing is written by hand here.

@@ -37,6 +37,7 @@
 #define MAX_WORKERS  64
 #define POOL_MAX     64
 #define ACCEPT_BATCH 64
+#define PUMP_ROUNDS  64 /* read/write rounds per connection per wake-up (fairness) */
 
 /* --- timers: a binary min-heap per worker ----------------------------------------------------- */
 
@@ -128,6 +129,7 @@ struct lsock {
     int fd;
     char *name;
     char *model_addr; /* "<address>|<configured port>" identifies reuse */
+    char *bound_addr; /* "<address>|<bound port>": also matches (port 0 → fixed) */
     int port;         /* bound port */
 };
 
@@ -219,6 +221,8 @@ struct side {
     /* Data may be waiting: set by epoll events, cleared when a read comes
      * back short or empty, so the pump does not spend a syscall on EAGAIN. */
     int can_read;
+    int hup;        /* epoll reported HUP or ERR */
+    int registered; /* in the worker's epoll set */
     struct dp_tls_verify v;
 };
 
@@ -240,6 +244,8 @@ struct conn {
     uint32_t attempts;
     int up_established, draining, dead, paused_reading;
     int first_eof; /* 1 + index of the side that sent EOF first */
+    int in_again;  /* on the worker's again list */
+    struct conn *next_again;
     int64_t last_io;
     struct timer t_conn, t_idle, t_drain;
 };
@@ -252,9 +258,11 @@ struct worker {
     struct ev wake_ev;
     struct heap heap;
     struct conn *conns, *dead;
+    struct conn *again; /* to pump again without waiting for epoll */
     long n_conns;
     struct snap *snap;
     uint64_t gen;
+    uint64_t listener_epoch; /* last eng->listener_epoch acted on */
     int drain_seen;
     struct wreg **regs;
     size_t n_regs;
@@ -274,6 +282,10 @@ struct dp_engine {
     struct lsock **lsocks;
     size_t n_lsocks;
     uint64_t gen;
+    /* Bumped by an apply that removes or changes a listener: only then must
+     * workers look for connections to drain (endpoint and secret updates,
+     * the common case, cost them nothing per connection). */
+    uint64_t listener_epoch;
     int draining;
     int64_t drain_deadline;
     atomic_int stop;
@@ -293,6 +305,7 @@ static void lsock_unref(struct lsock *ls)
         close(ls->fd);
         free(ls->name);
         free(ls->model_addr);
+        free(ls->bound_addr);
         free(ls);
     }
 }
@@ -368,6 +381,14 @@ static uint64_t xorshift(uint64_t *s)
     x ^= x >> 7;
     x ^= x << 17;
     return *s = x;
+}
+
+static struct clistener *snap_find_listener(struct snap *s, const char *name)
+{
+    for (size_t i = 0; s && i < s->n_ls; i++)
+        if (strcmp(s->ls[i].m->name, name) == 0)
+            return &s->ls[i];
+    return NULL;
 }
 
 /* --- compile ---------------------------------------------------------------------------------- */
@@ -462,7 +483,11 @@ static int compile_cluster(struct dp_engine *eng, struct snap *s, struct ccluste
     }
     build_sched(c);
     atomic_store(&c->st->membership_total, (int_fast64_t)n);
-    atomic_store(&c->st->membership_healthy, (int_fast64_t)n);
+    /* Ejections survive swaps (host blocks are shared), so count them. */
+    size_t healthy = n;
+    for (size_t i = 0; i < n; i++)
+        healthy -= atomic_load(&c->hosts[i].hs->ejected) != 0;
+    atomic_store(&c->st->membership_healthy, (int_fast64_t)healthy);
     if (m->outlier_detection) {
         const struct dp_outlier_detection *od = m->outlier_detection;
         c->od = 1;
@@ -531,6 +556,7 @@ static struct lsock *bind_listener(const struct dp_listener *m, struct err *e)
     ls->model_addr = xasprintf("%s|%u", m->address.address, m->address.port_value);
     ls->port = ntohs(sa.ss_family == AF_INET ? ((struct sockaddr_in *)&sa)->sin_port
                                              : ((struct sockaddr_in6 *)&sa)->sin6_port);
+    ls->bound_addr = xasprintf("%s|%d", m->address.address, ls->port);
     return ls;
 }
 
@@ -669,17 +695,23 @@ int dp_engine_apply(struct dp_engine *eng, struct dp_config *cfg, struct err *e)
                 err_set(e, "duplicate listener %s", m->name);
                 goto out;
             }
-        /* Reuse the bound socket of a listener with the same name and address. */
+        /* Reuse the bound socket of a listener at the same configured address,
+         * whatever its name: a renamed listener keeps accepting without a
+         * gap, and its old socket cannot make the new bind fail. */
         char *key =
             xasprintf("%s|%u", m->address.address ? m->address.address : "", m->address.port_value);
         struct lsock *ls = NULL;
         pthread_mutex_lock(&eng->mu);
-        for (size_t j = 0; j < eng->n_lsocks; j++)
-            if (strcmp(eng->lsocks[j]->name, m->name) == 0 &&
-                strcmp(eng->lsocks[j]->model_addr, key) == 0) {
+        for (size_t j = 0; j < eng->n_lsocks && !ls; j++) {
+            int taken = 0;
+            for (size_t k = 0; k < n_nls && !taken; k++)
+                taken = nls[k] == eng->lsocks[j];
+            if (!taken && (strcmp(eng->lsocks[j]->model_addr, key) == 0 ||
+                           strcmp(eng->lsocks[j]->bound_addr, key) == 0)) {
                 ls = eng->lsocks[j];
                 atomic_fetch_add(&ls->refs, 1);
             }
+        }
         pthread_mutex_unlock(&eng->mu);
         free(key);
         if (!ls && !(ls = bind_listener(m, e)))
@@ -695,10 +727,17 @@ int dp_engine_apply(struct dp_engine *eng, struct dp_config *cfg, struct err *e)
     struct snap *old = eng->cur;
     struct lsock **old_ls = eng->lsocks;
     size_t n_old = eng->n_lsocks;
+    int listeners_changed = 0;
+    for (size_t i = 0; old && i < old->n_ls && !listeners_changed; i++) {
+        struct clistener *nl = snap_find_listener(s, old->ls[i].m->name);
+        listeners_changed = !nl || strcmp(nl->fingerprint, old->ls[i].fingerprint) != 0;
+    }
     eng->cur = s;
     eng->lsocks = nls;
     eng->n_lsocks = n_nls;
     eng->gen++;
+    if (listeners_changed)
+        eng->listener_epoch++;
     pthread_mutex_unlock(&eng->mu);
     wake_all(eng);
     log_info(COMP, "applied configuration version %s: %zu listeners, %zu clusters",
@@ -724,9 +763,10 @@ int dp_engine_listener_port(struct dp_engine *eng, const char *name)
 {
     int port = -1;
     pthread_mutex_lock(&eng->mu);
-    for (size_t i = 0; i < eng->n_lsocks; i++)
-        if (strcmp(eng->lsocks[i]->name, name) == 0)
-            port = eng->lsocks[i]->port;
+    /* eng->lsocks holds the sockets of eng->cur's listeners (none once draining). */
+    for (size_t i = 0; eng->cur && eng->n_lsocks && i < eng->cur->n_ls; i++)
+        if (strcmp(eng->cur->ls[i].m->name, name) == 0)
+            port = eng->cur->ls[i].ls->port;
     pthread_mutex_unlock(&eng->mu);
     return port;
 }
@@ -870,12 +910,26 @@ static void side_shutdown(struct side *s)
     shutdown(s->fd, SHUT_WR);
 }
 
+/* Sets a side's epoll interest. epoll reports HUP and ERR whatever the
+ * interest, so a hung-up side that we do not want to hear from right now (its
+ * reader is back-pressured, say) is taken out of the epoll set until we do;
+ * otherwise the loop would spin on it. */
 static void side_set_events(struct conn *c, struct side *s, uint32_t events)
 {
-    if (s->fd < 0 || s->events == events)
+    if (s->fd < 0)
+        return;
+    if (s->hup && events == 0) {
+        if (s->registered)
+            epoll_ctl(c->w->epfd, EPOLL_CTL_DEL, s->fd, NULL);
+        s->registered = 0;
+        s->events = 0;
+        return;
+    }
+    if (s->registered && s->events == events)
         return;
     struct epoll_event ev = {.events = events, .data.ptr = &s->ev};
-    epoll_ctl(c->w->epfd, EPOLL_CTL_MOD, s->fd, &ev);
+    epoll_ctl(c->w->epfd, s->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s->fd, &ev);
+    s->registered = 1;
     s->events = events;
 }
 
@@ -883,8 +937,11 @@ static int side_open(struct conn *c, struct side *s, int fd, uint32_t events)
 {
     s->fd = fd;
     s->events = events;
+    s->hup = 0;
     struct epoll_event ev = {.events = events, .data.ptr = &s->ev};
-    return epoll_ctl(c->w->epfd, EPOLL_CTL_ADD, fd, &ev);
+    int r = epoll_ctl(c->w->epfd, EPOLL_CTL_ADD, fd, &ev);
+    s->registered = r == 0;
+    return r;
 }
 
 static void side_close(struct side *s)
@@ -1278,7 +1335,8 @@ static void pump(struct conn *c)
 {
     struct worker *w = c->w;
     uint32_t cap = w->e->o.buffer_size;
-    for (int iter = 0; iter < 64; iter++) {
+    int iter;
+    for (iter = 0; iter < PUMP_ROUNDS; iter++) {
         int progress = 0;
         for (int d = 0; d < 2; d++) {
             struct side *src = &c->s[d], *dst = &c->s[1 - d];
@@ -1345,6 +1403,14 @@ static void pump(struct conn *c)
             break;
         c->last_io = w->now;
     }
+    /* Out of rounds with data still moving: let other connections run, then
+     * come back even if epoll has nothing to say (OpenSSL may be holding
+     * decrypted bytes that no socket event will announce). */
+    if (iter == PUMP_ROUNDS && !c->in_again) {
+        c->in_again = 1;
+        c->next_again = w->again;
+        w->again = c;
+    }
     /* Interest: read a side while its buffer has room (back-pressure when
      * full), write a side while data waits for it; TLS may invert either. */
     int paused = 0;
@@ -1398,10 +1464,10 @@ static void on_side(struct side *s, uint32_t events)
          * event on a TLS side may unblock its reads. */
         if (s->ssl || (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)))
             s->can_read = 1;
+        /* Data may still wait in a hung-up socket: read it before closing. */
+        if (events & (EPOLLHUP | EPOLLERR))
+            s->hup = 1;
         pump(c);
-        /* A hung-up side with nothing left to do would wake us forever. */
-        if (!c->dead && (events & (EPOLLERR | EPOLLHUP)) && s->events == 0)
-            conn_close(c, CLOSE_REMOTE);
         break;
     }
 }
@@ -1533,14 +1599,6 @@ static void on_timer(struct worker *w, struct timer *t)
     }
 }
 
-static struct clistener *snap_find_listener(struct snap *s, const char *name)
-{
-    for (size_t i = 0; s && i < s->n_ls; i++)
-        if (strcmp(s->ls[i].m->name, name) == 0)
-            return &s->ls[i];
-    return NULL;
-}
-
 /* Picks up a new snapshot and listener set, if any. */
 static void worker_sync(struct worker *w)
 {
@@ -1562,6 +1620,7 @@ static void worker_sync(struct worker *w)
     }
     int draining = eng->draining;
     int64_t drain_deadline = eng->drain_deadline;
+    uint64_t listener_epoch = eng->listener_epoch;
     pthread_mutex_unlock(&eng->mu);
 
     /* Unregister listeners that are gone. */
@@ -1619,7 +1678,7 @@ static void worker_sync(struct worker *w)
     w->snap = ns;
 
     /* Drain connections whose listener was removed or changed. */
-    for (struct conn *c = w->conns; c; c = c->next) {
+    for (struct conn *c = w->listener_epoch != listener_epoch ? w->conns : NULL; c; c = c->next) {
         if (c->draining)
             continue;
         struct clistener *nl = snap_find_listener(ns, c->l->m->name);
@@ -1628,6 +1687,7 @@ static void worker_sync(struct worker *w)
             timer_start(&w->heap, &c->t_drain, w->now + eng->o.drain_timeout_ms);
         }
     }
+    w->listener_epoch = listener_epoch;
     if (draining && !w->drain_seen) {
         w->drain_seen = 1;
         timer_start(&w->heap, &w->t_engine_drain, drain_deadline);
@@ -1642,7 +1702,9 @@ static void *worker_main(void *arg)
     w->now = mono_ms();
     while (!atomic_load(&eng->stop)) {
         int timeout = -1;
-        if (w->heap.n) {
+        if (w->again) {
+            timeout = 0;
+        } else if (w->heap.n) {
             int64_t d = w->heap.v[0]->at - w->now;
             timeout = d < 0 ? 0 : d > 60000 ? 60000 : (int)d;
         }
@@ -1673,6 +1735,16 @@ static void *worker_main(void *arg)
             struct timer *t = w->heap.v[0];
             timer_stop(&w->heap, t);
             on_timer(w, t);
+        }
+        /* Before dead connections are freed: the list may name some. */
+        struct conn *again = w->again;
+        w->again = NULL;
+        while (again) {
+            struct conn *c = again;
+            again = c->next_again;
+            c->in_again = 0;
+            if (!c->dead)
+                pump(c);
         }
         while (w->dead) {
             struct conn *c = w->dead;
@@ -1730,7 +1802,7 @@ int dp_engine_state(struct dp_engine *eng)
     return st;
 }
 
-void dp_engine_render_stats(struct dp_engine *eng, int prometheus, struct buf *out)
+void dp_engine_render_stats(struct dp_engine *eng, const struct dp_stats_query *q, struct buf *out)
 {
     struct dp_server_info si = {
         .state = dp_engine_state(eng),
@@ -1738,10 +1810,7 @@ void dp_engine_render_stats(struct dp_engine *eng, int prometheus, struct buf *o
         .uptime_s = (mono_ms() - eng->start_ms) / 1000,
         .total_connections = (uint64_t)atomic_load(&eng->conns_active),
     };
-    if (prometheus)
-        dp_stats_render_prometheus(eng->stats, &si, out);
-    else
-        dp_stats_render_text(eng->stats, &si, out);
+    dp_stats_render(eng->stats, &si, q, out);
 }
 
 void dp_engine_render_clusters(struct dp_engine *eng, struct buf *out)

@@ -79,7 +79,8 @@ long dp_engine_active_connections(struct dp_engine *eng);
 
 /* Envoy's server.state: 0 LIVE, 1 DRAINING, 2 PRE_INITIALIZING (no config yet). */
 int dp_engine_state(struct dp_engine *eng);
-void dp_engine_render_stats(struct dp_engine *eng, int prometheus, struct buf *out);
+/* Renders the stats per q (see stats.h); q NULL = Envoy's text format, all. */
+void dp_engine_render_stats(struct dp_engine *eng, const struct dp_stats_query *q, struct buf *out);
 /* Envoy's /clusters text format. */
 void dp_engine_render_clusters(struct dp_engine *eng, struct buf *out);
 /* /config_dump JSON of the current model; caller frees. */

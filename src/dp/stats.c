@@ -306,30 +306,81 @@ static int cmp_prom(const void *a, const void *b)
     return c ? c : strcmp(x->tags, y->tags);
 }
 
-void dp_stats_render_text(struct dp_stats *s, const struct dp_server_info *si, struct buf *out)
+/* Drops the samples the query leaves out. */
+static void apply_query(struct samples *ss, const struct dp_stats_query *q)
 {
-    struct samples ss = {0};
-    collect(s, si, &ss);
-    qsort(ss.v, ss.n, sizeof(*ss.v), cmp_name);
-    for (size_t i = 0; i < ss.n; i++)
-        buf_printf(out, "%s: %lld\n", ss.v[i].name, ss.v[i].value);
-    free_samples(&ss);
+    if (!q || (!q->used_only && !q->filter))
+        return;
+    size_t kept = 0;
+    for (size_t i = 0; i < ss->n; i++) {
+        struct sample *x = &ss->v[i];
+        int keep = (!q->used_only || x->value != 0) &&
+                   (!q->filter || regexec(q->filter, x->name, 0, NULL, 0) == 0);
+        if (keep) {
+            ss->v[kept++] = *x;
+        } else {
+            free(x->name);
+            free(x->prom);
+            free(x->tags);
+        }
+    }
+    ss->n = kept;
 }
 
-void dp_stats_render_prometheus(struct dp_stats *s, const struct dp_server_info *si,
-                                struct buf *out)
+static void render_text(struct samples *ss, struct buf *out)
+{
+    qsort(ss->v, ss->n, sizeof(*ss->v), cmp_name);
+    for (size_t i = 0; i < ss->n; i++)
+        buf_printf(out, "%s: %lld\n", ss->v[i].name, ss->v[i].value);
+}
+
+static void render_json(struct samples *ss, struct buf *out)
+{
+    /* Stat names are built from configuration names: escape what JSON needs. */
+    qsort(ss->v, ss->n, sizeof(*ss->v), cmp_name);
+    buf_printf(out, "{\"stats\":[");
+    for (size_t i = 0; i < ss->n; i++) {
+        buf_printf(out, "%s{\"name\":\"", i ? "," : "");
+        for (const char *p = ss->v[i].name; *p; p++) {
+            if (*p == '"' || *p == '\\')
+                buf_printf(out, "\\%c", *p);
+            else if ((unsigned char)*p < 0x20)
+                buf_printf(out, "\\u%04x", (unsigned char)*p);
+            else
+                buf_append(out, p, 1);
+        }
+        buf_printf(out, "\",\"value\":%lld}", ss->v[i].value);
+    }
+    buf_printf(out, "]}\n");
+}
+
+static void render_prometheus(struct samples *ss, struct buf *out)
+{
+    qsort(ss->v, ss->n, sizeof(*ss->v), cmp_prom);
+    for (size_t i = 0; i < ss->n; i++) {
+        const struct sample *x = &ss->v[i];
+        if (i == 0 || strcmp(x->prom, ss->v[i - 1].prom) != 0 || x->gauge != ss->v[i - 1].gauge)
+            buf_printf(out, "# TYPE %s %s\n", x->prom, x->gauge ? "gauge" : "counter");
+        buf_printf(out, "%s{%s} %lld\n", x->prom, x->tags, x->value);
+    }
+}
+
+void dp_stats_render(struct dp_stats *s, const struct dp_server_info *si,
+                     const struct dp_stats_query *q, struct buf *out)
 {
     struct samples ss = {0};
     collect(s, si, &ss);
-    qsort(ss.v, ss.n, sizeof(*ss.v), cmp_prom);
-    for (size_t i = 0; i < ss.n; i++) {
-        const struct sample *x = &ss.v[i];
-        if (i == 0 || strcmp(x->prom, ss.v[i - 1].prom) != 0 || x->gauge != ss.v[i - 1].gauge)
-            buf_printf(out, "# TYPE %s %s\n", x->prom, x->gauge ? "gauge" : "counter");
-        if (*x->tags)
-            buf_printf(out, "%s{%s} %lld\n", x->prom, x->tags, x->value);
-        else
-            buf_printf(out, "%s{} %lld\n", x->prom, x->value);
+    apply_query(&ss, q);
+    switch (q ? q->format : DP_STATS_TEXT) {
+    case DP_STATS_TEXT:
+        render_text(&ss, out);
+        break;
+    case DP_STATS_PROMETHEUS:
+        render_prometheus(&ss, out);
+        break;
+    case DP_STATS_JSON:
+        render_json(&ss, out);
+        break;
     }
     free_samples(&ss);
 }

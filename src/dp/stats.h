@@ -17,6 +17,7 @@
 #ifndef DP_STATS_H
 #define DP_STATS_H
 
+#include <regex.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -89,13 +90,27 @@ struct dp_server_info {
     uint64_t total_connections;
 };
 
-/* Envoy's /stats text format: "name: value" lines sorted by name. */
-void dp_stats_render_text(struct dp_stats *s, const struct dp_server_info *si, struct buf *out);
-/* Envoy's /stats/prometheus format: "# TYPE envoy_<stat> counter|gauge" then
- * one sample per tag set, with Envoy's default tag extraction
- * (envoy_cluster_name, envoy_listener_address, envoy_tcp_prefix). */
-void dp_stats_render_prometheus(struct dp_stats *s, const struct dp_server_info *si,
-                                struct buf *out);
+enum dp_stats_format { DP_STATS_TEXT, DP_STATS_PROMETHEUS, DP_STATS_JSON };
+
+/* What /stats renders (Envoy's query parameters): the format, `usedonly`
+ * (here: stats with a nonzero value) and `filter` (a regular expression the
+ * full stat name must match; POSIX ERE, close to the RE2 subset Envoy users
+ * write). */
+struct dp_stats_query {
+    enum dp_stats_format format;
+    int used_only;
+    const regex_t *filter; /* NULL = all */
+};
+
+/* Renders the stats:
+ *  - text: Envoy's /stats, "name: value" lines sorted by name;
+ *  - prometheus: Envoy's /stats/prometheus, "# TYPE envoy_<stat> counter|gauge" then one sample
+ *    per tag set, with Envoy's default tag extraction (envoy_cluster_name,
+ *    envoy_listener_address, envoy_tcp_prefix);
+ *  - json: {"stats":[{"name":..,"value":..}]}.
+ * q NULL = text, everything. */
+void dp_stats_render(struct dp_stats *s, const struct dp_server_info *si,
+                     const struct dp_stats_query *q, struct buf *out);
 
 /* Calls fn for every host block of the cluster whose alt stat name is given.
  * Used by /clusters. The host block name is "<cluster>::<ip>:<port>". */

@@ -84,6 +84,16 @@ static void *bconn_main(void *arg)
         buf_free(&got);
         break;
     }
+    case BACKEND_BLAST: {
+        while (recv(fd, buf, sizeof(buf), 0) > 0)
+            ;
+        char *blast = xmalloc(BLAST_BYTES);
+        fill_random(blast, BLAST_BYTES, 7);
+        write_full(fd, blast, BLAST_BYTES);
+        free(blast);
+        shutdown(fd, SHUT_WR);
+        break;
+    }
     case BACKEND_PAUSE: {
         while (!atomic_load(&b->resumed) && !atomic_load(&b->stop))
             usleep(1000);
@@ -362,7 +372,7 @@ long long stat_get(struct dp_engine *eng, const char *name)
 {
     struct buf b;
     buf_init(&b, 0);
-    dp_engine_render_stats(eng, 0, &b);
+    dp_engine_render_stats(eng, NULL, &b);
     const char *s = buf_str(&b);
     size_t ln = strlen(name);
     long long v = -1;

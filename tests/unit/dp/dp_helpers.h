@@ -20,9 +20,12 @@ enum backend_mode {
     BACKEND_ID,              /* send the id string, then close */
     BACKEND_PAUSE,           /* read nothing until backend_resume(), then count and discard */
     BACKEND_REPLY_AFTER_EOF, /* read until EOF, then send it all back and close */
+    BACKEND_BLAST, /* read until EOF, then send BLAST_BYTES of fill_random(seed 7), close */
 };
 
 struct backend;
+
+#define BLAST_BYTES (4u << 20)
 
 struct backend *backend_start(enum backend_mode mode, const char *id);
 int backend_port(const struct backend *b);

@@ -238,3 +238,71 @@ TEST(dp_model_alt_stat_name_and_secret_redaction)
     dp_config_free(c);
     dp_config_free(NULL);
 }
+
+TEST(dp_admin_stats_query_parameters)
+{
+    struct fixture f;
+    up(&f, 1);
+    char *s = client_read_all(f.listen_port);
+    free(s);
+    char name[128];
+    snprintf(name, sizeof(name), "cluster.localhost_%d.upstream_cx_destroy", f.app_port);
+    stat_wait(f.eng, name, 1);
+
+    /* filter: a regular expression on the full name (here "^cluster\..*_total$"). */
+    char *r = http_get(f.admin_port, "/stats?filter=%5Ecluster%5C..*_total%24");
+    ASSERT_STR_CONTAINS(r, "HTTP/1.1 200");
+    const char *b = body(r);
+    ASSERT_STR_CONTAINS(b, "upstream_cx_total: 1\n");
+    ASSERT(strstr(b, "listener.") == NULL);
+    ASSERT(strstr(b, "upstream_cx_active") == NULL);
+    free(r);
+
+    /* usedonly: nothing that is still zero. */
+    r = http_get(f.admin_port, "/stats?usedonly");
+    b = body(r);
+    ASSERT_STR_CONTAINS(b, "upstream_cx_total: 1\n");
+    ASSERT(strstr(b, ": 0\n") == NULL);
+    free(r);
+
+    /* format=prometheus on /stats (what Kuma's metrics hijacker asks for). */
+    r = http_get(f.admin_port, "/stats?format=prometheus&usedonly");
+    char *want = xasprintf(
+        "envoy_cluster_upstream_cx_total{envoy_cluster_name=\"localhost_%d\"} 1\n", f.app_port);
+    ASSERT_STR_CONTAINS(r, want);
+    free(want);
+    ASSERT(strstr(body(r), "} 0\n") == NULL);
+    free(r);
+
+    /* format=json parses, and holds the same values. */
+    r = http_get(f.admin_port, "/stats?format=json");
+    ASSERT_STR_CONTAINS(r, "application/json");
+    json_error_t je;
+    json_t *j = json_loads(body(r), 0, &je);
+    ASSERT(j != NULL);
+    json_t *arr = json_object_get(j, "stats");
+    ASSERT(json_array_size(arr) > 10);
+    char *cx = xasprintf("cluster.localhost_%d.upstream_cx_total", f.app_port);
+    int found = 0;
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        json_t *e = json_array_get(arr, i);
+        if (strcmp(json_string_value(json_object_get(e, "name")), cx) == 0) {
+            ASSERT_INT_EQ(json_integer_value(json_object_get(e, "value")), 1);
+            found = 1;
+        }
+    }
+    ASSERT(found);
+    free(cx);
+    json_decref(j);
+    free(r);
+
+    /* Bad input is refused with 400, not served or crashed on. */
+    r = http_get(f.admin_port, "/stats?filter=%28unclosed");
+    ASSERT_STR_CONTAINS(r, "HTTP/1.1 400");
+    ASSERT_STR_EQ(body(r), "Invalid regex\n");
+    free(r);
+    r = http_get(f.admin_port, "/stats?format=xml");
+    ASSERT_STR_CONTAINS(r, "HTTP/1.1 400");
+    free(r);
+    down(&f);
+}

@@ -4,7 +4,9 @@
  * ejection, configuration swap and drain. Each test runs the engine
  * in-process on ephemeral loopback ports with real sockets.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -373,6 +375,8 @@ TEST(dp_outlier_ejects_failing_endpoint)
         free(s);
     }
     ASSERT_INT_EQ(stat_get(eng, "cluster.svc.upstream_cx_connect_fail"), 2);
+    ASSERT_INT_EQ(stat_get(eng, "cluster.svc.membership_healthy"), 1);
+    ASSERT_INT_EQ(stat_get(eng, "cluster.svc.membership_total"), 2);
     dp_engine_free(eng);
     backend_stop(b);
 }
@@ -430,6 +434,9 @@ TEST(dp_removed_listener_stops_accepting_and_drains)
     ASSERT_INT_EQ(read_full(fd, buf, 4), 4);
     struct dp_config *empty = dp_config_new("2");
     apply(eng, empty);
+    /* A second update right behind, with no listener change: workers that
+     * skip straight to it must still drain. */
+    apply(eng, dp_config_new("3"));
     ASSERT_INT_EQ(dp_engine_listener_port(eng, "outbound:127.0.0.1:0"), -1);
     /* Workers drop the socket asynchronously; it is closed soon after. */
     int refused = 0;
@@ -560,4 +567,66 @@ TEST(dp_cluster_without_endpoints_counts_none_healthy)
     ASSERT_INT_EQ(stat_wait(eng, "cluster.empty.upstream_cx_none_healthy", 1), 1);
     ASSERT_INT_EQ(stat_get(eng, "cluster.empty.membership_total"), 0);
     dp_engine_free(eng);
+}
+
+TEST(dp_renamed_listener_keeps_its_socket)
+{
+    struct backend *b = backend_start(BACKEND_ID, "A");
+    struct dp_engine *eng = engine(2, 0, 0);
+    int p[] = {backend_port(b)};
+    apply(eng, simple("one", p, NULL, 1, DP_LB_ROUND_ROBIN));
+    int port = lport(eng);
+    /* Same address, new name (and a fixed port this time). */
+    struct dp_config *c = simple("one", p, NULL, 1, DP_LB_ROUND_ROBIN);
+    free(c->listeners[0].name);
+    c->listeners[0].name = xstrdup("outbound:renamed");
+    c->listeners[0].address.port_value = (uint32_t)port;
+    apply(eng, c); /* port 0 was bound to `port`: the socket is reused */
+    ASSERT_INT_EQ(dp_engine_listener_port(eng, "outbound:renamed"), port);
+    ASSERT_INT_EQ(dp_engine_listener_port(eng, "outbound:127.0.0.1:0"), -1);
+    c = simple("one", p, NULL, 1, DP_LB_ROUND_ROBIN);
+    free(c->listeners[0].name);
+    c->listeners[0].name = xstrdup("outbound:renamed-again");
+    c->listeners[0].address.port_value = (uint32_t)port;
+    apply(eng, c); /* same configured address: the socket is reused */
+    ASSERT_INT_EQ(dp_engine_listener_port(eng, "outbound:renamed-again"), port);
+    char *s = client_read_all(port);
+    ASSERT_STR_EQ(s, "A");
+    free(s);
+    dp_engine_free(eng);
+    backend_stop(b);
+}
+
+TEST(dp_upstream_close_while_downstream_slow_loses_nothing)
+{
+    /* The backend sends 4 MiB and closes while our client is not reading:
+     * the upstream socket hangs up with data still queued behind a full
+     * downstream. Every byte must still arrive. */
+    struct backend *b = backend_start(BACKEND_BLAST, NULL);
+    struct dp_engine *eng = engine(1, 16384, 0);
+    int p[] = {backend_port(b)};
+    apply(eng, simple("blast", p, NULL, 1, DP_LB_ROUND_ROBIN));
+    /* A small receive buffer (set before connecting, and above loopback's
+     * MSS) so the downstream path fills up early. */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int rcv = 131072;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)lport(eng))};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    ASSERT(write_full(fd, "go", 2) == 0);
+    shutdown(fd, SHUT_WR);
+    usleep(500000);
+    char *want = xmalloc(BLAST_BYTES), *got = xmalloc(BLAST_BYTES + 1);
+    fill_random(want, BLAST_BYTES, 7);
+    size_t n = read_full(fd, got, BLAST_BYTES + 1);
+    ASSERT_INT_EQ(n, BLAST_BYTES);
+    ASSERT(memcmp(want, got, BLAST_BYTES) == 0);
+    close(fd);
+    free(want);
+    free(got);
+    dp_engine_free(eng);
+    backend_stop(b);
 }

@@ -413,11 +413,11 @@ TEST(dp_cert_rotation_under_load_no_failures)
     if (atomic_load(&ld.failed)) {
         struct buf sb;
         buf_init(&sb, 0);
-        dp_engine_render_stats(m.in, 0, &sb);
+        dp_engine_render_stats(m.in, NULL, &sb);
         fprintf(stderr, "IN:\n%s", buf_str(&sb));
         buf_free(&sb);
         buf_init(&sb, 0);
-        dp_engine_render_stats(m.out, 0, &sb);
+        dp_engine_render_stats(m.out, NULL, &sb);
         fprintf(stderr, "OUT:\n%s", buf_str(&sb));
         buf_free(&sb);
     }
