@@ -116,7 +116,3 @@ dp_yaml() { # ADDR INPORT SERVICE WLPORT [OUTBOUNDS] [EXTRA_TAGS]
     fi
 }
 
-# free_port: an unused TCP port on loopback.
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
