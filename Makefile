@@ -35,6 +35,7 @@ CORE_SRC := $(wildcard src/core/*.c src/store/*.c src/mesh/*.c)
 CORE_SRC += $(wildcard src/ca/*.c)
 API_SRC  := $(wildcard src/api/*.c)
 CTL_SRC  := $(wildcard src/ctl/*.c)
+DP_SRC   := $(wildcard src/dp/*.c)
 TEST_SRC := $(wildcard tests/unit/*.c tests/unit/*/*.c)
 XDS_SRC  := $(wildcard src/xds/*.c)
 
@@ -55,7 +56,7 @@ $(PROTO_C): $(B)/gen/.stamp ;
 $(call obj,$(XDS_SRC) $(TEST_SRC) src/cmd/kuma-cp.c): | $(B)/gen/.stamp
 $(call obj,$(XDS_SRC) $(TEST_SRC) src/cmd/kuma-cp.c $(PROTO_C)): CFLAGS += -I$(B)/gen $(XDS_CFLAGS)
 
-all: $(B)/kuma-cp $(B)/kumactl
+all: $(B)/kuma-cp $(B)/kumactl $(B)/kuma-dp $(B)/dptool
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -70,11 +71,28 @@ $(B)/libctl.a: $(call obj,$(CTL_SRC))
 $(B)/libxds.a: $(call obj,$(XDS_SRC) $(PROTO_C))
 	@rm -f $@; ar rcs $@ $^
 
+# kuma-dp: the proxy engine (src/dp) as libdp.a.
+$(B)/libdp.a: $(call obj,$(DP_SRC))
+	@rm -f $@; ar rcs $@ $^
+# dpxds: kuma-dp's xDS client (src/dp/xds_*.c) decodes with the generated
+# Envoy types (libproto.a) over gRPC core; it reuses kumactl's mustache
+# renderer for --dataplane-var.
+DP_XDS_SRC := $(wildcard src/dp/xds_*.c)
+$(call obj,$(DP_XDS_SRC)): | $(B)/gen/.stamp
+$(call obj,$(DP_XDS_SRC)): CFLAGS += -I$(B)/gen $(XDS_CFLAGS)
+$(B)/libproto.a: $(call obj,$(PROTO_C))
+	@rm -f $@; ar rcs $@ $^
+$(B)/kuma-dp: $(call obj,src/cmd/kuma-dp.c src/ctl/mustache.c) $(B)/libdp.a $(B)/libproto.a $(B)/libcore.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(XDS_LIBS)
+# dptool: echo/identity workloads and load clients for tests/integration/test_dp_*.sh.
+$(B)/dptool: $(call obj,tests/tools/dptool.c) $(B)/libcore.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
 $(B)/kuma-cp: $(call obj,src/cmd/kuma-cp.c) $(B)/libapi.a $(B)/libxds.a $(B)/libcore.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(XDS_LIBS)
 $(B)/kumactl: $(call obj,src/cmd/kumactl.c) $(B)/libctl.a $(B)/libcore.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
-$(B)/unit-tests: $(call obj,$(TEST_SRC)) $(B)/libapi.a $(B)/libctl.a $(B)/libxds.a $(B)/libcore.a
+$(B)/unit-tests: $(call obj,$(TEST_SRC)) $(B)/libapi.a $(B)/libctl.a $(B)/libxds.a $(B)/libdp.a $(B)/libproto.a $(B)/libcore.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(XDS_LIBS)
 
 unit: $(B)/unit-tests
@@ -84,6 +102,11 @@ integration: all
 	BIN=$(CURDIR)/$(B) bash tests/integration/run.sh
 
 test: unit integration
+
+# The proxy engine's tests: unit tests and the kuma-dp CLI scenario.
+dp-test: $(B)/unit-tests $(B)/kuma-dp
+	$(B)/unit-tests dp
+	BIN=$(CURDIR)/$(B) bash tests/dp/test_kuma_dp_cli.sh
 
 FUZZ_FLAGS := -std=gnu11 -g -O1 -Isrc $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined
 build-fuzz/%: tests/fuzz/%.c $(CORE_SRC)
@@ -97,7 +120,7 @@ format:
 clean:
 	rm -rf build build-asan build-fuzz
 
-.PHONY: all unit integration test fuzz format clean
+.PHONY: all unit integration test dp-test fuzz format clean
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
 
 # Benchmarks (see docs/BENCHMARKS.md).

@@ -15,6 +15,9 @@ build-asan/unit-tests || status=1
 echo "==> integration tests (ASan+UBSan binaries)"
 BIN="$PWD/build-asan" bash tests/integration/run.sh || status=1
 
+echo "==> kuma-dp command line (ASan+UBSan binary)"
+BIN="$PWD/build-asan" bash tests/dp/test_kuma_dp_cli.sh || status=1
+
 echo "==> fuzzing (short run)"
 bash tests/fuzz/run.sh "${FUZZ_SECONDS:-30}" || status=1
 

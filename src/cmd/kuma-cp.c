@@ -424,8 +424,8 @@ static int run(int argc, char **argv)
             goto out;
         }
         api_inspect_set_xds(xds);
-        log_info("xds", "DP server (ADS, TLS, authn %s) ready", cfg.dp_authn_type);
-        log_info("xds", "DP server (ADS) listening on %s:%d", cfg.dp_server.interface, xds_port);
+        log_info("xds", "DP server (ADS over TLS, authn %s) listening on %s:%d",
+                 cfg.dp_authn_type, cfg.dp_server.interface, xds_port);
     }
     /* --- end xDS --- */
 

@@ -1,0 +1,218 @@
+#!/usr/bin/env bash
+# Proxy benchmark: kuma-dp's engine vs HAProxy (mode tcp) and nginx (stream)
+# on loopback, plaintext TCP and mTLS, with wrk as the load generator and
+# nginx as the backend. Each proxy is pinned to CPU 0 and runs one worker;
+# wrk and the backend share CPU 1. Rounds alternate the targets (A B A B).
+#
+#   bench/dp/run.sh [seconds-per-run] [rounds]     (after `make`)
+#
+# Prints one TSV line per run:
+#   scenario target round req_s p50_us p99_us transfer_MBps proxy_cpu_s requests errors
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+DUR=${1:-4}
+ROUNDS=${2:-2}
+B=build
+W=$(mktemp -d /tmp/dpbench.XXXXXX)
+chmod 755 "$W"
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    [ -n "${KEEP:-}" ] || rm -rf "$W"
+}
+trap cleanup EXIT
+
+make -s $B/libdp.a $B/libcore.a
+cc -O2 -g -std=gnu11 -Isrc -o $B/dp_bench bench/dp/dp_bench.c $B/libdp.a $B/libcore.a \
+    $(pkg-config --libs jansson openssl libmicrohttpd yaml-0.1 sqlite3 libcurl) -lpthread -lm
+
+# --- certificates: ECDSA P-256 CA and two leaves with SPIFFE URI SANs ---
+openssl ecparam -name prime256v1 -genkey -noout -out "$W/ca.key" 2>/dev/null
+openssl req -x509 -new -key "$W/ca.key" -subj "/O=Kuma/OU=Mesh/CN=default" -days 2 \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" \
+    -out "$W/ca.pem" 2>/dev/null
+for who in web backend; do
+    openssl ecparam -name prime256v1 -genkey -noout -out "$W/$who.key.ec" 2>/dev/null
+    openssl pkcs8 -topk8 -nocrypt -in "$W/$who.key.ec" -out "$W/$who.key"
+    openssl req -new -key "$W/$who.key" -subj "/" -out "$W/$who.csr" 2>/dev/null
+    printf "subjectAltName=URI:spiffe://default/%s,DNS:%s\nextendedKeyUsage=serverAuth,clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment,keyAgreement\n" "$who" "$who" >"$W/$who.ext"
+    openssl x509 -req -in "$W/$who.csr" -CA "$W/ca.pem" -CAkey "$W/ca.key" -CAcreateserial \
+        -days 1 -extfile "$W/$who.ext" -out "$W/$who.pem" 2>/dev/null
+    cat "$W/$who.pem" "$W/$who.key" >"$W/$who.both"
+done
+
+# --- backend: nginx, 1 KiB and 1 MiB responses ---
+head -c 1024 /dev/zero | tr '\0' 'x' >"$W/1k"
+head -c 1048576 /dev/urandom >"$W/1m"
+mkdir -p "$W/www" && cp "$W/1k" "$W/www/1k" && cp "$W/1m" "$W/www/1m"
+STREAM_MOD=""
+[ -f /usr/lib/nginx/modules/ngx_stream_module.so ] && STREAM_MOD="load_module /usr/lib/nginx/modules/ngx_stream_module.so;"
+cat >"$W/nginx.conf" <<EOF
+$STREAM_MOD
+worker_processes 1;
+daemon off;
+pid $W/nginx.pid;
+error_log $W/nginx.err;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    server { listen 127.0.0.1:18080 backlog=4096; root $W/www; }
+}
+EOF
+taskset -c 1 nginx -c "$W/nginx.conf" -p "$W" &
+PIDS+=($!)
+
+# --- proxies ---
+cat >"$W/haproxy.cfg" <<EOF
+global
+    nbthread 1
+    maxconn 8000
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+frontend tcp
+    bind 127.0.0.1:18082
+    default_backend app
+backend app
+    server s 127.0.0.1:18080
+frontend mtls_out
+    bind 127.0.0.1:18092
+    default_backend mesh
+backend mesh
+    server s 127.0.0.1:18093 ssl crt $W/web.both ca-file $W/ca.pem verify required sni str(backend) alpn kuma
+frontend mtls_out_full
+    bind 127.0.0.1:18096
+    default_backend mesh_full
+backend mesh_full
+    server s 127.0.0.1:18093 ssl crt $W/web.both ca-file $W/ca.pem verify required sni str(backend) alpn kuma no-ssl-reuse
+frontend mtls_in
+    bind 127.0.0.1:18093 ssl crt $W/backend.both ca-file $W/ca.pem verify required
+    default_backend app
+EOF
+if [ -n "$STREAM_MOD" ]; then
+    cat >"$W/nginx-proxy.conf" <<EOF
+$STREAM_MOD
+worker_processes 1;
+daemon off;
+pid $W/nginx-proxy.pid;
+error_log $W/nginx-proxy.err;
+events { worker_connections 20000; }
+stream { server { listen 127.0.0.1:18084 backlog=4096; proxy_pass 127.0.0.1:18080; } }
+EOF
+fi
+
+start() { # name cmd... → sets PID_<name>
+    taskset -c 0 "${@:2}" 2>>"$W/$1.log" &
+    local pid=$!
+    PIDS+=($pid)
+    eval "PID_$1=$pid"
+}
+start dp $B/dp_bench tcp 18081 18080 1
+start dpout $B/dp_bench mtls-out 18091 18095 1 "$W"
+start dpin $B/dp_bench mtls-in 18095 18080 1 "$W"
+DP_BENCH_NO_RESUME=1 start dpout2 $B/dp_bench mtls-out 18097 18095 1 "$W"
+start haproxy haproxy -f "$W/haproxy.cfg"
+[ -n "$STREAM_MOD" ] && start nginxp nginx -c "$W/nginx-proxy.conf" -p "$W"
+sleep 1
+
+cpu_of() { # total utime+stime in seconds of the given pids (and their threads)
+    local t=0 p u s
+    for p in "$@" $(for q in "$@"; do pgrep -P "$q" || true; done); do
+        [ "$p" = 0 ] && continue
+        read -r u s < <(cut -d' ' -f14,15 "/proc/$p/stat" | tr ' ' '\t')
+        t=$((t + u + s))
+    done
+    echo "$t"
+}
+
+us() { # wrk duration ("123.45us", "1.2ms", "2s") → microseconds
+    awk -v v="$1" 'BEGIN{ if (v ~ /us$/) {sub(/us/,"",v); print v+0}
+        else if (v ~ /ms$/) {sub(/ms/,"",v); print v*1000}
+        else if (v ~ /s$/) {sub(/s/,"",v); print v*1000000} else print "NA" }'
+}
+
+run() { # scenario target port pids conns path extra-header
+    local scen=$1 target=$2 port=$3 pids=$4 conns=$5 path=$6 hdr=${7:-}
+    # ONLY=<regex> limits the runs to matching "scenario target" pairs.
+    [[ -n "${ONLY:-}" && ! "$scen $target" =~ $ONLY ]] && return 0
+    local before after out
+    declare -gA BEFORE_EACH
+    for p in $pids; do BEFORE_EACH[$p]=$(cpu_of "$p"); done
+    before=$(cpu_of $pids)
+    if [ -n "$hdr" ]; then
+        out=$(taskset -c 1 wrk -t1 -c"$conns" -d"${DUR}s" --latency -H "$hdr" "http://127.0.0.1:$port$path" 2>&1)
+    else
+        out=$(taskset -c 1 wrk -t1 -c"$conns" -d"${DUR}s" --latency "http://127.0.0.1:$port$path" 2>&1)
+    fi
+    after=$(cpu_of $pids)
+    local rps p50 p99 xfer reqs errs tick
+    tick=$(getconf CLK_TCK)
+    rps=$(awk '/Requests\/sec/{print $2}' <<<"$out")
+    p50=$(us "$(awk '$1=="50%"{print $2}' <<<"$out")")
+    p99=$(us "$(awk '$1=="99%"{print $2}' <<<"$out")")
+    xfer=$(awk '/Transfer\/sec/{v=$2; if (v~/GB/){sub(/GB/,"",v);v*=1024} else if (v~/MB/){sub(/MB/,"",v)} else if (v~/KB/){sub(/KB/,"",v);v/=1024}; print v}' <<<"$out")
+    reqs=$(awk '/requests in/{print $1}' <<<"$out")
+    errs=$(awk '/Socket errors|Non-2xx/{printf "%s ", $0}' <<<"$out" | tr -s ' ' | tr ' ' '_')
+    local cpu="NA"
+    [ "$pids" != "0" ] && cpu=$(awk -v a="$before" -v b="$after" -v t="$tick" 'BEGIN{printf "%.2f", (b-a)/t}')
+    # Several processes (the two mTLS proxies): also each one's share.
+    if [ "$(wc -w <<<"$pids")" -gt 1 ]; then
+        local parts="" p
+        for p in $pids; do
+            parts="$parts+$(awk -v a="${BEFORE_EACH[$p]}" -v b="$(cpu_of "$p")" -v t="$tick" 'BEGIN{printf "%.2f", (b-a)/t}')"
+        done
+        cpu="$cpu(${parts#+})"
+    fi
+    printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$scen" "$target" "$ROUND" "$rps" "$p50" "$p99" "$xfer" "$cpu" "$reqs" "${errs:-none}"
+}
+
+printf "scenario\ttarget\tround\treq_s\tp50_us\tp99_us\ttransfer_MBps\tproxy_cpu_s\trequests\terrors\n"
+TCP_TARGETS="direct:18080:0 dp:18081:PID_dp haproxy:18082:PID_haproxy"
+[ -n "$STREAM_MOD" ] && TCP_TARGETS="$TCP_TARGETS nginx:18084:PID_nginxp"
+MTLS_TARGETS="dp-mtls:18091:PID_dpout,PID_dpin haproxy-mtls:18092:PID_haproxy"
+FULL_TARGETS="dp-mtls-full:18097:PID_dpout2,PID_dpin haproxy-mtls-full:18096:PID_haproxy"
+for ROUND in $(seq 1 "$ROUNDS"); do
+    for spec in $TCP_TARGETS $MTLS_TARGETS; do
+        IFS=: read -r target port pidvars <<<"$spec"
+        pids=0
+        if [ "$pidvars" != 0 ]; then
+            pids=""
+            for v in ${pidvars//,/ }; do pids="$pids ${!v}"; done
+        fi
+        run keepalive-1k-c16 "$target" "$port" "$pids" 16 /1k
+        run latency-1k-c1 "$target" "$port" "$pids" 1 /1k
+        run newconn-1k-c16 "$target" "$port" "$pids" 16 /1k "Connection: close"
+        run bulk-1m-c4 "$target" "$port" "$pids" 4 /1m
+    done
+    # Full handshakes on the mesh hop (no session resumption).
+    for spec in $FULL_TARGETS; do
+        IFS=: read -r target port pidvars <<<"$spec"
+        pids=""
+        for v in ${pidvars//,/ }; do pids="$pids ${!v}"; done
+        run newconn-1k-c16 "$target" "$port" "$pids" 16 /1k "Connection: close"
+    done
+done
+# Latency with every process on one CPU (no cross-CPU wake-ups).
+for p in "${PIDS[@]}"; do taskset -a -p -c 1 "$p" >/dev/null 2>&1 || true; done
+for p in "${PIDS[@]}"; do for q in $(pgrep -P "$p" || true); do taskset -a -p -c 1 "$q" >/dev/null 2>&1 || true; done; done
+for ROUND in $(seq 1 "$ROUNDS"); do
+    for spec in $TCP_TARGETS $MTLS_TARGETS; do
+        IFS=: read -r target port pidvars <<<"$spec"
+        pids=0
+        if [ "$pidvars" != 0 ]; then
+            pids=""
+            for v in ${pidvars//,/ }; do pids="$pids ${!v}"; done
+        fi
+        run latency-1k-c1-onecpu "$target" "$port" "$pids" 1 /1k
+    done
+done
+for p in ${PID_dp:-} ${PID_dpout:-} ${PID_dpin:-}; do
+    echo "# VmHWM of dp_bench pid $p: $(awk '/VmHWM/{print $2, $3}' /proc/$p/status)"
+done
+echo "# dp_bench rss: $($B/dp_bench rss 100)"
+echo "# dp_bench rss: $($B/dp_bench rss 1000)"
+echo "# dp_bench idle: $(ulimit -n 20000 2>/dev/null; $B/dp_bench idle 4000 2>/dev/null)"

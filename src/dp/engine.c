@@ -1,0 +1,1863 @@
+/*
+ * engine — workers, listeners, connections, snapshot compilation and swap
+ * (design in engine.h).
+ *
+ * Invariants:
+ *  - A connection lives on one worker and is touched only by that worker.
+ *  - A connection holds a reference to the snapshot it was accepted under;
+ *    everything it points to (listener, cluster, hosts, SSL_CTX) lives in it.
+ *  - A closed connection is unlinked at once but freed only after the current
+ *    epoll batch, since later events of the batch may still name it.
+ *  - Stat blocks and host outlier state live in the stats registry and are
+ *    shared by snapshots (see stats.h).
+ */
+#define _GNU_SOURCE
+#include "dp/engine.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <malloc.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "dp/tls.h"
+
+#define COMP         "dp"
+#define MAX_WORKERS  64
+#define POOL_MAX     64
+#define ACCEPT_BATCH 64
+#define PUMP_ROUNDS  64 /* read/write rounds per connection per wake-up (fairness) */
+
+/* --- timers: a binary min-heap per worker ----------------------------------------------------- */
+
+enum timer_kind { T_CONNECT, T_IDLE, T_DRAIN, T_ACCEPT_RESUME, T_ENGINE_DRAIN };
+
+struct timer {
+    int64_t at;
+    size_t idx; /* position in the heap, SIZE_MAX when not armed */
+    enum timer_kind kind;
+    void *owner;
+};
+
+struct heap {
+    struct timer **v;
+    size_t n, cap;
+};
+
+static void heap_swap(struct heap *h, size_t a, size_t b)
+{
+    struct timer *t = h->v[a];
+    h->v[a] = h->v[b];
+    h->v[b] = t;
+    h->v[a]->idx = a;
+    h->v[b]->idx = b;
+}
+
+static void heap_up(struct heap *h, size_t i)
+{
+    while (i > 0 && h->v[(i - 1) / 2]->at > h->v[i]->at) {
+        heap_swap(h, i, (i - 1) / 2);
+        i = (i - 1) / 2;
+    }
+}
+
+static void heap_down(struct heap *h, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < h->n && h->v[l]->at < h->v[m]->at)
+            m = l;
+        if (r < h->n && h->v[r]->at < h->v[m]->at)
+            m = r;
+        if (m == i)
+            return;
+        heap_swap(h, i, m);
+        i = m;
+    }
+}
+
+static void timer_init(struct timer *t, enum timer_kind kind, void *owner)
+{
+    t->idx = SIZE_MAX;
+    t->kind = kind;
+    t->owner = owner;
+}
+
+static void timer_stop(struct heap *h, struct timer *t)
+{
+    if (t->idx == SIZE_MAX)
+        return;
+    size_t i = t->idx;
+    h->n--;
+    if (i != h->n) {
+        h->v[i] = h->v[h->n];
+        h->v[i]->idx = i;
+        heap_up(h, i);
+        heap_down(h, h->v[i]->idx);
+    }
+    t->idx = SIZE_MAX;
+}
+
+static void timer_start(struct heap *h, struct timer *t, int64_t at)
+{
+    timer_stop(h, t);
+    if (h->n == h->cap) {
+        h->cap = h->cap ? h->cap * 2 : 64;
+        h->v = xrealloc(h->v, h->cap * sizeof(*h->v));
+    }
+    t->at = at;
+    t->idx = h->n;
+    h->v[h->n++] = t;
+    heap_up(h, t->idx);
+}
+
+/* --- compiled snapshot ------------------------------------------------------------------------ */
+
+struct lsock {
+    atomic_int refs;
+    int fd;
+    char *name;
+    char *model_addr; /* "<address>|<configured port>" identifies reuse */
+    char *bound_addr; /* "<address>|<bound port>": also matches (port 0 → fixed) */
+    int port;         /* bound port */
+};
+
+struct chost {
+    struct sockaddr_storage sa;
+    socklen_t salen;
+    uint32_t weight;
+    char addr[80]; /* "ip:port" */
+    struct dp_host_stats *hs;
+};
+
+struct ccluster {
+    const struct dp_cluster *m;
+    struct dp_cluster_stats *st;
+    struct chost *hosts;
+    size_t n_hosts;
+    uint32_t *sched; /* weighted round-robin order */
+    size_t n_sched;
+    atomic_uint_fast64_t rr; /* mutable on purpose: shared LB cursor */
+    SSL_CTX *ctx;            /* borrowed from the snapshot's ctx list */
+    unsigned char alpn[64];
+    unsigned alpn_len;
+    uint32_t connect_timeout_ms;
+    /* Mutable on purpose: the TLS session kept for resumption (Envoy's
+     * max_session_keys = 1), shared by the workers. */
+    int keep_session;
+    pthread_mutex_t sess_mu;
+    SSL_SESSION *sess;
+    int od; /* outlier detection on */
+    uint32_t od_consecutive, od_base_ms, od_max_ms, od_max_pct;
+};
+
+struct clistener {
+    const struct dp_listener *m;
+    struct lsock *ls; /* not owned; identity only */
+    struct ccluster *cluster;
+    struct dp_listener_stats *st;
+    struct dp_tcp_stats *tst;
+    struct dp_rbac_stats *rst;
+    SSL_CTX *ctx;
+    unsigned char alpn[64];
+    unsigned alpn_len;
+    char *fingerprint;
+    uint32_t max_attempts, idle_ms;
+};
+
+struct snap {
+    atomic_long refs;
+    struct dp_engine *e;
+    struct dp_config *m;
+    struct clistener *ls;
+    size_t n_ls;
+    struct ccluster *cs;
+    size_t n_cs;
+    SSL_CTX **ctxs;
+    char **ctx_keys;
+    size_t n_ctx;
+    char *dump;
+};
+
+/* --- workers and connections ------------------------------------------------------------------ */
+
+enum ev_kind { EV_WAKE, EV_LISTENER, EV_SIDE };
+
+struct ev {
+    enum ev_kind kind;
+};
+
+struct wreg {
+    struct ev ev;
+    struct lsock *ls; /* owned reference */
+    struct clistener *cl;
+    struct worker *w;
+    int paused, removed;
+    struct timer resume;
+    struct wreg *next_dead; /* freed after the current epoll batch */
+};
+
+enum conn_state { C_DOWN_HS, C_CONNECTING, C_UP_HS, C_PROXY };
+
+struct side {
+    struct ev ev;
+    struct conn *c;
+    int fd;
+    SSL *ssl;
+    uint32_t events; /* registered epoll events */
+    int rd_eof, wr_shut;
+    int rd_wants_write, wr_wants_read;
+    /* Data may be waiting: set by epoll events, cleared when a read comes
+     * back short or empty, so the pump does not spend a syscall on EAGAIN. */
+    int can_read;
+    int hup;        /* epoll reported HUP or ERR */
+    int registered; /* in the worker's epoll set */
+    struct dp_tls_verify v;
+};
+
+struct pbuf {
+    char *data;
+    uint32_t off, len;
+};
+
+struct conn {
+    struct worker *w;
+    struct conn *prev, *next;
+    struct snap *snap;
+    struct clistener *l;
+    struct ccluster *cl;
+    struct chost *host;
+    struct side s[2]; /* 0 downstream, 1 upstream */
+    struct pbuf b[2]; /* b[i]: read from s[i], to be written to s[1-i] */
+    enum conn_state state;
+    uint32_t attempts;
+    int up_established, draining, dead, paused_reading;
+    int first_eof; /* 1 + index of the side that sent EOF first */
+    int in_again;  /* on the worker's again list */
+    struct conn *next_again;
+    int64_t last_io;
+    struct timer t_conn, t_idle, t_drain;
+};
+
+struct worker {
+    struct dp_engine *e;
+    int id;
+    pthread_t th;
+    int epfd, evfd;
+    struct ev wake_ev;
+    struct heap heap;
+    struct conn *conns, *dead;
+    struct conn *again; /* to pump again without waiting for epoll */
+    long n_conns;
+    struct snap *snap;
+    uint64_t gen;
+    uint64_t listener_epoch; /* last eng->listener_epoch acted on */
+    int drain_seen;
+    struct wreg **regs;
+    size_t n_regs;
+    struct wreg *dead_regs;
+    int64_t now;
+    char *pool[POOL_MAX];
+    int n_pool;
+    uint64_t rnd;
+    struct timer t_engine_drain;
+};
+
+struct dp_engine {
+    struct dp_engine_opts o;
+    struct dp_stats *stats;
+    pthread_mutex_t mu;
+    struct snap *cur;
+    struct lsock **lsocks;
+    size_t n_lsocks;
+    uint64_t gen;
+    /* Bumped by an apply that removes or changes a listener: only then must
+     * workers look for connections to drain (endpoint and secret updates,
+     * the common case, cost them nothing per connection). */
+    uint64_t listener_epoch;
+    int draining;
+    int64_t drain_deadline;
+    atomic_int stop;
+    atomic_long conns_active;
+    atomic_long drain_forced; /* connections closed at the drain deadline */
+    atomic_uint_fast64_t total_conns;
+    int64_t start_ms;
+    struct worker w[MAX_WORKERS];
+    int nw;
+};
+
+/* --- small helpers ---------------------------------------------------------------------------- */
+
+static void lsock_unref(struct lsock *ls)
+{
+    if (ls && atomic_fetch_sub(&ls->refs, 1) == 1) {
+        close(ls->fd);
+        free(ls->name);
+        free(ls->model_addr);
+        free(ls->bound_addr);
+        free(ls);
+    }
+}
+
+static void snap_ref(struct snap *s)
+{
+    atomic_fetch_add(&s->refs, 1);
+}
+
+static void snap_unref(struct snap *s)
+{
+    if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
+        return;
+    struct dp_stats *st = s->e->stats;
+    for (size_t i = 0; i < s->n_cs; i++) {
+        struct ccluster *c = &s->cs[i];
+        dp_stats_release(st, c->st);
+        for (size_t j = 0; j < c->n_hosts; j++)
+            dp_stats_release(st, c->hosts[j].hs);
+        free(c->hosts);
+        free(c->sched);
+        if (c->keep_session) {
+            SSL_SESSION_free(c->sess);
+            pthread_mutex_destroy(&c->sess_mu);
+        }
+    }
+    for (size_t i = 0; i < s->n_ls; i++) {
+        struct clistener *l = &s->ls[i];
+        dp_stats_release(st, l->st);
+        dp_stats_release(st, l->tst);
+        dp_stats_release(st, l->rst);
+        free(l->fingerprint);
+    }
+    for (size_t i = 0; i < s->n_ctx; i++) {
+        SSL_CTX_free(s->ctxs[i]);
+        free(s->ctx_keys[i]);
+    }
+    free(s->ctxs);
+    free(s->ctx_keys);
+    free(s->cs);
+    free(s->ls);
+    free(s->dump);
+    dp_config_free(s->m);
+    free(s);
+}
+
+static int parse_addr(const char *ip, uint32_t port, struct sockaddr_storage *sa, socklen_t *len)
+{
+    memset(sa, 0, sizeof(*sa));
+    if (port > 65535 || !ip)
+        return -1;
+    struct sockaddr_in *a4 = (struct sockaddr_in *)sa;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)sa;
+    if (inet_pton(AF_INET, ip, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)port);
+        *len = sizeof(*a4);
+        return 0;
+    }
+    if (inet_pton(AF_INET6, ip, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        *len = sizeof(*a6);
+        return 0;
+    }
+    return -1;
+}
+
+static uint64_t xorshift(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *s = x;
+}
+
+static struct clistener *snap_find_listener(struct snap *s, const char *name)
+{
+    for (size_t i = 0; s && i < s->n_ls; i++)
+        if (strcmp(s->ls[i].m->name, name) == 0)
+            return &s->ls[i];
+    return NULL;
+}
+
+/* --- compile ---------------------------------------------------------------------------------- */
+
+static SSL_CTX *snap_ctx(struct snap *s, const struct dp_config *m,
+                         const struct dp_common_tls_context *t, int server, int require,
+                         struct err *e)
+{
+    char *key = xasprintf("%d|%d|%s|%s", server, require,
+                          t->tls_certificate_sds_secret ? t->tls_certificate_sds_secret : "",
+                          t->validation_context_sds_secret ? t->validation_context_sds_secret : "");
+    for (size_t i = 0; i < s->n_ctx; i++)
+        if (strcmp(s->ctx_keys[i], key) == 0) {
+            free(key);
+            return s->ctxs[i];
+        }
+    const struct dp_secret *id = NULL, *ca = NULL;
+    if (t->tls_certificate_sds_secret &&
+        !(id = dp_config_find_secret(m, t->tls_certificate_sds_secret))) {
+        err_set(e, "secret %s not found", t->tls_certificate_sds_secret);
+        free(key);
+        return NULL;
+    }
+    if (t->validation_context_sds_secret &&
+        !(ca = dp_config_find_secret(m, t->validation_context_sds_secret))) {
+        err_set(e, "secret %s not found", t->validation_context_sds_secret);
+        free(key);
+        return NULL;
+    }
+    SSL_CTX *ctx = server ? dp_tls_server_ctx(id, ca, require, e) : dp_tls_client_ctx(id, ca, e);
+    if (!ctx) {
+        free(key);
+        return NULL;
+    }
+    s->ctxs = xrealloc(s->ctxs, (s->n_ctx + 1) * sizeof(*s->ctxs));
+    s->ctx_keys = xrealloc(s->ctx_keys, (s->n_ctx + 1) * sizeof(*s->ctx_keys));
+    s->ctxs[s->n_ctx] = ctx;
+    s->ctx_keys[s->n_ctx++] = key;
+    return ctx;
+}
+
+/* Smooth weighted round-robin (as nginx): spreads heavy hosts evenly. */
+static void build_sched(struct ccluster *c)
+{
+    uint64_t total = 0;
+    for (size_t i = 0; i < c->n_hosts; i++)
+        total += c->hosts[i].weight;
+    if (total > 65536 || total == 0) {
+        total = c->n_hosts;
+        for (size_t i = 0; i < c->n_hosts; i++)
+            c->hosts[i].weight = 1;
+    }
+    c->n_sched = (size_t)total;
+    c->sched = xcalloc(c->n_sched ? c->n_sched : 1, sizeof(*c->sched));
+    int64_t *cur = xcalloc(c->n_hosts ? c->n_hosts : 1, sizeof(*cur));
+    for (size_t k = 0; k < c->n_sched; k++) {
+        size_t best = 0;
+        for (size_t i = 0; i < c->n_hosts; i++) {
+            cur[i] += c->hosts[i].weight;
+            if (cur[i] > cur[best])
+                best = i;
+        }
+        cur[best] -= (int64_t)total;
+        c->sched[k] = (uint32_t)best;
+    }
+    free(cur);
+}
+
+static int compile_cluster(struct dp_engine *eng, struct snap *s, struct ccluster *c,
+                           const struct dp_cluster *m, struct err *e)
+{
+    const char *stat = m->alt_stat_name && *m->alt_stat_name ? m->alt_stat_name : m->name;
+    c->m = m;
+    c->st = dp_stats_acquire(eng->stats, DP_STAT_CLUSTER, stat);
+    c->connect_timeout_ms = m->connect_timeout_ms ? m->connect_timeout_ms : 5000;
+    const struct dp_cluster_load_assignment *cla = dp_config_cluster_endpoints(s->m, m);
+    size_t n = cla ? cla->n_endpoints : 0;
+    c->hosts = xcalloc(n ? n : 1, sizeof(*c->hosts));
+    for (size_t i = 0; i < n; i++) {
+        const struct dp_lb_endpoint *ep = &cla->endpoints[i];
+        struct chost *h = &c->hosts[i];
+        if (parse_addr(ep->address.address, ep->address.port_value, &h->sa, &h->salen) != 0)
+            return err_set(e, "cluster %s: endpoint %s:%u is not an IP address and port", m->name,
+                           ep->address.address ? ep->address.address : "", ep->address.port_value);
+        h->weight = ep->load_balancing_weight ? ep->load_balancing_weight : 1;
+        snprintf(h->addr, sizeof(h->addr), strchr(ep->address.address, ':') ? "[%s]:%u" : "%s:%u",
+                 ep->address.address, ep->address.port_value);
+        char *hn = xasprintf("%s::%s", m->name, h->addr);
+        h->hs = dp_stats_acquire(eng->stats, DP_STAT_HOST, hn);
+        free(hn);
+        c->n_hosts++;
+    }
+    build_sched(c);
+    atomic_store(&c->st->membership_total, (int_fast64_t)n);
+    /* Ejections survive swaps (host blocks are shared), so count them. */
+    size_t healthy = n;
+    for (size_t i = 0; i < n; i++)
+        healthy -= atomic_load(&c->hosts[i].hs->ejected) != 0;
+    atomic_store(&c->st->membership_healthy, (int_fast64_t)healthy);
+    if (m->outlier_detection) {
+        const struct dp_outlier_detection *od = m->outlier_detection;
+        c->od = 1;
+        c->od_consecutive =
+            od->consecutive_local_origin_failure ? od->consecutive_local_origin_failure : 5;
+        c->od_base_ms = od->base_ejection_time_ms ? od->base_ejection_time_ms : 30000;
+        c->od_max_ms = od->max_ejection_time_ms ? od->max_ejection_time_ms : 300000;
+        c->od_max_pct = od->max_ejection_percent ? od->max_ejection_percent : 10;
+    }
+    if (m->tls) {
+        c->ctx = snap_ctx(s, s->m, &m->tls->common_tls_context, 0, 0, e);
+        if (!c->ctx)
+            return err_set(e, "cluster %s: %s", m->name, e ? e->msg : "bad TLS context");
+        if (m->tls->common_tls_context.n_alpn_protocols) {
+            c->alpn_len = dp_tls_alpn_wire(m->tls->common_tls_context.alpn_protocols,
+                                           m->tls->common_tls_context.n_alpn_protocols, c->alpn,
+                                           sizeof(c->alpn));
+            if (!c->alpn_len)
+                return err_set(e, "cluster %s: ALPN protocols too long", m->name);
+        }
+        if (!m->tls->max_session_keys.set || m->tls->max_session_keys.value > 0) {
+            c->keep_session = 1;
+            pthread_mutex_init(&c->sess_mu, NULL);
+        }
+    }
+    return 0;
+}
+
+static void cluster_new_session(void *owner, SSL_SESSION *sess)
+{
+    struct ccluster *c = owner;
+    pthread_mutex_lock(&c->sess_mu);
+    SSL_SESSION *old = c->sess;
+    c->sess = sess;
+    pthread_mutex_unlock(&c->sess_mu);
+    SSL_SESSION_free(old);
+}
+
+static struct lsock *bind_listener(const struct dp_listener *m, struct err *e)
+{
+    struct sockaddr_storage sa;
+    socklen_t len;
+    if (parse_addr(m->address.address, m->address.port_value, &sa, &len) != 0) {
+        err_set(e, "listener %s: address %s:%u is not an IP address and port", m->name,
+                m->address.address ? m->address.address : "", m->address.port_value);
+        return NULL;
+    }
+    int fd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        err_set(e, "listener %s: socket: %s", m->name, strerror(errno));
+        return NULL;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&sa, len) != 0 || listen(fd, 1024) != 0) {
+        err_set(e, "listener %s: bind %s:%u: %s", m->name, m->address.address,
+                m->address.port_value, strerror(errno));
+        close(fd);
+        return NULL;
+    }
+    getsockname(fd, (struct sockaddr *)&sa, &len);
+    struct lsock *ls = xcalloc(1, sizeof(*ls));
+    atomic_init(&ls->refs, 1);
+    ls->fd = fd;
+    ls->name = xstrdup(m->name);
+    ls->model_addr = xasprintf("%s|%u", m->address.address, m->address.port_value);
+    ls->port = ntohs(sa.ss_family == AF_INET ? ((struct sockaddr_in *)&sa)->sin_port
+                                             : ((struct sockaddr_in6 *)&sa)->sin6_port);
+    ls->bound_addr = xasprintf("%s|%d", m->address.address, ls->port);
+    return ls;
+}
+
+static int compile_listener(struct dp_engine *eng, struct snap *s, struct clistener *l,
+                            const struct dp_listener *m, struct lsock *ls, struct err *e)
+{
+    l->m = m;
+    l->ls = ls;
+    /* Envoy names listener stats by address with ':' → '_' ("127.0.0.1_15001"). */
+    char *an = xasprintf("%s_%d", m->address.address, ls->port);
+    l->st = dp_stats_acquire(eng->stats, DP_STAT_LISTENER, an);
+    free(an);
+    const char *tp =
+        m->tcp_proxy.stat_prefix && *m->tcp_proxy.stat_prefix ? m->tcp_proxy.stat_prefix : m->name;
+    l->tst = dp_stats_acquire(eng->stats, DP_STAT_TCP, tp);
+    if (m->rbac)
+        l->rst = dp_stats_acquire(eng->stats, DP_STAT_RBAC,
+                                  m->rbac->stat_prefix ? m->rbac->stat_prefix : "");
+    l->fingerprint = dp_listener_fingerprint(m);
+    l->max_attempts = m->tcp_proxy.max_connect_attempts ? m->tcp_proxy.max_connect_attempts : 1;
+    l->idle_ms = m->tcp_proxy.idle_timeout_ms ? m->tcp_proxy.idle_timeout_ms : 3600 * 1000;
+    for (size_t i = 0; i < s->n_cs; i++)
+        if (m->tcp_proxy.cluster && strcmp(s->cs[i].m->name, m->tcp_proxy.cluster) == 0)
+            l->cluster = &s->cs[i];
+    if (m->tls) {
+        if (!m->tls->common_tls_context.tls_certificate_sds_secret)
+            return err_set(e, "listener %s: DownstreamTlsContext without a certificate", m->name);
+        l->ctx = snap_ctx(s, s->m, &m->tls->common_tls_context, 1,
+                          m->tls->require_client_certificate, e);
+        if (!l->ctx)
+            return err_set(e, "listener %s: %s", m->name, e ? e->msg : "bad TLS context");
+        if (m->tls->common_tls_context.n_alpn_protocols)
+            l->alpn_len = dp_tls_alpn_wire(m->tls->common_tls_context.alpn_protocols,
+                                           m->tls->common_tls_context.n_alpn_protocols, l->alpn,
+                                           sizeof(l->alpn));
+    }
+    return 0;
+}
+
+/* --- engine lifecycle ------------------------------------------------------------------------- */
+
+static void *worker_main(void *arg);
+
+static void wake(struct worker *w)
+{
+    uint64_t one = 1;
+    ssize_t r = write(w->evfd, &one, sizeof(one));
+    (void)r; /* EAGAIN: the counter is already nonzero, the worker will wake */
+}
+
+static void wake_all(struct dp_engine *eng)
+{
+    for (int i = 0; i < eng->nw; i++)
+        wake(&eng->w[i]);
+}
+
+int dp_engine_new(const struct dp_engine_opts *opts, struct dp_engine **out, struct err *e)
+{
+    struct dp_engine *eng = xcalloc(1, sizeof(*eng));
+    if (opts)
+        eng->o = *opts;
+    if (eng->o.workers <= 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        eng->o.workers = n > 0 ? (int)n : 1;
+    }
+    if (eng->o.workers > MAX_WORKERS)
+        eng->o.workers = MAX_WORKERS;
+    if (!eng->o.buffer_size)
+        eng->o.buffer_size = 32 * 1024;
+    if (!eng->o.drain_timeout_ms)
+        eng->o.drain_timeout_ms = 30000;
+    if (!eng->o.handshake_timeout_ms)
+        eng->o.handshake_timeout_ms = 10000;
+    pthread_mutex_init(&eng->mu, NULL);
+    eng->stats = dp_stats_new();
+    eng->start_ms = mono_ms();
+    for (int i = 0; i < eng->o.workers; i++) {
+        struct worker *w = &eng->w[i];
+        w->e = eng;
+        w->id = i;
+        w->rnd = 0x9E3779B97F4A7C15ull * (uint64_t)(i + 1);
+        w->wake_ev.kind = EV_WAKE;
+        timer_init(&w->t_engine_drain, T_ENGINE_DRAIN, w);
+        w->epfd = epoll_create1(EPOLL_CLOEXEC);
+        w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &w->wake_ev};
+        if (w->epfd < 0 || w->evfd < 0 || epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->evfd, &ev) != 0 ||
+            pthread_create(&w->th, NULL, worker_main, w) != 0) {
+            err_set(e, "worker %d: %s", i, strerror(errno));
+            if (w->epfd >= 0)
+                close(w->epfd);
+            if (w->evfd >= 0)
+                close(w->evfd);
+            dp_engine_free(eng);
+            return -1;
+        }
+        eng->nw++;
+    }
+    *out = eng;
+    return 0;
+}
+
+int dp_engine_apply(struct dp_engine *eng, struct dp_config *cfg, struct err *e)
+{
+    struct snap *s = xcalloc(1, sizeof(*s));
+    atomic_init(&s->refs, 1);
+    s->e = eng;
+    s->m = cfg;
+    struct lsock **nls = xcalloc(cfg->n_listeners ? cfg->n_listeners : 1, sizeof(*nls));
+    size_t n_nls = 0;
+    int rc = -1;
+
+    pthread_mutex_lock(&eng->mu);
+    int draining = eng->draining;
+    pthread_mutex_unlock(&eng->mu);
+    if (draining) {
+        err_set(e, "the proxy is draining");
+        goto out;
+    }
+    s->cs = xcalloc(cfg->n_clusters ? cfg->n_clusters : 1, sizeof(*s->cs));
+    for (size_t i = 0; i < cfg->n_clusters; i++) {
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(cfg->clusters[i].name, cfg->clusters[j].name) == 0) {
+                err_set(e, "duplicate cluster %s", cfg->clusters[i].name);
+                goto out;
+            }
+        s->n_cs++;
+        if (compile_cluster(eng, s, &s->cs[i], &cfg->clusters[i], e) != 0)
+            goto out;
+    }
+    s->ls = xcalloc(cfg->n_listeners ? cfg->n_listeners : 1, sizeof(*s->ls));
+    for (size_t i = 0; i < cfg->n_listeners; i++) {
+        const struct dp_listener *m = &cfg->listeners[i];
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(m->name, cfg->listeners[j].name) == 0) {
+                err_set(e, "duplicate listener %s", m->name);
+                goto out;
+            }
+        /* Reuse the bound socket of a listener at the same configured address,
+         * whatever its name: a renamed listener keeps accepting without a
+         * gap, and its old socket cannot make the new bind fail. */
+        char *key =
+            xasprintf("%s|%u", m->address.address ? m->address.address : "", m->address.port_value);
+        struct lsock *ls = NULL;
+        pthread_mutex_lock(&eng->mu);
+        for (size_t j = 0; j < eng->n_lsocks && !ls; j++) {
+            int taken = 0;
+            for (size_t k = 0; k < n_nls && !taken; k++)
+                taken = nls[k] == eng->lsocks[j];
+            if (!taken && (strcmp(eng->lsocks[j]->model_addr, key) == 0 ||
+                           strcmp(eng->lsocks[j]->bound_addr, key) == 0)) {
+                ls = eng->lsocks[j];
+                atomic_fetch_add(&ls->refs, 1);
+            }
+        }
+        pthread_mutex_unlock(&eng->mu);
+        free(key);
+        if (!ls && !(ls = bind_listener(m, e)))
+            goto out;
+        nls[n_nls++] = ls;
+        s->n_ls++;
+        if (compile_listener(eng, s, &s->ls[i], m, ls, e) != 0)
+            goto out;
+    }
+    s->dump = dp_config_dump_json(cfg);
+
+    pthread_mutex_lock(&eng->mu);
+    struct snap *old = eng->cur;
+    struct lsock **old_ls = eng->lsocks;
+    size_t n_old = eng->n_lsocks;
+    int listeners_changed = 0;
+    for (size_t i = 0; old && i < old->n_ls && !listeners_changed; i++) {
+        struct clistener *nl = snap_find_listener(s, old->ls[i].m->name);
+        listeners_changed = !nl || strcmp(nl->fingerprint, old->ls[i].fingerprint) != 0;
+    }
+    eng->cur = s;
+    eng->lsocks = nls;
+    eng->n_lsocks = n_nls;
+    eng->gen++;
+    if (listeners_changed)
+        eng->listener_epoch++;
+    pthread_mutex_unlock(&eng->mu);
+    wake_all(eng);
+    log_info(COMP, "applied configuration version %s: %zu listeners, %zu clusters",
+             cfg->version_info, cfg->n_listeners, cfg->n_clusters);
+    snap_unref(old);
+    for (size_t i = 0; i < n_old; i++)
+        lsock_unref(old_ls[i]);
+    free(old_ls);
+    /* Compiling builds and frees JSON trees; give the pages back (glibc). */
+    malloc_trim(0);
+    return 0;
+out:
+    for (size_t i = 0; i < n_nls; i++)
+        lsock_unref(nls[i]);
+    free(nls);
+    log_warn(COMP, "configuration version %s rejected: %s", cfg->version_info,
+             e ? e->msg : "error");
+    snap_unref(s);
+    return rc;
+}
+
+int dp_engine_listener_port(struct dp_engine *eng, const char *name)
+{
+    int port = -1;
+    pthread_mutex_lock(&eng->mu);
+    /* eng->lsocks holds the sockets of eng->cur's listeners (none once draining). */
+    for (size_t i = 0; eng->cur && eng->n_lsocks && i < eng->cur->n_ls; i++)
+        if (strcmp(eng->cur->ls[i].m->name, name) == 0)
+            port = eng->cur->ls[i].ls->port;
+    pthread_mutex_unlock(&eng->mu);
+    return port;
+}
+
+long dp_engine_active_connections(struct dp_engine *eng)
+{
+    return atomic_load(&eng->conns_active);
+}
+
+long dp_engine_drain(struct dp_engine *eng, uint32_t deadline_ms)
+{
+    int64_t deadline = mono_ms() + deadline_ms;
+    pthread_mutex_lock(&eng->mu);
+    struct lsock **old = eng->lsocks;
+    size_t n_old = eng->n_lsocks;
+    eng->lsocks = NULL;
+    eng->n_lsocks = 0;
+    eng->draining = 1;
+    eng->drain_deadline = deadline;
+    eng->gen++;
+    pthread_mutex_unlock(&eng->mu);
+    wake_all(eng);
+    for (size_t i = 0; i < n_old; i++)
+        lsock_unref(old[i]);
+    free(old);
+    /* Workers close what is left at the deadline; wait a little past it. */
+    while (atomic_load(&eng->conns_active) > 0 && mono_ms() < deadline + 2000)
+        usleep(5000);
+    return atomic_load(&eng->drain_forced);
+}
+
+void dp_engine_free(struct dp_engine *eng)
+{
+    if (!eng)
+        return;
+    atomic_store(&eng->stop, 1);
+    wake_all(eng);
+    for (int i = 0; i < eng->nw; i++) {
+        pthread_join(eng->w[i].th, NULL);
+        close(eng->w[i].epfd);
+        close(eng->w[i].evfd);
+    }
+    snap_unref(eng->cur);
+    for (size_t i = 0; i < eng->n_lsocks; i++)
+        lsock_unref(eng->lsocks[i]);
+    free(eng->lsocks);
+    dp_stats_free(eng->stats);
+    pthread_mutex_destroy(&eng->mu);
+    free(eng);
+}
+
+/* --- buffers ---------------------------------------------------------------------------------- */
+
+static char *pool_get(struct worker *w)
+{
+    if (w->n_pool)
+        return w->pool[--w->n_pool];
+    return xmalloc(w->e->o.buffer_size);
+}
+
+static void pool_put(struct worker *w, char *p)
+{
+    if (w->n_pool < POOL_MAX)
+        w->pool[w->n_pool++] = p;
+    else
+        free(p);
+}
+
+/* --- connection I/O --------------------------------------------------------------------------- */
+
+#define IO_AGAIN (-EAGAIN)
+
+/* Returns bytes read, 0 on EOF, IO_AGAIN, or another negative errno-ish code. */
+static ssize_t side_read(struct side *s, char *p, size_t n)
+{
+    s->rd_wants_write = 0;
+    if (!s->ssl) {
+        ssize_t r = recv(s->fd, p, n, 0);
+        if (r > 0 && (size_t)r < n)
+            s->can_read = 0; /* a short read drained the socket */
+        if (r >= 0)
+            return r;
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+            s->can_read = 0;
+            return IO_AGAIN;
+        }
+        return -errno;
+    }
+    size_t got = 0;
+    int r = SSL_read_ex(s->ssl, p, n, &got);
+    if (r == 1)
+        return (ssize_t)got;
+    switch (SSL_get_error(s->ssl, r)) {
+    case SSL_ERROR_WANT_READ:
+        s->can_read = 0;
+        return IO_AGAIN;
+    case SSL_ERROR_WANT_WRITE:
+        s->rd_wants_write = 1;
+        s->can_read = 0;
+        return IO_AGAIN;
+    case SSL_ERROR_ZERO_RETURN:
+        return 0;
+    default:
+        ERR_clear_error();
+        return -EPROTO;
+    }
+}
+
+static ssize_t side_write(struct side *s, const char *p, size_t n)
+{
+    s->wr_wants_read = 0;
+    if (!s->ssl) {
+        ssize_t r = send(s->fd, p, n, MSG_NOSIGNAL);
+        if (r >= 0)
+            return r;
+        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? IO_AGAIN : -errno;
+    }
+    size_t put = 0;
+    int r = SSL_write_ex(s->ssl, p, n, &put);
+    if (r == 1)
+        return (ssize_t)put;
+    switch (SSL_get_error(s->ssl, r)) {
+    case SSL_ERROR_WANT_WRITE:
+        return IO_AGAIN;
+    case SSL_ERROR_WANT_READ:
+        s->wr_wants_read = 1;
+        return IO_AGAIN;
+    default:
+        ERR_clear_error();
+        return -EPIPE;
+    }
+}
+
+static void side_shutdown(struct side *s)
+{
+    if (s->ssl) {
+        /* close_notify, then the TCP half-close; the peer may still send. */
+        SSL_shutdown(s->ssl);
+        ERR_clear_error();
+    }
+    shutdown(s->fd, SHUT_WR);
+}
+
+/* Sets a side's epoll interest. epoll reports HUP and ERR whatever the
+ * interest, so a hung-up side that we do not want to hear from right now (its
+ * reader is back-pressured, say) is taken out of the epoll set until we do;
+ * otherwise the loop would spin on it. */
+static void side_set_events(struct conn *c, struct side *s, uint32_t events)
+{
+    if (s->fd < 0)
+        return;
+    if (s->hup && events == 0) {
+        if (s->registered)
+            epoll_ctl(c->w->epfd, EPOLL_CTL_DEL, s->fd, NULL);
+        s->registered = 0;
+        s->events = 0;
+        return;
+    }
+    if (s->registered && s->events == events)
+        return;
+    struct epoll_event ev = {.events = events, .data.ptr = &s->ev};
+    epoll_ctl(c->w->epfd, s->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s->fd, &ev);
+    s->registered = 1;
+    s->events = events;
+}
+
+static int side_open(struct conn *c, struct side *s, int fd, uint32_t events)
+{
+    s->fd = fd;
+    s->events = events;
+    s->hup = 0;
+    struct epoll_event ev = {.events = events, .data.ptr = &s->ev};
+    int r = epoll_ctl(c->w->epfd, EPOLL_CTL_ADD, fd, &ev);
+    s->registered = r == 0;
+    return r;
+}
+
+static void side_close(struct side *s)
+{
+    if (s->ssl) {
+        SSL_free(s->ssl);
+        s->ssl = NULL;
+    }
+    if (s->fd >= 0) {
+        close(s->fd);
+        s->fd = -1;
+    }
+    s->events = 0;
+}
+
+/* --- connection lifecycle --------------------------------------------------------------------- */
+
+enum close_reason { CLOSE_DONE, CLOSE_LOCAL, CLOSE_REMOTE };
+
+static void up_close(struct conn *c, enum close_reason why)
+{
+    struct side *u = &c->s[1];
+    if (u->fd < 0)
+        return;
+    if (c->host) {
+        DP_DEC(c->cl->st->upstream_cx_active);
+        DP_DEC(c->host->hs->cx_active);
+        if (c->up_established) {
+            DP_INC(c->cl->st->upstream_cx_destroy);
+            if (why == CLOSE_LOCAL)
+                DP_INC(c->cl->st->upstream_cx_destroy_local);
+            else if (why == CLOSE_REMOTE)
+                DP_INC(c->cl->st->upstream_cx_destroy_remote);
+        }
+    }
+    side_close(u);
+    c->host = NULL;
+    c->up_established = 0;
+}
+
+static void conn_close(struct conn *c, enum close_reason why)
+{
+    if (c->dead)
+        return;
+    struct worker *w = c->w;
+    c->dead = 1;
+    if (why == CLOSE_DONE)
+        why = c->first_eof == 2 ? CLOSE_REMOTE : CLOSE_LOCAL;
+    up_close(c, why);
+    side_close(&c->s[0]);
+    DP_DEC(c->l->st->downstream_cx_active);
+    DP_INC(c->l->st->downstream_cx_destroy);
+    atomic_fetch_sub(&w->e->conns_active, 1);
+    timer_stop(&w->heap, &c->t_conn);
+    timer_stop(&w->heap, &c->t_idle);
+    timer_stop(&w->heap, &c->t_drain);
+    for (int i = 0; i < 2; i++)
+        if (c->b[i].data) {
+            pool_put(w, c->b[i].data);
+            c->b[i].data = NULL;
+        }
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    w->n_conns--;
+    c->next = w->dead;
+    w->dead = c;
+}
+
+static void conn_free(struct conn *c)
+{
+    snap_unref(c->snap);
+    free(c);
+}
+
+static void start_connect(struct conn *c);
+static void pump(struct conn *c);
+
+/* Outlier detection: counts consecutive local-origin (connect) failures of a
+ * host and ejects it when the threshold is reached, unless max_ejection_percent
+ * of the cluster is already out (one host may always be ejected, as Envoy). */
+static void host_result(struct conn *c, struct chost *h, int ok)
+{
+    struct ccluster *cl = c->cl;
+    if (!cl->od)
+        return;
+    if (ok) {
+        atomic_store(&h->hs->consecutive_local_origin_failure, 0);
+        return;
+    }
+    unsigned n = atomic_fetch_add(&h->hs->consecutive_local_origin_failure, 1) + 1;
+    if (n < cl->od_consecutive || atomic_load(&h->hs->ejected))
+        return;
+    size_t ejected = 0;
+    for (size_t i = 0; i < cl->n_hosts; i++)
+        ejected += atomic_load(&cl->hosts[i].hs->ejected) != 0;
+    DP_INC(cl->st->ejections_total);
+    if (ejected > 0 && (ejected + 1) * 100 > (size_t)cl->od_max_pct * cl->n_hosts)
+        return;
+    int zero = 0;
+    if (!atomic_compare_exchange_strong(&h->hs->ejected, &zero, 1))
+        return;
+    atomic_store(&h->hs->ejected_ms, c->w->now);
+    atomic_fetch_add(&h->hs->num_ejections, 1);
+    atomic_store(&h->hs->consecutive_local_origin_failure, 0);
+    DP_INC(cl->st->ejections_enforced_total);
+    DP_INC(cl->st->ejections_enforced_local_origin_failure);
+    DP_ADD(cl->st->ejections_active, 1);
+    DP_DEC(cl->st->membership_healthy);
+    log_info(COMP, "cluster %s: host %s ejected after %u consecutive connect failures", cl->m->name,
+             h->addr, n);
+}
+
+static int host_available(struct ccluster *cl, struct chost *h, int64_t now)
+{
+    if (!atomic_load(&h->hs->ejected))
+        return 1;
+    int64_t mult = atomic_load(&h->hs->num_ejections);
+    int64_t dur = (int64_t)cl->od_base_ms * (mult ? mult : 1);
+    int64_t max = cl->od_max_ms > cl->od_base_ms ? cl->od_max_ms : cl->od_base_ms;
+    if (dur > max)
+        dur = max;
+    if (now - atomic_load(&h->hs->ejected_ms) < dur)
+        return 0;
+    int one = 1;
+    if (atomic_compare_exchange_strong(&h->hs->ejected, &one, 0)) {
+        DP_DEC(cl->st->ejections_active);
+        DP_ADD(cl->st->membership_healthy, 1);
+    }
+    return 1;
+}
+
+static struct chost *pick_host(struct conn *c)
+{
+    struct ccluster *cl = c->cl;
+    struct worker *w = c->w;
+    if (!cl->n_hosts)
+        return NULL;
+    if (cl->m->lb_policy == DP_LB_ROUND_ROBIN) {
+        for (size_t t = 0; t < cl->n_sched; t++) {
+            uint64_t i = atomic_fetch_add_explicit(&cl->rr, 1, memory_order_relaxed);
+            struct chost *h = &cl->hosts[cl->sched[i % cl->n_sched]];
+            if (host_available(cl, h, w->now))
+                return h;
+        }
+    } else {
+        /* LEAST_REQUEST: power of two choices on active connections / weight;
+         * RANDOM: one choice. Up to 2n draws to find available hosts. */
+        struct chost *best = NULL;
+        int want = cl->m->lb_policy == DP_LB_LEAST_REQUEST ? 2 : 1, got = 0;
+        for (size_t t = 0; t < 2 * cl->n_hosts + 2 && got < want; t++) {
+            struct chost *h = &cl->hosts[xorshift(&w->rnd) % cl->n_hosts];
+            if (!host_available(cl, h, w->now))
+                continue;
+            got++;
+            if (!best || (double)DP_GET(h->hs->cx_active) / h->weight <
+                             (double)DP_GET(best->hs->cx_active) / best->weight)
+                best = h;
+        }
+        if (best)
+            return best;
+    }
+    /* Every host is ejected: panic mode, balance across all (as Envoy below
+     * its healthy panic threshold). */
+    return &cl->hosts[xorshift(&w->rnd) % cl->n_hosts];
+}
+
+static void connect_failed(struct conn *c, int timeout)
+{
+    struct ccluster *cl = c->cl;
+    struct chost *h = c->host;
+    if (timeout)
+        DP_INC(cl->st->upstream_cx_connect_timeout);
+    else
+        DP_INC(cl->st->upstream_cx_connect_fail);
+    DP_INC(h->hs->cx_connect_fail);
+    timer_stop(&c->w->heap, &c->t_conn);
+    up_close(c, CLOSE_DONE);
+    host_result(c, h, 0);
+    if (c->attempts < c->l->max_attempts) {
+        start_connect(c);
+        return;
+    }
+    DP_INC(cl->st->upstream_cx_connect_attempts_exceeded);
+    conn_close(c, CLOSE_LOCAL);
+}
+
+static void up_ready(struct conn *c)
+{
+    c->state = C_PROXY;
+    c->s[0].can_read = c->s[1].can_read = 1;
+    timer_stop(&c->w->heap, &c->t_conn);
+    c->last_io = c->w->now;
+    timer_start(&c->w->heap, &c->t_idle, c->w->now + c->l->idle_ms);
+    pump(c);
+}
+
+static void start_connect(struct conn *c)
+{
+    struct worker *w = c->w;
+    struct chost *h = pick_host(c);
+    if (!h) {
+        DP_INC(c->cl->st->upstream_cx_none_healthy);
+        conn_close(c, CLOSE_LOCAL);
+        return;
+    }
+    c->attempts++;
+    int fd = socket(h->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        log_warn(COMP, "socket: %s", strerror(errno));
+        conn_close(c, CLOSE_LOCAL);
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    c->host = h;
+    c->state = C_CONNECTING;
+    DP_INC(c->cl->st->upstream_cx_total);
+    DP_ADD(c->cl->st->upstream_cx_active, 1);
+    DP_INC(h->hs->cx_total);
+    DP_ADD(h->hs->cx_active, 1);
+    if (side_open(c, &c->s[1], fd, EPOLLOUT) != 0) {
+        close(fd);
+        c->s[1].fd = -1;
+        DP_DEC(c->cl->st->upstream_cx_active);
+        DP_DEC(h->hs->cx_active);
+        c->host = NULL;
+        conn_close(c, CLOSE_LOCAL);
+        return;
+    }
+    timer_start(&w->heap, &c->t_conn, w->now + c->cl->connect_timeout_ms);
+    if (connect(fd, (struct sockaddr *)&h->sa, h->salen) != 0 && errno != EINPROGRESS)
+        connect_failed(c, 0);
+}
+
+/* Drives an SSL handshake; returns 1 done, 0 in progress, -1 failed. */
+static int handshake(struct conn *c, struct side *s)
+{
+    ERR_clear_error();
+    int r = SSL_do_handshake(s->ssl);
+    if (r == 1)
+        return 1;
+    int err = SSL_get_error(s->ssl, r);
+    if (err == SSL_ERROR_WANT_READ) {
+        side_set_events(c, s, EPOLLIN);
+        return 0;
+    }
+    if (err == SSL_ERROR_WANT_WRITE) {
+        side_set_events(c, s, EPOLLOUT);
+        return 0;
+    }
+    char why[512];
+    dp_tls_errors(why, sizeof(why));
+    log_debug(COMP, "TLS handshake failed: %s", why);
+    return -1;
+}
+
+static int rbac_allows(struct conn *c)
+{
+    const struct dp_rbac *r = c->l->m->rbac;
+    int matched = 0;
+    for (size_t i = 0; i < r->n_policies && !matched; i++) {
+        const struct dp_rbac_policy *p = &r->policies[i];
+        for (size_t j = 0; j < p->n_principals && !matched; j++) {
+            const struct dp_rbac_principal *pr = &p->principals[j];
+            if (pr->any)
+                matched = 1;
+            else if (c->s[0].ssl && dp_tls_peer_uri_matches(c->s[0].ssl, &pr->principal_name))
+                matched = 1;
+        }
+    }
+    return r->action == DP_RBAC_ALLOW ? matched : !matched;
+}
+
+static void down_handshake(struct conn *c)
+{
+    struct side *d = &c->s[0];
+    int r = handshake(c, d);
+    if (r == 0)
+        return;
+    struct dp_listener_stats *st = c->l->st;
+    if (r < 0) {
+        DP_INC(st->ssl_connection_error);
+        if (d->v.san_failed)
+            DP_INC(st->ssl_fail_verify_san);
+        else if (d->v.chain_failed)
+            DP_INC(st->ssl_fail_verify_error);
+        else if (c->l->m->tls->require_client_certificate && !SSL_get0_peer_certificate(d->ssl))
+            DP_INC(st->ssl_fail_verify_no_cert);
+        conn_close(c, CLOSE_LOCAL);
+        return;
+    }
+    DP_INC(st->ssl_handshake);
+    if (SSL_session_reused(d->ssl))
+        DP_INC(st->ssl_session_reused);
+    if (!SSL_get0_peer_certificate(d->ssl))
+        DP_INC(st->ssl_no_certificate);
+    timer_stop(&c->w->heap, &c->t_conn);
+    side_set_events(c, d, 0);
+    if (c->l->m->rbac) {
+        if (!rbac_allows(c)) {
+            char who[256];
+            dp_tls_peer_first_uri(d->ssl, who, sizeof(who));
+            DP_INC(c->l->rst->denied);
+            log_debug(COMP, "listener %s: RBAC denied %s", c->l->m->name, who[0] ? who : "(none)");
+            conn_close(c, CLOSE_LOCAL);
+            return;
+        }
+        DP_INC(c->l->rst->allowed);
+    }
+    start_connect(c);
+}
+
+/* The upstream TLS handshake is part of connecting, as in Envoy: a failure
+ * counts as a connect failure (outlier detection, retries), and
+ * connect_timeout covers TCP and TLS together. */
+static void up_handshake(struct conn *c)
+{
+    struct side *u = &c->s[1];
+    int r = handshake(c, u);
+    if (r == 0)
+        return;
+    struct dp_cluster_stats *st = c->cl->st;
+    if (r < 0) {
+        DP_INC(st->ssl_connection_error);
+        if (u->v.san_failed)
+            DP_INC(st->ssl_fail_verify_san);
+        else if (u->v.chain_failed)
+            DP_INC(st->ssl_fail_verify_error);
+        connect_failed(c, 0);
+        return;
+    }
+    DP_INC(st->ssl_handshake);
+    if (SSL_session_reused(u->ssl))
+        DP_INC(st->ssl_session_reused);
+    c->up_established = 1;
+    host_result(c, c->host, 1);
+    up_ready(c);
+}
+
+static void connected(struct conn *c)
+{
+    struct side *u = &c->s[1];
+    int soerr = 0;
+    socklen_t len = sizeof(soerr);
+    if (getsockopt(u->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0)
+        soerr = errno;
+    if (soerr) {
+        connect_failed(c, 0);
+        return;
+    }
+    if (!c->cl->ctx) {
+        c->up_established = 1;
+        host_result(c, c->host, 1);
+        up_ready(c);
+        return;
+    }
+    memset(&u->v, 0, sizeof(u->v)); /* a retry starts afresh */
+    u->ssl = SSL_new(c->cl->ctx);
+    if (!u->ssl) {
+        conn_close(c, CLOSE_LOCAL);
+        return;
+    }
+    SSL_set_fd(u->ssl, u->fd);
+    SSL_set_connect_state(u->ssl);
+    const struct dp_upstream_tls_context *t = c->cl->m->tls;
+    if (t->sni)
+        SSL_set_tlsext_host_name(u->ssl, t->sni);
+    if (c->cl->alpn_len)
+        SSL_set_alpn_protos(u->ssl, c->cl->alpn, c->cl->alpn_len);
+    u->v.sans = t->common_tls_context.match_subject_alt_names;
+    u->v.n_sans = t->common_tls_context.n_match_subject_alt_names;
+    if (c->cl->keep_session) {
+        u->v.on_session = cluster_new_session;
+        u->v.owner = c->cl;
+        pthread_mutex_lock(&c->cl->sess_mu);
+        if (c->cl->sess)
+            SSL_set_session(u->ssl, c->cl->sess);
+        pthread_mutex_unlock(&c->cl->sess_mu);
+    }
+    dp_tls_set_verify(u->ssl, &u->v);
+    c->state = C_UP_HS;
+    up_handshake(c);
+}
+
+/* Moves bytes both ways until nothing moves, then sets epoll interest. */
+static void pump(struct conn *c)
+{
+    struct worker *w = c->w;
+    uint32_t cap = w->e->o.buffer_size;
+    int iter;
+    for (iter = 0; iter < PUMP_ROUNDS; iter++) {
+        int progress = 0;
+        for (int d = 0; d < 2; d++) {
+            struct side *src = &c->s[d], *dst = &c->s[1 - d];
+            struct pbuf *b = &c->b[d];
+            if (!src->rd_eof && b->off + b->len < cap &&
+                (src->can_read || (src->ssl && SSL_has_pending(src->ssl)))) {
+                if (!b->data)
+                    b->data = pool_get(w);
+                ssize_t n = side_read(src, b->data + b->off + b->len, cap - b->off - b->len);
+                if (n > 0) {
+                    b->len += (uint32_t)n;
+                    progress = 1;
+                    if (d == 0)
+                        DP_ADD(c->l->tst->downstream_cx_rx_bytes_total, (uint64_t)n);
+                    else
+                        DP_ADD(c->cl->st->upstream_cx_rx_bytes_total, (uint64_t)n);
+                } else if (n == 0) {
+                    src->rd_eof = 1;
+                    if (!c->first_eof)
+                        c->first_eof = 1 + d;
+                    progress = 1;
+                } else if (n != IO_AGAIN) {
+                    /* The reason is from the upstream's point of view. */
+                    conn_close(c, d == 1 ? CLOSE_REMOTE : CLOSE_LOCAL);
+                    return;
+                }
+            }
+            if (b->len > 0) {
+                ssize_t n = side_write(dst, b->data + b->off, b->len);
+                if (n > 0) {
+                    b->off += (uint32_t)n;
+                    b->len -= (uint32_t)n;
+                    progress = 1;
+                    if (d == 0)
+                        DP_ADD(c->cl->st->upstream_cx_tx_bytes_total, (uint64_t)n);
+                    else
+                        DP_ADD(c->l->tst->downstream_cx_tx_bytes_total, (uint64_t)n);
+                } else if (n != IO_AGAIN) {
+                    conn_close(c, d == 0 ? CLOSE_REMOTE : CLOSE_LOCAL);
+                    return;
+                }
+            }
+            if (b->len == 0) {
+                b->off = 0;
+                if (b->data) {
+                    pool_put(w, b->data);
+                    b->data = NULL;
+                }
+                if (src->rd_eof && !dst->wr_shut) {
+                    side_shutdown(dst);
+                    dst->wr_shut = 1;
+                    progress = 1;
+                }
+            } else if (b->off > 0 && b->off + b->len == cap) {
+                memmove(b->data, b->data + b->off, b->len);
+                b->off = 0;
+            }
+        }
+        if (c->s[0].rd_eof && c->s[1].rd_eof && c->s[0].wr_shut && c->s[1].wr_shut) {
+            conn_close(c, CLOSE_DONE);
+            return;
+        }
+        if (!progress)
+            break;
+        c->last_io = w->now;
+    }
+    /* Out of rounds with data still moving: let other connections run, then
+     * come back even if epoll has nothing to say (OpenSSL may be holding
+     * decrypted bytes that no socket event will announce). */
+    if (iter == PUMP_ROUNDS && !c->in_again) {
+        c->in_again = 1;
+        c->next_again = w->again;
+        w->again = c;
+    }
+    /* Interest: read a side while its buffer has room (back-pressure when
+     * full), write a side while data waits for it; TLS may invert either. */
+    int paused = 0;
+    for (int i = 0; i < 2; i++) {
+        struct side *s = &c->s[i];
+        uint32_t ev = 0;
+        int want_read = !s->rd_eof && c->b[i].off + c->b[i].len < cap;
+        int want_write = c->b[1 - i].len > 0;
+        if (!s->rd_eof && !want_read && i == 0)
+            paused = 1;
+        if (want_read)
+            ev |= s->rd_wants_write ? EPOLLOUT : EPOLLIN;
+        if (want_write)
+            ev |= s->wr_wants_read ? EPOLLIN : EPOLLOUT;
+        side_set_events(c, s, ev);
+    }
+    if (paused != c->paused_reading) {
+        c->paused_reading = paused;
+        if (paused)
+            DP_INC(c->l->tst->downstream_flow_control_paused_reading_total);
+        else
+            DP_INC(c->l->tst->downstream_flow_control_resumed_reading_total);
+    }
+}
+
+static void on_side(struct side *s, uint32_t events)
+{
+    struct conn *c = s->c;
+    if (c->dead)
+        return;
+    int is_up = s == &c->s[1];
+    switch (c->state) {
+    case C_DOWN_HS:
+        if (!is_up)
+            down_handshake(c);
+        break;
+    case C_CONNECTING:
+        if (is_up)
+            connected(c);
+        else if (events & (EPOLLERR | EPOLLHUP))
+            conn_close(c, CLOSE_REMOTE);
+        break;
+    case C_UP_HS:
+        if (is_up)
+            up_handshake(c);
+        else if (events & (EPOLLERR | EPOLLHUP))
+            conn_close(c, CLOSE_REMOTE);
+        break;
+    case C_PROXY:
+        /* TLS may need the socket writable to read (rd_wants_write), so any
+         * event on a TLS side may unblock its reads. */
+        if (s->ssl || (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)))
+            s->can_read = 1;
+        /* Data may still wait in a hung-up socket: read it before closing. */
+        if (events & (EPOLLHUP | EPOLLERR))
+            s->hup = 1;
+        pump(c);
+        break;
+    }
+}
+
+static void on_accept(struct wreg *r)
+{
+    struct worker *w = r->w;
+    struct clistener *l = r->cl;
+    for (int i = 0; i < ACCEPT_BATCH; i++) {
+        int fd = accept4(r->ls->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* Out of descriptors: stop accepting for a moment rather than spin. */
+                log_warn(COMP, "listener %s: accept: %s; pausing 100 ms", l->m->name,
+                         strerror(errno));
+                epoll_ctl(w->epfd, EPOLL_CTL_DEL, r->ls->fd, NULL);
+                r->paused = 1;
+                timer_start(&w->heap, &r->resume, w->now + 100);
+            }
+            return;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        struct conn *c = xcalloc(1, sizeof(*c));
+        c->w = w;
+        c->snap = w->snap;
+        snap_ref(c->snap);
+        c->l = l;
+        c->cl = l->cluster;
+        for (int k = 0; k < 2; k++) {
+            c->s[k].ev.kind = EV_SIDE;
+            c->s[k].c = c;
+            c->s[k].fd = -1;
+        }
+        timer_init(&c->t_conn, T_CONNECT, c);
+        timer_init(&c->t_idle, T_IDLE, c);
+        timer_init(&c->t_drain, T_DRAIN, c);
+        c->next = w->conns;
+        if (w->conns)
+            w->conns->prev = c;
+        w->conns = c;
+        w->n_conns++;
+        atomic_fetch_add(&w->e->conns_active, 1);
+        atomic_fetch_add(&w->e->total_conns, 1);
+        DP_INC(l->st->downstream_cx_total);
+        DP_ADD(l->st->downstream_cx_active, 1);
+        DP_INC(l->tst->downstream_cx_total);
+        if (side_open(c, &c->s[0], fd, 0) != 0) {
+            close(fd);
+            c->s[0].fd = -1;
+            conn_close(c, CLOSE_LOCAL);
+            continue;
+        }
+        if (!c->cl) {
+            DP_INC(l->tst->downstream_cx_no_route);
+            conn_close(c, CLOSE_LOCAL);
+            continue;
+        }
+        if (l->ctx) {
+            struct side *d = &c->s[0];
+            d->ssl = SSL_new(l->ctx);
+            if (!d->ssl) {
+                conn_close(c, CLOSE_LOCAL);
+                continue;
+            }
+            SSL_set_fd(d->ssl, fd);
+            SSL_set_accept_state(d->ssl);
+            const struct dp_common_tls_context *t = &l->m->tls->common_tls_context;
+            d->v.sans = t->match_subject_alt_names;
+            d->v.n_sans = t->n_match_subject_alt_names;
+            d->v.alpn = l->alpn_len ? l->alpn : NULL;
+            d->v.alpn_len = l->alpn_len;
+            dp_tls_set_verify(d->ssl, &d->v);
+            c->state = C_DOWN_HS;
+            timer_start(&w->heap, &c->t_conn, w->now + w->e->o.handshake_timeout_ms);
+            down_handshake(c);
+        } else {
+            start_connect(c);
+        }
+    }
+}
+
+static void on_timer(struct worker *w, struct timer *t)
+{
+    switch (t->kind) {
+    case T_CONNECT: {
+        struct conn *c = t->owner;
+        if (c->state == C_CONNECTING) {
+            connect_failed(c, 1);
+        } else if (c->state == C_UP_HS) {
+            DP_INC(c->cl->st->ssl_connection_error);
+            connect_failed(c, 1);
+        } else {
+            /* A downstream TLS handshake that did not finish in time. */
+            DP_INC(c->l->st->ssl_connection_error);
+            conn_close(c, CLOSE_LOCAL);
+        }
+        break;
+    }
+    case T_IDLE: {
+        struct conn *c = t->owner;
+        int64_t due = c->last_io + c->l->idle_ms;
+        if (due > w->now) {
+            timer_start(&w->heap, t, due);
+        } else {
+            DP_INC(c->l->tst->idle_timeout);
+            conn_close(c, CLOSE_LOCAL);
+        }
+        break;
+    }
+    case T_DRAIN:
+    case T_ENGINE_DRAIN:
+        if (t->kind == T_DRAIN) {
+            conn_close(t->owner, CLOSE_LOCAL);
+        } else {
+            while (w->conns) {
+                atomic_fetch_add(&w->e->drain_forced, 1);
+                conn_close(w->conns, CLOSE_LOCAL);
+            }
+        }
+        break;
+    case T_ACCEPT_RESUME: {
+        struct wreg *r = t->owner;
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &r->ev};
+        if (r->paused && epoll_ctl(w->epfd, EPOLL_CTL_ADD, r->ls->fd, &ev) == 0)
+            r->paused = 0;
+        break;
+    }
+    }
+}
+
+/* Picks up a new snapshot and listener set, if any. */
+static void worker_sync(struct worker *w)
+{
+    struct dp_engine *eng = w->e;
+    pthread_mutex_lock(&eng->mu);
+    if (w->gen == eng->gen) {
+        pthread_mutex_unlock(&eng->mu);
+        return;
+    }
+    w->gen = eng->gen;
+    struct snap *ns = eng->cur;
+    if (ns)
+        snap_ref(ns);
+    size_t n = eng->n_lsocks;
+    struct lsock **ls = xcalloc(n ? n : 1, sizeof(*ls));
+    for (size_t i = 0; i < n; i++) {
+        ls[i] = eng->lsocks[i];
+        atomic_fetch_add(&ls[i]->refs, 1);
+    }
+    int draining = eng->draining;
+    int64_t drain_deadline = eng->drain_deadline;
+    uint64_t listener_epoch = eng->listener_epoch;
+    pthread_mutex_unlock(&eng->mu);
+
+    /* Unregister listeners that are gone. */
+    size_t kept = 0;
+    for (size_t i = 0; i < w->n_regs; i++) {
+        struct wreg *r = w->regs[i];
+        int found = 0;
+        for (size_t j = 0; j < n && !found; j++)
+            found = ls[j] == r->ls;
+        if (found) {
+            w->regs[kept++] = r;
+            continue;
+        }
+        if (!r->paused)
+            epoll_ctl(w->epfd, EPOLL_CTL_DEL, r->ls->fd, NULL);
+        timer_stop(&w->heap, &r->resume);
+        lsock_unref(r->ls);
+        /* Later events of this epoll batch may still name r. */
+        r->removed = 1;
+        r->ls = NULL;
+        r->next_dead = w->dead_regs;
+        w->dead_regs = r;
+    }
+    w->n_regs = kept;
+    /* Register new ones. */
+    for (size_t j = 0; j < n; j++) {
+        int found = 0;
+        for (size_t i = 0; i < w->n_regs && !found; i++)
+            found = w->regs[i]->ls == ls[j];
+        if (found) {
+            lsock_unref(ls[j]);
+            continue;
+        }
+        struct wreg *r = xcalloc(1, sizeof(*r));
+        r->ev.kind = EV_LISTENER;
+        r->ls = ls[j];
+        r->w = w;
+        timer_init(&r->resume, T_ACCEPT_RESUME, r);
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &r->ev};
+        if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, r->ls->fd, &ev) != 0) {
+            log_warn(COMP, "worker %d: epoll_ctl(listener %s): %s", w->id, r->ls->name,
+                     strerror(errno));
+            r->paused = 1;
+            timer_start(&w->heap, &r->resume, w->now + 100);
+        }
+        w->regs = xrealloc(w->regs, (w->n_regs + 1) * sizeof(*w->regs));
+        w->regs[w->n_regs++] = r;
+    }
+    free(ls);
+    for (size_t i = 0; i < w->n_regs; i++)
+        for (size_t j = 0; ns && j < ns->n_ls; j++)
+            if (ns->ls[j].ls == w->regs[i]->ls)
+                w->regs[i]->cl = &ns->ls[j];
+    snap_unref(w->snap);
+    w->snap = ns;
+
+    /* Drain connections whose listener was removed or changed. */
+    for (struct conn *c = w->listener_epoch != listener_epoch ? w->conns : NULL; c; c = c->next) {
+        if (c->draining)
+            continue;
+        struct clistener *nl = snap_find_listener(ns, c->l->m->name);
+        if (!nl || strcmp(nl->fingerprint, c->l->fingerprint) != 0) {
+            c->draining = 1;
+            timer_start(&w->heap, &c->t_drain, w->now + eng->o.drain_timeout_ms);
+        }
+    }
+    w->listener_epoch = listener_epoch;
+    if (draining && !w->drain_seen) {
+        w->drain_seen = 1;
+        timer_start(&w->heap, &w->t_engine_drain, drain_deadline);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct dp_engine *eng = w->e;
+    struct epoll_event evs[256];
+    w->now = mono_ms();
+    while (!atomic_load(&eng->stop)) {
+        int timeout = -1;
+        if (w->again) {
+            timeout = 0;
+        } else if (w->heap.n) {
+            int64_t d = w->heap.v[0]->at - w->now;
+            timeout = d < 0 ? 0 : d > 60000 ? 60000 : (int)d;
+        }
+        int n = epoll_wait(w->epfd, evs, 256, timeout);
+        w->now = mono_ms();
+        for (int i = 0; i < n; i++) {
+            struct ev *ev = evs[i].data.ptr;
+            switch (ev->kind) {
+            case EV_WAKE: {
+                uint64_t v;
+                ssize_t r = read(w->evfd, &v, sizeof(v));
+                (void)r;
+                worker_sync(w);
+                break;
+            }
+            case EV_LISTENER: {
+                struct wreg *r = (struct wreg *)ev;
+                if (r->cl && !r->removed)
+                    on_accept(r);
+                break;
+            }
+            case EV_SIDE:
+                on_side((struct side *)ev, evs[i].events);
+                break;
+            }
+        }
+        while (w->heap.n && w->heap.v[0]->at <= w->now) {
+            struct timer *t = w->heap.v[0];
+            timer_stop(&w->heap, t);
+            on_timer(w, t);
+        }
+        /* Before dead connections are freed: the list may name some. */
+        struct conn *again = w->again;
+        w->again = NULL;
+        while (again) {
+            struct conn *c = again;
+            again = c->next_again;
+            c->in_again = 0;
+            if (!c->dead)
+                pump(c);
+        }
+        while (w->dead) {
+            struct conn *c = w->dead;
+            w->dead = c->next;
+            conn_free(c);
+        }
+        while (w->dead_regs) {
+            struct wreg *r = w->dead_regs;
+            w->dead_regs = r->next_dead;
+            free(r);
+        }
+    }
+    while (w->conns)
+        conn_close(w->conns, CLOSE_LOCAL);
+    while (w->dead) {
+        struct conn *c = w->dead;
+        w->dead = c->next;
+        conn_free(c);
+    }
+    for (size_t i = 0; i < w->n_regs; i++) {
+        lsock_unref(w->regs[i]->ls);
+        free(w->regs[i]);
+    }
+    free(w->regs);
+    while (w->dead_regs) {
+        struct wreg *r = w->dead_regs;
+        w->dead_regs = r->next_dead;
+        free(r);
+    }
+    free(w->heap.v);
+    snap_unref(w->snap);
+    while (w->n_pool)
+        free(w->pool[--w->n_pool]);
+    OPENSSL_thread_stop();
+    return NULL;
+}
+
+/* --- admin views ------------------------------------------------------------------------------ */
+
+static struct snap *cur_snap(struct dp_engine *eng)
+{
+    pthread_mutex_lock(&eng->mu);
+    struct snap *s = eng->cur;
+    if (s)
+        snap_ref(s);
+    pthread_mutex_unlock(&eng->mu);
+    return s;
+}
+
+int dp_engine_state(struct dp_engine *eng)
+{
+    pthread_mutex_lock(&eng->mu);
+    int st = eng->draining ? 1 : eng->cur ? 0 : 2;
+    pthread_mutex_unlock(&eng->mu);
+    return st;
+}
+
+void dp_engine_render_stats(struct dp_engine *eng, const struct dp_stats_query *q, struct buf *out)
+{
+    struct dp_server_info si = {
+        .state = dp_engine_state(eng),
+        .concurrency = eng->nw,
+        .uptime_s = (mono_ms() - eng->start_ms) / 1000,
+        .total_connections = (uint64_t)atomic_load(&eng->conns_active),
+    };
+    dp_stats_render(eng->stats, &si, q, out);
+}
+
+void dp_engine_render_clusters(struct dp_engine *eng, struct buf *out)
+{
+    struct snap *s = cur_snap(eng);
+    static const char *const prio[] = {"default_priority", "high_priority"};
+    for (size_t i = 0; s && i < s->n_cs; i++) {
+        const struct ccluster *c = &s->cs[i];
+        const char *n = c->m->name;
+        buf_printf(out, "%s::observability_name::%s\n", n,
+                   c->m->alt_stat_name && *c->m->alt_stat_name ? c->m->alt_stat_name : n);
+        for (int p = 0; p < 2; p++)
+            buf_printf(out,
+                       "%s::%s::max_connections::1024\n%s::%s::max_pending_requests::1024\n"
+                       "%s::%s::max_requests::1024\n%s::%s::max_retries::3\n",
+                       n, prio[p], n, prio[p], n, prio[p], n, prio[p]);
+        buf_printf(out, "%s::added_via_api::true\n", n);
+        for (size_t j = 0; j < c->n_hosts; j++) {
+            const struct chost *h = &c->hosts[j];
+            const char *a = h->addr;
+            buf_printf(out, "%s::%s::cx_active::%lld\n", n, a, (long long)DP_GET(h->hs->cx_active));
+            buf_printf(out, "%s::%s::cx_connect_fail::%llu\n", n, a,
+                       (unsigned long long)DP_GET(h->hs->cx_connect_fail));
+            buf_printf(out, "%s::%s::cx_total::%llu\n", n, a,
+                       (unsigned long long)DP_GET(h->hs->cx_total));
+            buf_printf(out,
+                       "%s::%s::rq_active::0\n%s::%s::rq_error::0\n%s::%s::rq_success::0\n"
+                       "%s::%s::rq_timeout::0\n%s::%s::rq_total::0\n%s::%s::hostname::\n",
+                       n, a, n, a, n, a, n, a, n, a, n, a);
+            buf_printf(out, "%s::%s::health_flags::%s\n", n, a,
+                       atomic_load(&h->hs->ejected) ? "/failed_outlier_check" : "healthy");
+            buf_printf(out,
+                       "%s::%s::weight::%u\n%s::%s::region::\n%s::%s::zone::\n"
+                       "%s::%s::sub_zone::\n%s::%s::canary::false\n%s::%s::priority::0\n"
+                       "%s::%s::success_rate::-1\n%s::%s::local_origin_success_rate::-1\n",
+                       n, a, h->weight, n, a, n, a, n, a, n, a, n, a, n, a, n, a);
+        }
+    }
+    if (s)
+        snap_unref(s);
+}
+
+char *dp_engine_config_dump(struct dp_engine *eng)
+{
+    struct snap *s = cur_snap(eng);
+    char *out = xstrdup(s ? s->dump : "{\"configs\":[]}");
+    if (s)
+        snap_unref(s);
+    return out;
+}

@@ -1,0 +1,450 @@
+/*
+ * model — construction, lookup, destruction and JSON dump of the proxy's
+ * configuration model (see model.h). The JSON uses Envoy's proto field names
+ * in camelCase, as Envoy's /config_dump does.
+ */
+#include "dp/model.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/util.h"
+
+#define GROW(arr, n)                                                                               \
+    do {                                                                                           \
+        (arr) = xrealloc((arr), ((n) + 1) * sizeof(*(arr)));                                       \
+        memset(&(arr)[(n)], 0, sizeof(*(arr)));                                                    \
+    } while (0)
+
+struct dp_config *dp_config_new(const char *version_info)
+{
+    struct dp_config *c = xcalloc(1, sizeof(*c));
+    c->version_info = xstrdup(version_info ? version_info : "");
+    return c;
+}
+
+static void free_common_tls(struct dp_common_tls_context *t)
+{
+    free(t->tls_certificate_sds_secret);
+    free(t->validation_context_sds_secret);
+    for (size_t i = 0; i < t->n_match_subject_alt_names; i++)
+        free(t->match_subject_alt_names[i].value);
+    free(t->match_subject_alt_names);
+    for (size_t i = 0; i < t->n_alpn_protocols; i++)
+        free(t->alpn_protocols[i]);
+    free(t->alpn_protocols);
+}
+
+static void free_cla(struct dp_cluster_load_assignment *a)
+{
+    free(a->cluster_name);
+    for (size_t i = 0; i < a->n_endpoints; i++)
+        free(a->endpoints[i].address.address);
+    free(a->endpoints);
+}
+
+static void free_rbac(struct dp_rbac *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->n_policies; i++) {
+        struct dp_rbac_policy *p = &r->policies[i];
+        for (size_t j = 0; j < p->n_principals; j++)
+            free(p->principals[j].principal_name.value);
+        free(p->principals);
+        free(p->name);
+    }
+    free(r->policies);
+    free(r->stat_prefix);
+    free(r);
+}
+
+void dp_config_free(struct dp_config *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->n_listeners; i++) {
+        struct dp_listener *l = &c->listeners[i];
+        free(l->name);
+        free(l->address.address);
+        if (l->tls) {
+            free_common_tls(&l->tls->common_tls_context);
+            free(l->tls);
+        }
+        free_rbac(l->rbac);
+        free(l->tcp_proxy.stat_prefix);
+        free(l->tcp_proxy.cluster);
+    }
+    free(c->listeners);
+    for (size_t i = 0; i < c->n_clusters; i++) {
+        struct dp_cluster *cl = &c->clusters[i];
+        free(cl->name);
+        free(cl->alt_stat_name);
+        free(cl->outlier_detection);
+        if (cl->tls) {
+            free_common_tls(&cl->tls->common_tls_context);
+            free(cl->tls->sni);
+            free(cl->tls);
+        }
+        free_cla(&cl->load_assignment);
+    }
+    free(c->clusters);
+    for (size_t i = 0; i < c->n_endpoints; i++)
+        free_cla(&c->endpoints[i]);
+    free(c->endpoints);
+    for (size_t i = 0; i < c->n_secrets; i++) {
+        free(c->secrets[i].name);
+        free(c->secrets[i].certificate_chain);
+        free(c->secrets[i].private_key);
+        free(c->secrets[i].trusted_ca);
+    }
+    free(c->secrets);
+    free(c->version_info);
+    free(c);
+}
+
+struct dp_listener *dp_config_add_listener(struct dp_config *c, const char *name,
+                                           const char *address, uint32_t port)
+{
+    GROW(c->listeners, c->n_listeners);
+    struct dp_listener *l = &c->listeners[c->n_listeners++];
+    l->name = xstrdup(name);
+    l->address.address = xstrdup(address);
+    l->address.port_value = port;
+    return l;
+}
+
+struct dp_cluster *dp_config_add_cluster(struct dp_config *c, const char *name)
+{
+    GROW(c->clusters, c->n_clusters);
+    struct dp_cluster *cl = &c->clusters[c->n_clusters++];
+    cl->name = xstrdup(name);
+    cl->alt_stat_name = dp_alt_stat_name(name);
+    cl->load_assignment.cluster_name = xstrdup(name);
+    return cl;
+}
+
+struct dp_cluster_load_assignment *dp_config_add_assignment(struct dp_config *c,
+                                                            const char *cluster_name)
+{
+    GROW(c->endpoints, c->n_endpoints);
+    struct dp_cluster_load_assignment *a = &c->endpoints[c->n_endpoints++];
+    a->cluster_name = xstrdup(cluster_name);
+    return a;
+}
+
+struct dp_secret *dp_config_add_secret(struct dp_config *c, const char *name)
+{
+    GROW(c->secrets, c->n_secrets);
+    struct dp_secret *s = &c->secrets[c->n_secrets++];
+    s->name = xstrdup(name);
+    return s;
+}
+
+struct dp_lb_endpoint *dp_cla_add_endpoint(struct dp_cluster_load_assignment *a,
+                                           const char *address, uint32_t port, uint32_t weight)
+{
+    GROW(a->endpoints, a->n_endpoints);
+    struct dp_lb_endpoint *ep = &a->endpoints[a->n_endpoints++];
+    ep->address.address = xstrdup(address);
+    ep->address.port_value = port;
+    ep->load_balancing_weight = weight;
+    return ep;
+}
+
+struct dp_rbac_policy *dp_rbac_add_policy(struct dp_rbac *r, const char *name)
+{
+    GROW(r->policies, r->n_policies);
+    struct dp_rbac_policy *p = &r->policies[r->n_policies++];
+    p->name = xstrdup(name);
+    return p;
+}
+
+void dp_rbac_policy_add_principal(struct dp_rbac_policy *p, enum dp_match_kind kind,
+                                  const char *value)
+{
+    GROW(p->principals, p->n_principals);
+    struct dp_rbac_principal *pr = &p->principals[p->n_principals++];
+    pr->principal_name.kind = kind;
+    pr->principal_name.value = xstrdup(value);
+}
+
+void dp_rbac_policy_add_any(struct dp_rbac_policy *p)
+{
+    GROW(p->principals, p->n_principals);
+    p->principals[p->n_principals++].any = 1;
+}
+
+void dp_tls_add_san(struct dp_common_tls_context *t, enum dp_match_kind kind, const char *value)
+{
+    GROW(t->match_subject_alt_names, t->n_match_subject_alt_names);
+    struct dp_string_matcher *m = &t->match_subject_alt_names[t->n_match_subject_alt_names++];
+    m->kind = kind;
+    m->value = xstrdup(value);
+}
+
+void dp_tls_add_alpn(struct dp_common_tls_context *t, const char *proto)
+{
+    GROW(t->alpn_protocols, t->n_alpn_protocols);
+    t->alpn_protocols[t->n_alpn_protocols++] = xstrdup(proto);
+}
+
+char *dp_alt_stat_name(const char *cluster_name)
+{
+    char *s = xstrdup(cluster_name);
+    for (char *p = s; *p; p++)
+        if (*p == ':')
+            *p = '_';
+    return s;
+}
+
+const struct dp_cluster *dp_config_find_cluster(const struct dp_config *c, const char *name)
+{
+    for (size_t i = 0; name && i < c->n_clusters; i++)
+        if (strcmp(c->clusters[i].name, name) == 0)
+            return &c->clusters[i];
+    return NULL;
+}
+
+const struct dp_secret *dp_config_find_secret(const struct dp_config *c, const char *name)
+{
+    for (size_t i = 0; name && i < c->n_secrets; i++)
+        if (strcmp(c->secrets[i].name, name) == 0)
+            return &c->secrets[i];
+    return NULL;
+}
+
+const struct dp_cluster_load_assignment *dp_config_cluster_endpoints(const struct dp_config *c,
+                                                                     const struct dp_cluster *cl)
+{
+    if (cl->type == DP_CLUSTER_STATIC)
+        return &cl->load_assignment;
+    for (size_t i = 0; i < c->n_endpoints; i++)
+        if (strcmp(c->endpoints[i].cluster_name, cl->name) == 0)
+            return &c->endpoints[i];
+    return NULL;
+}
+
+/* --- JSON ------------------------------------------------------------------------------------ */
+
+static json_t *j_addr(const struct dp_socket_address *a)
+{
+    return json_pack("{s:{s:s,s:I}}", "socketAddress", "address", a->address ? a->address : "",
+                     "portValue", (json_int_t)a->port_value);
+}
+
+static json_t *j_matcher(const struct dp_string_matcher *m)
+{
+    static const char *const kinds[] = {"exact", "prefix", "suffix"};
+    return json_pack("{s:s}", kinds[m->kind], m->value ? m->value : "");
+}
+
+static json_t *j_sds(const char *name)
+{
+    return json_pack("{s:s,s:{s:{},s:s}}", "name", name, "sdsConfig", "ads", "resourceApiVersion",
+                     "V3");
+}
+
+static json_t *j_common_tls(const struct dp_common_tls_context *t)
+{
+    json_t *o = json_object();
+    if (t->tls_certificate_sds_secret)
+        json_object_set_new(o, "tlsCertificateSdsSecretConfigs",
+                            json_pack("[o]", j_sds(t->tls_certificate_sds_secret)));
+    if (t->validation_context_sds_secret || t->n_match_subject_alt_names) {
+        json_t *sans = json_array();
+        for (size_t i = 0; i < t->n_match_subject_alt_names; i++)
+            json_array_append_new(sans, json_pack("{s:s,s:o}", "sanType", "URI", "matcher",
+                                                  j_matcher(&t->match_subject_alt_names[i])));
+        json_t *cvc =
+            json_pack("{s:{s:o}}", "defaultValidationContext", "matchTypedSubjectAltNames", sans);
+        if (t->validation_context_sds_secret)
+            json_object_set_new(cvc, "validationContextSdsSecretConfig",
+                                j_sds(t->validation_context_sds_secret));
+        json_object_set_new(o, "combinedValidationContext", cvc);
+    }
+    if (t->n_alpn_protocols) {
+        json_t *a = json_array();
+        for (size_t i = 0; i < t->n_alpn_protocols; i++)
+            json_array_append_new(a, json_string(t->alpn_protocols[i]));
+        json_object_set_new(o, "alpnProtocols", a);
+    }
+    return o;
+}
+
+static const char *dir_name(enum dp_traffic_direction d)
+{
+    return d == DP_DIR_INBOUND ? "INBOUND" : d == DP_DIR_OUTBOUND ? "OUTBOUND" : "UNSPECIFIED";
+}
+
+static json_t *j_listener(const struct dp_listener *l)
+{
+    json_t *filters = json_array();
+    if (l->rbac) {
+        json_t *policies = json_object();
+        for (size_t i = 0; i < l->rbac->n_policies; i++) {
+            const struct dp_rbac_policy *p = &l->rbac->policies[i];
+            json_t *prs = json_array();
+            for (size_t j = 0; j < p->n_principals; j++) {
+                if (p->principals[j].any)
+                    json_array_append_new(prs, json_pack("{s:b}", "any", 1));
+                else
+                    json_array_append_new(prs,
+                                          json_pack("{s:{s:o}}", "authenticated", "principalName",
+                                                    j_matcher(&p->principals[j].principal_name)));
+            }
+            json_object_set_new(
+                policies, p->name,
+                json_pack("{s:[{s:b}],s:o}", "permissions", "any", 1, "principals", prs));
+        }
+        json_array_append_new(
+            filters,
+            json_pack("{s:s,s:{s:s,s:s,s:{s:s,s:o}}}", "name", "envoy.filters.network.rbac",
+                      "typedConfig", "@type",
+                      "type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC",
+                      "statPrefix", l->rbac->stat_prefix ? l->rbac->stat_prefix : "", "rules",
+                      "action", l->rbac->action == DP_RBAC_ALLOW ? "ALLOW" : "DENY", "policies",
+                      policies));
+    }
+    json_t *tp =
+        json_pack("{s:s,s:s,s:s}", "@type",
+                  "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+                  "statPrefix", l->tcp_proxy.stat_prefix ? l->tcp_proxy.stat_prefix : "", "cluster",
+                  l->tcp_proxy.cluster ? l->tcp_proxy.cluster : "");
+    if (l->tcp_proxy.max_connect_attempts)
+        json_object_set_new(tp, "maxConnectAttempts",
+                            json_integer(l->tcp_proxy.max_connect_attempts));
+    if (l->tcp_proxy.idle_timeout_ms)
+        json_object_set_new(tp, "idleTimeout",
+                            json_sprintf("%.3fs", l->tcp_proxy.idle_timeout_ms / 1000.0));
+    json_array_append_new(filters, json_pack("{s:s,s:o}", "name", "envoy.filters.network.tcp_proxy",
+                                             "typedConfig", tp));
+    json_t *chain = json_pack("{s:o}", "filters", filters);
+    if (l->tls) {
+        json_t *dtc = json_pack(
+            "{s:s,s:o,s:b}", "@type",
+            "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+            "commonTlsContext", j_common_tls(&l->tls->common_tls_context),
+            "requireClientCertificate", l->tls->require_client_certificate);
+        json_object_set_new(
+            chain, "transportSocket",
+            json_pack("{s:s,s:o}", "name", "envoy.transport_sockets.tls", "typedConfig", dtc));
+    }
+    return json_pack("{s:s,s:s,s:o,s:[o],s:s}", "@type",
+                     "type.googleapis.com/envoy.config.listener.v3.Listener", "name", l->name,
+                     "address", j_addr(&l->address), "filterChains", chain, "trafficDirection",
+                     dir_name(l->traffic_direction));
+}
+
+static json_t *j_cla(const struct dp_cluster_load_assignment *a)
+{
+    json_t *lbs = json_array();
+    for (size_t i = 0; i < a->n_endpoints; i++)
+        json_array_append_new(lbs,
+                              json_pack("{s:{s:o},s:I}", "endpoint", "address",
+                                        j_addr(&a->endpoints[i].address), "loadBalancingWeight",
+                                        (json_int_t)(a->endpoints[i].load_balancing_weight
+                                                         ? a->endpoints[i].load_balancing_weight
+                                                         : 1)));
+    return json_pack("{s:s,s:s,s:[{s:o}]}", "@type",
+                     "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment",
+                     "clusterName", a->cluster_name ? a->cluster_name : "", "endpoints",
+                     "lbEndpoints", lbs);
+}
+
+static json_t *j_cluster(const struct dp_cluster *c)
+{
+    static const char *const lb[] = {"ROUND_ROBIN", "LEAST_REQUEST", "RANDOM"};
+    json_t *o = json_pack(
+        "{s:s,s:s,s:s,s:s,s:s}", "@type", "type.googleapis.com/envoy.config.cluster.v3.Cluster",
+        "name", c->name, "altStatName", c->alt_stat_name ? c->alt_stat_name : c->name, "type",
+        c->type == DP_CLUSTER_STATIC ? "STATIC" : "EDS", "lbPolicy", lb[c->lb_policy]);
+    json_object_set_new(
+        o, "connectTimeout",
+        json_sprintf("%.3fs", (c->connect_timeout_ms ? c->connect_timeout_ms : 5000) / 1000.0));
+    if (c->type == DP_CLUSTER_STATIC)
+        json_object_set_new(o, "loadAssignment", j_cla(&c->load_assignment));
+    else
+        json_object_set_new(
+            o, "edsClusterConfig",
+            json_pack("{s:{s:{},s:s}}", "edsConfig", "ads", "resourceApiVersion", "V3"));
+    if (c->outlier_detection) {
+        const struct dp_outlier_detection *od = c->outlier_detection;
+        json_object_set_new(o, "outlierDetection",
+                            json_pack("{s:I,s:I,s:I,s:b}", "consecutiveLocalOriginFailure",
+                                      (json_int_t)od->consecutive_local_origin_failure,
+                                      "maxEjectionPercent", (json_int_t)od->max_ejection_percent,
+                                      "baseEjectionTimeMs", (json_int_t)od->base_ejection_time_ms,
+                                      "splitExternalLocalOriginErrors", 1));
+    }
+    if (c->tls) {
+        json_t *utc = json_pack(
+            "{s:s,s:o}", "@type",
+            "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+            "commonTlsContext", j_common_tls(&c->tls->common_tls_context));
+        if (c->tls->sni)
+            json_object_set_new(utc, "sni", json_string(c->tls->sni));
+        if (c->tls->max_session_keys.set)
+            json_object_set_new(utc, "maxSessionKeys",
+                                json_integer(c->tls->max_session_keys.value));
+        json_object_set_new(
+            o, "transportSocket",
+            json_pack("{s:s,s:o}", "name", "envoy.transport_sockets.tls", "typedConfig", utc));
+    }
+    return o;
+}
+
+static json_t *j_secret(const struct dp_secret *s)
+{
+    json_t *o = json_pack("{s:s,s:s}", "@type",
+                          "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret",
+                          "name", s->name);
+    if (s->certificate_chain)
+        json_object_set_new(o, "tlsCertificate",
+                            json_pack("{s:{s:s},s:{s:s}}", "certificateChain", "inlineBytes",
+                                      s->certificate_chain, "privateKey", "inlineBytes",
+                                      "[redacted]"));
+    if (s->trusted_ca)
+        json_object_set_new(o, "validationContext",
+                            json_pack("{s:{s:s}}", "trustedCa", "inlineBytes", s->trusted_ca));
+    return o;
+}
+
+char *dp_config_dump_json(const struct dp_config *c)
+{
+    const char *v = c->version_info ? c->version_info : "";
+    json_t *ls = json_array(), *cs = json_array(), *es = json_array(), *ss = json_array();
+    for (size_t i = 0; i < c->n_listeners; i++)
+        json_array_append_new(ls, json_pack("{s:s,s:{s:s,s:o}}", "name", c->listeners[i].name,
+                                            "activeState", "versionInfo", v, "listener",
+                                            j_listener(&c->listeners[i])));
+    for (size_t i = 0; i < c->n_clusters; i++)
+        json_array_append_new(
+            cs, json_pack("{s:s,s:o}", "versionInfo", v, "cluster", j_cluster(&c->clusters[i])));
+    for (size_t i = 0; i < c->n_endpoints; i++)
+        json_array_append_new(es, json_pack("{s:s,s:o}", "versionInfo", v, "endpointConfig",
+                                            j_cla(&c->endpoints[i])));
+    for (size_t i = 0; i < c->n_secrets; i++)
+        json_array_append_new(ss, json_pack("{s:s,s:s,s:o}", "name", c->secrets[i].name,
+                                            "versionInfo", v, "secret", j_secret(&c->secrets[i])));
+    json_t *root = json_pack(
+        "{s:[{s:s,s:s,s:o},{s:s,s:s,s:o},{s:s,s:o},{s:s,s:o}]}", "configs", "@type",
+        "type.googleapis.com/envoy.admin.v3.ListenersConfigDump", "versionInfo", v,
+        "dynamicListeners", ls, "@type", "type.googleapis.com/envoy.admin.v3.ClustersConfigDump",
+        "versionInfo", v, "dynamicActiveClusters", cs, "@type",
+        "type.googleapis.com/envoy.admin.v3.EndpointsConfigDump", "dynamicEndpointConfigs", es,
+        "@type", "type.googleapis.com/envoy.admin.v3.SecretsConfigDump", "dynamicActiveSecrets",
+        ss);
+    char *out = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+    json_decref(root);
+    return out ? out : xstrdup("{}");
+}
+
+char *dp_listener_fingerprint(const struct dp_listener *l)
+{
+    json_t *j = j_listener(l);
+    char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(j);
+    return s ? s : xstrdup("");
+}

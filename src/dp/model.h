@@ -1,0 +1,206 @@
+/*
+ * model — the proxy's configuration model, one C struct per Envoy v3 resource
+ * kuma-dp consumes: Listener (with its tcp_proxy, network RBAC and
+ * DownstreamTlsContext), Cluster (with its UpstreamTlsContext and outlier
+ * detection), ClusterLoadAssignment and Secret. Field names follow the protos
+ * (envoy.config.listener.v3.Listener, envoy.config.cluster.v3.Cluster, ...), so
+ * the xDS client of the next phase fills it field by field.
+ *
+ * A model is plain data with one owner. It is built (by the xDS client, or by
+ * tests in code), then handed to dp_engine_apply(), which takes ownership and
+ * treats it as immutable from then on. Every string is owned by the model
+ * (heap-allocated) and freed by dp_config_free().
+ */
+#ifndef DP_MODEL_H
+#define DP_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* envoy.config.core.v3.SocketAddress (TCP only). Port 0 = ephemeral. */
+struct dp_socket_address {
+    char *address; /* IPv4 or IPv6 literal */
+    uint32_t port_value;
+};
+
+/* envoy.type.matcher.v3.StringMatcher (exact, prefix, suffix). */
+enum dp_match_kind { DP_MATCH_EXACT, DP_MATCH_PREFIX, DP_MATCH_SUFFIX };
+struct dp_string_matcher {
+    enum dp_match_kind kind;
+    char *value;
+};
+
+/* CommonTlsContext, reduced to what Kuma sends: the identity certificate and
+ * the validation context (mesh CA) both come from SDS secrets named
+ * "identity_cert:secret:<mesh>" and "mesh_ca:secret:<mesh>"; URI SAN matchers
+ * (match_typed_subject_alt_names with san_type URI); ALPN. */
+struct dp_common_tls_context {
+    char *tls_certificate_sds_secret;    /* name of a Secret with tls_certificate */
+    char *validation_context_sds_secret; /* name of a Secret with validation_context */
+    struct dp_string_matcher *match_subject_alt_names; /* URI SANs; any one must match */
+    size_t n_match_subject_alt_names;
+    char **alpn_protocols;
+    size_t n_alpn_protocols;
+};
+
+/* envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext */
+struct dp_downstream_tls_context {
+    struct dp_common_tls_context common_tls_context;
+    int require_client_certificate;
+};
+
+/* google.protobuf.UInt32Value: a value that may be unset. */
+struct dp_uint32_value {
+    int set;
+    uint32_t value;
+};
+
+/* envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext */
+struct dp_upstream_tls_context {
+    struct dp_common_tls_context common_tls_context;
+    char *sni;
+    /* TLS sessions kept for resumption; unset → 1 (Envoy's default), 0 = none.
+     * The engine keeps at most one per cluster whatever the value. */
+    struct dp_uint32_value max_session_keys;
+};
+
+/* envoy.config.rbac.v3.Principal, reduced to authenticated.principal_name
+ * matchers and `any`. Kuma emits exactly these. */
+struct dp_rbac_principal {
+    int any;
+    struct dp_string_matcher principal_name; /* when !any */
+};
+/* envoy.config.rbac.v3.Policy: permissions are always `any: true` for network
+ * RBAC in Kuma, so only principals are modelled. */
+struct dp_rbac_policy {
+    char *name;
+    struct dp_rbac_principal *principals;
+    size_t n_principals;
+};
+enum dp_rbac_action { DP_RBAC_ALLOW, DP_RBAC_DENY };
+/* envoy.extensions.filters.network.rbac.v3.RBAC (rules + stat_prefix). */
+struct dp_rbac {
+    char *stat_prefix; /* Kuma: "inbound_<ip>_<port>." */
+    enum dp_rbac_action action;
+    struct dp_rbac_policy *policies;
+    size_t n_policies;
+};
+
+/* envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy */
+struct dp_tcp_proxy {
+    char *stat_prefix;
+    char *cluster;
+    uint32_t max_connect_attempts; /* 0 → 1 (Envoy's default) */
+    uint32_t idle_timeout_ms;      /* 0 → 1 h (Envoy's default); UINT32_MAX = none */
+};
+
+enum dp_traffic_direction { DP_DIR_UNSPECIFIED, DP_DIR_INBOUND, DP_DIR_OUTBOUND };
+
+/* envoy.config.listener.v3.Listener with one filter chain: optional TLS
+ * transport socket, optional network RBAC, then tcp_proxy. */
+struct dp_listener {
+    char *name; /* "inbound:10.0.0.1:80", "outbound:127.0.0.1:10001" */
+    struct dp_socket_address address;
+    enum dp_traffic_direction traffic_direction;
+    struct dp_downstream_tls_context *tls; /* NULL = plaintext */
+    struct dp_rbac *rbac;                  /* NULL = no RBAC filter */
+    struct dp_tcp_proxy tcp_proxy;
+};
+
+/* envoy.config.endpoint.v3.LbEndpoint */
+struct dp_lb_endpoint {
+    struct dp_socket_address address;
+    uint32_t load_balancing_weight; /* 0 → 1 */
+};
+/* envoy.config.endpoint.v3.ClusterLoadAssignment (one locality, priority 0). */
+struct dp_cluster_load_assignment {
+    char *cluster_name;
+    struct dp_lb_endpoint *endpoints;
+    size_t n_endpoints;
+};
+
+/* envoy.config.cluster.v3.OutlierDetection, local-origin (connect) failures. */
+struct dp_outlier_detection {
+    uint32_t consecutive_local_origin_failure; /* 0 → 5 */
+    uint32_t base_ejection_time_ms;            /* 0 → 30 s */
+    uint32_t max_ejection_time_ms;             /* 0 → 300 s */
+    uint32_t max_ejection_percent;             /* 0 → 10; at least one host may go */
+};
+
+enum dp_lb_policy { DP_LB_ROUND_ROBIN, DP_LB_LEAST_REQUEST, DP_LB_RANDOM };
+enum dp_discovery_type { DP_CLUSTER_STATIC, DP_CLUSTER_EDS };
+
+/* envoy.config.cluster.v3.Cluster */
+struct dp_cluster {
+    char *name;
+    char *alt_stat_name; /* stats use this when set (Kuma: name with ':' → '_') */
+    enum dp_discovery_type type;
+    uint32_t connect_timeout_ms; /* 0 → 5 s (Envoy's default) */
+    enum dp_lb_policy lb_policy;
+    struct dp_outlier_detection *outlier_detection; /* NULL = none */
+    struct dp_upstream_tls_context *tls;            /* transport_socket; NULL = plaintext */
+    /* STATIC clusters carry their endpoints inline; EDS clusters find theirs
+     * among dp_config.endpoints by cluster_name. */
+    struct dp_cluster_load_assignment load_assignment;
+};
+
+/* envoy.extensions.transport_sockets.tls.v3.Secret: either a certificate with
+ * its key, or a validation context (trusted CA bundle). PEM text. */
+struct dp_secret {
+    char *name;
+    char *certificate_chain; /* tls_certificate */
+    char *private_key;
+    char *trusted_ca; /* validation_context */
+};
+
+/* A complete configuration: what LDS, CDS, EDS and SDS together describe. */
+struct dp_config {
+    char *version_info;
+    struct dp_listener *listeners;
+    size_t n_listeners;
+    struct dp_cluster *clusters;
+    size_t n_clusters;
+    struct dp_cluster_load_assignment *endpoints; /* EDS */
+    size_t n_endpoints;
+    struct dp_secret *secrets;
+    size_t n_secrets;
+};
+
+struct dp_config *dp_config_new(const char *version_info);
+void dp_config_free(struct dp_config *c);
+
+/* Appenders return a zeroed element owned by c (pointers into c's arrays are
+ * valid until the next append of the same kind). */
+struct dp_listener *dp_config_add_listener(struct dp_config *c, const char *name,
+                                           const char *address, uint32_t port);
+struct dp_cluster *dp_config_add_cluster(struct dp_config *c, const char *name);
+struct dp_cluster_load_assignment *dp_config_add_assignment(struct dp_config *c,
+                                                            const char *cluster_name);
+struct dp_secret *dp_config_add_secret(struct dp_config *c, const char *name);
+struct dp_lb_endpoint *dp_cla_add_endpoint(struct dp_cluster_load_assignment *a,
+                                           const char *address, uint32_t port, uint32_t weight);
+struct dp_rbac_policy *dp_rbac_add_policy(struct dp_rbac *r, const char *name);
+void dp_rbac_policy_add_principal(struct dp_rbac_policy *p, enum dp_match_kind kind,
+                                  const char *value);
+void dp_rbac_policy_add_any(struct dp_rbac_policy *p);
+void dp_tls_add_san(struct dp_common_tls_context *t, enum dp_match_kind kind, const char *value);
+void dp_tls_add_alpn(struct dp_common_tls_context *t, const char *proto);
+
+/* Kuma's alt_stat_name for a cluster name: ':' replaced by '_'. Caller frees. */
+char *dp_alt_stat_name(const char *cluster_name);
+
+const struct dp_cluster *dp_config_find_cluster(const struct dp_config *c, const char *name);
+const struct dp_secret *dp_config_find_secret(const struct dp_config *c, const char *name);
+/* The endpoints of a cluster: inline for STATIC, from EDS otherwise (NULL if none). */
+const struct dp_cluster_load_assignment *dp_config_cluster_endpoints(const struct dp_config *c,
+                                                                     const struct dp_cluster *cl);
+
+/* JSON in the shape of Envoy's /config_dump (ListenersConfigDump,
+ * ClustersConfigDump, EndpointsConfigDump, SecretsConfigDump); private keys are
+ * redacted as Envoy does ("[redacted]"). Caller frees. */
+char *dp_config_dump_json(const struct dp_config *c);
+/* A canonical JSON of one listener, used to tell a changed listener from an
+ * unchanged one on a config swap. Caller frees. */
+char *dp_listener_fingerprint(const struct dp_listener *l);
+
+#endif

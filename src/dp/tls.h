@@ -1,0 +1,67 @@
+/*
+ * tls — OpenSSL contexts for the proxy's mTLS, built from SDS secrets (PEM).
+ *
+ * Chain verification is OpenSSL's (an X509_STORE holding the mesh CA bundle);
+ * on top of it the leaf's URI SANs must match the configured matchers (Envoy's
+ * match_typed_subject_alt_names): a prefix "spiffe://<mesh>/" inbound, the
+ * exact "spiffe://<mesh>/<service>" outbound. The SAN check runs inside the
+ * verify callback, so a wrong identity fails the handshake with an alert, as
+ * in Envoy.
+ *
+ * An SSL_CTX is immutable once built and belongs to one configuration
+ * snapshot; every SSL made from it holds a reference, so a rotated
+ * certificate only affects handshakes started after the swap.
+ */
+#ifndef DP_TLS_H
+#define DP_TLS_H
+
+#include <openssl/ssl.h>
+
+#include "core/util.h"
+#include "dp/model.h"
+
+/* What a handshake's verify callback needs and reports; one per SSL (ex_data). */
+struct dp_tls_verify {
+    const struct dp_string_matcher *sans; /* any one must match a URI SAN; none = no check */
+    size_t n_sans;
+    int san_failed;            /* the chain was fine but no URI SAN matched */
+    int chain_failed;          /* X509 verification failed */
+    int verify_error;          /* X509_V_ERR_* of chain_failed */
+    const unsigned char *alpn; /* server: wire-format list to select from (may be NULL) */
+    unsigned alpn_len;
+    /* client: called with a new resumable session (the callee takes the
+     * reference); NULL = sessions are not kept. */
+    void (*on_session)(void *owner, SSL_SESSION *sess);
+    void *owner;
+};
+
+/* Builds a server context presenting `identity` and, if `ca` is given,
+ * verifying clients against it (required when require_client_cert). It issues
+ * one session ticket per handshake from a session cache private to this
+ * context (at most 256 entries, ~15 KiB each with the peer certificate): a rotated context cannot
+ * resume sessions of the old one. */
+SSL_CTX *dp_tls_server_ctx(const struct dp_secret *identity, const struct dp_secret *ca,
+                           int require_client_cert, struct err *e);
+/* Builds a client context presenting `identity` (optional) and verifying the
+ * server against `ca` (optional: no verification without it). New sessions
+ * (TLS 1.3 tickets) go to the SSL's dp_tls_verify.on_session. */
+SSL_CTX *dp_tls_client_ctx(const struct dp_secret *identity, const struct dp_secret *ca,
+                           struct err *e);
+
+/* Attaches v (owned by the caller, must outlive ssl's handshake) to ssl. */
+void dp_tls_set_verify(SSL *ssl, struct dp_tls_verify *v);
+
+/* Encodes ALPN protocol names in wire format into out (cap bytes); returns the
+ * length, or 0 if they do not fit. */
+unsigned dp_tls_alpn_wire(char *const *protos, size_t n, unsigned char *out, unsigned cap);
+
+int dp_string_match(const struct dp_string_matcher *m, const char *s);
+/* 1 if any URI SAN of the verified peer certificate matches m. */
+int dp_tls_peer_uri_matches(SSL *ssl, const struct dp_string_matcher *m);
+/* Copies the first URI SAN of the peer certificate (for logs); "" if none. */
+void dp_tls_peer_first_uri(SSL *ssl, char *out, size_t outlen);
+
+/* The OpenSSL error queue as one line, then clears it. */
+void dp_tls_errors(char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,557 @@
+/*
+ * xds_map: Envoy resources, encoded with the same protobuf-c types kuma-cp
+ * uses (src/xds/pb.h builds them), decoded into sets and mapped to the
+ * engine's model — what is mapped, what is refused (NACK) and why.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "dp/xds_map.h"
+#include "test.h"
+#include "xds/pb.h"
+
+typedef Envoy__Config__Listener__V3__Listener Listener;
+typedef Envoy__Config__Cluster__V3__Cluster Cluster;
+
+/* One encoded resource. */
+struct enc {
+    uint8_t *data;
+    size_t len;
+};
+
+static struct dp_xds_set *decode_n(enum dp_xds_type t, const ProtobufCMessage **msgs, size_t n,
+                                   struct err *e)
+{
+    const void *vals[8] = {0};
+    size_t lens[8] = {0};
+    const char *urls[8] = {0};
+    for (size_t i = 0; i < n; i++) {
+        vals[i] = pb_pack(msgs[i], &lens[i]);
+        urls[i] = dp_xds_type_url(t);
+    }
+    struct dp_xds_set *s = NULL;
+    int rc = dp_xds_set_decode(t, "v1", vals, lens, urls, n, &s, e);
+    for (size_t i = 0; i < n; i++)
+        free((void *)vals[i]);
+    return rc == 0 ? s : NULL;
+}
+
+static struct dp_xds_set *decode1(enum dp_xds_type t, const ProtobufCMessage *m)
+{
+    struct err e = {{0}};
+    struct dp_xds_set *s = decode_n(t, &m, 1, &e);
+    if (!s)
+        TEST_FAIL_("decode: %s", e.msg);
+    return s;
+}
+
+static Envoy__Config__Listener__V3__Filter *filter(struct pb_arena *a, const char *name,
+                                                   const char *url, const ProtobufCMessage *cfg)
+{
+    Envoy__Config__Listener__V3__Filter *f = PB_NEW(a, Envoy__Config__Listener__V3__Filter,
+                                                    ENVOY__CONFIG__LISTENER__V3__FILTER__INIT);
+    f->name = pb_strdup(a, name);
+    f->config_type_case = ENVOY__CONFIG__LISTENER__V3__FILTER__CONFIG_TYPE_TYPED_CONFIG;
+    f->typed_config = pb_any(a, url, cfg);
+    return f;
+}
+
+static Envoy__Extensions__TransportSockets__Tls__V3__CommonTlsContext *
+common_tls(struct pb_arena *a, const char *mesh, Envoy__Type__Matcher__V3__StringMatcher *san)
+{
+    Envoy__Extensions__TransportSockets__Tls__V3__CommonTlsContext *c =
+        PB_NEW(a, Envoy__Extensions__TransportSockets__Tls__V3__CommonTlsContext,
+               ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__COMMON_TLS_CONTEXT__INIT);
+    char n1[64], n2[64];
+    snprintf(n1, sizeof(n1), "identity_cert:secret:%s", mesh);
+    snprintf(n2, sizeof(n2), "mesh_ca:secret:%s", mesh);
+    c->n_tls_certificate_sds_secret_configs = 1;
+    c->tls_certificate_sds_secret_configs = pb_alloc(a, sizeof(void *));
+    c->tls_certificate_sds_secret_configs[0] = pb_sds(a, n1);
+    Envoy__Extensions__TransportSockets__Tls__V3__CommonTlsContext__CombinedCertificateValidationContext
+        *cv = PB_NEW(
+            a,
+            Envoy__Extensions__TransportSockets__Tls__V3__CommonTlsContext__CombinedCertificateValidationContext,
+            ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__COMMON_TLS_CONTEXT__COMBINED_CERTIFICATE_VALIDATION_CONTEXT__INIT);
+    cv->validation_context_sds_secret_config = pb_sds(a, n2);
+    Envoy__Extensions__TransportSockets__Tls__V3__CertificateValidationContext *v =
+        PB_NEW(a, Envoy__Extensions__TransportSockets__Tls__V3__CertificateValidationContext,
+               ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__CERTIFICATE_VALIDATION_CONTEXT__INIT);
+    Envoy__Extensions__TransportSockets__Tls__V3__SubjectAltNameMatcher *m =
+        PB_NEW(a, Envoy__Extensions__TransportSockets__Tls__V3__SubjectAltNameMatcher,
+               ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SUBJECT_ALT_NAME_MATCHER__INIT);
+    m->san_type =
+        ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SUBJECT_ALT_NAME_MATCHER__SAN_TYPE__URI;
+    m->matcher = san;
+    v->n_match_typed_subject_alt_names = 1;
+    v->match_typed_subject_alt_names = pb_alloc(a, sizeof(void *));
+    v->match_typed_subject_alt_names[0] = m;
+    cv->default_validation_context = v;
+    c->validation_context_type_case =
+        ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__COMMON_TLS_CONTEXT__VALIDATION_CONTEXT_TYPE_COMBINED_VALIDATION_CONTEXT;
+    c->combined_validation_context = cv;
+    c->n_alpn_protocols = 1;
+    c->alpn_protocols = pb_alloc(a, sizeof(char *));
+    c->alpn_protocols[0] = pb_strdup(a, "kuma");
+    return c;
+}
+
+static Envoy__Config__Core__V3__TransportSocket *tls_socket(struct pb_arena *a, const char *url,
+                                                            const ProtobufCMessage *ctx)
+{
+    Envoy__Config__Core__V3__TransportSocket *ts =
+        PB_NEW(a, Envoy__Config__Core__V3__TransportSocket,
+               ENVOY__CONFIG__CORE__V3__TRANSPORT_SOCKET__INIT);
+    ts->name = pb_strdup(a, "envoy.transport_sockets.tls");
+    ts->config_type_case = ENVOY__CONFIG__CORE__V3__TRANSPORT_SOCKET__CONFIG_TYPE_TYPED_CONFIG;
+    ts->typed_config = pb_any(a, url, ctx);
+    return ts;
+}
+
+static Envoy__Config__Rbac__V3__Principal *principal_name(struct pb_arena *a, const char *uri)
+{
+    Envoy__Config__Rbac__V3__Principal *p =
+        PB_NEW(a, Envoy__Config__Rbac__V3__Principal, ENVOY__CONFIG__RBAC__V3__PRINCIPAL__INIT);
+    p->identifier_case = ENVOY__CONFIG__RBAC__V3__PRINCIPAL__IDENTIFIER_AUTHENTICATED;
+    p->authenticated = PB_NEW(a, Envoy__Config__Rbac__V3__Principal__Authenticated,
+                              ENVOY__CONFIG__RBAC__V3__PRINCIPAL__AUTHENTICATED__INIT);
+    p->authenticated->principal_name = pb_exact(a, uri);
+    return p;
+}
+
+/* A network RBAC with one policy whose principals are ps. */
+static ProtobufCMessage *rbac(struct pb_arena *a, Envoy__Config__Rbac__V3__Principal **ps, size_t n)
+{
+    Envoy__Extensions__Filters__Network__Rbac__V3__RBAC *r =
+        PB_NEW(a, Envoy__Extensions__Filters__Network__Rbac__V3__RBAC,
+               ENVOY__EXTENSIONS__FILTERS__NETWORK__RBAC__V3__RBAC__INIT);
+    r->stat_prefix = pb_strdup(a, "inbound_10.0.0.1_80.");
+    r->rules = PB_NEW(a, Envoy__Config__Rbac__V3__RBAC, ENVOY__CONFIG__RBAC__V3__RBAC__INIT);
+    Envoy__Config__Rbac__V3__Policy *pol =
+        PB_NEW(a, Envoy__Config__Rbac__V3__Policy, ENVOY__CONFIG__RBAC__V3__POLICY__INIT);
+    Envoy__Config__Rbac__V3__Permission *perm =
+        PB_NEW(a, Envoy__Config__Rbac__V3__Permission, ENVOY__CONFIG__RBAC__V3__PERMISSION__INIT);
+    perm->rule_case = ENVOY__CONFIG__RBAC__V3__PERMISSION__RULE_ANY;
+    perm->any = 1;
+    pol->n_permissions = 1;
+    pol->permissions = pb_alloc(a, sizeof(void *));
+    pol->permissions[0] = perm;
+    pol->n_principals = n;
+    pol->principals = ps;
+    Envoy__Config__Rbac__V3__RBAC__PoliciesEntry *pe =
+        PB_NEW(a, Envoy__Config__Rbac__V3__RBAC__PoliciesEntry,
+               ENVOY__CONFIG__RBAC__V3__RBAC__POLICIES_ENTRY__INIT);
+    pe->key = pb_strdup(a, "allow-web");
+    pe->value = pol;
+    r->rules->n_policies = 1;
+    r->rules->policies = pb_alloc(a, sizeof(void *));
+    r->rules->policies[0] = pe;
+    return &r->base;
+}
+
+static Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy *tcp(struct pb_arena *a,
+                                                                       const char *cluster)
+{
+    Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy *t =
+        PB_NEW(a, Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy,
+               ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__INIT);
+    t->stat_prefix = pb_strdup(a, "backend");
+    if (cluster) {
+        t->cluster_specifier_case =
+            ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__CLUSTER_SPECIFIER_CLUSTER;
+        t->cluster = pb_strdup(a, cluster);
+    }
+    t->idle_timeout = pb_duration(a, 120, 0);
+    t->max_connect_attempts = pb_u32(a, 3);
+    return t;
+}
+
+/* Listener with one chain of the given filters (and TLS when mesh given). */
+static Listener *listener(struct pb_arena *a, const char *name, const char *mesh,
+                          Envoy__Config__Listener__V3__Filter **fs, size_t n)
+{
+    Listener *l = PB_NEW(a, Listener, ENVOY__CONFIG__LISTENER__V3__LISTENER__INIT);
+    l->name = pb_strdup(a, name);
+    l->address = pb_address(a, "10.0.0.1", 80);
+    l->traffic_direction = ENVOY__CONFIG__CORE__V3__TRAFFIC_DIRECTION__INBOUND;
+    Envoy__Config__Listener__V3__FilterChain *fc =
+        PB_NEW(a, Envoy__Config__Listener__V3__FilterChain,
+               ENVOY__CONFIG__LISTENER__V3__FILTER_CHAIN__INIT);
+    fc->n_filters = n;
+    fc->filters = fs;
+    if (mesh) {
+        Envoy__Extensions__TransportSockets__Tls__V3__DownstreamTlsContext *d =
+            PB_NEW(a, Envoy__Extensions__TransportSockets__Tls__V3__DownstreamTlsContext,
+                   ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__DOWNSTREAM_TLS_CONTEXT__INIT);
+        d->common_tls_context = common_tls(a, mesh, pb_prefix(a, "spiffe://default/"));
+        d->require_client_certificate = pb_bool(a, 1);
+        fc->transport_socket = tls_socket(a, XDS_URL_DOWNSTREAM_TLS, &d->base);
+    }
+    l->n_filter_chains = 1;
+    l->filter_chains = pb_alloc(a, sizeof(void *));
+    l->filter_chains[0] = fc;
+    return l;
+}
+
+static Cluster *eds_cluster(struct pb_arena *a, const char *name, const char *service)
+{
+    Cluster *c = PB_NEW(a, Cluster, ENVOY__CONFIG__CLUSTER__V3__CLUSTER__INIT);
+    c->name = pb_strdup(a, name);
+    c->cluster_discovery_type_case = ENVOY__CONFIG__CLUSTER__V3__CLUSTER__CLUSTER_DISCOVERY_TYPE_TYPE;
+    c->type = ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__EDS;
+    c->eds_cluster_config = PB_NEW(a, Envoy__Config__Cluster__V3__Cluster__EdsClusterConfig,
+                                   ENVOY__CONFIG__CLUSTER__V3__CLUSTER__EDS_CLUSTER_CONFIG__INIT);
+    c->eds_cluster_config->eds_config = pb_ads_source(a);
+    if (service)
+        c->eds_cluster_config->service_name = pb_strdup(a, service);
+    c->connect_timeout = pb_duration(a, 2, 500000000);
+    c->alt_stat_name = pb_strdup(a, name);
+    return c;
+}
+
+/* A CLA with endpoints "ip:version" tagged envoy.lb {version}. */
+static ProtobufCMessage *cla(struct pb_arena *a, const char *name, const char *const *eps, size_t n)
+{
+    Envoy__Config__Endpoint__V3__ClusterLoadAssignment *c =
+        PB_NEW(a, Envoy__Config__Endpoint__V3__ClusterLoadAssignment,
+               ENVOY__CONFIG__ENDPOINT__V3__CLUSTER_LOAD_ASSIGNMENT__INIT);
+    c->cluster_name = pb_strdup(a, name);
+    Envoy__Config__Endpoint__V3__LocalityLbEndpoints *loc =
+        PB_NEW(a, Envoy__Config__Endpoint__V3__LocalityLbEndpoints,
+               ENVOY__CONFIG__ENDPOINT__V3__LOCALITY_LB_ENDPOINTS__INIT);
+    loc->n_lb_endpoints = n;
+    loc->lb_endpoints = pb_alloc(a, n * sizeof(void *));
+    for (size_t i = 0; i < n; i++) {
+        Envoy__Config__Endpoint__V3__LbEndpoint *lb =
+            PB_NEW(a, Envoy__Config__Endpoint__V3__LbEndpoint,
+                   ENVOY__CONFIG__ENDPOINT__V3__LB_ENDPOINT__INIT);
+        char ip[32];
+        const char *colon = strchr(eps[i], ':');
+        snprintf(ip, sizeof(ip), "%.*s", (int)(colon - eps[i]), eps[i]);
+        lb->host_identifier_case = ENVOY__CONFIG__ENDPOINT__V3__LB_ENDPOINT__HOST_IDENTIFIER_ENDPOINT;
+        lb->endpoint = PB_NEW(a, Envoy__Config__Endpoint__V3__Endpoint,
+                              ENVOY__CONFIG__ENDPOINT__V3__ENDPOINT__INIT);
+        lb->endpoint->address = pb_address(a, ip, 8080);
+        struct xds_tag tag = {(char *)"version", (char *)colon + 1};
+        lb->metadata = pb_metadata_tags(a, "envoy.lb", &tag, 1);
+        loc->lb_endpoints[i] = lb;
+    }
+    c->n_endpoints = 1;
+    c->endpoints = pb_alloc(a, sizeof(void *));
+    c->endpoints[0] = loc;
+    return &c->base;
+}
+
+static ProtobufCMessage *secret(struct pb_arena *a, const char *name, int ca)
+{
+    Envoy__Extensions__TransportSockets__Tls__V3__Secret *s =
+        PB_NEW(a, Envoy__Extensions__TransportSockets__Tls__V3__Secret,
+               ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SECRET__INIT);
+    s->name = pb_strdup(a, name);
+    Envoy__Config__Core__V3__DataSource *ds[2];
+    for (int i = 0; i < 2; i++) {
+        ds[i] = PB_NEW(a, Envoy__Config__Core__V3__DataSource,
+                       ENVOY__CONFIG__CORE__V3__DATA_SOURCE__INIT);
+        ds[i]->specifier_case = ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_INLINE_BYTES;
+        ds[i]->inline_bytes.data = (uint8_t *)pb_strdup(a, i ? "KEY" : "PEM");
+        ds[i]->inline_bytes.len = 3;
+    }
+    if (ca) {
+        s->type_case = ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SECRET__TYPE_VALIDATION_CONTEXT;
+        s->validation_context =
+            PB_NEW(a, Envoy__Extensions__TransportSockets__Tls__V3__CertificateValidationContext,
+                   ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__CERTIFICATE_VALIDATION_CONTEXT__INIT);
+        s->validation_context->trusted_ca = ds[0];
+    } else {
+        s->type_case = ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SECRET__TYPE_TLS_CERTIFICATE;
+        s->tls_certificate = PB_NEW(a, Envoy__Extensions__TransportSockets__Tls__V3__TlsCertificate,
+                                    ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__TLS_CERTIFICATE__INIT);
+        s->tls_certificate->certificate_chain = ds[0];
+        s->tls_certificate->private_key = ds[1];
+    }
+    return &s->base;
+}
+
+static void free_sets(struct dp_xds_set **sets)
+{
+    for (int i = 0; i < DP_XDS_NTYPES; i++)
+        dp_xds_set_free(sets[i]);
+}
+
+/* An mTLS inbound (RBAC + tcp_proxy) and an outbound EDS cluster with
+ * UpstreamTlsContext, its CLA and both secrets: every field lands. */
+TEST(xds_map_inbound_outbound_mtls)
+{
+    struct pb_arena a = {0};
+    Envoy__Config__Rbac__V3__Principal **ps = pb_alloc(&a, 2 * sizeof(void *));
+    ps[0] = principal_name(&a, "spiffe://default/web");
+    /* or_ids are flattened into the policy's principals. */
+    ps[1] = PB_NEW(&a, Envoy__Config__Rbac__V3__Principal, ENVOY__CONFIG__RBAC__V3__PRINCIPAL__INIT);
+    ps[1]->identifier_case = ENVOY__CONFIG__RBAC__V3__PRINCIPAL__IDENTIFIER_OR_IDS;
+    ps[1]->or_ids = PB_NEW(&a, Envoy__Config__Rbac__V3__Principal__Set,
+                           ENVOY__CONFIG__RBAC__V3__PRINCIPAL__SET__INIT);
+    ps[1]->or_ids->n_ids = 1;
+    ps[1]->or_ids->ids = pb_alloc(&a, sizeof(void *));
+    ps[1]->or_ids->ids[0] = principal_name(&a, "kuma://team/a");
+    Envoy__Config__Listener__V3__Filter **fs = pb_alloc(&a, 2 * sizeof(void *));
+    fs[0] = filter(&a, "envoy.filters.network.rbac", XDS_URL_NETWORK_RBAC, rbac(&a, ps, 2));
+    fs[1] = filter(&a, "envoy.filters.network.tcp_proxy", XDS_URL_TCP_PROXY,
+                   &tcp(&a, "localhost:8080")->base);
+    Listener *l = listener(&a, "inbound:10.0.0.1:80", "default", fs, 2);
+
+    Cluster *c = eds_cluster(&a, "backend", NULL);
+    Envoy__Extensions__TransportSockets__Tls__V3__UpstreamTlsContext *u =
+        PB_NEW(&a, Envoy__Extensions__TransportSockets__Tls__V3__UpstreamTlsContext,
+               ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__UPSTREAM_TLS_CONTEXT__INIT);
+    u->common_tls_context = common_tls(&a, "default", pb_exact(&a, "spiffe://default/backend"));
+    u->sni = pb_strdup(&a, "backend{mesh=default}");
+    c->transport_socket = tls_socket(&a, XDS_URL_UPSTREAM_TLS, &u->base);
+    c->lb_policy = ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__RING_HASH;
+    c->outlier_detection = PB_NEW(&a, Envoy__Config__Cluster__V3__OutlierDetection,
+                                  ENVOY__CONFIG__CLUSTER__V3__OUTLIER_DETECTION__INIT);
+    c->outlier_detection->consecutive_5xx = pb_u32(&a, 7);
+    c->outlier_detection->base_ejection_time = pb_duration(&a, 10, 0);
+
+    const char *eps[] = {"10.0.0.2:v1", "10.0.0.3:v2"};
+    const ProtobufCMessage *secrets[] = {secret(&a, "identity_cert:secret:default", 0),
+                                         secret(&a, "mesh_ca:secret:default", 1)};
+    struct err e = {{0}};
+    struct dp_xds_set *sets[DP_XDS_NTYPES] = {
+        [DP_XDS_LDS] = decode1(DP_XDS_LDS, &l->base),
+        [DP_XDS_CDS] = decode1(DP_XDS_CDS, &c->base),
+        [DP_XDS_EDS] = decode1(DP_XDS_EDS, cla(&a, "backend", eps, 2)),
+        [DP_XDS_SDS] = decode_n(DP_XDS_SDS, secrets, 2, &e),
+    };
+    ASSERT(sets[DP_XDS_SDS]);
+    struct dp_config *cfg = NULL;
+    int missing = -1;
+    ASSERT_INT_EQ(dp_xds_build(sets, &cfg, &missing, &e), 0);
+    ASSERT_INT_EQ(missing, 0);
+
+    ASSERT_INT_EQ(cfg->n_listeners, 1);
+    const struct dp_listener *dl = &cfg->listeners[0];
+    ASSERT_STR_EQ(dl->address.address, "10.0.0.1");
+    ASSERT_INT_EQ(dl->address.port_value, 80);
+    ASSERT_INT_EQ(dl->traffic_direction, DP_DIR_INBOUND);
+    ASSERT_STR_EQ(dl->tcp_proxy.cluster, "localhost:8080");
+    ASSERT_INT_EQ(dl->tcp_proxy.idle_timeout_ms, 120000);
+    ASSERT_INT_EQ(dl->tcp_proxy.max_connect_attempts, 3);
+    ASSERT(dl->tls);
+    ASSERT_INT_EQ(dl->tls->require_client_certificate, 1);
+    ASSERT_STR_EQ(dl->tls->common_tls_context.tls_certificate_sds_secret,
+                  "identity_cert:secret:default");
+    ASSERT_STR_EQ(dl->tls->common_tls_context.validation_context_sds_secret,
+                  "mesh_ca:secret:default");
+    ASSERT_INT_EQ(dl->tls->common_tls_context.n_match_subject_alt_names, 1);
+    ASSERT_INT_EQ(dl->tls->common_tls_context.match_subject_alt_names[0].kind, DP_MATCH_PREFIX);
+    ASSERT(dl->rbac);
+    ASSERT_INT_EQ(dl->rbac->action, DP_RBAC_ALLOW);
+    ASSERT_STR_EQ(dl->rbac->stat_prefix, "inbound_10.0.0.1_80.");
+    ASSERT_INT_EQ(dl->rbac->n_policies, 1);
+    ASSERT_INT_EQ(dl->rbac->policies[0].n_principals, 2);
+    ASSERT_STR_EQ(dl->rbac->policies[0].principals[1].principal_name.value, "kuma://team/a");
+
+    ASSERT_INT_EQ(cfg->n_clusters, 1);
+    const struct dp_cluster *dc = &cfg->clusters[0];
+    ASSERT_INT_EQ(dc->type, DP_CLUSTER_EDS);
+    ASSERT_INT_EQ(dc->connect_timeout_ms, 2500);
+    ASSERT_INT_EQ(dc->lb_policy, DP_LB_LEAST_REQUEST);
+    ASSERT(dc->outlier_detection);
+    ASSERT_INT_EQ(dc->outlier_detection->consecutive_local_origin_failure, 7);
+    ASSERT_INT_EQ(dc->outlier_detection->base_ejection_time_ms, 10000);
+    ASSERT(dc->tls);
+    ASSERT_STR_EQ(dc->tls->sni, "backend{mesh=default}");
+    ASSERT_STR_EQ(dc->tls->common_tls_context.alpn_protocols[0], "kuma");
+    ASSERT_STR_EQ(dc->tls->common_tls_context.match_subject_alt_names[0].value,
+                  "spiffe://default/backend");
+    const struct dp_cluster_load_assignment *ca = dp_config_cluster_endpoints(cfg, dc);
+    ASSERT(ca);
+    ASSERT_INT_EQ(ca->n_endpoints, 2);
+    ASSERT_STR_EQ(ca->endpoints[1].address.address, "10.0.0.3");
+    ASSERT_INT_EQ(ca->endpoints[1].address.port_value, 8080);
+
+    ASSERT_INT_EQ(cfg->n_secrets, 2);
+    const struct dp_secret *s0 = dp_config_find_secret(cfg, "identity_cert:secret:default");
+    ASSERT(s0);
+    ASSERT_STR_EQ(s0->certificate_chain, "PEM");
+    ASSERT_STR_EQ(s0->private_key, "KEY");
+    ASSERT_STR_EQ(dp_config_find_secret(cfg, "mesh_ca:secret:default")->trusted_ca, "PEM");
+    ASSERT_STR_CONTAINS(cfg->version_info, "lds=v1");
+    dp_config_free(cfg);
+
+    /* Without SDS, the configuration waits for its secrets. */
+    dp_xds_set_free(sets[DP_XDS_SDS]);
+    sets[DP_XDS_SDS] = NULL;
+    ASSERT_INT_EQ(dp_xds_build(sets, &cfg, &missing, &e), 0);
+    ASSERT_INT_EQ(missing, 1);
+    dp_config_free(cfg);
+    free_sets(sets);
+    pb_arena_free(&a);
+}
+
+/* A TrafficRoute split as kuma-cp sends it: weighted clusters reading the
+ * service's EDS with metadata_match on `version` become one cluster whose
+ * endpoint weights give 80/20. */
+TEST(xds_map_weighted_split)
+{
+    struct pb_arena a = {0};
+    Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy *t = tcp(&a, NULL);
+    Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster *wc =
+        PB_NEW(&a, Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster,
+               ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__WEIGHTED_CLUSTER__INIT);
+    const char *names[2] = {"backend-aaaa", "backend-bbbb"}, *vers[2] = {"v1", "v2"};
+    uint32_t weights[2] = {80, 20};
+    wc->n_clusters = 2;
+    wc->clusters = pb_alloc(&a, 2 * sizeof(void *));
+    Cluster *cs[2];
+    for (int i = 0; i < 2; i++) {
+        Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster__ClusterWeight
+            *cw = PB_NEW(
+                &a,
+                Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster__ClusterWeight,
+                ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__WEIGHTED_CLUSTER__CLUSTER_WEIGHT__INIT);
+        cw->name = pb_strdup(&a, names[i]);
+        cw->weight = weights[i];
+        struct xds_tag tag = {(char *)"version", (char *)vers[i]};
+        cw->metadata_match = pb_metadata_tags(&a, "envoy.lb", &tag, 1);
+        wc->clusters[i] = cw;
+        cs[i] = eds_cluster(&a, names[i], "backend");
+    }
+    t->cluster_specifier_case =
+        ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__CLUSTER_SPECIFIER_WEIGHTED_CLUSTERS;
+    t->weighted_clusters = wc;
+    Envoy__Config__Listener__V3__Filter **fs = pb_alloc(&a, sizeof(void *));
+    fs[0] = filter(&a, "envoy.filters.network.tcp_proxy", XDS_URL_TCP_PROXY, &t->base);
+    Listener *l = listener(&a, "outbound:127.0.0.1:10001", NULL, fs, 1);
+    /* v1 has two endpoints: each gets half of v1's share. */
+    const char *eps[] = {"10.0.0.2:v1", "10.0.0.3:v1", "10.0.0.4:v2"};
+    const ProtobufCMessage *cms[2] = {&cs[0]->base, &cs[1]->base};
+    struct err e = {{0}};
+    struct dp_xds_set *sets[DP_XDS_NTYPES] = {
+        [DP_XDS_LDS] = decode1(DP_XDS_LDS, &l->base),
+        [DP_XDS_CDS] = decode_n(DP_XDS_CDS, cms, 2, &e),
+        [DP_XDS_EDS] = decode1(DP_XDS_EDS, cla(&a, "backend", eps, 3)),
+    };
+    struct dp_config *cfg = NULL;
+    int missing;
+    ASSERT_INT_EQ(dp_xds_build(sets, &cfg, &missing, &e), 0);
+    ASSERT_STR_EQ(cfg->listeners[0].tcp_proxy.cluster, "outbound:127.0.0.1:10001:weighted");
+    const struct dp_cluster *w = dp_config_find_cluster(cfg, "outbound:127.0.0.1:10001:weighted");
+    ASSERT(w);
+    ASSERT_INT_EQ(w->type, DP_CLUSTER_STATIC);
+    ASSERT_INT_EQ(w->load_assignment.n_endpoints, 3);
+    /* 40:40:20 reduced to 2:2:1. */
+    ASSERT_INT_EQ(w->load_assignment.endpoints[0].load_balancing_weight, 2);
+    ASSERT_INT_EQ(w->load_assignment.endpoints[1].load_balancing_weight, 2);
+    ASSERT_STR_EQ(w->load_assignment.endpoints[2].address.address, "10.0.0.4");
+    ASSERT_INT_EQ(w->load_assignment.endpoints[2].load_balancing_weight, 1);
+    /* The subset clusters themselves copy the service's endpoints. */
+    const struct dp_cluster *sub = dp_config_find_cluster(cfg, "backend-aaaa");
+    ASSERT(sub);
+    ASSERT_INT_EQ(sub->load_assignment.n_endpoints, 3);
+    dp_config_free(cfg);
+    free_sets(sets);
+    pb_arena_free(&a);
+}
+
+static void expect_refused(const ProtobufCMessage *m, enum dp_xds_type t, const char *why)
+{
+    struct err e = {{0}};
+    struct dp_xds_set *sets[DP_XDS_NTYPES] = {0};
+    sets[t] = decode1(t, m);
+    struct dp_config *cfg = NULL;
+    int missing;
+    if (dp_xds_build(sets, &cfg, &missing, &e) == 0)
+        TEST_FAIL_("built a configuration that should be refused (%s)", why);
+    ASSERT_STR_CONTAINS(e.msg, why);
+    free_sets(sets);
+}
+
+/* What would change semantics is refused with a reason (the NACK's detail). */
+TEST(xds_map_refusals)
+{
+    struct pb_arena a = {0};
+    /* An HTTP connection manager: no HTTP in the engine. */
+    Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager *hcm =
+        PB_NEW(&a, Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager,
+               ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__INIT);
+    Envoy__Config__Listener__V3__Filter **fs = pb_alloc(&a, sizeof(void *));
+    fs[0] = filter(&a, "envoy.filters.network.http_connection_manager", XDS_URL_HCM, &hcm->base);
+    expect_refused(&listener(&a, "l1", NULL, fs, 1)->base, DP_XDS_LDS, "is not supported");
+
+    /* An AND of two principals cannot be expressed. */
+    Envoy__Config__Rbac__V3__Principal **ps = pb_alloc(&a, sizeof(void *));
+    ps[0] = PB_NEW(&a, Envoy__Config__Rbac__V3__Principal, ENVOY__CONFIG__RBAC__V3__PRINCIPAL__INIT);
+    ps[0]->identifier_case = ENVOY__CONFIG__RBAC__V3__PRINCIPAL__IDENTIFIER_AND_IDS;
+    ps[0]->and_ids = PB_NEW(&a, Envoy__Config__Rbac__V3__Principal__Set,
+                            ENVOY__CONFIG__RBAC__V3__PRINCIPAL__SET__INIT);
+    ps[0]->and_ids->n_ids = 2;
+    ps[0]->and_ids->ids = pb_alloc(&a, 2 * sizeof(void *));
+    ps[0]->and_ids->ids[0] = principal_name(&a, "spiffe://default/web");
+    ps[0]->and_ids->ids[1] = principal_name(&a, "kuma://version/v1");
+    Envoy__Config__Listener__V3__Filter **fs2 = pb_alloc(&a, 2 * sizeof(void *));
+    fs2[0] = filter(&a, "envoy.filters.network.rbac", XDS_URL_NETWORK_RBAC, rbac(&a, ps, 1));
+    fs2[1] = filter(&a, "envoy.filters.network.tcp_proxy", XDS_URL_TCP_PROXY, &tcp(&a, "x")->base);
+    expect_refused(&listener(&a, "l2", NULL, fs2, 2)->base, DP_XDS_LDS, "RBAC principal");
+
+    /* Two filter chains (PERMISSIVE mTLS). */
+    Listener *l3 = listener(&a, "l3", NULL, fs2 + 1, 1);
+    Envoy__Config__Listener__V3__FilterChain **fcs = pb_alloc(&a, 2 * sizeof(void *));
+    fcs[0] = fcs[1] = l3->filter_chains[0];
+    l3->filter_chains = fcs;
+    l3->n_filter_chains = 2;
+    expect_refused(&l3->base, DP_XDS_LDS, "exactly one filter chain");
+
+    /* DNS clusters. */
+    Cluster *c = eds_cluster(&a, "dns", NULL);
+    c->type = ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__STRICT_DNS;
+    expect_refused(&c->base, DP_XDS_CDS, "discovery type");
+
+    /* Secrets from files. */
+    Envoy__Extensions__TransportSockets__Tls__V3__Secret *s = (void *)secret(&a, "s", 1);
+    s->validation_context->trusted_ca->specifier_case =
+        ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_FILENAME;
+    s->validation_context->trusted_ca->filename = pb_strdup(&a, "/etc/ca.pem");
+    expect_refused(&s->base, DP_XDS_SDS, "only inline data sources");
+    pb_arena_free(&a);
+}
+
+/* Decoding: the Any's type must match the response's; names are unique;
+ * transparent-proxy listeners are skipped, not refused. */
+TEST(xds_map_decode_rules)
+{
+    struct pb_arena a = {0};
+    Cluster *c = eds_cluster(&a, "backend", NULL);
+    struct enc en;
+    en.data = pb_pack(&c->base, &en.len);
+    const void *vals[2] = {en.data, en.data};
+    size_t lens[2] = {en.len, en.len};
+    const char *urls[2] = {dp_xds_type_url(DP_XDS_LDS), dp_xds_type_url(DP_XDS_CDS)};
+    struct dp_xds_set *s = NULL;
+    struct err e = {{0}};
+    ASSERT_INT_EQ(dp_xds_set_decode(DP_XDS_CDS, "1", vals, lens, urls, 1, &s, &e), -1);
+    ASSERT_STR_CONTAINS(e.msg, "in a CDS response");
+    urls[0] = urls[1];
+    ASSERT_INT_EQ(dp_xds_set_decode(DP_XDS_CDS, "1", vals, lens, urls, 2, &s, &e), -1);
+    ASSERT_STR_CONTAINS(e.msg, "duplicate CDS resource backend");
+    ASSERT_INT_EQ(dp_xds_set_decode(DP_XDS_CDS, "1", vals, lens, urls, 1, &s, &e), 0);
+    ASSERT_INT_EQ(dp_xds_set_size(s), 1);
+    ASSERT_STR_EQ(dp_xds_set_version(s), "1");
+    dp_xds_set_free(s);
+    free(en.data);
+    ASSERT_INT_EQ(dp_xds_type_from_url(dp_xds_type_url(DP_XDS_SDS)), DP_XDS_SDS);
+    ASSERT_INT_EQ(dp_xds_type_from_url("type.googleapis.com/nope"), -1);
+
+    Envoy__Config__Listener__V3__Filter **fs = pb_alloc(&a, sizeof(void *));
+    fs[0] = filter(&a, "envoy.filters.network.tcp_proxy", XDS_URL_TCP_PROXY, &tcp(&a, "x")->base);
+    Listener *l = listener(&a, "outbound:passthrough:ipv4", NULL, fs, 1);
+    l->use_original_dst = pb_bool(&a, 1);
+    struct dp_xds_set *sets[DP_XDS_NTYPES] = {[DP_XDS_LDS] = decode1(DP_XDS_LDS, &l->base)};
+    struct dp_config *cfg = NULL;
+    int missing;
+    ASSERT_INT_EQ(dp_xds_build(sets, &cfg, &missing, &e), 0);
+    ASSERT_INT_EQ(cfg->n_listeners, 0);
+    dp_config_free(cfg);
+    free_sets(sets);
+    pb_arena_free(&a);
+}
