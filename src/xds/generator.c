@@ -124,8 +124,7 @@ static void add_msg(struct gen *g, enum xds_type t, const char *name, const Prot
  * that an outbound's resources depend on (tag set, gateway kind,
  * transparent proxying, proxyless, and the name when some policy targets a
  * Dataplane by name). */
-static char *unit_key(struct gen *g, const char *kind, const char *a, const char *b,
-                      uint32_t port)
+static char *unit_key(struct gen *g, const char *kind, const char *a, const char *b, uint32_t port)
 {
     return xasprintf("%s|%016llx|%d|%s|%s|%s|%u", kind, (unsigned long long)g->dp->tagset_hash,
                      g->o->proxyless, g->snap->dataplane_refs ? g->dp->name : "", a, b, port);
@@ -410,7 +409,6 @@ static void apply_tcp_policy(struct pb_arena *a,
         tp->max_connect_attempts = pb_u32(a, (uint32_t)cp->max_connect_attempts);
 }
 
-
 /* ---- HTTP (listeners of services tagged kuma.io/protocol http, http2, grpc) ---- */
 
 /* A StringMatcher from a legacy match value {exact|prefix|regex: s}. */
@@ -434,8 +432,8 @@ static Envoy__Type__Matcher__V3__StringMatcher *string_match(struct pb_arena *a,
     return NULL;
 }
 
-static Envoy__Config__Route__V3__HeaderMatcher *header_match(struct pb_arena *a, const char *name,
-                                                             Envoy__Type__Matcher__V3__StringMatcher *sm)
+static Envoy__Config__Route__V3__HeaderMatcher *
+header_match(struct pb_arena *a, const char *name, Envoy__Type__Matcher__V3__StringMatcher *sm)
 {
     Envoy__Config__Route__V3__HeaderMatcher *h = PB_NEW(
         a, Envoy__Config__Route__V3__HeaderMatcher, ENVOY__CONFIG__ROUTE__V3__HEADER_MATCHER__INIT);
@@ -501,10 +499,11 @@ static Envoy__Config__Route__V3__RouteAction *route_action(struct pb_arena *a,
                                                            const struct xds_split *sp, size_t n,
                                                            const struct xds_conn_policy *cp)
 {
-    Envoy__Config__Route__V3__RouteAction *ra = PB_NEW(a, Envoy__Config__Route__V3__RouteAction,
-                                                       ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__INIT);
+    Envoy__Config__Route__V3__RouteAction *ra = PB_NEW(
+        a, Envoy__Config__Route__V3__RouteAction, ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__INIT);
     if (n == 1 && sp[0].ntags == 0) {
-        ra->cluster_specifier_case = ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__CLUSTER_SPECIFIER_CLUSTER;
+        ra->cluster_specifier_case =
+            ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__CLUSTER_SPECIFIER_CLUSTER;
         ra->cluster = pb_strdup(a, sp[0].cluster);
     } else {
         Envoy__Config__Route__V3__WeightedCluster *wc =
@@ -539,11 +538,13 @@ static Envoy__Config__Route__V3__RouteAction *route_action(struct pb_arena *a,
         if (cp->n_retry_codes) {
             rp->n_retriable_status_codes = cp->n_retry_codes;
             rp->retriable_status_codes = pb_alloc(a, cp->n_retry_codes * sizeof(uint32_t));
-            memcpy(rp->retriable_status_codes, cp->retry_codes, cp->n_retry_codes * sizeof(uint32_t));
+            memcpy(rp->retriable_status_codes, cp->retry_codes,
+                   cp->n_retry_codes * sizeof(uint32_t));
         }
         if (cp->retry_base_ms != XDS_UNSET) {
-            rp->retry_back_off = PB_NEW(a, Envoy__Config__Route__V3__RetryPolicy__RetryBackOff,
-                                        ENVOY__CONFIG__ROUTE__V3__RETRY_POLICY__RETRY_BACK_OFF__INIT);
+            rp->retry_back_off =
+                PB_NEW(a, Envoy__Config__Route__V3__RetryPolicy__RetryBackOff,
+                       ENVOY__CONFIG__ROUTE__V3__RETRY_POLICY__RETRY_BACK_OFF__INIT);
             rp->retry_back_off->base_interval = pb_ms(a, cp->retry_base_ms);
             if (cp->retry_max_ms != XDS_UNSET)
                 rp->retry_back_off->max_interval = pb_ms(a, cp->retry_max_ms);
@@ -599,9 +600,9 @@ hcm_new(struct pb_arena *a, const char *stat_prefix,
     Envoy__Extensions__Filters__Http__Router__V3__Router *router =
         PB_NEW(a, Envoy__Extensions__Filters__Http__Router__V3__Router,
                ENVOY__EXTENSIONS__FILTERS__HTTP__ROUTER__V3__ROUTER__INIT);
-    Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpFilter *hf = PB_NEW(
-        a, Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpFilter,
-        ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_FILTER__INIT);
+    Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpFilter *hf =
+        PB_NEW(a, Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpFilter,
+               ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_FILTER__INIT);
     hf->name = pb_strdup(a, "envoy.filters.http.router");
     hf->config_type_case =
         ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_FILTER__CONFIG_TYPE_TYPED_CONFIG;
@@ -633,9 +634,9 @@ hcm_new(struct pb_arena *a, const char *stat_prefix,
     return hcm;
 }
 
-static Envoy__Config__Listener__V3__Filter *
-hcm_filter(struct pb_arena *a,
-           Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager *hcm)
+static Envoy__Config__Listener__V3__Filter *hcm_filter(
+    struct pb_arena *a,
+    Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager *hcm)
 {
     Envoy__Config__Listener__V3__Filter *f =
         PB_NEW(a, Envoy__Config__Listener__V3__Filter, ENVOY__CONFIG__LISTENER__V3__FILTER__INIT);
@@ -681,8 +682,9 @@ static void cluster_http_options(struct pb_arena *a, Envoy__Config__Cluster__V3_
         ENVOY__EXTENSIONS__UPSTREAMS__HTTP__V3__HTTP_PROTOCOL_OPTIONS__UPSTREAM_PROTOCOL_OPTIONS_EXPLICIT_HTTP_CONFIG;
     o->explicit_http_config = e;
     if (cp && cp->idle_timeout_ms != XDS_UNSET) {
-        o->common_http_protocol_options = PB_NEW(a, Envoy__Config__Core__V3__HttpProtocolOptions,
-                                                 ENVOY__CONFIG__CORE__V3__HTTP_PROTOCOL_OPTIONS__INIT);
+        o->common_http_protocol_options =
+            PB_NEW(a, Envoy__Config__Core__V3__HttpProtocolOptions,
+                   ENVOY__CONFIG__CORE__V3__HTTP_PROTOCOL_OPTIONS__INIT);
         o->common_http_protocol_options->idle_timeout = pb_ms(a, cp->idle_timeout_ms);
     }
     Envoy__Config__Cluster__V3__Cluster__TypedExtensionProtocolOptionsEntry *en =
@@ -943,7 +945,8 @@ static void gen_outbound(struct gen *g)
             for (size_t k = 0; k < rt.n_http; k++)
                 routes[nr++] = route_new(&a, route_match(&a, rt.http[k].match),
                                          route_action(&a, rt.http[k].splits, rt.http[k].n, &cp));
-            routes[nr++] = route_new(&a, route_match(&a, NULL), route_action(&a, rt.splits, rt.n, &cp));
+            routes[nr++] =
+                route_new(&a, route_match(&a, NULL), route_action(&a, rt.splits, rt.n, &cp));
             char *rname = xasprintf("outbound:%s", out->service);
             Envoy__Config__Route__V3__RouteConfiguration *rc =
                 route_config(&a, rname, out->service, routes, nr);
@@ -1315,7 +1318,8 @@ static void gen_builtin_gateway(struct gen *g)
         for (size_t j = 0; j < i; j++) {
             const json_t *o = json_array_get(ls, j);
             const char *op = json_string_value(json_object_get(o, "protocol"));
-            if (op && strcmp(op, "HTTP") == 0 && json_integer_value(json_object_get(o, "port")) == port)
+            if (op && strcmp(op, "HTTP") == 0 &&
+                json_integer_value(json_object_get(o, "port")) == port)
                 seen = 1;
         }
         if (seen)
@@ -1325,7 +1329,8 @@ static void gen_builtin_gateway(struct gen *g)
         for (size_t j = i; j < nl; j++) {
             const json_t *o = json_array_get(ls, j);
             const char *op = json_string_value(json_object_get(o, "protocol"));
-            if (!op || strcmp(op, "HTTP") != 0 || json_integer_value(json_object_get(o, "port")) != port)
+            if (!op || strcmp(op, "HTTP") != 0 ||
+                json_integer_value(json_object_get(o, "port")) != port)
                 continue;
             const char *h = json_string_value(json_object_get(o, "hostname"));
             if (!h || !*h)
@@ -1370,8 +1375,9 @@ static void gen_builtin_gateway(struct gen *g)
         free(stat);
         hcm->route_specifier_case =
             ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__ROUTE_SPECIFIER_RDS;
-        hcm->rds = PB_NEW(&a, Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__Rds,
-                          ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__RDS__INIT);
+        hcm->rds =
+            PB_NEW(&a, Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__Rds,
+                   ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__RDS__INIT);
         hcm->rds->config_source = pb_ads_source(&a);
         hcm->rds->route_config_name = pb_strdup(&a, rname);
         if (cp.request_headers_timeout_ms != XDS_UNSET)

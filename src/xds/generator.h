@@ -8,9 +8,11 @@
  * calls the service); the config holds a snapshot reference for that.
  *
  * The generator is a list of steps (generator.c `steps[]`): inbound,
- * outbound, transparent proxy, proxyless. The next ones (mTLS contexts and
- * SDS secrets, RBAC on inbounds, HTTP routes/splits/timeouts) are further
- * steps or configurers applied to what these produce.
+ * outbound, outbound clusters, transparent proxy, SDS secrets for sidecars;
+ * API listeners for proxyless clients; MeshGateway listeners and RDS routes
+ * for builtin gateways. Listeners of http/http2/grpc services carry an HTTP
+ * connection manager with inline routes. An outbound's resources are built
+ * once per snapshot and policy context and shared ("units", docs/xds.md).
  */
 #ifndef XDS_GENERATOR_H
 #define XDS_GENERATOR_H

@@ -69,7 +69,8 @@ enum xds_protocol xds_protocol_common(enum xds_protocol a, enum xds_protocol b)
 {
     if (a == b)
         return a;
-    if ((a == XDS_PROTO_GRPC && b == XDS_PROTO_HTTP2) || (a == XDS_PROTO_HTTP2 && b == XDS_PROTO_GRPC))
+    if ((a == XDS_PROTO_GRPC && b == XDS_PROTO_HTTP2) ||
+        (a == XDS_PROTO_HTTP2 && b == XDS_PROTO_GRPC))
         return XDS_PROTO_HTTP2;
     return XDS_PROTO_TCP;
 }
@@ -151,8 +152,8 @@ int xds_dataplane_from_resource(const struct resource *r, struct xds_dataplane *
         char *ts = json_dumps(dp->tagset, JSON_SORT_KEYS | JSON_COMPACT);
         dp->tagset_hash = xds_hash_str(XDS_HASH_INIT, ts);
         free(ts);
-        dp->tagset_hash = xds_hash_u64(dp->tagset_hash,
-                                       (uint64_t)(dp->gateway * 2 + dp->builtin_gateway));
+        dp->tagset_hash =
+            xds_hash_u64(dp->tagset_hash, (uint64_t)(dp->gateway * 2 + dp->builtin_gateway));
     }
     struct err ie;
     if (ca_dataplane_identity_tags(r->name, r->spec, r->labels, &dp->identity_tags, &ie) < 0)

@@ -25,13 +25,20 @@
 #define XDS_TAG_PROTOCOL "kuma.io/protocol"
 
 /* kuma.io/protocol values; anything else (or none) is TCP. */
-enum xds_protocol { XDS_PROTO_TCP, XDS_PROTO_HTTP, XDS_PROTO_HTTP2, XDS_PROTO_GRPC, XDS_PROTO_KAFKA };
+enum xds_protocol {
+    XDS_PROTO_TCP,
+    XDS_PROTO_HTTP,
+    XDS_PROTO_HTTP2,
+    XDS_PROTO_GRPC,
+    XDS_PROTO_KAFKA
+};
 enum xds_protocol xds_protocol_parse(const char *s);
 /* Kuma's GetCommonProtocol: the first protocol of a's stack (grpc > http2 >
  * tcp, http > tcp, kafka > tcp) that b also speaks. */
 enum xds_protocol xds_protocol_common(enum xds_protocol a, enum xds_protocol b);
 /* HTTP, HTTP2 and gRPC get an HTTP connection manager. */
-#define XDS_PROTO_IS_HTTP(p) ((p) == XDS_PROTO_HTTP || (p) == XDS_PROTO_HTTP2 || (p) == XDS_PROTO_GRPC)
+#define XDS_PROTO_IS_HTTP(p)                                                                       \
+    ((p) == XDS_PROTO_HTTP || (p) == XDS_PROTO_HTTP2 || (p) == XDS_PROTO_GRPC)
 
 struct xds_tag {
     char *key, *value;

@@ -563,8 +563,7 @@ void xds_outbound_route(const struct xds_mesh_snapshot *snap, const struct xds_d
                                    &hr->splits[hr->n++]);
                 }
                 if (hr->n == 0 && json_is_object(json_object_get(h, "destination")))
-                    split_from(json_object_get(h, "destination"), service, 1,
-                               &hr->splits[hr->n++]);
+                    split_from(json_object_get(h, "destination"), service, 1, &hr->splits[hr->n++]);
                 if (hr->n == 0) {
                     free(hr->splits);
                     continue;

@@ -49,7 +49,7 @@ struct xds_http_route {
 struct xds_route {
     struct xds_split *splits; /* weight > 0 only; at least one */
     size_t n;
-    int lb_policy; /* Cluster.LbPolicy, or -1 when the route sets none */
+    int lb_policy;               /* Cluster.LbPolicy, or -1 when the route sets none */
     struct xds_http_route *http; /* in order, before the default route */
     size_t n_http;
 };

@@ -99,8 +99,8 @@ struct proxy {
     char *cert_pem, *key_pem;
     uint64_t cert_for;
     int64_t cert_issued_ns, cert_expires_ns;
-    int64_t cert_rotate_ms; /* monotonic, 0 = no certificate */
-    int64_t cert_fail_ms;   /* last failed issue (retried at the next change) */
+    int64_t cert_rotate_ms;    /* monotonic, 0 = no certificate */
+    int64_t cert_fail_ms;      /* last failed issue (retried at the next change) */
     struct insight_entry *ins; /* its insight (created on first use; ins_mu) */
     int pending;               /* queued for generation at the end of the loop */
 };
@@ -110,12 +110,11 @@ struct mstate {
     struct xds_mesh_snapshot *snap;
     int loaded; /* snap reflects the store (NULL snap + loaded = mesh absent) */
     int dirty;
-    int dps_dirty; /* dataplanes (or everything) changed, not only policies/secrets */
+    int dps_dirty;          /* dataplanes (or everything) changed, not only policies/secrets */
     struct proxy **proxies; /* every proxy of the mesh */
     size_t n_proxies, cap_proxies;
     size_t connected; /* proxies with at least one stream */
 };
-
 
 struct xds_server {
     struct manager *mgr;
@@ -141,7 +140,7 @@ struct xds_server {
     int resync;
     struct proxy **pending; /* new streams' proxies, generated in one batch */
     size_t n_pending, cap_pending;
-    int gen_threads;        /* threads a batch of generations may use */
+    int gen_threads; /* threads a batch of generations may use */
 
     pthread_mutex_t ins_mu; /* insights */
     struct hmap ins;        /* "<mesh>\n<name>" -> struct insight_entry * */
@@ -1350,8 +1349,13 @@ int xds_server_start(struct manager *mgr, struct event_bus *bus, const struct xd
     s->bus = bus;
     s->cfg = *c;
     s->instance_id = xstrdup(c->instance_id ? c->instance_id : "kuma-cp");
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    s->gen_threads = ncpu >= 2 ? 2 : 1;
+    /* Generation threads: KUMA_XDS_SERVER_GENERATION_THREADS (1..8), default
+     * 2 when the machine has 2 cores (docs/BENCHMARKS.md: 1 and 2 measure
+     * the same within noise on 2 vCPUs shared with the fleet). */
+    s->gen_threads = sysconf(_SC_NPROCESSORS_ONLN) >= 2 ? 2 : 1;
+    const char *gt = getenv("KUMA_XDS_SERVER_GENERATION_THREADS");
+    if (gt && atoi(gt) >= 1 && atoi(gt) <= XDS_GEN_MAX_THREADS)
+        s->gen_threads = atoi(gt);
     s->cfg.instance_id = s->instance_id;
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->ins_mu, NULL);

@@ -87,8 +87,8 @@ struct xds_mesh_snapshot {
      * every proxy with the same policy context and borrowed by their
      * configs. The one mutable part of a snapshot, under unit_mu. */
     pthread_mutex_t unit_mu;
-    struct hmap units;            /* key -> struct xds_unit * */
-    struct xds_unit *unit_list;   /* every unit, for freeing */
+    struct hmap units;          /* key -> struct xds_unit * */
+    struct xds_unit *unit_list; /* every unit, for freeing */
 };
 
 /* Loads the mesh and its dataplanes from the store. A mesh that does not

@@ -63,7 +63,7 @@ struct xds_transport {
     grpc_server *server;
     grpc_completion_queue *cq; /* = cqs[0].cq: accepts and the shutdown tag */
     struct cq_thread cqs[XDS_CQS];
-    unsigned next_cq;          /* CQ 0 thread only */
+    unsigned next_cq; /* CQ 0 thread only */
     struct xds_transport_cb cb;
     void *ctx;
     size_t max_queue;
@@ -553,9 +553,9 @@ int xds_transport_start(const struct xds_transport_opts *o, const struct xds_tra
         grpc_server_destroy(t->server);
         for (int i = 0; i < XDS_CQS; i++) {
             grpc_completion_queue_shutdown(t->cqs[i].cq);
-            while (grpc_completion_queue_next(t->cqs[i].cq, gpr_inf_future(GPR_CLOCK_REALTIME),
-                                              NULL)
-                       .type != GRPC_QUEUE_SHUTDOWN)
+            while (
+                grpc_completion_queue_next(t->cqs[i].cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
+                    .type != GRPC_QUEUE_SHUTDOWN)
                 ;
             grpc_completion_queue_destroy(t->cqs[i].cq);
         }

@@ -737,11 +737,8 @@ TEST(xds_snapshot_reuses_dataplanes_on_policy_change)
                                "  targetRef: {kind: Mesh}\n  to:\n  - targetRef: {kind: Mesh}\n"
                                "    default: {connectionTimeout: 7s}\n");
     struct resource *mesh = res(MESH_DEFAULT);
-    struct xds_snapshot_input in = {.mesh_name = "default",
-                                    .mesh = mesh,
-                                    .policies = &pol,
-                                    .n_policies = 1,
-                                    .reuse = a};
+    struct xds_snapshot_input in = {
+        .mesh_name = "default", .mesh = mesh, .policies = &pol, .n_policies = 1, .reuse = a};
     struct xds_mesh_snapshot *b = xds_snapshot_build_from(&in);
     /* Parsed dataplanes and endpoint bytes are shared, policies are new. */
     ASSERT(b->dataplanes == a->dataplanes && b->services == a->services);
