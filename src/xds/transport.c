@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/log.h"
 
@@ -45,11 +46,13 @@ struct accept_slot {
     grpc_metadata_array md;
 };
 
-/* Completion queues, each with its own thread. Calls are spread over them
- * round robin: besides using both cores, this keeps each queue's list of
- * outstanding tags short (gRPC builds without NDEBUG check every completed
- * tag against that list linearly, which at 10,000 streams on one queue was
- * 10-14% of kuma-cp's CPU). */
+/* Completion queues, each with its own thread: one per core, 2 to 8. Calls
+ * are spread over them round robin: besides using every core, this keeps
+ * each queue's list of outstanding tags short (gRPC builds without NDEBUG
+ * check every completed tag against that list linearly, which at 10,000
+ * streams on one queue was 10-14% of kuma-cp's CPU). More queues than cores
+ * only add wake-ups (docs/BENCHMARKS.md: 2 queues used 10% less CPU than 8
+ * on 2 cores). */
 #define XDS_CQS 8
 
 struct cq_thread {
@@ -63,6 +66,7 @@ struct xds_transport {
     grpc_server *server;
     grpc_completion_queue *cq; /* = cqs[0].cq: accepts and the shutdown tag */
     struct cq_thread cqs[XDS_CQS];
+    int n_cqs;        /* one per core, 2..XDS_CQS */
     unsigned next_cq; /* CQ 0 thread only */
     struct xds_transport_cb cb;
     void *ctx;
@@ -280,7 +284,7 @@ static int request_call(struct xds_transport *t)
     atomic_fetch_add(&t->outstanding, 1);
     grpc_call_error rc =
         grpc_server_request_call(t->server, &a->call, &a->details, &a->md,
-                                 t->cqs[t->next_cq++ % XDS_CQS].cq, t->cq, &a->tag);
+                                 t->cqs[t->next_cq++ % (unsigned)t->n_cqs].cq, t->cq, &a->tag);
     if (rc != GRPC_CALL_OK) {
         atomic_fetch_sub(&t->outstanding, 1);
         grpc_call_details_destroy(&a->details);
@@ -456,7 +460,7 @@ static void maybe_shutdown_cqs(struct xds_transport *t)
     int expected = 0;
     if (!atomic_compare_exchange_strong(&t->shutdown_started, &expected, 1))
         return;
-    for (int i = 0; i < XDS_CQS; i++)
+    for (int i = 0; i < t->n_cqs; i++)
         grpc_completion_queue_shutdown(t->cqs[i].cq);
 }
 
@@ -527,8 +531,10 @@ int xds_transport_start(const struct xds_transport_opts *o, const struct xds_tra
     args[1].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
     args[1].value.integer = (int)(o->max_message ? o->max_message : 4u << 20);
     grpc_channel_args cargs = {2, args};
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    t->n_cqs = ncpu < 2 ? 2 : ncpu > XDS_CQS ? XDS_CQS : (int)ncpu;
     t->server = grpc_server_create(&cargs, NULL);
-    for (int i = 0; i < XDS_CQS; i++) {
+    for (int i = 0; i < t->n_cqs; i++) {
         t->cqs[i].t = t;
         t->cqs[i].cq = grpc_completion_queue_create_for_next(NULL);
         grpc_server_register_completion_queue(t->server, t->cqs[i].cq, NULL);
@@ -551,7 +557,7 @@ int xds_transport_start(const struct xds_transport_opts *o, const struct xds_tra
         err_set(e, "could not bind the DP server to %s", hostport);
         free(hostport);
         grpc_server_destroy(t->server);
-        for (int i = 0; i < XDS_CQS; i++) {
+        for (int i = 0; i < t->n_cqs; i++) {
             grpc_completion_queue_shutdown(t->cqs[i].cq);
             while (
                 grpc_completion_queue_next(t->cqs[i].cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
@@ -566,7 +572,7 @@ int xds_transport_start(const struct xds_transport_opts *o, const struct xds_tra
     free(hostport);
     grpc_server_start(t->server);
     request_call(t);
-    for (int i = 0; i < XDS_CQS; i++) {
+    for (int i = 0; i < t->n_cqs; i++) {
         if (pthread_create(&t->cqs[i].thread, NULL, cq_main, &t->cqs[i]) != 0) {
             err_set(e, "could not start the xDS transport threads");
             xds_transport_shutdown(t);
@@ -587,7 +593,7 @@ void xds_transport_shutdown(struct xds_transport *t)
     atomic_store(&t->shutting_down, 1); /* no re-arm of request_call after this */
     grpc_server_shutdown_and_notify(t->server, t->cq, &t->shutdown_tag);
     grpc_server_cancel_all_calls(t->server);
-    for (int i = 0; i < XDS_CQS; i++) {
+    for (int i = 0; i < t->n_cqs; i++) {
         if (t->cqs[i].started) {
             pthread_join(t->cqs[i].thread, NULL);
             t->cqs[i].started = 0;
@@ -601,7 +607,7 @@ void xds_transport_free(struct xds_transport *t)
         return;
     xds_transport_shutdown(t);
     grpc_server_destroy(t->server);
-    for (int i = 0; i < XDS_CQS; i++)
+    for (int i = 0; i < t->n_cqs; i++)
         grpc_completion_queue_destroy(t->cqs[i].cq);
     free(t);
     grpc_shutdown();

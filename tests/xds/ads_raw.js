@@ -9,6 +9,8 @@
 //      kuma.io/protocol http/grpc gets HTTP connection managers with inline
 //      route configs (TrafficRoute http matches, MeshTimeout/MeshRetry http
 //      fields) and upstream HttpProtocolOptions, round-tripped the same way;
+//  (d) a builtin gateway gets its MeshGateway's listener and, over RDS, the
+//      route configuration with a virtual host per hostname;
 //  then the stream ends and the registered dataplane is deregistered.
 // Env: XDS_ADDR (host:port of the DP server), CP_URL (REST API).
 'use strict';
