@@ -2,17 +2,19 @@
  * kuma-dp — the data-plane proxy's command line: flags, validation and
  * wiring, nothing else.
  *
- * This phase: `kuma-dp run` parses and validates Kuma's flags, starts the
- * proxy engine with an empty configuration and the admin endpoint, and says
- * plainly that the xDS client (which fills the configuration from kuma-cp)
- * arrives in the next phase. It never reads proxy configuration from files.
- * SIGTERM/SIGINT drain: stop accepting, let connections finish for
+ * `kuma-dp run` parses and validates Kuma's flags, starts the proxy engine
+ * and the admin endpoint, and connects to kuma-cp over ADS (src/dp/
+ * xds_client.c), which fills the configuration. It never reads proxy
+ * configuration from files.
+ * SIGTERM/SIGINT drain: leave kuma-cp, keep accepting for a short grace while
+ * peers drop this endpoint, then stop accepting, let connections finish within
  * --drain-time, exit.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -485,7 +487,16 @@ static int cmd_run(int argc, char **argv)
              sig == SIGTERM ? "SIGTERM" : "SIGINT", o.drain_ms);
     dp_xds_client_stop(xc); /* xDS (dpxds): no configuration change during the drain */
     xds_setup_free(&xs);
-    long forced = dp_engine_drain(eng, (uint32_t)o.drain_ms);
+    /* Closing the ADS stream is how kuma-cp learns this proxy is leaving; it
+     * then takes the endpoint out of its peers' EDS. Keep accepting for a
+     * short grace (a quarter of the drain time, at most 2 s) so connections
+     * peers open meanwhile are served instead of reset, then stop accepting
+     * and let the open ones finish. */
+    long grace_ms = o.drain_ms / 4 < 2000 ? o.drain_ms / 4 : 2000;
+    struct timespec grace = {grace_ms / 1000, (grace_ms % 1000) * 1000000L};
+    while (nanosleep(&grace, &grace) < 0 && errno == EINTR)
+        ;
+    long forced = dp_engine_drain(eng, (uint32_t)(o.drain_ms - grace_ms));
     if (forced)
         log_warn("kuma-dp", "%ld connections were still open at the drain deadline", forced);
     dp_admin_stop(adm);
