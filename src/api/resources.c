@@ -508,8 +508,7 @@ static json_t *mesh_insight(struct api_req *rq, const struct resource *mesh, str
     return json_pack("{s:s, s:s, s:s, s:s, s:{s:I, s:I, s:I}, s:o, s:o}", "type", "MeshInsight",
                      "name", mesh->name, "creationTime", ts, "modificationTime", ts, "dataplanes",
                      "total", (json_int_t)dps, "online", (json_int_t)online, "offline",
-                     (json_int_t)(dps - online),
-                     "policies", policies, "resources", resources);
+                     (json_int_t)(dps - online), "policies", policies, "resources", resources);
 }
 
 static enum MHD_Result get_mesh_insights(struct api_req *rq, const char *name)

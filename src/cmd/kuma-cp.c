@@ -415,8 +415,10 @@ static int run(int argc, char **argv)
             xc.authenticate = xds_auth_dp_token;
             xc.auth_ctx = manager_store(mgr);
         } else if (strcmp(cfg.dp_authn_type, "none") != 0) {
-            log_error("xds", "dpServer.authn.dpProxy.type: unknown type \"%s\" "
-                             "(dpToken or none)", cfg.dp_authn_type);
+            log_error("xds",
+                      "dpServer.authn.dpProxy.type: unknown type \"%s\" "
+                      "(dpToken or none)",
+                      cfg.dp_authn_type);
             goto out;
         }
         if (xds_server_start(mgr, bus, &xc, &xds, &xds_port, &e) < 0) {
@@ -424,8 +426,8 @@ static int run(int argc, char **argv)
             goto out;
         }
         api_inspect_set_xds(xds);
-        log_info("xds", "DP server (ADS over TLS, authn %s) listening on %s:%d",
-                 cfg.dp_authn_type, cfg.dp_server.interface, xds_port);
+        log_info("xds", "DP server (ADS over TLS, authn %s) listening on %s:%d", cfg.dp_authn_type,
+                 cfg.dp_server.interface, xds_port);
     }
     /* --- end xDS --- */
 

@@ -255,8 +255,8 @@ static int xds_setup(const struct run_opts *o, struct xds_setup *x)
         }
         const char *n = json_string_value(json_object_get(doc, "name"));
         const char *m = json_string_value(json_object_get(doc, "mesh"));
-        json_t *port = json_object_get(json_object_get(json_object_get(doc, "networking"), "admin"),
-                                       "port");
+        json_t *port =
+            json_object_get(json_object_get(json_object_get(doc, "networking"), "admin"), "port");
         if (n && *n)
             x->name = xstrdup(n);
         if (m && *m)
@@ -286,8 +286,8 @@ static int xds_setup(const struct run_opts *o, struct xds_setup *x)
             fprintf(stderr, "Error: --dataplane-token-file: %s\n", e.msg);
             return -1;
         }
-        while (len > 0 && (x->token[len - 1] == '\n' || x->token[len - 1] == '\r' ||
-                           x->token[len - 1] == ' '))
+        while (len > 0 &&
+               (x->token[len - 1] == '\n' || x->token[len - 1] == '\r' || x->token[len - 1] == ' '))
             x->token[--len] = 0;
     } else if (o->dataplane_token) {
         x->token = xstrdup(o->dataplane_token);

@@ -31,10 +31,10 @@ struct cp_config {
      * certificate; empty = kuma-cp's own (tls_cert_file / tls_key_file). */
     char *api_https_cert_file;
     char *api_https_key_file;
-    char *api_authn_type;               /* KUMA_API_SERVER_AUTHN_TYPE: tokens */
-    int api_authn_localhost_is_admin;   /* KUMA_API_SERVER_AUTHN_LOCALHOST_IS_ADMIN */
-    int api_authn_bootstrap_admin;      /* KUMA_API_SERVER_AUTHN_TOKENS_BOOTSTRAP_ADMIN_TOKEN */
-    struct listener_config dp_server;   /* KUMA_DP_SERVER_PORT */
+    char *api_authn_type;             /* KUMA_API_SERVER_AUTHN_TYPE: tokens */
+    int api_authn_localhost_is_admin; /* KUMA_API_SERVER_AUTHN_LOCALHOST_IS_ADMIN */
+    int api_authn_bootstrap_admin;    /* KUMA_API_SERVER_AUTHN_TOKENS_BOOTSTRAP_ADMIN_TOKEN */
+    struct listener_config dp_server; /* KUMA_DP_SERVER_PORT */
     /* dpServer.authn.dpProxy.type (KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE):
      * "dpToken" (default) or "none". */
     char *dp_authn_type;

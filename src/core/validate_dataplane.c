@@ -16,7 +16,6 @@
 
 enum gw_type { GW_NONE, GW_DELEGATED, GW_BUILTIN };
 
-
 /* A port-like integer without reporting (0 when absent or invalid). */
 static long long peek_int(const json_t *o, const char *key)
 {

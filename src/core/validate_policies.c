@@ -21,7 +21,6 @@
 
 /* ---- shared pieces ---- */
 
-
 /* Sources as most legacy policies check them. */
 static void sources(struct verr *ve, struct vpath *p, const json_t *spec, int require_service)
 {

@@ -255,7 +255,8 @@ static void on_response(struct stream *st, const uint8_t *data, size_t len)
         urls[i] = resp->resources[i]->type_url;
     }
     struct dp_xds_set *set = NULL;
-    int rc = dp_xds_set_decode(t, resp->version_info, vals, lens, urls, resp->n_resources, &set, &e);
+    int rc =
+        dp_xds_set_decode(t, resp->version_info, vals, lens, urls, resp->n_resources, &set, &e);
     free(vals);
     free(lens);
     free(urls);
@@ -296,8 +297,8 @@ static void on_response(struct stream *st, const uint8_t *data, size_t len)
         enqueue(st, t, resp->version_info, resp->nonce, NULL);
     } else {
         atomic_fetch_add(&c->st_nacks, 1);
-        log_warn(LOG, "%s version %s rejected (NACK): %s", dp_xds_type_name(t),
-                 resp->version_info, e.msg);
+        log_warn(LOG, "%s version %s rejected (NACK): %s", dp_xds_type_name(t), resp->version_info,
+                 e.msg);
         enqueue(st, t, c->accepted[t], resp->nonce, e.msg);
     }
     envoy__service__discovery__v3__discovery_response__free_unpacked(resp, NULL);
@@ -320,9 +321,8 @@ static grpc_channel *make_channel(struct dp_xds_client *c)
     args[2].key = (char *)GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL;
     args[2].value.integer = 1;
     grpc_channel_args ca = {3, args};
-    grpc_channel_credentials *creds =
-        c->ca ? grpc_ssl_credentials_create(c->ca, NULL, NULL, NULL)
-              : grpc_insecure_credentials_create();
+    grpc_channel_credentials *creds = c->ca ? grpc_ssl_credentials_create(c->ca, NULL, NULL, NULL)
+                                            : grpc_insecure_credentials_create();
     grpc_channel *ch = grpc_channel_create(c->target, creds, &ca);
     grpc_channel_credentials_release(creds);
     return ch;

@@ -40,10 +40,10 @@
 #include "dp/model.h"
 
 struct dp_xds_client_opts {
-    const char *target;      /* "host:port" of kuma-cp's DP server */
-    const char *ca_cert_pem; /* trust for kuma-cp's certificate; NULL = plaintext */
-    const char *token;       /* dataplane token; NULL = none */
-    const char *mesh, *name; /* node id <mesh>.<name> */
+    const char *target;             /* "host:port" of kuma-cp's DP server */
+    const char *ca_cert_pem;        /* trust for kuma-cp's certificate; NULL = plaintext */
+    const char *token;              /* dataplane token; NULL = none */
+    const char *mesh, *name;        /* node id <mesh>.<name> */
     const char *dataplane_resource; /* Dataplane text for node metadata; NULL = none */
     int admin_port;                 /* reported in node metadata */
     uint32_t backoff_initial_ms;    /* 0 → 1 s */

@@ -23,8 +23,8 @@
 
 #define LOG "xds"
 
-#define TYPE_PREFIX "type.googleapis.com/"
-#define URL_TCP_PROXY TYPE_PREFIX "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"
+#define TYPE_PREFIX      "type.googleapis.com/"
+#define URL_TCP_PROXY    TYPE_PREFIX "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"
 #define URL_NETWORK_RBAC TYPE_PREFIX "envoy.extensions.filters.network.rbac.v3.RBAC"
 #define URL_UPSTREAM_TLS TYPE_PREFIX "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"
 #define URL_DOWNSTREAM_TLS                                                                         \
@@ -170,7 +170,8 @@ static int socket_address(const Envoy__Config__Core__V3__Address *a, const char 
     const Envoy__Config__Core__V3__SocketAddress *sa = a->socket_address;
     if (sa->protocol != ENVOY__CONFIG__CORE__V3__SOCKET_ADDRESS__PROTOCOL__TCP)
         return err_set(e, "%s: only TCP is supported", what);
-    if (sa->port_specifier_case == ENVOY__CONFIG__CORE__V3__SOCKET_ADDRESS__PORT_SPECIFIER_NAMED_PORT)
+    if (sa->port_specifier_case ==
+        ENVOY__CONFIG__CORE__V3__SOCKET_ADDRESS__PORT_SPECIFIER_NAMED_PORT)
         return err_set(e, "%s: named ports are not supported", what);
     if (!is_ip(sa->address))
         return err_set(e, "%s: address %s is not an IP literal", what,
@@ -280,9 +281,8 @@ static int sds_name(const Envoy__Extensions__TransportSockets__Tls__V3__SdsSecre
 {
     if (!s || !s->name || !*s->name)
         return err_set(e, "%s: SDS secret config without a name", what);
-    if (s->sds_config &&
-        s->sds_config->config_source_specifier_case !=
-            ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__CONFIG_SOURCE_SPECIFIER_ADS)
+    if (s->sds_config && s->sds_config->config_source_specifier_case !=
+                             ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__CONFIG_SOURCE_SPECIFIER_ADS)
         return err_set(e, "%s: SDS secret %s: only ADS config sources are supported", what,
                        s->name);
     *out = xstrdup(s->name);
@@ -356,12 +356,13 @@ static const Google__Protobuf__Any *tls_socket(const Envoy__Config__Core__V3__Tr
         *plain = 1;
         return NULL;
     }
-    if (!ts->name || (strcmp(ts->name, "envoy.transport_sockets.tls") != 0 &&
-                      strcmp(ts->name, "tls") != 0)) {
+    if (!ts->name ||
+        (strcmp(ts->name, "envoy.transport_sockets.tls") != 0 && strcmp(ts->name, "tls") != 0)) {
         err_set(e, "%s: transport socket %s is not supported", what, ts->name ? ts->name : "");
         return NULL;
     }
-    if (ts->config_type_case != ENVOY__CONFIG__CORE__V3__TRANSPORT_SOCKET__CONFIG_TYPE_TYPED_CONFIG ||
+    if (ts->config_type_case !=
+            ENVOY__CONFIG__CORE__V3__TRANSPORT_SOCKET__CONFIG_TYPE_TYPED_CONFIG ||
         !ts->typed_config) {
         err_set(e, "%s: tls transport socket without typed_config", what);
         return NULL;
@@ -379,10 +380,9 @@ static int upstream_tls(const Cluster *c, struct dp_cluster *out, struct err *e)
         return 0;
     if (!any)
         return -1;
-    const Envoy__Extensions__TransportSockets__Tls__V3__UpstreamTlsContext *u =
-        (const void *)typed(any, URL_UPSTREAM_TLS,
-                            &envoy__extensions__transport_sockets__tls__v3__upstream_tls_context__descriptor,
-                            what, e);
+    const Envoy__Extensions__TransportSockets__Tls__V3__UpstreamTlsContext *u = (const void *)typed(
+        any, URL_UPSTREAM_TLS,
+        &envoy__extensions__transport_sockets__tls__v3__upstream_tls_context__descriptor, what, e);
     if (!u)
         return -1;
     out->tls = xcalloc(1, sizeof(*out->tls));
@@ -483,7 +483,8 @@ static struct dp_cluster *add_blank_cluster(struct dp_config *cfg)
 static int map_cluster(struct build *b, const Cluster *c, struct dp_cluster *out, struct err *e)
 {
     out->name = xstrdup(c->name);
-    out->alt_stat_name = xstrdup(c->alt_stat_name && *c->alt_stat_name ? c->alt_stat_name : c->name);
+    out->alt_stat_name =
+        xstrdup(c->alt_stat_name && *c->alt_stat_name ? c->alt_stat_name : c->name);
     out->connect_timeout_ms = duration_ms(c->connect_timeout);
     switch (c->lb_policy) {
     case ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__ROUND_ROBIN:
@@ -557,7 +558,8 @@ static int map_secret(const Secret *s, struct dp_config *cfg, struct err *e)
     struct dp_secret *out = dp_config_add_secret(cfg, s->name);
     const Envoy__Config__Core__V3__DataSource *ds[3] = {NULL, NULL, NULL};
     char **dst[3] = {&out->certificate_chain, &out->private_key, &out->trusted_ca};
-    if (s->type_case == ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SECRET__TYPE_TLS_CERTIFICATE &&
+    if (s->type_case ==
+            ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SECRET__TYPE_TLS_CERTIFICATE &&
         s->tls_certificate) {
         ds[0] = s->tls_certificate->certificate_chain;
         ds[1] = s->tls_certificate->private_key;
@@ -625,8 +627,9 @@ static int map_principal(const Principal *pr, struct dp_rbac_policy *p, const ch
     default:
         break;
     }
-    return err_set(e, "%s: RBAC principal kind %d is not supported (only any, authenticated "
-                      "principal_name and sets of them)",
+    return err_set(e,
+                   "%s: RBAC principal kind %d is not supported (only any, authenticated "
+                   "principal_name and sets of them)",
                    what, (int)pr->identifier_case);
 }
 
@@ -766,9 +769,10 @@ static void normalize_weights(struct dp_cluster_load_assignment *a)
     }
 }
 
-static int map_weighted(struct build *b, struct dp_listener *l,
-                        const Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster *wc,
-                        struct err *e)
+static int
+map_weighted(struct build *b, struct dp_listener *l,
+             const Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster *wc,
+             struct err *e)
 {
     char what[300];
     snprintf(what, sizeof(what), "listener %s: weighted_clusters", l->name);
@@ -862,8 +866,9 @@ static int map_tcp_proxy(struct build *b, const Google__Protobuf__Any *any, stru
     if (t->cluster_specifier_case ==
         ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__CLUSTER_SPECIFIER_CLUSTER)
         l->tcp_proxy.cluster = xstrdup(t->cluster);
-    else if (t->cluster_specifier_case ==
-             ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__CLUSTER_SPECIFIER_WEIGHTED_CLUSTERS)
+    else if (
+        t->cluster_specifier_case ==
+        ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__CLUSTER_SPECIFIER_WEIGHTED_CLUSTERS)
         rc = map_weighted(b, l, t->weighted_clusters, e);
     else
         rc = err_set(e, "%s: no cluster", what);

@@ -14,8 +14,8 @@
 #include "ca/token.h"
 #include "core/log.h"
 
-int identity_secret_fetch(void *ud, const char *mesh, const char *name, char **data,
-                          size_t *len, struct err *e)
+int identity_secret_fetch(void *ud, const char *mesh, const char *name, char **data, size_t *len,
+                          struct err *e)
 {
     struct store *st = ud;
     struct resource *r = NULL;
@@ -74,8 +74,8 @@ void identity_validate_backends(struct store *st, const struct resource *mesh, s
     }
 }
 
-int identity_put_secret_once(struct store *st, const char *mesh, const char *name,
-                             const void *data, size_t len, struct changes *ch, struct err *e)
+int identity_put_secret_once(struct store *st, const char *mesh, const char *name, const void *data,
+                             size_t len, struct changes *ch, struct err *e)
 {
     const struct res_type *t = *mesh ? &TYPE_SECRET : &TYPE_GLOBAL_SECRET;
     struct resource *old = NULL;
@@ -121,8 +121,8 @@ int identity_ensure_cas(struct store *st, const struct resource *mesh, struct ch
                 /* The key first: a certificate without its key is useless. */
                 rc = identity_put_secret_once(st, mesh->name, key_name, key, strlen(key), ch, e);
                 if (rc >= 0)
-                    rc = identity_put_secret_once(st, mesh->name, cert_name, cert, strlen(cert),
-                                                  ch, e);
+                    rc = identity_put_secret_once(st, mesh->name, cert_name, cert, strlen(cert), ch,
+                                                  e);
                 if (rc >= 0) {
                     log_info("ca", "created the root CA of mesh %s, backend %s", mesh->name, name);
                     rc = 0;

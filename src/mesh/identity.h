@@ -14,8 +14,8 @@
 
 /* A ca_secret_fetch_fn over the store (ud = struct store *): the decoded
  * bytes of Secret name in mesh. */
-int identity_secret_fetch(void *ud, const char *mesh, const char *name, char **data,
-                          size_t *len, struct err *e);
+int identity_secret_fetch(void *ud, const char *mesh, const char *name, char **data, size_t *len,
+                          struct err *e);
 
 /* The CA plugins' ValidateBackend over every mTLS backend of mesh (unless
  * mtls.skipValidation), with violations at mtls.backends[i].conf.… */
@@ -33,7 +33,7 @@ int identity_ensure_signing_key(struct store *st, const char *mesh, struct chang
 
 /* Stores a Secret (mesh "" = GlobalSecret) with data unless one exists.
  * Returns 1 if it already existed, 0 if created, <0 on failure. */
-int identity_put_secret_once(struct store *st, const char *mesh, const char *name,
-                             const void *data, size_t len, struct changes *ch, struct err *e);
+int identity_put_secret_once(struct store *st, const char *mesh, const char *name, const void *data,
+                             size_t len, struct changes *ch, struct err *e);
 
 #endif

@@ -48,8 +48,8 @@ static struct dp_xds_set *decode1(enum dp_xds_type t, const ProtobufCMessage *m)
 static Envoy__Config__Listener__V3__Filter *filter(struct pb_arena *a, const char *name,
                                                    const char *url, const ProtobufCMessage *cfg)
 {
-    Envoy__Config__Listener__V3__Filter *f = PB_NEW(a, Envoy__Config__Listener__V3__Filter,
-                                                    ENVOY__CONFIG__LISTENER__V3__FILTER__INIT);
+    Envoy__Config__Listener__V3__Filter *f =
+        PB_NEW(a, Envoy__Config__Listener__V3__Filter, ENVOY__CONFIG__LISTENER__V3__FILTER__INIT);
     f->name = pb_strdup(a, name);
     f->config_type_case = ENVOY__CONFIG__LISTENER__V3__FILTER__CONFIG_TYPE_TYPED_CONFIG;
     f->typed_config = pb_any(a, url, cfg);
@@ -150,7 +150,7 @@ static ProtobufCMessage *rbac(struct pb_arena *a, Envoy__Config__Rbac__V3__Princ
 }
 
 static Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy *tcp(struct pb_arena *a,
-                                                                       const char *cluster)
+                                                                        const char *cluster)
 {
     Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy *t =
         PB_NEW(a, Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy,
@@ -197,7 +197,8 @@ static Cluster *eds_cluster(struct pb_arena *a, const char *name, const char *se
 {
     Cluster *c = PB_NEW(a, Cluster, ENVOY__CONFIG__CLUSTER__V3__CLUSTER__INIT);
     c->name = pb_strdup(a, name);
-    c->cluster_discovery_type_case = ENVOY__CONFIG__CLUSTER__V3__CLUSTER__CLUSTER_DISCOVERY_TYPE_TYPE;
+    c->cluster_discovery_type_case =
+        ENVOY__CONFIG__CLUSTER__V3__CLUSTER__CLUSTER_DISCOVERY_TYPE_TYPE;
     c->type = ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__EDS;
     c->eds_cluster_config = PB_NEW(a, Envoy__Config__Cluster__V3__Cluster__EdsClusterConfig,
                                    ENVOY__CONFIG__CLUSTER__V3__CLUSTER__EDS_CLUSTER_CONFIG__INIT);
@@ -228,7 +229,8 @@ static ProtobufCMessage *cla(struct pb_arena *a, const char *name, const char *c
         char ip[32];
         const char *colon = strchr(eps[i], ':');
         snprintf(ip, sizeof(ip), "%.*s", (int)(colon - eps[i]), eps[i]);
-        lb->host_identifier_case = ENVOY__CONFIG__ENDPOINT__V3__LB_ENDPOINT__HOST_IDENTIFIER_ENDPOINT;
+        lb->host_identifier_case =
+            ENVOY__CONFIG__ENDPOINT__V3__LB_ENDPOINT__HOST_IDENTIFIER_ENDPOINT;
         lb->endpoint = PB_NEW(a, Envoy__Config__Endpoint__V3__Endpoint,
                               ENVOY__CONFIG__ENDPOINT__V3__ENDPOINT__INIT);
         lb->endpoint->address = pb_address(a, ip, 8080);
@@ -257,15 +259,17 @@ static ProtobufCMessage *secret(struct pb_arena *a, const char *name, int ca)
         ds[i]->inline_bytes.len = 3;
     }
     if (ca) {
-        s->type_case = ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SECRET__TYPE_VALIDATION_CONTEXT;
-        s->validation_context =
-            PB_NEW(a, Envoy__Extensions__TransportSockets__Tls__V3__CertificateValidationContext,
-                   ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__CERTIFICATE_VALIDATION_CONTEXT__INIT);
+        s->type_case =
+            ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SECRET__TYPE_VALIDATION_CONTEXT;
+        s->validation_context = PB_NEW(
+            a, Envoy__Extensions__TransportSockets__Tls__V3__CertificateValidationContext,
+            ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__CERTIFICATE_VALIDATION_CONTEXT__INIT);
         s->validation_context->trusted_ca = ds[0];
     } else {
         s->type_case = ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SECRET__TYPE_TLS_CERTIFICATE;
-        s->tls_certificate = PB_NEW(a, Envoy__Extensions__TransportSockets__Tls__V3__TlsCertificate,
-                                    ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__TLS_CERTIFICATE__INIT);
+        s->tls_certificate =
+            PB_NEW(a, Envoy__Extensions__TransportSockets__Tls__V3__TlsCertificate,
+                   ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__TLS_CERTIFICATE__INIT);
         s->tls_certificate->certificate_chain = ds[0];
         s->tls_certificate->private_key = ds[1];
     }
@@ -286,7 +290,8 @@ TEST(xds_map_inbound_outbound_mtls)
     Envoy__Config__Rbac__V3__Principal **ps = pb_alloc(&a, 2 * sizeof(void *));
     ps[0] = principal_name(&a, "spiffe://default/web");
     /* or_ids are flattened into the policy's principals. */
-    ps[1] = PB_NEW(&a, Envoy__Config__Rbac__V3__Principal, ENVOY__CONFIG__RBAC__V3__PRINCIPAL__INIT);
+    ps[1] =
+        PB_NEW(&a, Envoy__Config__Rbac__V3__Principal, ENVOY__CONFIG__RBAC__V3__PRINCIPAL__INIT);
     ps[1]->identifier_case = ENVOY__CONFIG__RBAC__V3__PRINCIPAL__IDENTIFIER_OR_IDS;
     ps[1]->or_ids = PB_NEW(&a, Envoy__Config__Rbac__V3__Principal__Set,
                            ENVOY__CONFIG__RBAC__V3__PRINCIPAL__SET__INIT);
@@ -396,9 +401,9 @@ TEST(xds_map_weighted_split)
 {
     struct pb_arena a = {0};
     Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy *t = tcp(&a, NULL);
-    Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster *wc =
-        PB_NEW(&a, Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster,
-               ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__WEIGHTED_CLUSTER__INIT);
+    Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster *wc = PB_NEW(
+        &a, Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster,
+        ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__WEIGHTED_CLUSTER__INIT);
     const char *names[2] = {"backend-aaaa", "backend-bbbb"}, *vers[2] = {"v1", "v2"};
     uint32_t weights[2] = {80, 20};
     wc->n_clusters = 2;
@@ -472,16 +477,17 @@ TEST(xds_map_refusals)
 {
     struct pb_arena a = {0};
     /* An HTTP connection manager: no HTTP in the engine. */
-    Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager *hcm =
-        PB_NEW(&a, Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager,
-               ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__INIT);
+    Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager *hcm = PB_NEW(
+        &a, Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager,
+        ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__INIT);
     Envoy__Config__Listener__V3__Filter **fs = pb_alloc(&a, sizeof(void *));
     fs[0] = filter(&a, "envoy.filters.network.http_connection_manager", XDS_URL_HCM, &hcm->base);
     expect_refused(&listener(&a, "l1", NULL, fs, 1)->base, DP_XDS_LDS, "is not supported");
 
     /* An AND of two principals cannot be expressed. */
     Envoy__Config__Rbac__V3__Principal **ps = pb_alloc(&a, sizeof(void *));
-    ps[0] = PB_NEW(&a, Envoy__Config__Rbac__V3__Principal, ENVOY__CONFIG__RBAC__V3__PRINCIPAL__INIT);
+    ps[0] =
+        PB_NEW(&a, Envoy__Config__Rbac__V3__Principal, ENVOY__CONFIG__RBAC__V3__PRINCIPAL__INIT);
     ps[0]->identifier_case = ENVOY__CONFIG__RBAC__V3__PRINCIPAL__IDENTIFIER_AND_IDS;
     ps[0]->and_ids = PB_NEW(&a, Envoy__Config__Rbac__V3__Principal__Set,
                             ENVOY__CONFIG__RBAC__V3__PRINCIPAL__SET__INIT);
