@@ -9,6 +9,14 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 status=0
+echo "==> formatting (clang-format, .clang-format)"
+if ! clang-format --dry-run --Werror $(git ls-files '*.c' '*.h') 2>/tmp/format.$$; then
+    head -n 20 /tmp/format.$$
+    echo "formatting differs: run 'make format'"
+    status=1
+fi
+rm -f /tmp/format.$$
+
 echo "==> unit tests (ASan+UBSan)"
 build-asan/unit-tests || status=1
 
