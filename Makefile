@@ -52,8 +52,9 @@ $(B)/gen/.stamp: $(addprefix src/proto/,$(PROTO_FILES))
 	cd src/proto && protoc-c --c_out=$(CURDIR)/$(B)/gen $(PROTO_FILES)
 	@touch $@
 $(PROTO_C): $(B)/gen/.stamp ;
-# Everything that includes xDS headers needs the generated headers first.
-$(call obj,$(XDS_SRC) $(TEST_SRC) src/cmd/kuma-cp.c): | $(B)/gen/.stamp
+# Everything that includes generated headers is rebuilt when they are (a normal,
+# not order-only, prerequisite: make may have looked at the old headers already).
+$(call obj,$(XDS_SRC) $(TEST_SRC) src/cmd/kuma-cp.c): $(B)/gen/.stamp
 $(call obj,$(XDS_SRC) $(TEST_SRC) src/cmd/kuma-cp.c $(PROTO_C)): CFLAGS += -I$(B)/gen $(XDS_CFLAGS)
 
 all: $(B)/kuma-cp $(B)/kumactl $(B)/kuma-dp $(B)/dptool
@@ -78,7 +79,7 @@ $(B)/libdp.a: $(call obj,$(DP_SRC))
 # Envoy types (libproto.a) over gRPC core; it reuses kumactl's mustache
 # renderer for --dataplane-var.
 DP_XDS_SRC := $(wildcard src/dp/xds_*.c)
-$(call obj,$(DP_XDS_SRC)): | $(B)/gen/.stamp
+$(call obj,$(DP_XDS_SRC)): $(B)/gen/.stamp
 $(call obj,$(DP_XDS_SRC)): CFLAGS += -I$(B)/gen $(XDS_CFLAGS)
 $(B)/libproto.a: $(call obj,$(PROTO_C))
 	@rm -f $@; ar rcs $@ $^
@@ -141,7 +142,7 @@ bench-ca: $(B)/bench-ca
 $(B)/bench-xds-gen: $(call obj,bench/xds/gen_bench.c) $(B)/libxds.a $(B)/libcore.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(XDS_LIBS)
 $(call obj,bench/xds/gen_bench.c): CFLAGS += -I$(B)/gen $(XDS_CFLAGS)
-$(call obj,bench/xds/gen_bench.c): | $(B)/gen/.stamp
+$(call obj,bench/xds/gen_bench.c): $(B)/gen/.stamp
 .PHONY: bench-xds-gen
 bench-xds-gen: $(B)/bench-xds-gen
 	$(B)/bench-xds-gen 10000 1000 1
