@@ -334,18 +334,29 @@ static void tr_lb(struct verr *ve, struct vpath *p, const json_t *conf)
     vp_reset(p, m);
 }
 
+/* The common head of the legacy connection policies (TrafficRoute, Retry,
+ * CircuitBreaker, ...): sources, service-only destinations, then `conf`,
+ * which must be an object; missing it is reported with missing_msg. Leaves
+ * p at "conf" and returns conf, or NULL when there is nothing more to check. */
+static const json_t *connection_policy_prologue(struct verr *ve, struct vpath *p,
+                                                const json_t *spec, const char *missing_msg)
+{
+    sources(ve, p, spec, 1);
+    destinations_only_service(ve, p, spec);
+    const json_t *conf = vj_obj(ve, p, spec, "conf");
+    vp_field(p, "conf");
+    if (!conf && !vj_present(spec, "conf"))
+        vadd(ve, p, "%s", missing_msg);
+    return conf;
+}
+
 void validate_traffic_route(const struct resource *r, struct verr *ve)
 {
     const json_t *spec = SPEC(r);
     struct vpath p;
     vp_init(&p, "");
-    sources(ve, &p, spec, 1);
-    destinations_only_service(ve, &p, spec);
-    const json_t *conf = vj_obj(ve, &p, spec, "conf");
-    vp_field(&p, "conf");
+    const json_t *conf = connection_policy_prologue(ve, &p, spec, "cannot be empty");
     if (!conf) {
-        if (!vj_present(spec, "conf"))
-            vadd(ve, &p, "cannot be empty");
         vp_free(&p);
         return;
     }
@@ -387,13 +398,8 @@ void validate_health_check(const struct resource *r, struct verr *ve)
     const json_t *spec = SPEC(r);
     struct vpath p;
     vp_init(&p, "");
-    sources(ve, &p, spec, 1);
-    destinations_only_service(ve, &p, spec);
-    const json_t *conf = vj_obj(ve, &p, spec, "conf");
-    vp_field(&p, "conf");
+    const json_t *conf = connection_policy_prologue(ve, &p, spec, "has to be defined");
     if (!conf) {
-        if (!vj_present(spec, "conf"))
-            vadd(ve, &p, "has to be defined");
         vp_free(&p);
         return;
     }
@@ -638,13 +644,8 @@ void validate_retry(const struct resource *r, struct verr *ve)
     const json_t *spec = SPEC(r);
     struct vpath p;
     vp_init(&p, "");
-    sources(ve, &p, spec, 1);
-    destinations_only_service(ve, &p, spec);
-    const json_t *conf = vj_obj(ve, &p, spec, "conf");
-    vp_field(&p, "conf");
+    const json_t *conf = connection_policy_prologue(ve, &p, spec, "has to be defined");
     if (!conf) {
-        if (!vj_present(spec, "conf"))
-            vadd(ve, &p, "has to be defined");
         vp_free(&p);
         return;
     }
@@ -700,13 +701,8 @@ void validate_timeout(const struct resource *r, struct verr *ve)
     const json_t *spec = SPEC(r);
     struct vpath p;
     vp_init(&p, "");
-    sources(ve, &p, spec, 1);
-    destinations_only_service(ve, &p, spec);
-    const json_t *conf = vj_obj(ve, &p, spec, "conf");
-    vp_field(&p, "conf");
+    const json_t *conf = connection_policy_prologue(ve, &p, spec, "has to be defined");
     if (!conf) {
-        if (!vj_present(spec, "conf"))
-            vadd(ve, &p, "has to be defined");
         vp_free(&p);
         return;
     }

@@ -93,6 +93,35 @@ static int parse_kid(struct ctl *c, const char *s, int *kid)
     return 0;
 }
 
+/* The inputs of an offline token (--signing-key-path): --kid, --valid-for and
+ * the key itself. Returns the key PEM (wipe_free it) or NULL after reporting. */
+static char *offline_signing_inputs(struct ctl *c, const char *key_path, const char *kid_s,
+                                    const char *valid_for, int *kid, int64_t *ns)
+{
+    if (!*kid_s) {
+        ctl_fail(c, "--kid is required when --signing-key-path is used");
+        return NULL;
+    }
+    if (parse_kid(c, kid_s, kid) < 0)
+        return NULL;
+    struct err e;
+    if (token_parse_go_duration(valid_for, ns, &e) < 0 || *ns <= 0) {
+        ctl_fail(c, "invalid --valid-for \"%s\"", valid_for);
+        return NULL;
+    }
+    return read_key_file(c, key_path);
+}
+
+/* Prints an offline token, or the error that kept it from being made. */
+static int print_token(struct ctl *c, int rc, char *jwt, const struct err *e)
+{
+    if (rc < 0)
+        return ctl_fail(c, "%s", e->msg);
+    fputs(jwt, c->out);
+    wipe_free(jwt);
+    return 0;
+}
+
 /* Posts a token request and prints the token; prefix names the operation
  * ("failed to generate a dataplane token"). */
 static int request_token(struct ctl *c, const char *path, json_t *body, const char *prefix)
@@ -158,28 +187,18 @@ int ctl_cmd_generate_dataplane_token(struct ctl *c)
         fprintf(c->err, "Flag --type has been deprecated, please use --proxy-type instead\n");
 
     if (*key_path) {
-        if (!*kid_s)
-            return ctl_fail(c, "--kid is required when --signing-key-path is used");
         int kid;
-        if (parse_kid(c, kid_s, &kid) < 0)
-            return -1;
         int64_t ns;
-        struct err e;
-        if (token_parse_go_duration(valid_for, &ns, &e) < 0 || ns <= 0)
-            return ctl_fail(c, "invalid --valid-for \"%s\"", valid_for);
-        char *pem = read_key_file(c, key_path);
+        char *pem = offline_signing_inputs(c, key_path, kid_s, valid_for, &kid, &ns);
         if (!pem)
             return -1;
         json_t *tags = tags_from_flag(c);
         char *jwt = NULL;
+        struct err e;
         int rc = token_dataplane_issue(pem, kid, name, ctl_mesh(c), tags, type, ns, &jwt, &e);
         json_decref(tags);
         wipe_free(pem);
-        if (rc < 0)
-            return ctl_fail(c, "%s", e.msg);
-        fputs(jwt, c->out);
-        wipe_free(jwt);
-        return 0;
+        return print_token(c, rc, jwt, &e);
     }
     if (*kid_s)
         return ctl_fail(c, "--kid cannot be used when --signing-key-path is used");
@@ -199,27 +218,17 @@ int ctl_cmd_generate_user_token(struct ctl *c)
     size_t ng = groups ? groups->npairs : 0;
 
     if (*key_path) {
-        if (!*kid_s)
-            return ctl_fail(c, "--kid is required when --signing-key-path is used");
         int kid;
-        if (parse_kid(c, kid_s, &kid) < 0)
-            return -1;
         int64_t ns;
-        struct err e;
-        if (token_parse_go_duration(valid_for, &ns, &e) < 0 || ns <= 0)
-            return ctl_fail(c, "invalid --valid-for \"%s\"", valid_for);
-        char *pem = read_key_file(c, key_path);
+        char *pem = offline_signing_inputs(c, key_path, kid_s, valid_for, &kid, &ns);
         if (!pem)
             return -1;
         char *jwt = NULL;
+        struct err e;
         int rc = token_user_issue(
             pem, kid, name, (const char *const *)(groups ? groups->vals : NULL), ng, ns, &jwt, &e);
         wipe_free(pem);
-        if (rc < 0)
-            return ctl_fail(c, "%s", e.msg);
-        fputs(jwt, c->out);
-        wipe_free(jwt);
-        return 0;
+        return print_token(c, rc, jwt, &e);
     }
     if (*kid_s)
         return ctl_fail(c, "--kid cannot be used when --signing-key-path is used");
