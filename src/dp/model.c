@@ -75,6 +75,7 @@ void dp_config_free(struct dp_config *c)
         free_rbac(l->rbac);
         free(l->tcp_proxy.stat_prefix);
         free(l->tcp_proxy.cluster);
+        dp_http_conn_manager_free(l->hcm);
     }
     free(c->listeners);
     for (size_t i = 0; i < c->n_clusters; i++) {
@@ -102,6 +103,80 @@ void dp_config_free(struct dp_config *c)
     free(c->secrets);
     free(c->version_info);
     free(c);
+}
+
+void dp_http_conn_manager_free(struct dp_http_conn_manager *m)
+{
+    if (!m)
+        return;
+    struct dp_http_route_config *rc = &m->route_config;
+    for (size_t i = 0; i < rc->n_vhosts; i++) {
+        struct dp_http_vhost *vh = &rc->vhosts[i];
+        for (size_t j = 0; j < vh->n_domains; j++)
+            free(vh->domains[j]);
+        free(vh->domains);
+        for (size_t j = 0; j < vh->n_routes; j++) {
+            struct dp_http_route *r = &vh->routes[j];
+            for (size_t k = 0; k < r->match.n_headers; k++) {
+                free(r->match.headers[k].name);
+                free(r->match.headers[k].value);
+            }
+            free(r->match.headers);
+            free(r->match.path);
+            free(r->name);
+            free(r->cluster);
+            free(r->retry_on);
+        }
+        free(vh->routes);
+        free(vh->name);
+    }
+    free(rc->vhosts);
+    for (size_t i = 0; i < rc->n_request_headers_to_remove; i++)
+        free(rc->request_headers_to_remove[i]);
+    free(rc->request_headers_to_remove);
+    free(rc->name);
+    free(m->stat_prefix);
+    free(m);
+}
+
+struct dp_http_vhost *dp_http_add_vhost(struct dp_http_route_config *rc, const char *name)
+{
+    GROW(rc->vhosts, rc->n_vhosts);
+    struct dp_http_vhost *vh = &rc->vhosts[rc->n_vhosts++];
+    vh->name = xstrdup(name ? name : "");
+    return vh;
+}
+
+void dp_http_vhost_add_domain(struct dp_http_vhost *vh, const char *domain)
+{
+    GROW(vh->domains, vh->n_domains);
+    vh->domains[vh->n_domains++] = xstrdup(domain);
+}
+
+struct dp_http_route *dp_http_add_route(struct dp_http_vhost *vh, enum dp_http_path_kind kind,
+                                        const char *path, const char *cluster)
+{
+    GROW(vh->routes, vh->n_routes);
+    struct dp_http_route *r = &vh->routes[vh->n_routes++];
+    r->match.path_kind = kind;
+    r->match.path = xstrdup(path ? path : "");
+    r->cluster = cluster ? xstrdup(cluster) : NULL;
+    return r;
+}
+
+struct dp_http_header_matcher *dp_http_route_add_header(struct dp_http_route *r, const char *name,
+                                                        enum dp_http_match_kind kind,
+                                                        const char *value)
+{
+    GROW(r->match.headers, r->match.n_headers);
+    struct dp_http_header_matcher *h = &r->match.headers[r->match.n_headers++];
+    h->name = xstrdup(name);
+    for (char *p = h->name; *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+    h->kind = kind;
+    h->value = value ? xstrdup(value) : NULL;
+    return h;
 }
 
 struct dp_listener *dp_config_add_listener(struct dp_config *c, const char *name,
@@ -278,6 +353,94 @@ static const char *dir_name(enum dp_traffic_direction d)
     return d == DP_DIR_INBOUND ? "INBOUND" : d == DP_DIR_OUTBOUND ? "OUTBOUND" : "UNSPECIFIED";
 }
 
+static json_t *j_http_matcher(enum dp_http_match_kind k, const char *v, int ignore_case)
+{
+    static const char *const kinds[] = {"exact", "prefix", "suffix", "contains"};
+    if (k == DP_HTTP_MATCH_REGEX)
+        return json_pack("{s:{s:s}}", "safeRegex", "regex", v ? v : "");
+    json_t *j = json_pack("{s:s}", kinds[k <= DP_HTTP_MATCH_CONTAINS ? k : 0], v ? v : "");
+    if (ignore_case)
+        json_object_set_new(j, "ignoreCase", json_true());
+    return j;
+}
+
+static json_t *j_route(const struct dp_http_route *r)
+{
+    static const char *const pk[] = {"prefix", "path", "safeRegex"};
+    json_t *match = json_object();
+    if (r->match.path_kind == DP_HTTP_PATH_REGEX)
+        json_object_set_new(match, pk[2], json_pack("{s:s}", "regex", r->match.path));
+    else
+        json_object_set_new(match, pk[r->match.path_kind], json_string(r->match.path));
+    if (r->match.n_headers) {
+        json_t *hs = json_array();
+        for (size_t i = 0; i < r->match.n_headers; i++) {
+            const struct dp_http_header_matcher *h = &r->match.headers[i];
+            json_t *hj = json_pack("{s:s}", "name", h->name);
+            if (h->kind == DP_HTTP_MATCH_PRESENT)
+                json_object_set_new(hj, "presentMatch", json_true());
+            else
+                json_object_set_new(hj, "stringMatch",
+                                    j_http_matcher(h->kind, h->value, h->ignore_case));
+            if (h->invert)
+                json_object_set_new(hj, "invertMatch", json_true());
+            json_array_append_new(hs, hj);
+        }
+        json_object_set_new(match, "headers", hs);
+    }
+    json_t *action = json_pack("{s:s}", "cluster", r->cluster ? r->cluster : "");
+    if (r->timeout_ms)
+        json_object_set_new(action, "timeout",
+                            r->timeout_ms == UINT32_MAX ? json_string("0s")
+                                                        : json_sprintf("%.3fs", r->timeout_ms / 1000.0));
+    if (r->retry_on)
+        json_object_set_new(action, "retryPolicy",
+                            json_pack("{s:s,s:i}", "retryOn", r->retry_on, "numRetries",
+                                      (json_int_t)r->num_retries));
+    json_t *j = json_pack("{s:o,s:o}", "match", match, "route", action);
+    if (r->name && *r->name)
+        json_object_set_new(j, "name", json_string(r->name));
+    return j;
+}
+
+static json_t *j_hcm(const struct dp_http_conn_manager *m)
+{
+    const struct dp_http_route_config *rc = &m->route_config;
+    json_t *vhs = json_array();
+    for (size_t i = 0; i < rc->n_vhosts; i++) {
+        const struct dp_http_vhost *vh = &rc->vhosts[i];
+        json_t *doms = json_array(), *routes = json_array();
+        for (size_t j = 0; j < vh->n_domains; j++)
+            json_array_append_new(doms, json_string(vh->domains[j]));
+        for (size_t j = 0; j < vh->n_routes; j++)
+            json_array_append_new(routes, j_route(&vh->routes[j]));
+        json_array_append_new(vhs, json_pack("{s:s,s:o,s:o}", "name", vh->name ? vh->name : "",
+                                             "domains", doms, "routes", routes));
+    }
+    json_t *rcj = json_pack("{s:s,s:o}", "name", rc->name ? rc->name : "", "virtualHosts", vhs);
+    if (rc->n_request_headers_to_remove) {
+        json_t *rm = json_array();
+        for (size_t i = 0; i < rc->n_request_headers_to_remove; i++)
+            json_array_append_new(rm, json_string(rc->request_headers_to_remove[i]));
+        json_object_set_new(rcj, "requestHeadersToRemove", rm);
+    }
+    json_t *tc = json_pack(
+        "{s:s,s:s,s:o,s:[{s:s}]}", "@type",
+        "type.googleapis.com/"
+        "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "statPrefix", m->stat_prefix ? m->stat_prefix : "", "routeConfig", rcj, "httpFilters",
+        "name", "envoy.filters.http.router");
+    if (m->idle_timeout_ms)
+        json_object_set_new(tc, "commonHttpProtocolOptions",
+                            json_pack("{s:o}", "idleTimeout",
+                                      json_sprintf("%.3fs", m->idle_timeout_ms / 1000.0)));
+    if (m->stream_idle_timeout_ms)
+        json_object_set_new(tc, "streamIdleTimeout",
+                            json_sprintf("%.3fs", m->stream_idle_timeout_ms / 1000.0));
+    return json_pack("{s:s,s:o}", "name", "envoy.filters.network.http_connection_manager",
+                     "typedConfig", tc);
+}
+
 static json_t *j_listener(const struct dp_listener *l)
 {
     json_t *filters = json_array();
@@ -307,19 +470,23 @@ static json_t *j_listener(const struct dp_listener *l)
                       "action", l->rbac->action == DP_RBAC_ALLOW ? "ALLOW" : "DENY", "policies",
                       policies));
     }
-    json_t *tp =
-        json_pack("{s:s,s:s,s:s}", "@type",
-                  "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
-                  "statPrefix", l->tcp_proxy.stat_prefix ? l->tcp_proxy.stat_prefix : "", "cluster",
-                  l->tcp_proxy.cluster ? l->tcp_proxy.cluster : "");
-    if (l->tcp_proxy.max_connect_attempts)
-        json_object_set_new(tp, "maxConnectAttempts",
-                            json_integer(l->tcp_proxy.max_connect_attempts));
-    if (l->tcp_proxy.idle_timeout_ms)
-        json_object_set_new(tp, "idleTimeout",
-                            json_sprintf("%.3fs", l->tcp_proxy.idle_timeout_ms / 1000.0));
-    json_array_append_new(filters, json_pack("{s:s,s:o}", "name", "envoy.filters.network.tcp_proxy",
-                                             "typedConfig", tp));
+    if (l->hcm) {
+        json_array_append_new(filters, j_hcm(l->hcm));
+    } else {
+        json_t *tp =
+            json_pack("{s:s,s:s,s:s}", "@type",
+                      "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+                      "statPrefix", l->tcp_proxy.stat_prefix ? l->tcp_proxy.stat_prefix : "", "cluster",
+                      l->tcp_proxy.cluster ? l->tcp_proxy.cluster : "");
+        if (l->tcp_proxy.max_connect_attempts)
+            json_object_set_new(tp, "maxConnectAttempts",
+                                json_integer(l->tcp_proxy.max_connect_attempts));
+        if (l->tcp_proxy.idle_timeout_ms)
+            json_object_set_new(tp, "idleTimeout",
+                                json_sprintf("%.3fs", l->tcp_proxy.idle_timeout_ms / 1000.0));
+        json_array_append_new(filters, json_pack("{s:s,s:o}", "name", "envoy.filters.network.tcp_proxy",
+                                                 "typedConfig", tp));
+    }
     json_t *chain = json_pack("{s:o}", "filters", filters);
     if (l->tls) {
         json_t *dtc = json_pack(

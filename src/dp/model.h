@@ -94,6 +94,78 @@ struct dp_tcp_proxy {
     uint32_t idle_timeout_ms;      /* 0 → 1 h (Envoy's default); UINT32_MAX = none */
 };
 
+/* --- HTTP (envoy.filters.network.http_connection_manager) ---------------------------------- */
+
+/* envoy.type.matcher.v3.StringMatcher as routes use it, or HeaderMatcher's
+ * present_match. */
+enum dp_http_match_kind {
+    DP_HTTP_MATCH_EXACT,
+    DP_HTTP_MATCH_PREFIX,
+    DP_HTTP_MATCH_SUFFIX,
+    DP_HTTP_MATCH_CONTAINS,
+    DP_HTTP_MATCH_REGEX, /* safe_regex (RE2); evaluated as POSIX ERE, anchored */
+    DP_HTTP_MATCH_PRESENT,
+};
+
+/* envoy.config.route.v3.HeaderMatcher. Pseudo-headers :method, :path,
+ * :authority and :scheme are matched as Envoy does. */
+struct dp_http_header_matcher {
+    char *name; /* lower case */
+    enum dp_http_match_kind kind;
+    char *value; /* unused for PRESENT */
+    int ignore_case;
+    int invert;
+};
+
+/* envoy.config.route.v3.RouteMatch: path_specifier and headers. */
+enum dp_http_path_kind { DP_HTTP_PATH_PREFIX, DP_HTTP_PATH_EXACT, DP_HTTP_PATH_REGEX };
+struct dp_http_route_match {
+    enum dp_http_path_kind path_kind;
+    char *path;
+    struct dp_http_header_matcher *headers;
+    size_t n_headers;
+};
+
+/* envoy.config.route.v3.Route with a RouteAction. A weighted_clusters action
+ * is flattened by the xDS mapping into one cluster (see xds_map.h), so a
+ * route names exactly one cluster. */
+struct dp_http_route {
+    char *name;
+    struct dp_http_route_match match;
+    char *cluster;
+    uint32_t timeout_ms; /* RouteAction.timeout; 0 → 15 s (Envoy's default); UINT32_MAX = none */
+    /* RetryPolicy: retry_on conditions and num_retries (unset → 1). */
+    char *retry_on; /* NULL = no retry policy */
+    uint32_t num_retries;
+};
+
+/* envoy.config.route.v3.VirtualHost */
+struct dp_http_vhost {
+    char *name;
+    char **domains; /* "*", "example.com", "*.example.com", "example.*" */
+    size_t n_domains;
+    struct dp_http_route *routes;
+    size_t n_routes;
+};
+
+/* envoy.config.route.v3.RouteConfiguration (inline route_config). */
+struct dp_http_route_config {
+    char *name;
+    struct dp_http_vhost *vhosts;
+    size_t n_vhosts;
+    char **request_headers_to_remove; /* lower case */
+    size_t n_request_headers_to_remove;
+};
+
+/* envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+ * with the router filter. */
+struct dp_http_conn_manager {
+    char *stat_prefix;
+    struct dp_http_route_config route_config;
+    uint32_t idle_timeout_ms; /* common_http_protocol_options.idle_timeout; 0 → 1 h */
+    uint32_t stream_idle_timeout_ms; /* 0 → 5 min (Envoy's default) */
+};
+
 enum dp_traffic_direction { DP_DIR_UNSPECIFIED, DP_DIR_INBOUND, DP_DIR_OUTBOUND };
 
 /* envoy.config.listener.v3.Listener with one filter chain: optional TLS
@@ -104,7 +176,8 @@ struct dp_listener {
     enum dp_traffic_direction traffic_direction;
     struct dp_downstream_tls_context *tls; /* NULL = plaintext */
     struct dp_rbac *rbac;                  /* NULL = no RBAC filter */
-    struct dp_tcp_proxy tcp_proxy;
+    struct dp_tcp_proxy tcp_proxy;         /* unused when hcm is set */
+    struct dp_http_conn_manager *hcm;      /* NULL = tcp_proxy */
 };
 
 /* envoy.config.endpoint.v3.LbEndpoint */
@@ -185,6 +258,16 @@ void dp_rbac_policy_add_principal(struct dp_rbac_policy *p, enum dp_match_kind k
 void dp_rbac_policy_add_any(struct dp_rbac_policy *p);
 void dp_tls_add_san(struct dp_common_tls_context *t, enum dp_match_kind kind, const char *value);
 void dp_tls_add_alpn(struct dp_common_tls_context *t, const char *proto);
+
+/* HTTP model builders: zeroed elements owned by their parent. */
+struct dp_http_vhost *dp_http_add_vhost(struct dp_http_route_config *rc, const char *name);
+void dp_http_vhost_add_domain(struct dp_http_vhost *vh, const char *domain);
+struct dp_http_route *dp_http_add_route(struct dp_http_vhost *vh, enum dp_http_path_kind kind,
+                                        const char *path, const char *cluster);
+struct dp_http_header_matcher *dp_http_route_add_header(struct dp_http_route *r, const char *name,
+                                                        enum dp_http_match_kind kind,
+                                                        const char *value);
+void dp_http_conn_manager_free(struct dp_http_conn_manager *m);
 
 /* Kuma's alt_stat_name for a cluster name: ':' replaced by '_'. Caller frees. */
 char *dp_alt_stat_name(const char *cluster_name);

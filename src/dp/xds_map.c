@@ -17,6 +17,8 @@
 #include "envoy/config/cluster/v3/cluster.pb-c.h"
 #include "envoy/config/endpoint/v3/endpoint.pb-c.h"
 #include "envoy/config/listener/v3/listener.pb-c.h"
+#include "envoy/config/route/v3/route.pb-c.h"
+#include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb-c.h"
 #include "envoy/extensions/filters/network/rbac/v3/rbac.pb-c.h"
 #include "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.pb-c.h"
 #include "envoy/extensions/transport_sockets/tls/v3/tls.pb-c.h"
@@ -25,6 +27,9 @@
 
 #define TYPE_PREFIX      "type.googleapis.com/"
 #define URL_TCP_PROXY    TYPE_PREFIX "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"
+#define URL_HCM                                                                                    \
+    TYPE_PREFIX "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+#define URL_ROUTER       TYPE_PREFIX "envoy.extensions.filters.http.router.v3.Router"
 #define URL_NETWORK_RBAC TYPE_PREFIX "envoy.extensions.filters.network.rbac.v3.RBAC"
 #define URL_UPSTREAM_TLS TYPE_PREFIX "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"
 #define URL_DOWNSTREAM_TLS                                                                         \
@@ -769,25 +774,27 @@ static void normalize_weights(struct dp_cluster_load_assignment *a)
     }
 }
 
+/* Flattens a split into one synthetic cluster named "<owner>:weighted" and
+ * stores the name the listener or route must use in *cluster. */
 static int
-map_weighted(struct build *b, struct dp_listener *l,
+map_weighted(struct build *b, const char *owner,
              const Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster *wc,
-             struct err *e)
+             char **cluster, struct err *e)
 {
     char what[300];
-    snprintf(what, sizeof(what), "listener %s: weighted_clusters", l->name);
+    snprintf(what, sizeof(what), "%s: weighted_clusters", owner);
     if (!wc || wc->n_clusters == 0)
         return err_set(e, "%s: no clusters", what);
     /* One cluster without a subset is just that cluster. */
     if (wc->n_clusters == 1 && !wc->clusters[0]->metadata_match) {
-        l->tcp_proxy.cluster = xstrdup(wc->clusters[0]->name);
+        *cluster = xstrdup(wc->clusters[0]->name);
         return 0;
     }
     const Cluster *first = NULL;
     for (size_t i = 0; i < wc->n_clusters && !first; i++)
         first = find_cluster_pb(b, wc->clusters[i]->name);
-    char *name = xasprintf("%s:weighted", l->name);
-    l->tcp_proxy.cluster = xstrdup(name);
+    char *name = xasprintf("%s:weighted", owner);
+    *cluster = xstrdup(name);
     struct dp_cluster *out = add_blank_cluster(b->cfg);
     if (first) {
         if (map_cluster(b, first, out, e) < 0) {
@@ -869,10 +876,249 @@ static int map_tcp_proxy(struct build *b, const Google__Protobuf__Any *any, stru
     else if (
         t->cluster_specifier_case ==
         ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__CLUSTER_SPECIFIER_WEIGHTED_CLUSTERS)
-        rc = map_weighted(b, l, t->weighted_clusters, e);
+        rc = map_weighted(b, l->name, t->weighted_clusters, &l->tcp_proxy.cluster, e);
     else
         rc = err_set(e, "%s: no cluster", what);
     protobuf_c_message_free_unpacked((ProtobufCMessage *)t, NULL);
+    return rc;
+}
+
+/* ---- HTTP connection manager ---------------------------------------------------------------- */
+
+typedef Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager Hcm;
+typedef Envoy__Config__Route__V3__RouteConfiguration RouteConfig;
+typedef Envoy__Config__Route__V3__Route Route;
+
+static int http_string_matcher(const Envoy__Type__Matcher__V3__StringMatcher *m,
+                               struct dp_http_header_matcher *h, const char *what, struct err *e)
+{
+    if (!m)
+        return err_set(e, "%s: missing string matcher", what);
+    h->ignore_case = m->ignore_case;
+    const char *v = NULL;
+    switch (m->match_pattern_case) {
+    case ENVOY__TYPE__MATCHER__V3__STRING_MATCHER__MATCH_PATTERN_EXACT:
+        h->kind = DP_HTTP_MATCH_EXACT;
+        v = m->exact;
+        break;
+    case ENVOY__TYPE__MATCHER__V3__STRING_MATCHER__MATCH_PATTERN_PREFIX:
+        h->kind = DP_HTTP_MATCH_PREFIX;
+        v = m->prefix;
+        break;
+    case ENVOY__TYPE__MATCHER__V3__STRING_MATCHER__MATCH_PATTERN_SUFFIX:
+        h->kind = DP_HTTP_MATCH_SUFFIX;
+        v = m->suffix;
+        break;
+    case ENVOY__TYPE__MATCHER__V3__STRING_MATCHER__MATCH_PATTERN_CONTAINS:
+        h->kind = DP_HTTP_MATCH_CONTAINS;
+        v = m->contains;
+        break;
+    case ENVOY__TYPE__MATCHER__V3__STRING_MATCHER__MATCH_PATTERN_SAFE_REGEX:
+        h->kind = DP_HTTP_MATCH_REGEX;
+        v = m->safe_regex ? m->safe_regex->regex : NULL;
+        if (!v)
+            return err_set(e, "%s: safe_regex without a regex", what);
+        break;
+    default:
+        return err_set(e, "%s: empty string matcher", what);
+    }
+    h->value = xstrdup(v ? v : "");
+    return 0;
+}
+
+static int map_route(struct build *b, const char *owner, const Route *r, struct dp_http_vhost *vh,
+                     struct err *e)
+{
+    char what[520];
+    snprintf(what, sizeof(what), "%s route %zu", owner, vh->n_routes);
+    if (r->action_case != ENVOY__CONFIG__ROUTE__V3__ROUTE__ACTION_ROUTE || !r->route)
+        return err_set(e, "%s: only route actions are supported", what);
+    const Envoy__Config__Route__V3__RouteMatch *m = r->match;
+    if (!m)
+        return err_set(e, "%s: no match", what);
+    enum dp_http_path_kind pk;
+    const char *path;
+    switch (m->path_specifier_case) {
+    case ENVOY__CONFIG__ROUTE__V3__ROUTE_MATCH__PATH_SPECIFIER_PREFIX:
+        pk = DP_HTTP_PATH_PREFIX;
+        path = m->prefix;
+        break;
+    case ENVOY__CONFIG__ROUTE__V3__ROUTE_MATCH__PATH_SPECIFIER_PATH:
+        pk = DP_HTTP_PATH_EXACT;
+        path = m->path;
+        break;
+    case ENVOY__CONFIG__ROUTE__V3__ROUTE_MATCH__PATH_SPECIFIER_SAFE_REGEX:
+        pk = DP_HTTP_PATH_REGEX;
+        path = m->safe_regex ? m->safe_regex->regex : NULL;
+        if (!path)
+            return err_set(e, "%s: safe_regex without a regex", what);
+        break;
+    default:
+        return err_set(e, "%s: no path specifier", what);
+    }
+    struct dp_http_route *dr = dp_http_add_route(vh, pk, path ? path : "", NULL);
+    dr->name = xstrdup(r->name ? r->name : "");
+    for (size_t i = 0; i < m->n_headers; i++) {
+        const Envoy__Config__Route__V3__HeaderMatcher *hm = m->headers[i];
+        if (!hm->name || !*hm->name)
+            return err_set(e, "%s: header matcher without a name", what);
+        struct dp_http_header_matcher *h =
+            dp_http_route_add_header(dr, hm->name, DP_HTTP_MATCH_PRESENT, NULL);
+        h->invert = hm->invert_match;
+        if (hm->header_match_specifier_case ==
+            ENVOY__CONFIG__ROUTE__V3__HEADER_MATCHER__HEADER_MATCH_SPECIFIER_STRING_MATCH) {
+            if (http_string_matcher(hm->string_match, h, what, e) < 0)
+                return -1;
+        } else if (hm->header_match_specifier_case ==
+                   ENVOY__CONFIG__ROUTE__V3__HEADER_MATCHER__HEADER_MATCH_SPECIFIER_PRESENT_MATCH) {
+            if (!hm->present_match)
+                h->invert = !h->invert; /* present_match: false = must be absent */
+        }
+        /* No specifier: Envoy matches presence. */
+    }
+    const Envoy__Config__Route__V3__RouteAction *ra = r->route;
+    if (ra->cluster_specifier_case ==
+        ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__CLUSTER_SPECIFIER_CLUSTER) {
+        dr->cluster = xstrdup(ra->cluster ? ra->cluster : "");
+    } else if (ra->cluster_specifier_case ==
+               ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__CLUSTER_SPECIFIER_WEIGHTED_CLUSTERS) {
+        /* The route's split has the tcp_proxy split's shape: reuse its
+         * flattening (weight unset counts as 0, as Envoy's). */
+        const Envoy__Config__Route__V3__WeightedCluster *wc = ra->weighted_clusters;
+        size_t n = wc ? wc->n_clusters : 0;
+        Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster tw =
+            ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__WEIGHTED_CLUSTER__INIT;
+        Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster__ClusterWeight
+            *cws = xcalloc(n ? n : 1, sizeof(*cws));
+        Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster__ClusterWeight *
+            *ptrs = xcalloc(n ? n : 1, sizeof(*ptrs));
+        for (size_t i = 0; i < n; i++) {
+            cws[i].name = wc->clusters[i]->name ? wc->clusters[i]->name : "";
+            cws[i].weight = wc->clusters[i]->weight ? wc->clusters[i]->weight->value : 0;
+            cws[i].metadata_match = wc->clusters[i]->metadata_match;
+            ptrs[i] = &cws[i];
+        }
+        tw.n_clusters = n;
+        tw.clusters = ptrs;
+        char owner2[520];
+        snprintf(owner2, sizeof(owner2), "%s:%zu", owner, vh->n_routes - 1);
+        int rc = map_weighted(b, owner2, &tw, &dr->cluster, e);
+        free(cws);
+        free(ptrs);
+        if (rc < 0)
+            return -1;
+    } else {
+        return err_set(e, "%s: only cluster and weighted_clusters are supported", what);
+    }
+    if (ra->timeout) {
+        uint32_t ms = duration_ms(ra->timeout);
+        dr->timeout_ms = ms ? ms : UINT32_MAX; /* 0s disables it */
+    }
+    if (ra->retry_policy) {
+        dr->retry_on = xstrdup(ra->retry_policy->retry_on ? ra->retry_policy->retry_on : "");
+        dr->num_retries = ra->retry_policy->num_retries ? ra->retry_policy->num_retries->value : 1;
+    }
+    return 0;
+}
+
+static int map_route_config(struct build *b, const char *lname, const RouteConfig *rc,
+                            struct dp_http_route_config *out, struct err *e)
+{
+    out->name = xstrdup(rc->name ? rc->name : "");
+    if (rc->n_request_headers_to_add)
+        log_debug(LOG, "listener %s: request_headers_to_add ignored", lname);
+    for (size_t i = 0; i < rc->n_request_headers_to_remove; i++) {
+        out->request_headers_to_remove =
+            xrealloc(out->request_headers_to_remove,
+                     (out->n_request_headers_to_remove + 1) * sizeof(char *));
+        char *h = xstrdup(rc->request_headers_to_remove[i]);
+        for (char *p = h; *p; p++)
+            if (*p >= 'A' && *p <= 'Z')
+                *p = (char)(*p - 'A' + 'a');
+        out->request_headers_to_remove[out->n_request_headers_to_remove++] = h;
+    }
+    for (size_t i = 0; i < rc->n_virtual_hosts; i++) {
+        const Envoy__Config__Route__V3__VirtualHost *v = rc->virtual_hosts[i];
+        struct dp_http_vhost *vh = dp_http_add_vhost(out, v->name);
+        if (v->n_domains == 0)
+            return err_set(e, "listener %s: virtual host %s without domains", lname,
+                           v->name ? v->name : "");
+        for (size_t j = 0; j < v->n_domains; j++)
+            dp_http_vhost_add_domain(vh, v->domains[j] ? v->domains[j] : "");
+        char owner[400];
+        snprintf(owner, sizeof(owner), "%s:%s", lname, v->name ? v->name : "");
+        for (size_t j = 0; j < v->n_routes; j++)
+            if (map_route(b, owner, v->routes[j], vh, e) < 0)
+                return -1;
+    }
+    return 0;
+}
+
+static int map_hcm(struct build *b, const Google__Protobuf__Any *any, struct dp_listener *l,
+                   struct err *e)
+{
+    char what[300];
+    snprintf(what, sizeof(what), "listener %s: http_connection_manager", l->name);
+    const Hcm *h = (const void *)typed(
+        any, URL_HCM,
+        &envoy__extensions__filters__network__http_connection_manager__v3__http_connection_manager__descriptor,
+        what, e);
+    if (!h)
+        return -1;
+    int rc = -1;
+    l->hcm = xcalloc(1, sizeof(*l->hcm));
+    l->hcm->stat_prefix = xstrdup(h->stat_prefix ? h->stat_prefix : "");
+    if (h->codec_type ==
+            ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__CODEC_TYPE__HTTP2 ||
+        h->codec_type ==
+            ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__CODEC_TYPE__HTTP3) {
+        err_set(e, "%s: only HTTP/1.1 is supported", what);
+        goto out;
+    }
+    if (h->route_specifier_case !=
+            ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__ROUTE_SPECIFIER_ROUTE_CONFIG ||
+        !h->route_config) {
+        err_set(e, "%s: only an inline route_config is supported (RDS is not)", what);
+        goto out;
+    }
+    int router = 0;
+    for (size_t i = 0; i < h->n_http_filters; i++) {
+        const Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpFilter *f =
+            h->http_filters[i];
+        const char *url = f->config_type_case ==
+                                      ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_FILTER__CONFIG_TYPE_TYPED_CONFIG &&
+                                  f->typed_config && f->typed_config->type_url
+                              ? f->typed_config->type_url
+                              : "";
+        const char *fname = f->name ? f->name : "";
+        if (strcmp(url, URL_ROUTER) == 0 || strcmp(fname, "envoy.filters.http.router") == 0) {
+            router = 1;
+            if (i + 1 != h->n_http_filters) {
+                err_set(e, "%s: the router must be the last HTTP filter", what);
+                goto out;
+            }
+        } else if (f->is_optional) {
+            log_info(LOG, "%s: optional HTTP filter %s ignored", what, fname);
+        } else {
+            err_set(e, "%s: HTTP filter %s (%s) is not supported", what, fname, url);
+            goto out;
+        }
+    }
+    if (!router) {
+        err_set(e, "%s: no envoy.filters.http.router filter", what);
+        goto out;
+    }
+    if (h->stream_idle_timeout) {
+        uint32_t ms = duration_ms(h->stream_idle_timeout);
+        l->hcm->stream_idle_timeout_ms = ms ? ms : UINT32_MAX;
+    }
+    if (h->common_http_protocol_options && h->common_http_protocol_options->idle_timeout) {
+        uint32_t ms = duration_ms(h->common_http_protocol_options->idle_timeout);
+        l->hcm->idle_timeout_ms = ms ? ms : UINT32_MAX;
+    }
+    rc = map_route_config(b, l->name, h->route_config, &l->hcm->route_config, e);
+out:
+    protobuf_c_message_free_unpacked((ProtobufCMessage *)h, NULL);
     return rc;
 }
 
@@ -932,7 +1178,8 @@ static int map_listener(struct build *b, const Listener *m, struct err *e)
         const Envoy__Config__Listener__V3__Filter *f = fc->filters[i];
         const char *fname = f->name ? f->name : "";
         if (have_proxy)
-            return err_set(e, "listener %s: filter %s after tcp_proxy", name, fname);
+            return err_set(e, "listener %s: filter %s after %s", name, fname,
+                           l->hcm ? "http_connection_manager" : "tcp_proxy");
         if (f->config_type_case != ENVOY__CONFIG__LISTENER__V3__FILTER__CONFIG_TYPE_TYPED_CONFIG ||
             !f->typed_config)
             return err_set(e, "listener %s: filter %s without typed_config", name, fname);
@@ -944,12 +1191,16 @@ static int map_listener(struct build *b, const Listener *m, struct err *e)
             if (map_tcp_proxy(b, f->typed_config, l, e) < 0)
                 return -1;
             have_proxy = 1;
+        } else if (strcmp(url, URL_HCM) == 0) {
+            if (map_hcm(b, f->typed_config, l, e) < 0)
+                return -1;
+            have_proxy = 1;
         } else {
             return err_set(e, "listener %s: filter %s (%s) is not supported", name, fname, url);
         }
     }
     if (!have_proxy)
-        return err_set(e, "listener %s: no tcp_proxy filter", name);
+        return err_set(e, "listener %s: no tcp_proxy or http_connection_manager filter", name);
     return 0;
 }
 
