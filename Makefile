@@ -7,7 +7,7 @@
 CC       ?= cc
 PKGS     := jansson yaml-0.1 sqlite3 openssl libmicrohttpd libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -lpthread -lm
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -lhttp_parser -lpthread -lm
 # xDS: gRPC C core + protobuf-c (only kuma-cp and the unit tests link them).
 XDS_PKGS   := grpc libprotobuf-c
 XDS_CFLAGS := $(shell pkg-config --cflags $(XDS_PKGS))

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "dp/http.h"
 #include "dp/tls.h"
 
 #define COMP         "dp"
@@ -41,7 +42,7 @@
 
 /* --- timers: a binary min-heap per worker ----------------------------------------------------- */
 
-enum timer_kind { T_CONNECT, T_IDLE, T_DRAIN, T_ACCEPT_RESUME, T_ENGINE_DRAIN };
+enum timer_kind { T_CONNECT, T_IDLE, T_DRAIN, T_ACCEPT_RESUME, T_ENGINE_DRAIN, T_HTTP_RQ };
 
 struct timer {
     int64_t at;
@@ -174,6 +175,12 @@ struct clistener {
     unsigned alpn_len;
     char *fingerprint;
     uint32_t max_attempts, idle_ms;
+    /* HTTP connection manager (NULL routes = tcp_proxy): the compiled route
+     * table, each route's cluster (NULL = not in the configuration) and
+     * the http.<stat_prefix> stats. */
+    struct dp_http_routes *routes;
+    struct ccluster **rcl;
+    struct dp_http_stats *hst;
 };
 
 struct snap {
@@ -231,8 +238,11 @@ struct pbuf {
     uint32_t off, len;
 };
 
+struct hstate;
+
 struct conn {
     struct worker *w;
+    struct hstate *hs; /* HTTP connection manager state; NULL for tcp_proxy */
     struct conn *prev, *next;
     struct snap *snap;
     struct clistener *l;
@@ -247,7 +257,7 @@ struct conn {
     int in_again;  /* on the worker's again list */
     struct conn *next_again;
     int64_t last_io;
-    struct timer t_conn, t_idle, t_drain;
+    struct timer t_conn, t_idle, t_drain, t_rq;
 };
 
 struct worker {
@@ -337,6 +347,9 @@ static void snap_unref(struct snap *s)
         dp_stats_release(st, l->st);
         dp_stats_release(st, l->tst);
         dp_stats_release(st, l->rst);
+        dp_stats_release(st, l->hst);
+        dp_http_routes_free(l->routes);
+        free(l->rcl);
         free(l->fingerprint);
     }
     for (size_t i = 0; i < s->n_ctx; i++) {
@@ -560,6 +573,9 @@ static struct lsock *bind_listener(const struct dp_listener *m, struct err *e)
     return ls;
 }
 
+static int http_compile_listener(struct dp_engine *eng, struct snap *s, struct clistener *l,
+                                 struct err *e);
+
 static int compile_listener(struct dp_engine *eng, struct snap *s, struct clistener *l,
                             const struct dp_listener *m, struct lsock *ls, struct err *e)
 {
@@ -578,6 +594,8 @@ static int compile_listener(struct dp_engine *eng, struct snap *s, struct cliste
     l->fingerprint = dp_listener_fingerprint(m);
     l->max_attempts = m->tcp_proxy.max_connect_attempts ? m->tcp_proxy.max_connect_attempts : 1;
     l->idle_ms = m->tcp_proxy.idle_timeout_ms ? m->tcp_proxy.idle_timeout_ms : 3600 * 1000;
+    if (m->hcm && http_compile_listener(eng, s, l, e) != 0)
+        return -1;
     for (size_t i = 0; i < s->n_cs; i++)
         if (m->tcp_proxy.cluster && strcmp(s->cs[i].m->name, m->tcp_proxy.cluster) == 0)
             l->cluster = &s->cs[i];
@@ -982,6 +1000,14 @@ static void up_close(struct conn *c, enum close_reason why)
     c->up_established = 0;
 }
 
+static void http_conn_closed(struct conn *c);
+static int http_connect_failed(struct conn *c, const char *why);
+static void http_start(struct conn *c);
+static void http_pump(struct conn *c);
+static struct hstate *http_state_new(struct conn *c);
+static void http_timeout(struct conn *c);
+static void http_state_free(struct hstate *h);
+
 static void conn_close(struct conn *c, enum close_reason why)
 {
     if (c->dead)
@@ -998,6 +1024,8 @@ static void conn_close(struct conn *c, enum close_reason why)
     timer_stop(&w->heap, &c->t_conn);
     timer_stop(&w->heap, &c->t_idle);
     timer_stop(&w->heap, &c->t_drain);
+    timer_stop(&w->heap, &c->t_rq);
+    http_conn_closed(c);
     for (int i = 0; i < 2; i++)
         if (c->b[i].data) {
             pool_put(w, c->b[i].data);
@@ -1016,6 +1044,7 @@ static void conn_close(struct conn *c, enum close_reason why)
 
 static void conn_free(struct conn *c)
 {
+    http_state_free(c->hs);
     snap_unref(c->snap);
     free(c);
 }
@@ -1128,6 +1157,8 @@ static void connect_failed(struct conn *c, int timeout)
         start_connect(c);
         return;
     }
+    if (c->hs && http_connect_failed(c, "connection failure"))
+        return;
     DP_INC(cl->st->upstream_cx_connect_attempts_exceeded);
     conn_close(c, CLOSE_LOCAL);
 }
@@ -1148,6 +1179,8 @@ static void start_connect(struct conn *c)
     struct chost *h = pick_host(c);
     if (!h) {
         DP_INC(c->cl->st->upstream_cx_none_healthy);
+        if (c->hs && http_connect_failed(c, NULL))
+            return;
         conn_close(c, CLOSE_LOCAL);
         return;
     }
@@ -1255,6 +1288,10 @@ static void down_handshake(struct conn *c)
         }
         DP_INC(c->l->rst->allowed);
     }
+    if (c->hs) {
+        http_start(c);
+        return;
+    }
     start_connect(c);
 }
 
@@ -1331,8 +1368,14 @@ static void connected(struct conn *c)
 }
 
 /* Moves bytes both ways until nothing moves, then sets epoll interest. */
+static int http_tunnel(const struct conn *c);
+
 static void pump(struct conn *c)
 {
+    if (c->hs && !http_tunnel(c)) {
+        http_pump(c);
+        return;
+    }
     struct worker *w = c->w;
     uint32_t cap = w->e->o.buffer_size;
     int iter;
@@ -1436,6 +1479,580 @@ static void pump(struct conn *c)
     }
 }
 
+/* --- HTTP connection manager -------------------------------------------------------------------
+ *
+ * The I/O side of an HttpConnectionManager listener; the protocol (parsing,
+ * routing, local replies) is in http.c. A downstream connection carries one
+ * exchange at a time: the request head is parsed and routed, the request is
+ * streamed to the route's cluster over the connection's upstream connection
+ * (kept alive and reused while the next request goes to the same cluster),
+ * the response is streamed back, and only then is the next (pipelined)
+ * request parsed, so responses keep their order. b[0]/b[1] are the same
+ * bounded buffers as tcp_proxy's: only bytes the codec has parsed
+ * (parsed[d]) are forwarded, so memory per connection stays bounded and a
+ * full buffer back-pressures the sender. An upgrade answered 101 turns the
+ * connection into a tcp_proxy-like tunnel (the ordinary pump). */
+
+enum hphase { H_HEAD, H_BODY, H_WAIT, H_CLOSING };
+
+struct hstate {
+    struct dp_http_codec *codec;
+    enum hphase phase;
+    uint32_t parsed[2]; /* bytes at the front of b[d] parsed: forwardable (or to drop) */
+    int active;         /* counted in downstream_rq_active */
+    int routed;         /* the request goes upstream (else a local reply) */
+    int discard;        /* request bytes are dropped (local reply) */
+    int rq_done, rs_done, rs_error;
+    int status; /* final status sent downstream */
+    int close_after, keep_alive;
+    int tunnel, in_pump;
+    uint64_t rs_sent; /* response bytes written downstream in this exchange */
+    struct ccluster *rcl;
+    const struct dp_http_route *route;
+    uint32_t retries;
+};
+
+static int http_tunnel(const struct conn *c)
+{
+    return c->hs->tunnel;
+}
+
+static int http_compile_listener(struct dp_engine *eng, struct snap *s, struct clistener *l,
+                                 struct err *e)
+{
+    const struct dp_http_conn_manager *m = l->m->hcm;
+    if (dp_http_routes_new(m, &l->routes, e) != 0)
+        return err_set(e, "listener %s: %s", l->m->name, e ? e->msg : "bad route");
+    size_t n = dp_http_routes_count(l->routes);
+    l->rcl = xcalloc(n ? n : 1, sizeof(*l->rcl));
+    for (size_t i = 0; i < n; i++) {
+        const char *name = dp_http_routes_get(l->routes, i)->cluster;
+        for (size_t j = 0; name && j < s->n_cs; j++)
+            if (strcmp(s->cs[j].m->name, name) == 0)
+                l->rcl[i] = &s->cs[j];
+    }
+    l->hst = dp_stats_acquire(eng->stats, DP_STAT_HTTP, m->stat_prefix ? m->stat_prefix : "");
+    if (m->idle_timeout_ms)
+        l->idle_ms = m->idle_timeout_ms;
+    return 0;
+}
+
+static struct hstate *http_state_new(struct conn *c)
+{
+    struct hstate *h = xcalloc(1, sizeof(*h));
+    h->codec = dp_http_codec_new(c->w->e->o.buffer_size - 1);
+    struct dp_http_stats *st = c->l->hst;
+    DP_INC(st->downstream_cx_total);
+    DP_INC(st->downstream_cx_http1_total);
+    DP_ADD(st->downstream_cx_active, 1);
+    return h;
+}
+
+/* Counts the exchange's outcome once (status 0: reset, no status counted). */
+static void http_exchange_stats(struct conn *c)
+{
+    struct hstate *h = c->hs;
+    if (!h->active)
+        return;
+    h->active = 0;
+    struct dp_http_stats *st = c->l->hst;
+    int ok = h->status >= 100 && h->status < 600;
+    DP_DEC(st->downstream_rq_active);
+    if (ok) {
+        DP_INC(st->downstream_rq_xx[h->status / 100 - 1]);
+        DP_INC(st->downstream_rq_completed);
+    }
+    if (h->rcl) {
+        struct dp_cluster_stats *cs = h->rcl->st;
+        DP_DEC(cs->upstream_rq_active);
+        if (ok) {
+            DP_INC(cs->upstream_rq_xx[h->status / 100 - 1]);
+            DP_INC(cs->upstream_rq_code[h->status - 100]);
+            DP_INC(cs->upstream_rq_completed);
+        }
+        h->rcl = NULL;
+    }
+}
+
+static void http_conn_closed(struct conn *c)
+{
+    struct hstate *h = c->hs;
+    if (!h)
+        return;
+    http_exchange_stats(c);
+    struct dp_http_stats *st = c->l->hst;
+    DP_DEC(st->downstream_cx_active);
+    DP_INC(st->downstream_cx_destroy);
+    if (h->tunnel)
+        DP_DEC(st->downstream_cx_upgrades_active);
+    /* The state itself is freed with the connection (conn_free): callers
+     * up the stack may still look at it after a close. */
+}
+
+static void http_state_free(struct hstate *h)
+{
+    if (!h)
+        return;
+    dp_http_codec_free(h->codec);
+    free(h);
+}
+
+static void http_start(struct conn *c)
+{
+    struct worker *w = c->w;
+    c->state = C_PROXY;
+    c->s[0].can_read = 1;
+    c->last_io = w->now;
+    timer_start(&w->heap, &c->t_idle, w->now + c->l->idle_ms);
+    http_pump(c);
+}
+
+/* Puts an Envoy-like local reply in b[1]; the request's remaining bytes are
+ * dropped. An upstream connection in the middle of this exchange is closed.
+ * The caller checks c->dead. */
+static void http_local_reply(struct conn *c, int status, const char *body, int close)
+{
+    struct hstate *h = c->hs;
+    struct worker *w = c->w;
+    struct pbuf *b = &c->b[1];
+    if (h->routed && c->s[1].fd >= 0) {
+        timer_stop(&w->heap, &c->t_conn);
+        up_close(c, CLOSE_LOCAL);
+    }
+    c->state = C_PROXY;
+    timer_stop(&w->heap, &c->t_rq);
+    if (b->len || h->rs_sent) {
+        /* A response has begun: all we can do is reset. */
+        conn_close(c, CLOSE_LOCAL);
+        return;
+    }
+    if (!b->data)
+        b->data = pool_get(w);
+    b->off = 0;
+    b->len = (uint32_t)dp_http_local_reply(b->data, w->e->o.buffer_size, status, body, close);
+    h->parsed[1] = b->len;
+    h->status = status;
+    h->rs_done = 1;
+    h->routed = 0;
+    h->discard = 1;
+    if (close)
+        h->close_after = 1;
+}
+
+static int retry_on_connect(const char *on)
+{
+    return on && (strstr(on, "connect-failure") || strstr(on, "reset") ||
+                  strstr(on, "gateway-error") || strstr(on, "5xx"));
+}
+
+/* An upstream connection for the request could not be made (why NULL: no
+ * host). Retries per the route's retry policy (nothing was sent, so it is
+ * safe), else answers 503 as Envoy. Returns 1 (handled). */
+static int http_connect_failed(struct conn *c, const char *why)
+{
+    struct hstate *h = c->hs;
+    const struct dp_http_route *r = h->route;
+    if (why && r && r->retry_on && h->retries < r->num_retries && retry_on_connect(r->retry_on)) {
+        h->retries++;
+        DP_INC(c->cl->st->upstream_rq_retry);
+        c->attempts = 0;
+        start_connect(c);
+        return 1;
+    }
+    timer_stop(&c->w->heap, &c->t_conn);
+    h->routed = 0; /* the socket is already closed */
+    http_local_reply(c, 503,
+                     why ? "upstream connect error or disconnect/reset before headers. reset "
+                           "reason: connection failure"
+                         : "no healthy upstream",
+                     0);
+    if (!c->dead && !h->in_pump)
+        http_pump(c);
+    return 1;
+}
+
+static void http_timeout(struct conn *c)
+{
+    struct hstate *h = c->hs;
+    if (!h || c->dead || h->rs_done)
+        return;
+    if (h->rcl)
+        DP_INC(h->rcl->st->upstream_rq_timeout);
+    http_local_reply(c, 504, "upstream request timeout", 0);
+    if (!c->dead)
+        http_pump(c);
+}
+
+/* A request head is complete: strip headers, pick the route, and connect
+ * (or reuse the upstream connection) or answer locally. */
+static void http_route(struct conn *c)
+{
+    struct hstate *h = c->hs;
+    struct pbuf *b = &c->b[0];
+    struct clistener *l = c->l;
+    const struct dp_http_route_config *rc = &l->m->hcm->route_config;
+    char *msg = b->data + b->off;
+    if (rc->n_request_headers_to_remove) {
+        size_t rm = dp_http_codec_strip(h->codec, msg, b->len, rc->request_headers_to_remove,
+                                        rc->n_request_headers_to_remove);
+        b->len -= (uint32_t)rm;
+        h->parsed[0] -= (uint32_t)rm;
+    }
+    struct dp_http_header hdrs[DP_HTTP_MAX_HEADERS];
+    struct dp_http_request rq;
+    dp_http_codec_request(h->codec, msg, hdrs, &rq);
+    rq.tls = c->s[0].ssl != NULL;
+    DP_INC(l->hst->downstream_rq_total);
+    DP_INC(l->hst->downstream_rq_http1_total);
+    DP_ADD(l->hst->downstream_rq_active, 1);
+    h->active = 1;
+    h->retries = 0;
+    int idx = dp_http_route_select(l->routes, &rq);
+    if (idx < 0) {
+        DP_INC(l->hst->no_route);
+        http_local_reply(c, 404, NULL, 0);
+        return;
+    }
+    h->route = dp_http_routes_get(l->routes, (size_t)idx);
+    struct ccluster *cl = l->rcl[idx];
+    if (!cl) {
+        DP_INC(l->hst->no_cluster);
+        http_local_reply(c, 503, NULL, 0);
+        return;
+    }
+    DP_INC(l->hst->rq_total);
+    h->routed = 1;
+    h->rcl = cl;
+    DP_INC(cl->st->upstream_rq_total);
+    DP_ADD(cl->st->upstream_rq_active, 1);
+    if (c->s[1].fd >= 0 && c->cl == cl && c->state == C_PROXY && !c->s[1].rd_eof)
+        return; /* keep-alive: the upstream connection is reused */
+    if (c->s[1].fd >= 0)
+        up_close(c, CLOSE_LOCAL);
+    c->s[1].rd_eof = c->s[1].wr_shut = 0;
+    c->cl = cl;
+    c->attempts = 0;
+    DP_INC(cl->st->upstream_cx_http1_total);
+    start_connect(c);
+}
+
+/* The exchange is over (response flushed): next request, or close. */
+static void http_finish(struct conn *c)
+{
+    struct hstate *h = c->hs;
+    struct worker *w = c->w;
+    int up_keep = h->routed && !h->rs_error && dp_http_codec_response_keep_alive(h->codec) &&
+                  h->rq_done && h->parsed[0] == 0;
+    int status = h->status;
+    timer_stop(&w->heap, &c->t_rq);
+    http_exchange_stats(c);
+    if (status == 101 && h->routed) {
+        /* Upgrade accepted: from now on a raw tunnel. */
+        h->tunnel = 1;
+        h->parsed[0] = h->parsed[1] = 0;
+        DP_INC(c->l->hst->downstream_cx_upgrades_total);
+        DP_ADD(c->l->hst->downstream_cx_upgrades_active, 1);
+        pump(c);
+        return;
+    }
+    if (c->s[1].fd >= 0 && ((h->routed && !up_keep) || c->s[1].rd_eof))
+        up_close(c, c->s[1].rd_eof ? CLOSE_REMOTE : CLOSE_LOCAL);
+    if (h->parsed[0] > 0) {
+        /* The rest of a request the upstream answered without reading. */
+        c->b[0].off += h->parsed[0];
+        c->b[0].len -= h->parsed[0];
+        h->parsed[0] = 0;
+    }
+    if (!h->rq_done || h->close_after || !h->keep_alive ||
+        (c->s[0].rd_eof && c->b[0].len == 0)) {
+        /* Close after the reply: FIN now, then read (and drop) until the
+         * client closes, so a reset does not destroy the reply. */
+        struct side *d = &c->s[0];
+        if (!d->wr_shut) {
+            side_shutdown(d);
+            d->wr_shut = 1;
+        }
+        h->phase = H_CLOSING;
+        if (d->rd_eof)
+            conn_close(c, CLOSE_LOCAL);
+        return;
+    }
+    dp_http_codec_next(h->codec);
+    h->phase = H_HEAD;
+    h->routed = h->discard = h->rq_done = h->rs_done = h->rs_error = 0;
+    h->status = 0;
+    h->rs_sent = 0;
+    h->route = NULL;
+}
+
+/* Parses what it can of b[0]; returns 1 if something happened. */
+static int http_parse_request(struct conn *c)
+{
+    struct hstate *h = c->hs;
+    struct pbuf *b = &c->b[0];
+    int progress = 0;
+    while (!c->dead && (h->phase == H_HEAD || h->phase == H_BODY) && b->len > h->parsed[0]) {
+        size_t used;
+        enum dp_http_ev ev = dp_http_codec_request_feed(h->codec, b->data + b->off + h->parsed[0],
+                                                        b->len - h->parsed[0], &used);
+        h->parsed[0] += (uint32_t)used;
+        progress = 1;
+        if (ev == DP_HTTP_HEAD) {
+            h->phase = H_BODY;
+            http_route(c);
+        } else if (ev == DP_HTTP_DONE) {
+            h->rq_done = 1;
+            h->keep_alive = dp_http_codec_request_keep_alive(h->codec);
+            h->phase = H_WAIT;
+            if (h->routed && h->route) {
+                uint32_t t = h->route->timeout_ms ? h->route->timeout_ms : 15000;
+                if (t != UINT32_MAX)
+                    timer_start(&c->w->heap, &c->t_rq, c->w->now + t);
+            }
+        } else if (ev == DP_HTTP_ERROR) {
+            DP_INC(c->l->hst->downstream_cx_protocol_error);
+            int st = dp_http_codec_error(h->codec);
+            if (st == 431)
+                DP_INC(c->l->hst->downstream_rq_too_large);
+            if (!h->active) {
+                DP_INC(c->l->hst->downstream_rq_total);
+                DP_ADD(c->l->hst->downstream_rq_active, 1);
+                h->active = 1;
+            }
+            h->routed = h->routed && c->s[1].fd >= 0;
+            http_local_reply(c, st, st == 431 ? "Request Header Fields Too Large" : "Bad Request",
+                             1);
+            if (c->dead)
+                return 1;
+            /* Nothing more is parsed; what the client still sends is dropped. */
+            h->rq_done = 0;
+            h->phase = H_WAIT;
+            b->off = 0;
+            b->len = 0;
+            h->parsed[0] = 0;
+        } else {
+            break;
+        }
+    }
+    return progress;
+}
+
+/* Parses what it can of b[1] (eof: the upstream closed). */
+static int http_parse_response(struct conn *c, int eof)
+{
+    struct hstate *h = c->hs;
+    struct pbuf *b = &c->b[1];
+    if (!h->routed || h->rs_done || (b->len <= h->parsed[1] && !eof))
+        return 0;
+    size_t used;
+    enum dp_http_ev ev = dp_http_codec_response_feed(h->codec, b->data + b->off + h->parsed[1],
+                                                     b->len - h->parsed[1], &used);
+    h->parsed[1] += (uint32_t)used;
+    if (ev == DP_HTTP_DONE) {
+        h->rs_done = 1;
+        h->status = dp_http_codec_status(h->codec);
+        timer_stop(&c->w->heap, &c->t_rq);
+        if (b->len > h->parsed[1] && h->status != 101) {
+            /* Bytes after the response: the upstream is confused; drop them. */
+            b->len = h->parsed[1];
+            h->rs_error = 1;
+        }
+    } else if (ev == DP_HTTP_ERROR) {
+        if (h->rs_sent == 0 && h->parsed[1] == 0) {
+            b->len = 0;
+            http_local_reply(c, 503,
+                             "upstream connect error or disconnect/reset before headers. reset "
+                             "reason: connection termination",
+                             0);
+        } else {
+            conn_close(c, CLOSE_REMOTE);
+        }
+    }
+    return 1;
+}
+
+static void http_interest(struct conn *c)
+{
+    struct hstate *h = c->hs;
+    uint32_t cap = c->w->e->o.buffer_size;
+    struct side *d = &c->s[0], *u = &c->s[1];
+    if (c->state != C_PROXY) {
+        /* Connecting: the downstream waits (its hang-up still shows). */
+        side_set_events(c, d, 0);
+        return;
+    }
+    uint32_t ev = 0;
+    if (!d->rd_eof && c->b[0].off + c->b[0].len < cap)
+        ev |= d->rd_wants_write ? EPOLLOUT : EPOLLIN;
+    if (h->parsed[1] > 0)
+        ev |= d->wr_wants_read ? EPOLLIN : EPOLLOUT;
+    side_set_events(c, d, ev);
+    if (u->fd >= 0) {
+        ev = 0;
+        if (!u->rd_eof && c->b[1].off + c->b[1].len < cap && !h->rs_done)
+            ev |= u->rd_wants_write ? EPOLLOUT : EPOLLIN;
+        if (h->routed && h->parsed[0] > 0)
+            ev |= u->wr_wants_read ? EPOLLIN : EPOLLOUT;
+        side_set_events(c, u, ev);
+    }
+}
+
+static void http_pump(struct conn *c)
+{
+    struct worker *w = c->w;
+    struct hstate *h = c->hs;
+    uint32_t cap = w->e->o.buffer_size;
+    struct side *d = &c->s[0], *u = &c->s[1];
+    struct pbuf *b0 = &c->b[0], *b1 = &c->b[1];
+    h->in_pump = 1;
+    int iter;
+    for (iter = 0; iter < PUMP_ROUNDS && !c->dead && !h->tunnel; iter++) {
+        int progress = 0;
+        /* Downstream → b[0]. */
+        if (!d->rd_eof && b0->off + b0->len < cap &&
+            (d->can_read || (d->ssl && SSL_has_pending(d->ssl)))) {
+            if (!b0->data)
+                b0->data = pool_get(w);
+            ssize_t n = side_read(d, b0->data + b0->off + b0->len, cap - b0->off - b0->len);
+            if (n > 0) {
+                b0->len += (uint32_t)n;
+                DP_ADD(c->l->hst->downstream_cx_rx_bytes_total, (uint64_t)n);
+                progress = 1;
+            } else if (n == 0) {
+                d->rd_eof = 1;
+                progress = 1;
+            } else if (n != IO_AGAIN) {
+                conn_close(c, CLOSE_LOCAL);
+                break;
+            }
+        }
+        if (h->phase == H_CLOSING) {
+            b0->off = b0->len = 0; /* dropped */
+            if (d->rd_eof) {
+                conn_close(c, CLOSE_LOCAL);
+                break;
+            }
+        }
+        progress |= http_parse_request(c);
+        if (c->dead)
+            break;
+        if (h->phase == H_HEAD && d->rd_eof && b0->len == h->parsed[0]) {
+            /* The client left between requests (or in a head). */
+            conn_close(c, CLOSE_LOCAL);
+            break;
+        }
+        /* Parsed request bytes → upstream (or dropped). */
+        if (h->parsed[0] > 0 && h->discard) {
+            b0->off += h->parsed[0];
+            b0->len -= h->parsed[0];
+            h->parsed[0] = 0;
+            progress = 1;
+        } else if (h->parsed[0] > 0 && h->routed && c->state == C_PROXY && u->fd >= 0) {
+            ssize_t n = side_write(u, b0->data + b0->off, h->parsed[0]);
+            if (n > 0) {
+                b0->off += (uint32_t)n;
+                b0->len -= (uint32_t)n;
+                h->parsed[0] -= (uint32_t)n;
+                DP_ADD(c->cl->st->upstream_cx_tx_bytes_total, (uint64_t)n);
+                progress = 1;
+            } else if (n != IO_AGAIN) {
+                u->rd_eof = 1; /* the upstream is gone: see the response side */
+                http_parse_response(c, 1);
+                if (c->dead)
+                    break;
+                progress = 1;
+            }
+        }
+        /* Upstream → b[1]. */
+        if (c->state == C_PROXY && u->fd >= 0 && !u->rd_eof && !h->rs_done &&
+            b1->off + b1->len < cap && (u->can_read || (u->ssl && SSL_has_pending(u->ssl)))) {
+            if (!b1->data)
+                b1->data = pool_get(w);
+            ssize_t n = side_read(u, b1->data + b1->off + b1->len, cap - b1->off - b1->len);
+            if (n > 0) {
+                if (!h->routed) {
+                    /* Bytes from an idle upstream connection: not HTTP we asked for. */
+                    up_close(c, CLOSE_REMOTE);
+                } else {
+                    b1->len += (uint32_t)n;
+                    DP_ADD(c->cl->st->upstream_cx_rx_bytes_total, (uint64_t)n);
+                }
+                progress = 1;
+            } else if (n == 0 || n != IO_AGAIN) {
+                u->rd_eof = 1;
+                progress = 1;
+                if (!h->routed)
+                    up_close(c, CLOSE_REMOTE); /* an idle keep-alive connection closed */
+                else
+                    http_parse_response(c, 1);
+                if (c->dead)
+                    break;
+            }
+        }
+        progress |= http_parse_response(c, 0);
+        if (c->dead)
+            break;
+        /* Parsed response bytes (or a local reply) → downstream. */
+        if (h->parsed[1] > 0) {
+            ssize_t n = side_write(d, b1->data + b1->off, h->parsed[1]);
+            if (n > 0) {
+                b1->off += (uint32_t)n;
+                b1->len -= (uint32_t)n;
+                h->parsed[1] -= (uint32_t)n;
+                h->rs_sent += (uint64_t)n;
+                DP_ADD(c->l->hst->downstream_cx_tx_bytes_total, (uint64_t)n);
+                progress = 1;
+            } else if (n != IO_AGAIN) {
+                conn_close(c, CLOSE_LOCAL);
+                break;
+            }
+        }
+        if (b1->len == 0) {
+            b1->off = 0;
+            if (b1->data) {
+                pool_put(w, b1->data);
+                b1->data = NULL;
+            }
+        } else if (b1->off > 0 && b1->off + b1->len == cap) {
+            memmove(b1->data, b1->data + b1->off, b1->len);
+            b1->off = 0;
+        }
+        if (b0->len == 0) {
+            b0->off = 0;
+            if (b0->data) {
+                pool_put(w, b0->data);
+                b0->data = NULL;
+            }
+        } else if (b0->off > 0 && b0->off + b0->len == cap) {
+            memmove(b0->data, b0->data + b0->off, b0->len);
+            b0->off = 0;
+        }
+        /* The exchange is over once the response is flushed and, for a local
+         * reply, the request is drained (or the connection is to close). */
+        if (h->rs_done && h->phase != H_CLOSING && b1->len == 0 &&
+            (h->routed || h->rq_done || h->close_after || h->phase == H_WAIT)) {
+            http_finish(c);
+            progress = 1;
+            if (c->dead || h->tunnel)
+                break;
+        }
+        if (!progress)
+            break;
+        c->last_io = w->now;
+    }
+    if (c->dead)
+        return;
+    h->in_pump = 0;
+    if (h->tunnel)
+        return; /* pump() took over */
+    if (iter == PUMP_ROUNDS && !c->in_again) {
+        c->in_again = 1;
+        c->next_again = w->again;
+        w->again = c;
+    }
+    http_interest(c);
+}
+
 static void on_side(struct side *s, uint32_t events)
 {
     struct conn *c = s->c;
@@ -1505,6 +2122,7 @@ static void on_accept(struct wreg *r)
         timer_init(&c->t_conn, T_CONNECT, c);
         timer_init(&c->t_idle, T_IDLE, c);
         timer_init(&c->t_drain, T_DRAIN, c);
+        timer_init(&c->t_rq, T_HTTP_RQ, c);
         c->next = w->conns;
         if (w->conns)
             w->conns->prev = c;
@@ -1521,7 +2139,9 @@ static void on_accept(struct wreg *r)
             conn_close(c, CLOSE_LOCAL);
             continue;
         }
-        if (!c->cl) {
+        if (l->routes) {
+            c->hs = http_state_new(c);
+        } else if (!c->cl) {
             DP_INC(l->tst->downstream_cx_no_route);
             conn_close(c, CLOSE_LOCAL);
             continue;
@@ -1544,6 +2164,8 @@ static void on_accept(struct wreg *r)
             c->state = C_DOWN_HS;
             timer_start(&w->heap, &c->t_conn, w->now + w->e->o.handshake_timeout_ms);
             down_handshake(c);
+        } else if (c->hs) {
+            http_start(c);
         } else {
             start_connect(c);
         }
@@ -1578,6 +2200,9 @@ static void on_timer(struct worker *w, struct timer *t)
         }
         break;
     }
+    case T_HTTP_RQ:
+        http_timeout(t->owner);
+        break;
     case T_DRAIN:
     case T_ENGINE_DRAIN:
         if (t->kind == T_DRAIN) {

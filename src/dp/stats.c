@@ -24,6 +24,7 @@ struct entry {
         struct dp_tcp_stats tcp;
         struct dp_rbac_stats rbac;
         struct dp_host_stats host;
+        struct dp_http_stats http;
     } u;
 };
 
@@ -72,6 +73,36 @@ static const struct field cluster_fields[] = {
     C(dp_cluster_stats, ssl_connection_error, "ssl.connection_error"),
     C(dp_cluster_stats, ssl_fail_verify_san, "ssl.fail_verify_san"),
     C(dp_cluster_stats, ssl_fail_verify_error, "ssl.fail_verify_error"),
+    C(dp_cluster_stats, upstream_cx_http1_total, "upstream_cx_http1_total"),
+    C(dp_cluster_stats, upstream_rq_total, "upstream_rq_total"),
+    C(dp_cluster_stats, upstream_rq_completed, "upstream_rq_completed"),
+    C(dp_cluster_stats, upstream_rq_timeout, "upstream_rq_timeout"),
+    C(dp_cluster_stats, upstream_rq_retry, "upstream_rq_retry"),
+    G(dp_cluster_stats, upstream_rq_active, "upstream_rq_active"),
+    {NULL, 0, 0},
+};
+
+static const struct field http_fields[] = {
+    C(dp_http_stats, downstream_cx_total, "downstream_cx_total"),
+    C(dp_http_stats, downstream_cx_http1_total, "downstream_cx_http1_total"),
+    C(dp_http_stats, downstream_cx_protocol_error, "downstream_cx_protocol_error"),
+    C(dp_http_stats, downstream_cx_upgrades_total, "downstream_cx_upgrades_total"),
+    C(dp_http_stats, downstream_cx_destroy, "downstream_cx_destroy"),
+    C(dp_http_stats, downstream_rq_total, "downstream_rq_total"),
+    C(dp_http_stats, downstream_rq_http1_total, "downstream_rq_http1_total"),
+    C(dp_http_stats, downstream_rq_completed, "downstream_rq_completed"),
+    C(dp_http_stats, downstream_rq_timeout, "downstream_rq_timeout"),
+    C(dp_http_stats, downstream_rq_too_large, "downstream_rq_too_large"),
+    C(dp_http_stats, downstream_rq_idle_timeout, "downstream_rq_idle_timeout"),
+    C(dp_http_stats, no_route, "no_route"),
+    C(dp_http_stats, no_cluster, "no_cluster"),
+    C(dp_http_stats, rq_total, "rq_total"),
+    C(dp_http_stats, rq_direct_response, "rq_direct_response"),
+    C(dp_http_stats, downstream_cx_rx_bytes_total, "downstream_cx_rx_bytes_total"),
+    C(dp_http_stats, downstream_cx_tx_bytes_total, "downstream_cx_tx_bytes_total"),
+    G(dp_http_stats, downstream_cx_active, "downstream_cx_active"),
+    G(dp_http_stats, downstream_rq_active, "downstream_rq_active"),
+    G(dp_http_stats, downstream_cx_upgrades_active, "downstream_cx_upgrades_active"),
     {NULL, 0, 0},
 };
 
@@ -230,6 +261,33 @@ static void add(struct samples *ss, const char *root, const char *tagname, const
     x->value = value;
 }
 
+/* A response-code stat: "<root>.<tagval>.<stat>" in text, and in Prometheus
+ * Envoy's extraction of the class ("upstream_rq_2xx" → upstream_rq_xx with
+ * envoy_response_code_class="2") or of the code ("upstream_rq_200" →
+ * upstream_rq with envoy_response_code="200"), before the owner's tag. */
+static void add_code(struct samples *ss, const char *root, const char *tagname, const char *tagval,
+                     const char *base, int code_class, int code, long long value)
+{
+    if (ss->n == ss->cap) {
+        ss->cap = ss->cap ? ss->cap * 2 : 256;
+        ss->v = xrealloc(ss->v, ss->cap * sizeof(*ss->v));
+    }
+    struct sample *x = &ss->v[ss->n++];
+    if (code_class) {
+        x->name = xasprintf("%s.%s.%s_%dxx", root, tagval, base, code_class);
+        x->prom = xasprintf("envoy_%s_%s_xx", root, base);
+        x->tags = xasprintf("envoy_response_code_class=\"%d\",%s=\"%s\"", code_class, tagname,
+                            tagval);
+    } else {
+        x->name = xasprintf("%s.%s.%s_%d", root, tagval, base, code);
+        x->prom = xasprintf("envoy_%s_%s", root, base);
+        x->tags = xasprintf("envoy_response_code=\"%d\",%s=\"%s\"", code, tagname, tagval);
+    }
+    sanitize(x->prom);
+    x->gauge = 0;
+    x->value = value;
+}
+
 static void add_fields(struct samples *ss, const char *root, const char *tagname,
                        const char *tagval, const struct field *f, const void *block)
 {
@@ -250,6 +308,22 @@ static void collect(struct dp_stats *s, const struct dp_server_info *si, struct 
             case DP_STAT_CLUSTER:
                 add_fields(ss, "cluster", "envoy_cluster_name", e->name, cluster_fields,
                            &e->u.cluster);
+                for (int k = 0; k < 5; k++)
+                    add_code(ss, "cluster", "envoy_cluster_name", e->name, "upstream_rq", k + 1, 0,
+                             (long long)DP_GET(e->u.cluster.upstream_rq_xx[k]));
+                for (int k = 0; k < 500; k++) {
+                    long long v = (long long)DP_GET(e->u.cluster.upstream_rq_code[k]);
+                    if (v)
+                        add_code(ss, "cluster", "envoy_cluster_name", e->name, "upstream_rq", 0,
+                                 k + 100, v);
+                }
+                break;
+            case DP_STAT_HTTP:
+                add_fields(ss, "http", "envoy_http_conn_manager_prefix", e->name, http_fields,
+                           &e->u.http);
+                for (int k = 0; k < 5; k++)
+                    add_code(ss, "http", "envoy_http_conn_manager_prefix", e->name, "downstream_rq",
+                             k + 1, 0, (long long)DP_GET(e->u.http.downstream_rq_xx[k]));
                 break;
             case DP_STAT_LISTENER:
                 add_fields(ss, "listener", "envoy_listener_address", e->name, listener_fields,

@@ -36,6 +36,23 @@ struct dp_cluster_stats {
         ejections_total, ejections_enforced_local_origin_failure, ssl_handshake, ssl_session_reused,
         ssl_connection_error, ssl_fail_verify_san, ssl_fail_verify_error;
     dp_gauge upstream_cx_active, ejections_active, membership_total, membership_healthy;
+    /* HTTP (router): per-request counters. */
+    dp_counter upstream_cx_http1_total, upstream_rq_total, upstream_rq_completed,
+        upstream_rq_timeout, upstream_rq_retry, upstream_rq_pending_failure_eject;
+    dp_gauge upstream_rq_active;
+    dp_counter upstream_rq_xx[5];    /* upstream_rq_1xx .. _5xx */
+    dp_counter upstream_rq_code[500]; /* upstream_rq_<code>, 100..599; shown once used */
+};
+
+/* http.<stat_prefix>.* (HTTP connection manager) */
+struct dp_http_stats {
+    dp_counter downstream_cx_total, downstream_cx_http1_total, downstream_cx_protocol_error,
+        downstream_cx_upgrades_total, downstream_cx_destroy, downstream_rq_total,
+        downstream_rq_http1_total, downstream_rq_completed, downstream_rq_timeout,
+        downstream_rq_too_large, downstream_rq_idle_timeout, no_route, no_cluster, rq_total,
+        rq_direct_response, downstream_cx_rx_bytes_total, downstream_cx_tx_bytes_total;
+    dp_gauge downstream_cx_active, downstream_rq_active, downstream_cx_upgrades_active;
+    dp_counter downstream_rq_xx[5]; /* downstream_rq_1xx .. _5xx */
 };
 
 /* Envoy's listener.<address>.* subset plus the TLS counters. */
@@ -69,7 +86,14 @@ struct dp_host_stats {
     atomic_int_fast64_t ejected_ms; /* mono_ms() when ejected; 0 = never */
 };
 
-enum dp_stat_kind { DP_STAT_CLUSTER, DP_STAT_LISTENER, DP_STAT_TCP, DP_STAT_RBAC, DP_STAT_HOST };
+enum dp_stat_kind {
+    DP_STAT_CLUSTER,
+    DP_STAT_LISTENER,
+    DP_STAT_TCP,
+    DP_STAT_RBAC,
+    DP_STAT_HOST,
+    DP_STAT_HTTP
+};
 
 struct dp_stats;
 
@@ -106,7 +130,8 @@ struct dp_stats_query {
  *  - text: Envoy's /stats, "name: value" lines sorted by name;
  *  - prometheus: Envoy's /stats/prometheus, "# TYPE envoy_<stat> counter|gauge" then one sample
  *    per tag set, with Envoy's default tag extraction (envoy_cluster_name,
- *    envoy_listener_address, envoy_tcp_prefix);
+ *    envoy_listener_address, envoy_tcp_prefix, envoy_http_conn_manager_prefix,
+ *    envoy_response_code_class for *_rq_Nxx, envoy_response_code for upstream_rq_<code>);
  *  - json: {"stats":[{"name":..,"value":..}]}.
  * q NULL = text, everything. */
 void dp_stats_render(struct dp_stats *s, const struct dp_server_info *si,

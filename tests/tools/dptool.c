@@ -16,11 +16,24 @@
  *   dptool hold ADDR PORT N MS
  *       Opens N connections, reads nothing for MS milliseconds (slow
  *       consumers), prints how many were accepted.
+ *   dptool http-server ADDR PORT --id ID
+ *       HTTP/1.1 server (Node's http-parser): keep-alive, pipelining,
+ *       chunked request bodies. Each response has the header
+ *       "x-served-by: ID" and the body "ID METHOD TARGET\n" followed by the
+ *       request body, echoed; a chunked request gets a chunked response.
+ *       A request header x-kuma-tags is reported as "x-kuma-tags: V\n"
+ *       after the first line. /status/NNN answers NNN. An Upgrade request
+ *       is answered 101, then the connection echoes raw bytes.
+ *   dptool http-raw ADDR PORT [--wait-ms MS]
+ *       Sends stdin in one write, then prints what comes back until the
+ *       peer closes (or MS of silence, default 3000).
  *   dptool garbage ADDR PORT [--half-open MS]
  *       Sends 4 KiB of random bytes (or, with --half-open, nothing), then
  *       waits up to 15 s (or MS) for the peer to close. Exit 0 when it closed.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
+#include <http_parser.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -92,6 +105,174 @@ out:
     return NULL;
 }
 
+/* --- http-server ------------------------------------------------------------------------- */
+
+struct hconn {
+    int fd, failed;
+    char url[4096];
+    size_t url_len;
+    char *body;
+    size_t blen, bcap;
+    char field[64];
+    size_t flen;
+    int field_xkt, in_value;
+    char xkt[256];
+    size_t xkt_len;
+};
+
+static int h_begin(http_parser *p)
+{
+    struct hconn *h = p->data;
+    h->url_len = h->blen = h->flen = h->xkt_len = 0;
+    h->field_xkt = h->in_value = 0;
+    return 0;
+}
+static int h_url(http_parser *p, const char *at, size_t n)
+{
+    struct hconn *h = p->data;
+    if (h->url_len + n < sizeof(h->url)) {
+        memcpy(h->url + h->url_len, at, n);
+        h->url_len += n;
+    }
+    return 0;
+}
+static int h_field(http_parser *p, const char *at, size_t n)
+{
+    struct hconn *h = p->data;
+    if (h->in_value) {
+        h->flen = 0;
+        h->in_value = 0;
+    }
+    for (size_t i = 0; i < n && h->flen + 1 < sizeof(h->field); i++)
+        h->field[h->flen++] = (char)tolower((unsigned char)at[i]);
+    h->field[h->flen] = 0;
+    return 0;
+}
+static int h_value(http_parser *p, const char *at, size_t n)
+{
+    struct hconn *h = p->data;
+    h->in_value = 1;
+    if (strcmp(h->field, "x-kuma-tags") == 0 && h->xkt_len + n < sizeof(h->xkt)) {
+        memcpy(h->xkt + h->xkt_len, at, n);
+        h->xkt_len += n;
+        h->field_xkt = 1;
+    }
+    return 0;
+}
+static int h_body(http_parser *p, const char *at, size_t n)
+{
+    struct hconn *h = p->data;
+    if (h->blen + n > h->bcap) {
+        h->bcap = (h->blen + n) * 2;
+        h->body = realloc(h->body, h->bcap);
+    }
+    memcpy(h->body + h->blen, at, n);
+    h->blen += n;
+    return 0;
+}
+static int h_complete(http_parser *p)
+{
+    struct hconn *h = p->data;
+    if (p->upgrade)
+        return 0; /* answered 101 by the reader */
+    int status = 200;
+    if (h->url_len > 8 && strncmp(h->url, "/status/", 8) == 0)
+        status = atoi(h->url + 8);
+    if (status < 200 || status > 599)
+        status = 200;
+    char head[8192];
+    int hl = snprintf(head, sizeof(head), "%s %s %.*s\n", g_id ? g_id : "-",
+                      http_method_str((enum http_method)p->method), (int)h->url_len, h->url);
+    if (h->field_xkt)
+        hl += snprintf(head + hl, sizeof(head) - (size_t)hl, "x-kuma-tags: %.*s\n",
+                       (int)h->xkt_len, h->xkt);
+    int chunked = (p->flags & F_CHUNKED) != 0;
+    int keep = http_should_keep_alive(p);
+    char rs[512];
+    int rl;
+    if (chunked)
+        rl = snprintf(rs, sizeof(rs),
+                      "HTTP/1.1 %d X\r\nx-served-by: %s\r\ntransfer-encoding: chunked\r\n%s\r\n",
+                      status, g_id ? g_id : "-", keep ? "" : "connection: close\r\n");
+    else
+        rl = snprintf(rs, sizeof(rs),
+                      "HTTP/1.1 %d X\r\nx-served-by: %s\r\ncontent-length: %zu\r\n%s\r\n",
+                      status, g_id ? g_id : "-", (size_t)hl + h->blen,
+                      keep ? "" : "connection: close\r\n");
+    int bad = write_all(h->fd, rs, (size_t)rl) < 0;
+    if (chunked) {
+        char sz[32];
+        int n = snprintf(sz, sizeof(sz), "%x\r\n", hl);
+        bad |= write_all(h->fd, sz, (size_t)n) < 0 || write_all(h->fd, head, (size_t)hl) < 0 ||
+               write_all(h->fd, "\r\n", 2) < 0;
+        if (h->blen) {
+            n = snprintf(sz, sizeof(sz), "%zx\r\n", h->blen);
+            bad |= write_all(h->fd, sz, (size_t)n) < 0 ||
+                   write_all(h->fd, h->body, h->blen) < 0 || write_all(h->fd, "\r\n", 2) < 0;
+        }
+        bad |= write_all(h->fd, "0\r\n\r\n", 5) < 0;
+    } else {
+        bad |= write_all(h->fd, head, (size_t)hl) < 0 ||
+               (h->blen && write_all(h->fd, h->body, h->blen) < 0);
+    }
+    if (bad || !keep)
+        h->failed = 1;
+    return 0;
+}
+
+static const http_parser_settings H_SETTINGS = {
+    .on_message_begin = h_begin,
+    .on_url = h_url,
+    .on_header_field = h_field,
+    .on_header_value = h_value,
+    .on_body = h_body,
+    .on_message_complete = h_complete,
+};
+
+static void *http_conn(void *arg)
+{
+    struct hconn h = {.fd = (int)(intptr_t)arg};
+    http_parser p;
+    http_parser_init(&p, HTTP_REQUEST);
+    p.data = &h;
+    char buf[16384];
+    for (;;) {
+        ssize_t r = recv(h.fd, buf, sizeof(buf), 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        size_t used = http_parser_execute(&p, &H_SETTINGS, buf, (size_t)r);
+        if (p.upgrade) {
+            const char *sw = "HTTP/1.1 101 Switching Protocols\r\nupgrade: echo\r\n"
+                             "connection: upgrade\r\n\r\n";
+            if (write_all(h.fd, sw, strlen(sw)) < 0 ||
+                (used < (size_t)r && write_all(h.fd, buf + used, (size_t)r - used) < 0))
+                break;
+            for (;;) {
+                r = recv(h.fd, buf, sizeof(buf), 0);
+                if (r < 0 && errno == EINTR)
+                    continue;
+                if (r <= 0 || write_all(h.fd, buf, (size_t)r) < 0)
+                    break;
+            }
+            break;
+        }
+        if (HTTP_PARSER_ERRNO(&p) != HPE_OK) {
+            const char *bad = "HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: "
+                              "close\r\n\r\n";
+            write_all(h.fd, bad, strlen(bad));
+            break;
+        }
+        if (h.failed)
+            break;
+    }
+    shutdown(h.fd, SHUT_WR);
+    close(h.fd);
+    free(h.body);
+    return NULL;
+}
+
 static int listen_on(const char *addr, int port)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
@@ -106,6 +287,8 @@ static int listen_on(const char *addr, int port)
     }
     return fd;
 }
+
+static int g_http;
 
 static int cmd_serve(const char *addr, int port)
 {
@@ -123,7 +306,7 @@ static int cmd_serve(const char *addr, int port)
             return 1;
         }
         pthread_t t;
-        if (pthread_create(&t, NULL, serve_conn, (void *)(intptr_t)fd) != 0) {
+        if (pthread_create(&t, NULL, g_http ? http_conn : serve_conn, (void *)(intptr_t)fd) != 0) {
             close(fd);
             continue;
         }
@@ -324,6 +507,45 @@ int main(int argc, char **argv)
                 g_flood = 1;
         }
         return cmd_serve(addr, port);
+    }
+    if (strcmp(cmd, "http-server") == 0) {
+        for (int i = 4; i < argc; i++)
+            if (strcmp(argv[i], "--id") == 0 && i + 1 < argc)
+                g_id = argv[++i];
+        g_http = 1;
+        return cmd_serve(addr, port);
+    }
+    if (strcmp(cmd, "http-raw") == 0) {
+        int wait_ms = 3000;
+        if (argc >= 6 && strcmp(argv[4], "--wait-ms") == 0)
+            wait_ms = atoi(argv[5]);
+        static char in[1 << 20];
+        size_t n = fread(in, 1, sizeof(in), stdin);
+        int fd = connect_to(addr, port, 5000);
+        if (fd < 0) {
+            perror("connect");
+            return 1;
+        }
+        if (write_all(fd, in, n) < 0) {
+            perror("send");
+            return 1;
+        }
+        char buf[16384];
+        for (;;) {
+            struct pollfd pf = {fd, POLLIN, 0};
+            if (poll(&pf, 1, wait_ms) <= 0) {
+                fprintf(stderr, "http-raw: no close after %d ms\n", wait_ms);
+                return 3;
+            }
+            ssize_t r = recv(fd, buf, sizeof(buf), 0);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0)
+                break;
+            fwrite(buf, 1, (size_t)r, stdout);
+        }
+        close(fd);
+        return 0;
     }
     if (strcmp(cmd, "load") == 0) {
         L.addr = addr;
