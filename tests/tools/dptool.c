@@ -22,7 +22,8 @@
  *       "x-served-by: ID" and the body "ID METHOD TARGET\n" followed by the
  *       request body, echoed; a chunked request gets a chunked response.
  *       A request header x-kuma-tags is reported as "x-kuma-tags: V\n"
- *       after the first line. /status/NNN answers NNN. An Upgrade request
+ *       after the first line. A target containing /status/NNN is answered
+ *       with status NNN. An Upgrade request
  *       is answered 101, then the connection echoes raw bytes.
  *   dptool http-raw ADDR PORT [--wait-ms MS]
  *       Sends stdin in one write, then prints what comes back until the
@@ -176,8 +177,10 @@ static int h_complete(http_parser *p)
     if (p->upgrade)
         return 0; /* answered 101 by the reader */
     int status = 200;
-    if (h->url_len > 8 && strncmp(h->url, "/status/", 8) == 0)
-        status = atoi(h->url + 8);
+    h->url[h->url_len] = 0;
+    const char *st = strstr(h->url, "/status/");
+    if (st)
+        status = atoi(st + 8);
     if (status < 200 || status > 599)
         status = 200;
     char head[8192];

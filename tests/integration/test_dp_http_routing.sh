@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# HTTP awareness, routing: services tagged kuma.io/protocol: http get
+# kuma-cp's HttpConnectionManager on both sides (kuma-dp accepts it, no
+# NACK), with mesh mTLS between the proxies. A legacy TrafficRoute routes
+# /v1 to version v1 and /v2 to version v2 (two backends with `version`
+# tags), a header match sends x-version: v2 to v2, anything else goes to the
+# default destination (v1); an inbound strips x-kuma-tags as Kuma's does; the
+# per-request counters move under Envoy's names, in /stats and
+# /stats/prometheus.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/dp_lib.sh"
+
+start_http_workload() { # NAME ADDR PORT ID
+    "$DPTOOL" http-server "$2" "$3" --id "$4" >"$T/wl-$1.log" 2>&1 &
+    PIDS+=($!)
+    wait_for "http workload $1" 50 grep -q listening "$T/wl-$1.log"
+}
+
+start_cp KUMA_STORE_TYPE=memory
+mesh_put default mtls
+api PUT /meshes/default/traffic-permissions/allow-all '{"type":"TrafficPermission","mesh":"default","name":"allow-all","sources":[{"match":{"kuma.io/service":"*"}}],"destinations":[{"match":{"kuma.io/service":"*"}}]}'
+start_http_workload v1 127.0.0.3 7001 v1
+start_http_workload v2 127.0.0.5 7005 v2
+start_dp backend-v1 default "$(dp_yaml 127.0.0.3 17001 backend 7001 "" "version=v1 kuma.io/protocol=http")"
+start_dp backend-v2 default "$(dp_yaml 127.0.0.5 17005 backend 7005 "" "version=v2 kuma.io/protocol=http")"
+start_dp web default "$(dp_yaml 127.0.0.2 17002 web 7002 "27001:backend")"
+wait_for "two backend endpoints" 100 test "$(dp_stat web cluster.backend.membership_total)" = 2
+
+api PUT /meshes/default/traffic-routes/by-path '{"type":"TrafficRoute","mesh":"default","name":"by-path","sources":[{"match":{"kuma.io/service":"web"}}],"destinations":[{"match":{"kuma.io/service":"backend"}}],"conf":{"http":[{"match":{"path":{"prefix":"/v1"}},"destination":{"kuma.io/service":"backend","version":"v1"}},{"match":{"path":{"prefix":"/v2"}},"destination":{"kuma.io/service":"backend","version":"v2"}},{"match":{"headers":{"x-version":{"exact":"v2"}}},"destination":{"kuma.io/service":"backend","version":"v2"}}],"destination":{"kuma.io/service":"backend","version":"v1"}}}'
+case "$HTTP_STATUS" in 200 | 201) ;; *) fail "TrafficRoute: $HTTP_STATUS $BODY" ;; esac
+
+# The outbound is an HTTP connection manager once the route arrives.
+hcm() { dp_config web | grep -q 'envoy.filters.network.http_connection_manager'; }
+wait_for "the HTTP outbound listener" 100 hcm
+routed() { [ "$(curl -s -m 2 http://127.0.0.2:27001/v2/x)" = "v2 GET /v2/x" ]; }
+wait_for "the path routes" 100 routed
+
+# Routing by path, many times (both backends, both directions).
+for i in $(seq 10); do
+    assert_eq "$(curl -s -m 5 "http://127.0.0.2:27001/v1/a?i=$i")" "v1 GET /v1/a?i=$i" "route /v1"
+    assert_eq "$(curl -s -m 5 "http://127.0.0.2:27001/v2/b?i=$i")" "v2 GET /v2/b?i=$i" "route /v2"
+done
+# Header routing, and the default destination.
+assert_eq "$(curl -s -m 5 -H 'x-version: v2' http://127.0.0.2:27001/other)" "v2 GET /other" "header route"
+assert_eq "$(curl -s -m 5 http://127.0.0.2:27001/other)" "v1 GET /other" "default route"
+# A POST body goes through (Content-Length both ways).
+assert_eq "$(curl -s -m 5 -d 'hello=world' http://127.0.0.2:27001/v2/post)" $'v2 POST /v2/post\nhello=world' "POST body"
+# The inbound strips x-kuma-tags (Kuma's route configuration for inbounds).
+out=$(curl -s -m 5 -H 'x-kuma-tags: &kuma.io/service=spoofed&' -H 'x-after: 1' http://127.0.0.2:27001/v1/tags)
+assert_eq "$out" "v1 GET /v1/tags" "x-kuma-tags stripped by the inbound"
+# Status codes come back as they are, and are counted per class and code.
+code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' http://127.0.0.2:27001/v2/status/503)
+assert_eq "$code" 503 "upstream status"
+
+# Per-request counters under Envoy's names: the outbound's HCM and the
+# flattened per-route clusters on web; the inbound's HCM and local cluster
+# on the backends.
+stats=$(curl -s "http://127.0.0.1:$(dp_admin web)/stats")
+rq_total=$(awk '$1 ~ /^http\.backend\.downstream_rq_total:$/{print $2}' <<<"$stats")
+[ "${rq_total:-0}" -ge 25 ] || fail "http.backend.downstream_rq_total=${rq_total:-none}: $(grep '^http\.' <<<"$stats")"
+r2xx=$(awk '$1 ~ /^http\.backend\.downstream_rq_2xx:$/{print $2}' <<<"$stats")
+r5xx=$(awk '$1 ~ /^http\.backend\.downstream_rq_5xx:$/{print $2}' <<<"$stats")
+assert_eq "$r5xx" 1 "downstream_rq_5xx"
+[ "${r2xx:-0}" -ge 24 ] || fail "downstream_rq_2xx=${r2xx:-none}"
+grep -Eq '^cluster\.[^ ]*\.upstream_rq_503: 1$' <<<"$stats" || fail "no upstream_rq_503: $(grep upstream_rq <<<"$stats")"
+grep -Eq '^cluster\.[^ ]*\.upstream_rq_2xx: [1-9]' <<<"$stats" || fail "no upstream_rq_2xx"
+v1in=$(dp_stat backend-v1 cluster.localhost_7001.upstream_rq_2xx)
+v2in=$(dp_stat backend-v2 cluster.localhost_7005.upstream_rq_2xx)
+[ "${v1in:-0}" -ge 12 ] || fail "backend-v1 inbound upstream_rq_2xx=${v1in:-none}"
+[ "${v2in:-0}" -ge 11 ] || fail "backend-v2 inbound upstream_rq_2xx=${v2in:-none}"
+prom=$(curl -s "http://127.0.0.1:$(dp_admin web)/stats/prometheus")
+assert_contains "$prom" 'envoy_http_downstream_rq_xx{envoy_response_code_class="2",envoy_http_conn_manager_prefix="backend"}'
+assert_contains "$prom" '# TYPE envoy_cluster_upstream_rq counter'
+grep -Eq '^envoy_cluster_upstream_rq\{envoy_response_code="503",envoy_cluster_name="[^"]+"\} 1$' <<<"$prom" ||
+    fail "no envoy_cluster_upstream_rq{503}: $(grep upstream_rq <<<"$prom")"
+
+assert_not_contains "$(cat "$T"/dp-*.log)" "NACK"
+echo ok
