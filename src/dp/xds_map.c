@@ -1075,12 +1075,6 @@ static int map_hcm(struct build *b, const Google__Protobuf__Any *any, struct dp_
         err_set(e, "%s: only HTTP/1.1 is supported", what);
         goto out;
     }
-    if (h->route_specifier_case !=
-            ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__ROUTE_SPECIFIER_ROUTE_CONFIG ||
-        !h->route_config) {
-        err_set(e, "%s: only an inline route_config is supported (RDS is not)", what);
-        goto out;
-    }
     int router = 0;
     for (size_t i = 0; i < h->n_http_filters; i++) {
         const Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpFilter *f =
@@ -1106,6 +1100,12 @@ static int map_hcm(struct build *b, const Google__Protobuf__Any *any, struct dp_
     }
     if (!router) {
         err_set(e, "%s: no envoy.filters.http.router filter", what);
+        goto out;
+    }
+    if (h->route_specifier_case !=
+            ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__ROUTE_SPECIFIER_ROUTE_CONFIG ||
+        !h->route_config) {
+        err_set(e, "%s: only an inline route_config is supported (RDS is not)", what);
         goto out;
     }
     if (h->stream_idle_timeout) {

@@ -459,6 +459,198 @@ TEST(xds_map_weighted_split)
     pb_arena_free(&a);
 }
 
+/* ---- HTTP connection manager ---- */
+
+typedef Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager Hcm;
+typedef Envoy__Config__Route__V3__Route Route;
+
+static Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpFilter *
+http_filter(struct pb_arena *a, const char *name, const char *url)
+{
+    Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpFilter *f =
+        PB_NEW(a, Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpFilter,
+               ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_FILTER__INIT);
+    f->name = pb_strdup(a, name);
+    f->config_type_case =
+        ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_FILTER__CONFIG_TYPE_TYPED_CONFIG;
+    Envoy__Extensions__Filters__Http__Router__V3__Router *r =
+        PB_NEW(a, Envoy__Extensions__Filters__Http__Router__V3__Router,
+               ENVOY__EXTENSIONS__FILTERS__HTTP__ROUTER__V3__ROUTER__INIT);
+    f->typed_config = pb_any(a, url, &r->base);
+    return f;
+}
+
+/* An HCM with stat_prefix "backend", no route specifier, and the router
+ * (after `extra`, an HTTP filter, when given). */
+static Hcm *hcm_new(struct pb_arena *a, const char *extra)
+{
+    Hcm *h = PB_NEW(
+        a, Hcm,
+        ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__INIT);
+    h->stat_prefix = pb_strdup(a, "backend");
+    h->http_filters = pb_alloc(a, 2 * sizeof(void *));
+    if (extra)
+        h->http_filters[h->n_http_filters++] =
+            http_filter(a, extra, "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua");
+    h->http_filters[h->n_http_filters++] =
+        http_filter(a, "envoy.filters.http.router", XDS_URL_ROUTER);
+    return h;
+}
+
+static Route *route_prefix(struct pb_arena *a, const char *prefix, const char *cluster)
+{
+    Route *r = PB_NEW(a, Route, ENVOY__CONFIG__ROUTE__V3__ROUTE__INIT);
+    r->match = PB_NEW(a, Envoy__Config__Route__V3__RouteMatch,
+                      ENVOY__CONFIG__ROUTE__V3__ROUTE_MATCH__INIT);
+    r->match->path_specifier_case = ENVOY__CONFIG__ROUTE__V3__ROUTE_MATCH__PATH_SPECIFIER_PREFIX;
+    r->match->prefix = pb_strdup(a, prefix);
+    r->action_case = ENVOY__CONFIG__ROUTE__V3__ROUTE__ACTION_ROUTE;
+    r->route = PB_NEW(a, Envoy__Config__Route__V3__RouteAction,
+                      ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__INIT);
+    if (cluster) {
+        r->route->cluster_specifier_case =
+            ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__CLUSTER_SPECIFIER_CLUSTER;
+        r->route->cluster = pb_strdup(a, cluster);
+    }
+    return r;
+}
+
+/* Kuma's HTTP outbound: a route for /v2 to the v2 subset (weighted cluster
+ * with metadata_match), a header route, a regex route with a timeout and a
+ * retry policy, and the default route; the inbound-style header removal. */
+TEST(xds_map_http_connection_manager)
+{
+    struct pb_arena a = {0};
+    Route **routes = pb_alloc(&a, 4 * sizeof(void *));
+    routes[0] = route_prefix(&a, "/v2", NULL);
+    Envoy__Config__Route__V3__WeightedCluster *wc =
+        PB_NEW(&a, Envoy__Config__Route__V3__WeightedCluster,
+               ENVOY__CONFIG__ROUTE__V3__WEIGHTED_CLUSTER__INIT);
+    wc->n_clusters = 1;
+    wc->clusters = pb_alloc(&a, sizeof(void *));
+    wc->clusters[0] = PB_NEW(&a, Envoy__Config__Route__V3__WeightedCluster__ClusterWeight,
+                             ENVOY__CONFIG__ROUTE__V3__WEIGHTED_CLUSTER__CLUSTER_WEIGHT__INIT);
+    wc->clusters[0]->name = pb_strdup(&a, "backend-v2");
+    wc->clusters[0]->weight = pb_u32(&a, 1);
+    struct xds_tag tag = {"version", "v2"};
+    wc->clusters[0]->metadata_match = pb_metadata_tags(&a, "envoy.lb", &tag, 1);
+    routes[0]->route->cluster_specifier_case =
+        ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__CLUSTER_SPECIFIER_WEIGHTED_CLUSTERS;
+    routes[0]->route->weighted_clusters = wc;
+
+    routes[1] = route_prefix(&a, "/", "backend");
+    routes[1]->match->n_headers = 2;
+    routes[1]->match->headers = pb_alloc(&a, 2 * sizeof(void *));
+    for (int i = 0; i < 2; i++)
+        routes[1]->match->headers[i] = PB_NEW(&a, Envoy__Config__Route__V3__HeaderMatcher,
+                                              ENVOY__CONFIG__ROUTE__V3__HEADER_MATCHER__INIT);
+    routes[1]->match->headers[0]->name = pb_strdup(&a, "X-Version");
+    routes[1]->match->headers[0]->header_match_specifier_case =
+        ENVOY__CONFIG__ROUTE__V3__HEADER_MATCHER__HEADER_MATCH_SPECIFIER_STRING_MATCH;
+    routes[1]->match->headers[0]->string_match = pb_exact(&a, "v2");
+    routes[1]->match->headers[1]->name = pb_strdup(&a, "x-debug");
+    routes[1]->match->headers[1]->header_match_specifier_case =
+        ENVOY__CONFIG__ROUTE__V3__HEADER_MATCHER__HEADER_MATCH_SPECIFIER_PRESENT_MATCH;
+    routes[1]->match->headers[1]->present_match = 0; /* must be absent */
+
+    routes[2] = route_prefix(&a, "", "backend");
+    routes[2]->match->path_specifier_case =
+        ENVOY__CONFIG__ROUTE__V3__ROUTE_MATCH__PATH_SPECIFIER_SAFE_REGEX;
+    routes[2]->match->safe_regex = PB_NEW(&a, Envoy__Type__Matcher__V3__RegexMatcher,
+                                          ENVOY__TYPE__MATCHER__V3__REGEX_MATCHER__INIT);
+    routes[2]->match->safe_regex->regex = pb_strdup(&a, "/items/[0-9]+");
+    routes[2]->route->timeout = pb_duration(&a, 2, 500000000);
+    routes[2]->route->retry_policy = PB_NEW(&a, Envoy__Config__Route__V3__RetryPolicy,
+                                            ENVOY__CONFIG__ROUTE__V3__RETRY_POLICY__INIT);
+    routes[2]->route->retry_policy->retry_on = pb_strdup(&a, "connect-failure,gateway-error");
+    routes[2]->route->retry_policy->num_retries = pb_u32(&a, 4);
+    routes[3] = route_prefix(&a, "/", "backend");
+
+    Envoy__Config__Route__V3__VirtualHost *vh = PB_NEW(
+        &a, Envoy__Config__Route__V3__VirtualHost, ENVOY__CONFIG__ROUTE__V3__VIRTUAL_HOST__INIT);
+    vh->name = pb_strdup(&a, "backend");
+    vh->n_domains = 1;
+    vh->domains = pb_alloc(&a, sizeof(char *));
+    vh->domains[0] = pb_strdup(&a, "*");
+    vh->n_routes = 4;
+    vh->routes = routes;
+    Envoy__Config__Route__V3__RouteConfiguration *rc =
+        PB_NEW(&a, Envoy__Config__Route__V3__RouteConfiguration,
+               ENVOY__CONFIG__ROUTE__V3__ROUTE_CONFIGURATION__INIT);
+    rc->name = pb_strdup(&a, "outbound:backend");
+    rc->n_virtual_hosts = 1;
+    rc->virtual_hosts = pb_alloc(&a, sizeof(void *));
+    rc->virtual_hosts[0] = vh;
+    rc->n_request_headers_to_remove = 1;
+    rc->request_headers_to_remove = pb_alloc(&a, sizeof(char *));
+    rc->request_headers_to_remove[0] = pb_strdup(&a, "X-Kuma-Tags");
+    Hcm *h = hcm_new(&a, NULL);
+    h->route_specifier_case =
+        ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__ROUTE_SPECIFIER_ROUTE_CONFIG;
+    h->route_config = rc;
+    h->stream_idle_timeout = pb_duration(&a, 0, 0);
+    Envoy__Config__Listener__V3__Filter **fs = pb_alloc(&a, sizeof(void *));
+    fs[0] = filter(&a, "envoy.filters.network.http_connection_manager", XDS_URL_HCM, &h->base);
+    Listener *l = listener(&a, "outbound:127.0.0.1:10001", NULL, fs, 1);
+
+    Cluster *c1 = eds_cluster(&a, "backend", NULL);
+    Cluster *c2 = eds_cluster(&a, "backend-v2", "backend");
+    const ProtobufCMessage *cms[2] = {&c1->base, &c2->base};
+    const char *eps[] = {"10.0.0.2:v1", "10.0.0.3:v2"};
+    struct err e = {{0}};
+    struct dp_xds_set *sets[DP_XDS_NTYPES] = {
+        [DP_XDS_LDS] = decode1(DP_XDS_LDS, &l->base),
+        [DP_XDS_CDS] = decode_n(DP_XDS_CDS, cms, 2, &e),
+        [DP_XDS_EDS] = decode1(DP_XDS_EDS, cla(&a, "backend", eps, 2)),
+    };
+    struct dp_config *cfg = NULL;
+    int missing;
+    ASSERT_INT_EQ(dp_xds_build(sets, &cfg, &missing, &e), 0);
+    const struct dp_listener *dl = &cfg->listeners[0];
+    ASSERT(dl->hcm);
+    ASSERT_STR_EQ(dl->hcm->stat_prefix, "backend");
+    ASSERT_INT_EQ(dl->hcm->stream_idle_timeout_ms, UINT32_MAX); /* 0s: disabled */
+    const struct dp_http_route_config *drc = &dl->hcm->route_config;
+    ASSERT_STR_EQ(drc->name, "outbound:backend");
+    ASSERT_INT_EQ(drc->n_request_headers_to_remove, 1);
+    ASSERT_STR_EQ(drc->request_headers_to_remove[0], "x-kuma-tags");
+    ASSERT_INT_EQ(drc->n_vhosts, 1);
+    ASSERT_STR_EQ(drc->vhosts[0].domains[0], "*");
+    ASSERT_INT_EQ(drc->vhosts[0].n_routes, 4);
+    const struct dp_http_route *r = drc->vhosts[0].routes;
+    /* The subset route is flattened into a STATIC cluster of v2's endpoints. */
+    ASSERT_INT_EQ(r[0].match.path_kind, DP_HTTP_PATH_PREFIX);
+    ASSERT_STR_EQ(r[0].match.path, "/v2");
+    const struct dp_cluster *w = dp_config_find_cluster(cfg, r[0].cluster);
+    ASSERT(w);
+    ASSERT_INT_EQ(w->type, DP_CLUSTER_STATIC);
+    ASSERT_INT_EQ(w->load_assignment.n_endpoints, 1);
+    ASSERT_STR_EQ(w->load_assignment.endpoints[0].address.address, "10.0.0.3");
+    ASSERT_STR_EQ(r[1].cluster, "backend");
+    ASSERT_INT_EQ(r[1].match.n_headers, 2);
+    ASSERT_STR_EQ(r[1].match.headers[0].name, "x-version");
+    ASSERT_INT_EQ(r[1].match.headers[0].kind, DP_HTTP_MATCH_EXACT);
+    ASSERT_STR_EQ(r[1].match.headers[0].value, "v2");
+    ASSERT_INT_EQ(r[1].match.headers[1].kind, DP_HTTP_MATCH_PRESENT);
+    ASSERT_INT_EQ(r[1].match.headers[1].invert, 1);
+    ASSERT_INT_EQ(r[2].match.path_kind, DP_HTTP_PATH_REGEX);
+    ASSERT_STR_EQ(r[2].match.path, "/items/[0-9]+");
+    ASSERT_INT_EQ(r[2].timeout_ms, 2500);
+    ASSERT_STR_EQ(r[2].retry_on, "connect-failure,gateway-error");
+    ASSERT_INT_EQ(r[2].num_retries, 4);
+    ASSERT_INT_EQ(r[3].timeout_ms, 0);
+    ASSERT(!r[3].retry_on);
+    /* The listener dump shows the HCM (and so does its fingerprint). */
+    char *dump = dp_config_dump_json(cfg);
+    ASSERT_STR_CONTAINS(dump, "envoy.filters.network.http_connection_manager");
+    ASSERT_STR_CONTAINS(dump, "\"safeRegex\"");
+    ASSERT_STR_CONTAINS(dump, "\"/items/[0-9]+\"");
+    free(dump);
+    dp_config_free(cfg);
+    free_sets(sets);
+    pb_arena_free(&a);
+}
+
 static void expect_refused(const ProtobufCMessage *m, enum dp_xds_type t, const char *why)
 {
     struct err e = {{0}};
@@ -476,13 +668,22 @@ static void expect_refused(const ProtobufCMessage *m, enum dp_xds_type t, const 
 TEST(xds_map_refusals)
 {
     struct pb_arena a = {0};
-    /* An HTTP connection manager: no HTTP in the engine. */
-    Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager *hcm = PB_NEW(
-        &a, Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager,
-        ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__INIT);
+    /* An HTTP connection manager with RDS (kuma-dp takes inline route
+     * configurations only), and one with an HTTP filter it does not know. */
+    Hcm *hcm = hcm_new(&a, NULL);
+    hcm->route_specifier_case =
+        ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__ROUTE_SPECIFIER_RDS;
+    hcm->rds = PB_NEW(&a, Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__Rds,
+                      ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__RDS__INIT);
+    hcm->rds->route_config_name = pb_strdup(&a, "r");
     Envoy__Config__Listener__V3__Filter **fs = pb_alloc(&a, sizeof(void *));
     fs[0] = filter(&a, "envoy.filters.network.http_connection_manager", XDS_URL_HCM, &hcm->base);
-    expect_refused(&listener(&a, "l1", NULL, fs, 1)->base, DP_XDS_LDS, "is not supported");
+    expect_refused(&listener(&a, "l1", NULL, fs, 1)->base, DP_XDS_LDS, "RDS is not");
+    Hcm *hcm2 = hcm_new(&a, "envoy.filters.http.lua");
+    Envoy__Config__Listener__V3__Filter **fs1 = pb_alloc(&a, sizeof(void *));
+    fs1[0] = filter(&a, "envoy.filters.network.http_connection_manager", XDS_URL_HCM, &hcm2->base);
+    expect_refused(&listener(&a, "l1b", NULL, fs1, 1)->base, DP_XDS_LDS,
+                   "HTTP filter envoy.filters.http.lua");
 
     /* An AND of two principals cannot be expressed. */
     Envoy__Config__Rbac__V3__Principal **ps = pb_alloc(&a, sizeof(void *));
