@@ -288,13 +288,9 @@ int dp_http_route_select(const struct dp_http_routes *r, const struct dp_http_re
         return -1;
     const char *host = rq->authority ? rq->authority : "";
     size_t hl = rq->authority ? rq->authority_len : 0;
+    /* The port is part of the authority, as Envoy matches by default
+     * (ignore_port_in_host_matching false). */
     const struct cvhost *vh = select_vhost(r, host, hl);
-    if (!vh || vh->m->n_domains == 0) {
-        /* Nothing matched: try again without the port ("host:8080"). */
-        const char *colon = hl ? memchr(host, ':', hl) : NULL;
-        if (colon && host[0] != '[')
-            vh = select_vhost(r, host, (size_t)(colon - host));
-    }
     if (!vh)
         return -1;
     for (size_t i = 0; i < vh->m->n_routes; i++)

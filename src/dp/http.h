@@ -62,8 +62,8 @@ size_t dp_http_routes_count(const struct dp_http_routes *r);
 const struct dp_http_route *dp_http_routes_get(const struct dp_http_routes *r, size_t idx);
 
 /* The index of the route for rq: the virtual host by domain (exact, then the
- * longest "*.suffix", then the longest "prefix.*", then "*", ignoring case
- * and, when nothing else matches, the port), then its first route whose path
+ * longest "*.suffix", then the longest "prefix.*", then "*", ignoring case;
+ * a port in the Host header is part of it, as in Envoy), then its first route whose path
  * and header matchers all match. -1 = no route (Envoy answers 404). */
 int dp_http_route_select(const struct dp_http_routes *r, const struct dp_http_request *rq);
 
