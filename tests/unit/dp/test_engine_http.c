@@ -1,0 +1,294 @@
+/*
+ * Proxy engine, HTTP connection manager: Envoy-like local replies (404 no
+ * route, 503 no healthy upstream / connection failure / termination, 504
+ * route timeout), connect retries per the route's retry policy, and
+ * keep-alive after a local reply. In-process engine, real sockets, and a
+ * minimal HTTP/1.1 backend thread.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/util.h"
+#include "dp/engine.h"
+#include "dp_helpers.h"
+#include "test.h"
+
+/* --- a minimal HTTP backend ---------------------------------------------------------------- */
+
+enum hb_mode { HB_OK, HB_SLOW, HB_CLOSE };
+
+struct hb {
+    int lfd, port;
+    enum hb_mode mode;
+    pthread_t th;
+    atomic_int stop;
+    atomic_long requests;
+};
+
+static void *hb_conn(void *arg);
+
+struct hb_conn_arg {
+    struct hb *b;
+    int fd;
+};
+
+static void *hb_main(void *arg)
+{
+    struct hb *b = arg;
+    while (!atomic_load(&b->stop)) {
+        int fd = accept(b->lfd, NULL, NULL);
+        if (fd < 0)
+            break;
+        struct hb_conn_arg *a = xcalloc(1, sizeof(*a));
+        a->b = b;
+        a->fd = fd;
+        pthread_t t;
+        pthread_create(&t, NULL, hb_conn, a);
+        pthread_detach(t);
+    }
+    return NULL;
+}
+
+/* Answers each request head ("\r\n\r\n"; no bodies) with "ok". */
+static void *hb_conn(void *arg)
+{
+    struct hb_conn_arg *a = arg;
+    struct hb *b = a->b;
+    int fd = a->fd;
+    free(a);
+    char buf[8192];
+    size_t have = 0;
+    for (;;) {
+        ssize_t r = recv(fd, buf + have, sizeof(buf) - have - 1, 0);
+        if (r <= 0)
+            break;
+        have += (size_t)r;
+        buf[have] = 0;
+        char *end;
+        while ((end = strstr(buf, "\r\n\r\n"))) {
+            atomic_fetch_add(&b->requests, 1);
+            if (b->mode == HB_CLOSE)
+                goto out;
+            if (b->mode == HB_SLOW)
+                usleep(1500 * 1000);
+            const char *rs = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+            if (write_full(fd, rs, strlen(rs)) != 0)
+                goto out;
+            size_t used = (size_t)(end + 4 - buf);
+            memmove(buf, buf + used, have - used + 1);
+            have -= used;
+        }
+    }
+out:
+    close(fd);
+    return NULL;
+}
+
+static struct hb *hb_start(enum hb_mode mode)
+{
+    struct hb *b = xcalloc(1, sizeof(*b));
+    b->mode = mode;
+    b->lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    if (bind(b->lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(b->lfd, 64) != 0)
+        TEST_FAIL_("hb bind");
+    getsockname(b->lfd, (struct sockaddr *)&sa, &len);
+    b->port = ntohs(sa.sin_port);
+    pthread_create(&b->th, NULL, hb_main, b);
+    return b;
+}
+
+static void hb_stop(struct hb *b)
+{
+    atomic_store(&b->stop, 1);
+    shutdown(b->lfd, SHUT_RDWR);
+    close(b->lfd);
+    pthread_join(b->th, NULL);
+    free(b);
+}
+
+/* --- engine set-up ------------------------------------------------------------------------- */
+
+static struct dp_engine *engine(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    struct dp_engine_opts o = {.workers = 1};
+    struct dp_engine *eng = NULL;
+    struct err e = {{0}};
+    if (dp_engine_new(&o, &eng, &e) != 0)
+        TEST_FAIL_("dp_engine_new: %s", e.msg);
+    return eng;
+}
+
+/* An HCM listener "web" with virtual host "only.example" → route "/" to
+ * cluster "svc" (endpoints ports[0..n)). */
+static struct dp_config *http_config(const int *ports, size_t n, struct dp_http_route **route)
+{
+    struct dp_config *c = dp_config_new("1");
+    struct dp_listener *l = dp_config_add_listener(c, "web", "127.0.0.1", 0);
+    l->hcm = xcalloc(1, sizeof(*l->hcm));
+    l->hcm->stat_prefix = xstrdup("web");
+    struct dp_http_vhost *vh = dp_http_add_vhost(&l->hcm->route_config, "only");
+    dp_http_vhost_add_domain(vh, "only.example");
+    struct dp_http_route *r = dp_http_add_route(vh, DP_HTTP_PATH_PREFIX, "/", "svc");
+    if (route)
+        *route = r;
+    struct dp_cluster *cl = dp_config_add_cluster(c, "svc");
+    cl->connect_timeout_ms = 500;
+    for (size_t i = 0; i < n; i++)
+        dp_cla_add_endpoint(&cl->load_assignment, "127.0.0.1", (uint32_t)ports[i], 0);
+    return c;
+}
+
+static int start(struct dp_engine *eng, struct dp_config *c)
+{
+    struct err e = {{0}};
+    if (dp_engine_apply(eng, c, &e) != 0)
+        TEST_FAIL_("dp_engine_apply: %s", e.msg);
+    int p = dp_engine_listener_port(eng, "web");
+    ASSERT(p > 0);
+    return p;
+}
+
+/* Sends req in one write, then reads until the proxy closes (or 5 s). */
+static char *roundtrip(int port, const char *req)
+{
+    int fd = client_connect(port);
+    ASSERT(fd >= 0);
+    ASSERT_INT_EQ(write_full(fd, req, strlen(req)), 0);
+    char *buf = xcalloc(1, 65536);
+    read_full(fd, buf, 65535);
+    close(fd);
+    return buf;
+}
+
+#define GET_ONLY       "GET /x HTTP/1.1\r\nHost: only.example\r\n\r\n"
+#define GET_ONLY_CLOSE "GET /y HTTP/1.1\r\nHost: only.example\r\nConnection: close\r\n\r\n"
+
+TEST(dp_http_404_then_keep_alive)
+{
+    struct hb *b = hb_start(HB_OK);
+    struct dp_engine *eng = engine();
+    int port = start(eng, http_config(&b->port, 1, NULL));
+    char *out = roundtrip(port, "GET /a HTTP/1.1\r\nHost: elsewhere\r\n\r\n" GET_ONLY_CLOSE);
+    ASSERT_STR_EQ(out, "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\ncontent-type: "
+                       "text/plain\r\nserver: envoy\r\n\r\n"
+                       "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    free(out);
+    ASSERT_INT_EQ(stat_get(eng, "http.web.no_route"), 1);
+    ASSERT_INT_EQ(stat_get(eng, "http.web.downstream_rq_4xx"), 1);
+    ASSERT_INT_EQ(stat_get(eng, "http.web.downstream_rq_2xx"), 1);
+    ASSERT_INT_EQ(stat_get(eng, "http.web.downstream_cx_total"), 1);
+    ASSERT_INT_EQ(stat_get(eng, "cluster.svc.upstream_rq_200"), 1);
+    ASSERT_INT_EQ(stat_get(eng, "cluster.svc.upstream_rq_total"), 1);
+    dp_engine_free(eng);
+    hb_stop(b);
+}
+
+TEST(dp_http_503_no_healthy_upstream)
+{
+    struct dp_engine *eng = engine();
+    int port = start(eng, http_config(NULL, 0, NULL));
+    char *out = roundtrip(port, GET_ONLY_CLOSE);
+    ASSERT_STR_CONTAINS(out, "HTTP/1.1 503 Service Unavailable\r\n");
+    ASSERT_STR_CONTAINS(out, "\r\n\r\nno healthy upstream");
+    free(out);
+    ASSERT_INT_EQ(stat_get(eng, "cluster.svc.upstream_cx_none_healthy"), 1);
+    ASSERT_INT_EQ(stat_get(eng, "cluster.svc.upstream_rq_503"), 1);
+    dp_engine_free(eng);
+}
+
+TEST(dp_http_503_connect_failure_then_retry)
+{
+    struct dp_engine *eng = engine();
+    int dead = closed_port();
+    int port = start(eng, http_config(&dead, 1, NULL));
+    char *out = roundtrip(port, GET_ONLY_CLOSE);
+    ASSERT_STR_CONTAINS(out, "HTTP/1.1 503 Service Unavailable\r\n");
+    ASSERT_STR_CONTAINS(out, "upstream connect error or disconnect/reset before headers. reset "
+                             "reason: connection failure");
+    free(out);
+    /* With a retry policy on connect-failure, the next endpoint answers. */
+    struct hb *b = hb_start(HB_OK);
+    int ports[] = {dead, b->port};
+    struct dp_http_route *r;
+    struct dp_config *c = http_config(ports, 2, &r);
+    r->retry_on = xstrdup("connect-failure");
+    r->num_retries = 2;
+    port = start(eng, c);
+    for (int i = 0; i < 4; i++) {
+        out = roundtrip(port, GET_ONLY_CLOSE);
+        ASSERT_STR_EQ(out, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        free(out);
+    }
+    ASSERT(stat_get(eng, "cluster.svc.upstream_rq_retry") >= 2);
+    dp_engine_free(eng);
+    hb_stop(b);
+}
+
+TEST(dp_http_504_route_timeout)
+{
+    struct hb *b = hb_start(HB_SLOW);
+    struct dp_engine *eng = engine();
+    struct dp_http_route *r;
+    struct dp_config *c = http_config(&b->port, 1, &r);
+    r->timeout_ms = 200;
+    int port = start(eng, c);
+    int64_t t0 = mono_ms();
+    char *out = roundtrip(port, GET_ONLY_CLOSE);
+    int64_t dt = mono_ms() - t0;
+    ASSERT_STR_CONTAINS(out, "HTTP/1.1 504 Gateway Timeout\r\n");
+    ASSERT_STR_CONTAINS(out, "\r\n\r\nupstream request timeout");
+    free(out);
+    ASSERT(dt >= 180 && dt < 1400);
+    ASSERT_INT_EQ(stat_get(eng, "cluster.svc.upstream_rq_timeout"), 1);
+    ASSERT_INT_EQ(stat_get(eng, "http.web.downstream_rq_5xx"), 1);
+    dp_engine_free(eng);
+    hb_stop(b);
+}
+
+TEST(dp_http_503_upstream_closes_before_response)
+{
+    struct hb *b = hb_start(HB_CLOSE);
+    struct dp_engine *eng = engine();
+    int port = start(eng, http_config(&b->port, 1, NULL));
+    char *out = roundtrip(port, GET_ONLY_CLOSE);
+    ASSERT_STR_CONTAINS(out, "HTTP/1.1 503 Service Unavailable\r\n");
+    ASSERT_STR_CONTAINS(out, "reset reason: connection termination");
+    free(out);
+    dp_engine_free(eng);
+    hb_stop(b);
+}
+
+/* Many keep-alive requests on one client connection use one upstream
+ * connection; a new client connection opens its own. */
+TEST(dp_http_keep_alive_reuses_upstream)
+{
+    struct hb *b = hb_start(HB_OK);
+    struct dp_engine *eng = engine();
+    int port = start(eng, http_config(&b->port, 1, NULL));
+    char req[4096] = "";
+    for (int i = 0; i < 20; i++)
+        strcat(req, GET_ONLY);
+    strcat(req, GET_ONLY_CLOSE);
+    char *out = roundtrip(port, req);
+    int n = 0;
+    for (const char *p = out; (p = strstr(p, "HTTP/1.1 200 OK")); p++)
+        n++;
+    ASSERT_INT_EQ(n, 21);
+    free(out);
+    ASSERT_INT_EQ(atomic_load(&b->requests), 21);
+    ASSERT_INT_EQ(stat_get(eng, "cluster.svc.upstream_cx_total"), 1);
+    ASSERT_INT_EQ(stat_get(eng, "http.web.downstream_rq_total"), 21);
+    dp_engine_free(eng);
+    hb_stop(b);
+}
