@@ -113,7 +113,11 @@ FUZZ_FLAGS := -std=gnu11 -g -O1 -Isrc $(PKG_CFLAGS) -fsanitize=fuzzer,address,un
 build-fuzz/%: tests/fuzz/%.c $(CORE_SRC)
 	@mkdir -p build-fuzz
 	clang $(FUZZ_FLAGS) -o $@ $^ $(PKG_LIBS)
-fuzz: build-fuzz/fuzz_resource
+# The HTTP request path (src/dp/http.c and the model builders it uses).
+build-fuzz/fuzz_http: tests/fuzz/fuzz_http.c src/dp/http.c src/dp/model.c $(CORE_SRC)
+	@mkdir -p build-fuzz
+	clang $(FUZZ_FLAGS) -o $@ $^ $(PKG_LIBS)
+fuzz: build-fuzz/fuzz_resource build-fuzz/fuzz_http
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
