@@ -181,6 +181,7 @@ struct clistener {
     struct dp_http_routes *routes;
     struct ccluster **rcl;
     struct dp_http_stats *hst;
+    struct dp_rbac_stats *hrst; /* http.<stat_prefix>.rbac.* */
 };
 
 struct snap {
@@ -348,6 +349,7 @@ static void snap_unref(struct snap *s)
         dp_stats_release(st, l->tst);
         dp_stats_release(st, l->rst);
         dp_stats_release(st, l->hst);
+        dp_stats_release(st, l->hrst);
         dp_http_routes_free(l->routes);
         free(l->rcl);
         free(l->fingerprint);
@@ -1235,9 +1237,10 @@ static int handshake(struct conn *c, struct side *s)
     return -1;
 }
 
-static int rbac_allows(struct conn *c)
+/* Whether r lets the downstream peer of c through (network RBAC per
+ * connection, HTTP RBAC per request). */
+static int rbac_check(const struct dp_rbac *r, struct conn *c)
 {
-    const struct dp_rbac *r = c->l->m->rbac;
     int matched = 0;
     for (size_t i = 0; i < r->n_policies && !matched; i++) {
         const struct dp_rbac_policy *p = &r->policies[i];
@@ -1250,6 +1253,11 @@ static int rbac_allows(struct conn *c)
         }
     }
     return r->action == DP_RBAC_ALLOW ? matched : !matched;
+}
+
+static int rbac_allows(struct conn *c)
+{
+    return rbac_check(c->l->m->rbac, c);
 }
 
 static void down_handshake(struct conn *c)
@@ -1532,6 +1540,8 @@ static int http_compile_listener(struct dp_engine *eng, struct snap *s, struct c
                 l->rcl[i] = &s->cs[j];
     }
     l->hst = dp_stats_acquire(eng->stats, DP_STAT_HTTP, m->stat_prefix ? m->stat_prefix : "");
+    if (m->rbac)
+        l->hrst = dp_stats_acquire(eng->stats, DP_STAT_RBAC, m->rbac->stat_prefix);
     if (m->idle_timeout_ms)
         l->idle_ms = m->idle_timeout_ms;
     return 0;
@@ -1629,6 +1639,10 @@ static void http_local_reply(struct conn *c, int status, const char *body, int c
     if (!b->data)
         b->data = pool_get(w);
     b->off = 0;
+    /* Say so when the connection will close: asked, or the client's
+     * request (its head is parsed by now) does not keep it alive. */
+    if (h->phase != H_HEAD && !dp_http_codec_request_keep_alive(h->codec))
+        close = 1;
     b->len = (uint32_t)dp_http_local_reply(b->data, w->e->o.buffer_size, status, body, close);
     h->parsed[1] = b->len;
     h->status = status;
@@ -1707,6 +1721,16 @@ static void http_route(struct conn *c)
     DP_ADD(l->hst->downstream_rq_active, 1);
     h->active = 1;
     h->retries = 0;
+    const struct dp_rbac *rbac = l->m->hcm->rbac;
+    if (rbac) {
+        /* envoy.filters.http.rbac runs before the router. */
+        if (!rbac_check(rbac, c)) {
+            DP_INC(l->hrst->denied);
+            http_local_reply(c, 403, "RBAC: access denied", 0);
+            return;
+        }
+        DP_INC(l->hrst->allowed);
+    }
     int idx = dp_http_route_select(l->routes, &rq);
     if (idx < 0) {
         DP_INC(l->hst->no_route);

@@ -136,6 +136,7 @@ void dp_http_conn_manager_free(struct dp_http_conn_manager *m)
     free(rc->request_headers_to_remove);
     free(rc->name);
     free(m->stat_prefix);
+    free_rbac(m->rbac);
     free(m);
 }
 
@@ -353,6 +354,29 @@ static const char *dir_name(enum dp_traffic_direction d)
     return d == DP_DIR_INBOUND ? "INBOUND" : d == DP_DIR_OUTBOUND ? "OUTBOUND" : "UNSPECIFIED";
 }
 
+static json_t *j_rbac(const struct dp_rbac *r, const char *type)
+{
+    json_t *policies = json_object();
+    for (size_t i = 0; i < r->n_policies; i++) {
+        const struct dp_rbac_policy *p = &r->policies[i];
+        json_t *prs = json_array();
+        for (size_t j = 0; j < p->n_principals; j++) {
+            if (p->principals[j].any)
+                json_array_append_new(prs, json_pack("{s:b}", "any", 1));
+            else
+                json_array_append_new(prs,
+                                      json_pack("{s:{s:o}}", "authenticated", "principalName",
+                                                j_matcher(&p->principals[j].principal_name)));
+        }
+        json_object_set_new(
+            policies, p->name,
+            json_pack("{s:[{s:b}],s:o}", "permissions", "any", 1, "principals", prs));
+    }
+    return json_pack("{s:s,s:s,s:{s:s,s:o}}", "@type", type, "statPrefix",
+                     r->stat_prefix ? r->stat_prefix : "", "rules", "action",
+                     r->action == DP_RBAC_ALLOW ? "ALLOW" : "DENY", "policies", policies);
+}
+
 static json_t *j_http_matcher(enum dp_http_match_kind k, const char *v, int ignore_case)
 {
     static const char *const kinds[] = {"exact", "prefix", "suffix", "contains"};
@@ -424,12 +448,19 @@ static json_t *j_hcm(const struct dp_http_conn_manager *m)
             json_array_append_new(rm, json_string(rc->request_headers_to_remove[i]));
         json_object_set_new(rcj, "requestHeadersToRemove", rm);
     }
+    json_t *hfs = json_array();
+    if (m->rbac)
+        json_array_append_new(
+            hfs, json_pack("{s:s,s:o}", "name", "envoy.filters.http.rbac", "typedConfig",
+                           j_rbac(m->rbac, "type.googleapis.com/"
+                                           "envoy.extensions.filters.http.rbac.v3.RBAC")));
+    json_array_append_new(hfs, json_pack("{s:s}", "name", "envoy.filters.http.router"));
     json_t *tc = json_pack(
-        "{s:s,s:s,s:o,s:[{s:s}]}", "@type",
+        "{s:s,s:s,s:o,s:o}", "@type",
         "type.googleapis.com/"
         "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
         "statPrefix", m->stat_prefix ? m->stat_prefix : "", "routeConfig", rcj, "httpFilters",
-        "name", "envoy.filters.http.router");
+        hfs);
     if (m->idle_timeout_ms)
         json_object_set_new(tc, "commonHttpProtocolOptions",
                             json_pack("{s:o}", "idleTimeout",
@@ -444,32 +475,11 @@ static json_t *j_hcm(const struct dp_http_conn_manager *m)
 static json_t *j_listener(const struct dp_listener *l)
 {
     json_t *filters = json_array();
-    if (l->rbac) {
-        json_t *policies = json_object();
-        for (size_t i = 0; i < l->rbac->n_policies; i++) {
-            const struct dp_rbac_policy *p = &l->rbac->policies[i];
-            json_t *prs = json_array();
-            for (size_t j = 0; j < p->n_principals; j++) {
-                if (p->principals[j].any)
-                    json_array_append_new(prs, json_pack("{s:b}", "any", 1));
-                else
-                    json_array_append_new(prs,
-                                          json_pack("{s:{s:o}}", "authenticated", "principalName",
-                                                    j_matcher(&p->principals[j].principal_name)));
-            }
-            json_object_set_new(
-                policies, p->name,
-                json_pack("{s:[{s:b}],s:o}", "permissions", "any", 1, "principals", prs));
-        }
+    if (l->rbac)
         json_array_append_new(
-            filters,
-            json_pack("{s:s,s:{s:s,s:s,s:{s:s,s:o}}}", "name", "envoy.filters.network.rbac",
-                      "typedConfig", "@type",
-                      "type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC",
-                      "statPrefix", l->rbac->stat_prefix ? l->rbac->stat_prefix : "", "rules",
-                      "action", l->rbac->action == DP_RBAC_ALLOW ? "ALLOW" : "DENY", "policies",
-                      policies));
-    }
+            filters, json_pack("{s:s,s:o}", "name", "envoy.filters.network.rbac", "typedConfig",
+                               j_rbac(l->rbac, "type.googleapis.com/"
+                                               "envoy.extensions.filters.network.rbac.v3.RBAC")));
     if (l->hcm) {
         json_array_append_new(filters, j_hcm(l->hcm));
     } else {

@@ -18,6 +18,7 @@
 #include "envoy/config/endpoint/v3/endpoint.pb-c.h"
 #include "envoy/config/listener/v3/listener.pb-c.h"
 #include "envoy/config/route/v3/route.pb-c.h"
+#include "envoy/extensions/filters/http/rbac/v3/rbac.pb-c.h"
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb-c.h"
 #include "envoy/extensions/filters/network/rbac/v3/rbac.pb-c.h"
 #include "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.pb-c.h"
@@ -30,6 +31,7 @@
 #define URL_HCM                                                                                    \
     TYPE_PREFIX "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 #define URL_ROUTER       TYPE_PREFIX "envoy.extensions.filters.http.router.v3.Router"
+#define URL_HTTP_RBAC    TYPE_PREFIX "envoy.extensions.filters.http.rbac.v3.RBAC"
 #define URL_NETWORK_RBAC TYPE_PREFIX "envoy.extensions.filters.network.rbac.v3.RBAC"
 #define URL_UPSTREAM_TLS TYPE_PREFIX "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"
 #define URL_DOWNSTREAM_TLS                                                                         \
@@ -638,6 +640,34 @@ static int map_principal(const Principal *pr, struct dp_rbac_policy *p, const ch
                    what, (int)pr->identifier_case);
 }
 
+/* envoy.config.rbac.v3.RBAC rules (network or HTTP filter) into out. */
+static int map_rbac_rules(const Envoy__Config__Rbac__V3__RBAC *rules, struct dp_rbac *out,
+                          const char *what, struct err *e)
+{
+    if (rules->action == ENVOY__CONFIG__RBAC__V3__RBAC__ACTION__ALLOW)
+        out->action = DP_RBAC_ALLOW;
+    else if (rules->action == ENVOY__CONFIG__RBAC__V3__RBAC__ACTION__DENY)
+        out->action = DP_RBAC_DENY;
+    else
+        return err_set(e, "%s: action LOG is not supported", what);
+    for (size_t i = 0; i < rules->n_policies; i++) {
+        const Envoy__Config__Rbac__V3__RBAC__PoliciesEntry *pe = rules->policies[i];
+        if (!pe->value)
+            continue;
+        for (size_t j = 0; j < pe->value->n_permissions; j++)
+            if (pe->value->permissions[j]->rule_case !=
+                    ENVOY__CONFIG__RBAC__V3__PERMISSION__RULE_ANY ||
+                !pe->value->permissions[j]->any)
+                return err_set(e, "%s: policy %s: only `any` permissions are supported", what,
+                               pe->key);
+        struct dp_rbac_policy *p = dp_rbac_add_policy(out, pe->key);
+        for (size_t j = 0; j < pe->value->n_principals; j++)
+            if (map_principal(pe->value->principals[j], p, what, e) < 0)
+                return -1;
+    }
+    return 0;
+}
+
 static int map_rbac(const Google__Protobuf__Any *any, struct dp_listener *l, struct err *e)
 {
     char what[300];
@@ -660,31 +690,7 @@ static int map_rbac(const Google__Protobuf__Any *any, struct dp_listener *l, str
         rc = 0;
         goto out;
     }
-    if (r->rules->action == ENVOY__CONFIG__RBAC__V3__RBAC__ACTION__ALLOW)
-        l->rbac->action = DP_RBAC_ALLOW;
-    else if (r->rules->action == ENVOY__CONFIG__RBAC__V3__RBAC__ACTION__DENY)
-        l->rbac->action = DP_RBAC_DENY;
-    else {
-        err_set(e, "%s: action LOG is not supported", what);
-        goto out;
-    }
-    for (size_t i = 0; i < r->rules->n_policies; i++) {
-        const Envoy__Config__Rbac__V3__RBAC__PoliciesEntry *pe = r->rules->policies[i];
-        if (!pe->value)
-            continue;
-        for (size_t j = 0; j < pe->value->n_permissions; j++)
-            if (pe->value->permissions[j]->rule_case !=
-                    ENVOY__CONFIG__RBAC__V3__PERMISSION__RULE_ANY ||
-                !pe->value->permissions[j]->any) {
-                err_set(e, "%s: policy %s: only `any` permissions are supported", what, pe->key);
-                goto out;
-            }
-        struct dp_rbac_policy *p = dp_rbac_add_policy(l->rbac, pe->key);
-        for (size_t j = 0; j < pe->value->n_principals; j++)
-            if (map_principal(pe->value->principals[j], p, what, e) < 0)
-                goto out;
-    }
-    rc = 0;
+    rc = map_rbac_rules(r->rules, l->rbac, what, e);
 out:
     protobuf_c_message_free_unpacked((ProtobufCMessage *)r, NULL);
     return rc;
@@ -1054,6 +1060,29 @@ static int map_route_config(struct build *b, const char *lname, const RouteConfi
     return 0;
 }
 
+/* envoy.filters.http.rbac: `rules` enforced per request (absent = no
+ * enforcement, as Envoy); shadow rules only log in Envoy, ignored here. */
+static int map_http_rbac(const Google__Protobuf__Any *any, struct dp_http_conn_manager *m,
+                         const char *what0, struct err *e)
+{
+    char what[400];
+    snprintf(what, sizeof(what), "%s: HTTP RBAC", what0);
+    const Envoy__Extensions__Filters__Http__Rbac__V3__RBAC *r = (const void *)typed(
+        any, URL_HTTP_RBAC, &envoy__extensions__filters__http__rbac__v3__rbac__descriptor, what, e);
+    if (!r)
+        return -1;
+    int rc = 0;
+    if (m->rbac) {
+        rc = err_set(e, "%s: several RBAC filters are not supported", what);
+    } else if (r->rules) {
+        m->rbac = xcalloc(1, sizeof(*m->rbac));
+        m->rbac->stat_prefix = xasprintf("http.%s.", m->stat_prefix ? m->stat_prefix : "");
+        rc = map_rbac_rules(r->rules, m->rbac, what, e);
+    }
+    protobuf_c_message_free_unpacked((ProtobufCMessage *)r, NULL);
+    return rc;
+}
+
 static int map_hcm(struct build *b, const Google__Protobuf__Any *any, struct dp_listener *l,
                    struct err *e)
 {
@@ -1091,6 +1120,9 @@ static int map_hcm(struct build *b, const Google__Protobuf__Any *any, struct dp_
                 err_set(e, "%s: the router must be the last HTTP filter", what);
                 goto out;
             }
+        } else if (strcmp(url, URL_HTTP_RBAC) == 0) {
+            if (map_http_rbac(f->typed_config, l->hcm, what, e) < 0)
+                goto out;
         } else if (f->is_optional) {
             log_info(LOG, "%s: optional HTTP filter %s ignored", what, fname);
         } else {

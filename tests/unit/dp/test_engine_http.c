@@ -292,3 +292,40 @@ TEST(dp_http_keep_alive_reuses_upstream)
     dp_engine_free(eng);
     hb_stop(b);
 }
+
+/* envoy.filters.http.rbac, per request: ALLOW with no policies denies
+ * (403, Envoy's body); a policy with `any` lets requests through. */
+TEST(dp_http_rbac_per_request)
+{
+    struct hb *b = hb_start(HB_OK);
+    struct dp_engine *eng = engine();
+    struct dp_config *c = http_config(&b->port, 1, NULL);
+    struct dp_http_conn_manager *m = c->listeners[0].hcm;
+    m->rbac = xcalloc(1, sizeof(*m->rbac));
+    m->rbac->stat_prefix = xstrdup("http.web.");
+    m->rbac->action = DP_RBAC_ALLOW;
+    int port = start(eng, c);
+    char *out = roundtrip(port, GET_ONLY GET_ONLY_CLOSE);
+    ASSERT_STR_EQ(out, "HTTP/1.1 403 Forbidden\r\ncontent-length: 19\r\ncontent-type: "
+                       "text/plain\r\nserver: envoy\r\n\r\nRBAC: access denied"
+                       "HTTP/1.1 403 Forbidden\r\ncontent-length: 19\r\ncontent-type: "
+                       "text/plain\r\nserver: envoy\r\nconnection: close\r\n\r\n"
+                       "RBAC: access denied");
+    free(out);
+    ASSERT_INT_EQ(stat_get(eng, "http.web.rbac.denied"), 2);
+    ASSERT_INT_EQ(atomic_load(&b->requests), 0);
+
+    c = http_config(&b->port, 1, NULL);
+    m = c->listeners[0].hcm;
+    m->rbac = xcalloc(1, sizeof(*m->rbac));
+    m->rbac->stat_prefix = xstrdup("http.web.");
+    m->rbac->action = DP_RBAC_ALLOW;
+    dp_rbac_policy_add_any(dp_rbac_add_policy(m->rbac, "allow-all"));
+    port = start(eng, c);
+    out = roundtrip(port, GET_ONLY_CLOSE);
+    ASSERT_STR_EQ(out, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    free(out);
+    ASSERT_INT_EQ(stat_get(eng, "http.web.rbac.allowed"), 1);
+    dp_engine_free(eng);
+    hb_stop(b);
+}

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "dp/xds_map.h"
+#include "envoy/extensions/filters/http/rbac/v3/rbac.pb-c.h"
 #include "test.h"
 #include "xds/pb.h"
 
@@ -589,6 +590,18 @@ TEST(xds_map_http_connection_manager)
         ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__ROUTE_SPECIFIER_ROUTE_CONFIG;
     h->route_config = rc;
     h->stream_idle_timeout = pb_duration(&a, 0, 0);
+    /* An HTTP RBAC filter in front of the router (its rules: allow web). */
+    Envoy__Config__Rbac__V3__Principal **ps = pb_alloc(&a, sizeof(void *));
+    ps[0] = principal_name(&a, "spiffe://default/web");
+    Envoy__Extensions__Filters__Http__Rbac__V3__RBAC *hr =
+        PB_NEW(&a, Envoy__Extensions__Filters__Http__Rbac__V3__RBAC,
+               ENVOY__EXTENSIONS__FILTERS__HTTP__RBAC__V3__RBAC__INIT);
+    hr->rules = ((Envoy__Extensions__Filters__Network__Rbac__V3__RBAC *)rbac(&a, ps, 1))->rules;
+    h->http_filters[1] = h->http_filters[0];
+    h->http_filters[0] = http_filter(&a, "envoy.filters.http.rbac", XDS_URL_ROUTER);
+    h->http_filters[0]->typed_config =
+        pb_any(&a, "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC", &hr->base);
+    h->n_http_filters = 2;
     Envoy__Config__Listener__V3__Filter **fs = pb_alloc(&a, sizeof(void *));
     fs[0] = filter(&a, "envoy.filters.network.http_connection_manager", XDS_URL_HCM, &h->base);
     Listener *l = listener(&a, "outbound:127.0.0.1:10001", NULL, fs, 1);
@@ -610,6 +623,12 @@ TEST(xds_map_http_connection_manager)
     ASSERT(dl->hcm);
     ASSERT_STR_EQ(dl->hcm->stat_prefix, "backend");
     ASSERT_INT_EQ(dl->hcm->stream_idle_timeout_ms, UINT32_MAX); /* 0s: disabled */
+    ASSERT(dl->hcm->rbac);
+    ASSERT_STR_EQ(dl->hcm->rbac->stat_prefix, "http.backend.");
+    ASSERT_INT_EQ(dl->hcm->rbac->action, DP_RBAC_ALLOW);
+    ASSERT_INT_EQ(dl->hcm->rbac->n_policies, 1);
+    ASSERT_STR_EQ(dl->hcm->rbac->policies[0].principals[0].principal_name.value,
+                  "spiffe://default/web");
     const struct dp_http_route_config *drc = &dl->hcm->route_config;
     ASSERT_STR_EQ(drc->name, "outbound:backend");
     ASSERT_INT_EQ(drc->n_request_headers_to_remove, 1);
@@ -643,6 +662,7 @@ TEST(xds_map_http_connection_manager)
     /* The listener dump shows the HCM (and so does its fingerprint). */
     char *dump = dp_config_dump_json(cfg);
     ASSERT_STR_CONTAINS(dump, "envoy.filters.network.http_connection_manager");
+    ASSERT_STR_CONTAINS(dump, "envoy.filters.http.rbac");
     ASSERT_STR_CONTAINS(dump, "\"safeRegex\"");
     ASSERT_STR_CONTAINS(dump, "\"/items/[0-9]+\"");
     free(dump);
