@@ -14,8 +14,12 @@
  *  - Listener: address.socket_address (TCP), traffic_direction, one filter
  *    chain with the tls transport socket (DownstreamTlsContext), the network
  *    RBAC filter and the tcp_proxy filter (cluster or weighted_clusters,
- *    idle_timeout, max_connect_attempts). Refused: api_listener, several
- *    filter chains, any other filter (HTTP connection manager included), RBAC
+ *    idle_timeout, max_connect_attempts) or the HTTP connection manager
+ *    (inline route_config: virtual hosts, path and header matchers, cluster
+ *    or weighted_clusters, timeout, retry_policy, request_headers_to_remove;
+ *    the http RBAC and router filters). Refused: api_listener, several
+ *    filter chains, any other filter, RDS, HTTP/2 codecs, other HTTP filters
+ *    (unless is_optional), RBAC
  *    action LOG and principals that are not `any`, `authenticated` or
  *    or_ids/and_ids of one element; pipes and named ports. Skipped with a
  *    log line: listeners that do not bind (bind_to_port false, transparent
@@ -30,9 +34,10 @@
  *    alt_stat_name. Ignored, as limits of the engine (see docs/proxy.md):
  *    circuit_breakers, health_checks, upstream_bind_config. ORIGINAL_DST
  *    clusters are skipped (see the listeners above); DNS types are refused.
- *  - weighted_clusters: the engine's tcp_proxy has one cluster, so a split
- *    is flattened into one synthetic STATIC cluster named
- *    "<listener>:weighted" whose endpoints are the endpoints of each weighted
+ *  - weighted_clusters: the engine's tcp_proxy (and an HTTP route) has one
+ *    cluster, so a split is flattened into one synthetic STATIC cluster named
+ *    "<listener>:weighted" ("<listener>:<vhost>:<route>:weighted" for a
+ *    route) whose endpoints are the endpoints of each weighted
  *    cluster (its EDS service, filtered by metadata_match against the
  *    endpoints' `envoy.lb` metadata, Kuma's subset rule with fallback to any
  *    endpoint), each weighted so that the smooth weighted round robin gives
