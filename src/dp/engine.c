@@ -1787,8 +1787,7 @@ static void http_finish(struct conn *c)
         c->b[0].len -= h->parsed[0];
         h->parsed[0] = 0;
     }
-    if (!h->rq_done || h->close_after || !h->keep_alive ||
-        (c->s[0].rd_eof && c->b[0].len == 0)) {
+    if (!h->rq_done || h->close_after || !h->keep_alive || (c->s[0].rd_eof && c->b[0].len == 0)) {
         /* Close after the reply: FIN now, then read (and drop) until the
          * client closes, so a reset does not destroy the reply. */
         struct side *d = &c->s[0];

@@ -309,10 +309,10 @@ struct dp_http_codec {
     http_parser rq, rs;
     uint32_t max_head;
     /* Request side. */
-    uint64_t pos;       /* request bytes consumed since the current message began */
-    uint64_t base;      /* value of pos at the start of the current feed */
-    const char *feed;   /* start of the current feed */
-    int ev;             /* event raised by a callback */
+    uint64_t pos;     /* request bytes consumed since the current message began */
+    uint64_t base;    /* value of pos at the start of the current feed */
+    const char *feed; /* start of the current feed */
+    int ev;           /* event raised by a callback */
     int head_done, rq_done, too_large, too_many;
     uint32_t head_len;
     struct span url;

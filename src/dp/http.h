@@ -100,8 +100,8 @@ size_t dp_http_codec_head_len(const struct dp_http_codec *h);
 /* After DP_HTTP_HEAD: removes the header lines named in names (lower case)
  * from the head at msg, moving the avail - head bytes that follow (already
  * read) down. Returns the number of bytes removed. */
-size_t dp_http_codec_strip(struct dp_http_codec *h, char *msg, size_t avail,
-                           char *const *names, size_t n_names);
+size_t dp_http_codec_strip(struct dp_http_codec *h, char *msg, size_t avail, char *const *names,
+                           size_t n_names);
 /* After the request's DP_HTTP_DONE: whether the client keeps the connection
  * (HTTP/1.1 without "Connection: close", or HTTP/1.0 with keep-alive), and
  * whether it asked for an Upgrade. */

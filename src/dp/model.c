@@ -364,9 +364,8 @@ static json_t *j_rbac(const struct dp_rbac *r, const char *type)
             if (p->principals[j].any)
                 json_array_append_new(prs, json_pack("{s:b}", "any", 1));
             else
-                json_array_append_new(prs,
-                                      json_pack("{s:{s:o}}", "authenticated", "principalName",
-                                                j_matcher(&p->principals[j].principal_name)));
+                json_array_append_new(prs, json_pack("{s:{s:o}}", "authenticated", "principalName",
+                                                     j_matcher(&p->principals[j].principal_name)));
         }
         json_object_set_new(
             policies, p->name,
@@ -415,8 +414,9 @@ static json_t *j_route(const struct dp_http_route *r)
     json_t *action = json_pack("{s:s}", "cluster", r->cluster ? r->cluster : "");
     if (r->timeout_ms)
         json_object_set_new(action, "timeout",
-                            r->timeout_ms == UINT32_MAX ? json_string("0s")
-                                                        : json_sprintf("%.3fs", r->timeout_ms / 1000.0));
+                            r->timeout_ms == UINT32_MAX
+                                ? json_string("0s")
+                                : json_sprintf("%.3fs", r->timeout_ms / 1000.0));
     if (r->retry_on)
         json_object_set_new(action, "retryPolicy",
                             json_pack("{s:s,s:i}", "retryOn", r->retry_on, "numRetries",
@@ -459,12 +459,11 @@ static json_t *j_hcm(const struct dp_http_conn_manager *m)
         "{s:s,s:s,s:o,s:o}", "@type",
         "type.googleapis.com/"
         "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-        "statPrefix", m->stat_prefix ? m->stat_prefix : "", "routeConfig", rcj, "httpFilters",
-        hfs);
+        "statPrefix", m->stat_prefix ? m->stat_prefix : "", "routeConfig", rcj, "httpFilters", hfs);
     if (m->idle_timeout_ms)
-        json_object_set_new(tc, "commonHttpProtocolOptions",
-                            json_pack("{s:o}", "idleTimeout",
-                                      json_sprintf("%.3fs", m->idle_timeout_ms / 1000.0)));
+        json_object_set_new(
+            tc, "commonHttpProtocolOptions",
+            json_pack("{s:o}", "idleTimeout", json_sprintf("%.3fs", m->idle_timeout_ms / 1000.0)));
     if (m->stream_idle_timeout_ms)
         json_object_set_new(tc, "streamIdleTimeout",
                             json_sprintf("%.3fs", m->stream_idle_timeout_ms / 1000.0));
@@ -486,16 +485,17 @@ static json_t *j_listener(const struct dp_listener *l)
         json_t *tp =
             json_pack("{s:s,s:s,s:s}", "@type",
                       "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
-                      "statPrefix", l->tcp_proxy.stat_prefix ? l->tcp_proxy.stat_prefix : "", "cluster",
-                      l->tcp_proxy.cluster ? l->tcp_proxy.cluster : "");
+                      "statPrefix", l->tcp_proxy.stat_prefix ? l->tcp_proxy.stat_prefix : "",
+                      "cluster", l->tcp_proxy.cluster ? l->tcp_proxy.cluster : "");
         if (l->tcp_proxy.max_connect_attempts)
             json_object_set_new(tp, "maxConnectAttempts",
                                 json_integer(l->tcp_proxy.max_connect_attempts));
         if (l->tcp_proxy.idle_timeout_ms)
             json_object_set_new(tp, "idleTimeout",
                                 json_sprintf("%.3fs", l->tcp_proxy.idle_timeout_ms / 1000.0));
-        json_array_append_new(filters, json_pack("{s:s,s:o}", "name", "envoy.filters.network.tcp_proxy",
-                                                 "typedConfig", tp));
+        json_array_append_new(
+            filters,
+            json_pack("{s:s,s:o}", "name", "envoy.filters.network.tcp_proxy", "typedConfig", tp));
     }
     json_t *chain = json_pack("{s:o}", "filters", filters);
     if (l->tls) {

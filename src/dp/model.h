@@ -162,7 +162,7 @@ struct dp_http_route_config {
 struct dp_http_conn_manager {
     char *stat_prefix;
     struct dp_http_route_config route_config;
-    uint32_t idle_timeout_ms; /* common_http_protocol_options.idle_timeout; 0 → 1 h */
+    uint32_t idle_timeout_ms;        /* common_http_protocol_options.idle_timeout; 0 → 1 h */
     uint32_t stream_idle_timeout_ms; /* 0 → 5 min (Envoy's default) */
     /* envoy.filters.http.rbac before the router: its `rules`, enforced per
      * request (NULL = no filter, or a filter without rules). stat_prefix

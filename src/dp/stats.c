@@ -276,8 +276,8 @@ static void add_code(struct samples *ss, const char *root, const char *tagname, 
     if (code_class) {
         x->name = xasprintf("%s.%s.%s_%dxx", root, tagval, base, code_class);
         x->prom = xasprintf("envoy_%s_%s_xx", root, base);
-        x->tags = xasprintf("envoy_response_code_class=\"%d\",%s=\"%s\"", code_class, tagname,
-                            tagval);
+        x->tags =
+            xasprintf("envoy_response_code_class=\"%d\",%s=\"%s\"", code_class, tagname, tagval);
     } else {
         x->name = xasprintf("%s.%s.%s_%d", root, tagval, base, code);
         x->prom = xasprintf("envoy_%s_%s", root, base);

@@ -40,7 +40,7 @@ struct dp_cluster_stats {
     dp_counter upstream_cx_http1_total, upstream_rq_total, upstream_rq_completed,
         upstream_rq_timeout, upstream_rq_retry, upstream_rq_pending_failure_eject;
     dp_gauge upstream_rq_active;
-    dp_counter upstream_rq_xx[5];    /* upstream_rq_1xx .. _5xx */
+    dp_counter upstream_rq_xx[5];     /* upstream_rq_1xx .. _5xx */
     dp_counter upstream_rq_code[500]; /* upstream_rq_<code>, 100..599; shown once used */
 };
 

@@ -26,10 +26,11 @@
 
 #define LOG "xds"
 
-#define TYPE_PREFIX      "type.googleapis.com/"
-#define URL_TCP_PROXY    TYPE_PREFIX "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"
+#define TYPE_PREFIX   "type.googleapis.com/"
+#define URL_TCP_PROXY TYPE_PREFIX "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"
 #define URL_HCM                                                                                    \
-    TYPE_PREFIX "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+    TYPE_PREFIX "envoy.extensions.filters.network.http_connection_manager.v3."                     \
+                "HttpConnectionManager"
 #define URL_ROUTER       TYPE_PREFIX "envoy.extensions.filters.http.router.v3.Router"
 #define URL_HTTP_RBAC    TYPE_PREFIX "envoy.extensions.filters.http.rbac.v3.RBAC"
 #define URL_NETWORK_RBAC TYPE_PREFIX "envoy.extensions.filters.network.rbac.v3.RBAC"
@@ -996,8 +997,8 @@ static int map_route(struct build *b, const char *owner, const Route *r, struct 
             ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__WEIGHTED_CLUSTER__INIT;
         Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster__ClusterWeight
             *cws = xcalloc(n ? n : 1, sizeof(*cws));
-        Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster__ClusterWeight *
-            *ptrs = xcalloc(n ? n : 1, sizeof(*ptrs));
+        Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster__ClusterWeight
+            **ptrs = xcalloc(n ? n : 1, sizeof(*ptrs));
         for (size_t i = 0; i < n; i++) {
             cws[i].name = wc->clusters[i]->name ? wc->clusters[i]->name : "";
             cws[i].weight = wc->clusters[i]->weight ? wc->clusters[i]->weight->value : 0;
@@ -1108,11 +1109,12 @@ static int map_hcm(struct build *b, const Google__Protobuf__Any *any, struct dp_
     for (size_t i = 0; i < h->n_http_filters; i++) {
         const Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpFilter *f =
             h->http_filters[i];
-        const char *url = f->config_type_case ==
-                                      ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_FILTER__CONFIG_TYPE_TYPED_CONFIG &&
-                                  f->typed_config && f->typed_config->type_url
-                              ? f->typed_config->type_url
-                              : "";
+        const char *url =
+            f->config_type_case ==
+                        ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_FILTER__CONFIG_TYPE_TYPED_CONFIG &&
+                    f->typed_config && f->typed_config->type_url
+                ? f->typed_config->type_url
+                : "";
         const char *fname = f->name ? f->name : "";
         if (strcmp(url, URL_ROUTER) == 0 || strcmp(fname, "envoy.filters.http.router") == 0) {
             router = 1;

@@ -187,8 +187,8 @@ static int h_complete(http_parser *p)
     int hl = snprintf(head, sizeof(head), "%s %s %.*s\n", g_id ? g_id : "-",
                       http_method_str((enum http_method)p->method), (int)h->url_len, h->url);
     if (h->field_xkt)
-        hl += snprintf(head + hl, sizeof(head) - (size_t)hl, "x-kuma-tags: %.*s\n",
-                       (int)h->xkt_len, h->xkt);
+        hl += snprintf(head + hl, sizeof(head) - (size_t)hl, "x-kuma-tags: %.*s\n", (int)h->xkt_len,
+                       h->xkt);
     int chunked = (p->flags & F_CHUNKED) != 0;
     int keep = http_should_keep_alive(p);
     char rs[512];
@@ -199,9 +199,8 @@ static int h_complete(http_parser *p)
                       status, g_id ? g_id : "-", keep ? "" : "connection: close\r\n");
     else
         rl = snprintf(rs, sizeof(rs),
-                      "HTTP/1.1 %d X\r\nx-served-by: %s\r\ncontent-length: %zu\r\n%s\r\n",
-                      status, g_id ? g_id : "-", (size_t)hl + h->blen,
-                      keep ? "" : "connection: close\r\n");
+                      "HTTP/1.1 %d X\r\nx-served-by: %s\r\ncontent-length: %zu\r\n%s\r\n", status,
+                      g_id ? g_id : "-", (size_t)hl + h->blen, keep ? "" : "connection: close\r\n");
     int bad = write_all(h->fd, rs, (size_t)rl) < 0;
     if (chunked) {
         char sz[32];
@@ -210,8 +209,8 @@ static int h_complete(http_parser *p)
                write_all(h->fd, "\r\n", 2) < 0;
         if (h->blen) {
             n = snprintf(sz, sizeof(sz), "%zx\r\n", h->blen);
-            bad |= write_all(h->fd, sz, (size_t)n) < 0 ||
-                   write_all(h->fd, h->body, h->blen) < 0 || write_all(h->fd, "\r\n", 2) < 0;
+            bad |= write_all(h->fd, sz, (size_t)n) < 0 || write_all(h->fd, h->body, h->blen) < 0 ||
+                   write_all(h->fd, "\r\n", 2) < 0;
         }
         bad |= write_all(h->fd, "0\r\n\r\n", 5) < 0;
     } else {

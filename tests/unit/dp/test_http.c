@@ -254,7 +254,8 @@ TEST(http_codec_strip_and_flags)
     ASSERT_INT_EQ(removed, strlen("X-Kuma-Tags: &a=b&\r\n") + strlen("x-kuma-tags: again\r\n"));
     msg[len - removed] = 0;
     ASSERT_STR_EQ(msg, "GET /x HTTP/1.1\r\nHost: a\r\nKeep: 1\r\n\r\nBODY");
-    ASSERT_INT_EQ(dp_http_codec_head_len(h), strlen("GET /x HTTP/1.1\r\nHost: a\r\nKeep: 1\r\n\r\n"));
+    ASSERT_INT_EQ(dp_http_codec_head_len(h),
+                  strlen("GET /x HTTP/1.1\r\nHost: a\r\nKeep: 1\r\n\r\n"));
     struct dp_http_header hs[DP_HTTP_MAX_HEADERS];
     struct dp_http_request rq;
     dp_http_codec_request(h, msg, hs, &rq);
@@ -307,8 +308,8 @@ TEST(http_codec_responses)
         {"GET", "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil eof", 1, DP_HTTP_DONE, 200, 0,
          0},
         {"HEAD", "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n", 0, DP_HTTP_DONE, 200, 1, 0},
-        {"GET", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n",
-         0, DP_HTTP_DONE, 201, 1, 0},
+        {"GET", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n", 0,
+         DP_HTTP_DONE, 201, 1, 0},
         {"GET", "HTTP/1.1 204 No Content\r\n\r\n", 0, DP_HTTP_DONE, 204, 1, 0},
         {"GET", "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", 1, DP_HTTP_ERROR, 200, 1, 0},
         {"GET", "NOT HTTP\r\n\r\n", 0, DP_HTTP_ERROR, 0, 0, 0},
