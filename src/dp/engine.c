@@ -1518,6 +1518,7 @@ struct hstate {
     struct ccluster *rcl;
     const struct dp_http_route *route;
     uint32_t retries;
+    int exchanges; /* finished on this connection */
 };
 
 static int http_tunnel(const struct conn *c)
@@ -1553,7 +1554,6 @@ static struct hstate *http_state_new(struct conn *c)
     h->codec = dp_http_codec_new(c->w->e->o.buffer_size - 1);
     struct dp_http_stats *st = c->l->hst;
     DP_INC(st->downstream_cx_total);
-    DP_INC(st->downstream_cx_http1_total);
     DP_ADD(st->downstream_cx_active, 1);
     return h;
 }
@@ -1666,6 +1666,8 @@ static int http_connect_failed(struct conn *c, const char *why)
 {
     struct hstate *h = c->hs;
     const struct dp_http_route *r = h->route;
+    if (h->tunnel)
+        return 0; /* HTTP/2 passthrough: closed as tcp_proxy would */
     if (why && r && r->retry_on && h->retries < r->num_retries && retry_on_connect(r->retry_on)) {
         h->retries++;
         DP_INC(c->cl->st->upstream_rq_retry);
@@ -1716,6 +1718,8 @@ static void http_route(struct conn *c)
     struct dp_http_request rq;
     dp_http_codec_request(h->codec, msg, hdrs, &rq);
     rq.tls = c->s[0].ssl != NULL;
+    if (h->exchanges == 0)
+        DP_INC(l->hst->downstream_cx_http1_total);
     DP_INC(l->hst->downstream_rq_total);
     DP_INC(l->hst->downstream_rq_http1_total);
     DP_ADD(l->hst->downstream_rq_active, 1);
@@ -1801,6 +1805,7 @@ static void http_finish(struct conn *c)
         return;
     }
     dp_http_codec_next(h->codec);
+    h->exchanges++;
     h->phase = H_HEAD;
     h->routed = h->discard = h->rq_done = h->rs_done = h->rs_error = 0;
     h->status = 0;
@@ -1809,11 +1814,60 @@ static void http_finish(struct conn *c)
 }
 
 /* Parses what it can of b[0]; returns 1 if something happened. */
+/* HTTP/2 with prior knowledge (h2c, what gRPC clients send between
+ * proxies here): the engine does not speak HTTP/2, so the connection is
+ * tunnelled, as tcp_proxy would, to the cluster of the route a bare
+ * "POST /" selects. Returns 1 if the connection was taken over (or must
+ * wait for the rest of the preface: *wait). */
+static const char H2_PREFACE[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+static int http_h2_passthrough(struct conn *c, int *wait)
+{
+    struct hstate *h = c->hs;
+    struct pbuf *b = &c->b[0];
+    size_t want = sizeof(H2_PREFACE) - 1;
+    size_t n = b->len < want ? b->len : want;
+    *wait = 0;
+    if (h->exchanges || h->parsed[0] || memcmp(b->data + b->off, H2_PREFACE, n) != 0)
+        return 0;
+    if (n < want) {
+        *wait = 1;
+        return 1;
+    }
+    struct clistener *l = c->l;
+    struct dp_http_request rq = {
+        .method = "POST", .path = "/", .path_len = 1, .tls = c->s[0].ssl != NULL};
+    int idx = dp_http_route_select(l->routes, &rq);
+    struct ccluster *cl = idx < 0 ? NULL : l->rcl[idx];
+    DP_INC(l->hst->downstream_cx_http2_total);
+    if (!cl || (l->m->hcm->rbac && !rbac_check(l->m->hcm->rbac, c))) {
+        if (idx < 0)
+            DP_INC(l->hst->no_route);
+        else
+            DP_INC(l->hst->no_cluster);
+        conn_close(c, CLOSE_LOCAL);
+        return 1;
+    }
+    log_debug(COMP, "listener %s: HTTP/2 prior knowledge, tunnelled to %s", l->m->name,
+              cl->m->name);
+    h->tunnel = 1;
+    h->parsed[0] = h->parsed[1] = 0;
+    DP_ADD(l->hst->downstream_cx_upgrades_active, 1);
+    DP_INC(l->hst->downstream_cx_upgrades_total);
+    c->cl = cl;
+    c->attempts = 0;
+    start_connect(c);
+    return 1;
+}
+
 static int http_parse_request(struct conn *c)
 {
     struct hstate *h = c->hs;
     struct pbuf *b = &c->b[0];
     int progress = 0;
+    int wait;
+    if (h->phase == H_HEAD && b->len > 0 && http_h2_passthrough(c, &wait))
+        return !wait;
     while (!c->dead && (h->phase == H_HEAD || h->phase == H_BODY) && b->len > h->parsed[0]) {
         size_t used;
         enum dp_http_ev ev = dp_http_codec_request_feed(h->codec, b->data + b->off + h->parsed[0],
@@ -2066,8 +2120,12 @@ static void http_pump(struct conn *c)
     if (c->dead)
         return;
     h->in_pump = 0;
-    if (h->tunnel)
-        return; /* pump() took over */
+    if (h->tunnel) {
+        /* pump() took over, or will once the upstream is connected. */
+        if (c->state != C_PROXY)
+            side_set_events(c, d, 0);
+        return;
+    }
     if (iter == PUMP_ROUNDS && !c->in_again) {
         c->in_again = 1;
         c->next_again = w->again;

@@ -85,6 +85,7 @@ static const struct field cluster_fields[] = {
 static const struct field http_fields[] = {
     C(dp_http_stats, downstream_cx_total, "downstream_cx_total"),
     C(dp_http_stats, downstream_cx_http1_total, "downstream_cx_http1_total"),
+    C(dp_http_stats, downstream_cx_http2_total, "downstream_cx_http2_total"),
     C(dp_http_stats, downstream_cx_protocol_error, "downstream_cx_protocol_error"),
     C(dp_http_stats, downstream_cx_upgrades_total, "downstream_cx_upgrades_total"),
     C(dp_http_stats, downstream_cx_destroy, "downstream_cx_destroy"),

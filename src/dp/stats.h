@@ -46,11 +46,12 @@ struct dp_cluster_stats {
 
 /* http.<stat_prefix>.* (HTTP connection manager) */
 struct dp_http_stats {
-    dp_counter downstream_cx_total, downstream_cx_http1_total, downstream_cx_protocol_error,
-        downstream_cx_upgrades_total, downstream_cx_destroy, downstream_rq_total,
-        downstream_rq_http1_total, downstream_rq_completed, downstream_rq_timeout,
-        downstream_rq_too_large, downstream_rq_idle_timeout, no_route, no_cluster, rq_total,
-        rq_direct_response, downstream_cx_rx_bytes_total, downstream_cx_tx_bytes_total;
+    dp_counter downstream_cx_total, downstream_cx_http1_total, downstream_cx_http2_total,
+        downstream_cx_protocol_error, downstream_cx_upgrades_total, downstream_cx_destroy,
+        downstream_rq_total, downstream_rq_http1_total, downstream_rq_completed,
+        downstream_rq_timeout, downstream_rq_too_large, downstream_rq_idle_timeout, no_route,
+        no_cluster, rq_total, rq_direct_response, downstream_cx_rx_bytes_total,
+        downstream_cx_tx_bytes_total;
     dp_gauge downstream_cx_active, downstream_rq_active, downstream_cx_upgrades_active;
     dp_counter downstream_rq_xx[5]; /* downstream_rq_1xx .. _5xx */
 };
