@@ -200,7 +200,7 @@ struct snap {
 
 /* --- workers and connections ------------------------------------------------------------------ */
 
-enum ev_kind { EV_WAKE, EV_LISTENER, EV_SIDE };
+enum ev_kind { EV_WAKE, EV_LISTENER, EV_SIDE, EV_POOL };
 
 struct ev {
     enum ev_kind kind;
@@ -283,6 +283,10 @@ struct worker {
     int n_pool;
     uint64_t rnd;
     struct timer t_engine_drain;
+    /* Idle keep-alive upstream HTTP connections (see "HTTP connection
+     * manager"), and those closed in the current epoll batch. */
+    struct pconn *idle, *dead_idle;
+    int n_idle;
 };
 
 struct dp_engine {
@@ -1007,6 +1011,12 @@ static int http_connect_failed(struct conn *c, const char *why);
 static void http_start(struct conn *c);
 static void http_pump(struct conn *c);
 static struct hstate *http_state_new(struct conn *c);
+struct pconn;
+static void http_pool_event(struct pconn *p);
+static void http_pool_flush(struct worker *w, struct snap *keep);
+static void http_pool_reap(struct worker *w);
+static void http_park(struct conn *c);
+static int http_unpark(struct conn *c, struct ccluster *cl);
 static void http_timeout(struct conn *c);
 static void http_state_free(struct hstate *h);
 
@@ -1018,6 +1028,8 @@ static void conn_close(struct conn *c, enum close_reason why)
     c->dead = 1;
     if (why == CLOSE_DONE)
         why = c->first_eof == 2 ? CLOSE_REMOTE : CLOSE_LOCAL;
+    if (c->hs)
+        http_park(c);
     up_close(c, why);
     side_close(&c->s[0]);
     DP_DEC(c->l->st->downstream_cx_active);
@@ -1519,6 +1531,7 @@ struct hstate {
     const struct dp_http_route *route;
     uint32_t retries;
     int exchanges; /* finished on this connection */
+    int up_idle;   /* the upstream connection is idle and reusable */
 };
 
 static int http_tunnel(const struct conn *c)
@@ -1605,6 +1618,203 @@ static void http_state_free(struct hstate *h)
         return;
     dp_http_codec_free(h->codec);
     free(h);
+}
+
+/* --- upstream connection pool --------------------------------------------------------------
+ *
+ * An idle keep-alive upstream connection left by a downstream connection
+ * (it closed, or its next request goes to another cluster) is parked in its
+ * worker's pool instead of being closed, and the next request of any
+ * downstream connection of that worker for the same cluster (same
+ * snapshot) takes it: no connect, no TLS handshake between proxies. The
+ * pool is per worker, so it needs no lock. At most POOL_IDLE_MAX idle
+ * connections per worker, each for at most POOL_IDLE_MS; one that the
+ * upstream closes, or that sends application data while idle, is closed.
+ * A parked connection keeps a reference to its snapshot (its cluster and
+ * host live there); a new snapshot flushes the older ones' connections. */
+
+#define POOL_IDLE_MAX 64
+#define POOL_IDLE_MS  60000
+
+struct pconn {
+    struct ev ev;
+    struct worker *w;
+    struct pconn *prev, *next;
+    int fd, dead;
+    SSL *ssl;
+    struct dp_tls_verify v;
+    struct snap *snap;
+    struct ccluster *cl;
+    struct chost *host;
+    int64_t since;
+};
+
+static void pool_unlink(struct pconn *p)
+{
+    struct worker *w = p->w;
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        w->idle = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    p->prev = p->next = NULL;
+    w->n_idle--;
+}
+
+/* Closes a parked connection; freed after the epoll batch (http_pool_reap). */
+static void pool_close(struct pconn *p, enum close_reason why)
+{
+    struct worker *w = p->w;
+    pool_unlink(p);
+    epoll_ctl(w->epfd, EPOLL_CTL_DEL, p->fd, NULL);
+    if (p->ssl)
+        SSL_free(p->ssl);
+    close(p->fd);
+    DP_DEC(p->cl->st->upstream_cx_active);
+    DP_DEC(p->host->hs->cx_active);
+    DP_INC(p->cl->st->upstream_cx_destroy);
+    if (why == CLOSE_REMOTE)
+        DP_INC(p->cl->st->upstream_cx_destroy_remote);
+    else
+        DP_INC(p->cl->st->upstream_cx_destroy_local);
+    p->dead = 1;
+    p->next = w->dead_idle;
+    w->dead_idle = p;
+}
+
+static void http_pool_reap(struct worker *w)
+{
+    while (w->dead_idle) {
+        struct pconn *p = w->dead_idle;
+        w->dead_idle = p->next;
+        snap_unref(p->snap);
+        free(p);
+    }
+}
+
+/* Closes the idle connections not of snapshot keep (NULL: all), and those
+ * idle for too long. */
+static void http_pool_flush(struct worker *w, struct snap *keep)
+{
+    for (struct pconn *p = w->idle, *n; p; p = n) {
+        n = p->next;
+        if (!keep || p->snap != keep || w->now - p->since > POOL_IDLE_MS)
+            pool_close(p, CLOSE_LOCAL);
+    }
+}
+
+/* The upstream closed, or sent something, while idle. A TLS record that
+ * carries no data (a late session ticket) leaves it idle. */
+static void http_pool_event(struct pconn *p)
+{
+    if (p->dead)
+        return;
+    char c;
+    if (p->ssl) {
+        ERR_clear_error();
+        int r = SSL_read(p->ssl, &c, 1);
+        if (r <= 0 && SSL_get_error(p->ssl, r) == SSL_ERROR_WANT_READ)
+            return;
+        ERR_clear_error();
+        pool_close(p, r == 0 ? CLOSE_REMOTE : CLOSE_LOCAL);
+        return;
+    }
+    ssize_t r = recv(p->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (r < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    pool_close(p, r == 0 ? CLOSE_REMOTE : CLOSE_LOCAL);
+}
+
+/* Moves c's idle upstream connection to the pool, if it can be reused. */
+static void http_park(struct conn *c)
+{
+    struct hstate *h = c->hs;
+    struct worker *w = c->w;
+    struct side *u = &c->s[1];
+    if (!h->up_idle || h->tunnel || c->state != C_PROXY || u->fd < 0 || u->rd_eof || u->wr_shut ||
+        !c->host || !c->up_established || c->b[1].len)
+        return;
+    h->up_idle = 0;
+    http_pool_flush(w, w->snap);
+    if (w->n_idle >= POOL_IDLE_MAX)
+        pool_close(w->idle, CLOSE_LOCAL); /* the oldest is at the head */
+    struct pconn *p = xcalloc(1, sizeof(*p));
+    p->ev.kind = EV_POOL;
+    p->w = w;
+    p->fd = u->fd;
+    p->ssl = u->ssl;
+    p->v = u->v;
+    if (p->ssl)
+        dp_tls_set_verify(p->ssl, &p->v);
+    p->snap = c->snap;
+    snap_ref(p->snap);
+    p->cl = c->cl;
+    p->host = c->host;
+    p->since = w->now;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = &p->ev};
+    if (epoll_ctl(w->epfd, u->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, p->fd, &ev) != 0) {
+        /* Not watchable: give it back, the caller closes it. */
+        if (p->ssl)
+            dp_tls_set_verify(p->ssl, &u->v);
+        snap_unref(p->snap);
+        free(p);
+        return;
+    }
+    /* Appended at the tail: the head is the oldest. */
+    struct pconn **tail = &w->idle, *prev = NULL;
+    while (*tail) {
+        prev = *tail;
+        tail = &(*tail)->next;
+    }
+    p->prev = prev;
+    *tail = p;
+    w->n_idle++;
+    /* The connection left c: nothing of it is closed or counted there. */
+    u->fd = -1;
+    u->ssl = NULL;
+    u->registered = 0;
+    u->events = 0;
+    c->host = NULL;
+    c->up_established = 0;
+}
+
+/* Gives c an idle connection to cl from the pool (newest first); 1 if so. */
+static int http_unpark(struct conn *c, struct ccluster *cl)
+{
+    struct worker *w = c->w;
+    struct pconn *p = NULL;
+    for (struct pconn *q = w->idle; q; q = q->next)
+        if (q->cl == cl && q->snap == c->snap && w->now - q->since <= POOL_IDLE_MS)
+            p = q;
+    if (!p)
+        return 0;
+    struct side *u = &c->s[1];
+    struct epoll_event ev = {.events = 0, .data.ptr = &u->ev};
+    if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, p->fd, &ev) != 0) {
+        pool_close(p, CLOSE_LOCAL);
+        return 0;
+    }
+    pool_unlink(p);
+    u->fd = p->fd;
+    u->ssl = p->ssl;
+    u->v = p->v;
+    if (u->ssl)
+        dp_tls_set_verify(u->ssl, &u->v);
+    u->registered = 1;
+    u->events = 0;
+    u->hup = 0;
+    u->rd_eof = u->wr_shut = 0;
+    u->can_read = 1;
+    u->rd_wants_write = u->wr_wants_read = 0;
+    c->host = p->host;
+    c->up_established = 1;
+    c->state = C_PROXY;
+    /* Freed after the batch: an event of this batch may still name it. */
+    p->dead = 1;
+    p->next = w->dead_idle;
+    w->dead_idle = p;
+    return 1;
 }
 
 static void http_start(struct conn *c)
@@ -1753,13 +1963,20 @@ static void http_route(struct conn *c)
     h->rcl = cl;
     DP_INC(cl->st->upstream_rq_total);
     DP_ADD(cl->st->upstream_rq_active, 1);
-    if (c->s[1].fd >= 0 && c->cl == cl && c->state == C_PROXY && !c->s[1].rd_eof)
+    if (c->s[1].fd >= 0 && c->cl == cl && c->state == C_PROXY && !c->s[1].rd_eof) {
+        h->up_idle = 0;
         return; /* keep-alive: the upstream connection is reused */
-    if (c->s[1].fd >= 0)
+    }
+    if (c->s[1].fd >= 0) {
+        http_park(c);
         up_close(c, CLOSE_LOCAL);
+    }
+    h->up_idle = 0;
     c->s[1].rd_eof = c->s[1].wr_shut = 0;
     c->cl = cl;
     c->attempts = 0;
+    if (http_unpark(c, cl))
+        return;
     DP_INC(cl->st->upstream_cx_http1_total);
     start_connect(c);
 }
@@ -1785,6 +2002,8 @@ static void http_finish(struct conn *c)
     }
     if (c->s[1].fd >= 0 && ((h->routed && !up_keep) || c->s[1].rd_eof))
         up_close(c, c->s[1].rd_eof ? CLOSE_REMOTE : CLOSE_LOCAL);
+    if (c->s[1].fd >= 0 && h->routed && up_keep)
+        h->up_idle = 1; /* may be parked in the worker's pool */
     if (h->parsed[0] > 0) {
         /* The rest of a request the upstream answered without reading. */
         c->b[0].off += h->parsed[0];
@@ -2382,6 +2601,8 @@ static void worker_sync(struct worker *w)
                 w->regs[i]->cl = &ns->ls[j];
     snap_unref(w->snap);
     w->snap = ns;
+    /* Idle upstream connections of older snapshots go. */
+    http_pool_flush(w, ns);
 
     /* Drain connections whose listener was removed or changed. */
     for (struct conn *c = w->listener_epoch != listener_epoch ? w->conns : NULL; c; c = c->next) {
@@ -2435,6 +2656,9 @@ static void *worker_main(void *arg)
             case EV_SIDE:
                 on_side((struct side *)ev, evs[i].events);
                 break;
+            case EV_POOL:
+                http_pool_event((struct pconn *)ev);
+                break;
             }
         }
         while (w->heap.n && w->heap.v[0]->at <= w->now) {
@@ -2462,6 +2686,7 @@ static void *worker_main(void *arg)
             w->dead_regs = r->next_dead;
             free(r);
         }
+        http_pool_reap(w);
     }
     while (w->conns)
         conn_close(w->conns, CLOSE_LOCAL);
@@ -2470,6 +2695,8 @@ static void *worker_main(void *arg)
         w->dead = c->next;
         conn_free(c);
     }
+    http_pool_flush(w, NULL);
+    http_pool_reap(w);
     for (size_t i = 0; i < w->n_regs; i++) {
         lsock_unref(w->regs[i]->ls);
         free(w->regs[i]);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "core/util.h"
@@ -23,7 +24,12 @@
 
 /* --- a minimal HTTP backend ---------------------------------------------------------------- */
 
-enum hb_mode { HB_OK, HB_SLOW, HB_CLOSE };
+enum hb_mode {
+    HB_OK,        /* answers "ok", keeps the connection */
+    HB_SLOW,      /* answers after 1.5 s */
+    HB_CLOSE,     /* closes on the first request, no answer */
+    HB_IDLE_CLOSE /* answers, closes after 200 ms without a request */
+};
 
 struct hb {
     int lfd, port;
@@ -64,6 +70,10 @@ static void *hb_conn(void *arg)
     struct hb *b = a->b;
     int fd = a->fd;
     free(a);
+    if (b->mode == HB_IDLE_CLOSE) {
+        struct timeval tv = {0, 200 * 1000};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    }
     char buf[8192];
     size_t have = 0;
     for (;;) {
@@ -230,7 +240,8 @@ TEST(dp_http_503_connect_failure_then_retry)
         ASSERT_STR_EQ(out, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
         free(out);
     }
-    ASSERT(stat_get(eng, "cluster.svc.upstream_rq_retry") >= 2);
+    /* One retry: then the connection is reused from the pool. */
+    ASSERT(stat_get(eng, "cluster.svc.upstream_rq_retry") >= 1);
     dp_engine_free(eng);
     hb_stop(b);
 }
@@ -326,6 +337,48 @@ TEST(dp_http_rbac_per_request)
     ASSERT_STR_EQ(out, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
     free(out);
     ASSERT_INT_EQ(stat_get(eng, "http.web.rbac.allowed"), 1);
+    dp_engine_free(eng);
+    hb_stop(b);
+}
+
+/* Requests on separate client connections share one upstream connection
+ * through the worker's pool (one at a time: each client waits for its
+ * reply, then closes). */
+TEST(dp_http_pool_reuses_across_clients)
+{
+    struct hb *b = hb_start(HB_OK);
+    struct dp_engine *eng = engine();
+    int port = start(eng, http_config(&b->port, 1, NULL));
+    for (int i = 0; i < 10; i++) {
+        char *out = roundtrip(port, GET_ONLY_CLOSE);
+        ASSERT_STR_EQ(out, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        free(out);
+    }
+    ASSERT_INT_EQ(atomic_load(&b->requests), 10);
+    ASSERT_INT_EQ(stat_get(eng, "http.web.downstream_cx_total"), 10);
+    ASSERT_INT_EQ(stat_get(eng, "cluster.svc.upstream_cx_total"), 1);
+    ASSERT_INT_EQ(stat_get(eng, "cluster.svc.upstream_rq_total"), 10);
+    ASSERT_INT_EQ(stat_get(eng, "cluster.svc.upstream_cx_active"), 1); /* parked */
+    dp_engine_free(eng);
+    hb_stop(b);
+}
+
+/* A parked connection the upstream closes is dropped from the pool; the
+ * next request connects again. */
+TEST(dp_http_pool_drops_closed)
+{
+    struct hb *b = hb_start(HB_IDLE_CLOSE);
+    struct dp_engine *eng = engine();
+    int port = start(eng, http_config(&b->port, 1, NULL));
+    char *out = roundtrip(port, GET_ONLY_CLOSE);
+    ASSERT_STR_EQ(out, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    free(out);
+    ASSERT_INT_EQ(stat_wait(eng, "cluster.svc.upstream_cx_destroy_remote", 1), 1);
+    ASSERT_INT_EQ(stat_get(eng, "cluster.svc.upstream_cx_active"), 0);
+    out = roundtrip(port, GET_ONLY_CLOSE);
+    ASSERT_STR_EQ(out, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    free(out);
+    ASSERT_INT_EQ(stat_get(eng, "cluster.svc.upstream_cx_total"), 2);
     dp_engine_free(eng);
     hb_stop(b);
 }
