@@ -1915,6 +1915,24 @@ static void http_route(struct conn *c)
 {
     struct hstate *h = c->hs;
     struct pbuf *b = &c->b[0];
+    struct worker *w = c->w;
+    if (w->snap && w->snap != c->snap && !c->draining) {
+        /* A newer configuration with the same listener (endpoints,
+         * clusters or secrets changed): requests use it from now on, as
+         * Envoy routes each request with the current configuration. The
+         * upstream connection belongs to the old one and goes. */
+        struct clistener *nl = snap_find_listener(w->snap, c->l->m->name);
+        if (nl && nl->routes && strcmp(nl->fingerprint, c->l->fingerprint) == 0) {
+            if (c->s[1].fd >= 0)
+                up_close(c, CLOSE_LOCAL);
+            h->up_idle = 0;
+            snap_ref(w->snap);
+            snap_unref(c->snap);
+            c->snap = w->snap;
+            c->l = nl;
+            c->cl = NULL;
+        }
+    }
     struct clistener *l = c->l;
     const struct dp_http_route_config *rc = &l->m->hcm->route_config;
     char *msg = b->data + b->off;
@@ -2010,7 +2028,10 @@ static void http_finish(struct conn *c)
         c->b[0].len -= h->parsed[0];
         h->parsed[0] = 0;
     }
-    if (!h->rq_done || h->close_after || !h->keep_alive || (c->s[0].rd_eof && c->b[0].len == 0)) {
+    /* A draining connection (its listener changed or went) closes after
+     * the exchange, as Envoy's drain does for HTTP/1. */
+    if (!h->rq_done || h->close_after || !h->keep_alive || c->draining ||
+        (c->s[0].rd_eof && c->b[0].len == 0)) {
         /* Close after the reply: FIN now, then read (and drop) until the
          * client closes, so a reset does not destroy the reply. */
         struct side *d = &c->s[0];

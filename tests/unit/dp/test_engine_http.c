@@ -382,3 +382,33 @@ TEST(dp_http_pool_drops_closed)
     dp_engine_free(eng);
     hb_stop(b);
 }
+
+/* A keep-alive connection follows a configuration change that keeps its
+ * listener (here: the cluster's endpoints move): the next request goes to
+ * the new endpoint, as Envoy routes every request with the current
+ * configuration. */
+TEST(dp_http_keep_alive_follows_new_config)
+{
+    struct hb *b1 = hb_start(HB_OK), *b2 = hb_start(HB_OK);
+    struct dp_engine *eng = engine();
+    int port = start(eng, http_config(&b1->port, 1, NULL));
+    int fd = client_connect(port);
+    ASSERT(fd >= 0);
+    const char *ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    char buf[256] = {0};
+    ASSERT_INT_EQ(write_full(fd, GET_ONLY, strlen(GET_ONLY)), 0);
+    ASSERT_INT_EQ(read_full(fd, buf, strlen(ok)), strlen(ok));
+    ASSERT_STR_EQ(buf, ok);
+    ASSERT_INT_EQ(start(eng, http_config(&b2->port, 1, NULL)), port);
+    usleep(100 * 1000); /* the worker picks the snapshot up */
+    memset(buf, 0, sizeof(buf));
+    ASSERT_INT_EQ(write_full(fd, GET_ONLY_CLOSE, strlen(GET_ONLY_CLOSE)), 0);
+    ASSERT_INT_EQ(read_full(fd, buf, sizeof(buf) - 1), strlen(ok));
+    ASSERT_STR_EQ(buf, ok);
+    close(fd);
+    ASSERT_INT_EQ(atomic_load(&b1->requests), 1);
+    ASSERT_INT_EQ(atomic_load(&b2->requests), 1);
+    dp_engine_free(eng);
+    hb_stop(b1);
+    hb_stop(b2);
+}
