@@ -37,6 +37,9 @@ struct hb {
     pthread_t th;
     atomic_int stop;
     atomic_long requests;
+    atomic_int live; /* connection threads running */
+    pthread_mutex_t mu;
+    int fds[64]; /* their sockets, shut down by hb_stop */
 };
 
 static void *hb_conn(void *arg);
@@ -56,6 +59,14 @@ static void *hb_main(void *arg)
         struct hb_conn_arg *a = xcalloc(1, sizeof(*a));
         a->b = b;
         a->fd = fd;
+        pthread_mutex_lock(&b->mu);
+        for (int i = 0; i < 64; i++)
+            if (b->fds[i] < 0) {
+                b->fds[i] = fd;
+                break;
+            }
+        pthread_mutex_unlock(&b->mu);
+        atomic_fetch_add(&b->live, 1);
         pthread_t t;
         pthread_create(&t, NULL, hb_conn, a);
         pthread_detach(t);
@@ -98,7 +109,13 @@ static void *hb_conn(void *arg)
         }
     }
 out:
+    pthread_mutex_lock(&b->mu);
+    for (int i = 0; i < 64; i++)
+        if (b->fds[i] == fd)
+            b->fds[i] = -1;
     close(fd);
+    pthread_mutex_unlock(&b->mu);
+    atomic_fetch_sub(&b->live, 1);
     return NULL;
 }
 
@@ -106,6 +123,9 @@ static struct hb *hb_start(enum hb_mode mode)
 {
     struct hb *b = xcalloc(1, sizeof(*b));
     b->mode = mode;
+    pthread_mutex_init(&b->mu, NULL);
+    for (int i = 0; i < 64; i++)
+        b->fds[i] = -1;
     b->lfd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof(sa);
@@ -123,6 +143,15 @@ static void hb_stop(struct hb *b)
     shutdown(b->lfd, SHUT_RDWR);
     close(b->lfd);
     pthread_join(b->th, NULL);
+    /* Connection threads use b: end them before it goes. */
+    pthread_mutex_lock(&b->mu);
+    for (int i = 0; i < 64; i++)
+        if (b->fds[i] >= 0)
+            shutdown(b->fds[i], SHUT_RDWR);
+    pthread_mutex_unlock(&b->mu);
+    for (int i = 0; i < 500 && atomic_load(&b->live) > 0; i++)
+        usleep(10 * 1000);
+    pthread_mutex_destroy(&b->mu);
     free(b);
 }
 
