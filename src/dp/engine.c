@@ -1018,6 +1018,8 @@ static void http_pool_reap(struct worker *w);
 static void http_park(struct conn *c);
 static int http_unpark(struct conn *c, struct ccluster *cl);
 static void http_timeout(struct conn *c);
+static uint32_t http_idle_limit(struct conn *c);
+static int http_idle_expired(struct conn *c);
 static void http_state_free(struct hstate *h);
 
 static void conn_close(struct conn *c, enum close_reason why)
@@ -2188,6 +2190,50 @@ static int http_parse_response(struct conn *c, int eof)
     return 1;
 }
 
+/* A stream (a request head begun, or an exchange under way) may sit idle
+ * for stream_idle_timeout (default 5 min, Envoy's), the connection between
+ * requests for the connection idle timeout (default 1 h). */
+static int http_in_stream(struct conn *c)
+{
+    struct hstate *h = c->hs;
+    /* In H_HEAD nothing of the next request has left b[0] yet. */
+    return !h->tunnel && (h->active || (h->phase == H_HEAD && c->b[0].len > 0));
+}
+
+static uint32_t http_idle_limit(struct conn *c)
+{
+    uint32_t st = c->l->m->hcm->stream_idle_timeout_ms;
+    st = st ? st : 300000;
+    if (c->hs && http_in_stream(c) && st != UINT32_MAX && st < c->l->idle_ms)
+        return st;
+    return c->l->idle_ms;
+}
+
+/* The idle timer fired. A stream without a response yet gets Envoy's 408
+ * "stream timeout" and the connection closes after it; returns 1 then. */
+static int http_idle_expired(struct conn *c)
+{
+    struct hstate *h = c->hs;
+    if (!http_in_stream(c) || h->rs_sent || c->b[1].len)
+        return 0;
+    DP_INC(c->l->hst->downstream_rq_idle_timeout);
+    if (!h->active) {
+        DP_INC(c->l->hst->downstream_rq_total);
+        DP_ADD(c->l->hst->downstream_rq_active, 1);
+        h->active = 1;
+    }
+    http_local_reply(c, 408, "stream timeout", 1);
+    if (c->dead)
+        return 1;
+    h->rq_done = 0;
+    h->phase = H_WAIT;
+    c->b[0].off = c->b[0].len = 0;
+    h->parsed[0] = 0;
+    c->last_io = c->w->now;
+    http_pump(c);
+    return 1;
+}
+
 static void http_interest(struct conn *c)
 {
     struct hstate *h = c->hs;
@@ -2371,6 +2417,10 @@ static void http_pump(struct conn *c)
         c->next_again = w->again;
         w->again = c;
     }
+    /* The idle timer is re-armed lazily; bring it forward for a stream. */
+    int64_t due = c->last_io + http_idle_limit(c);
+    if (c->t_idle.idx == SIZE_MAX || c->t_idle.at > due)
+        timer_start(&w->heap, &c->t_idle, due);
     http_interest(c);
 }
 
@@ -2512,10 +2562,10 @@ static void on_timer(struct worker *w, struct timer *t)
     }
     case T_IDLE: {
         struct conn *c = t->owner;
-        int64_t due = c->last_io + c->l->idle_ms;
+        int64_t due = c->last_io + (c->hs ? http_idle_limit(c) : c->l->idle_ms);
         if (due > w->now) {
             timer_start(&w->heap, t, due);
-        } else {
+        } else if (!c->hs || !http_idle_expired(c)) {
             DP_INC(c->l->tst->idle_timeout);
             conn_close(c, CLOSE_LOCAL);
         }

@@ -441,3 +441,37 @@ TEST(dp_http_keep_alive_follows_new_config)
     hb_stop(b1);
     hb_stop(b2);
 }
+
+/* A request head that stops coming (slowloris) gets Envoy's 408 "stream
+ * timeout" after stream_idle_timeout and the connection closes; an idle
+ * connection between requests is not a stream and stays. */
+TEST(dp_http_stream_idle_timeout)
+{
+    struct hb *b = hb_start(HB_OK);
+    struct dp_engine *eng = engine();
+    struct dp_config *c = http_config(&b->port, 1, NULL);
+    c->listeners[0].hcm->stream_idle_timeout_ms = 200;
+    int port = start(eng, c);
+    int64_t t0 = mono_ms();
+    char *out = roundtrip(port, "GET /slow HTTP/1.1\r\nHost: only.exa");
+    int64_t dt = mono_ms() - t0;
+    ASSERT_STR_CONTAINS(out, "HTTP/1.1 408 Request Timeout\r\n");
+    ASSERT_STR_CONTAINS(out, "connection: close\r\n\r\nstream timeout");
+    free(out);
+    ASSERT(dt >= 180 && dt < 2000);
+    ASSERT_INT_EQ(stat_get(eng, "http.web.downstream_rq_idle_timeout"), 1);
+    /* Between requests the connection idle timeout (1 h) applies. */
+    int fd = client_connect(port);
+    const char *ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    char buf[128] = {0};
+    ASSERT_INT_EQ(write_full(fd, GET_ONLY, strlen(GET_ONLY)), 0);
+    ASSERT_INT_EQ(read_full(fd, buf, strlen(ok)), strlen(ok));
+    usleep(500 * 1000);
+    memset(buf, 0, sizeof(buf));
+    ASSERT_INT_EQ(write_full(fd, GET_ONLY_CLOSE, strlen(GET_ONLY_CLOSE)), 0);
+    ASSERT_INT_EQ(read_full(fd, buf, sizeof(buf) - 1), strlen(ok));
+    ASSERT_STR_EQ(buf, ok);
+    close(fd);
+    dp_engine_free(eng);
+    hb_stop(b);
+}
