@@ -1635,6 +1635,25 @@ static void http_state_free(struct hstate *h)
  * A parked connection keeps a reference to its snapshot (its cluster and
  * host live there); a new snapshot flushes the older ones' connections. */
 
+/* Whether an idle upstream connection still looks usable: nothing to read
+ * (a FIN or stray bytes mean the upstream is gone or confused) other than
+ * a TLS record without data (a late session ticket). Catches the closes
+ * epoll has reported but the loop has not handled yet. */
+static int idle_alive(int fd, SSL *ssl)
+{
+    char c;
+    ssize_t r = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (r < 0)
+        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+    if (r == 0 || !ssl)
+        return 0;
+    ERR_clear_error();
+    int n = SSL_read(ssl, &c, 1);
+    int alive = n <= 0 && SSL_get_error(ssl, n) == SSL_ERROR_WANT_READ;
+    ERR_clear_error();
+    return alive;
+}
+
 #define POOL_IDLE_MAX 64
 #define POOL_IDLE_MS  60000
 
@@ -1786,11 +1805,17 @@ static int http_unpark(struct conn *c, struct ccluster *cl)
 {
     struct worker *w = c->w;
     struct pconn *p = NULL;
-    for (struct pconn *q = w->idle; q; q = q->next)
-        if (q->cl == cl && q->snap == c->snap && w->now - q->since <= POOL_IDLE_MS)
-            p = q;
-    if (!p)
-        return 0;
+    for (;;) {
+        p = NULL;
+        for (struct pconn *q = w->idle; q; q = q->next)
+            if (q->cl == cl && q->snap == c->snap && w->now - q->since <= POOL_IDLE_MS)
+                p = q;
+        if (!p)
+            return 0;
+        if (idle_alive(p->fd, p->ssl))
+            break;
+        pool_close(p, CLOSE_REMOTE);
+    }
     struct side *u = &c->s[1];
     struct epoll_event ev = {.events = 0, .data.ptr = &u->ev};
     if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, p->fd, &ev) != 0) {
@@ -1983,13 +2008,16 @@ static void http_route(struct conn *c)
     h->rcl = cl;
     DP_INC(cl->st->upstream_rq_total);
     DP_ADD(cl->st->upstream_rq_active, 1);
-    if (c->s[1].fd >= 0 && c->cl == cl && c->state == C_PROXY && !c->s[1].rd_eof) {
+    int alive = c->s[1].fd >= 0 && c->state == C_PROXY && !c->s[1].rd_eof && c->b[1].len == 0 &&
+                idle_alive(c->s[1].fd, c->s[1].ssl);
+    if (alive && c->cl == cl) {
         h->up_idle = 0;
         return; /* keep-alive: the upstream connection is reused */
     }
     if (c->s[1].fd >= 0) {
-        http_park(c);
-        up_close(c, CLOSE_LOCAL);
+        if (alive)
+            http_park(c);
+        up_close(c, alive ? CLOSE_LOCAL : CLOSE_REMOTE);
     }
     h->up_idle = 0;
     c->s[1].rd_eof = c->s[1].wr_shut = 0;

@@ -475,3 +475,28 @@ TEST(dp_http_stream_idle_timeout)
     dp_engine_free(eng);
     hb_stop(b);
 }
+
+/* The upstream closes its idle keep-alive connection between two requests
+ * of one client: the second request gets a new upstream connection, not a
+ * 503. */
+TEST(dp_http_keep_alive_upstream_closed_between_requests)
+{
+    struct hb *b = hb_start(HB_IDLE_CLOSE);
+    struct dp_engine *eng = engine();
+    int port = start(eng, http_config(&b->port, 1, NULL));
+    int fd = client_connect(port);
+    const char *ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    char buf[256] = {0};
+    ASSERT_INT_EQ(write_full(fd, GET_ONLY, strlen(GET_ONLY)), 0);
+    ASSERT_INT_EQ(read_full(fd, buf, strlen(ok)), strlen(ok));
+    usleep(500 * 1000); /* the backend closes after 200 ms idle */
+    memset(buf, 0, sizeof(buf));
+    ASSERT_INT_EQ(write_full(fd, GET_ONLY_CLOSE, strlen(GET_ONLY_CLOSE)), 0);
+    read_full(fd, buf, sizeof(buf) - 1);
+    ASSERT_STR_EQ(buf, ok);
+    close(fd);
+    ASSERT_INT_EQ(stat_get(eng, "cluster.svc.upstream_cx_total"), 2);
+    ASSERT_INT_EQ(atomic_load(&b->requests), 2);
+    dp_engine_free(eng);
+    hb_stop(b);
+}
