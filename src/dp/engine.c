@@ -1018,6 +1018,7 @@ static void http_pool_reap(struct worker *w);
 static void http_park(struct conn *c);
 static int http_unpark(struct conn *c, struct ccluster *cl);
 static void http_timeout(struct conn *c);
+static void http_drain(struct conn *c);
 static uint32_t http_idle_limit(struct conn *c);
 static int http_idle_expired(struct conn *c);
 static void http_state_free(struct hstate *h);
@@ -2262,6 +2263,17 @@ static int http_idle_expired(struct conn *c)
     return 1;
 }
 
+/* The proxy drains: an HTTP connection between requests closes now, one
+ * in an exchange after it (http_finish), as Envoy's HTTP/1 drain. */
+static void http_drain(struct conn *c)
+{
+    struct hstate *h = c->hs;
+    c->draining = 1;
+    if (!h->tunnel && !h->active && h->phase == H_HEAD && c->b[0].len == 0 && c->b[1].len == 0 &&
+        c->state == C_PROXY)
+        conn_close(c, CLOSE_LOCAL);
+}
+
 static void http_interest(struct conn *c)
 {
     struct hstate *h = c->hs;
@@ -2717,6 +2729,11 @@ static void worker_sync(struct worker *w)
     if (draining && !w->drain_seen) {
         w->drain_seen = 1;
         timer_start(&w->heap, &w->t_engine_drain, drain_deadline);
+        for (struct conn *c = w->conns, *next; c; c = next) {
+            next = c->next;
+            if (c->hs)
+                http_drain(c);
+        }
     }
 }
 

@@ -500,3 +500,24 @@ TEST(dp_http_keep_alive_upstream_closed_between_requests)
     dp_engine_free(eng);
     hb_stop(b);
 }
+
+/* Draining the proxy closes idle keep-alive HTTP connections at once
+ * instead of waiting for the drain deadline. */
+TEST(dp_http_drain_closes_idle_keep_alive)
+{
+    struct hb *b = hb_start(HB_OK);
+    struct dp_engine *eng = engine();
+    int port = start(eng, http_config(&b->port, 1, NULL));
+    int fd = client_connect(port);
+    const char *ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    char buf[256] = {0};
+    ASSERT_INT_EQ(write_full(fd, GET_ONLY, strlen(GET_ONLY)), 0);
+    ASSERT_INT_EQ(read_full(fd, buf, strlen(ok)), strlen(ok));
+    int64_t t0 = mono_ms();
+    ASSERT_INT_EQ(dp_engine_drain(eng, 5000), 0);
+    ASSERT(mono_ms() - t0 < 1000);
+    ASSERT_INT_EQ(read_full(fd, buf, sizeof(buf)), 0); /* EOF */
+    close(fd);
+    dp_engine_free(eng);
+    hb_stop(b);
+}
