@@ -1209,10 +1209,7 @@ static int rbac_allows(struct conn *c)
     for (size_t i = 0; i < r->n_policies && !matched; i++) {
         const struct dp_rbac_policy *p = &r->policies[i];
         for (size_t j = 0; j < p->n_principals && !matched; j++) {
-            const struct dp_rbac_principal *pr = &p->principals[j];
-            if (pr->any)
-                matched = 1;
-            else if (c->s[0].ssl && dp_tls_peer_uri_matches(c->s[0].ssl, &pr->principal_name))
+            if (dp_tls_peer_principal_matches(c->s[0].ssl, &p->principals[j]))
                 matched = 1;
         }
     }

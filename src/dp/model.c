@@ -44,6 +44,14 @@ static void free_cla(struct dp_cluster_load_assignment *a)
     free(a->endpoints);
 }
 
+static void free_principal(struct dp_rbac_principal *pr)
+{
+    free(pr->principal_name.value);
+    for (size_t i = 0; i < pr->n_ids; i++)
+        free_principal(&pr->ids[i]);
+    free(pr->ids);
+}
+
 static void free_rbac(struct dp_rbac *r)
 {
     if (!r)
@@ -51,7 +59,7 @@ static void free_rbac(struct dp_rbac *r)
     for (size_t i = 0; i < r->n_policies; i++) {
         struct dp_rbac_policy *p = &r->policies[i];
         for (size_t j = 0; j < p->n_principals; j++)
-            free(p->principals[j].principal_name.value);
+            free_principal(&p->principals[j]);
         free(p->principals);
         free(p->name);
     }
@@ -176,6 +184,23 @@ void dp_rbac_policy_add_any(struct dp_rbac_policy *p)
     p->principals[p->n_principals++].any = 1;
 }
 
+struct dp_rbac_principal *dp_rbac_policy_add_set(struct dp_rbac_policy *p, enum dp_rbac_set set)
+{
+    GROW(p->principals, p->n_principals);
+    struct dp_rbac_principal *pr = &p->principals[p->n_principals++];
+    memset(pr, 0, sizeof(*pr));
+    pr->set = set;
+    return pr;
+}
+
+struct dp_rbac_principal *dp_rbac_set_add(struct dp_rbac_principal *set)
+{
+    GROW(set->ids, set->n_ids);
+    struct dp_rbac_principal *pr = &set->ids[set->n_ids++];
+    memset(pr, 0, sizeof(*pr));
+    return pr;
+}
+
 void dp_tls_add_san(struct dp_common_tls_context *t, enum dp_match_kind kind, const char *value)
 {
     GROW(t->match_subject_alt_names, t->n_match_subject_alt_names);
@@ -278,6 +303,21 @@ static const char *dir_name(enum dp_traffic_direction d)
     return d == DP_DIR_INBOUND ? "INBOUND" : d == DP_DIR_OUTBOUND ? "OUTBOUND" : "UNSPECIFIED";
 }
 
+/* Envoy's JSON of a Principal. */
+static json_t *j_principal(const struct dp_rbac_principal *pr)
+{
+    if (pr->set == DP_RBAC_LEAF)
+        return pr->any ? json_pack("{s:b}", "any", 1)
+                       : json_pack("{s:{s:o}}", "authenticated", "principalName",
+                                   j_matcher(&pr->principal_name));
+    if (pr->set == DP_RBAC_NOT)
+        return json_pack("{s:o}", "notId", pr->n_ids ? j_principal(&pr->ids[0]) : json_object());
+    json_t *ids = json_array();
+    for (size_t i = 0; i < pr->n_ids; i++)
+        json_array_append_new(ids, j_principal(&pr->ids[i]));
+    return json_pack("{s:{s:o}}", pr->set == DP_RBAC_AND ? "andIds" : "orIds", "ids", ids);
+}
+
 static json_t *j_listener(const struct dp_listener *l)
 {
     json_t *filters = json_array();
@@ -286,14 +326,8 @@ static json_t *j_listener(const struct dp_listener *l)
         for (size_t i = 0; i < l->rbac->n_policies; i++) {
             const struct dp_rbac_policy *p = &l->rbac->policies[i];
             json_t *prs = json_array();
-            for (size_t j = 0; j < p->n_principals; j++) {
-                if (p->principals[j].any)
-                    json_array_append_new(prs, json_pack("{s:b}", "any", 1));
-                else
-                    json_array_append_new(prs,
-                                          json_pack("{s:{s:o}}", "authenticated", "principalName",
-                                                    j_matcher(&p->principals[j].principal_name)));
-            }
+            for (size_t j = 0; j < p->n_principals; j++)
+                json_array_append_new(prs, j_principal(&p->principals[j]));
             json_object_set_new(
                 policies, p->name,
                 json_pack("{s:[{s:b}],s:o}", "permissions", "any", 1, "principals", prs));

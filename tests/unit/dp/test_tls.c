@@ -618,3 +618,64 @@ TEST(dp_outbound_tls_failure_retries_next_endpoint_and_ejects)
     free(ik);
     mesh_down(&m);
 }
+
+/* Rebuilds the inbound's RBAC with one compound principal. */
+static struct dp_config *inbound_with(struct mesh *m, const char *version,
+                                      struct dp_rbac_principal **root, enum dp_rbac_set set)
+{
+    struct dp_config *c =
+        inbound_cfg(version, m->in_cert, m->in_key, m->ca.pem, backend_port(m->app));
+    struct dp_rbac_policy *p = &c->listeners[0].rbac->policies[0];
+    free(p->principals[0].principal_name.value);
+    free(p->principals);
+    p->principals = NULL;
+    p->n_principals = 0;
+    *root = dp_rbac_policy_add_set(p, set);
+    return c;
+}
+
+static void leaf(struct dp_rbac_principal *set, const char *uri)
+{
+    struct dp_rbac_principal *l = dp_rbac_set_add(set);
+    l->principal_name.kind = DP_MATCH_EXACT;
+    l->principal_name.value = xstrdup(uri);
+}
+
+TEST(dp_rbac_and_or_not_principals)
+{
+    struct mesh m;
+    mesh_up(&m, "spiffe://default/backend", "spiffe://default/web", 0);
+    struct dp_rbac_principal *r;
+    /* AND(web, kuma://version/v1): web's certificate has no version SAN. */
+    struct dp_config *c = inbound_with(&m, "2", &r, DP_RBAC_AND);
+    leaf(r, "spiffe://default/web");
+    leaf(r, "kuma://version/v1");
+    apply(m.in, c);
+    char *s = client_read_all(m.out_port);
+    ASSERT_STR_EQ(s, "");
+    free(s);
+    ASSERT_INT_EQ(stat_wait(m.in, "inbound_127.0.0.1_0.rbac.denied", 1), 1);
+    /* OR(other, web) lets web in. */
+    c = inbound_with(&m, "3", &r, DP_RBAC_OR);
+    leaf(r, "spiffe://default/other");
+    leaf(r, "spiffe://default/web");
+    apply(m.in, c);
+    ASSERT(echo_ok(m.out_port, 1000, 5));
+    /* AND(web, NOT(other)) too; NOT(web) keeps it out. */
+    c = inbound_with(&m, "4", &r, DP_RBAC_AND);
+    leaf(r, "spiffe://default/web");
+    struct dp_rbac_principal *n = dp_rbac_set_add(r);
+    n->set = DP_RBAC_NOT;
+    leaf(n, "spiffe://default/other");
+    apply(m.in, c);
+    ASSERT(echo_ok(m.out_port, 1000, 6));
+    c = inbound_with(&m, "5", &r, DP_RBAC_NOT);
+    leaf(r, "spiffe://default/web");
+    apply(m.in, c);
+    s = client_read_all(m.out_port);
+    ASSERT_STR_EQ(s, "");
+    free(s);
+    ASSERT_INT_EQ(stat_wait(m.in, "inbound_127.0.0.1_0.rbac.denied", 2), 2);
+    ASSERT_INT_EQ(stat_get(m.in, "inbound_127.0.0.1_0.rbac.allowed"), 2);
+    mesh_down(&m);
+}

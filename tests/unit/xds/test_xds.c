@@ -756,3 +756,62 @@ TEST(xds_snapshot_reuses_dataplanes_on_policy_change)
     resource_free(mesh);
     free_all(dps, 2);
 }
+
+/* Kuma's admin listener: with an admin port and a server certificate, the
+ * proxy gets kuma:envoy:admin on its address (tls_inspector, a plaintext
+ * /ready chain, a "tls" chain with the static mTLS context) and the admin and
+ * readiness clusters; without a port nothing; on 127.0.0.1 only the
+ * clusters (the admin itself is bound there). */
+TEST(xds_admin_listener)
+{
+    struct resource *dps[] = {res(BACKEND1)};
+    struct xds_mesh_snapshot *snap = snap_with(MESH_DEFAULT, dps, 1, NULL, 0);
+    const struct xds_dataplane *dp = xds_snapshot_dataplane(snap, "backend-1");
+    struct xds_gen_opts o = {.admin_port = 9901,
+                             .admin_cert_pem = "-----ADMIN CERT-----\n",
+                             .admin_key_pem = "-----ADMIN KEY-----\n",
+                             .admin_ca_pem = "-----ADMIN CA-----\n"};
+    struct xds_proxy_config *cfg = xds_generate(snap, dp, &o);
+    json_t *j = xds_proxy_config_to_json(cfg);
+    char *text = json_dumps(j, JSON_SORT_KEYS);
+    ASSERT_STR_CONTAINS(text, "\"kuma:envoy:admin\"");
+    ASSERT_STR_CONTAINS(text, "\"kuma:readiness\"");
+    ASSERT_STR_CONTAINS(text, "envoy.filters.listener.tls_inspector");
+    ASSERT_STR_CONTAINS(text, "\"transportProtocol\": \"tls\"");
+    ASSERT_STR_CONTAINS(text, "\"requireClientCertificate\": true");
+    ASSERT_STR_CONTAINS(text, "\"portValue\": 9901");
+    free(text);
+    json_decref(j);
+    int listeners = 0;
+    for (size_t i = 0; i < cfg->sets[XDS_LDS].n; i++)
+        listeners += strcmp(cfg->sets[XDS_LDS].v[i].name, "kuma:envoy:admin") == 0;
+    ASSERT_INT_EQ(listeners, 1);
+    uint64_t with = cfg->input_hash;
+    xds_proxy_config_unref(cfg);
+
+    struct xds_gen_opts none = {0};
+    cfg = xds_generate(snap, dp, &none);
+    ASSERT(cfg->input_hash != with);
+    for (int t = 0; t < XDS_TYPE_N; t++)
+        for (size_t i = 0; i < cfg->sets[t].n; i++)
+            ASSERT(strncmp(cfg->sets[t].v[i].name, "kuma:", 5) != 0);
+    xds_proxy_config_unref(cfg);
+    xds_snapshot_unref(snap);
+    free_all(dps, 1);
+
+    struct resource *local[] = {res("type: Dataplane\nmesh: default\nname: l\nnetworking:\n"
+                                    "  address: 127.0.0.1\n  inbound:\n  - port: 9090\n"
+                                    "    servicePort: 9091\n"
+                                    "    tags:\n      kuma.io/service: l\n")};
+    snap = snap_with(MESH_DEFAULT, local, 1, NULL, 0);
+    cfg = xds_generate(snap, xds_snapshot_dataplane(snap, "l"), &o);
+    for (size_t i = 0; i < cfg->sets[XDS_LDS].n; i++)
+        ASSERT(strcmp(cfg->sets[XDS_LDS].v[i].name, "kuma:envoy:admin") != 0);
+    int clusters = 0;
+    for (size_t i = 0; i < cfg->sets[XDS_CDS].n; i++)
+        clusters += strncmp(cfg->sets[XDS_CDS].v[i].name, "kuma:", 5) == 0;
+    ASSERT_INT_EQ(clusters, 2);
+    xds_proxy_config_unref(cfg);
+    xds_snapshot_unref(snap);
+    free_all(local, 1);
+}
