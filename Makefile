@@ -113,7 +113,11 @@ FUZZ_FLAGS := -std=gnu11 -g -O1 -Isrc $(PKG_CFLAGS) -fsanitize=fuzzer,address,un
 build-fuzz/%: tests/fuzz/%.c $(CORE_SRC)
 	@mkdir -p build-fuzz
 	clang $(FUZZ_FLAGS) -o $@ $^ $(PKG_LIBS)
-fuzz: build-fuzz/fuzz_resource
+# kuma-dp's tls_inspector needs only its own file.
+build-fuzz/fuzz_sniff: tests/fuzz/fuzz_sniff.c src/dp/sniff.c
+	@mkdir -p build-fuzz
+	clang $(FUZZ_FLAGS) -o $@ $^
+fuzz: build-fuzz/fuzz_resource build-fuzz/fuzz_sniff
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -15,8 +15,8 @@
 
 #include "core/util.h"
 
-#define CA_ADMIN_SECRET      "envoy-admin-ca"
-#define CA_ADMIN_CLIENT_SAN  "kuma-cp"
+#define CA_ADMIN_SECRET     "envoy-admin-ca"
+#define CA_ADMIN_CLIENT_SAN "kuma-cp"
 
 /* A new CA: subject O=Kuma, OU=Mesh, CN=Envoy Admin CA; 10 years; CA:TRUE;
  * keyCertSign|cRLSign. *cert_pem and *key_pem are the caller's. */

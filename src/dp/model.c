@@ -83,6 +83,14 @@ void dp_config_free(struct dp_config *c)
         free_rbac(l->rbac);
         free(l->tcp_proxy.stat_prefix);
         free(l->tcp_proxy.cluster);
+        struct dp_tcp_proxy *alt[2] = {l->raw_tcp_proxy, l->tls_tcp_proxy};
+        for (int k = 0; k < 2; k++) {
+            if (alt[k]) {
+                free(alt[k]->stat_prefix);
+                free(alt[k]->cluster);
+                free(alt[k]);
+            }
+        }
     }
     free(c->listeners);
     for (size_t i = 0; i < c->n_clusters; i++) {
@@ -365,10 +373,36 @@ static json_t *j_listener(const struct dp_listener *l)
             chain, "transportSocket",
             json_pack("{s:s,s:o}", "name", "envoy.transport_sockets.tls", "typedConfig", dtc));
     }
-    return json_pack("{s:s,s:s,s:o,s:[o],s:s}", "@type",
-                     "type.googleapis.com/envoy.config.listener.v3.Listener", "name", l->name,
-                     "address", j_addr(&l->address), "filterChains", chain, "trafficDirection",
-                     dir_name(l->traffic_direction));
+    json_t *o = json_pack("{s:s,s:s,s:o,s:[o],s:s}", "@type",
+                          "type.googleapis.com/envoy.config.listener.v3.Listener", "name", l->name,
+                          "address", j_addr(&l->address), "filterChains", chain, "trafficDirection",
+                          dir_name(l->traffic_direction));
+    if (l->inspect) {
+        /* PERMISSIVE: the mTLS chain matches tls + ALPN kuma; the others
+         * come first, as Kuma orders them. */
+        json_object_set_new(
+            chain, "filterChainMatch",
+            json_pack("{s:s,s:[s]}", "transportProtocol", "tls", "applicationProtocols", "kuma"));
+        json_t *chains = json_object_get(o, "filterChains");
+        const struct dp_tcp_proxy *alt[2] = {l->raw_tcp_proxy, l->tls_tcp_proxy};
+        static const char *const proto[2] = {"raw_buffer", "tls"};
+        for (int k = 1; k >= 0; k--) {
+            if (!alt[k])
+                continue;
+            json_t *f = json_pack(
+                "{s:s,s:{s:s,s:s,s:s}}", "name", "envoy.filters.network.tcp_proxy", "typedConfig",
+                "@type",
+                "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+                "statPrefix", alt[k]->stat_prefix ? alt[k]->stat_prefix : "", "cluster",
+                alt[k]->cluster ? alt[k]->cluster : "");
+            json_array_insert_new(chains, 0,
+                                  json_pack("{s:{s:s},s:[o]}", "filterChainMatch",
+                                            "transportProtocol", proto[k], "filters", f));
+        }
+        json_object_set_new(o, "listenerFilters",
+                            json_pack("[{s:s}]", "name", "envoy.filters.listener.tls_inspector"));
+    }
+    return o;
 }
 
 static json_t *j_cla(const struct dp_cluster_load_assignment *a)

@@ -119,6 +119,16 @@ struct dp_listener {
     struct dp_downstream_tls_context *tls; /* NULL = plaintext */
     struct dp_rbac *rbac;                  /* NULL = no RBAC filter */
     struct dp_tcp_proxy tcp_proxy;
+    /* Kuma's PERMISSIVE inbound (a tls_inspector and filter chains by
+     * transport protocol; docs/proxy.md "PERMISSIVE"): when `inspect` is
+     * set the engine classifies each connection by its first bytes
+     * (dp/sniff.h). A TLS ClientHello offering ALPN "kuma" takes the chain
+     * above (the mTLS chain: tls, rbac, tcp_proxy); plaintext takes
+     * raw_tcp_proxy (chain raw_buffer) and other TLS tls_tcp_proxy (chain
+     * tls), both proxied as they are, without TLS termination or RBAC. A
+     * class without a chain (NULL) is closed. */
+    int inspect;
+    struct dp_tcp_proxy *raw_tcp_proxy, *tls_tcp_proxy;
 };
 
 /* envoy.config.endpoint.v3.LbEndpoint */

@@ -1022,11 +1022,125 @@ out:
     return rc;
 }
 
+static int map_listener(struct build *b, const Listener *m, struct err *e);
+
+/* A chain of a PERMISSIVE listener that is proxied as it is: no transport
+ * socket, only a tcp_proxy to one cluster. */
+static int plain_chain_proxy(const Envoy__Config__Listener__V3__FilterChain *fc,
+                             struct dp_tcp_proxy **out, const char *what, struct err *e)
+{
+    if (fc->transport_socket)
+        return err_set(e,
+                       "%s: a transport socket on a plaintext or TLS-passthrough filter chain "
+                       "is not supported",
+                       what);
+    if (fc->n_filters != 1 || !fc->filters[0]->typed_config ||
+        !fc->filters[0]->typed_config->type_url ||
+        strcmp(fc->filters[0]->typed_config->type_url, URL_TCP_PROXY) != 0)
+        return err_set(e,
+                       "%s: a plaintext or TLS-passthrough filter chain must hold one tcp_proxy "
+                       "(RBAC and HTTP there are not supported)",
+                       what);
+    const TcpProxy *t = (const void *)typed(
+        fc->filters[0]->typed_config, URL_TCP_PROXY,
+        &envoy__extensions__filters__network__tcp_proxy__v3__tcp_proxy__descriptor, what, e);
+    if (!t)
+        return -1;
+    int rc = 0;
+    if (t->cluster_specifier_case !=
+        ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__CLUSTER_SPECIFIER_CLUSTER) {
+        rc = err_set(e, "%s: the plaintext filter chain's tcp_proxy needs one cluster", what);
+    } else {
+        *out = xcalloc(1, sizeof(**out));
+        (*out)->stat_prefix = xstrdup(t->stat_prefix ? t->stat_prefix : "");
+        (*out)->cluster = xstrdup(t->cluster);
+    }
+    protobuf_c_message_free_unpacked((ProtobufCMessage *)t, NULL);
+    return rc;
+}
+
+static int is_tls_inspector(const Envoy__Config__Listener__V3__ListenerFilter *f)
+{
+    return (f->name && strcmp(f->name, "envoy.filters.listener.tls_inspector") == 0) ||
+           (f->typed_config && f->typed_config->type_url &&
+            strcmp(f->typed_config->type_url, TYPE_PREFIX
+                   "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector") == 0);
+}
+
+/*
+ * Kuma's PERMISSIVE inbound (pkg/xds/generator/inbound_proxy_generator.go):
+ * a tls_inspector and chains matched on transport_protocol "raw_buffer",
+ * "tls", and "tls" + application_protocols [kuma]. The last is mapped as an
+ * ordinary listener; the other two become the listener's raw_tcp_proxy and
+ * tls_tcp_proxy, which the engine takes after peeking at the first bytes
+ * (dp/sniff.h). Any other shape of several chains is refused.
+ */
+static int map_inspected_listener(struct build *b, const Listener *m, struct err *e)
+{
+    char what[300];
+    snprintf(what, sizeof(what), "listener %s", m->name);
+    int inspector = 0;
+    for (size_t i = 0; i < m->n_listener_filters; i++)
+        inspector |= is_tls_inspector(m->listener_filters[i]);
+    if (!inspector)
+        return err_set(e, "%s: several filter chains are supported only behind a tls_inspector",
+                       what);
+    const Envoy__Config__Listener__V3__FilterChain *kuma = NULL, *raw = NULL, *tls = NULL;
+    for (size_t i = 0; i < m->n_filter_chains; i++) {
+        const Envoy__Config__Listener__V3__FilterChain *fc = m->filter_chains[i];
+        const Envoy__Config__Listener__V3__FilterChainMatch *fm = fc->filter_chain_match;
+        const char *tp = fm && fm->transport_protocol ? fm->transport_protocol : "";
+        int alpn_kuma = fm && fm->n_application_protocols == 1 &&
+                        strcmp(fm->application_protocols[0], "kuma") == 0;
+        const Envoy__Config__Listener__V3__FilterChain **slot = NULL;
+        if (fm && fm->n_server_names == 0) {
+            if (strcmp(tp, "tls") == 0 && alpn_kuma)
+                slot = &kuma;
+            else if (strcmp(tp, "tls") == 0 && fm->n_application_protocols == 0)
+                slot = &tls;
+            else if (strcmp(tp, "raw_buffer") == 0 && fm->n_application_protocols == 0)
+                slot = &raw;
+        }
+        if (!slot)
+            return err_set(e,
+                           "%s: filter chain %zu: only Kuma's PERMISSIVE matches (raw_buffer, tls, "
+                           "tls + ALPN kuma) are supported",
+                           what, i);
+        if (*slot)
+            return err_set(e, "%s: two filter chains with the same match", what);
+        *slot = fc;
+    }
+    if (!kuma)
+        return err_set(e, "%s: no filter chain for tls + ALPN kuma", what);
+    Listener one = *m;
+    Envoy__Config__Listener__V3__FilterChain *only = (void *)kuma;
+    one.n_filter_chains = 1;
+    one.filter_chains = &only;
+    one.n_listener_filters = 0;
+    size_t before = b->cfg->n_listeners;
+    if (map_listener(b, &one, e) < 0)
+        return -1;
+    if (b->cfg->n_listeners != before + 1)
+        return 0; /* skipped (transparent proxying) */
+    struct dp_listener *l = &b->cfg->listeners[before];
+    if (!l->tls)
+        return err_set(e, "%s: the tls + ALPN kuma filter chain has no TLS context", what);
+    l->inspect = 1;
+    if (raw && plain_chain_proxy(raw, &l->raw_tcp_proxy, what, e) < 0)
+        return -1;
+    if (tls && plain_chain_proxy(tls, &l->tls_tcp_proxy, what, e) < 0)
+        return -1;
+    return 0;
+}
+
 static int map_listener(struct build *b, const Listener *m, struct err *e)
 {
     const char *name = m->name;
     if (name && strcmp(name, ADMIN_LISTENER) == 0)
         return map_admin_listener(b, m, e);
+    if (m->n_filter_chains > 1 && !((m->bind_to_port && !m->bind_to_port->value) ||
+                                    (m->use_original_dst && m->use_original_dst->value)))
+        return map_inspected_listener(b, m, e);
     if (m->api_listener)
         return err_set(e, "listener %s: API listeners are not supported", name);
     if ((m->bind_to_port && !m->bind_to_port->value) ||

@@ -6,12 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.pb-c.h"
 #include "xds/names.h"
 #include "xds/pb.h"
-
-#define XDS_URL_TLS_INSPECTOR                                                                      \
-    XDS_TYPE_PREFIX "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"
+#include "xds/permissive.h"
 
 static Envoy__Config__Cluster__V3__Cluster *static_cluster(struct pb_arena *a, const char *name,
                                                            const char *ip, uint32_t port)
@@ -194,15 +191,7 @@ void xds_admin_resources(const struct xds_dataplane *dp, const struct xds_gen_op
     emit(ctx, XDS_CDS, XDS_ADMIN_READINESS_NAME, &ready->base);
     if (dp->address && !loopback(dp->address) && o->admin_cert_pem && o->admin_key_pem &&
         o->admin_ca_pem) {
-        Envoy__Extensions__Filters__Listener__TlsInspector__V3__TlsInspector *ti =
-            PB_NEW(&a, Envoy__Extensions__Filters__Listener__TlsInspector__V3__TlsInspector,
-                   ENVOY__EXTENSIONS__FILTERS__LISTENER__TLS_INSPECTOR__V3__TLS_INSPECTOR__INIT);
-        Envoy__Config__Listener__V3__ListenerFilter *lf =
-            PB_NEW(&a, Envoy__Config__Listener__V3__ListenerFilter,
-                   ENVOY__CONFIG__LISTENER__V3__LISTENER_FILTER__INIT);
-        lf->name = pb_strdup(&a, "envoy.filters.listener.tls_inspector");
-        lf->config_type_case = ENVOY__CONFIG__LISTENER__V3__LISTENER_FILTER__CONFIG_TYPE_TYPED_CONFIG;
-        lf->typed_config = pb_any(&a, XDS_URL_TLS_INSPECTOR, &ti->base);
+        Envoy__Config__Listener__V3__ListenerFilter *lf = xds_tls_inspector(&a);
 
         Envoy__Config__Listener__V3__FilterChain *plain = static_endpoints_chain(&a, 0);
         Envoy__Config__Listener__V3__FilterChain *tls = static_endpoints_chain(&a, 1);

@@ -14,6 +14,7 @@
 #include "xds/admin.h"
 #include "xds/names.h"
 #include "xds/pb.h"
+#include "xds/permissive.h"
 #include "xds/policies.h"
 
 #define CONNECT_TIMEOUT_S 5 /* Kuma's default cluster connect timeout */
@@ -898,6 +899,8 @@ static void gen_inbound(struct gen *g)
             free(sp2);
             prepend_filter(&a, fc, "envoy.filters.network.rbac", XDS_URL_NETWORK_RBAC, &rb->base);
             fc->transport_socket = downstream_tls(&a, g->snap->mesh);
+            if (g->snap->mtls_permissive)
+                xds_permissive_inbound(&a, l); /* xds/permissive.h */
         }
         if (transparent(dp))
             l->bind_to_port = pb_bool(&a, 0);

@@ -679,3 +679,50 @@ TEST(dp_rbac_and_or_not_principals)
     ASSERT_INT_EQ(stat_get(m.in, "inbound_127.0.0.1_0.rbac.allowed"), 2);
     mesh_down(&m);
 }
+
+/* PERMISSIVE: one inbound takes mesh mTLS (ALPN kuma, RBAC), plaintext and
+ * TLS it does not terminate (passed to the application as it is); without
+ * a plaintext chain, plaintext is closed. */
+TEST(dp_permissive_inbound)
+{
+    struct mesh m;
+    mesh_up(&m, "spiffe://default/backend", "spiffe://default/web", 0);
+    struct dp_config *c = inbound_cfg("2", m.in_cert, m.in_key, m.ca.pem, backend_port(m.app));
+    struct dp_listener *l = &c->listeners[0];
+    l->inspect = 1;
+    l->raw_tcp_proxy = xcalloc(1, sizeof(*l->raw_tcp_proxy));
+    l->raw_tcp_proxy->cluster = xstrdup(l->tcp_proxy.cluster);
+    l->tls_tcp_proxy = xcalloc(1, sizeof(*l->tls_tcp_proxy));
+    l->tls_tcp_proxy->cluster = xstrdup(l->tcp_proxy.cluster);
+    apply(m.in, c);
+    /* Mesh traffic: mTLS and RBAC as before. */
+    ASSERT(echo_ok(m.out_port, 70000, 11));
+    ASSERT_INT_EQ(stat_wait(m.in, "inbound_127.0.0.1_0.rbac.allowed", 1), 1);
+    char *s = listener_stat(&m, "ssl.handshake");
+    ASSERT_INT_EQ(stat_get(m.in, s), 1);
+    /* Plaintext straight to the inbound reaches the application. */
+    ASSERT(echo_ok(m.in_port, 70000, 12));
+    ASSERT(echo_ok(m.in_port, 1, 13));
+    /* TLS without ALPN kuma is not terminated: the (plaintext) application
+     * gets the ClientHello, so the handshake fails, but it got there. */
+    long before = backend_accepted(m.app);
+    SSL *ssl = tls_client(m.in_port, m.out_cert, m.out_key, m.ca.pem, "h2");
+    ASSERT(ssl == NULL);
+    ASSERT(backend_accepted(m.app) > before);
+    ASSERT_INT_EQ(stat_get(m.in, s), 1); /* no handshake on the proxy */
+    ASSERT_INT_EQ(stat_get(m.in, "inbound_127.0.0.1_0.rbac.allowed"), 1);
+
+    /* No plaintext chain: plaintext is closed, mesh traffic still flows. */
+    c = inbound_cfg("3", m.in_cert, m.in_key, m.ca.pem, backend_port(m.app));
+    c->listeners[0].inspect = 1;
+    apply(m.in, c);
+    before = backend_accepted(m.app);
+    ASSERT(!echo_ok(m.in_port, 100, 15));
+    char *nr = xasprintf("tcp.localhost_%d.downstream_cx_no_route", backend_port(m.app));
+    ASSERT_INT_EQ(stat_wait(m.in, nr, 1), 1);
+    free(nr);
+    ASSERT(echo_ok(m.out_port, 1000, 14));
+    ASSERT_INT_EQ(backend_accepted(m.app), before + 1);
+    free(s);
+    mesh_down(&m);
+}

@@ -577,7 +577,7 @@ TEST(xds_map_refusals)
     fcs[0] = fcs[1] = l3->filter_chains[0];
     l3->filter_chains = fcs;
     l3->n_filter_chains = 2;
-    expect_refused(&l3->base, DP_XDS_LDS, "exactly one filter chain");
+    expect_refused(&l3->base, DP_XDS_LDS, "only behind a tls_inspector");
 
     /* DNS clusters. */
     Cluster *c = eds_cluster(&a, "dns", NULL);
