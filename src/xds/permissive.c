@@ -21,9 +21,8 @@ Envoy__Config__Listener__V3__ListenerFilter *xds_tls_inspector(struct pb_arena *
     return lf;
 }
 
-static Envoy__Config__Listener__V3__FilterChainMatch *chain_match(struct pb_arena *a,
-                                                                  const char *transport,
-                                                                  const char *alpn)
+static Envoy__Config__Listener__V3__FilterChainMatch *
+chain_match(struct pb_arena *a, const char *transport, const char *alpn)
 {
     Envoy__Config__Listener__V3__FilterChainMatch *m =
         PB_NEW(a, Envoy__Config__Listener__V3__FilterChainMatch,
