@@ -48,6 +48,10 @@ api GET /meshes/default/dataplanes/web/xds
 assert_eq "$HTTP_STATUS" 200 "xds: $BODY"
 assert_eq "$(jq -r '[.. | objects | select(.name? == "inbound:127.0.0.2:17002")] | length > 0' <<<"$BODY")" true "config dump"
 assert_contains "$BODY" '"[redacted]"'
+assert_not_contains "$BODY" "EndpointsConfigDump" "EDS without include_eds"
+api GET '/meshes/default/dataplanes/web/xds?include_eds=true'
+assert_eq "$HTTP_STATUS" 200 "xds include_eds: $BODY"
+assert_contains "$BODY" "EndpointsConfigDump"
 
 # kumactl.
 use_cp
@@ -57,6 +61,8 @@ out=$(kumactl inspect dataplane web --type clusters) || fail "kumactl clusters: 
 assert_contains "$out" "localhost:7002::"
 out=$(kumactl inspect dataplane web --type config-dump) || fail "kumactl config-dump: $out"
 jq -e '.configs' <<<"$out" >/dev/null || fail "config-dump is not JSON: $out"
+out=$(kumactl inspect dataplane web --type config-dump --include-eds) || fail "kumactl --include-eds: $out"
+assert_contains "$out" "EndpointsConfigDump"
 out=$(kumactl inspect dataplane web --type stats --include-eds 2>&1) && fail "--include-eds with stats accepted"
 assert_contains "$out" "flag '--include-eds' can be used only when '--type=config-dump'"
 
