@@ -4,6 +4,9 @@
 #   make test            unit tests + integration tests
 #   make fuzz            libFuzzer harnesses (clang)
 
+# `make` alone builds everything (the generated-proto rules come first below).
+.DEFAULT_GOAL := all
+
 CC       ?= cc
 PKGS     := jansson yaml-0.1 sqlite3 openssl libmicrohttpd libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
