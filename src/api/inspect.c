@@ -331,9 +331,16 @@ static enum MHD_Result admin_proxy(struct api_req *rq, const char *mesh, const c
     }
     if (port <= 0 || port > 65535)
         port = ADMIN_DEFAULT_PORT;
+    /* A dataplane on loopback has no TLS admin listener (its admin is bound
+     * there already): plain HTTP to 127.0.0.1, as Kuma's client does. */
+    int plain = addr && (strcmp(addr, "127.0.0.1") == 0 || strcmp(addr, "::1") == 0);
     char host[300];
-    snprintf(host, sizeof(host), strchr(addr ? addr : "", ':') ? "[%s]" : "%s", addr ? addr : "");
-    int plain = addr && strcmp(addr, "127.0.0.1") == 0;
+    if (plain)
+        snprintf(host, sizeof(host), "127.0.0.1");
+    else if (addr && strchr(addr, ':'))
+        snprintf(host, sizeof(host), "[%s]", addr);
+    else
+        snprintf(host, sizeof(host), "%s", addr ? addr : "");
     enum MHD_Result res;
 
     pthread_mutex_lock(&admin_mu);
@@ -403,7 +410,9 @@ static enum MHD_Result admin_proxy(struct api_req *rq, const char *mesh, const c
         res = admin_failed(rq, 502, "envoy response [%ld] [%.512s]", status, buf_str(&body));
     } else {
         size_t len = body.len;
-        char *text = xstrdup(buf_str(&body));
+        char *text = xmalloc(len ? len : 1);
+        if (len)
+            memcpy(text, body.data, len);
         struct MHD_Response *resp =
             MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
         MHD_add_response_header(resp, "Content-Type", t->ctype);

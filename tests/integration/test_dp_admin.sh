@@ -66,6 +66,15 @@ assert_contains "$out" "EndpointsConfigDump"
 out=$(kumactl inspect dataplane web --type stats --include-eds 2>&1) && fail "--include-eds with stats accepted"
 assert_contains "$out" "flag '--include-eds' can be used only when '--type=config-dump'"
 
+# A dataplane on 127.0.0.1 has no TLS admin listener: kuma-cp asks its admin
+# over plain HTTP there, as Kuma does.
+start_workload local 127.0.0.1 7005
+start_dp local default "$(dp_yaml 127.0.0.1 17005 local 7005)"
+assert_eq "$(jq '[.. | objects | select(.name? == "kuma:envoy:admin" and has("address"))] | length' <<<"$(dp_config local)")" 0 "admin listener on loopback"
+api GET /meshes/default/dataplanes/local/stats
+assert_eq "$HTTP_STATUS" 200 "stats of a loopback dataplane: $BODY"
+assert_contains "$BODY" "listener.127.0.0.1_17005.downstream_cx_total:"
+
 # Errors: unknown dataplane, unknown type.
 api GET /meshes/default/dataplanes/nope/stats
 assert_eq "$HTTP_STATUS" 404 "unknown dataplane"
