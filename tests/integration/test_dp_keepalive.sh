@@ -28,6 +28,7 @@ sleep "${KEEPALIVE_IDLE:-6}"
 assert_not_contains "$(cat "$T/dp-web.log")" "ADS stream" "stream dropped while kuma-cp answered PINGs"
 
 kill -STOP "$CP_PID"
+echo "frozen at $(date -u +%H:%M:%S.%N)"
 frozen=$(date +%s)
 lost() { grep -q "ADS stream to .* ended" "$T/dp-web.log"; }
 wait_for "web notices the frozen control plane" 150 lost
