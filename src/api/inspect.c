@@ -10,6 +10,9 @@
  */
 #include "api/inspect.h"
 
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,6 +208,226 @@ static enum MHD_Result get_config(struct api_req *rq, const char *mesh, const ch
     return api_reply(rq, 200, o);
 }
 
+/* ---- the proxy's admin, fetched over the network ------------------------ */
+
+#define ADMIN_CONNECT_TIMEOUT_MS 3000 /* Kuma's envoy admin client */
+#define ADMIN_TIMEOUT_MS         5000
+#define ADMIN_MAX_BODY           (32u << 20)
+#define ADMIN_DEFAULT_PORT       9901
+
+static void curl_global_init_void(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static pthread_mutex_t admin_mu = PTHREAD_MUTEX_INITIALIZER;
+static const char *admin_ca, *admin_cert, *admin_key;
+
+void api_inspect_set_admin_tls(const char *ca_pem, const char *client_cert_pem,
+                               const char *client_key_pem)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, curl_global_init_void);
+    pthread_mutex_lock(&admin_mu);
+    admin_ca = ca_pem;
+    admin_cert = client_cert_pem;
+    admin_key = client_key_pem;
+    pthread_mutex_unlock(&admin_mu);
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+    struct buf *b = ud;
+    return buf_append(b, p, size * n) < 0 ? 0 : size * n;
+}
+
+struct admin_type {
+    const char *type, *path, *ctype;
+    const char *params[4]; /* query parameters passed on */
+};
+
+static const struct admin_type admin_types[] = {
+    {"xds", "/config_dump", "application/json", {"include_eds", NULL}},
+    {"stats", "/stats", "text/plain", {"format", "usedonly", "filter", NULL}},
+    {"clusters", "/clusters", "text/plain", {"format", NULL}},
+};
+
+struct admin_query {
+    const struct admin_type *t;
+    CURL *c;
+    struct buf *q;
+};
+
+static void add_param(void *arg, const char *key, const char *value)
+{
+    struct admin_query *aq = arg;
+    for (int i = 0; aq->t->params[i]; i++) {
+        if (strcmp(key, aq->t->params[i]) != 0)
+            continue;
+        char *k = curl_easy_escape(aq->c, key, 0);
+        char *v = value ? curl_easy_escape(aq->c, value, 0) : NULL;
+        buf_printf(aq->q, "%s%s%s%s", aq->q->len ? "&" : "?", k ? k : "", v ? "=" : "", v ? v : "");
+        curl_free(k);
+        curl_free(v);
+    }
+}
+
+/* Kuma's error envelope for a failed admin operation, with the reason. */
+static enum MHD_Result admin_failed(struct api_req *rq, unsigned status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static enum MHD_Result admin_failed(struct api_req *rq, unsigned status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *detail = xvasprintf(fmt, ap);
+    va_end(ap);
+    enum MHD_Result r =
+        api_reply_error(rq, status, "Could not execute admin operation", detail, NULL);
+    free(detail);
+    return r;
+}
+
+/*
+ * GET /meshes/{mesh}/dataplanes/{name}/{xds|stats|clusters}: Kuma's
+ * inspectDataplaneAdmin. The dataplane's admin address is
+ * networking.address : networking.admin.port (9901 when unset); on
+ * 127.0.0.1 it is asked over plain HTTP, elsewhere over TLS through the
+ * proxy's kuma:envoy:admin listener with kuma-cp's client certificate, the
+ * server certificate verified against the envoy admin CA and the address.
+ */
+static enum MHD_Result admin_proxy(struct api_req *rq, const char *mesh, const char *name,
+                                   const char *type)
+{
+    const struct admin_type *t = NULL;
+    for (size_t i = 0; i < sizeof(admin_types) / sizeof(admin_types[0]); i++)
+        if (strcmp(type, admin_types[i].type) == 0)
+            t = &admin_types[i];
+    if (!t) {
+        char *d = xasprintf("invalid admin type: %s", type);
+        enum MHD_Result r = api_reply_error(rq, 404, "Could not execute admin operation", d, NULL);
+        free(d);
+        return r;
+    }
+    struct resource *dp = NULL;
+    struct err e;
+    int rc = store_get(manager_store(rq->deps->mgr), &TYPE_DATAPLANE, mesh, name, &dp, &e);
+    if (rc == STORE_ENOTFOUND)
+        return api_reply_error(rq, 404, "Could not get dataplane resource", "Not found", NULL);
+    if (rc < 0)
+        return api_reply_error(rq, 500, "Could not get dataplane resource", "Internal Server Error",
+                               NULL);
+    json_t *net = json_object_get(dp->spec, "networking");
+    const char *addr = json_string_value(json_object_get(net, "address"));
+    /* Where the proxy's admin really is: the port kuma-dp reported to this
+     * instance (it may differ from the spec with --admin-port), else
+     * networking.admin.port, else 9901. */
+    json_int_t port = json_integer_value(json_object_get(json_object_get(net, "admin"), "port"));
+    struct xds_server *xs = atomic_load(&g_xds);
+    struct xds_dataplane_insight ins;
+    if (xs && xds_server_insight(xs, mesh, name, &ins) == 0) {
+        if (ins.admin_port)
+            port = ins.admin_port;
+        xds_dataplane_insight_clear(&ins);
+    }
+    if (port <= 0 || port > 65535)
+        port = ADMIN_DEFAULT_PORT;
+    /* A dataplane on loopback has no TLS admin listener (its admin is bound
+     * there already): plain HTTP to 127.0.0.1, as Kuma's client does. */
+    int plain = addr && (strcmp(addr, "127.0.0.1") == 0 || strcmp(addr, "::1") == 0);
+    char host[300];
+    if (plain)
+        snprintf(host, sizeof(host), "127.0.0.1");
+    else if (addr && strchr(addr, ':'))
+        snprintf(host, sizeof(host), "[%s]", addr);
+    else
+        snprintf(host, sizeof(host), "%s", addr ? addr : "");
+    enum MHD_Result res;
+
+    pthread_mutex_lock(&admin_mu);
+    const char *ca = admin_ca, *cert = admin_cert, *key = admin_key;
+    pthread_mutex_unlock(&admin_mu);
+    if (!addr || !*addr) {
+        res = admin_failed(rq, 500, "dataplane %s has no networking.address", name);
+        goto out;
+    }
+    if (!plain && (!ca || !cert || !key)) {
+        res = admin_failed(rq, 500, "the envoy admin CA is not available");
+        goto out;
+    }
+    CURL *c = curl_easy_init();
+    if (!c) {
+        res = admin_failed(rq, 500, "could not create an HTTP client");
+        goto out;
+    }
+    struct buf q, body;
+    buf_init(&q, 4096);
+    buf_init(&body, ADMIN_MAX_BODY);
+    struct admin_query aq = {t, c, &q};
+    api_query_each(rq, add_param, &aq);
+    char *url = xasprintf("%s://%s:%d%s%s", plain ? "http" : "https", host, (int)port, t->path,
+                          buf_str(&q));
+    char errbuf[CURL_ERROR_SIZE] = "";
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_PROXY, "");
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)ADMIN_CONNECT_TIMEOUT_MS);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)ADMIN_TIMEOUT_MS);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+    if (!plain) {
+        struct curl_blob cab = {(void *)ca, strlen(ca), CURL_BLOB_COPY};
+        struct curl_blob certb = {(void *)cert, strlen(cert), CURL_BLOB_COPY};
+        struct curl_blob keyb = {(void *)key, strlen(key), CURL_BLOB_COPY};
+        curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &cab);
+        curl_easy_setopt(c, CURLOPT_CAPATH, NULL);
+        curl_easy_setopt(c, CURLOPT_SSLCERT_BLOB, &certb);
+        curl_easy_setopt(c, CURLOPT_SSLCERTTYPE, "PEM");
+        curl_easy_setopt(c, CURLOPT_SSLKEY_BLOB, &keyb);
+        curl_easy_setopt(c, CURLOPT_SSLKEYTYPE, "PEM");
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+    }
+    CURLcode cc = curl_easy_perform(c);
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    if (cc != CURLE_OK) {
+        struct xds_server *x = atomic_load(&g_xds);
+        struct xds_dataplane_insight in;
+        int offline = 0;
+        if (x && xds_server_insight(x, mesh, name, &in) == 0) {
+            offline = !in.online;
+            xds_dataplane_insight_clear(&in);
+        } else if (x) {
+            offline = 1;
+        }
+        res = admin_failed(rq, cc == CURLE_OPERATION_TIMEDOUT ? 504 : 502,
+                           "unable to send GET to %s of dataplane %s.%s (%s): %s%s", t->path + 1,
+                           mesh, name, url, errbuf[0] ? errbuf : curl_easy_strerror(cc),
+                           offline ? " (the dataplane is offline)" : "");
+    } else if (status != 200) {
+        res = admin_failed(rq, 502, "envoy response [%ld] [%.512s]", status, buf_str(&body));
+    } else {
+        size_t len = body.len;
+        char *text = xmalloc(len ? len : 1);
+        if (len)
+            memcpy(text, body.data, len);
+        struct MHD_Response *resp =
+            MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+        MHD_add_response_header(resp, "Content-Type", t->ctype);
+        res = MHD_queue_response(rq->conn, 200, resp);
+        MHD_destroy_response(resp);
+    }
+    curl_easy_cleanup(c);
+    free(url);
+    buf_free(&q);
+    buf_free(&body);
+out:
+    resource_free(dp);
+    return res;
+}
+
 /* The server's unescaping turns '+' into ' ' (form encoding), so the legacy
  * "dataplanes+insights" segment arrives either way. */
 static int is_dp_insights(const char *seg)
@@ -244,6 +467,10 @@ int api_inspect_route(struct api_req *rq, char **seg, int nseg, enum MHD_Result 
     }
     if (nseg == 5 && strcmp(seg[4], "_config") == 0) {
         *res = get_config(rq, mesh, seg[3]);
+        return 1;
+    }
+    if (nseg == 5 && seg[4][0] != '_') {
+        *res = admin_proxy(rq, mesh, seg[3], seg[4]);
         return 1;
     }
     return 0;

@@ -17,6 +17,7 @@
 #include <openssl/rand.h>
 
 #include "api/server.h"
+#include "ca/admin.h"
 #include "ca/tlsgen.h"
 #include "ca/token.h"
 #include "core/config.h"
@@ -125,6 +126,11 @@ static int ensure_cp_cert(const struct cp_config *cfg, struct err *e)
 
 /* --- identity: the admin user token --- */
 
+struct cp_admin_pki {
+    char *ca_cert, *ca_key;         /* GlobalSecret envoy-admin-ca */
+    char *client_cert, *client_key; /* kuma-cp's, issued at start */
+};
+
 #define ADMIN_TOKEN_SECRET   "admin-user-token"
 #define ADMIN_TOKEN_VALID_NS ((int64_t)10 * 365 * 24 * 3600 * 1000000000LL)
 
@@ -223,6 +229,55 @@ out:
     return rc;
 }
 
+/* --- envoy admin: the admin CA and kuma-cp's client certificate --- */
+
+static int make_admin_ca(const char *arg, char **out, struct err *e)
+{
+    (void)arg;
+    char *cert = NULL, *key = NULL;
+    if (ca_admin_generate(&cert, &key, e) < 0)
+        return -1;
+    *out = ca_admin_secret_value(cert, key);
+    OPENSSL_cleanse(key, strlen(key));
+    free(key);
+    free(cert);
+    return 0;
+}
+
+/* Kuma's EnsureEnvoyAdminCaExists: GlobalSecret envoy-admin-ca, created
+ * once and kept; then kuma-cp's client certificate (SAN kuma-cp) issued from
+ * it for this run. The proxies' admin listeners require that certificate. */
+static int ensure_admin_ca(struct store *st, struct cp_admin_pki *pki, struct err *e)
+{
+    char *data = NULL;
+    size_t len = 0;
+    int created = 0;
+    if (global_secret_once(st, CA_ADMIN_SECRET, make_admin_ca, NULL, &data, &len, &created, e) < 0)
+        return -1;
+    if (created)
+        log_info("kuma-cp", "created the envoy admin CA (GlobalSecret %s)", CA_ADMIN_SECRET);
+    int rc = ca_admin_split(data, len, &pki->ca_cert, &pki->ca_key, e);
+    OPENSSL_cleanse(data, len);
+    free(data);
+    if (rc < 0)
+        return -1;
+    const char *san = CA_ADMIN_CLIENT_SAN;
+    return ca_admin_issue(pki->ca_cert, pki->ca_key, 0, &san, 1, &pki->client_cert,
+                          &pki->client_key, e);
+}
+
+static void admin_pki_free(struct cp_admin_pki *pki)
+{
+    if (pki->ca_key)
+        OPENSSL_cleanse(pki->ca_key, strlen(pki->ca_key));
+    if (pki->client_key)
+        OPENSSL_cleanse(pki->client_key, strlen(pki->client_key));
+    free(pki->ca_cert);
+    free(pki->ca_key);
+    free(pki->client_cert);
+    free(pki->client_key);
+}
+
 /* Starts the HTTPS API listener with the configured (or kuma-cp's own)
  * certificate. */
 static int start_https(const struct api_deps *deps, const struct cp_config *cfg,
@@ -313,6 +368,7 @@ static int run(int argc, char **argv)
     struct xds_server *xds = NULL; /* xDS */
     char *xds_tls_cert = NULL, *xds_tls_key = NULL;
     char *cluster_id = NULL;
+    struct cp_admin_pki admin_pki = {0};
     static volatile int ready;
     enum store_kind kind = STORE_KIND_SQLITE;
     store_kind_parse(cfg.store_type, &kind); /* config_load accepted only known kinds */
@@ -345,6 +401,12 @@ static int run(int argc, char **argv)
         log_error("tokens", "could not set up API authentication: %s", e.msg);
         goto out;
     }
+
+    if (ensure_admin_ca(st, &admin_pki, &e) < 0) {
+        log_error("kuma-cp", "could not set up the envoy admin CA: %s", e.msg);
+        goto out;
+    }
+    api_inspect_set_admin_tls(admin_pki.ca_cert, admin_pki.client_cert, admin_pki.client_key);
 
     char hostname[256] = "localhost";
     gethostname(hostname, sizeof(hostname) - 1);
@@ -410,6 +472,8 @@ static int run(int argc, char **argv)
             goto out;
         }
         xc.tls_cert_pem = xds_tls_cert;
+        xc.admin_ca_cert_pem = admin_pki.ca_cert;
+        xc.admin_ca_key_pem = admin_pki.ca_key;
         xc.tls_key_pem = xds_tls_key;
         if (strcmp(cfg.dp_authn_type, "dpToken") == 0) {
             xc.authenticate = xds_auth_dp_token;
@@ -464,6 +528,8 @@ out:
     event_bus_free(bus);
     store_close(st);
     free(cluster_id);
+    api_inspect_set_admin_tls(NULL, NULL, NULL);
+    admin_pki_free(&admin_pki);
     config_free(&cfg);
     if (rc == 0)
         log_info("kuma-cp", "stopped");

@@ -465,6 +465,28 @@ static int cmd_run(int argc, char **argv)
         .apply = xds_apply,
         .ctx = eng,
     };
+    /* ADS keepalive (docs/dp-xds.md "Keepalive"): this project's variables,
+     * Go durations; PINGs no closer than kuma-cp accepts (5 s). */
+    static const struct {
+        const char *env;
+        long min_ms;
+    } ka[2] = {{"KUMA_DP_XDS_KEEPALIVE_TIME", 5000}, {"KUMA_DP_XDS_KEEPALIVE_TIMEOUT", 1000}};
+    uint32_t *ka_dst[2] = {&xo.keepalive_time_ms, &xo.keepalive_timeout_ms};
+    for (int i = 0; i < 2; i++) {
+        const char *v = getenv(ka[i].env);
+        long ms;
+        if (!v || !*v)
+            continue;
+        if (parse_duration_ms(v, &ms) != 0 || ms < ka[i].min_ms || ms > 3600000) {
+            fprintf(stderr, "Error: %s: invalid duration %s (from %lds to 1h)\n", ka[i].env, v,
+                    ka[i].min_ms / 1000);
+            dp_admin_stop(adm);
+            dp_engine_free(eng);
+            xds_setup_free(&xs);
+            return 1;
+        }
+        *ka_dst[i] = (uint32_t)ms;
+    }
     if (strncmp(o.cp_address, "https://", 8) == 0 && !xs.ca_pem)
         log_warn("kuma-dp", "no --ca-cert-file: kuma-cp's certificate is verified against the "
                             "system's trust store");

@@ -64,6 +64,15 @@ static const struct flag_def mesh_flags[] = {
     {NULL, 0, 0, NULL, NULL, 0},
 };
 
+static const struct flag_def inspect_dp_flags[] = {
+    {"type", 0, FLAG_STRING, "policies",
+     "inspection type: one of policies|config-dump|stats|clusters|config", 0},
+    {"include-eds", 0, FLAG_BOOL, "false", "include EDS when dumping envoy config for dataplane",
+     0},
+    {"mesh", 'm', FLAG_STRING, "default", "mesh to use", 0},
+    {NULL, 0, 0, NULL, NULL, 0},
+};
+
 static const struct flag_def list_flags[] = {
     {"mesh", 'm', FLAG_STRING, "default", "mesh to use", 0},
     {"size", 0, FLAG_INT, "0", "maximum number of elements to return", 0},
@@ -288,6 +297,10 @@ static struct node *build_tree(void)
     n->pflags = mesh_flags;
     n->run = ctl_cmd_inspect_dataplanes;
     n->max_args = -1;
+    n = node_new(insp, "dataplane", "dataplane NAME", "Inspect Dataplane", "Inspect Dataplane.");
+    n->pflags = inspect_dp_flags;
+    n->min_args = n->max_args = 1;
+    n->run = ctl_cmd_inspect_dataplane;
 
     n = node_new(root, "version", NULL, "Print version", "Print version.");
     n->flags = version_flags;

@@ -174,3 +174,59 @@ out:
     ctl_http_response_free(&r);
     return result;
 }
+
+/*
+ * kumactl inspect dataplane NAME --type=config-dump|stats|clusters|config
+ * [--include-eds] [-m MESH] (Kuma's app/kumactl/cmd/inspect/
+ * inspect_dataplane.go): prints what kuma-cp fetched from the proxy's admin
+ * (GET /meshes/{mesh}/dataplanes/{name}/{xds|stats|clusters}) or the
+ * configuration kuma-cp generates for it (_config). Kuma's default type,
+ * "policies", is not served by this control plane yet.
+ */
+int ctl_cmd_inspect_dataplane(struct ctl *c)
+{
+    const char *name = c->args->pos[0];
+    const char *type = args_str(c->args, "type");
+    int include_eds = args_bool(c->args, "include-eds");
+    const char *sub;
+    if (include_eds && strcmp(type, "config-dump") != 0)
+        return ctl_fail(c, "flag '--include-eds' can be used only when '--type=config-dump'");
+    if (strcmp(type, "config-dump") == 0)
+        sub = include_eds ? "xds?include_eds=true" : "xds";
+    else if (strcmp(type, "stats") == 0)
+        sub = "stats";
+    else if (strcmp(type, "clusters") == 0)
+        sub = "clusters";
+    else if (strcmp(type, "config") == 0)
+        sub = "_config";
+    else if (strcmp(type, "policies") == 0)
+        return ctl_fail(c, "inspection type \"policies\" is not supported by this control plane "
+                           "yet; use --type config-dump|stats|clusters|config");
+    else
+        return ctl_fail(c, "invalid inspection type");
+    char *em = ctl_escape(ctl_mesh(c)), *en = ctl_escape(name);
+    char *path = xasprintf("/meshes/%s/dataplanes/%s/%s", em, en, sub);
+    free(em);
+    free(en);
+    struct ctl_http_response r;
+    int rc = ctl_request(c, "GET", path, NULL, "", &r);
+    free(path);
+    if (rc < 0)
+        return -1;
+    if (r.status != 200) {
+        /* Kuma's error envelope: print its title and detail. */
+        json_t *j = json_loadb(r.body, r.len, 0, NULL);
+        const char *title = json_string_value(json_object_get(j, "title"));
+        const char *detail = json_string_value(json_object_get(j, "detail"));
+        if (title)
+            ctl_fail(c, "%s: %s", title, detail ? detail : "");
+        else
+            ctl_fail(c, "(%ld): %s", r.status, r.body);
+        json_decref(j);
+        ctl_http_response_free(&r);
+        return -1;
+    }
+    fwrite(r.body, 1, r.len, c->out);
+    ctl_http_response_free(&r);
+    return 0;
+}

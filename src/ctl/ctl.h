@@ -77,6 +77,7 @@ int ctl_cmd_get_one(struct ctl *c);
 int ctl_cmd_delete(struct ctl *c);
 int ctl_cmd_inspect_meshes(struct ctl *c);
 int ctl_cmd_inspect_dataplanes(struct ctl *c); /* cmd_inspect.c */
+int ctl_cmd_inspect_dataplane(struct ctl *c);  /* cmd_inspect.c */
 int ctl_cmd_cp_add(struct ctl *c);
 int ctl_cmd_cp_list(struct ctl *c);
 int ctl_cmd_cp_switch(struct ctl *c);

@@ -6,6 +6,7 @@
 #include "dp/admin.h"
 
 #include <arpa/inet.h>
+#include <jansson.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <regex.h>
@@ -36,6 +37,24 @@ static char *take(struct buf *b)
     char *s = xstrdup(buf_str(b));
     buf_free(b);
     return s;
+}
+
+/* The dump without its EndpointsConfigDump (takes and returns ownership). */
+static char *without_eds(char *dump)
+{
+    json_t *j = json_loads(dump, 0, NULL);
+    json_t *configs = json_object_get(j, "configs");
+    for (size_t i = json_array_size(configs); i-- > 0;) {
+        const char *t = json_string_value(json_object_get(json_array_get(configs, i), "@type"));
+        if (t && strcmp(t, "type.googleapis.com/envoy.admin.v3.EndpointsConfigDump") == 0)
+            json_array_remove(configs, i);
+    }
+    char *out = j ? json_dumps(j, JSON_INDENT(1) | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(j);
+    if (!out)
+        return dump;
+    free(dump);
+    return out;
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
@@ -87,8 +106,14 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         dp_engine_render_clusters(a->eng, &b);
         return reply(conn, 200, "text/plain; charset=UTF-8", take(&b));
     }
-    if (strcmp(url, "/config_dump") == 0)
-        return reply(conn, 200, "application/json", dp_engine_config_dump(a->eng));
+    if (strcmp(url, "/config_dump") == 0) {
+        /* Envoy leaves EDS out unless asked with include_eds (kuma-cp's
+         * /meshes/{m}/dataplanes/{n}/xds?include_eds=true passes it on). */
+        char *dump = dp_engine_config_dump(a->eng);
+        if (!MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "include_eds"))
+            dump = without_eds(dump);
+        return reply(conn, 200, "application/json", dump);
+    }
     return reply(conn, 404, "text/plain", xstrdup("invalid path\n"));
 }
 

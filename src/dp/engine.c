@@ -32,6 +32,7 @@
 
 #include "core/log.h"
 #include "dp/http.h"
+#include "dp/sniff.h"
 #include "dp/tls.h"
 
 #define COMP         "dp"
@@ -216,7 +217,7 @@ struct wreg {
     struct wreg *next_dead; /* freed after the current epoll batch */
 };
 
-enum conn_state { C_DOWN_HS, C_CONNECTING, C_UP_HS, C_PROXY };
+enum conn_state { C_DOWN_HS, C_CONNECTING, C_UP_HS, C_PROXY, C_SNIFF };
 
 struct side {
     struct ev ev;
@@ -1260,10 +1261,7 @@ static int rbac_check(const struct dp_rbac *r, struct conn *c)
     for (size_t i = 0; i < r->n_policies && !matched; i++) {
         const struct dp_rbac_policy *p = &r->policies[i];
         for (size_t j = 0; j < p->n_principals && !matched; j++) {
-            const struct dp_rbac_principal *pr = &p->principals[j];
-            if (pr->any)
-                matched = 1;
-            else if (c->s[0].ssl && dp_tls_peer_uri_matches(c->s[0].ssl, &pr->principal_name))
+            if (dp_tls_peer_principal_matches(c->s[0].ssl, &p->principals[j]))
                 matched = 1;
         }
     }
@@ -1311,7 +1309,7 @@ static void down_handshake(struct conn *c)
         }
         DP_INC(c->l->rst->allowed);
     }
-    if (c->hs) {
+    if (c->l->routes) {
         http_start(c);
         return;
     }
@@ -1845,9 +1843,13 @@ static int http_unpark(struct conn *c, struct ccluster *cl)
     return 1;
 }
 
+/* The connection speaks HTTP from now on: after the accept, the TLS
+ * handshake and network RBAC, or the PERMISSIVE inspector's choice of the
+ * mTLS chain. (The inspector's plaintext and TLS chains are tcp_proxy.) */
 static void http_start(struct conn *c)
 {
     struct worker *w = c->w;
+    c->hs = http_state_new(c);
     c->state = C_PROXY;
     c->s[0].can_read = 1;
     c->last_io = w->now;
@@ -2464,6 +2466,86 @@ static void http_pump(struct conn *c)
     http_interest(c);
 }
 
+/* --- PERMISSIVE: the tls_inspector's choice of filter chain (dp/sniff.h) --------------------- */
+
+/* The mTLS chain: the downstream handshake, as for any TLS listener. */
+static void sniff_to_tls(struct conn *c)
+{
+    struct clistener *l = c->l;
+    struct side *d = &c->s[0];
+    d->ssl = SSL_new(l->ctx);
+    if (!d->ssl) {
+        conn_close(c, CLOSE_LOCAL);
+        return;
+    }
+    SSL_set_fd(d->ssl, d->fd);
+    SSL_set_accept_state(d->ssl);
+    const struct dp_common_tls_context *t = &l->m->tls->common_tls_context;
+    d->v.sans = t->match_subject_alt_names;
+    d->v.n_sans = t->n_match_subject_alt_names;
+    d->v.alpn = l->alpn_len ? l->alpn : NULL;
+    d->v.alpn_len = l->alpn_len;
+    dp_tls_set_verify(d->ssl, &d->v);
+    c->state = C_DOWN_HS;
+    down_handshake(c);
+}
+
+/* Peeks at what the client sent (nothing is consumed: the chain taken
+ * reads it all) and takes the chain Kuma's PERMISSIVE listener would: mTLS
+ * for a ClientHello offering ALPN kuma, else the plaintext or TLS chain,
+ * proxied as it is to that chain's cluster, without RBAC. */
+static void sniff_step(struct conn *c, uint32_t events)
+{
+    static _Thread_local unsigned char buf[DP_SNIFF_MAX];
+    struct side *d = &c->s[0];
+    ssize_t n = recv(d->fd, buf, sizeof(buf), MSG_PEEK);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        n = -2;
+    if (n == -1) {
+        conn_close(c, CLOSE_REMOTE);
+        return;
+    }
+    int eof = (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0 || n == 0;
+    if (n == 0) {
+        conn_close(c, CLOSE_REMOTE); /* closed before saying anything */
+        return;
+    }
+    enum dp_sniff k = dp_sniff_classify(buf, n > 0 ? (size_t)n : 0, eof && n > 0);
+    if (k == DP_SNIFF_MORE)
+        return; /* edge-triggered: the next bytes wake us (or the deadline) */
+    if (k == DP_SNIFF_TLS_KUMA) {
+        sniff_to_tls(c);
+        return;
+    }
+    const struct dp_tcp_proxy *tp =
+        k == DP_SNIFF_RAW ? c->l->m->raw_tcp_proxy : c->l->m->tls_tcp_proxy;
+    c->cl = NULL;
+    for (size_t i = 0; tp && tp->cluster && i < c->snap->n_cs; i++)
+        if (strcmp(c->snap->cs[i].m->name, tp->cluster) == 0)
+            c->cl = &c->snap->cs[i];
+    log_debug(COMP, "listener %s: %s connection, %s", c->l->m->name,
+              k == DP_SNIFF_RAW ? "plaintext" : "non-mesh TLS",
+              c->cl ? c->cl->m->name : "no filter chain");
+    if (!c->cl) {
+        DP_INC(c->l->tst->downstream_cx_no_route);
+        conn_close(c, CLOSE_LOCAL);
+        return;
+    }
+    timer_stop(&c->w->heap, &c->t_conn);
+    side_set_events(c, d, 0);
+    start_connect(c);
+}
+
+static void sniff_start(struct conn *c)
+{
+    struct worker *w = c->w;
+    c->state = C_SNIFF;
+    /* Edge-triggered while peeking: unread bytes must not wake us again. */
+    side_set_events(c, &c->s[0], EPOLLIN | EPOLLRDHUP | EPOLLET);
+    timer_start(&w->heap, &c->t_conn, w->now + w->e->o.handshake_timeout_ms);
+    sniff_step(c, 0);
+}
+
 static void on_side(struct side *s, uint32_t events)
 {
     struct conn *c = s->c;
@@ -2471,6 +2553,10 @@ static void on_side(struct side *s, uint32_t events)
         return;
     int is_up = s == &c->s[1];
     switch (c->state) {
+    case C_SNIFF:
+        if (!is_up)
+            sniff_step(c, events);
+        break;
     case C_DOWN_HS:
         if (!is_up)
             down_handshake(c);
@@ -2550,11 +2636,13 @@ static void on_accept(struct wreg *r)
             conn_close(c, CLOSE_LOCAL);
             continue;
         }
-        if (l->routes) {
-            c->hs = http_state_new(c);
-        } else if (!c->cl) {
+        if (!l->routes && !c->cl) {
             DP_INC(l->tst->downstream_cx_no_route);
             conn_close(c, CLOSE_LOCAL);
+            continue;
+        }
+        if (l->ctx && l->m->inspect) {
+            sniff_start(c); /* PERMISSIVE: choose the filter chain first */
             continue;
         }
         if (l->ctx) {
@@ -2575,7 +2663,7 @@ static void on_accept(struct wreg *r)
             c->state = C_DOWN_HS;
             timer_start(&w->heap, &c->t_conn, w->now + w->e->o.handshake_timeout_ms);
             down_handshake(c);
-        } else if (c->hs) {
+        } else if (l->routes) {
             http_start(c);
         } else {
             start_connect(c);

@@ -44,6 +44,14 @@ static void free_cla(struct dp_cluster_load_assignment *a)
     free(a->endpoints);
 }
 
+static void free_principal(struct dp_rbac_principal *pr)
+{
+    free(pr->principal_name.value);
+    for (size_t i = 0; i < pr->n_ids; i++)
+        free_principal(&pr->ids[i]);
+    free(pr->ids);
+}
+
 static void free_rbac(struct dp_rbac *r)
 {
     if (!r)
@@ -51,7 +59,7 @@ static void free_rbac(struct dp_rbac *r)
     for (size_t i = 0; i < r->n_policies; i++) {
         struct dp_rbac_policy *p = &r->policies[i];
         for (size_t j = 0; j < p->n_principals; j++)
-            free(p->principals[j].principal_name.value);
+            free_principal(&p->principals[j]);
         free(p->principals);
         free(p->name);
     }
@@ -76,6 +84,14 @@ void dp_config_free(struct dp_config *c)
         free(l->tcp_proxy.stat_prefix);
         free(l->tcp_proxy.cluster);
         dp_http_conn_manager_free(l->hcm);
+        struct dp_tcp_proxy *alt[2] = {l->raw_tcp_proxy, l->tls_tcp_proxy};
+        for (int k = 0; k < 2; k++) {
+            if (alt[k]) {
+                free(alt[k]->stat_prefix);
+                free(alt[k]->cluster);
+                free(alt[k]);
+            }
+        }
     }
     free(c->listeners);
     for (size_t i = 0; i < c->n_clusters; i++) {
@@ -252,6 +268,23 @@ void dp_rbac_policy_add_any(struct dp_rbac_policy *p)
     p->principals[p->n_principals++].any = 1;
 }
 
+struct dp_rbac_principal *dp_rbac_policy_add_set(struct dp_rbac_policy *p, enum dp_rbac_set set)
+{
+    GROW(p->principals, p->n_principals);
+    struct dp_rbac_principal *pr = &p->principals[p->n_principals++];
+    memset(pr, 0, sizeof(*pr));
+    pr->set = set;
+    return pr;
+}
+
+struct dp_rbac_principal *dp_rbac_set_add(struct dp_rbac_principal *set)
+{
+    GROW(set->ids, set->n_ids);
+    struct dp_rbac_principal *pr = &set->ids[set->n_ids++];
+    memset(pr, 0, sizeof(*pr));
+    return pr;
+}
+
 void dp_tls_add_san(struct dp_common_tls_context *t, enum dp_match_kind kind, const char *value)
 {
     GROW(t->match_subject_alt_names, t->n_match_subject_alt_names);
@@ -354,19 +387,29 @@ static const char *dir_name(enum dp_traffic_direction d)
     return d == DP_DIR_INBOUND ? "INBOUND" : d == DP_DIR_OUTBOUND ? "OUTBOUND" : "UNSPECIFIED";
 }
 
+/* Envoy's JSON of a Principal. */
+static json_t *j_principal(const struct dp_rbac_principal *pr)
+{
+    if (pr->set == DP_RBAC_LEAF)
+        return pr->any ? json_pack("{s:b}", "any", 1)
+                       : json_pack("{s:{s:o}}", "authenticated", "principalName",
+                                   j_matcher(&pr->principal_name));
+    if (pr->set == DP_RBAC_NOT)
+        return json_pack("{s:o}", "notId", pr->n_ids ? j_principal(&pr->ids[0]) : json_object());
+    json_t *ids = json_array();
+    for (size_t i = 0; i < pr->n_ids; i++)
+        json_array_append_new(ids, j_principal(&pr->ids[i]));
+    return json_pack("{s:{s:o}}", pr->set == DP_RBAC_AND ? "andIds" : "orIds", "ids", ids);
+}
+
 static json_t *j_rbac(const struct dp_rbac *r, const char *type)
 {
     json_t *policies = json_object();
     for (size_t i = 0; i < r->n_policies; i++) {
         const struct dp_rbac_policy *p = &r->policies[i];
         json_t *prs = json_array();
-        for (size_t j = 0; j < p->n_principals; j++) {
-            if (p->principals[j].any)
-                json_array_append_new(prs, json_pack("{s:b}", "any", 1));
-            else
-                json_array_append_new(prs, json_pack("{s:{s:o}}", "authenticated", "principalName",
-                                                     j_matcher(&p->principals[j].principal_name)));
-        }
+        for (size_t j = 0; j < p->n_principals; j++)
+            json_array_append_new(prs, j_principal(&p->principals[j]));
         json_object_set_new(
             policies, p->name,
             json_pack("{s:[{s:b}],s:o}", "permissions", "any", 1, "principals", prs));
@@ -508,10 +551,36 @@ static json_t *j_listener(const struct dp_listener *l)
             chain, "transportSocket",
             json_pack("{s:s,s:o}", "name", "envoy.transport_sockets.tls", "typedConfig", dtc));
     }
-    return json_pack("{s:s,s:s,s:o,s:[o],s:s}", "@type",
-                     "type.googleapis.com/envoy.config.listener.v3.Listener", "name", l->name,
-                     "address", j_addr(&l->address), "filterChains", chain, "trafficDirection",
-                     dir_name(l->traffic_direction));
+    json_t *o = json_pack("{s:s,s:s,s:o,s:[o],s:s}", "@type",
+                          "type.googleapis.com/envoy.config.listener.v3.Listener", "name", l->name,
+                          "address", j_addr(&l->address), "filterChains", chain, "trafficDirection",
+                          dir_name(l->traffic_direction));
+    if (l->inspect) {
+        /* PERMISSIVE: the mTLS chain matches tls + ALPN kuma; the others
+         * come first, as Kuma orders them. */
+        json_object_set_new(
+            chain, "filterChainMatch",
+            json_pack("{s:s,s:[s]}", "transportProtocol", "tls", "applicationProtocols", "kuma"));
+        json_t *chains = json_object_get(o, "filterChains");
+        const struct dp_tcp_proxy *alt[2] = {l->raw_tcp_proxy, l->tls_tcp_proxy};
+        static const char *const proto[2] = {"raw_buffer", "tls"};
+        for (int k = 1; k >= 0; k--) {
+            if (!alt[k])
+                continue;
+            json_t *f = json_pack(
+                "{s:s,s:{s:s,s:s,s:s}}", "name", "envoy.filters.network.tcp_proxy", "typedConfig",
+                "@type",
+                "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+                "statPrefix", alt[k]->stat_prefix ? alt[k]->stat_prefix : "", "cluster",
+                alt[k]->cluster ? alt[k]->cluster : "");
+            json_array_insert_new(chains, 0,
+                                  json_pack("{s:{s:s},s:[o]}", "filterChainMatch",
+                                            "transportProtocol", proto[k], "filters", f));
+        }
+        json_object_set_new(o, "listenerFilters",
+                            json_pack("[{s:s}]", "name", "envoy.filters.listener.tls_inspector"));
+    }
+    return o;
 }
 
 static json_t *j_cla(const struct dp_cluster_load_assignment *a)

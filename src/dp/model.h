@@ -64,12 +64,26 @@ struct dp_upstream_tls_context {
     struct dp_uint32_value max_session_keys;
 };
 
-/* envoy.config.rbac.v3.Principal, reduced to authenticated.principal_name
- * matchers and `any`. Kuma emits exactly these. */
-struct dp_rbac_principal {
-    int any;
-    struct dp_string_matcher principal_name; /* when !any */
+/* envoy.config.rbac.v3.Principal, reduced to what Kuma emits:
+ * authenticated.principal_name matchers, `any`, and the sets and_ids /
+ * or_ids / not_id over them (TrafficPermission sources and
+ * MeshTrafficPermission targetRefs with several tags AND the SPIFFE id with
+ * kuma://<tag>/<value> names; a Deny carved out of an Allow is a NOT). */
+enum dp_rbac_set {
+    DP_RBAC_LEAF = 0, /* any or principal_name */
+    DP_RBAC_AND,      /* every one of ids */
+    DP_RBAC_OR,       /* at least one of ids */
+    DP_RBAC_NOT,      /* not ids[0] */
 };
+struct dp_rbac_principal {
+    enum dp_rbac_set set;
+    int any;                                 /* LEAF */
+    struct dp_string_matcher principal_name; /* LEAF when !any */
+    struct dp_rbac_principal *ids;           /* AND, OR, NOT */
+    size_t n_ids;
+};
+/* Deepest principal tree accepted (xds_map refuses deeper ones). */
+#define DP_RBAC_MAX_DEPTH 8
 /* envoy.config.rbac.v3.Policy: permissions are always `any: true` for network
  * RBAC in Kuma, so only principals are modelled. */
 struct dp_rbac_policy {
@@ -181,7 +195,17 @@ struct dp_listener {
     struct dp_downstream_tls_context *tls; /* NULL = plaintext */
     struct dp_rbac *rbac;                  /* NULL = no RBAC filter */
     struct dp_tcp_proxy tcp_proxy;         /* unused when hcm is set */
-    struct dp_http_conn_manager *hcm;      /* NULL = tcp_proxy */
+    struct dp_http_conn_manager *hcm;      /* NULL = tcp_proxy (main chain) */
+    /* Kuma's PERMISSIVE inbound (a tls_inspector and filter chains by
+     * transport protocol; docs/proxy.md "PERMISSIVE"): when `inspect` is
+     * set the engine classifies each connection by its first bytes
+     * (dp/sniff.h). A TLS ClientHello offering ALPN "kuma" takes the chain
+     * above (the mTLS chain: tls, rbac, tcp_proxy); plaintext takes
+     * raw_tcp_proxy (chain raw_buffer) and other TLS tls_tcp_proxy (chain
+     * tls), both proxied as they are, without TLS termination or RBAC. A
+     * class without a chain (NULL) is closed. */
+    int inspect;
+    struct dp_tcp_proxy *raw_tcp_proxy, *tls_tcp_proxy;
 };
 
 /* envoy.config.endpoint.v3.LbEndpoint */
@@ -260,6 +284,11 @@ struct dp_rbac_policy *dp_rbac_add_policy(struct dp_rbac *r, const char *name);
 void dp_rbac_policy_add_principal(struct dp_rbac_policy *p, enum dp_match_kind kind,
                                   const char *value);
 void dp_rbac_policy_add_any(struct dp_rbac_policy *p);
+/* A compound principal (AND, OR, NOT) appended to p, or to a compound
+ * principal; its members are added with dp_rbac_set_add. The returned
+ * pointer is valid until the next append to the same array. */
+struct dp_rbac_principal *dp_rbac_policy_add_set(struct dp_rbac_policy *p, enum dp_rbac_set set);
+struct dp_rbac_principal *dp_rbac_set_add(struct dp_rbac_principal *set);
 void dp_tls_add_san(struct dp_common_tls_context *t, enum dp_match_kind kind, const char *value);
 void dp_tls_add_alpn(struct dp_common_tls_context *t, const char *proto);
 

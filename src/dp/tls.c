@@ -296,6 +296,34 @@ int dp_tls_peer_uri_matches(SSL *ssl, const struct dp_string_matcher *m)
     return peer ? each_uri(peer, match_one, m, NULL, 0) : 0;
 }
 
+static int principal_matches(SSL *ssl, const struct dp_rbac_principal *pr, int depth)
+{
+    if (depth > DP_RBAC_MAX_DEPTH)
+        return 0;
+    switch (pr->set) {
+    case DP_RBAC_LEAF:
+        return pr->any || (ssl && dp_tls_peer_uri_matches(ssl, &pr->principal_name));
+    case DP_RBAC_AND:
+        for (size_t i = 0; i < pr->n_ids; i++)
+            if (!principal_matches(ssl, &pr->ids[i], depth + 1))
+                return 0;
+        return 1; /* Envoy: an empty and_ids matches */
+    case DP_RBAC_OR:
+        for (size_t i = 0; i < pr->n_ids; i++)
+            if (principal_matches(ssl, &pr->ids[i], depth + 1))
+                return 1;
+        return 0;
+    case DP_RBAC_NOT:
+        return pr->n_ids == 1 && !principal_matches(ssl, &pr->ids[0], depth + 1);
+    }
+    return 0;
+}
+
+int dp_tls_peer_principal_matches(SSL *ssl, const struct dp_rbac_principal *pr)
+{
+    return principal_matches(ssl, pr, 0);
+}
+
 void dp_tls_peer_first_uri(SSL *ssl, char *out, size_t outlen)
 {
     out[0] = 0;

@@ -58,6 +58,11 @@ unsigned dp_tls_alpn_wire(char *const *protos, size_t n, unsigned char *out, uns
 int dp_string_match(const struct dp_string_matcher *m, const char *s);
 /* 1 if any URI SAN of the verified peer certificate matches m. */
 int dp_tls_peer_uri_matches(SSL *ssl, const struct dp_string_matcher *m);
+/* Envoy's RBAC principal semantics over the verified peer certificate (ssl
+ * NULL = a plaintext peer, which only `any` matches): a leaf matches when
+ * any URI SAN matches its principal_name, AND/OR/NOT combine their members.
+ * Returns 1 or 0. */
+int dp_tls_peer_principal_matches(SSL *ssl, const struct dp_rbac_principal *pr);
 /* Copies the first URI SAN of the peer certificate (for logs); "" if none. */
 void dp_tls_peer_first_uri(SSL *ssl, char *out, size_t outlen);
 

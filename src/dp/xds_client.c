@@ -308,7 +308,7 @@ static void on_response(struct stream *st, const uint8_t *data, size_t len)
 
 static grpc_channel *make_channel(struct dp_xds_client *c)
 {
-    grpc_arg args[3];
+    grpc_arg args[8];
     memset(args, 0, sizeof(args));
     args[0].type = GRPC_ARG_INTEGER;
     args[0].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
@@ -320,7 +320,23 @@ static grpc_channel *make_channel(struct dp_xds_client *c)
     args[2].type = GRPC_ARG_INTEGER;
     args[2].key = (char *)GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL;
     args[2].value.integer = 1;
-    grpc_channel_args ca = {3, args};
+    /* Keepalive: PINGs at a fixed period whatever the traffic (an idle ADS
+     * stream carries no data for hours), each to be ACKed within the
+     * timeout. gRPC's defaults would not ping at all. */
+    uint32_t ka = c->o.keepalive_time_ms ? c->o.keepalive_time_ms : DP_XDS_KEEPALIVE_TIME_MS;
+    uint32_t kt =
+        c->o.keepalive_timeout_ms ? c->o.keepalive_timeout_ms : DP_XDS_KEEPALIVE_TIMEOUT_MS;
+    static const char *const ka_keys[5] = {
+        GRPC_ARG_KEEPALIVE_TIME_MS, GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+        GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA,
+        GRPC_ARG_HTTP2_MIN_SENT_PING_INTERVAL_WITHOUT_DATA_MS};
+    int ka_vals[5] = {(int)ka, (int)kt, 1, 0 /* unlimited */, (int)ka};
+    for (int i = 0; i < 5; i++) {
+        args[3 + i].type = GRPC_ARG_INTEGER;
+        args[3 + i].key = (char *)ka_keys[i];
+        args[3 + i].value.integer = ka_vals[i];
+    }
+    grpc_channel_args ca = {8, args};
     grpc_channel_credentials *creds = c->ca ? grpc_ssl_credentials_create(c->ca, NULL, NULL, NULL)
                                             : grpc_insecure_credentials_create();
     grpc_channel *ch = grpc_channel_create(c->target, creds, &ca);

@@ -48,11 +48,24 @@ struct dp_xds_client_opts {
     int admin_port;                 /* reported in node metadata */
     uint32_t backoff_initial_ms;    /* 0 → 1 s */
     uint32_t backoff_max_ms;        /* 0 → 30 s */
+    /* HTTP/2 keepalive on the ADS connection: a PING after this long
+     * without one (0 → DP_XDS_KEEPALIVE_TIME_MS), and the connection is
+     * dropped (then re-dialled) when its ACK takes longer than the timeout
+     * (0 → DP_XDS_KEEPALIVE_TIMEOUT_MS). Pings are sent with or without
+     * streams and data, so a control plane that vanished without a FIN/RST
+     * (blackholed, frozen) is noticed within time + timeout. */
+    uint32_t keepalive_time_ms;
+    uint32_t keepalive_timeout_ms;
     /* Installs a configuration (ownership passes in every case); returns 0,
      * or -1 with e set, which the client NACKs. */
     int (*apply)(void *ctx, struct dp_config *cfg, struct err *e);
     void *ctx;
 };
+
+/* Kuma's DP server keepalive (pkg/dp-server/server/server.go: pings every
+ * 15 s, 15 s timeout), applied from the proxy's side too. */
+#define DP_XDS_KEEPALIVE_TIME_MS    15000
+#define DP_XDS_KEEPALIVE_TIMEOUT_MS 15000
 
 struct dp_xds_client;
 

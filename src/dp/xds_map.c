@@ -599,17 +599,20 @@ static int map_secret(const Secret *s, struct dp_config *cfg, struct err *e)
     return 0;
 }
 
-/* One principal into p: any, authenticated, or a one-element set of those. */
-static int map_principal(const Principal *pr, struct dp_rbac_policy *p, const char *what,
-                         struct err *e)
+/* One principal into out (zeroed): any, authenticated principal_name, or
+ * and_ids / or_ids / not_id over those, at most DP_RBAC_MAX_DEPTH deep. */
+static int map_principal_tree(const Principal *pr, struct dp_rbac_principal *out, int depth,
+                              const char *what, struct err *e)
 {
+    if (depth > DP_RBAC_MAX_DEPTH)
+        return err_set(e, "%s: RBAC principals nested deeper than %d", what, DP_RBAC_MAX_DEPTH);
+    const Envoy__Config__Rbac__V3__Principal__Set *set = NULL;
     switch (pr->identifier_case) {
     case ENVOY__CONFIG__RBAC__V3__PRINCIPAL__IDENTIFIER_ANY:
-        if (pr->any) {
-            dp_rbac_policy_add_any(p);
-            return 0;
-        }
-        break;
+        if (!pr->any)
+            break;
+        out->any = 1;
+        return 0;
     case ENVOY__CONFIG__RBAC__V3__PRINCIPAL__IDENTIFIER_AUTHENTICATED: {
         enum dp_match_kind k;
         const char *v;
@@ -617,28 +620,65 @@ static int map_principal(const Principal *pr, struct dp_rbac_policy *p, const ch
             break;
         if (string_matcher(pr->authenticated->principal_name, &k, &v, what, e) < 0)
             return -1;
-        dp_rbac_policy_add_principal(p, k, v);
+        out->principal_name.kind = k;
+        out->principal_name.value = xstrdup(v);
         return 0;
     }
-    case ENVOY__CONFIG__RBAC__V3__PRINCIPAL__IDENTIFIER_OR_IDS:
-        /* Policy principals are OR-ed already. */
-        if (!pr->or_ids)
-            break;
-        for (size_t i = 0; i < pr->or_ids->n_ids; i++)
-            if (map_principal(pr->or_ids->ids[i], p, what, e) < 0)
-                return -1;
-        return 0;
     case ENVOY__CONFIG__RBAC__V3__PRINCIPAL__IDENTIFIER_AND_IDS:
-        if (pr->and_ids && pr->and_ids->n_ids == 1)
-            return map_principal(pr->and_ids->ids[0], p, what, e);
+        out->set = DP_RBAC_AND;
+        set = pr->and_ids;
         break;
+    case ENVOY__CONFIG__RBAC__V3__PRINCIPAL__IDENTIFIER_OR_IDS:
+        out->set = DP_RBAC_OR;
+        set = pr->or_ids;
+        break;
+    case ENVOY__CONFIG__RBAC__V3__PRINCIPAL__IDENTIFIER_NOT_ID:
+        if (!pr->not_id)
+            break;
+        out->set = DP_RBAC_NOT;
+        return map_principal_tree(pr->not_id, dp_rbac_set_add(out), depth + 1, what, e);
     default:
         break;
     }
+    if (set) {
+        if (set->n_ids == 0)
+            return err_set(e, "%s: an RBAC principal set needs at least one id", what);
+        for (size_t i = 0; i < set->n_ids; i++)
+            if (map_principal_tree(set->ids[i], dp_rbac_set_add(out), depth + 1, what, e) < 0)
+                return -1;
+        return 0;
+    }
     return err_set(e,
                    "%s: RBAC principal kind %d is not supported (only any, authenticated "
-                   "principal_name and sets of them)",
+                   "principal_name and and_ids/or_ids/not_id of them)",
                    what, (int)pr->identifier_case);
+}
+
+/* A policy principal into p. A top-level or_ids is flattened (policy
+ * principals are OR-ed already) and a one-element and_ids unwrapped, so the
+ * common shapes stay flat. */
+static int map_principal_at(const Principal *pr, struct dp_rbac_policy *p, int depth,
+                            const char *what, struct err *e)
+{
+    if (depth > DP_RBAC_MAX_DEPTH)
+        return err_set(e, "%s: RBAC principals nested deeper than %d", what, DP_RBAC_MAX_DEPTH);
+    if (pr->identifier_case == ENVOY__CONFIG__RBAC__V3__PRINCIPAL__IDENTIFIER_OR_IDS &&
+        pr->or_ids && pr->or_ids->n_ids > 0) {
+        for (size_t i = 0; i < pr->or_ids->n_ids; i++)
+            if (map_principal_at(pr->or_ids->ids[i], p, depth + 1, what, e) < 0)
+                return -1;
+        return 0;
+    }
+    if (pr->identifier_case == ENVOY__CONFIG__RBAC__V3__PRINCIPAL__IDENTIFIER_AND_IDS &&
+        pr->and_ids && pr->and_ids->n_ids == 1)
+        return map_principal_at(pr->and_ids->ids[0], p, depth + 1, what, e);
+    return map_principal_tree(pr, dp_rbac_policy_add_set(p, DP_RBAC_LEAF), depth, what, e);
+}
+
+static int map_principal(const Principal *pr, struct dp_rbac_policy *p, const char *what,
+                         struct err *e)
+{
+    return map_principal_at(pr, p, 0, what, e);
 }
 
 /* envoy.config.rbac.v3.RBAC rules (network or HTTP filter) into out. */
@@ -887,6 +927,112 @@ static int map_tcp_proxy(struct build *b, const Google__Protobuf__Any *any, stru
     else
         rc = err_set(e, "%s: no cluster", what);
     protobuf_c_message_free_unpacked((ProtobufCMessage *)t, NULL);
+    return rc;
+}
+
+/* Inline certificate material of a static TLS context (Kuma's
+ * ServerSideStaticMTLS) as a model secret the listener names. */
+static int inline_data(const Envoy__Config__Core__V3__DataSource *ds, char **out)
+{
+    if (!ds)
+        return -1;
+    if (ds->specifier_case == ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_INLINE_BYTES)
+        *out = xstrndup((const char *)ds->inline_bytes.data, ds->inline_bytes.len);
+    else if (ds->specifier_case == ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_INLINE_STRING)
+        *out = xstrdup(ds->inline_string);
+    else
+        return -1;
+    return 0;
+}
+
+#define ADMIN_LISTENER  "kuma:envoy:admin"
+#define ADMIN_CERT_NAME "kuma:envoy:admin:certificate"
+#define ADMIN_CA_NAME   "kuma:envoy:admin:ca"
+
+/*
+ * Kuma's admin listener (kuma:envoy:admin, pkg/xds/generator/
+ * admin_proxy_generator.go): a tls_inspector, a plaintext chain that only
+ * answers /ready and a chain for transport_protocol "tls" whose HCM routes
+ * everything to the cluster kuma:envoy:admin (the admin on 127.0.0.1),
+ * behind a DownstreamTlsContext with inline certificate, key and CA that
+ * requires a client certificate. kuma-dp serves it as one TLS listener
+ * that TCP-proxies to that cluster: the admin it reaches serves GET only
+ * and /ready itself, so the HCM's routes add nothing. The inline material
+ * becomes two model secrets. The plaintext chain is not served (a plaintext
+ * client gets a failed handshake). A listener without a TLS chain is
+ * skipped.
+ */
+static int map_admin_listener(struct build *b, const Listener *m, struct err *e)
+{
+    const char *what = "listener " ADMIN_LISTENER;
+    const char *ip;
+    uint32_t port;
+    if (socket_address(m->address, &ip, &port, what, e) < 0)
+        return -1;
+    const Envoy__Config__Listener__V3__FilterChain *fc = NULL;
+    for (size_t i = 0; i < m->n_filter_chains; i++) {
+        const Envoy__Config__Listener__V3__FilterChainMatch *fm =
+            m->filter_chains[i]->filter_chain_match;
+        if (fm && fm->transport_protocol && strcmp(fm->transport_protocol, "tls") == 0)
+            fc = m->filter_chains[i];
+    }
+    if (!fc) {
+        log_info(LOG, "%s: skipped (no TLS filter chain)", what);
+        return 0;
+    }
+    int plain;
+    const Google__Protobuf__Any *tany = tls_socket(fc->transport_socket, what, &plain, e);
+    if (plain)
+        return err_set(e, "%s: the TLS filter chain has no transport socket", what);
+    if (!tany)
+        return -1;
+    const Envoy__Extensions__TransportSockets__Tls__V3__DownstreamTlsContext *d =
+        (const void *)typed(
+            tany, URL_DOWNSTREAM_TLS,
+            &envoy__extensions__transport_sockets__tls__v3__downstream_tls_context__descriptor,
+            what, e);
+    if (!d)
+        return -1;
+    const CommonTls *c = d->common_tls_context;
+    char *chain = NULL, *key = NULL, *ca = NULL;
+    int rc = -1;
+    if (!c || c->n_tls_certificates != 1 ||
+        inline_data(c->tls_certificates[0]->certificate_chain, &chain) < 0 ||
+        inline_data(c->tls_certificates[0]->private_key, &key) < 0) {
+        err_set(e, "%s: needs one inline TLS certificate and key", what);
+        goto out;
+    }
+    if (c->validation_context_type_case !=
+            ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__COMMON_TLS_CONTEXT__VALIDATION_CONTEXT_TYPE_VALIDATION_CONTEXT ||
+        !c->validation_context || inline_data(c->validation_context->trusted_ca, &ca) < 0) {
+        err_set(e, "%s: needs an inline trusted_ca", what);
+        goto out;
+    }
+    if (!d->require_client_certificate || !d->require_client_certificate->value) {
+        err_set(e, "%s: must require client certificates", what);
+        goto out;
+    }
+    struct dp_secret *sc = dp_config_add_secret(b->cfg, ADMIN_CERT_NAME);
+    sc->certificate_chain = chain;
+    sc->private_key = key;
+    chain = key = NULL;
+    struct dp_secret *sv = dp_config_add_secret(b->cfg, ADMIN_CA_NAME);
+    sv->trusted_ca = ca;
+    ca = NULL;
+    struct dp_listener *l = dp_config_add_listener(b->cfg, ADMIN_LISTENER, ip, port);
+    l->traffic_direction = DP_DIR_INBOUND;
+    l->tls = xcalloc(1, sizeof(*l->tls));
+    l->tls->require_client_certificate = 1;
+    l->tls->common_tls_context.tls_certificate_sds_secret = xstrdup(ADMIN_CERT_NAME);
+    l->tls->common_tls_context.validation_context_sds_secret = xstrdup(ADMIN_CA_NAME);
+    l->tcp_proxy.stat_prefix = xstrdup("kuma_envoy_admin");
+    l->tcp_proxy.cluster = xstrdup(ADMIN_LISTENER);
+    rc = 0;
+out:
+    free(chain);
+    free(key);
+    free(ca);
+    protobuf_c_message_free_unpacked((ProtobufCMessage *)d, NULL);
     return rc;
 }
 
@@ -1156,9 +1302,125 @@ out:
     return rc;
 }
 
+static int map_listener(struct build *b, const Listener *m, struct err *e);
+
+/* A chain of a PERMISSIVE listener that is proxied as it is: no transport
+ * socket, only a tcp_proxy to one cluster. */
+static int plain_chain_proxy(const Envoy__Config__Listener__V3__FilterChain *fc,
+                             struct dp_tcp_proxy **out, const char *what, struct err *e)
+{
+    if (fc->transport_socket)
+        return err_set(e,
+                       "%s: a transport socket on a plaintext or TLS-passthrough filter chain "
+                       "is not supported",
+                       what);
+    if (fc->n_filters != 1 || !fc->filters[0]->typed_config ||
+        !fc->filters[0]->typed_config->type_url ||
+        strcmp(fc->filters[0]->typed_config->type_url, URL_TCP_PROXY) != 0)
+        return err_set(e,
+                       "%s: a plaintext or TLS-passthrough filter chain must hold one tcp_proxy "
+                       "(RBAC and HTTP there are not supported)",
+                       what);
+    const TcpProxy *t = (const void *)typed(
+        fc->filters[0]->typed_config, URL_TCP_PROXY,
+        &envoy__extensions__filters__network__tcp_proxy__v3__tcp_proxy__descriptor, what, e);
+    if (!t)
+        return -1;
+    int rc = 0;
+    if (t->cluster_specifier_case !=
+        ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__CLUSTER_SPECIFIER_CLUSTER) {
+        rc = err_set(e, "%s: the plaintext filter chain's tcp_proxy needs one cluster", what);
+    } else {
+        *out = xcalloc(1, sizeof(**out));
+        (*out)->stat_prefix = xstrdup(t->stat_prefix ? t->stat_prefix : "");
+        (*out)->cluster = xstrdup(t->cluster);
+    }
+    protobuf_c_message_free_unpacked((ProtobufCMessage *)t, NULL);
+    return rc;
+}
+
+static int is_tls_inspector(const Envoy__Config__Listener__V3__ListenerFilter *f)
+{
+    return (f->name && strcmp(f->name, "envoy.filters.listener.tls_inspector") == 0) ||
+           (f->typed_config && f->typed_config->type_url &&
+            strcmp(f->typed_config->type_url, TYPE_PREFIX
+                   "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector") == 0);
+}
+
+/*
+ * Kuma's PERMISSIVE inbound (pkg/xds/generator/inbound_proxy_generator.go):
+ * a tls_inspector and chains matched on transport_protocol "raw_buffer",
+ * "tls", and "tls" + application_protocols [kuma]. The last is mapped as an
+ * ordinary listener; the other two become the listener's raw_tcp_proxy and
+ * tls_tcp_proxy, which the engine takes after peeking at the first bytes
+ * (dp/sniff.h). Any other shape of several chains is refused.
+ */
+static int map_inspected_listener(struct build *b, const Listener *m, struct err *e)
+{
+    char what[300];
+    snprintf(what, sizeof(what), "listener %s", m->name);
+    int inspector = 0;
+    for (size_t i = 0; i < m->n_listener_filters; i++)
+        inspector |= is_tls_inspector(m->listener_filters[i]);
+    if (!inspector)
+        return err_set(e, "%s: several filter chains are supported only behind a tls_inspector",
+                       what);
+    const Envoy__Config__Listener__V3__FilterChain *kuma = NULL, *raw = NULL, *tls = NULL;
+    for (size_t i = 0; i < m->n_filter_chains; i++) {
+        const Envoy__Config__Listener__V3__FilterChain *fc = m->filter_chains[i];
+        const Envoy__Config__Listener__V3__FilterChainMatch *fm = fc->filter_chain_match;
+        const char *tp = fm && fm->transport_protocol ? fm->transport_protocol : "";
+        int alpn_kuma = fm && fm->n_application_protocols == 1 &&
+                        strcmp(fm->application_protocols[0], "kuma") == 0;
+        const Envoy__Config__Listener__V3__FilterChain **slot = NULL;
+        if (fm && fm->n_server_names == 0) {
+            if (strcmp(tp, "tls") == 0 && alpn_kuma)
+                slot = &kuma;
+            else if (strcmp(tp, "tls") == 0 && fm->n_application_protocols == 0)
+                slot = &tls;
+            else if (strcmp(tp, "raw_buffer") == 0 && fm->n_application_protocols == 0)
+                slot = &raw;
+        }
+        if (!slot)
+            return err_set(e,
+                           "%s: filter chain %zu: only Kuma's PERMISSIVE matches (raw_buffer, tls, "
+                           "tls + ALPN kuma) are supported",
+                           what, i);
+        if (*slot)
+            return err_set(e, "%s: two filter chains with the same match", what);
+        *slot = fc;
+    }
+    if (!kuma)
+        return err_set(e, "%s: no filter chain for tls + ALPN kuma", what);
+    Listener one = *m;
+    Envoy__Config__Listener__V3__FilterChain *only = (void *)kuma;
+    one.n_filter_chains = 1;
+    one.filter_chains = &only;
+    one.n_listener_filters = 0;
+    size_t before = b->cfg->n_listeners;
+    if (map_listener(b, &one, e) < 0)
+        return -1;
+    if (b->cfg->n_listeners != before + 1)
+        return 0; /* skipped (transparent proxying) */
+    struct dp_listener *l = &b->cfg->listeners[before];
+    if (!l->tls)
+        return err_set(e, "%s: the tls + ALPN kuma filter chain has no TLS context", what);
+    l->inspect = 1;
+    if (raw && plain_chain_proxy(raw, &l->raw_tcp_proxy, what, e) < 0)
+        return -1;
+    if (tls && plain_chain_proxy(tls, &l->tls_tcp_proxy, what, e) < 0)
+        return -1;
+    return 0;
+}
+
 static int map_listener(struct build *b, const Listener *m, struct err *e)
 {
     const char *name = m->name;
+    if (name && strcmp(name, ADMIN_LISTENER) == 0)
+        return map_admin_listener(b, m, e);
+    if (m->n_filter_chains > 1 && !((m->bind_to_port && !m->bind_to_port->value) ||
+                                    (m->use_original_dst && m->use_original_dst->value)))
+        return map_inspected_listener(b, m, e);
     if (m->api_listener)
         return err_set(e, "listener %s: API listeners are not supported", name);
     if ((m->bind_to_port && !m->bind_to_port->value) ||

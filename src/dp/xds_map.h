@@ -21,10 +21,14 @@
  *    filter chains, any other filter, RDS, HTTP/2 codecs, other HTTP filters
  *    (unless is_optional), RBAC
  *    action LOG and principals that are not `any`, `authenticated` or
- *    or_ids/and_ids of one element; pipes and named ports. Skipped with a
+ *    and_ids / or_ids / not_id of those (at most DP_RBAC_MAX_DEPTH deep);
+ *    pipes and named ports. Skipped with a
  *    log line: listeners that do not bind (bind_to_port false, transparent
  *    proxying) and use_original_dst listeners (passthrough), which can only
- *    be reached through iptables redirection, absent here.
+ *    be reached through iptables redirection, absent here. The admin
+ *    listener `kuma:envoy:admin` is mapped on its own (see map_admin_listener
+ *    in xds_map.c): its TLS chain becomes a TLS listener proxying to the
+ *    admin, its inline certificate, key and CA two model secrets.
  *  - Cluster: STATIC or EDS (eds_cluster_config.service_name honoured),
  *    connect_timeout, lb_policy (RING_HASH and MAGLEV are balanced as
  *    LEAST_REQUEST: both only spread load, and the engine has no hashing),

@@ -11,8 +11,10 @@
 #include <string.h>
 
 #include "core/util.h"
+#include "xds/admin.h"
 #include "xds/names.h"
 #include "xds/pb.h"
+#include "xds/permissive.h"
 #include "xds/policies.h"
 
 #define CONNECT_TIMEOUT_S 5 /* Kuma's default cluster connect timeout */
@@ -897,6 +899,8 @@ static void gen_inbound(struct gen *g)
             free(sp2);
             prepend_filter(&a, fc, "envoy.filters.network.rbac", XDS_URL_NETWORK_RBAC, &rb->base);
             fc->transport_socket = downstream_tls(&a, g->snap->mesh);
+            if (g->snap->mtls_permissive)
+                xds_permissive_inbound(&a, l); /* xds/permissive.h */
         }
         if (transparent(dp))
             l->bind_to_port = pb_bool(&a, 0);
@@ -1406,15 +1410,26 @@ static void gen_builtin_gateway(struct gen *g)
     }
 }
 
+static void admin_emit(void *ctx, enum xds_type t, const char *name, const ProtobufCMessage *m)
+{
+    add_msg(ctx, t, name, m);
+}
+
+/* The admin endpoints on the proxy's address (xds/admin.h). */
+static void gen_admin(struct gen *g)
+{
+    xds_admin_resources(g->dp, g->o, admin_emit, g);
+}
+
 typedef void gen_step(struct gen *g);
 
 /* Envoy sidecars and gateways. */
-static gen_step *const envoy_steps[] = {gen_inbound, gen_outbound, gen_outbound_clusters,
-                                        gen_transparent, gen_secrets};
+static gen_step *const envoy_steps[] = {gen_inbound,     gen_outbound, gen_outbound_clusters,
+                                        gen_transparent, gen_secrets,  gen_admin};
 /* Proxyless gRPC clients. */
 static gen_step *const proxyless_steps[] = {gen_proxyless, gen_outbound_clusters};
 /* Builtin gateways. */
-static gen_step *const gateway_steps[] = {gen_builtin_gateway, gen_secrets};
+static gen_step *const gateway_steps[] = {gen_builtin_gateway, gen_secrets, gen_admin};
 
 static int cmp_res(const void *a, const void *b)
 {
@@ -1433,6 +1448,8 @@ uint64_t xds_gen_input_hash(const struct xds_mesh_snapshot *snap, const struct x
     h = xds_hash_u64(h, snap->policy_hash);
     h = xds_hash_u64(h, snap->ca_hash);
     h = xds_hash_str(h, o ? o->identity_cert_pem : NULL);
+    h = xds_hash_u64(h, o ? o->admin_port : 0);
+    h = xds_hash_str(h, o ? o->admin_cert_pem : NULL);
     for (size_t i = 0; i < dp->n_outbounds; i++) {
         const struct xds_service *s = xds_snapshot_service(snap, dp->outbounds[i].service);
         h = xds_hash_u64(h, s ? s->hash : 0);

@@ -64,6 +64,11 @@ struct xds_gen_opts {
     /* mTLS: the proxy's workload certificate and key (PEM), delivered as
      * identity_cert:secret:<mesh>. NULL when the mesh has no mTLS or no CA. */
     const char *identity_cert_pem, *identity_key_pem;
+    /* Envoy admin (xds/admin.h): the admin port the proxy reported (0 =
+     * none), the admin listener's server certificate and key and the envoy
+     * admin CA (PEM; NULL = no TLS admin listener). */
+    uint32_t admin_port;
+    const char *admin_cert_pem, *admin_key_pem, *admin_ca_pem;
 };
 
 /* Everything the output depends on, hashed: equal hashes mean the output

@@ -29,6 +29,7 @@
 
 #include "core/codec.h"
 #include "core/log.h"
+#include "ca/admin.h"
 #include "ca/token.h"
 #include "ca/workload.h"
 #include "core/types.h"
@@ -99,8 +100,13 @@ struct proxy {
     char *cert_pem, *key_pem;
     uint64_t cert_for;
     int64_t cert_issued_ns, cert_expires_ns;
-    int64_t cert_rotate_ms;    /* monotonic, 0 = no certificate */
-    int64_t cert_fail_ms;      /* last failed issue (retried at the next change) */
+    int64_t cert_rotate_ms; /* monotonic, 0 = no certificate */
+    int64_t cert_fail_ms;   /* last failed issue (retried at the next change) */
+    /* Envoy admin: the port kuma-dp reported (node metadata
+     * dataplane.admin.port, 0 = none) and the admin listener's server
+     * certificate, issued for admin_cert_for (the dataplane's address). */
+    uint32_t admin_port;
+    char *admin_cert_pem, *admin_key_pem, *admin_cert_for;
     struct insight_entry *ins; /* its insight (created on first use; ins_mu) */
     int pending;               /* queued for generation at the end of the loop */
 };
@@ -480,6 +486,16 @@ static void proxy_cert_clear(struct proxy *p)
     p->cert_rotate_ms = 0;
 }
 
+static void proxy_admin_clear(struct proxy *p)
+{
+    if (p->admin_key_pem)
+        OPENSSL_cleanse(p->admin_key_pem, strlen(p->admin_key_pem));
+    free(p->admin_key_pem);
+    free(p->admin_cert_pem);
+    free(p->admin_cert_for);
+    p->admin_key_pem = p->admin_cert_pem = p->admin_cert_for = NULL;
+}
+
 static void proxy_remove(struct xds_server *s, struct proxy *p)
 {
     char *k = pkey(p->mesh, p->name);
@@ -498,6 +514,7 @@ static void proxy_remove(struct xds_server *s, struct proxy *p)
     }
     xds_proxy_config_unref(p->cfg);
     proxy_cert_clear(p);
+    proxy_admin_clear(p);
     free(p->mesh);
     free(p->name);
     free(p);
@@ -768,6 +785,27 @@ static void certs_issue(struct cert_job *v, size_t n, int threads)
         pthread_join(tid[t], NULL);
 }
 
+/* The admin listener's server certificate (Kuma's EnvoyAdminMTLSCerts):
+ * issued from the envoy admin CA for the dataplane's address, once per
+ * address. Failures are logged and leave the proxy without the listener. */
+static void proxy_ensure_admin_cert(struct xds_server *s, struct proxy *p,
+                                    const struct xds_dataplane *dp)
+{
+    if (!s->cfg.admin_ca_cert_pem || !s->cfg.admin_ca_key_pem || p->proxyless || !dp->address)
+        return;
+    if (p->admin_cert_for && strcmp(p->admin_cert_for, dp->address) == 0)
+        return;
+    proxy_admin_clear(p);
+    struct err e;
+    const char *host = dp->address;
+    if (ca_admin_issue(s->cfg.admin_ca_cert_pem, s->cfg.admin_ca_key_pem, 1, &host, 1,
+                       &p->admin_cert_pem, &p->admin_key_pem, &e) < 0) {
+        log_warn(LOG, "%s.%s: no admin listener certificate: %s", p->mesh, p->name, e.msg);
+        return;
+    }
+    p->admin_cert_for = xstrdup(dp->address);
+}
+
 /* Prepares p's generation: loads its mesh's snapshot, issues or rotates its
  * certificate, and fills job when its inputs changed since the config it
  * has. Returns 1 when a job was filled (mesh thread). */
@@ -783,9 +821,14 @@ static int proxy_prepare(struct xds_server *s, struct proxy *p, struct xds_gen_j
     if (!dp)
         return 0; /* not registered yet, or deleted */
     proxy_ensure_cert(s, p, m->snap, dp);
+    proxy_ensure_admin_cert(s, p, dp);
     struct xds_gen_opts o = {.proxyless = p->proxyless,
                              .identity_cert_pem = p->cert_pem,
-                             .identity_key_pem = p->key_pem};
+                             .identity_key_pem = p->key_pem,
+                             .admin_port = p->admin_port,
+                             .admin_cert_pem = p->admin_cert_pem,
+                             .admin_key_pem = p->admin_key_pem,
+                             .admin_ca_pem = p->admin_cert_pem ? s->cfg.admin_ca_cert_pem : NULL};
     if (p->cfg && p->cfg->input_hash == xds_gen_input_hash(m->snap, dp, &o))
         return 0;
     job->dp = dp;
@@ -1074,6 +1117,10 @@ static int stream_hello(struct xds_server *s, struct xstream *x,
         p->ms->connected++;
     const char *ua = req->node->user_agent_name;
     p->proxyless = ua && strncmp(ua, "gRPC", 4) == 0;
+    const char *aport = node_metadata_string(req->node, "dataplane.admin.port");
+    char *aend = NULL;
+    unsigned long ap = aport ? strtoul(aport, &aend, 10) : 0;
+    p->admin_port = aport && *aport && aend && !*aend && ap <= 65535 ? (uint32_t)ap : 0;
     x->proxy = p;
     x->next = p->streams;
     p->streams = x;
@@ -1091,6 +1138,7 @@ static int stream_hello(struct xds_server *s, struct xstream *x,
     free(in->peer);
     in->peer = xstrdup(xds_stream_peer(x->ts));
     in->proxyless = p->proxyless;
+    in->admin_port = p->admin_port;
     pthread_mutex_unlock(&s->ins_mu);
 
     free(mesh);
@@ -1533,6 +1581,7 @@ void xds_server_stop(struct xds_server *s)
         struct proxy *p = v;
         xds_proxy_config_unref(p->cfg);
         proxy_cert_clear(p);
+        proxy_admin_clear(p);
         free(p->mesh);
         free(p->name);
         free(p);

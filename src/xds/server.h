@@ -56,6 +56,10 @@ struct xds_server_config {
     const char *instance_id;  /* control_plane.identifier in responses */
     const char *tls_cert_pem; /* NULL = plaintext (see transport.h) */
     const char *tls_key_pem;
+    /* The envoy admin CA (GlobalSecret envoy-admin-ca; ca/admin.h): each
+     * dataplane gets a server certificate from it for its TLS admin
+     * listener kuma:envoy:admin. NULL = no admin listeners. */
+    const char *admin_ca_cert_pem, *admin_ca_key_pem;
     xds_auth_fn *authenticate; /* NULL = no authentication (Kuma's "none") */
     void *auth_ctx;
 };
@@ -97,6 +101,7 @@ struct xds_dataplane_insight {
     uint64_t stream_id;         /* latest stream */
     char *peer;
     int proxyless;
+    uint32_t admin_port; /* node metadata dataplane.admin.port, 0 = not reported */
     /* mTLS identity (all 0/NULL while the mesh has no mTLS): Kuma's
      * DataplaneInsight.mTLS. */
     char *cert_backend;          /* the CA backend that issued it */

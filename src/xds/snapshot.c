@@ -201,6 +201,12 @@ struct xds_mesh_snapshot *xds_snapshot_build_from(const struct xds_snapshot_inpu
             s->mtls_backend = xstrdup(eb);
             const char *bt = json_string_value(json_object_get(b, "type"));
             s->mtls_backend_type = xstrdup(bt ? bt : "builtin");
+            /* CertificateAuthorityBackend.mode: STRICT (0, default) or
+             * PERMISSIVE (1), as protojson reads an enum. */
+            const json_t *mode = json_object_get(b, "mode");
+            s->mtls_permissive =
+                (json_is_string(mode) && strcmp(json_string_value(mode), "PERMISSIVE") == 0) ||
+                (json_is_integer(mode) && json_integer_value(mode) == 1);
             const char *exp = json_string_value(json_object_get(
                 json_object_get(json_object_get(b, "dpCert"), "rotation"), "expiration"));
             int64_t ns;

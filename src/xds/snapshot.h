@@ -59,9 +59,10 @@ struct xds_dpset {
 struct xds_mesh_snapshot {
     atomic_int refs;
     char *mesh;
-    int passthrough;    /* networking.outbound.passthrough, default true */
-    int mtls;           /* mtls.enabledBackend is set */
-    uint64_t mesh_hash; /* of the Mesh spec */
+    int passthrough;     /* networking.outbound.passthrough, default true */
+    int mtls;            /* mtls.enabledBackend is set */
+    int mtls_permissive; /* the enabled backend's mode is PERMISSIVE (docs/xds.md) */
+    uint64_t mesh_hash;  /* of the Mesh spec */
     /* mTLS: the enabled backend's CA. signer is NULL when the CA could not
      * be loaded (ca_error says why) or the snapshot was built without a key
      * (tests); ca_cert_pem is what mesh_ca:secret:<mesh> carries. */

@@ -54,6 +54,10 @@ struct accept_slot {
  * only add wake-ups (docs/BENCHMARKS.md: 2 queues used 10% less CPU than 8
  * on 2 cores). */
 #define XDS_CQS 8
+/* The shortest PING period a proxy may use without being told off (GOAWAY
+ * too_many_pings): kuma-dp pings at 5 s at the least, this leaves a second
+ * of jitter. Kuma's DP server enforces 15 s. */
+#define XDS_MIN_CLIENT_PING_MS 4000
 
 struct cq_thread {
     struct xds_transport *t;
@@ -523,14 +527,28 @@ int xds_transport_start(const struct xds_transport_opts *o, const struct xds_tra
 
     /* SO_REUSEPORT off: a stale server on the same port must fail the bind,
      * not silently share the clients. */
-    grpc_arg args[2];
+    grpc_arg args[5];
     args[0].type = GRPC_ARG_INTEGER;
     args[0].key = (char *)GRPC_ARG_ALLOW_REUSEPORT;
     args[0].value.integer = 0;
     args[1].type = GRPC_ARG_INTEGER;
     args[1].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
     args[1].value.integer = (int)(o->max_message ? o->max_message : 4u << 20);
-    grpc_channel_args cargs = {2, args};
+    /* Keepalive: proxies PING (kuma-dp every 15 s by default, docs/dp-xds.md)
+     * with or without streams, down to one PING per XDS_MIN_CLIENT_PING_MS,
+     * and get no GOAWAY too_many_pings. Unlike Kuma's DP server this one
+     * sends no PINGs itself: nothing runs at rest (a proxy that vanished is
+     * noticed when a push to it fails, or its own keepalive reconnects it). */
+    static const char *const ka_keys[3] = {GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS,
+                                           GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                                           GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA};
+    const int ka_vals[3] = {1, XDS_MIN_CLIENT_PING_MS, 0};
+    for (int i = 0; i < 3; i++) {
+        args[2 + i].type = GRPC_ARG_INTEGER;
+        args[2 + i].key = (char *)ka_keys[i];
+        args[2 + i].value.integer = ka_vals[i];
+    }
+    grpc_channel_args cargs = {5, args};
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     t->n_cqs = ncpu < 2 ? 2 : ncpu > XDS_CQS ? XDS_CQS : (int)ncpu;
     t->server = grpc_server_create(&cargs, NULL);

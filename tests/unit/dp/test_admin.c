@@ -196,7 +196,11 @@ TEST(dp_admin_config_dump_json)
     json_t *j = json_loads(body(r), 0, &je);
     ASSERT(j != NULL);
     json_t *configs = json_object_get(j, "configs");
-    ASSERT_INT_EQ(json_array_size(configs), 4);
+    /* EDS only with include_eds, as Envoy. */
+    ASSERT_INT_EQ(json_array_size(configs), 3);
+    char *r2 = http_get(f.admin_port, "/config_dump?include_eds=true");
+    ASSERT_STR_CONTAINS(r2, "envoy.admin.v3.EndpointsConfigDump");
+    free(r2);
     ASSERT_STR_EQ(json_string_value(json_object_get(json_array_get(configs, 0), "@type")),
                   "type.googleapis.com/envoy.admin.v3.ListenersConfigDump");
     json_t *lst =

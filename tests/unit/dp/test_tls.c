@@ -618,3 +618,111 @@ TEST(dp_outbound_tls_failure_retries_next_endpoint_and_ejects)
     free(ik);
     mesh_down(&m);
 }
+
+/* Rebuilds the inbound's RBAC with one compound principal. */
+static struct dp_config *inbound_with(struct mesh *m, const char *version,
+                                      struct dp_rbac_principal **root, enum dp_rbac_set set)
+{
+    struct dp_config *c =
+        inbound_cfg(version, m->in_cert, m->in_key, m->ca.pem, backend_port(m->app));
+    struct dp_rbac_policy *p = &c->listeners[0].rbac->policies[0];
+    free(p->principals[0].principal_name.value);
+    free(p->principals);
+    p->principals = NULL;
+    p->n_principals = 0;
+    *root = dp_rbac_policy_add_set(p, set);
+    return c;
+}
+
+static void leaf(struct dp_rbac_principal *set, const char *uri)
+{
+    struct dp_rbac_principal *l = dp_rbac_set_add(set);
+    l->principal_name.kind = DP_MATCH_EXACT;
+    l->principal_name.value = xstrdup(uri);
+}
+
+TEST(dp_rbac_and_or_not_principals)
+{
+    struct mesh m;
+    mesh_up(&m, "spiffe://default/backend", "spiffe://default/web", 0);
+    struct dp_rbac_principal *r;
+    /* AND(web, kuma://version/v1): web's certificate has no version SAN. */
+    struct dp_config *c = inbound_with(&m, "2", &r, DP_RBAC_AND);
+    leaf(r, "spiffe://default/web");
+    leaf(r, "kuma://version/v1");
+    apply(m.in, c);
+    char *s = client_read_all(m.out_port);
+    ASSERT_STR_EQ(s, "");
+    free(s);
+    ASSERT_INT_EQ(stat_wait(m.in, "inbound_127.0.0.1_0.rbac.denied", 1), 1);
+    /* OR(other, web) lets web in. */
+    c = inbound_with(&m, "3", &r, DP_RBAC_OR);
+    leaf(r, "spiffe://default/other");
+    leaf(r, "spiffe://default/web");
+    apply(m.in, c);
+    ASSERT(echo_ok(m.out_port, 1000, 5));
+    /* AND(web, NOT(other)) too; NOT(web) keeps it out. */
+    c = inbound_with(&m, "4", &r, DP_RBAC_AND);
+    leaf(r, "spiffe://default/web");
+    struct dp_rbac_principal *n = dp_rbac_set_add(r);
+    n->set = DP_RBAC_NOT;
+    leaf(n, "spiffe://default/other");
+    apply(m.in, c);
+    ASSERT(echo_ok(m.out_port, 1000, 6));
+    c = inbound_with(&m, "5", &r, DP_RBAC_NOT);
+    leaf(r, "spiffe://default/web");
+    apply(m.in, c);
+    s = client_read_all(m.out_port);
+    ASSERT_STR_EQ(s, "");
+    free(s);
+    ASSERT_INT_EQ(stat_wait(m.in, "inbound_127.0.0.1_0.rbac.denied", 2), 2);
+    ASSERT_INT_EQ(stat_get(m.in, "inbound_127.0.0.1_0.rbac.allowed"), 2);
+    mesh_down(&m);
+}
+
+/* PERMISSIVE: one inbound takes mesh mTLS (ALPN kuma, RBAC), plaintext and
+ * TLS it does not terminate (passed to the application as it is); without
+ * a plaintext chain, plaintext is closed. */
+TEST(dp_permissive_inbound)
+{
+    struct mesh m;
+    mesh_up(&m, "spiffe://default/backend", "spiffe://default/web", 0);
+    struct dp_config *c = inbound_cfg("2", m.in_cert, m.in_key, m.ca.pem, backend_port(m.app));
+    struct dp_listener *l = &c->listeners[0];
+    l->inspect = 1;
+    l->raw_tcp_proxy = xcalloc(1, sizeof(*l->raw_tcp_proxy));
+    l->raw_tcp_proxy->cluster = xstrdup(l->tcp_proxy.cluster);
+    l->tls_tcp_proxy = xcalloc(1, sizeof(*l->tls_tcp_proxy));
+    l->tls_tcp_proxy->cluster = xstrdup(l->tcp_proxy.cluster);
+    apply(m.in, c);
+    /* Mesh traffic: mTLS and RBAC as before. */
+    ASSERT(echo_ok(m.out_port, 70000, 11));
+    ASSERT_INT_EQ(stat_wait(m.in, "inbound_127.0.0.1_0.rbac.allowed", 1), 1);
+    char *s = listener_stat(&m, "ssl.handshake");
+    ASSERT_INT_EQ(stat_get(m.in, s), 1);
+    /* Plaintext straight to the inbound reaches the application. */
+    ASSERT(echo_ok(m.in_port, 70000, 12));
+    ASSERT(echo_ok(m.in_port, 1, 13));
+    /* TLS without ALPN kuma is not terminated: the (plaintext) application
+     * gets the ClientHello, so the handshake fails, but it got there. */
+    long before = backend_accepted(m.app);
+    SSL *ssl = tls_client(m.in_port, m.out_cert, m.out_key, m.ca.pem, "h2");
+    ASSERT(ssl == NULL);
+    ASSERT(backend_accepted(m.app) > before);
+    ASSERT_INT_EQ(stat_get(m.in, s), 1); /* no handshake on the proxy */
+    ASSERT_INT_EQ(stat_get(m.in, "inbound_127.0.0.1_0.rbac.allowed"), 1);
+
+    /* No plaintext chain: plaintext is closed, mesh traffic still flows. */
+    c = inbound_cfg("3", m.in_cert, m.in_key, m.ca.pem, backend_port(m.app));
+    c->listeners[0].inspect = 1;
+    apply(m.in, c);
+    before = backend_accepted(m.app);
+    ASSERT(!echo_ok(m.in_port, 100, 15));
+    char *nr = xasprintf("tcp.localhost_%d.downstream_cx_no_route", backend_port(m.app));
+    ASSERT_INT_EQ(stat_wait(m.in, nr, 1), 1);
+    free(nr);
+    ASSERT(echo_ok(m.out_port, 1000, 14));
+    ASSERT_INT_EQ(backend_accepted(m.app), before + 1);
+    free(s);
+    mesh_down(&m);
+}

@@ -120,6 +120,33 @@ static Envoy__Config__Rbac__V3__Principal *principal_name(struct pb_arena *a, co
     return p;
 }
 
+static Envoy__Config__Rbac__V3__Principal *
+principal_set(struct pb_arena *a, int kind, Envoy__Config__Rbac__V3__Principal **ids, size_t n)
+{
+    Envoy__Config__Rbac__V3__Principal *p =
+        PB_NEW(a, Envoy__Config__Rbac__V3__Principal, ENVOY__CONFIG__RBAC__V3__PRINCIPAL__INIT);
+    Envoy__Config__Rbac__V3__Principal__Set *set = PB_NEW(
+        a, Envoy__Config__Rbac__V3__Principal__Set, ENVOY__CONFIG__RBAC__V3__PRINCIPAL__SET__INIT);
+    set->n_ids = n;
+    set->ids = ids;
+    p->identifier_case = kind;
+    if (kind == ENVOY__CONFIG__RBAC__V3__PRINCIPAL__IDENTIFIER_AND_IDS)
+        p->and_ids = set;
+    else
+        p->or_ids = set;
+    return p;
+}
+
+static Envoy__Config__Rbac__V3__Principal *principal_not(struct pb_arena *a,
+                                                         Envoy__Config__Rbac__V3__Principal *id)
+{
+    Envoy__Config__Rbac__V3__Principal *p =
+        PB_NEW(a, Envoy__Config__Rbac__V3__Principal, ENVOY__CONFIG__RBAC__V3__PRINCIPAL__INIT);
+    p->identifier_case = ENVOY__CONFIG__RBAC__V3__PRINCIPAL__IDENTIFIER_NOT_ID;
+    p->not_id = id;
+    return p;
+}
+
 /* A network RBAC with one policy whose principals are ps. */
 static ProtobufCMessage *rbac(struct pb_arena *a, Envoy__Config__Rbac__V3__Principal **ps, size_t n)
 {
@@ -671,6 +698,49 @@ TEST(xds_map_http_connection_manager)
     pb_arena_free(&a);
 }
 
+/* Kuma's principals for sources with several tags (and_ids of the SPIFFE id
+ * and kuma:// names) and an Allow minus a Deny (and_ids with a not_id). */
+TEST(xds_map_rbac_and_not_principals)
+{
+    struct pb_arena a = {0};
+    Envoy__Config__Rbac__V3__Principal **two = pb_alloc(&a, 2 * sizeof(void *));
+    two[0] = principal_name(&a, "spiffe://default/web");
+    two[1] = principal_name(&a, "kuma://version/v1");
+    Envoy__Config__Rbac__V3__Principal **carve = pb_alloc(&a, 2 * sizeof(void *));
+    carve[0] = principal_name(&a, "spiffe://default/web");
+    carve[1] = principal_not(&a, principal_name(&a, "kuma://version/v2"));
+    Envoy__Config__Rbac__V3__Principal **ps = pb_alloc(&a, 2 * sizeof(void *));
+    ps[0] = principal_set(&a, ENVOY__CONFIG__RBAC__V3__PRINCIPAL__IDENTIFIER_AND_IDS, two, 2);
+    ps[1] = principal_set(&a, ENVOY__CONFIG__RBAC__V3__PRINCIPAL__IDENTIFIER_AND_IDS, carve, 2);
+    Envoy__Config__Listener__V3__Filter **fs = pb_alloc(&a, 2 * sizeof(void *));
+    fs[0] = filter(&a, "envoy.filters.network.rbac", XDS_URL_NETWORK_RBAC, rbac(&a, ps, 2));
+    fs[1] = filter(&a, "envoy.filters.network.tcp_proxy", XDS_URL_TCP_PROXY, &tcp(&a, "x")->base);
+    struct dp_xds_set *sets[DP_XDS_NTYPES] = {
+        [DP_XDS_LDS] = decode1(DP_XDS_LDS, &listener(&a, "l", NULL, fs, 2)->base)};
+    struct dp_config *cfg = NULL;
+    int missing = -1;
+    struct err e = {{0}};
+    ASSERT_INT_EQ(dp_xds_build(sets, &cfg, &missing, &e), 0);
+    const struct dp_rbac_policy *p = &cfg->listeners[0].rbac->policies[0];
+    ASSERT_INT_EQ(p->n_principals, 2);
+    ASSERT_INT_EQ(p->principals[0].set, DP_RBAC_AND);
+    ASSERT_INT_EQ(p->principals[0].n_ids, 2);
+    ASSERT_STR_EQ(p->principals[0].ids[0].principal_name.value, "spiffe://default/web");
+    ASSERT_STR_EQ(p->principals[0].ids[1].principal_name.value, "kuma://version/v1");
+    ASSERT_INT_EQ(p->principals[1].set, DP_RBAC_AND);
+    ASSERT_INT_EQ(p->principals[1].ids[1].set, DP_RBAC_NOT);
+    ASSERT_INT_EQ(p->principals[1].ids[1].n_ids, 1);
+    ASSERT_STR_EQ(p->principals[1].ids[1].ids[0].principal_name.value, "kuma://version/v2");
+    /* The config dump shows Envoy's shape. */
+    char *dump = dp_config_dump_json(cfg);
+    ASSERT_STR_CONTAINS(dump, "\"andIds\"");
+    ASSERT_STR_CONTAINS(dump, "\"notId\"");
+    free(dump);
+    dp_config_free(cfg);
+    free_sets(sets);
+    pb_arena_free(&a);
+}
+
 static void expect_refused(const ProtobufCMessage *m, enum dp_xds_type t, const char *why)
 {
     struct err e = {{0}};
@@ -705,21 +775,22 @@ TEST(xds_map_refusals)
     expect_refused(&listener(&a, "l1b", NULL, fs1, 1)->base, DP_XDS_LDS,
                    "HTTP filter envoy.filters.http.lua");
 
-    /* An AND of two principals cannot be expressed. */
+    /* An empty principal set, and principals nested too deep. */
     Envoy__Config__Rbac__V3__Principal **ps = pb_alloc(&a, sizeof(void *));
-    ps[0] =
-        PB_NEW(&a, Envoy__Config__Rbac__V3__Principal, ENVOY__CONFIG__RBAC__V3__PRINCIPAL__INIT);
-    ps[0]->identifier_case = ENVOY__CONFIG__RBAC__V3__PRINCIPAL__IDENTIFIER_AND_IDS;
-    ps[0]->and_ids = PB_NEW(&a, Envoy__Config__Rbac__V3__Principal__Set,
-                            ENVOY__CONFIG__RBAC__V3__PRINCIPAL__SET__INIT);
-    ps[0]->and_ids->n_ids = 2;
-    ps[0]->and_ids->ids = pb_alloc(&a, 2 * sizeof(void *));
-    ps[0]->and_ids->ids[0] = principal_name(&a, "spiffe://default/web");
-    ps[0]->and_ids->ids[1] = principal_name(&a, "kuma://version/v1");
+    ps[0] = principal_set(&a, ENVOY__CONFIG__RBAC__V3__PRINCIPAL__IDENTIFIER_AND_IDS, NULL, 0);
     Envoy__Config__Listener__V3__Filter **fs2 = pb_alloc(&a, 2 * sizeof(void *));
     fs2[0] = filter(&a, "envoy.filters.network.rbac", XDS_URL_NETWORK_RBAC, rbac(&a, ps, 1));
     fs2[1] = filter(&a, "envoy.filters.network.tcp_proxy", XDS_URL_TCP_PROXY, &tcp(&a, "x")->base);
-    expect_refused(&listener(&a, "l2", NULL, fs2, 2)->base, DP_XDS_LDS, "RBAC principal");
+    expect_refused(&listener(&a, "l2", NULL, fs2, 2)->base, DP_XDS_LDS, "at least one id");
+    Envoy__Config__Rbac__V3__Principal *deep = principal_name(&a, "spiffe://default/web");
+    for (int i = 0; i < DP_RBAC_MAX_DEPTH + 2; i++)
+        deep = principal_not(&a, deep);
+    Envoy__Config__Rbac__V3__Principal **ps2 = pb_alloc(&a, sizeof(void *));
+    ps2[0] = deep;
+    Envoy__Config__Listener__V3__Filter **fs4 = pb_alloc(&a, 2 * sizeof(void *));
+    fs4[0] = filter(&a, "envoy.filters.network.rbac", XDS_URL_NETWORK_RBAC, rbac(&a, ps2, 1));
+    fs4[1] = fs2[1];
+    expect_refused(&listener(&a, "l4", NULL, fs4, 2)->base, DP_XDS_LDS, "nested deeper");
 
     /* Two filter chains (PERMISSIVE mTLS). */
     Listener *l3 = listener(&a, "l3", NULL, fs2 + 1, 1);
@@ -727,7 +798,7 @@ TEST(xds_map_refusals)
     fcs[0] = fcs[1] = l3->filter_chains[0];
     l3->filter_chains = fcs;
     l3->n_filter_chains = 2;
-    expect_refused(&l3->base, DP_XDS_LDS, "exactly one filter chain");
+    expect_refused(&l3->base, DP_XDS_LDS, "only behind a tls_inspector");
 
     /* DNS clusters. */
     Cluster *c = eds_cluster(&a, "dns", NULL);

@@ -14,6 +14,7 @@
 #include "mesh/events.h"
 #include "mesh/manager.h"
 #include "store/store.h"
+#include "dp/xds_map.h"
 #include "test.h"
 #include "xds/generator.h"
 #include "xds/hmap.h"
@@ -755,4 +756,169 @@ TEST(xds_snapshot_reuses_dataplanes_on_policy_change)
     resource_free(pol);
     resource_free(mesh);
     free_all(dps, 2);
+}
+
+/* Kuma's admin listener: with an admin port and a server certificate, the
+ * proxy gets kuma:envoy:admin on its address (tls_inspector, a plaintext
+ * /ready chain, a "tls" chain with the static mTLS context) and the admin and
+ * readiness clusters; without a port nothing; on 127.0.0.1 only the
+ * clusters (the admin itself is bound there). */
+TEST(xds_admin_listener)
+{
+    struct resource *dps[] = {res(BACKEND1)};
+    struct xds_mesh_snapshot *snap = snap_with(MESH_DEFAULT, dps, 1, NULL, 0);
+    const struct xds_dataplane *dp = xds_snapshot_dataplane(snap, "backend-1");
+    struct xds_gen_opts o = {.admin_port = 9901,
+                             .admin_cert_pem = "-----ADMIN CERT-----\n",
+                             .admin_key_pem = "-----ADMIN KEY-----\n",
+                             .admin_ca_pem = "-----ADMIN CA-----\n"};
+    struct xds_proxy_config *cfg = xds_generate(snap, dp, &o);
+    json_t *j = xds_proxy_config_to_json(cfg);
+    char *text = json_dumps(j, JSON_SORT_KEYS);
+    ASSERT_STR_CONTAINS(text, "\"kuma:envoy:admin\"");
+    ASSERT_STR_CONTAINS(text, "\"kuma:readiness\"");
+    ASSERT_STR_CONTAINS(text, "envoy.filters.listener.tls_inspector");
+    ASSERT_STR_CONTAINS(text, "\"transportProtocol\": \"tls\"");
+    ASSERT_STR_CONTAINS(text, "\"requireClientCertificate\": true");
+    ASSERT_STR_CONTAINS(text, "\"portValue\": 9901");
+    free(text);
+    json_decref(j);
+    int listeners = 0;
+    for (size_t i = 0; i < cfg->sets[XDS_LDS].n; i++)
+        listeners += strcmp(cfg->sets[XDS_LDS].v[i].name, "kuma:envoy:admin") == 0;
+    ASSERT_INT_EQ(listeners, 1);
+    uint64_t with = cfg->input_hash;
+    xds_proxy_config_unref(cfg);
+
+    struct xds_gen_opts none = {0};
+    cfg = xds_generate(snap, dp, &none);
+    ASSERT(cfg->input_hash != with);
+    for (int t = 0; t < XDS_TYPE_N; t++)
+        for (size_t i = 0; i < cfg->sets[t].n; i++)
+            ASSERT(strncmp(cfg->sets[t].v[i].name, "kuma:", 5) != 0);
+    xds_proxy_config_unref(cfg);
+    xds_snapshot_unref(snap);
+    free_all(dps, 1);
+
+    struct resource *local[] = {res("type: Dataplane\nmesh: default\nname: l\nnetworking:\n"
+                                    "  address: 127.0.0.1\n  inbound:\n  - port: 9090\n"
+                                    "    servicePort: 9091\n"
+                                    "    tags:\n      kuma.io/service: l\n")};
+    snap = snap_with(MESH_DEFAULT, local, 1, NULL, 0);
+    cfg = xds_generate(snap, xds_snapshot_dataplane(snap, "l"), &o);
+    for (size_t i = 0; i < cfg->sets[XDS_LDS].n; i++)
+        ASSERT(strcmp(cfg->sets[XDS_LDS].v[i].name, "kuma:envoy:admin") != 0);
+    int clusters = 0;
+    for (size_t i = 0; i < cfg->sets[XDS_CDS].n; i++)
+        clusters += strncmp(cfg->sets[XDS_CDS].v[i].name, "kuma:", 5) == 0;
+    ASSERT_INT_EQ(clusters, 2);
+    xds_proxy_config_unref(cfg);
+    xds_snapshot_unref(snap);
+    free_all(local, 1);
+}
+
+/* kuma-cp's output read back by kuma-dp's mapper (dp/xds_map.c): what one
+ * generates the other must accept. */
+static struct dp_config *to_dp(struct xds_proxy_config *cfg)
+{
+    static const enum xds_type from[DP_XDS_NTYPES] = {[DP_XDS_CDS] = XDS_CDS,
+                                                      [DP_XDS_EDS] = XDS_EDS,
+                                                      [DP_XDS_LDS] = XDS_LDS,
+                                                      [DP_XDS_SDS] = XDS_SDS};
+    struct dp_xds_set *sets[DP_XDS_NTYPES] = {0};
+    struct err e = {{0}};
+    for (int t = 0; t < DP_XDS_NTYPES; t++) {
+        const struct xds_resource_set *rs = &cfg->sets[from[t]];
+        const void **vals = xcalloc(rs->n + 1, sizeof(*vals));
+        size_t *lens = xcalloc(rs->n + 1, sizeof(*lens));
+        const char **urls = xcalloc(rs->n + 1, sizeof(*urls));
+        for (size_t i = 0; i < rs->n; i++) {
+            vals[i] = rs->v[i].data;
+            lens[i] = rs->v[i].len;
+            urls[i] = xds_type_url(from[t]);
+        }
+        if (dp_xds_set_decode((enum dp_xds_type)t, "1", vals, lens, urls, rs->n, &sets[t], &e) < 0)
+            TEST_FAIL_("decode: %s", e.msg);
+        free(vals);
+        free(lens);
+        free(urls);
+    }
+    struct dp_config *out = NULL;
+    int missing = 0;
+    if (dp_xds_build(sets, &out, &missing, &e) < 0)
+        TEST_FAIL_("kuma-dp refused kuma-cp's configuration: %s", e.msg);
+    for (int t = 0; t < DP_XDS_NTYPES; t++)
+        dp_xds_set_free(sets[t]);
+    return out;
+}
+
+static const struct dp_listener *dp_listener_named(const struct dp_config *c, const char *name)
+{
+    for (size_t i = 0; i < c->n_listeners; i++)
+        if (strcmp(c->listeners[i].name, name) == 0)
+            return &c->listeners[i];
+    return NULL;
+}
+
+/* PERMISSIVE (mtls.backends[].mode): a tls_inspector and Kuma's three
+ * chains; RBAC only on the mTLS chain; kuma-dp maps it to one listener that
+ * also takes plaintext and non-mesh TLS. The admin listener maps too. */
+TEST(xds_permissive_inbound_and_dp_mapping)
+{
+    struct resource *dps[] = {res(BACKEND1)};
+    struct resource *pols[] = {res(TP_WEB_TO_BACKEND)};
+    struct xds_mesh_snapshot *snap =
+        snap_with("type: Mesh\nname: default\nmtls:\n  enabledBackend: ca-1\n"
+                  "  backends:\n  - name: ca-1\n    type: builtin\n    mode: PERMISSIVE\n",
+                  dps, 1, pols, 1);
+    ASSERT(snap->mtls_permissive);
+    const struct xds_dataplane *dp = xds_snapshot_dataplane(snap, "backend-1");
+    struct xds_gen_opts o = {.identity_cert_pem = "-----FAKE CERT-----\n",
+                             .identity_key_pem = "-----FAKE KEY-----\n",
+                             .admin_port = 9901,
+                             .admin_cert_pem = "-----ADMIN CERT-----\n",
+                             .admin_key_pem = "-----ADMIN KEY-----\n",
+                             .admin_ca_pem = "-----ADMIN CA-----\n"};
+    struct xds_proxy_config *cfg = xds_generate(snap, dp, &o);
+    json_t *j = xds_proxy_config_to_json(cfg);
+    char *text = json_dumps(j, JSON_SORT_KEYS);
+    ASSERT_STR_CONTAINS(text, "\"raw_buffer\"");
+    ASSERT_STR_CONTAINS(text, "\"applicationProtocols\": [\"kuma\"]");
+    /* One RBAC filter: on the mTLS chain. */
+    const char *first = strstr(text, "envoy.filters.network.rbac");
+    ASSERT(first && !strstr(first + 1, "envoy.filters.network.rbac"));
+    free(text);
+    json_decref(j);
+
+    struct dp_config *dc = to_dp(cfg);
+    const struct dp_listener *l = dp_listener_named(dc, "inbound:10.0.0.2:9090");
+    ASSERT(l);
+    ASSERT_INT_EQ(l->inspect, 1);
+    ASSERT(l->tls && l->rbac);
+    ASSERT(l->raw_tcp_proxy && l->tls_tcp_proxy);
+    ASSERT_STR_EQ(l->raw_tcp_proxy->cluster, "localhost:9090");
+    ASSERT_STR_EQ(l->tls_tcp_proxy->cluster, "localhost:9090");
+    ASSERT_STR_EQ(l->tcp_proxy.cluster, "localhost:9090");
+    const struct dp_listener *al = dp_listener_named(dc, "kuma:envoy:admin");
+    ASSERT(al && al->tls && al->tls->require_client_certificate);
+    ASSERT_STR_EQ(al->address.address, "10.0.0.2");
+    ASSERT_STR_EQ(al->tcp_proxy.cluster, "kuma:envoy:admin");
+    const struct dp_secret *sec = dp_config_find_secret(dc, "kuma:envoy:admin:certificate");
+    ASSERT(sec && strcmp(sec->private_key, "-----ADMIN KEY-----\n") == 0);
+    dp_config_free(dc);
+    xds_proxy_config_unref(cfg);
+    xds_snapshot_unref(snap);
+
+    /* STRICT: one chain, no inspector. */
+    snap = snap_with(MESH_MTLS, dps, 1, pols, 1);
+    ASSERT(!snap->mtls_permissive);
+    cfg = xds_generate(snap, xds_snapshot_dataplane(snap, "backend-1"), &o);
+    dc = to_dp(cfg);
+    l = dp_listener_named(dc, "inbound:10.0.0.2:9090");
+    ASSERT(l && !l->inspect && !l->raw_tcp_proxy);
+    dp_config_free(dc);
+    xds_proxy_config_unref(cfg);
+    xds_snapshot_unref(snap);
+    free_all(dps, 1);
+    free_all(pols, 1);
 }
