@@ -2517,6 +2517,13 @@ static void sniff_step(struct conn *c, uint32_t events)
         sniff_to_tls(c);
         return;
     }
+    if (k == DP_SNIFF_RAW && c->l->m->raw_http) {
+        /* PERMISSIVE plaintext HTTP: the listener's HCM, without TLS. */
+        timer_stop(&c->w->heap, &c->t_conn);
+        side_set_events(c, d, 0);
+        http_start(c);
+        return;
+    }
     const struct dp_tcp_proxy *tp =
         k == DP_SNIFF_RAW ? c->l->m->raw_tcp_proxy : c->l->m->tls_tcp_proxy;
     c->cl = NULL;

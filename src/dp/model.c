@@ -565,6 +565,13 @@ static json_t *j_listener(const struct dp_listener *l)
         const struct dp_tcp_proxy *alt[2] = {l->raw_tcp_proxy, l->tls_tcp_proxy};
         static const char *const proto[2] = {"raw_buffer", "tls"};
         for (int k = 1; k >= 0; k--) {
+            if (k == 0 && l->raw_http && l->hcm) {
+                json_array_insert_new(chains, 0,
+                                      json_pack("{s:{s:s},s:[o]}", "filterChainMatch",
+                                                "transportProtocol", "raw_buffer", "filters",
+                                                j_hcm(l->hcm)));
+                continue;
+            }
             if (!alt[k])
                 continue;
             json_t *f = json_pack(

@@ -206,6 +206,11 @@ struct dp_listener {
      * class without a chain (NULL) is closed. */
     int inspect;
     struct dp_tcp_proxy *raw_tcp_proxy, *tls_tcp_proxy;
+    /* PERMISSIVE with an HTTP connection manager (kuma.io/protocol http):
+     * the plaintext chain holds the same HCM as the mTLS chain (Kuma copies
+     * the inbound's filters), so plaintext connections are served by `hcm`
+     * without TLS or network RBAC. */
+    int raw_http;
 };
 
 /* envoy.config.endpoint.v3.LbEndpoint */

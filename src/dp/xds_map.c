@@ -1305,7 +1305,8 @@ out:
 static int map_listener(struct build *b, const Listener *m, struct err *e);
 
 /* A chain of a PERMISSIVE listener that is proxied as it is: no transport
- * socket, only a tcp_proxy to one cluster. */
+ * socket, only a tcp_proxy to one cluster (0, *out set), or only an HTTP
+ * connection manager (1, left to the caller). */
 static int plain_chain_proxy(const Envoy__Config__Listener__V3__FilterChain *fc,
                              struct dp_tcp_proxy **out, const char *what, struct err *e)
 {
@@ -1314,6 +1315,10 @@ static int plain_chain_proxy(const Envoy__Config__Listener__V3__FilterChain *fc,
                        "%s: a transport socket on a plaintext or TLS-passthrough filter chain "
                        "is not supported",
                        what);
+    if (fc->n_filters == 1 && fc->filters[0]->typed_config &&
+        fc->filters[0]->typed_config->type_url &&
+        strcmp(fc->filters[0]->typed_config->type_url, URL_HCM) == 0)
+        return 1; /* an HTTP chain: the caller decides */
     if (fc->n_filters != 1 || !fc->filters[0]->typed_config ||
         !fc->filters[0]->typed_config->type_url ||
         strcmp(fc->filters[0]->typed_config->type_url, URL_TCP_PROXY) != 0)
@@ -1406,10 +1411,23 @@ static int map_inspected_listener(struct build *b, const Listener *m, struct err
     if (!l->tls)
         return err_set(e, "%s: the tls + ALPN kuma filter chain has no TLS context", what);
     l->inspect = 1;
-    if (raw && plain_chain_proxy(raw, &l->raw_tcp_proxy, what, e) < 0)
-        return -1;
-    if (tls && plain_chain_proxy(tls, &l->tls_tcp_proxy, what, e) < 0)
-        return -1;
+    int rc;
+    if (raw && (rc = plain_chain_proxy(raw, &l->raw_tcp_proxy, what, e)) != 0) {
+        if (rc < 0)
+            return -1;
+        /* Kuma's plaintext chain of an HTTP inbound: its filters, that is
+         * the same HCM as the mTLS chain's, served without TLS. */
+        if (!l->hcm)
+            return err_set(e, "%s: an HTTP plaintext chain needs an HTTP mTLS chain", what);
+        l->raw_http = 1;
+    }
+    if (tls && (rc = plain_chain_proxy(tls, &l->tls_tcp_proxy, what, e)) != 0) {
+        if (rc < 0)
+            return -1;
+        /* HTTP over TLS the proxy does not terminate cannot be parsed (Envoy
+         * answers such bytes 400): those connections are closed. */
+        log_info(LOG, "%s: TLS-passthrough chain with HTTP: such connections are closed", what);
+    }
     return 0;
 }
 
