@@ -217,8 +217,9 @@ static int parse_port_list(struct ctl *c, const char *flag, const char *s, char 
     for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         unsigned p = parse_port(tok);
         if (!p) {
-            rc = ctl_fail(c, "invalid argument \"%s\" for \"--%s\" flag: \"%s\" is not a valid port "
-                             "(1-65535)",
+            rc = ctl_fail(c,
+                          "invalid argument \"%s\" for \"--%s\" flag: \"%s\" is not a valid port "
+                          "(1-65535)",
                           s, flag, tok);
             break;
         }
@@ -304,8 +305,9 @@ static int parse_uid_excl(struct ctl *c, struct tp_cfg *t, const char *v)
     int rc = -1;
     const char *proto = NULL, *ports = "*", *uids = NULL;
     if (strchr(p, ':') && np == 3) {
-        rc = ctl_fail(c, "invalid value \"%s\" for --exclude-outbound-ports-for-uids: too many "
-                         "parts (want [protocol:][ports:]uids)",
+        rc = ctl_fail(c,
+                      "invalid value \"%s\" for --exclude-outbound-ports-for-uids: too many "
+                      "parts (want [protocol:][ports:]uids)",
                       v);
         goto out;
     }
@@ -321,23 +323,26 @@ static int parse_uid_excl(struct ctl *c, struct tp_cfg *t, const char *v)
     }
     if (proto && *proto && strcmp(proto, "*") != 0 && strcmp(proto, "tcp") != 0 &&
         strcmp(proto, "udp") != 0) {
-        rc = ctl_fail(c,
-                      "invalid value \"%s\" for --exclude-outbound-ports-for-uids: unknown protocol "
-                      "%s, only 'tcp' or 'udp' allowed",
-                      v, proto);
+        rc =
+            ctl_fail(c,
+                     "invalid value \"%s\" for --exclude-outbound-ports-for-uids: unknown protocol "
+                     "%s, only 'tcp' or 'udp' allowed",
+                     v, proto);
         goto out;
     }
     char *mp = NULL;
     if (parse_ports_spec(*ports ? ports : "*", &mp) != 0) {
-        rc = ctl_fail(c, "invalid value \"%s\" for --exclude-outbound-ports-for-uids: ports must "
-                         "be a value, a list, a range (a-b) or *",
+        rc = ctl_fail(c,
+                      "invalid value \"%s\" for --exclude-outbound-ports-for-uids: ports must "
+                      "be a value, a list, a range (a-b) or *",
                       v);
         goto out;
     }
     if (!uids || !valid_uids(uids)) {
         free(mp);
-        rc = ctl_fail(c, "invalid value \"%s\" for --exclude-outbound-ports-for-uids: uids must be "
-                         "a value or a range (a-b)",
+        rc = ctl_fail(c,
+                      "invalid value \"%s\" for --exclude-outbound-ports-for-uids: uids must be "
+                      "a value or a range (a-b)",
                       v);
         goto out;
     }
@@ -427,7 +432,8 @@ static int has_local_ipv6(void)
 /* --- rules ------------------------------------------------------------------------------------ */
 
 /* Appends one rule line; with verbose, Kuma's long option names. */
-static void rule(struct buf *b, int verbose, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void rule(struct buf *b, int verbose, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void rule(struct buf *b, int verbose, const char *fmt, ...)
 {
     va_list ap;
@@ -442,8 +448,8 @@ static void rule(struct buf *b, int verbose, const char *fmt, ...)
         return;
     }
     static const char *const longs[][2] = {
-        {"-N", "--new-chain"}, {"-A", "--append"},        {"-I", "--insert"},
-        {"-p", "--protocol"},  {"-j", "--jump"},          {"-s", "--source"},
+        {"-N", "--new-chain"},   {"-A", "--append"},        {"-I", "--insert"},
+        {"-p", "--protocol"},    {"-j", "--jump"},          {"-s", "--source"},
         {"-d", "--destination"}, {"-o", "--out-interface"}, {"-m", "--match"},
     };
     char *save = NULL;
@@ -478,7 +484,8 @@ static char *build_rules(const struct tp_cfg *t, int v6)
     for (size_t i = 0; i < t->n_ex_uid; i++) {
         const struct uid_excl *x = &t->ex_uid[i];
         if (x->ports)
-            rule(&b, vb, "-I OUTPUT %u -p %s -m multiport --dports %s -m owner --uid-owner %s %s -j RETURN",
+            rule(&b, vb,
+                 "-I OUTPUT %u -p %s -m multiport --dports %s -m owner --uid-owner %s %s -j RETURN",
                  pos++, x->proto, x->ports, x->uids, cm);
         else
             rule(&b, vb, "-I OUTPUT %u -p %s -m owner --uid-owner %s %s -j RETURN", pos++, x->proto,
@@ -624,8 +631,14 @@ static void ipv6_passthrough_addr(const char *lo, int add)
     char *ip = find_exe("ip");
     if (!ip)
         return;
-    char *argv[] = {ip,           (char *)"-6", (char *)"addr", (char *)(add ? "add" : "del"),
-                    (char *)"::6/128", (char *)"dev", (char *)lo,  NULL};
+    char *argv[] = {ip,
+                    (char *)"-6",
+                    (char *)"addr",
+                    (char *)(add ? "add" : "del"),
+                    (char *)"::6/128",
+                    (char *)"dev",
+                    (char *)lo,
+                    NULL};
     run_cmd(argv, NULL, NULL, NULL);
     free(ip);
 }
@@ -658,20 +671,23 @@ int ctl_cmd_install_tproxy(struct ctl *c)
         goto out;
     const char *mode = args_str(a, "ip-family-mode");
     if (strcmp(mode, "dualstack") != 0 && strcmp(mode, "ipv4") != 0) {
-        ctl_fail(c, "invalid argument \"%s\" for \"--ip-family-mode\" flag: must be one of: "
-                    "dualstack, ipv4",
+        ctl_fail(c,
+                 "invalid argument \"%s\" for \"--ip-family-mode\" flag: must be one of: "
+                 "dualstack, ipv4",
                  mode);
         goto out;
     }
     if (!(t.out_port = parse_port(args_str(a, "redirect-outbound-port")))) {
-        ctl_fail(c, "invalid argument \"%s\" for \"--redirect-outbound-port\" flag: not a valid "
-                    "port (1-65535)",
+        ctl_fail(c,
+                 "invalid argument \"%s\" for \"--redirect-outbound-port\" flag: not a valid "
+                 "port (1-65535)",
                  args_str(a, "redirect-outbound-port"));
         goto out;
     }
     if (!(t.in_port = parse_port(args_str(a, "redirect-inbound-port")))) {
-        ctl_fail(c, "invalid argument \"%s\" for \"--redirect-inbound-port\" flag: not a valid "
-                    "port (1-65535)",
+        ctl_fail(c,
+                 "invalid argument \"%s\" for \"--redirect-inbound-port\" flag: not a valid "
+                 "port (1-65535)",
                  args_str(a, "redirect-inbound-port"));
         goto out;
     }
@@ -684,17 +700,18 @@ int ctl_cmd_install_tproxy(struct ctl *c)
     for (size_t i = 0; ux && i < ux->npairs; i++)
         if (parse_uid_excl(c, &t, ux->vals[i]) < 0)
             goto out;
-    const char *user = args_is_set(a, "kuma-dp-user") ? args_str(a, "kuma-dp-user")
-                                                      : args_str(a, "kuma-dp-uid");
+    const char *user =
+        args_is_set(a, "kuma-dp-user") ? args_str(a, "kuma-dp-user") : args_str(a, "kuma-dp-uid");
     if (resolve_user(c, user, &t.uid) < 0)
         goto out;
     loopback_name(t.lo, sizeof(t.lo));
 
     int have4 = family_init(&f4, "iptables") == 0;
     if (!have4 && !t.dry_run) {
-        ctl_fail(c, "iptables-restore and iptables-save are needed to install the transparent "
-                    "proxy; none found in PATH, /usr/sbin, /sbin, /usr/bin or /bin (Debian: apt-get "
-                    "install iptables)");
+        ctl_fail(c,
+                 "iptables-restore and iptables-save are needed to install the transparent "
+                 "proxy; none found in PATH, /usr/sbin, /sbin, /usr/bin or /bin (Debian: apt-get "
+                 "install iptables)");
         goto out;
     }
     t.ipv6 = strcmp(mode, "dualstack") == 0 && has_local_ipv6();

@@ -1338,6 +1338,8 @@ static void connected(struct conn *c)
     if (getsockopt(u->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0)
         soerr = errno;
     if (soerr) {
+        log_debug(COMP, "cluster %s: connect to %s: %s", c->cl->m->name, c->host->addr,
+                  strerror(soerr));
         connect_failed(c, 0);
         return;
     }
