@@ -732,7 +732,10 @@ int dp_engine_apply(struct dp_engine *eng, struct dp_config *cfg, struct err *e)
         }
         pthread_mutex_unlock(&eng->mu);
         free(key);
-        if (m->no_bind) {
+        int usable = !m->use_original_dst || dp_tproxy_family_usable(m->address.address);
+        if (!usable)
+            log_warn(COMP, "listener %s: no IPv6 on this host, not listening", m->name);
+        if (m->no_bind || !usable) {
             /* bind_to_port false: reached through a use_original_dst
              * listener only (tproxy.h); a socket found above stays unused. */
             lsock_unref(ls);

@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 int dp_tproxy_original_dst(int fd, struct sockaddr_storage *sa, socklen_t *len)
 {
@@ -76,6 +77,17 @@ int dp_tproxy_is_local(int fd, const struct sockaddr_storage *sa)
     const struct sockaddr_in6 *b = (const struct sockaddr_in6 *)&local;
     return a->sin6_port == b->sin6_port &&
            memcmp(&a->sin6_addr, &b->sin6_addr, sizeof(a->sin6_addr)) == 0;
+}
+
+int dp_tproxy_family_usable(const char *address)
+{
+    if (!address || !strchr(address, ':'))
+        return 1;
+    int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return errno != EAFNOSUPPORT;
+    close(fd);
+    return 1;
 }
 
 void dp_tproxy_format(const struct sockaddr_storage *sa, char *buf, size_t size)

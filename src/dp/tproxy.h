@@ -36,6 +36,12 @@ int dp_tproxy_match(const struct dp_listener *m, const struct sockaddr_storage *
  * original destination to go to). */
 int dp_tproxy_is_local(int fd, const struct sockaddr_storage *sa);
 
+/* 0 when the host has no IPv6 at all (IPv6 sockets cannot be created) and
+ * address is an IPv6 literal: kuma-cp sends the IPv6 redirect listeners
+ * unless the Dataplane says IPv4, and such a host must still take the rest
+ * of the configuration. 1 otherwise. */
+int dp_tproxy_family_usable(const char *address);
+
 /* "ip:port" ("[ip]:port" for IPv6) of sa into buf. */
 void dp_tproxy_format(const struct sockaddr_storage *sa, char *buf, size_t size);
 
