@@ -304,7 +304,10 @@ static int parse_uid_excl(struct ctl *c, struct tp_cfg *t, const char *v)
     }
     int rc = -1;
     const char *proto = NULL, *ports = "*", *uids = NULL;
-    if (strchr(p, ':') && np == 3) {
+    size_t colons = 0;
+    for (const char *q = v; *q; q++)
+        colons += *q == ':';
+    if (colons > 2) {
         rc = ctl_fail(c,
                       "invalid value \"%s\" for --exclude-outbound-ports-for-uids: too many "
                       "parts (want [protocol:][ports:]uids)",

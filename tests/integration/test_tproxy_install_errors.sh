@@ -52,6 +52,8 @@ expect_error "ports must be a value, a list, a range (a-b) or *" \
     nsx "$KC" install transparent-proxy --kuma-dp-user 0 --exclude-outbound-ports-for-uids tcp:9-1:1000
 expect_error "uids must be a value or a range (a-b)" \
     nsx "$KC" install transparent-proxy --kuma-dp-user 0 --exclude-outbound-ports-for-uids tcp:22:bob
+expect_error "too many parts (want [protocol:][ports:]uids)" \
+    nsx "$KC" install transparent-proxy --kuma-dp-user 0 --exclude-outbound-ports-for-uids tcp:22:1000:5
 expect_error "failed to find user 'no-such-user-$$'" \
     nsx "$KC" install transparent-proxy --kuma-dp-user "no-such-user-$$"
 expect_error "unknown flag: --no-such-flag" nsx "$KC" install transparent-proxy --no-such-flag
