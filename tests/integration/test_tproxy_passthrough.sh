@@ -8,7 +8,8 @@
 #  - an outside HTTP server (IPv4 and IPv6) through outbound:passthrough:*,
 #    counted under cluster.outbound_passthrough_ipv4.* as in Kuma,
 #  - and inbound traffic from another namespace goes through
-#    inbound:passthrough:ipv4 → inbound:198.18.1.2:7002 → localhost:7002.
+#    inbound:passthrough:ipv4 → inbound:198.18.1.2:7002 → localhost:7002, or,
+#    to a port no inbound declares, through inbound:passthrough:ipv4/ipv6.
 # The mesh closes passthrough (networking.outbound.passthrough: false): the
 # outside request fails within seconds while the mesh service still answers,
 # without restarting the proxy; reopened, it works again. A connection sent
@@ -35,6 +36,11 @@ mkdir -p "$T/www"
 echo outside-ok >"$T/www/index.html"
 chmod -R a+rX "$T/www"
 ip netns exec "$NS_E" busybox httpd -f -p 8080 -h "$T/www" &
+PIDS+=($!)
+
+# A second application of the workload's, on a port no inbound declares (both
+# families): reached through inbound:passthrough:ipv4/ipv6.
+ip netns exec "$NS_W" busybox httpd -f -p 8081 -h "$T/www" &
 PIDS+=($!)
 
 # The workload's own application (for the inbound direction), on localhost
@@ -116,6 +122,13 @@ assert_eq "$(tp_stat wl cluster.outbound_passthrough_ipv6.upstream_cx_total)" 1 
 LOAD_OUT=$(nsx "$NS_S" "$DPTOOL" load 198.18.1.2 7002 --count 5 2>"$T/load.err")
 assert_contains "$LOAD_OUT" "ok=5 fail=0" "inbound through the proxy ($(head -3 "$T/load.err"))"
 assert_eq "$(tp_stat wl cluster.localhost_7002.upstream_cx_total)" 5 "inbound connections"
+
+# A port no inbound declares: inbound passthrough to the original
+# destination, from 127.0.0.6 / ::6 (which the rules leave alone).
+assert_eq "$(nsx "$NS_S" curl -s --max-time 3 http://198.18.1.2:8081/)" outside-ok "inbound passthrough"
+assert_eq "$(tp_stat wl cluster.inbound_passthrough_ipv4.upstream_cx_total)" 1 "inbound passthrough count"
+assert_eq "$(nsx "$NS_S" curl -s --max-time 3 'http://[2001:2:0:1::2]:8081/')" outside-ok "inbound passthrough IPv6"
+assert_eq "$(tp_stat wl cluster.inbound_passthrough_ipv6.upstream_cx_total)" 1 "inbound passthrough IPv6 count"
 
 # A connection straight to the redirect port is closed, the proxy stays up.
 load_ns 127.0.0.1 15001 --count 1 --timeout-ms 2000
