@@ -9,6 +9,7 @@
 NS="tp-i-$$"
 ip netns add "$NS" || fail "cannot create network namespace $NS"
 trap 'cleanup; ip netns del "$NS" 2>/dev/null' EXIT
+trap 'exit 143' TERM INT
 nsx() { ip netns exec "$NS" "$@"; }
 nsx ip link set lo up
 KC="$BIN/kumactl"

@@ -25,6 +25,9 @@ tp_cleanup() {
     if [ "$TP_USER_CREATED" = 1 ]; then userdel "$TP_USER" 2>/dev/null; fi
 }
 trap tp_cleanup EXIT
+# run.sh's timeout sends SIGTERM: exit through the EXIT trap so that the
+# namespaces, the user and the proxies never outlive the test.
+trap 'exit 143' TERM INT
 
 [ "$(id -u)" = 0 ] || fail "transparent-proxy scenarios need root (ip netns, iptables)"
 for tool in ip iptables iptables-save iptables-restore setpriv busybox curl; do
