@@ -166,6 +166,50 @@ static const struct flag_def gen_public_key_flags[] = {
 };
 /* --- end identity --- */
 
+/* kumactl install|uninstall transparent-proxy (Kuma's flags; DNS, eBPF and
+ * firewalld options are not implemented, see docs/transparent-proxy.md) */
+static const struct flag_def tproxy_install_flags[] = {
+    {"dry-run", 0, FLAG_BOOL, "false", "dry run", 0},
+    {"verbose", 0, FLAG_BOOL, "false", "verbose", 0},
+    {"ip-family-mode", 0, FLAG_STRING, "dualstack",
+     "The IP family mode to enable traffic redirection for. Can be 'dualstack' or 'ipv4'", 0},
+    {"redirect-outbound-port", 0, FLAG_STRING, "15001",
+     "outbound port redirected to Envoy, as specified in dataplane's "
+     "\"networking.transparentProxying.redirectPortOutbound\"",
+     0},
+    {"redirect-inbound", 0, FLAG_BOOL, "true",
+     "redirect the inbound traffic to the Envoy. Should be disabled for Gateway data plane "
+     "proxies.",
+     0},
+    {"redirect-inbound-port", 0, FLAG_STRING, "15006",
+     "inbound port redirected to Envoy, as specified in dataplane's "
+     "\"networking.transparentProxying.redirectPortInbound\"",
+     0},
+    {"exclude-inbound-ports", 0, FLAG_STRING, "",
+     "a comma separated list of inbound ports to exclude from redirect to Envoy", 0},
+    {"exclude-outbound-ports", 0, FLAG_STRING, "",
+     "a comma separated list of outbound ports to exclude from redirect to Envoy", 0},
+    {"kuma-dp-user", 0, FLAG_STRING, "",
+     "the username or UID of the user that will run kuma-dp. If not provided, the system will "
+     "search for a user with the default UID ('5678') or the default username ('kuma-dp')",
+     0},
+    {"kuma-dp-uid", 0, FLAG_STRING, "", "the uid of the user that will run kuma-dp", 0},
+    {"exclude-outbound-ports-for-uids", 0, FLAG_STRING_ARRAY, NULL,
+     "outbound ports to exclude for specific uids in a format of protocol:ports:uids where "
+     "protocol and ports can be omitted or have value tcp or udp and ports can be a single value, "
+     "a list, a range or a combination of all or * and uid can be a value or a range e.g. "
+     "53,3000-5000:106-108 would mean exclude ports 53 and from 3000 to 5000 for both TCP and UDP "
+     "for uids 106, 107, 108",
+     0},
+    {NULL, 0, 0, NULL, NULL, 0},
+};
+
+static const struct flag_def tproxy_uninstall_flags[] = {
+    {"dry-run", 0, FLAG_BOOL, "false", "dry run", 0},
+    {"verbose", 0, FLAG_BOOL, "false", "verbose", 0},
+    {NULL, 0, 0, NULL, NULL, 0},
+};
+
 static const struct flag_def version_flags[] = {
     {"detailed", 'a', FLAG_BOOL, "false", "Print detailed version", 0},
     {NULL, 0, 0, NULL, NULL, 0},
@@ -302,6 +346,23 @@ static struct node *build_tree(void)
     n->min_args = n->max_args = 1;
     n->run = ctl_cmd_inspect_dataplane;
 
+    struct node *inst = node_new(root, "install", NULL, "Install various Kuma components.",
+                                 "Install various Kuma components.");
+    n = node_new(inst, "transparent-proxy", NULL,
+                 "Install Transparent Proxy pre-requisites on the host",
+                 "Install Transparent Proxy by modifying the hosts iptables.\n\nRun it as root "
+                 "with --kuma-dp-user naming the user kuma-dp runs as; revert it with 'kumactl "
+                 "uninstall transparent-proxy'.");
+    n->flags = tproxy_install_flags;
+    n->run = ctl_cmd_install_tproxy;
+    struct node *uninst = node_new(root, "uninstall", NULL, "Uninstall various Kuma components.",
+                                   "Uninstall various Kuma components.");
+    n = node_new(uninst, "transparent-proxy", NULL,
+                 "Uninstall Transparent Proxy pre-requisites on the host",
+                 "Uninstall Transparent Proxy by restoring the hosts iptables.");
+    n->flags = tproxy_uninstall_flags;
+    n->run = ctl_cmd_uninstall_tproxy;
+
     n = node_new(root, "version", NULL, "Print version", "Print version.");
     n->flags = version_flags;
     n->run = ctl_cmd_version;
@@ -393,6 +454,7 @@ static void print_flags(FILE *f, const struct flag_def *const *tables, size_t nt
                              : d->kind == FLAG_MAP          ? " stringToString"
                              : d->kind == FLAG_DURATION     ? " duration"
                              : d->kind == FLAG_STRING_SLICE ? " strings"
+                             : d->kind == FLAG_STRING_ARRAY ? " stringArray"
                                                             : "";
             if (d->shorthand)
                 snprintf(lines[nl], sizeof(lines[nl]), "  -%c, --%s%s", d->shorthand, d->name, ty);

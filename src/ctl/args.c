@@ -251,6 +251,13 @@ static int set_value(struct args *a, const struct flag_def *d, const char *val, 
         }
         v->str = val;
         break;
+    case FLAG_STRING_ARRAY:
+        v->keys = xrealloc(v->keys, (v->npairs + 1) * sizeof(char *));
+        v->vals = xrealloc(v->vals, (v->npairs + 1) * sizeof(char *));
+        v->keys[v->npairs] = xstrdup("");
+        v->vals[v->npairs++] = xstrdup(val);
+        v->str = val;
+        break;
     case FLAG_STRING_SLICE: {
         /* Every occurrence appends its comma-separated elements; they are
          * kept in vals (keys hold "" so args_free stays uniform). */

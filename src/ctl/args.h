@@ -23,6 +23,7 @@ enum flag_kind {
     FLAG_MAP,          /* repeatable key=value[,key=value] (pflag StringToString) */
     FLAG_DURATION,     /* Go duration: "1m", "30s", "1m30s", "500ms" */
     FLAG_STRING_SLICE, /* repeatable a[,b] (pflag StringSlice); elements in vals */
+    FLAG_STRING_ARRAY, /* repeatable, not split (pflag StringArray); elements in vals */
 };
 
 /* One flag. A table of them ends with an entry whose name is NULL. */

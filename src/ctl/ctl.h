@@ -90,6 +90,9 @@ int ctl_cmd_generate_user_token(struct ctl *c);
 int ctl_cmd_generate_tls_certificate(struct ctl *c);
 int ctl_cmd_generate_signing_key(struct ctl *c);
 int ctl_cmd_generate_public_key(struct ctl *c);
+/* kumactl install|uninstall transparent-proxy (cmd_tproxy.c) */
+int ctl_cmd_install_tproxy(struct ctl *c);
+int ctl_cmd_uninstall_tproxy(struct ctl *c);
 
 /* Used by apply and tested on their own: splits a YAML stream on "---"
  * lines as Kuma's SplitYAML does (trimmed documents, empty ones dropped).

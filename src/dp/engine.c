@@ -13,6 +13,7 @@
  */
 #define _GNU_SOURCE
 #include "dp/engine.h"
+#include "dp/tproxy.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -162,6 +163,9 @@ struct ccluster {
     SSL_SESSION *sess;
     int od; /* outlier detection on */
     uint32_t od_consecutive, od_base_ms, od_max_ms, od_max_pct;
+    /* ORIGINAL_DST (transparent proxying): no hosts; each connection goes to
+     * its original destination, counted under one host block. */
+    struct dp_host_stats *odst_hs;
 };
 
 struct clistener {
@@ -260,6 +264,11 @@ struct conn {
     struct conn *next_again;
     int64_t last_io;
     struct timer t_conn, t_idle, t_drain, t_rq;
+    /* Transparent proxying: the original destination (valid when odst_len),
+     * and the host an ORIGINAL_DST cluster connects to. */
+    struct sockaddr_storage odst;
+    socklen_t odst_len;
+    struct chost odst_host;
 };
 
 struct worker {
@@ -339,6 +348,7 @@ static void snap_unref(struct snap *s)
     for (size_t i = 0; i < s->n_cs; i++) {
         struct ccluster *c = &s->cs[i];
         dp_stats_release(st, c->st);
+        dp_stats_release(st, c->odst_hs);
         for (size_t j = 0; j < c->n_hosts; j++)
             dp_stats_release(st, c->hosts[j].hs);
         free(c->hosts);
@@ -484,6 +494,11 @@ static int compile_cluster(struct dp_engine *eng, struct snap *s, struct ccluste
     c->m = m;
     c->st = dp_stats_acquire(eng->stats, DP_STAT_CLUSTER, stat);
     c->connect_timeout_ms = m->connect_timeout_ms ? m->connect_timeout_ms : 5000;
+    if (m->type == DP_CLUSTER_ORIGINAL_DST) {
+        char *hn = xasprintf("%s::original_dst", m->name);
+        c->odst_hs = dp_stats_acquire(eng->stats, DP_STAT_HOST, hn);
+        free(hn);
+    }
     const struct dp_cluster_load_assignment *cla = dp_config_cluster_endpoints(s->m, m);
     size_t n = cla ? cla->n_endpoints : 0;
     c->hosts = xcalloc(n ? n : 1, sizeof(*c->hosts));
@@ -562,6 +577,9 @@ static struct lsock *bind_listener(const struct dp_listener *m, struct err *e)
     }
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    /* As Envoy (ipv4_compat false): [::]:15001 and 0.0.0.0:15001 coexist. */
+    if (sa.ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
     if (bind(fd, (struct sockaddr *)&sa, len) != 0 || listen(fd, 1024) != 0) {
         err_set(e, "listener %s: bind %s:%u: %s", m->name, m->address.address,
                 m->address.port_value, strerror(errno));
@@ -589,7 +607,7 @@ static int compile_listener(struct dp_engine *eng, struct snap *s, struct cliste
     l->m = m;
     l->ls = ls;
     /* Envoy names listener stats by address with ':' → '_' ("127.0.0.1_15001"). */
-    char *an = xasprintf("%s_%d", m->address.address, ls->port);
+    char *an = xasprintf("%s_%d", m->address.address, ls ? ls->port : (int)m->address.port_value);
     l->st = dp_stats_acquire(eng->stats, DP_STAT_LISTENER, an);
     free(an);
     const char *tp =
@@ -739,9 +757,19 @@ int dp_engine_apply(struct dp_engine *eng, struct dp_config *cfg, struct err *e)
         }
         pthread_mutex_unlock(&eng->mu);
         free(key);
-        if (!ls && !(ls = bind_listener(m, e)))
-            goto out;
-        nls[n_nls++] = ls;
+        int usable = !m->use_original_dst || dp_tproxy_family_usable(m->address.address);
+        if (!usable)
+            log_warn(COMP, "listener %s: no IPv6 on this host, not listening", m->name);
+        if (m->no_bind || !usable) {
+            /* bind_to_port false: reached through a use_original_dst
+             * listener only (tproxy.h); a socket found above stays unused. */
+            lsock_unref(ls);
+            ls = NULL;
+        } else {
+            if (!ls && !(ls = bind_listener(m, e)))
+                goto out;
+            nls[n_nls++] = ls;
+        }
         s->n_ls++;
         if (compile_listener(eng, s, &s->ls[i], m, ls, e) != 0)
             goto out;
@@ -790,7 +818,7 @@ int dp_engine_listener_port(struct dp_engine *eng, const char *name)
     pthread_mutex_lock(&eng->mu);
     /* eng->lsocks holds the sockets of eng->cur's listeners (none once draining). */
     for (size_t i = 0; eng->cur && eng->n_lsocks && i < eng->cur->n_ls; i++)
-        if (strcmp(eng->cur->ls[i].m->name, name) == 0)
+        if (strcmp(eng->cur->ls[i].m->name, name) == 0 && eng->cur->ls[i].ls)
             port = eng->cur->ls[i].ls->port;
     pthread_mutex_unlock(&eng->mu);
     return port;
@@ -1191,10 +1219,24 @@ static void up_ready(struct conn *c)
     pump(c);
 }
 
+/* ORIGINAL_DST: the connection's own original destination, if known. */
+static struct chost *tproxy_host(struct conn *c)
+{
+    if (!c->odst_len)
+        return NULL;
+    struct chost *h = &c->odst_host;
+    memcpy(&h->sa, &c->odst, sizeof(h->sa));
+    h->salen = c->odst_len;
+    h->weight = 1;
+    dp_tproxy_format(&c->odst, h->addr, sizeof(h->addr));
+    h->hs = c->cl->odst_hs;
+    return h;
+}
+
 static void start_connect(struct conn *c)
 {
     struct worker *w = c->w;
-    struct chost *h = pick_host(c);
+    struct chost *h = c->cl->odst_hs ? tproxy_host(c) : pick_host(c);
     if (!h) {
         DP_INC(c->cl->st->upstream_cx_none_healthy);
         if (c->hs && http_connect_failed(c, NULL))
@@ -1211,6 +1253,12 @@ static void start_connect(struct conn *c)
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    const char *src = c->cl->m->upstream_bind_address;
+    if (src && (strchr(src, ':') != NULL) == (h->sa.ss_family == AF_INET6)) {
+        int rc = dp_tproxy_bind_source(fd, h->sa.ss_family, src);
+        if (rc != 0)
+            log_warn(COMP, "cluster %s: bind to %s: %s", c->cl->m->name, src, strerror(-rc));
+    }
     c->host = h;
     c->state = C_CONNECTING;
     DP_INC(c->cl->st->upstream_cx_total);
@@ -1351,6 +1399,8 @@ static void connected(struct conn *c)
     if (getsockopt(u->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0)
         soerr = errno;
     if (soerr) {
+        log_debug(COMP, "cluster %s: connect to %s: %s", c->cl->m->name, c->host->addr,
+                  strerror(soerr));
         connect_failed(c, 0);
         return;
     }
@@ -1754,6 +1804,9 @@ static void http_park(struct conn *c)
     struct side *u = &c->s[1];
     if (!h->up_idle || h->tunnel || c->state != C_PROXY || u->fd < 0 || u->rd_eof || u->wr_shut ||
         !c->host || !c->up_established || c->b[1].len)
+        return;
+    /* An ORIGINAL_DST host lives in the connection: not shareable. */
+    if (c->host == &c->odst_host)
         return;
     h->up_idle = 0;
     http_pool_flush(w, w->snap);
@@ -2593,6 +2646,47 @@ static void on_side(struct side *s, uint32_t events)
     }
 }
 
+/* A connection accepted on a use_original_dst listener l: the listener of
+ * the snapshot matching its original destination (exact address before
+ * wildcard), or l itself (passthrough). NULL = close it: a connection that
+ * reached the redirect port without being redirected (its original
+ * destination is the proxy's own socket) would loop back into the proxy. */
+static struct clistener *tproxy_route(struct worker *w, struct clistener *l, int fd,
+                                      struct sockaddr_storage *odst, socklen_t *odst_len)
+{
+    int rc = dp_tproxy_original_dst(fd, odst, odst_len);
+    if (rc != 0 || dp_tproxy_is_local(fd, odst)) {
+        DP_INC(l->st->downstream_cx_total);
+        DP_INC(l->st->downstream_cx_destroy);
+        DP_INC(l->tst->downstream_cx_no_route);
+        log_debug(COMP, "listener %s: connection without an original destination closed (%s)",
+                  l->m->name, rc ? strerror(-rc) : "not redirected");
+        *odst_len = 0;
+        return NULL;
+    }
+    struct clistener *best = NULL;
+    int best_score = 0;
+    for (size_t i = 0; w->snap && i < w->snap->n_ls; i++) {
+        struct clistener *x = &w->snap->ls[i];
+        int score = dp_tproxy_match(x->m, odst);
+        /* Among listeners of the same score the first wins; the redirect
+         * listeners themselves only catch what nothing else claims. */
+        if (score > best_score && !x->m->use_original_dst) {
+            best = x;
+            best_score = score;
+        }
+    }
+    if (!best && dp_tproxy_match(l->m, odst)) {
+        /* Redirected to the redirect port itself: going there again loops. */
+        DP_INC(l->st->downstream_cx_total);
+        DP_INC(l->st->downstream_cx_destroy);
+        DP_INC(l->tst->downstream_cx_no_route);
+        *odst_len = 0;
+        return NULL;
+    }
+    return best ? best : l;
+}
+
 static void on_accept(struct wreg *r)
 {
     struct worker *w = r->w;
@@ -2602,7 +2696,7 @@ static void on_accept(struct wreg *r)
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
                 /* Out of descriptors: stop accepting for a moment rather than spin. */
-                log_warn(COMP, "listener %s: accept: %s; pausing 100 ms", l->m->name,
+                log_warn(COMP, "listener %s: accept: %s; pausing 100 ms", r->cl->m->name,
                          strerror(errno));
                 epoll_ctl(w->epfd, EPOLL_CTL_DEL, r->ls->fd, NULL);
                 r->paused = 1;
@@ -2612,12 +2706,24 @@ static void on_accept(struct wreg *r)
         }
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        struct sockaddr_storage odst;
+        socklen_t odst_len = 0;
+        struct clistener *tl = r->cl;
+        if (tl->m->use_original_dst && !(tl = tproxy_route(w, tl, fd, &odst, &odst_len))) {
+            close(fd);
+            continue;
+        }
+        l = tl;
         struct conn *c = xcalloc(1, sizeof(*c));
         c->w = w;
         c->snap = w->snap;
         snap_ref(c->snap);
         c->l = l;
         c->cl = l->cluster;
+        if (odst_len) {
+            c->odst = odst;
+            c->odst_len = odst_len;
+        }
         for (int k = 0; k < 2; k++) {
             c->s[k].ev.kind = EV_SIDE;
             c->s[k].c = c;

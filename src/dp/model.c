@@ -98,6 +98,7 @@ void dp_config_free(struct dp_config *c)
         struct dp_cluster *cl = &c->clusters[i];
         free(cl->name);
         free(cl->alt_stat_name);
+        free(cl->upstream_bind_address);
         free(cl->outlier_detection);
         if (cl->tls) {
             free_common_tls(&cl->tls->common_tls_context);
@@ -329,6 +330,8 @@ const struct dp_cluster_load_assignment *dp_config_cluster_endpoints(const struc
 {
     if (cl->type == DP_CLUSTER_STATIC)
         return &cl->load_assignment;
+    if (cl->type == DP_CLUSTER_ORIGINAL_DST)
+        return NULL;
     for (size_t i = 0; i < c->n_endpoints; i++)
         if (strcmp(c->endpoints[i].cluster_name, cl->name) == 0)
             return &c->endpoints[i];
@@ -587,6 +590,10 @@ static json_t *j_listener(const struct dp_listener *l)
         json_object_set_new(o, "listenerFilters",
                             json_pack("[{s:s}]", "name", "envoy.filters.listener.tls_inspector"));
     }
+    if (l->no_bind)
+        json_object_set_new(o, "bindToPort", json_false());
+    if (l->use_original_dst)
+        json_object_set_new(o, "useOriginalDst", json_true());
     return o;
 }
 
@@ -612,13 +619,20 @@ static json_t *j_cluster(const struct dp_cluster *c)
     json_t *o = json_pack(
         "{s:s,s:s,s:s,s:s,s:s}", "@type", "type.googleapis.com/envoy.config.cluster.v3.Cluster",
         "name", c->name, "altStatName", c->alt_stat_name ? c->alt_stat_name : c->name, "type",
-        c->type == DP_CLUSTER_STATIC ? "STATIC" : "EDS", "lbPolicy", lb[c->lb_policy]);
+        c->type == DP_CLUSTER_STATIC ? "STATIC"
+        : c->type == DP_CLUSTER_EDS  ? "EDS"
+                                     : "ORIGINAL_DST",
+        "lbPolicy", c->type == DP_CLUSTER_ORIGINAL_DST ? "CLUSTER_PROVIDED" : lb[c->lb_policy]);
     json_object_set_new(
         o, "connectTimeout",
         json_sprintf("%.3fs", (c->connect_timeout_ms ? c->connect_timeout_ms : 5000) / 1000.0));
+    if (c->upstream_bind_address)
+        json_object_set_new(o, "upstreamBindConfig",
+                            json_pack("{s:{s:s,s:i}}", "sourceAddress", "address",
+                                      c->upstream_bind_address, "portValue", 0));
     if (c->type == DP_CLUSTER_STATIC)
         json_object_set_new(o, "loadAssignment", j_cla(&c->load_assignment));
-    else
+    else if (c->type == DP_CLUSTER_EDS)
         json_object_set_new(
             o, "edsClusterConfig",
             json_pack("{s:{s:{},s:s}}", "edsConfig", "ads", "resourceApiVersion", "V3"));

@@ -211,6 +211,14 @@ struct dp_listener {
      * the inbound's filters), so plaintext connections are served by `hcm`
      * without TLS or network RBAC. */
     int raw_http;
+    /* Transparent proxying (docs/transparent-proxy.md). bind_to_port false:
+     * no socket; the listener only receives connections handed over by a
+     * use_original_dst listener whose original destination it matches. */
+    int no_bind;
+    /* use_original_dst: hand each accepted connection to the listener that
+     * matches its original destination (SO_ORIGINAL_DST); keep it when none
+     * matches. */
+    int use_original_dst;
 };
 
 /* envoy.config.endpoint.v3.LbEndpoint */
@@ -234,7 +242,9 @@ struct dp_outlier_detection {
 };
 
 enum dp_lb_policy { DP_LB_ROUND_ROBIN, DP_LB_LEAST_REQUEST, DP_LB_RANDOM };
-enum dp_discovery_type { DP_CLUSTER_STATIC, DP_CLUSTER_EDS };
+/* ORIGINAL_DST: no endpoints; each connection goes to its own original
+ * destination (transparent proxying's passthrough). */
+enum dp_discovery_type { DP_CLUSTER_STATIC, DP_CLUSTER_EDS, DP_CLUSTER_ORIGINAL_DST };
 
 /* envoy.config.cluster.v3.Cluster */
 struct dp_cluster {
@@ -245,6 +255,9 @@ struct dp_cluster {
     enum dp_lb_policy lb_policy;
     struct dp_outlier_detection *outlier_detection; /* NULL = none */
     struct dp_upstream_tls_context *tls;            /* transport_socket; NULL = plaintext */
+    /* upstream_bind_config.source_address (Kuma: 127.0.0.6 / ::6 under
+     * transparent proxying, so iptables leaves the traffic alone); NULL = none */
+    char *upstream_bind_address;
     /* STATIC clusters carry their endpoints inline; EDS clusters find theirs
      * among dp_config.endpoints by cluster_name. */
     struct dp_cluster_load_assignment load_assignment;

@@ -506,6 +506,10 @@ static int map_cluster(struct build *b, const Cluster *c, struct dp_cluster *out
     case ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__MAGLEV:
         out->lb_policy = DP_LB_LEAST_REQUEST;
         break;
+    case ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__CLUSTER_PROVIDED:
+        if (c->type == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__ORIGINAL_DST)
+            break;
+        /* fall through */
     default:
         return err_set(e, "cluster %s: lb_policy %d is not supported", c->name, (int)c->lb_policy);
     }
@@ -520,7 +524,20 @@ static int map_cluster(struct build *b, const Cluster *c, struct dp_cluster *out
     }
     if (upstream_tls(c, out, e) < 0)
         return -1;
+    if (c->upstream_bind_config && c->upstream_bind_config->source_address) {
+        const Envoy__Config__Core__V3__SocketAddress *sa = c->upstream_bind_config->source_address;
+        if (!sa->address || !is_ip(sa->address))
+            return err_set(e, "cluster %s: upstream_bind_config source address %s is not an IP",
+                           c->name, sa->address ? sa->address : "");
+        out->upstream_bind_address = xstrdup(sa->address);
+    }
     out->load_assignment.cluster_name = xstrdup(c->name);
+    if (c->type == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__ORIGINAL_DST) {
+        /* Transparent proxying's passthrough: each connection goes to its
+         * original destination (lb_policy CLUSTER_PROVIDED). */
+        out->type = DP_CLUSTER_ORIGINAL_DST;
+        return 0;
+    }
     if (c->type == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__STATIC) {
         out->type = DP_CLUSTER_STATIC;
         if (c->load_assignment) {
@@ -1436,16 +1453,10 @@ static int map_listener(struct build *b, const Listener *m, struct err *e)
     const char *name = m->name;
     if (name && strcmp(name, ADMIN_LISTENER) == 0)
         return map_admin_listener(b, m, e);
-    if (m->n_filter_chains > 1 && !((m->bind_to_port && !m->bind_to_port->value) ||
-                                    (m->use_original_dst && m->use_original_dst->value)))
+    if (m->n_filter_chains > 1)
         return map_inspected_listener(b, m, e);
     if (m->api_listener)
         return err_set(e, "listener %s: API listeners are not supported", name);
-    if ((m->bind_to_port && !m->bind_to_port->value) ||
-        (m->use_original_dst && m->use_original_dst->value)) {
-        log_info(LOG, "listener %s: skipped (transparent proxying is not supported)", name);
-        return 0;
-    }
     const char *ip;
     uint32_t port;
     char what[300];
@@ -1457,6 +1468,9 @@ static int map_listener(struct build *b, const Listener *m, struct err *e)
                        m->n_filter_chains);
     const Envoy__Config__Listener__V3__FilterChain *fc = m->filter_chains[0];
     struct dp_listener *l = dp_config_add_listener(b->cfg, name, ip, port);
+    /* Transparent proxying: see dp/tproxy.h. */
+    l->no_bind = m->bind_to_port && !m->bind_to_port->value;
+    l->use_original_dst = m->use_original_dst && m->use_original_dst->value;
     switch (m->traffic_direction) {
     case ENVOY__CONFIG__CORE__V3__TRAFFIC_DIRECTION__INBOUND:
         l->traffic_direction = DP_DIR_INBOUND;
@@ -1543,10 +1557,6 @@ int dp_xds_build(struct dp_xds_set *const sets[DP_XDS_NTYPES], struct dp_config 
     if ((s = sets[DP_XDS_CDS]))
         for (size_t i = 0; i < s->n; i++) {
             const Cluster *c = (const Cluster *)s->msgs[i];
-            if (c->type == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__ORIGINAL_DST) {
-                log_debug(LOG, "cluster %s: ORIGINAL_DST skipped", c->name);
-                continue;
-            }
             if (map_cluster(&b, c, add_blank_cluster(b.cfg), e) < 0)
                 goto fail;
         }

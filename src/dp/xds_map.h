@@ -22,10 +22,10 @@
  *    (unless is_optional), RBAC
  *    action LOG and principals that are not `any`, `authenticated` or
  *    and_ids / or_ids / not_id of those (at most DP_RBAC_MAX_DEPTH deep);
- *    pipes and named ports. Skipped with a
- *    log line: listeners that do not bind (bind_to_port false, transparent
- *    proxying) and use_original_dst listeners (passthrough), which can only
- *    be reached through iptables redirection, absent here. The admin
+ *    pipes and named ports. Transparent proxying: a listener with
+ *    bind_to_port false gets no socket and is reached only by original
+ *    destination from a use_original_dst listener (docs/transparent-proxy.md).
+ *    The admin
  *    listener `kuma:envoy:admin` is mapped on its own (see map_admin_listener
  *    in xds_map.c): its TLS chain becomes a TLS listener proxying to the
  *    admin, its inline certificate, key and CA two model secrets.
@@ -36,8 +36,9 @@
  *    does for TCP when local-origin errors are not split),
  *    UpstreamTlsContext (SDS secrets, URI SAN matchers, ALPN, SNI),
  *    alt_stat_name. Ignored, as limits of the engine (see docs/proxy.md):
- *    circuit_breakers, health_checks, upstream_bind_config. ORIGINAL_DST
- *    clusters are skipped (see the listeners above); DNS types are refused.
+ *    circuit_breakers, health_checks. ORIGINAL_DST clusters connect to the
+ *    connection's original destination, upstream_bind_config sets the
+ *    source address; DNS types are refused.
  *  - weighted_clusters: the engine's tcp_proxy (and an HTTP route) has one
  *    cluster, so a split is flattened into one synthetic STATIC cluster named
  *    "<listener>:weighted" ("<listener>:<vhost>:<route>:weighted" for a

@@ -212,8 +212,9 @@ int xds_dataplane_from_resource(const struct resource *r, struct xds_dataplane *
         dp->redirect_port_outbound = jport(tp, "redirectPortOutbound");
         dp->redirect_port_inbound_v6 = jport(tp, "redirectPortInboundV6");
         const char *fam = jstr(tp, "ipFamilyMode");
-        dp->ipv6 = dp->redirect_port_inbound_v6 != 0 ||
-                   (fam && (strcmp(fam, "dualstack") == 0 || strcmp(fam, "DualStack") == 0));
+        /* Kuma 2.14 (TransparentProxyGenerator): the IPv6 twins exist unless
+         * the mode is IPv4, unset (UnSpecified) included. */
+        dp->ipv6 = !(fam && (strcmp(fam, "IPv4") == 0 || strcmp(fam, "ipv4") == 0));
     }
 
     dp->tagset_hash = xds_hash_u64(dp->tagset_hash, dp->redirect_port_outbound != 0);

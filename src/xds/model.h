@@ -71,9 +71,9 @@ struct xds_dataplane {
     size_t n_outbounds;
     /* Transparent proxying (0 = off). */
     uint32_t redirect_port_inbound, redirect_port_outbound, redirect_port_inbound_v6;
-    int ipv6;                     /* also generate the IPv6 passthrough resources */
-    int gateway;                  /* networking.gateway is set */
-    int builtin_gateway;          /* networking.gateway.type BUILTIN */
+    int ipv6;            /* also generate the IPv6 passthrough resources (ipFamilyMode not IPv4) */
+    int gateway;         /* networking.gateway is set */
+    int builtin_gateway; /* networking.gateway.type BUILTIN */
     struct xds_tag *gateway_tags; /* networking.gateway.tags, sorted by key */
     size_t n_gateway_tags;
     /* Kuma's Dataplane.TagSet(): {tag: [values]}, every inbound's and the

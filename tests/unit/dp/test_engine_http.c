@@ -264,6 +264,7 @@ TEST(dp_http_503_connect_failure_then_retry)
     r->retry_on = xstrdup("connect-failure");
     r->num_retries = 2;
     port = start(eng, c);
+    usleep(100 * 1000); /* the worker picks the new snapshot up */
     for (int i = 0; i < 4; i++) {
         out = roundtrip(port, GET_ONLY_CLOSE);
         ASSERT_STR_EQ(out, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
@@ -362,6 +363,7 @@ TEST(dp_http_rbac_per_request)
     m->rbac->action = DP_RBAC_ALLOW;
     dp_rbac_policy_add_any(dp_rbac_add_policy(m->rbac, "allow-all"));
     port = start(eng, c);
+    usleep(100 * 1000); /* the worker picks the new snapshot up */
     out = roundtrip(port, GET_ONLY_CLOSE);
     ASSERT_STR_EQ(out, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
     free(out);

@@ -842,14 +842,44 @@ TEST(xds_map_decode_rules)
 
     Envoy__Config__Listener__V3__Filter **fs = pb_alloc(&a, sizeof(void *));
     fs[0] = filter(&a, "envoy.filters.network.tcp_proxy", XDS_URL_TCP_PROXY, &tcp(&a, "x")->base);
-    Listener *l = listener(&a, "outbound:passthrough:ipv4", NULL, fs, 1);
-    l->use_original_dst = pb_bool(&a, 1);
-    struct dp_xds_set *sets[DP_XDS_NTYPES] = {[DP_XDS_LDS] = decode1(DP_XDS_LDS, &l->base)};
+    /* Transparent proxying: the redirect listener (use_original_dst), a
+     * listener bound to no port, an ORIGINAL_DST cluster with its
+     * CLUSTER_PROVIDED lb_policy and an upstream bind address. */
+    Listener *ls[2];
+    ls[0] = listener(&a, "outbound:passthrough:ipv4", NULL, fs, 1);
+    ls[0]->use_original_dst = pb_bool(&a, 1);
+    ls[1] = listener(&a, "inbound:10.0.0.1:80", NULL, fs, 1);
+    ls[1]->bind_to_port = pb_bool(&a, 0);
+    Cluster *od = eds_cluster(&a, "x", NULL);
+    od->eds_cluster_config = NULL;
+    od->type = ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__ORIGINAL_DST;
+    od->lb_policy = ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__CLUSTER_PROVIDED;
+    od->upstream_bind_config =
+        PB_NEW(&a, Envoy__Config__Core__V3__BindConfig, ENVOY__CONFIG__CORE__V3__BIND_CONFIG__INIT);
+    od->upstream_bind_config->source_address = pb_socket_address(&a, "127.0.0.6", 0);
+    const ProtobufCMessage *lms[2] = {&ls[0]->base, &ls[1]->base};
+    struct dp_xds_set *sets[DP_XDS_NTYPES] = {[DP_XDS_LDS] = decode_n(DP_XDS_LDS, lms, 2, &e),
+                                              [DP_XDS_CDS] = decode1(DP_XDS_CDS, &od->base)};
     struct dp_config *cfg = NULL;
     int missing;
     ASSERT_INT_EQ(dp_xds_build(sets, &cfg, &missing, &e), 0);
-    ASSERT_INT_EQ(cfg->n_listeners, 0);
+    ASSERT_INT_EQ(cfg->n_listeners, 2);
+    ASSERT_INT_EQ(cfg->listeners[0].use_original_dst, 1);
+    ASSERT_INT_EQ(cfg->listeners[0].no_bind, 0);
+    ASSERT_INT_EQ(cfg->listeners[1].use_original_dst, 0);
+    ASSERT_INT_EQ(cfg->listeners[1].no_bind, 1);
+    ASSERT_INT_EQ(cfg->n_clusters, 1);
+    ASSERT_INT_EQ(cfg->clusters[0].type, DP_CLUSTER_ORIGINAL_DST);
+    ASSERT_STR_EQ(cfg->clusters[0].upstream_bind_address, "127.0.0.6");
+    char *dump = dp_config_dump_json(cfg);
+    ASSERT_STR_CONTAINS(dump, "\"useOriginalDst\": true");
+    ASSERT_STR_CONTAINS(dump, "\"bindToPort\": false");
+    ASSERT_STR_CONTAINS(dump, "\"type\": \"ORIGINAL_DST\"");
+    free(dump);
     dp_config_free(cfg);
     free_sets(sets);
+    /* CLUSTER_PROVIDED is an ORIGINAL_DST policy only. */
+    od->type = ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__STATIC;
+    expect_refused(&od->base, DP_XDS_CDS, "lb_policy 6 is not supported");
     pb_arena_free(&a);
 }
