@@ -31,6 +31,11 @@
  * changed listener are drained: closed after `drain_timeout_ms` if still open.
  * An apply that fails (bad certificate, address in use) changes nothing.
  *
+ * HTTP. A listener with an HTTP connection manager is served by the HTTP
+ * path (section "HTTP connection manager" in engine.c, protocol logic in
+ * http.c): requests parsed and routed one exchange at a time over the same
+ * bounded buffers, upstream connections kept alive and pooled per worker.
+ *
  * Errors a peer or the configuration can cause are logged and counted, never
  * fatal. All functions are called from one controlling thread (kuma-dp's main
  * or a test); the admin thread only reads.
