@@ -334,6 +334,16 @@ static void collect(struct dp_stats *s, const struct dp_server_info *si, struct 
                 add_fields(ss, "tcp", "envoy_tcp_prefix", e->name, tcp_fields, &e->u.tcp);
                 break;
             case DP_STAT_RBAC: {
+                /* The HTTP RBAC filter's "http.<prefix>.rbac.*": Envoy's
+                 * envoy_http_conn_manager_prefix tag applies. */
+                size_t nl = strlen(e->name);
+                if (nl > 6 && strncmp(e->name, "http.", 5) == 0 && e->name[nl - 1] == '.') {
+                    char *prefix = xasprintf("%.*s", (int)(nl - 6), e->name + 5);
+                    add_fields(ss, "http", "envoy_http_conn_manager_prefix", prefix, rbac_fields,
+                               &e->u.rbac);
+                    free(prefix);
+                    break;
+                }
                 /* "<stat_prefix>rbac.denied": the prefix carries its own dot (Kuma
                  * sends "inbound_10.0.0.1_80."); no default tag applies. */
                 for (const struct field *f = rbac_fields; f->name; f++) {

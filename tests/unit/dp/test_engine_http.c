@@ -355,6 +355,16 @@ TEST(dp_http_rbac_per_request)
     free(out);
     ASSERT_INT_EQ(stat_get(eng, "http.web.rbac.denied"), 2);
     ASSERT_INT_EQ(atomic_load(&b->requests), 0);
+    /* Prometheus: Envoy's tags, the prefix and the response code class. */
+    struct buf pb;
+    buf_init(&pb, 0);
+    struct dp_stats_query q = {.format = DP_STATS_PROMETHEUS};
+    dp_engine_render_stats(eng, &q, &pb);
+    ASSERT_STR_CONTAINS(buf_str(&pb),
+                        "envoy_http_rbac_denied{envoy_http_conn_manager_prefix=\"web\"} 2\n");
+    ASSERT_STR_CONTAINS(buf_str(&pb), "envoy_http_downstream_rq_xx{envoy_response_code_class="
+                                      "\"4\",envoy_http_conn_manager_prefix=\"web\"} 2\n");
+    buf_free(&pb);
 
     c = http_config(&b->port, 1, NULL);
     m = c->listeners[0].hcm;
