@@ -2093,6 +2093,8 @@ static void http_finish(struct conn *c)
     int up_keep = h->routed && !h->rs_error && dp_http_codec_response_keep_alive(h->codec) &&
                   h->rq_done && h->parsed[0] == 0;
     int status = h->status;
+    if (h->routed && dp_http_codec_response_until_close(h->codec))
+        h->close_after = 1;
     timer_stop(&w->heap, &c->t_rq);
     http_exchange_stats(c);
     if (status == 101 && h->routed) {

@@ -10,6 +10,7 @@
 #include "dp/http.h"
 
 #include <http_parser.h>
+#include <limits.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -321,6 +322,7 @@ struct dp_http_codec {
     int in_value;
     /* Response side. */
     int rs_done, status, rq_head_method;
+    int rs_eof; /* the body runs until the upstream closes */
 };
 
 static struct dp_http_codec *codec_of(http_parser *p)
@@ -406,6 +408,11 @@ static int on_rs_headers(http_parser *p)
 {
     struct dp_http_codec *h = codec_of(p);
     h->status = p->status_code;
+    /* No length and not chunked: the body ends with the connection, so the
+     * client can only tell where it ends if its connection closes too. */
+    int st = p->status_code;
+    h->rs_eof = !h->rq_head_method && !(st >= 100 && st < 200) && st != 204 && st != 304 &&
+                !(p->flags & F_CHUNKED) && p->content_length == ULLONG_MAX;
     /* A response to HEAD, and 1xx/204/304, have no body. */
     return h->rq_head_method ? 1 : 0;
 }
@@ -453,6 +460,7 @@ void dp_http_codec_next(struct dp_http_codec *h)
     h->pos = 0;
     h->head_done = h->rq_done = h->rs_done = 0;
     h->status = 0;
+    h->rs_eof = 0;
     h->n_h = 0;
     h->in_value = 0;
 }
@@ -610,6 +618,11 @@ int dp_http_codec_status(const struct dp_http_codec *h)
 int dp_http_codec_response_keep_alive(const struct dp_http_codec *h)
 {
     return http_should_keep_alive(&h->rs);
+}
+
+int dp_http_codec_response_until_close(const struct dp_http_codec *h)
+{
+    return h->rs_eof;
 }
 
 int dp_http_codec_error(const struct dp_http_codec *h)

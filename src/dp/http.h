@@ -116,6 +116,10 @@ enum dp_http_ev dp_http_codec_response_feed(struct dp_http_codec *h, const char 
 /* The response's status code once its head was parsed, else 0. */
 int dp_http_codec_status(const struct dp_http_codec *h);
 int dp_http_codec_response_keep_alive(const struct dp_http_codec *h);
+/* Whether the response's body was delimited by the upstream closing (no
+ * Content-Length, not chunked): the downstream must then close as well,
+ * since bytes are forwarded as they are. */
+int dp_http_codec_response_until_close(const struct dp_http_codec *h);
 
 /* After DP_HTTP_ERROR on the request side: 400, or 431 for a head too large. */
 int dp_http_codec_error(const struct dp_http_codec *h);

@@ -25,10 +25,11 @@
 /* --- a minimal HTTP backend ---------------------------------------------------------------- */
 
 enum hb_mode {
-    HB_OK,        /* answers "ok", keeps the connection */
-    HB_SLOW,      /* answers after 1.5 s */
-    HB_CLOSE,     /* closes on the first request, no answer */
-    HB_IDLE_CLOSE /* answers, closes after 200 ms without a request */
+    HB_OK,         /* answers "ok", keeps the connection */
+    HB_SLOW,       /* answers after 1.5 s */
+    HB_CLOSE,      /* closes on the first request, no answer */
+    HB_IDLE_CLOSE, /* answers, closes after 200 ms without a request */
+    HB_EOF_BODY    /* answers without a length, the body ends when it closes */
 };
 
 struct hb {
@@ -98,6 +99,11 @@ static void *hb_conn(void *arg)
             atomic_fetch_add(&b->requests, 1);
             if (b->mode == HB_CLOSE)
                 goto out;
+            if (b->mode == HB_EOF_BODY) {
+                const char *rs = "HTTP/1.1 200 OK\r\n\r\nuntil close";
+                write_full(fd, rs, strlen(rs));
+                goto out;
+            }
             if (b->mode == HB_SLOW)
                 usleep(1500 * 1000);
             const char *rs = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
@@ -530,6 +536,24 @@ TEST(dp_http_drain_closes_idle_keep_alive)
     ASSERT(mono_ms() - t0 < 1000);
     ASSERT_INT_EQ(read_full(fd, buf, sizeof(buf)), 0); /* EOF */
     close(fd);
+    dp_engine_free(eng);
+    hb_stop(b);
+}
+
+/* A response delimited by the upstream closing is forwarded as it is, so
+ * the client's keep-alive connection closes after it too (else the client
+ * could not tell where the body ends). */
+TEST(dp_http_eof_delimited_response_closes_downstream)
+{
+    struct hb *b = hb_start(HB_EOF_BODY);
+    struct dp_engine *eng = engine();
+    int port = start(eng, http_config(&b->port, 1, NULL));
+    int64_t t0 = mono_ms();
+    char *out = roundtrip(port, GET_ONLY); /* keep-alive request; read until close */
+    ASSERT_STR_EQ(out, "HTTP/1.1 200 OK\r\n\r\nuntil close");
+    free(out);
+    ASSERT(mono_ms() - t0 < 2000); /* closed, not the client's 5 s read timeout */
+    ASSERT_INT_EQ(stat_get(eng, "http.web.downstream_rq_2xx"), 1);
     dp_engine_free(eng);
     hb_stop(b);
 }
