@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -1940,6 +1941,8 @@ static void http_local_reply(struct conn *c, int status, const char *body, int c
     h->parsed[1] = b->len;
     h->status = status;
     h->rs_done = 1;
+    /* Counted now, before the client can have read the reply. */
+    http_exchange_stats(c);
     h->routed = 0;
     h->discard = 1;
     if (close)
@@ -1992,6 +1995,47 @@ static void http_timeout(struct conn *c)
         http_pump(c);
 }
 
+static int has_header(const struct dp_http_request *rq, const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; i < rq->n_headers; i++)
+        if (rq->headers[i].name_len == n && strncasecmp(rq->headers[i].name, name, n) == 0)
+            return 1;
+    return 0;
+}
+
+/* Envoy's defaults for a sidecar HCM: x-request-id (a random UUID, kept
+ * when the client sent one, so both proxies and the application see the
+ * same id) and x-forwarded-proto (http or https, kept when present). They
+ * are appended to the head in b[0] when it has room (it is skipped
+ * otherwise); rq's pointers stay valid since they all lie before it. */
+static void http_add_headers(struct conn *c, const struct dp_http_request *rq)
+{
+    struct hstate *h = c->hs;
+    struct pbuf *b = &c->b[0];
+    uint32_t cap = c->w->e->o.buffer_size;
+    size_t n;
+    if (!has_header(rq, "x-request-id")) {
+        uint64_t a = xorshift(&c->w->rnd), r = xorshift(&c->w->rnd);
+        char id[40];
+        /* UUID version 4, variant 10. */
+        snprintf(id, sizeof(id), "%08x-%04x-4%03x-%04x-%012llx", (unsigned)(a >> 32),
+                 (unsigned)(a >> 16) & 0xffff, (unsigned)a & 0xfff,
+                 (unsigned)(0x8000 | ((r >> 48) & 0x3fff)),
+                 (unsigned long long)(r & 0xffffffffffffull));
+        n = dp_http_codec_add_header(h->codec, b->data + b->off, b->len, cap - b->off,
+                                     "x-request-id", id);
+        b->len += (uint32_t)n;
+        h->parsed[0] += (uint32_t)n;
+    }
+    if (!has_header(rq, "x-forwarded-proto")) {
+        n = dp_http_codec_add_header(h->codec, b->data + b->off, b->len, cap - b->off,
+                                     "x-forwarded-proto", rq->tls ? "https" : "http");
+        b->len += (uint32_t)n;
+        h->parsed[0] += (uint32_t)n;
+    }
+}
+
 /* A request head is complete: strip headers, pick the route, and connect
  * (or reuse the upstream connection) or answer locally. */
 static void http_route(struct conn *c)
@@ -2029,6 +2073,7 @@ static void http_route(struct conn *c)
     struct dp_http_request rq;
     dp_http_codec_request(h->codec, msg, hdrs, &rq);
     rq.tls = c->s[0].ssl != NULL;
+    http_add_headers(c, &rq);
     if (h->exchanges == 0)
         DP_INC(l->hst->downstream_cx_http1_total);
     DP_INC(l->hst->downstream_rq_total);
@@ -2256,6 +2301,7 @@ static int http_parse_response(struct conn *c, int eof)
     if (ev == DP_HTTP_DONE) {
         h->rs_done = 1;
         h->status = dp_http_codec_status(h->codec);
+        http_exchange_stats(c); /* before the client can have read it all */
         timer_stop(&c->w->heap, &c->t_rq);
         if (b->len > h->parsed[1] && h->status != 101) {
             /* Bytes after the response: the upstream is confused; drop them. */

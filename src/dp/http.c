@@ -568,6 +568,24 @@ size_t dp_http_codec_strip(struct dp_http_codec *h, char *msg, size_t avail, cha
     return removed;
 }
 
+size_t dp_http_codec_add_header(struct dp_http_codec *h, char *msg, size_t avail, size_t cap,
+                                const char *name, const char *value)
+{
+    size_t nl = strlen(name), vl = strlen(value), n = nl + 2 + vl + 2;
+    size_t end = h->head_len;
+    if (end < 2 || end > avail || avail + n > cap)
+        return 0;
+    /* Before the blank line ("\r\n", or a bare "\n"). */
+    size_t pos = end - (msg[end - 2] == '\r' ? 2 : 1);
+    memmove(msg + pos + n, msg + pos, avail - pos);
+    memcpy(msg + pos, name, nl);
+    memcpy(msg + pos + nl, ": ", 2);
+    memcpy(msg + pos + nl + 2, value, vl);
+    memcpy(msg + pos + nl + 2 + vl, "\r\n", 2);
+    h->head_len += (uint32_t)n;
+    return n;
+}
+
 int dp_http_codec_request_keep_alive(const struct dp_http_codec *h)
 {
     return http_should_keep_alive(&h->rq);

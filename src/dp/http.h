@@ -102,6 +102,12 @@ size_t dp_http_codec_head_len(const struct dp_http_codec *h);
  * read) down. Returns the number of bytes removed. */
 size_t dp_http_codec_strip(struct dp_http_codec *h, char *msg, size_t avail, char *const *names,
                            size_t n_names);
+/* After DP_HTTP_HEAD (and any strip): appends the header line
+ * "name: value" to the head at msg, moving the avail - head bytes that
+ * follow up. cap is the room from msg on. Returns the number of bytes added,
+ * 0 if they do not fit. */
+size_t dp_http_codec_add_header(struct dp_http_codec *h, char *msg, size_t avail, size_t cap,
+                                const char *name, const char *value);
 /* After the request's DP_HTTP_DONE: whether the client keeps the connection
  * (HTTP/1.1 without "Connection: close", or HTTP/1.0 with keep-alive), and
  * whether it asked for an Upgrade. */

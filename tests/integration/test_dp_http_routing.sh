@@ -48,6 +48,15 @@ assert_eq "$(curl -s -m 5 -d 'hello=world' http://127.0.0.2:27001/v2/post)" $'v2
 # The inbound strips x-kuma-tags (Kuma's route configuration for inbounds).
 out=$(curl -s -m 5 -H 'x-kuma-tags: &kuma.io/service=spoofed&' -H 'x-after: 1' http://127.0.0.2:27001/v1/tags)
 assert_eq "$out" "v1 GET /v1/tags" "x-kuma-tags stripped by the inbound"
+# Envoy's request headers: x-request-id (a UUID, or the client's, kept
+# across both proxies) and x-forwarded-proto (the client's scheme).
+out=$(curl -s -m 5 http://127.0.0.2:27001/v1/headers)
+grep -Eq '^x-request-id: [0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$' <<<"$out" ||
+    fail "no x-request-id UUID: $out"
+assert_eq "$(grep -c '^x-request-id:' <<<"$out")" 1 "one x-request-id"
+assert_eq "$(grep '^x-forwarded-proto:' <<<"$out")" "x-forwarded-proto: http" "x-forwarded-proto"
+out=$(curl -s -m 5 -H 'x-request-id: client-id-1' http://127.0.0.2:27001/v2/headers)
+assert_eq "$(grep '^x-request-id:' <<<"$out")" "x-request-id: client-id-1" "client's x-request-id kept"
 # Status codes come back as they are, and are counted per class and code.
 code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' http://127.0.0.2:27001/v2/status/503)
 assert_eq "$code" 503 "upstream status"

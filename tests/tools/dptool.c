@@ -23,7 +23,8 @@
  *       request body, echoed; a chunked request gets a chunked response.
  *       A request header x-kuma-tags is reported as "x-kuma-tags: V\n"
  *       after the first line. A target containing /status/NNN is answered
- *       with status NNN. An Upgrade request
+ *       with status NNN; one containing /headers gets every request header
+ *       ("name: value" lines) after the first line. An Upgrade request
  *       is answered 101, then the connection echoes raw bytes.
  *   dptool http-raw ADDR PORT [--wait-ms MS]
  *       Sends stdin in one write, then prints what comes back until the
@@ -120,12 +121,22 @@ struct hconn {
     int field_xkt, in_value;
     char xkt[256];
     size_t xkt_len;
+    char all[8192]; /* every header as "name: value\n" (for /headers) */
+    size_t all_len;
 };
+
+static void all_add(struct hconn *h, const char *p, size_t n)
+{
+    if (h->all_len + n < sizeof(h->all)) {
+        memcpy(h->all + h->all_len, p, n);
+        h->all_len += n;
+    }
+}
 
 static int h_begin(http_parser *p)
 {
     struct hconn *h = p->data;
-    h->url_len = h->blen = h->flen = h->xkt_len = 0;
+    h->url_len = h->blen = h->flen = h->xkt_len = h->all_len = 0;
     h->field_xkt = h->in_value = 0;
     return 0;
 }
@@ -144,7 +155,9 @@ static int h_field(http_parser *p, const char *at, size_t n)
     if (h->in_value) {
         h->flen = 0;
         h->in_value = 0;
+        all_add(h, "\n", 1);
     }
+    all_add(h, at, n);
     for (size_t i = 0; i < n && h->flen + 1 < sizeof(h->field); i++)
         h->field[h->flen++] = (char)tolower((unsigned char)at[i]);
     h->field[h->flen] = 0;
@@ -153,6 +166,9 @@ static int h_field(http_parser *p, const char *at, size_t n)
 static int h_value(http_parser *p, const char *at, size_t n)
 {
     struct hconn *h = p->data;
+    if (!h->in_value)
+        all_add(h, ": ", 2);
+    all_add(h, at, n);
     h->in_value = 1;
     if (strcmp(h->field, "x-kuma-tags") == 0 && h->xkt_len + n < sizeof(h->xkt)) {
         memcpy(h->xkt + h->xkt_len, at, n);
@@ -184,12 +200,16 @@ static int h_complete(http_parser *p)
         status = atoi(st + 8);
     if (status < 200 || status > 599)
         status = 200;
-    char head[8192];
+    char head[16384];
     int hl = snprintf(head, sizeof(head), "%s %s %.*s\n", g_id ? g_id : "-",
                       http_method_str((enum http_method)p->method), (int)h->url_len, h->url);
     if (h->field_xkt)
         hl += snprintf(head + hl, sizeof(head) - (size_t)hl, "x-kuma-tags: %.*s\n", (int)h->xkt_len,
                        h->xkt);
+    if (strstr(h->url, "/headers") && hl < (int)sizeof(head))
+        hl += snprintf(head + hl, sizeof(head) - (size_t)hl, "%.*s\n", (int)h->all_len, h->all);
+    if (hl >= (int)sizeof(head))
+        hl = (int)sizeof(head) - 1; /* truncated */
     int chunked = (p->flags & F_CHUNKED) != 0;
     int keep = http_should_keep_alive(p);
     char rs[512];

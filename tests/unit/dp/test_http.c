@@ -350,3 +350,42 @@ TEST(http_local_reply)
     ASSERT_STR_CONTAINS(out, "connection: close\r\n\r\nBad Request");
     ASSERT_INT_EQ(dp_http_local_reply(out, 20, 404, NULL, 0), 0); /* does not fit */
 }
+
+/* Headers appended before the blank line (CRLF or bare LF), the bytes after
+ * the head moved up, nothing added without room. */
+TEST(http_codec_add_header)
+{
+    static const struct {
+        const char *in, *want;
+    } cases[] = {
+        {"GET / HTTP/1.1\r\nHost: a\r\n\r\nBODY",
+         "GET / HTTP/1.1\r\nHost: a\r\nx-a: 1\r\n\r\nBODY"},
+        {"GET / HTTP/1.1\r\n\r\n", "GET / HTTP/1.1\r\nx-a: 1\r\n\r\n"},
+        {"GET / HTTP/1.1\nHost: a\n\nB", "GET / HTTP/1.1\nHost: a\nx-a: 1\r\n\nB"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char buf[256] = {0};
+        size_t len = strlen(cases[i].in), used;
+        memcpy(buf, cases[i].in, len);
+        struct dp_http_codec *h = dp_http_codec_new(4096);
+        ASSERT_INT_EQ(dp_http_codec_request_feed(h, buf, len, &used), DP_HTTP_HEAD);
+        size_t head = dp_http_codec_head_len(h);
+        size_t n = dp_http_codec_add_header(h, buf, len, sizeof(buf), "x-a", "1");
+        ASSERT_INT_EQ(n, 8);
+        ASSERT_STR_EQ(buf, cases[i].want);
+        ASSERT_INT_EQ(dp_http_codec_head_len(h), head + 8);
+        /* The parser resumes on the moved blank line: the request completes. */
+        ASSERT_INT_EQ(dp_http_codec_request_feed(h, buf + used + n, len + n - used - n, &used),
+                      DP_HTTP_DONE);
+        dp_http_codec_free(h);
+    }
+    char tight[40] = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+    size_t used;
+    struct dp_http_codec *h = dp_http_codec_new(4096);
+    ASSERT_INT_EQ(dp_http_codec_request_feed(h, tight, strlen(tight), &used), DP_HTTP_HEAD);
+    ASSERT_INT_EQ(
+        dp_http_codec_add_header(h, tight, strlen(tight), sizeof(tight), "x-long", "0123456789"),
+        0);
+    ASSERT_STR_EQ(tight, "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    dp_http_codec_free(h);
+}
