@@ -5,7 +5,7 @@
  * the client's bytes (first part) and the upstream's response bytes (rest,
  * proportionally); the rest is the stream. Every request head is routed
  * against a fixed route table (all matcher kinds), has x-kuma-tags stripped
- * and its view checked to lie inside the buffer. Any crash, leak or
+ * and x-request-id appended, and its view checked to lie inside the buffer. Any crash, leak or
  * sanitizer report is a bug.
  */
 #include <stdint.h>
@@ -52,7 +52,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t split = 2 + (size - 2) * data[1] / 255;
     /* A private, writable copy: stripping rewrites it. */
     size_t n = split - 2;
-    char *buf = malloc(n ? n : 1);
+    /* Room for the headers the proxy appends to each head. */
+    size_t room = n + 64 * 8;
+    char *buf = malloc(room);
     memcpy(buf, data + 2, n);
     const char *rs = (const char *)data + split;
     size_t rs_len = size - split;
@@ -82,6 +84,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 avail = avail > rm ? avail - rm : 0;
                 if (avail < parsed)
                     avail = parsed;
+                size_t add = dp_http_codec_add_header(h, buf + start, n - start, room - start,
+                                                      "x-request-id", "0000-fuzz");
+                if (add && add != strlen("x-request-id: 0000-fuzz\r\n"))
+                    abort();
+                n += add;
+                parsed += add;
+                avail += add;
                 struct dp_http_header hs[DP_HTTP_MAX_HEADERS];
                 struct dp_http_request rq;
                 dp_http_codec_request(h, buf + start, hs, &rq);
