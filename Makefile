@@ -5,6 +5,7 @@
 #   make fuzz            libFuzzer harnesses (clang)
 
 CC       ?= cc
+.DEFAULT_GOAL := all
 PKGS     := jansson yaml-0.1 sqlite3 openssl libmicrohttpd libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -lpthread -lm

@@ -14,6 +14,7 @@
 #include "xds/names.h"
 #include "xds/pb.h"
 #include "xds/policies.h"
+#include "xds/routes.h"
 
 #define CONNECT_TIMEOUT_S 5 /* Kuma's default cluster connect timeout */
 
@@ -757,6 +758,8 @@ static enum xds_protocol route_protocol(const struct xds_mesh_snapshot *snap,
                                         const struct xds_route *rt)
 {
     enum xds_protocol p = XDS_PROTO_TCP;
+    if (rt->force_tcp)
+        return p;
     for (size_t i = 0; i < rt->n; i++) {
         const struct xds_service *s = xds_snapshot_service(snap, rt->splits[i].service);
         enum xds_protocol sp = s ? s->protocol : XDS_PROTO_TCP;
@@ -939,14 +942,19 @@ static void gen_outbound(struct gen *g)
         if (XDS_PROTO_IS_HTTP(proto)) {
             /* Kuma's outbound HTTP: route config outbound:<service>, one
              * route per TrafficRoute http entry, then the default one. */
-            Envoy__Config__Route__V3__Route **routes =
-                pb_alloc(&a, (rt.n_http + 1) * sizeof(*routes));
+            Envoy__Config__Route__V3__Route **routes;
             size_t nr = 0;
-            for (size_t k = 0; k < rt.n_http; k++)
-                routes[nr++] = route_new(&a, route_match(&a, rt.http[k].match),
-                                         route_action(&a, rt.http[k].splits, rt.http[k].n, &cp));
-            routes[nr++] =
-                route_new(&a, route_match(&a, NULL), route_action(&a, rt.splits, rt.n, &cp));
+            if (rt.mesh_http) {
+                routes = xds_mesh_http_routes(&a, &rt, &cp, &nr); /* routes.c */
+            } else {
+                routes = pb_alloc(&a, (rt.n_http + 1) * sizeof(*routes));
+                for (size_t k = 0; k < rt.n_http; k++)
+                    routes[nr++] =
+                        route_new(&a, route_match(&a, rt.http[k].match),
+                                  route_action(&a, rt.http[k].splits, rt.http[k].n, &cp));
+                routes[nr++] =
+                    route_new(&a, route_match(&a, NULL), route_action(&a, rt.splits, rt.n, &cp));
+            }
             char *rname = xasprintf("outbound:%s", out->service);
             Envoy__Config__Route__V3__RouteConfiguration *rc =
                 route_config(&a, rname, out->service, routes, nr);
@@ -1554,4 +1562,12 @@ void xds_proxy_config_unref(struct xds_proxy_config *c)
     }
     xds_snapshot_unref(c->snap);
     free(c);
+}
+
+/* For routes.c: the route action of a MeshHTTPRoute rule. */
+Envoy__Config__Route__V3__RouteAction *xds__route_action(struct pb_arena *a,
+                                                         const struct xds_split *sp, size_t n,
+                                                         const struct xds_conn_policy *cp)
+{
+    return route_action(a, sp, n, cp);
 }
