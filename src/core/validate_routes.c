@@ -23,8 +23,8 @@
 static const char *const TOP_SYSTEM[] = {"Mesh", "MeshGateway", "Dataplane", NULL};
 static const char *const TOP_OTHER[] = {"Mesh", "Dataplane", NULL};
 static const char *const TO_GATEWAY[] = {"Mesh", NULL};
-static const char *const TO_KINDS[] = {"MeshService", "MeshExternalService",
-                                       "MeshMultiZoneService", NULL};
+static const char *const TO_KINDS[] = {"MeshService", "MeshExternalService", "MeshMultiZoneService",
+                                       NULL};
 static const char *const BACKEND_KINDS[] = {"MeshService", "MeshServiceSubset",
                                             "MeshExternalService", "MeshMultiZoneService", NULL};
 static const char *const MIRROR_KINDS[] = {"MeshService", "MeshServiceSubset", NULL};
@@ -45,8 +45,7 @@ static const char *route_top(const struct resource *r, struct verr *ve, struct v
         return "Mesh";
     const char *role = json_string_value(json_object_get(r->labels, "kuma.io/policy-role"));
     int system = !role || !*role || strcmp(role, "system") == 0;
-    struct tr_opts o = {.kinds = system ? TOP_SYSTEM : TOP_OTHER,
-                        .gateway_listener_tags = system};
+    struct tr_opts o = {.kinds = system ? TOP_SYSTEM : TOP_OTHER, .gateway_listener_tags = system};
     size_t m = vp_field(p, "targetRef");
     v_target_ref(ve, p, ref, &o);
     vp_reset(p, m);
@@ -167,8 +166,8 @@ static void http_matches(struct verr *ve, struct vpath *p, const json_t *matches
             vp_reset(p, mp);
         }
         const char *method = vj_str(ve, p, m, "method");
-        static const char *const methods[] = {"CONNECT", "DELETE", "GET",  "HEAD",  "OPTIONS",
-                                              "PATCH",   "POST",   "PUT",  "TRACE", NULL};
+        static const char *const methods[] = {"CONNECT", "DELETE", "GET", "HEAD",  "OPTIONS",
+                                              "PATCH",   "POST",   "PUT", "TRACE", NULL};
         if (method && !in_list(method, methods))
             vadd_at(ve, p, "method", "value is not supported");
         const json_t *qp = vj_arr(ve, p, m, "queryParams");
@@ -338,7 +337,8 @@ static void http_filters(struct verr *ve, struct vpath *p, const json_t *filters
                     if (strcmp(top, "MeshGateway") != 0)
                         vadd_at(ve, p, "hostToBackendHostname", "can only be set with MeshGateway");
                     if (vj_present(uw, "hostname"))
-                        vadd_at(ve, p, "hostToBackendHostname", "cannot be set together with hostname");
+                        vadd_at(ve, p, "hostToBackendHostname",
+                                "cannot be set together with hostname");
                 }
             }
             vp_reset(p, mf);

@@ -17,9 +17,9 @@
  * mergeValuesByKey on the hash of the matches).
  *
  * HTTP. Each match of each rule becomes a route, sorted stably by Gateway
- * API precedence (Kuma's SortRules): a path before none; Exact, then
- * PathPrefix, then RegularExpression, longer values first; a method before
- * none; fewer headers, then fewer query parameters, first. Kuma's default
+ * API precedence (Kuma's SortRules): Exact, then PathPrefix (no path is
+ * PathPrefix "/"), then RegularExpression, longer values first; a method
+ * before none; more headers, then more query parameters, first. Kuma's default
  * rule (PathPrefix / to the service itself) is appended unless a rule has
  * exactly that match. A rule without backendRefs goes to the service of its
  * `to` entry. A MeshHTTPRoute only applies to an HTTP service (http, http2,
@@ -52,7 +52,6 @@ static const char *jstr(const json_t *o, const char *k)
     const char *s = json_string_value(json_object_get(o, k));
     return s ? s : "";
 }
-
 
 struct to_entry {
     int rank;
@@ -228,16 +227,27 @@ static int path_kind(const json_t *path)
     return 2;
 }
 
-/* Kuma's CompareMatch (negative: a first). */
+/* The length a prefix or regex path sorts by; no path is the prefix "/"
+ * (Kuma renders and sorts it as such). */
+static size_t path_len(const json_t *path)
+{
+    return path ? strlen(jstr(path, "value")) : 1;
+}
+
+/* Kuma's CompareMatch (negative: a first): Exact, then PathPrefix, then
+ * RegularExpression (no path counts as PathPrefix "/"), longer values
+ * first; a method first; more headers first; more query parameters
+ * first. */
 static int compare_match(const json_t *a, const json_t *b)
 {
     const json_t *pa = json_object_get(a, "path"), *pb = json_object_get(b, "path");
     int ka = path_kind(pa), kb = path_kind(pb);
+    ka = ka == 3 ? 1 : ka;
+    kb = kb == 3 ? 1 : kb;
     if (ka != kb)
         return ka - kb;
     if (ka == 1 || ka == 2) {
-        size_t la = strlen(jstr(pa, "value"));
-        size_t lb = strlen(jstr(pb, "value"));
+        size_t la = path_len(pa), lb = path_len(pb);
         if (la != lb)
             return la > lb ? -1 : 1;
     }
@@ -247,11 +257,11 @@ static int compare_match(const json_t *a, const json_t *b)
     size_t ha = json_array_size(json_object_get(a, "headers"));
     size_t hb = json_array_size(json_object_get(b, "headers"));
     if (ha != hb)
-        return ha < hb ? -1 : 1;
+        return ha > hb ? -1 : 1;
     size_t qa = json_array_size(json_object_get(a, "queryParams"));
     size_t qb = json_array_size(json_object_get(b, "queryParams"));
     if (qa != qb)
-        return qa < qb ? -1 : 1;
+        return qa > qb ? -1 : 1;
     return 0;
 }
 
@@ -341,7 +351,8 @@ static void http_routes(struct xds_route *out, const json_t **rules, size_t nrul
     }
     /* RequestMirror destinations: clusters without a route. */
     for (size_t i = 0; i < nk; i++) {
-        const json_t *filters = json_object_get(json_object_get(keys[i].rule, "default"), "filters");
+        const json_t *filters =
+            json_object_get(json_object_get(keys[i].rule, "default"), "filters");
         size_t f;
         json_t *flt;
         json_array_foreach(filters, f, flt)
@@ -568,8 +579,8 @@ static Envoy__Config__Core__V3__HeaderValueOption *header_opt(struct pb_arena *a
     Envoy__Config__Core__V3__HeaderValueOption *o =
         PB_NEW(a, Envoy__Config__Core__V3__HeaderValueOption,
                ENVOY__CONFIG__CORE__V3__HEADER_VALUE_OPTION__INIT);
-    o->header =
-        PB_NEW(a, Envoy__Config__Core__V3__HeaderValue, ENVOY__CONFIG__CORE__V3__HEADER_VALUE__INIT);
+    o->header = PB_NEW(a, Envoy__Config__Core__V3__HeaderValue,
+                       ENVOY__CONFIG__CORE__V3__HEADER_VALUE__INIT);
     o->header->key = pb_strdup(a, k);
     o->header->value = pb_strdup(a, v);
     o->append = pb_bool(a, append);
@@ -620,8 +631,7 @@ static void header_modifier(struct pb_arena *a, const json_t *mod, size_t *n_add
         char **nv = pb_alloc(a, (*n_rm + nr) * sizeof(*nv));
         if (*n_rm)
             memcpy(nv, *rm, *n_rm * sizeof(*nv));
-        for (size_t i = 0; i < nr; i++)
-            {
+        for (size_t i = 0; i < nr; i++) {
             const char *name = json_string_value(json_array_get(remove, i));
             nv[(*n_rm)++] = pb_strdup(a, name ? name : "");
         }
@@ -643,8 +653,9 @@ static Envoy__Type__Matcher__V3__RegexMatchAndSubstitute *regex_rewrite(struct p
 static void request_redirect(struct pb_arena *a, Envoy__Config__Route__V3__Route *r,
                              const json_t *rr, int prefix_match)
 {
-    Envoy__Config__Route__V3__RedirectAction *ra = PB_NEW(
-        a, Envoy__Config__Route__V3__RedirectAction, ENVOY__CONFIG__ROUTE__V3__REDIRECT_ACTION__INIT);
+    Envoy__Config__Route__V3__RedirectAction *ra =
+        PB_NEW(a, Envoy__Config__Route__V3__RedirectAction,
+               ENVOY__CONFIG__ROUTE__V3__REDIRECT_ACTION__INIT);
     const char *host = json_string_value(json_object_get(rr, "hostname"));
     if (host)
         ra->host_redirect = pb_strdup(a, host);
@@ -680,7 +691,8 @@ static void request_redirect(struct pb_arena *a, Envoy__Config__Route__V3__Route
     }
     switch (json_integer_value(json_object_get(rr, "statusCode"))) {
     case 302:
-        ra->response_code = ENVOY__CONFIG__ROUTE__V3__REDIRECT_ACTION__REDIRECT_RESPONSE_CODE__FOUND;
+        ra->response_code =
+            ENVOY__CONFIG__ROUTE__V3__REDIRECT_ACTION__REDIRECT_RESPONSE_CODE__FOUND;
         break;
     case 303:
         ra->response_code =
@@ -748,8 +760,8 @@ static Envoy__Config__Core__V3__RuntimeFractionalPercent *percent(struct pb_aren
     Envoy__Config__Core__V3__RuntimeFractionalPercent *rf =
         PB_NEW(a, Envoy__Config__Core__V3__RuntimeFractionalPercent,
                ENVOY__CONFIG__CORE__V3__RUNTIME_FRACTIONAL_PERCENT__INIT);
-    rf->default_value = PB_NEW(a, Envoy__Type__V3__FractionalPercent,
-                               ENVOY__TYPE__V3__FRACTIONAL_PERCENT__INIT);
+    rf->default_value =
+        PB_NEW(a, Envoy__Type__V3__FractionalPercent, ENVOY__TYPE__V3__FRACTIONAL_PERCENT__INIT);
     if (v == (double)(uint32_t)v) {
         rf->default_value->numerator = (uint32_t)v;
     } else if (v * 100 == (double)(uint32_t)(v * 100)) {
@@ -764,8 +776,7 @@ static Envoy__Config__Core__V3__RuntimeFractionalPercent *percent(struct pb_aren
     return rf;
 }
 
-static void request_mirror(struct pb_arena *a, Envoy__Config__Route__V3__Route *r,
-                           const json_t *rm)
+static void request_mirror(struct pb_arena *a, Envoy__Config__Route__V3__Route *r, const json_t *rm)
 {
     struct xds_split sp;
     if (r->action_case != ENVOY__CONFIG__ROUTE__V3__ROUTE__ACTION_ROUTE ||
@@ -818,8 +829,8 @@ static void apply_filters(struct pb_arena *a, Envoy__Config__Route__V3__Route *r
 }
 
 Envoy__Config__Route__V3__Route **xds_mesh_http_routes(struct pb_arena *a,
-                                                      const struct xds_route *rt,
-                                                      const struct xds_conn_policy *cp, size_t *n)
+                                                       const struct xds_route *rt,
+                                                       const struct xds_conn_policy *cp, size_t *n)
 {
     Envoy__Config__Route__V3__Route **v = pb_alloc(a, (2 * rt->n_http + 1) * sizeof(*v));
     size_t cnt = 0;

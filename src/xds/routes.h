@@ -24,8 +24,8 @@
 /* The routes of rt (rt->mesh_http set) in order; *n receives the count. The
  * policies' HTTP settings (timeout, retries) come from cp. */
 Envoy__Config__Route__V3__Route **xds_mesh_http_routes(struct pb_arena *a,
-                                                      const struct xds_route *rt,
-                                                      const struct xds_conn_policy *cp, size_t *n);
+                                                       const struct xds_route *rt,
+                                                       const struct xds_conn_policy *cp, size_t *n);
 
 /* generator.c's route action (cluster or weighted clusters, timeout,
  * retries), shared with this module. */

@@ -2,7 +2,7 @@
 #include "../test.h"
 #include "vtest.h"
 
-#define TO_BACKEND "'targetRef':{'kind':'MeshService','name':'backend'}"
+#define TO_BACKEND   "'targetRef':{'kind':'MeshService','name':'backend'}"
 #define HTTP_RULE(x) "{'targetRef':{'kind':'Mesh'},'to':[{" TO_BACKEND ",'rules':[" x "]}]}"
 
 static const struct vcase mhr[] = {

@@ -756,3 +756,136 @@ TEST(xds_snapshot_reuses_dataplanes_on_policy_change)
     resource_free(mesh);
     free_all(dps, 2);
 }
+
+/* ---- MeshHTTPRoute / MeshTCPRoute ------------------------------------------ */
+
+static const char *MHR_SPECIFIC =
+    "type: MeshHTTPRoute\nmesh: default\nname: api-route\nspec:\n"
+    "  targetRef: {kind: MeshSubset, tags: {team: edge}}\n"
+    "  to:\n  - targetRef: {kind: MeshService, name: api}\n    rules:\n"
+    "    - matches:\n      - path: {type: PathPrefix, value: /v2}\n        method: GET\n"
+    "        headers: [{name: x-canary, value: 'yes'}]\n"
+    "        queryParams: [{type: Exact, name: debug, value: '1'}]\n"
+    "      default:\n        filters:\n"
+    "        - type: RequestHeaderModifier\n          requestHeaderModifier:\n"
+    "            set: [{name: x-a, value: 'b,c'}]\n            add: [{name: x-d, value: e}]\n"
+    "            remove: [x-f]\n"
+    "        - type: ResponseHeaderModifier\n"
+    "          responseHeaderModifier: {set: [{name: x-r, value: s}]}\n"
+    "        - type: URLRewrite\n          urlRewrite:\n            hostname: api.internal\n"
+    "            path: {type: ReplacePrefixMatch, replacePrefixMatch: /v3}\n"
+    "        - type: RequestMirror\n          requestMirror:\n"
+    "            backendRef: {kind: MeshServiceSubset, name: api, tags: {version: v1}}\n"
+    "            percentage: 25\n"
+    "        backendRefs:\n"
+    "        - {kind: MeshServiceSubset, name: api, tags: {version: v2}, weight: 90}\n"
+    "        - {kind: MeshServiceSubset, name: api, tags: {version: v1}, weight: 10}\n"
+    "    - matches: [{path: {type: Exact, value: /old}}]\n      default:\n        filters:\n"
+    "        - type: RequestRedirect\n          requestRedirect:\n            scheme: https\n"
+    "            hostname: example.com\n            port: 8443\n            statusCode: 302\n"
+    "            path: {type: ReplaceFullPath, replaceFullPath: /new}\n"
+    "    - matches:\n      - path: {type: RegularExpression, value: '/items/[0-9]+'}\n"
+    "      - headers:\n        - {type: Present, name: x-any}\n"
+    "        - {type: RegularExpression, name: x-re, value: '^a'}\n"
+    "      default: {}\n";
+/* Less specific: its /old rule is overridden, its / rule replaces Kuma's
+ * default route. */
+static const char *MHR_MESH =
+    "type: MeshHTTPRoute\nmesh: default\nname: api-route-mesh\nspec:\n"
+    "  targetRef: {kind: Mesh}\n"
+    "  to:\n  - targetRef: {kind: MeshService, name: api}\n    rules:\n"
+    "    - matches: [{path: {type: Exact, value: /old}}]\n"
+    "      default: {backendRefs: [{kind: MeshService, name: backend}]}\n"
+    "    - matches: [{path: {type: PathPrefix, value: /}}]\n"
+    "      default: {backendRefs: [{kind: MeshServiceSubset, name: api, tags: {version: v1}}]}\n";
+static const char *MTCPR =
+    "type: MeshTCPRoute\nmesh: default\nname: tcp-routes\nspec:\n  targetRef: {kind: Mesh}\n"
+    "  to:\n  - targetRef: {kind: MeshService, name: backend}\n    rules:\n"
+    "    - default:\n        backendRefs:\n        - {kind: MeshService, name: backend, weight: "
+    "70}\n"
+    "        - {kind: MeshService, name: rpc, weight: 30}\n"
+    "  - targetRef: {kind: MeshService, name: rpc}\n    rules:\n"
+    "    - default: {backendRefs: [{kind: MeshService, name: rpc}]}\n";
+
+static const char *LEGACY_API_ROUTE = "type: TrafficRoute\nmesh: default\nname: api-routes\n"
+                                      "sources:\n- match:\n    kuma.io/service: front\n"
+                                      "destinations:\n- match:\n    kuma.io/service: api\n"
+                                      "conf:\n  http:\n  - match:\n      path: {prefix: /legacy}\n"
+                                      "    destination: {kuma.io/service: api, version: v2}\n"
+                                      "  destination: {kuma.io/service: api}\n";
+
+static int set_has(const struct xds_resource_set *s, const char *name)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (strcmp(s->v[i].name, name) == 0)
+            return 1;
+    return 0;
+}
+
+static char *set_json(struct xds_proxy_config *cfg)
+{
+    json_t *j = xds_proxy_config_to_json(cfg);
+    char *s = json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT);
+    json_decref(j);
+    return s;
+}
+
+TEST(xds_golden_mesh_routes)
+{
+    struct resource *dps[] = {res(FRONT), res(API_HTTP_V1), res(API_HTTP_V2), res(GRPC_SVC),
+                              res(BACKEND1)};
+    /* With a TrafficRoute in the mesh, the Mesh*Routes that select front-1
+     * take over: the TrafficRoute is ignored for it. */
+    struct resource *pols[] = {res(LEGACY_API_ROUTE), res(MHR_SPECIFIC), res(MHR_MESH), res(MTCPR)};
+    struct xds_mesh_snapshot *snap = snap_with(MESH_DEFAULT, dps, 5, pols, 4);
+    struct xds_proxy_config *cfg = gen_for(snap, "front-1", 0);
+    check_golden("mesh-routes", cfg);
+    char *text = set_json(cfg);
+    ASSERT(strstr(text, "/legacy") == NULL);
+    /* rpc (grpc) is routed by a MeshTCPRoute only: a TCP proxy. */
+    ASSERT(strstr(text, "\"cluster\":\"rpc\",\"statPrefix\":\"rpc\"") != NULL);
+    free(text);
+    /* The subset clusters of the split and of the mirror exist. */
+    size_t subsets = 0;
+    for (size_t i = 0; i < cfg->sets[XDS_CDS].n; i++)
+        if (strncmp(cfg->sets[XDS_CDS].v[i].name, "api-", 4) == 0)
+            subsets++;
+    ASSERT_INT_EQ(subsets, 2);
+    ASSERT(set_has(&cfg->sets[XDS_CDS], "backend"));
+    ASSERT(set_has(&cfg->sets[XDS_CDS], "rpc"));
+    xds_proxy_config_unref(cfg);
+    xds_snapshot_unref(snap);
+    free_all(pols, 4);
+
+    /* A Mesh*Route selecting another proxy only: front-1 keeps the
+     * TrafficRoute. */
+    struct resource *pols2[] = {
+        res(LEGACY_API_ROUTE),
+        res("type: MeshHTTPRoute\nmesh: default\nname: other\nspec:\n"
+            "  targetRef: {kind: Dataplane, name: api-1}\n"
+            "  to:\n  - targetRef: {kind: MeshService, name: api}\n    rules:\n"
+            "    - matches: [{path: {type: Exact, value: /x}}]\n      default: {}\n")};
+    snap = snap_with(MESH_DEFAULT, dps, 5, pols2, 2);
+    cfg = gen_for(snap, "front-1", 0);
+    text = set_json(cfg);
+    ASSERT(strstr(text, "/legacy") != NULL);
+    ASSERT(strstr(text, "\"/x\"") == NULL);
+    free(text);
+    xds_proxy_config_unref(cfg);
+    xds_snapshot_unref(snap);
+    free_all(pols2, 2);
+
+    /* Without TrafficRoutes the Mesh*Route path applies; a service nothing
+     * routes goes to itself. */
+    struct resource *pols3[] = {res(MHR_MESH)};
+    snap = snap_with(MESH_DEFAULT, dps, 5, pols3, 1);
+    cfg = gen_for(snap, "front-1", 0);
+    text = set_json(cfg);
+    ASSERT(strstr(text, "\"path\":\"/old\"") != NULL);
+    ASSERT(strstr(text, "\"cluster\":\"rpc\"") != NULL);
+    free(text);
+    xds_proxy_config_unref(cfg);
+    xds_snapshot_unref(snap);
+    free_all(pols3, 1);
+    free_all(dps, 5);
+}
