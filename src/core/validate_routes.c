@@ -5,12 +5,12 @@
  *
  * The top-level targetRef follows Kuma's policy role: without a
  * `kuma.io/policy-role` label (every universal resource here) the role is
- * "system", which allows Mesh, MeshGateway (with listener tags) and
- * Dataplane; a producer/consumer/workload-owner role allows Mesh and
- * Dataplane only. Enum values Kuma's schema would refuse before validating
- * (an unknown path, header or filter type) are reported as "value is not
- * supported" at the field, so a route the generator cannot read is never
- * stored.
+ * "system", which allows Mesh, MeshGateway (with listener tags), MeshSubset,
+ * MeshService, MeshServiceSubset and Dataplane; a producer / consumer /
+ * workload-owner role allows the same without MeshGateway (Kuma 2.x; later
+ * releases dropped the deprecated subset kinds). Enum values Kuma's schema would refuse before
+ * validating (an unknown path, header or filter type) are reported as "value is not supported" at
+ * the field, so a route the generator cannot read is never stored.
  */
 #include <jansson.h>
 #include <string.h>
@@ -20,8 +20,10 @@
 #include "core/validate.h"
 #include "core/validate_internal.h"
 
-static const char *const TOP_SYSTEM[] = {"Mesh", "MeshGateway", "Dataplane", NULL};
-static const char *const TOP_OTHER[] = {"Mesh", "Dataplane", NULL};
+static const char *const TOP_SYSTEM[] = {
+    "Mesh", "MeshGateway", "MeshSubset", "MeshService", "MeshServiceSubset", "Dataplane", NULL};
+static const char *const TOP_OTHER[] = {
+    "Mesh", "MeshSubset", "MeshService", "MeshServiceSubset", "Dataplane", NULL};
 static const char *const TO_GATEWAY[] = {"Mesh", NULL};
 static const char *const TO_KINDS[] = {"MeshService", "MeshExternalService", "MeshMultiZoneService",
                                        NULL};

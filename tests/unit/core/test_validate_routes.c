@@ -20,7 +20,7 @@ static const struct vcase mhr[] = {
     {"{'to':[{" TO_BACKEND ",'rules':[{'matches':[{'path':{'type':'Exact','value':'/a'}}],"
      "'default':{}}]}]}",
      ""},
-    {"{'targetRef':{'kind':'MeshService','name':'web'},'to':[]}",
+    {"{'targetRef':{'kind':'MeshHTTPRoute','name':'web'},'to':[]}",
      "spec.targetRef.kind: value is not supported"},
     {"{'targetRef':{'kind':'MeshGateway','name':'gw','tags':{'port':'80'}},'to':[{'targetRef':"
      "{'kind':'Mesh'},'hostnames':['example.com'],'rules':[{'matches':[{'path':{'type':"
@@ -61,6 +61,7 @@ static const struct vcase mhr[] = {
      "defined: set, add, remove; spec.to[0].rules[0].default.filters[2].responseHeaderModifier."
      "add[0].name: duplicate header name; spec.to[0].rules[0].default.filters[2]."
      "responseHeaderModifier.remove[0].name: duplicate header name"},
+    {"{'targetRef':{'kind':'MeshSubset','tags':{'team':'edge'}},'to':[]}", ""},
     {HTTP_RULE("{'matches':[{'path':{'type':'Exact','value':'/a'}}],'default':{'filters':[{"
                "'type':'RequestRedirect','requestRedirect':{'hostname':'10.0.0.1','path':{'type':"
                "'ReplacePrefixMatch','replacePrefixMatch':'/b'},'statusCode':304}},{'type':"
@@ -106,7 +107,7 @@ static const struct vcase mtcpr[] = {
      ""},
     {"{'targetRef':{'kind':'Mesh'},'to':[{" TO_BACKEND ",'rules':[{'default':{}}]}]}",
      "spec.to[0].rules[0].default.backendRefs: must be defined"},
-    {"{'targetRef':{'kind':'MeshSubset','tags':{'a':'b'}},'to':[{'targetRef':{'kind':"
+    {"{'targetRef':{'kind':'MeshHTTPRoute','name':'r'},'to':[{'targetRef':{'kind':"
      "'MeshServiceSubset','name':'x'},'rules':[{'default':{'backendRefs':[{'kind':"
      "'MeshGateway','name':'g'}]}}]}]}",
      "spec.targetRef.kind: value is not supported; spec.to[0].targetRef.kind: value is not "

@@ -1,0 +1,145 @@
+// Scenario: MeshHTTPRoute and MeshTCPRoute reach a sidecar over ADS, every
+// resource decoded with Envoy's real protos and re-encoded to identical bytes.
+//  (a) with a TrafficRoute in the mesh and no Mesh*Route, front-1 gets the
+//      legacy route (Kuma's precedence);
+//  (b) a MeshHTTPRoute (matches, filters, weighted subsets, mirror) and a
+//      MeshTCPRoute (weighted TCP) are applied: a new LDS/CDS version, the
+//      TrafficRoute is ignored, routes in Kuma's order with their names;
+//  (c) changing the weights pushes a new LDS version with the new weights;
+//  (d) deleting both routes brings the TrafficRoute back.
+// The policies are applied by the shell test (kumactl apply); this script
+// waits for their effect. Env: XDS_ADDR, CP_URL, ROUTES_STEP_FILE (a file the
+// shell test polls to know which step the script waits for).
+'use strict';
+const fs = require('fs');
+const { AdsClient, api, assert, assertEq, waitFor } = require('./lib.js');
+
+const XDS = process.env.XDS_ADDR;
+const CP = process.env.CP_URL;
+
+async function put(coll, body) {
+  const r = await api(CP, 'PUT', `/meshes/default/${coll}/${body.name}`, body);
+  assert(r.status === 201 || r.status === 200, `put ${body.name}: ${r.status} ${r.body}`);
+}
+
+async function del(coll, name) {
+  const r = await api(CP, 'DELETE', `/meshes/default/${coll}/${name}`);
+  assertEq(r.status, 200, `delete ${name}: ${r.body}`);
+}
+
+const hcm = (l) => l.filter_chains[0].filters[0];
+
+function routesOf(lds, name) {
+  const f = hcm(lds.byName[name]);
+  assertEq(f.name, 'envoy.filters.network.http_connection_manager', `${name}: HCM`);
+  return f.typed_config.decoded.route_config.virtual_hosts[0].routes;
+}
+
+async function main() {
+  for (const [name, ip, svc, proto, ver] of [['api-1', '127.0.0.3', 'api', 'http', 'v1'],
+    ['api-2', '127.0.0.4', 'api', 'http', 'v2'], ['db-1', '127.0.0.5', 'db', 'tcp', 'v1'],
+    ['db-2', '127.0.0.7', 'db', 'tcp', 'v2']]) {
+    const r = await api(CP, 'PUT', `/meshes/default/dataplanes/${name}`, {
+      type: 'Dataplane', mesh: 'default', name,
+      networking: { address: ip, inbound: [{ port: 8080, tags: { 'kuma.io/service': svc, 'kuma.io/protocol': proto, version: ver } }] },
+    });
+    assertEq(r.status, 201, `create ${name}: ${r.body}`);
+  }
+  await put('traffic-routes', { type: 'TrafficRoute', mesh: 'default', name: 'legacy',
+    sources: [{ match: { 'kuma.io/service': '*' } }], destinations: [{ match: { 'kuma.io/service': 'api' } }],
+    conf: { http: [{ match: { path: { prefix: '/legacy' } }, destination: { 'kuma.io/service': 'api', version: 'v2' } }],
+      destination: { 'kuma.io/service': 'api' } } });
+
+  const front = new AdsClient(XDS, 'default.front-1', {
+    metadata: {
+      'dataplane.resource': JSON.stringify({
+        type: 'Dataplane', mesh: 'default', name: 'front-1',
+        networking: { address: '127.0.0.6', inbound: [{ port: 18081, servicePort: 8081, tags: { 'kuma.io/service': 'front', 'kuma.io/protocol': 'http', team: 'edge' } }],
+          outbound: [{ port: 10011, tags: { 'kuma.io/service': 'api' } }, { port: 10012, tags: { 'kuma.io/service': 'db' } }] },
+      }),
+    },
+  });
+  front.request('CDS');
+  await front.waitCount('CDS', 1);
+  front.ack('CDS');
+  front.request('LDS');
+  let lds = await front.waitCount('LDS', 1);
+  front.ack('LDS');
+
+  // (a) the TrafficRoute: /legacy, then the default route, no names.
+  let routes = routesOf(lds, 'outbound:127.0.0.1:10011');
+  assertEq(routes.map((r) => r.match.prefix), ['/legacy', '/'], '(a) legacy routes');
+  assertEq(routes.map((r) => r.name), ['', ''], '(a) legacy routes have no names');
+  assertEq(hcm(lds.byName['outbound:127.0.0.1:10012']).typed_config.decoded.cluster, 'db', '(a) db: one cluster');
+
+  // (b) the shell test applies the Mesh*Routes with kumactl now.
+  fs.writeFileSync(process.env.ROUTES_STEP_FILE, 'apply\n');
+  // kumactl applies the two documents one after the other: wait for both.
+  const dbWeighted = (l) => hcm(l.byName['outbound:127.0.0.1:10012']).typed_config.decoded.weighted_clusters;
+  await waitFor(() => {
+    if (front.errors.length) throw front.errors[0];
+    const l = front.last('LDS');
+    return front.responses.LDS.length > 1 && dbWeighted(l) && routesOf(l, 'outbound:127.0.0.1:10011')[0].name;
+  }, 20000, '(b) LDS with both routes');
+  lds = front.last('LDS');
+  front.ack('LDS');
+  await waitFor(() => front.responses.CDS.length > 1, 20000, '(b) CDS push');
+  const cds = front.last('CDS');
+  front.ack('CDS');
+  routes = routesOf(lds, 'outbound:127.0.0.1:10011');
+  const shape = routes.map((r) => r.match.path || r.match.prefix || r.match.safe_regex.regex);
+  assertEq(shape, ['/old', '/v2', '/v2/', '/'], '(b) Kuma order: exact, longer prefix, the PathPrefix / default');
+  assert(routes.every((r) => /^[A-Za-z0-9+/]{43}=$/.test(r.name)), '(b) routes named by the hash of their matches');
+  assertEq(routes[1].name, routes[2].name, '(b) the two routes of one PathPrefix share the name');
+  assert(!shape.includes('/legacy'), '(b) TrafficRoute ignored');
+  const redirect = routes[0].redirect;
+  assertEq([redirect.scheme_redirect, redirect.host_redirect, redirect.port_redirect, redirect.response_code],
+    ['https', 'example.com', 8443, 1], '(b) RequestRedirect');
+  const v2 = routes[1];
+  assertEq(v2.match.headers.map((h) => [h.name, h.string_match.exact]), [[':method', 'GET'], ['x-canary', 'yes']], '(b) method and header');
+  assertEq(v2.match.query_parameters.map((q) => [q.name, q.string_match.exact]), [['debug', '1']], '(b) query parameter');
+  assertEq(v2.request_headers_to_add.map((h) => [h.header.key, h.header.value, h.append.value]),
+    [['x-a', 'b', false], ['x-a', 'c', true]], '(b) RequestHeaderModifier set');
+  assertEq(v2.request_headers_to_remove, ['x-f'], '(b) RequestHeaderModifier remove');
+  assertEq(v2.response_headers_to_add.map((h) => h.header.key), ['x-r'], '(b) ResponseHeaderModifier');
+  assertEq(v2.route.regex_rewrite.substitution, '/v3', '(b) URLRewrite on the exact half');
+  assertEq(routes[2].route.prefix_rewrite, '/v3', '(b) URLRewrite on the prefix half');
+  assertEq(v2.route.weighted_clusters.clusters.map((c) => [c.metadata_match.filter_metadata['envoy.lb'].fields.version.stringValue || c.metadata_match.filter_metadata['envoy.lb'].fields.version.string_value, c.weight.value]),
+    [['v2', 90], ['v1', 10]], '(b) weighted subsets');
+  const mirror = v2.route.request_mirror_policies[0];
+  assert(cds.byName[mirror.cluster], `(b) mirror cluster ${mirror.cluster} in CDS`);
+  assertEq(mirror.runtime_fraction.default_value.numerator, 25, '(b) mirror percentage');
+  for (const c of v2.route.weighted_clusters.clusters) assert(cds.byName[c.name], `(b) cluster ${c.name} in CDS`);
+  const dbTcp = hcm(lds.byName['outbound:127.0.0.1:10012']).typed_config.decoded;
+  assertEq(dbTcp.weighted_clusters.clusters.map((c) => c.weight), [80, 20], '(b) MeshTCPRoute weights');
+  for (const c of dbTcp.weighted_clusters.clusters) assert(cds.byName[c.name], `(b) TCP cluster ${c.name} in CDS`);
+
+  // (c) new weights → a new LDS version.
+  fs.writeFileSync(process.env.ROUTES_STEP_FILE, 'reweight\n');
+  const before = front.last('LDS').version_info;
+  const seen = front.responses.LDS.length;
+  lds = await waitFor(() => {
+    const l = front.last('LDS');
+    return front.responses.LDS.length > seen && dbWeighted(l).clusters[0].weight === 50 && l;
+  }, 20000, '(c) LDS with the new weights');
+  front.ack('LDS');
+  assert(lds.version_info !== before, '(c) new LDS version');
+  assertEq(dbWeighted(lds).clusters.map((c) => c.weight), [50, 50], '(c) new TCP weights');
+
+  // (d) without Mesh*Routes the TrafficRoute applies again.
+  await del('meshhttproutes', 'api-route');
+  await del('meshtcproutes', 'db-split');
+  await waitFor(() => {
+    const l = front.last('LDS');
+    const rs = routesOf(l, 'outbound:127.0.0.1:10011');
+    return rs[0].match.prefix === '/legacy';
+  }, 20000, '(d) legacy route back');
+  assertEq(front.errors.map(String), [], 'every response round-trips');
+  front.close();
+  console.log('routes.js: ok');
+}
+
+main().catch((e) => {
+  console.error(e.stack || String(e));
+  process.exit(1);
+});
