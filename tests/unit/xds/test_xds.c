@@ -889,3 +889,49 @@ TEST(xds_golden_mesh_routes)
     free_all(pols3, 1);
     free_all(dps, 5);
 }
+
+/* The generator never trusts a stored route's shape (specs stored by an
+ * older version, or written around the validator): junk in, a config out. */
+TEST(xds_mesh_routes_hostile_specs)
+{
+    static const char *const specs[] = {
+        "{}",
+        "{'to':'x'}",
+        "{'to':[1,null,{'targetRef':{'kind':'MeshService','name':'api'},'rules':'x'}]}",
+        "{'targetRef':{'kind':'Mesh'},'to':[{'targetRef':{'kind':'MeshService','name':'api'},"
+        "'rules':[1,{'matches':'x','default':'y'},{'matches':[null,{'path':1,'headers':{},"
+        "'queryParams':[1,{'name':2}],'method':[]}],'default':{'filters':[1,{'type':"
+        "'RequestMirror','requestMirror':{'backendRef':'x','percentage':'abc'}},{'type':"
+        "'RequestRedirect','requestRedirect':{'path':1,'statusCode':'x','port':99999}},{'type':"
+        "'URLRewrite','urlRewrite':{'path':{'type':'ReplacePrefixMatch'}}},{'type':"
+        "'RequestHeaderModifier','requestHeaderModifier':{'set':[1,{'name':2}],'remove':[3]}}],"
+        "'backendRefs':[1,{'kind':'MeshServiceSubset','name':'api','tags':[],'weight':-1},"
+        "{'kind':'MeshService','name':'','weight':1e30},{'kind':'MeshServiceSubset','name':'api',"
+        "'tags':{'version':1}}]}}]}]}",
+        "{'to':[{'targetRef':{'kind':'MeshService','name':'backend'},'rules':[{'default':"
+        "{'backendRefs':[{'kind':'MeshExternalService','name':'x'}]}}]}]}",
+    };
+    struct resource *dps[] = {res(FRONT), res(API_HTTP_V1), res(BACKEND1)};
+    for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
+        for (int tcp = 0; tcp < 2; tcp++) {
+            struct resource *p =
+                resource_new(tcp ? &TYPE_MESH_TCP_ROUTE : &TYPE_MESH_HTTP_ROUTE, "default", "junk");
+            char *q = xstrdup(specs[i]);
+            for (char *c = q; *c; c++)
+                if (*c == '\'')
+                    *c = '"';
+            json_decref(p->spec);
+            p->spec = json_loads(q, 0, NULL);
+            free(q);
+            ASSERT(p->spec != NULL);
+            struct resource *pols[] = {p};
+            struct xds_mesh_snapshot *snap = snap_with(MESH_DEFAULT, dps, 3, pols, 1);
+            struct xds_proxy_config *cfg = gen_for(snap, "front-1", 0);
+            ASSERT(cfg->sets[XDS_LDS].n >= 3);
+            xds_proxy_config_unref(cfg);
+            xds_snapshot_unref(snap);
+            resource_free(p);
+        }
+    }
+    free_all(dps, 3);
+}
