@@ -1290,6 +1290,106 @@ static void gen_proxyless(struct gen *g)
  * `<gateway>:HTTP:<port>` on the dataplane's address, an HTTP connection
  * manager with Kuma's gateway settings reading its routes over RDS
  * (`<gateway>:HTTP:<port>:*`, one virtual host per listener hostname). */
+/* The EDS cluster of a gateway route's destination (and its endpoint
+ * assignment): as an outbound's (subset clusters select their endpoints by
+ * `envoy.lb` metadata), HTTP options by the service's protocol. */
+static void gateway_cluster(struct gen *g, const struct xds_split *sp, int http)
+{
+    struct pb_arena a = {0};
+    Envoy__Config__Cluster__V3__Cluster *c = eds_cluster(&a, sp->cluster);
+    if (strcmp(sp->cluster, sp->service) != 0)
+        c->eds_cluster_config->service_name = pb_strdup(&a, sp->service);
+    if (sp->ntags) {
+        Envoy__Config__Cluster__V3__Cluster__LbSubsetConfig *ls =
+            PB_NEW(&a, Envoy__Config__Cluster__V3__Cluster__LbSubsetConfig,
+                   ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_SUBSET_CONFIG__INIT);
+        ls->fallback_policy =
+            ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_SUBSET_CONFIG__LB_SUBSET_FALLBACK_POLICY__ANY_ENDPOINT;
+        Envoy__Config__Cluster__V3__Cluster__LbSubsetConfig__LbSubsetSelector *sel =
+            PB_NEW(&a, Envoy__Config__Cluster__V3__Cluster__LbSubsetConfig__LbSubsetSelector,
+                   ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_SUBSET_CONFIG__LB_SUBSET_SELECTOR__INIT);
+        sel->n_keys = sp->ntags;
+        sel->keys = pb_alloc(&a, sp->ntags * sizeof(char *));
+        for (size_t t = 0; t < sp->ntags; t++)
+            sel->keys[t] = pb_strdup(&a, sp->tags[t].key);
+        ls->n_subset_selectors = 1;
+        ls->subset_selectors = pb_alloc(&a, sizeof(void *));
+        ls->subset_selectors[0] = sel;
+        c->lb_subset_config = ls;
+    }
+    const struct xds_service *s = xds_snapshot_service(g->snap, sp->service);
+    enum xds_protocol proto = s ? s->protocol : XDS_PROTO_TCP;
+    struct xds_conn_policy cp;
+    xds_outbound_conn_policy_proto(g->snap, g->dp, sp->service, proto, &cp);
+    apply_cluster_policy(&a, c, &cp);
+    if (http && XDS_PROTO_IS_HTTP(proto))
+        cluster_http_options(&a, c, proto, &cp);
+    if (g->snap->mtls)
+        c->transport_socket = upstream_tls(&a, g->snap->mesh, sp);
+    add_msg(g, XDS_CDS, sp->cluster, &c->base);
+    pb_arena_free(&a);
+    add_cla(g, sp->service);
+}
+
+static void gateway_route_clusters(struct gen *g, const struct xds_route *rt, int http)
+{
+    for (size_t k = 0; k < rt->n; k++)
+        gateway_cluster(g, &rt->splits[k], http);
+    for (size_t h = 0; h < rt->n_http; h++)
+        for (size_t k = 0; k < rt->http[h].n; k++)
+            gateway_cluster(g, &rt->http[h].splits[k], http);
+}
+
+/* A gateway TCP listener <gw>:TCP:<port> routed by a MeshTCPRoute (routes.c);
+ * none without a route. */
+static void gateway_tcp_listener(struct gen *g, const struct xds_policy *gw, const json_t *l,
+                                 const char *svc)
+{
+    json_int_t port = json_integer_value(json_object_get(l, "port"));
+    struct xds_route rt;
+    if (port <= 0 || port > 65535 || !xds_gateway_tcp_route(g->snap, g->dp, gw, l, &rt))
+        return;
+    struct pb_arena a = {0};
+    char *lname = xasprintf("%s:TCP:%u", gw->name, (unsigned)port);
+    char *stat = xds_stat_name(svc ? svc : gw->name);
+    Envoy__Config__Listener__V3__Listener *lis = tcp_listener(
+        &a, lname, g->dp->address, (uint32_t)port,
+        ENVOY__CONFIG__CORE__V3__TRAFFIC_DIRECTION__INBOUND, stat, rt.splits[0].cluster);
+    lis->enable_reuse_port = pb_bool(&a, 1);
+    if (rt.n > 1 || rt.splits[0].ntags) {
+        Envoy__Config__Listener__V3__FilterChain *fc = only_chain(lis);
+        Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy *tp = decode_tcp(&a, fc);
+        Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster *wc = PB_NEW(
+            &a, Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster,
+            ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__WEIGHTED_CLUSTER__INIT);
+        wc->n_clusters = rt.n;
+        wc->clusters = pb_alloc(&a, rt.n * sizeof(*wc->clusters));
+        for (size_t k = 0; k < rt.n; k++) {
+            Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster__ClusterWeight
+                *cw = PB_NEW(
+                    &a,
+                    Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster__ClusterWeight,
+                    ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__WEIGHTED_CLUSTER__CLUSTER_WEIGHT__INIT);
+            cw->name = pb_strdup(&a, rt.splits[k].cluster);
+            cw->weight = rt.splits[k].weight;
+            if (rt.splits[k].ntags)
+                cw->metadata_match =
+                    pb_metadata_tags(&a, "envoy.lb", rt.splits[k].tags, rt.splits[k].ntags);
+            wc->clusters[k] = cw;
+        }
+        tp->cluster_specifier_case =
+            ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__CLUSTER_SPECIFIER_WEIGHTED_CLUSTERS;
+        tp->weighted_clusters = wc;
+        repack_tcp(&a, fc, tp);
+    }
+    add_msg(g, XDS_LDS, lname, &lis->base);
+    gateway_route_clusters(g, &rt, 0);
+    xds_route_free(&rt);
+    free(lname);
+    free(stat);
+    pb_arena_free(&a);
+}
+
 static int cmp_host(const void *a, const void *b)
 {
     const char *x = *(const char *const *)a, *y = *(const char *const *)b;
@@ -1320,8 +1420,12 @@ static void gen_builtin_gateway(struct gen *g)
         const json_t *l = json_array_get(ls, i);
         const char *proto = json_string_value(json_object_get(l, "protocol"));
         json_int_t port = json_integer_value(json_object_get(l, "port"));
+        if (proto && strcmp(proto, "TCP") == 0) {
+            gateway_tcp_listener(g, gw, l, svc); /* routes.c: MeshTCPRoute */
+            continue;
+        }
         if (!proto || strcmp(proto, "HTTP") != 0 || port <= 0 || port > 65535)
-            continue; /* HTTPS, TCP and TLS listeners need routes/certificates: not generated */
+            continue; /* HTTPS and TLS listeners need certificates: not generated */
         int seen = 0; /* one Envoy listener per port */
         for (size_t j = 0; j < i; j++) {
             const json_t *o = json_array_get(ls, j);
@@ -1363,18 +1467,31 @@ static void gen_builtin_gateway(struct gen *g)
         rc->n_request_headers_to_remove = 1;
         rc->request_headers_to_remove = pb_alloc(&a, sizeof(char *));
         rc->request_headers_to_remove[0] = pb_strdup(&a, "x-kuma-tags");
+        /* routes.c: the MeshHTTPRoutes of the port, when any, decide the
+         * virtual hosts and their routes. */
+        size_t nv = 0;
+        struct xds_gw_vhost *vhs = xds_gateway_vhosts(g->snap, dp, gw, "HTTP", (uint32_t)port, &nv);
+        if (nv)
+            nh = nv;
         rc->n_virtual_hosts = nh;
         rc->virtual_hosts = pb_alloc(&a, nh * sizeof(*rc->virtual_hosts));
         for (size_t k = 0; k < nh; k++) {
+            const char *vname = nv ? vhs[k].name : hosts[k];
             Envoy__Config__Route__V3__VirtualHost *vh =
                 PB_NEW(&a, Envoy__Config__Route__V3__VirtualHost,
                        ENVOY__CONFIG__ROUTE__V3__VIRTUAL_HOST__INIT);
-            vh->name = pb_strdup(&a, hosts[k]);
+            vh->name = pb_strdup(&a, vname);
             vh->n_domains = 1;
             vh->domains = pb_alloc(&a, sizeof(char *));
-            vh->domains[0] = pb_strdup(&a, hosts[k]);
+            vh->domains[0] = pb_strdup(&a, vname);
+            if (nv) {
+                vh->routes =
+                    xds_gateway_http_routes(&a, &vhs[k].rt, svc ? svc : gw->name, &vh->n_routes);
+                gateway_route_clusters(g, &vhs[k].rt, 1);
+            }
             rc->virtual_hosts[k] = vh;
         }
+        xds_gateway_vhosts_free(vhs, nv);
         add_msg(g, XDS_RDS, rname, &rc->base);
 
         char *stat = xds_stat_name(svc ? svc : gw->name);

@@ -184,7 +184,7 @@ static void split_service(struct xds_split *out, const char *service)
 }
 
 /* The weighted splits of a backendRefs list; the service itself when none
- * resolves. */
+ * resolves (none for a gateway: service NULL). */
 static struct xds_split *splits_from_refs(const json_t *refs, const char *service, size_t *n)
 {
     struct xds_split *v = xcalloc(json_array_size(refs) + 1, sizeof(*v));
@@ -201,7 +201,7 @@ static struct xds_split *splits_from_refs(const json_t *refs, const char *servic
         if (split_from_ref(b, (uint32_t)w, &v[cnt]))
             cnt++;
     }
-    if (cnt == 0)
+    if (cnt == 0 && service)
         split_service(&v[cnt++], service);
     *n = cnt;
     return v;
@@ -307,7 +307,9 @@ static void http_add(struct xds_route *out, size_t *cap, struct xds_http_route h
     out->http[out->n_http++] = hr;
 }
 
-/* Fills out->http from the merged rules (most specific first). */
+/* Fills out->http from the merged rules (most specific first). service:
+ * the outbound's service (Kuma's default route and the destination of a
+ * rule without backends), or NULL for a gateway (neither). */
 static void http_routes(struct xds_route *out, const json_t **rules, size_t nrules,
                         const char *service)
 {
@@ -338,7 +340,7 @@ static void http_routes(struct xds_route *out, const json_t **rules, size_t nrul
         hr.splits = splits_from_refs(json_object_get(def, "backendRefs"), service, &hr.n);
         http_add(out, &cap, hr);
     }
-    if (!has_default) {
+    if (!has_default && service) {
         static const char dflt[] = "[{\"path\":{\"type\":\"PathPrefix\",\"value\":\"/\"}}]";
         json_t *dm = json_loads(dflt, 0, NULL);
         struct xds_http_route hr = {0};
@@ -852,6 +854,342 @@ Envoy__Config__Route__V3__Route **xds_mesh_http_routes(struct pb_arena *a,
             v[cnt++] = r;
         }
     }
+    *n = cnt;
+    return v;
+}
+
+/* ---- builtin gateways ------------------------------------------------------ */
+
+/* Does route hostname h cover virtual host v ("*", equal, or "*.s" over a
+ * name ending in ".s")? */
+static int host_covers(const char *h, const char *v)
+{
+    if (strcmp(h, "*") == 0 || strcmp(h, v) == 0)
+        return 1;
+    if (h[0] == '*' && h[1] == '.') {
+        size_t lh = strlen(h + 1), lv = strlen(v);
+        return lv > lh && strcmp(v + lv - lh, h + 1) == 0 && strcmp(v, "*") != 0;
+    }
+    return 0;
+}
+
+/* A listener's tags: the gateway dataplane's tags, then the listener's. */
+static const char *listener_tag(const struct xds_dataplane *dp, const json_t *l, const char *k)
+{
+    const char *v = json_string_value(json_object_get(json_object_get(l, "tags"), k));
+    if (v)
+        return v;
+    for (size_t i = 0; i < dp->n_gateway_tags; i++)
+        if (strcmp(dp->gateway_tags[i].key, k) == 0)
+            return dp->gateway_tags[i].value;
+    return NULL;
+}
+
+/* The rank of a route targeting the gateway gw on listener l: the number
+ * of listener tags it requires, or -1 when it does not attach. */
+static int gateway_rank(const json_t *spec, const struct xds_dataplane *dp, const char *gw,
+                        const json_t *l)
+{
+    const json_t *ref = json_object_get(spec, "targetRef");
+    if (!is_top_gateway(spec) || strcmp(jstr(ref, "name"), gw) != 0)
+        return -1;
+    const char *k;
+    json_t *v;
+    int n = 0;
+    json_object_foreach(json_object_get(ref, "tags"), k, v)
+    {
+        const char *have = listener_tag(dp, l, k);
+        if (!json_is_string(v) || !have || strcmp(have, json_string_value(v)) != 0)
+            return -1;
+        n++;
+    }
+    return n;
+}
+
+/* `to` entries (kind Mesh) of the routes of type attached to listener l,
+ * most specific first. */
+static struct to_entry *gateway_entries(const struct xds_mesh_snapshot *snap,
+                                        const struct res_type *type, const struct xds_dataplane *dp,
+                                        const char *gw, const json_t *l, size_t *n)
+{
+    struct to_entry *v = NULL;
+    size_t cnt = 0, cap = 0;
+    for (size_t i = 0; i < snap->n_policies; i++) {
+        const struct xds_policy *p = &snap->policies[i];
+        if (p->type != type)
+            continue;
+        int rank = gateway_rank(p->spec, dp, gw, l);
+        if (rank < 0)
+            continue;
+        size_t j;
+        json_t *item;
+        json_array_foreach(json_object_get(p->spec, "to"), j, item)
+        {
+            if (strcmp(jstr(json_object_get(item, "targetRef"), "kind"), "Mesh") != 0)
+                continue;
+            if (cnt == cap) {
+                cap = cap ? cap * 2 : 4;
+                v = xrealloc(v, cap * sizeof(*v));
+            }
+            v[cnt++] = (struct to_entry){rank, p->name, j, item};
+        }
+    }
+    if (cnt > 1)
+        qsort(v, cnt, sizeof(*v), cmp_to_entry);
+    /* most specific first */
+    for (size_t i = 0; i < cnt / 2; i++) {
+        struct to_entry t = v[i];
+        v[i] = v[cnt - 1 - i];
+        v[cnt - 1 - i] = t;
+    }
+    *n = cnt;
+    return v;
+}
+
+static const char *const STAR = "*";
+
+/* The hostnames of an entry ("*" when none). */
+static size_t entry_hosts(const json_t *item, const char **out, size_t max)
+{
+    const json_t *hs = json_object_get(item, "hostnames");
+    size_t n = 0;
+    for (size_t i = 0; i < json_array_size(hs) && n < max; i++) {
+        const char *h = json_string_value(json_array_get(hs, i));
+        if (h && *h)
+            out[n++] = h;
+    }
+    if (n == 0)
+        out[n++] = STAR;
+    return n;
+}
+
+static int cmp_vhost(const void *a, const void *b)
+{
+    const char *x = ((const struct xds_gw_vhost *)a)->name;
+    const char *y = ((const struct xds_gw_vhost *)b)->name;
+    int wx = strchr(x, '*') != NULL, wy = strchr(y, '*') != NULL;
+    if (wx != wy)
+        return wx - wy; /* exact names first, then wildcards, longest first */
+    size_t lx = strlen(x), ly = strlen(y);
+    if (wx && lx != ly)
+        return lx > ly ? -1 : 1;
+    return strcmp(x, y);
+}
+
+struct xds_gw_vhost *xds_gateway_vhosts(const struct xds_mesh_snapshot *snap,
+                                        const struct xds_dataplane *dp, const struct xds_policy *gw,
+                                        const char *protocol, uint32_t port, size_t *n)
+{
+    const json_t *ls = json_object_get(json_object_get(gw->spec, "conf"), "listeners");
+    struct xds_gw_vhost *v = NULL;
+    size_t cnt = 0, cap = 0;
+    int any_route = 0;
+    size_t i;
+    json_t *l;
+    json_array_foreach(ls, i, l)
+    {
+        if (strcmp(jstr(l, "protocol"), protocol) != 0 ||
+            json_integer_value(json_object_get(l, "port")) != (json_int_t)port)
+            continue;
+        const char *lh = jstr(l, "hostname");
+        lh = *lh ? lh : STAR;
+        size_t ne;
+        struct to_entry *es = gateway_entries(snap, &TYPE_MESH_HTTP_ROUTE, dp, gw->name, l, &ne);
+        any_route |= ne > 0;
+        /* The virtual host names of this listener: its hostname, narrowed
+         * by the routes' hostnames. */
+        const char *names[64];
+        size_t nn = 0;
+        if (ne == 0)
+            names[nn++] = lh;
+        for (size_t e = 0; e < ne && nn < 64; e++) {
+            const char *hs[16];
+            size_t nh = entry_hosts(es[e].item, hs, 16);
+            for (size_t k = 0; k < nh && nn < 64; k++) {
+                const char *name = host_covers(hs[k], lh)   ? lh
+                                   : host_covers(lh, hs[k]) ? hs[k]
+                                                            : NULL;
+                int dup = !name;
+                for (size_t m = 0; m < nn && !dup; m++)
+                    dup = strcmp(names[m], name) == 0;
+                if (!dup)
+                    names[nn++] = name;
+            }
+        }
+        for (size_t k = 0; k < nn; k++) {
+            int dup = 0;
+            for (size_t m = 0; m < cnt && !dup; m++)
+                dup = strcmp(v[m].name, names[k]) == 0;
+            if (dup)
+                continue; /* the first listener of a hostname wins */
+            if (cnt == cap) {
+                cap = cap ? cap * 2 : 4;
+                v = xrealloc(v, cap * sizeof(*v));
+            }
+            struct xds_gw_vhost *vh = &v[cnt++];
+            memset(vh, 0, sizeof(*vh));
+            vh->name = xstrdup(names[k]);
+            vh->rt.lb_policy = -1;
+            vh->rt.mesh_http = 1;
+            /* Rules of every entry with a hostname covering this name,
+             * most specific entry first; Kuma keeps equal matches of
+             * different routes. */
+            const json_t **rules = NULL;
+            size_t nrules = 0, rcap = 0;
+            for (size_t e = 0; e < ne; e++) {
+                const char *hs[16];
+                size_t nh = entry_hosts(es[e].item, hs, 16), hit = 0;
+                for (size_t h = 0; h < nh && !hit; h++)
+                    hit = host_covers(hs[h], vh->name);
+                if (!hit)
+                    continue;
+                size_t r;
+                json_t *rule;
+                json_array_foreach(json_object_get(es[e].item, "rules"), r, rule)
+                {
+                    if (!json_is_object(rule))
+                        continue;
+                    if (nrules == rcap) {
+                        rcap = rcap ? rcap * 2 : 8;
+                        rules = xrealloc(rules, rcap * sizeof(*rules));
+                    }
+                    rules[nrules++] = rule;
+                }
+            }
+            if (nrules)
+                http_routes(&vh->rt, rules, nrules, NULL);
+            free(rules);
+        }
+        free(es);
+    }
+    if (!any_route) {
+        xds_gateway_vhosts_free(v, cnt);
+        *n = 0;
+        return NULL;
+    }
+    qsort(v, cnt, sizeof(*v), cmp_vhost);
+    *n = cnt;
+    return v;
+}
+
+void xds_gateway_vhosts_free(struct xds_gw_vhost *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].name);
+        xds_route_free(&v[i].rt);
+    }
+    free(v);
+}
+
+int xds_gateway_tcp_route(const struct xds_mesh_snapshot *snap, const struct xds_dataplane *dp,
+                          const struct xds_policy *gw, const json_t *listener,
+                          struct xds_route *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->lb_policy = -1;
+    size_t ne;
+    struct to_entry *es = gateway_entries(snap, &TYPE_MESH_TCP_ROUTE, dp, gw->name, listener, &ne);
+    for (size_t e = 0; e < ne; e++) {
+        const json_t *rule = json_array_get(json_object_get(es[e].item, "rules"), 0);
+        const json_t *refs = json_object_get(json_object_get(rule, "default"), "backendRefs");
+        struct xds_split *sp = xcalloc(json_array_size(refs) + 1, sizeof(*sp));
+        size_t cnt = 0, i;
+        json_t *b;
+        json_array_foreach(refs, i, b)
+        {
+            json_int_t w = json_is_integer(json_object_get(b, "weight"))
+                               ? json_integer_value(json_object_get(b, "weight"))
+                               : 1;
+            if (w > 0 && w <= UINT32_MAX && split_from_ref(b, (uint32_t)w, &sp[cnt]))
+                cnt++;
+        }
+        if (cnt) {
+            out->splits = sp;
+            out->n = cnt;
+            free(es);
+            return 1;
+        }
+        free(sp);
+    }
+    free(es);
+    return 0;
+}
+
+/* A gateway route's action: Kuma's gateway shape (always weighted
+ * clusters, each adding x-kuma-tags with the gateway's service, and 500
+ * when a cluster is missing). */
+static Envoy__Config__Route__V3__RouteAction *
+gateway_action(struct pb_arena *a, const struct xds_split *sp, size_t n, const char *tags)
+{
+    Envoy__Config__Route__V3__RouteAction *ra = PB_NEW(
+        a, Envoy__Config__Route__V3__RouteAction, ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__INIT);
+    ra->cluster_not_found_response_code =
+        ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__CLUSTER_NOT_FOUND_RESPONSE_CODE__INTERNAL_SERVER_ERROR;
+    Envoy__Config__Route__V3__WeightedCluster *wc =
+        PB_NEW(a, Envoy__Config__Route__V3__WeightedCluster,
+               ENVOY__CONFIG__ROUTE__V3__WEIGHTED_CLUSTER__INIT);
+    wc->n_clusters = n;
+    wc->clusters = pb_alloc(a, (n ? n : 1) * sizeof(*wc->clusters));
+    for (size_t i = 0; i < n; i++) {
+        Envoy__Config__Route__V3__WeightedCluster__ClusterWeight *cw =
+            PB_NEW(a, Envoy__Config__Route__V3__WeightedCluster__ClusterWeight,
+                   ENVOY__CONFIG__ROUTE__V3__WEIGHTED_CLUSTER__CLUSTER_WEIGHT__INIT);
+        cw->name = pb_strdup(a, sp[i].cluster);
+        cw->weight = pb_u32(a, sp[i].weight);
+        if (sp[i].ntags)
+            cw->metadata_match = pb_metadata_tags(a, "envoy.lb", sp[i].tags, sp[i].ntags);
+        cw->n_request_headers_to_add = 1;
+        cw->request_headers_to_add = pb_alloc(a, sizeof(*cw->request_headers_to_add));
+        Envoy__Config__Core__V3__HeaderValueOption *o =
+            PB_NEW(a, Envoy__Config__Core__V3__HeaderValueOption,
+                   ENVOY__CONFIG__CORE__V3__HEADER_VALUE_OPTION__INIT);
+        o->header = PB_NEW(a, Envoy__Config__Core__V3__HeaderValue,
+                           ENVOY__CONFIG__CORE__V3__HEADER_VALUE__INIT);
+        o->header->key = pb_strdup(a, "x-kuma-tags");
+        o->header->value = pb_strdup(a, tags);
+        cw->request_headers_to_add[0] = o;
+        wc->clusters[i] = cw;
+    }
+    ra->cluster_specifier_case =
+        ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__CLUSTER_SPECIFIER_WEIGHTED_CLUSTERS;
+    ra->weighted_clusters = wc;
+    return ra;
+}
+
+static int has_filter(const json_t *filters, const char *type)
+{
+    size_t i;
+    json_t *f;
+    json_array_foreach(filters, i, f) if (strcmp(jstr(f, "type"), type) == 0) return 1;
+    return 0;
+}
+
+Envoy__Config__Route__V3__Route **xds_gateway_http_routes(struct pb_arena *a,
+                                                          const struct xds_route *rt,
+                                                          const char *gateway_service, size_t *n)
+{
+    Envoy__Config__Route__V3__Route **v = pb_alloc(a, (2 * rt->n_http + 1) * sizeof(*v));
+    size_t cnt = 0;
+    char *tags = xasprintf("&%s=%s&", XDS_TAG_SERVICE, gateway_service);
+    for (size_t i = 0; i < rt->n_http; i++) {
+        const struct xds_http_route *hr = &rt->http[i];
+        if (hr->mirror_only || (hr->n == 0 && !has_filter(hr->filters, "RequestRedirect")))
+            continue; /* nowhere to send it */
+        Envoy__Config__Route__V3__RouteMatch *ms[2];
+        int prefix_match;
+        size_t nm = route_matches(a, hr->match, ms, &prefix_match);
+        for (size_t k = 0; k < nm; k++) {
+            Envoy__Config__Route__V3__Route *r =
+                PB_NEW(a, Envoy__Config__Route__V3__Route, ENVOY__CONFIG__ROUTE__V3__ROUTE__INIT);
+            r->name = pb_strdup(a, hr->name ? hr->name : "");
+            r->match = ms[k];
+            r->action_case = ENVOY__CONFIG__ROUTE__V3__ROUTE__ACTION_ROUTE;
+            r->route = gateway_action(a, hr->splits, hr->n, tags);
+            apply_filters(a, r, hr->filters, prefix_match);
+            v[cnt++] = r;
+        }
+    }
+    free(tags);
     *n = cnt;
     return v;
 }

@@ -27,6 +27,42 @@ Envoy__Config__Route__V3__Route **xds_mesh_http_routes(struct pb_arena *a,
                                                        const struct xds_route *rt,
                                                        const struct xds_conn_policy *cp, size_t *n);
 
+/* ---- builtin gateways ---- */
+
+/* A virtual host of a gateway's route configuration and its routes
+ * (rt.mesh_http set; http[] in order, no default route). */
+struct xds_gw_vhost {
+    char *name; /* the hostname, also the only domain; "*" for any */
+    struct xds_route rt;
+};
+
+/* The virtual hosts of gateway gw's listeners of protocol ("HTTP") on port,
+ * from the MeshHTTPRoutes whose top-level targetRef is `MeshGateway <gw>`
+ * (its tags, if any, a subset of the listener's tags: the gateway
+ * dataplane's tags, then the listener's) with `to` entries of kind Mesh: one
+ * per hostname — a listener's hostname, narrowed by the routes' hostnames —
+ * with the rules of every entry whose hostname covers it, most specific
+ * route first, then sorted as sidecar routes. Exact names first, then
+ * wildcards longest first. NULL and *n = 0 when no route attaches to the
+ * port. */
+struct xds_gw_vhost *xds_gateway_vhosts(const struct xds_mesh_snapshot *snap,
+                                        const struct xds_dataplane *dp, const struct xds_policy *gw,
+                                        const char *protocol, uint32_t port, size_t *n);
+void xds_gateway_vhosts_free(struct xds_gw_vhost *v, size_t n);
+
+/* The Envoy routes of a gateway virtual host: Kuma's gateway route action
+ * (weighted clusters adding `x-kuma-tags: &kuma.io/service=<gateway>&`,
+ * clusterNotFoundResponseCode INTERNAL_SERVER_ERROR) and the filters. */
+Envoy__Config__Route__V3__Route **xds_gateway_http_routes(struct pb_arena *a,
+                                                          const struct xds_route *rt,
+                                                          const char *gateway_service, size_t *n);
+
+/* The MeshTCPRoute of a gateway TCP listener (the most specific attached
+ * route's first rule): 1 and out->splits, or 0 when none attaches. */
+int xds_gateway_tcp_route(const struct xds_mesh_snapshot *snap, const struct xds_dataplane *dp,
+                          const struct xds_policy *gw, const json_t *listener,
+                          struct xds_route *out);
+
 /* generator.c's route action (cluster or weighted clusters, timeout,
  * retries), shared with this module. */
 Envoy__Config__Route__V3__RouteAction *xds__route_action(struct pb_arena *a,

@@ -718,7 +718,7 @@ TEST(xds_golden_builtin_gateway)
     const struct xds_dataplane *gw = xds_snapshot_dataplane(snap, "edge-1");
     ASSERT(gw && gw->builtin_gateway);
     struct xds_proxy_config *cfg = gen_for(snap, "edge-1", 0);
-    ASSERT_INT_EQ(cfg->sets[XDS_LDS].n, 2); /* edge:HTTP:8080, edge:HTTP:9090; TCP not yet */
+    ASSERT_INT_EQ(cfg->sets[XDS_LDS].n, 2); /* edge:HTTP:8080, edge:HTTP:9090; no route for TCP */
     ASSERT_STR_EQ(cfg->sets[XDS_LDS].v[0].name, "edge:HTTP:8080");
     ASSERT_INT_EQ(cfg->sets[XDS_RDS].n, 2);
     ASSERT_STR_EQ(cfg->sets[XDS_RDS].v[0].name, "edge:HTTP:8080:*");
@@ -934,4 +934,66 @@ TEST(xds_mesh_routes_hostile_specs)
         }
     }
     free_all(dps, 3);
+}
+
+/* Builtin gateway routed by MeshHTTPRoute / MeshTCPRoute targeting its
+ * MeshGateway. */
+TEST(xds_golden_gateway_routes)
+{
+    struct resource *dps[] = {
+        res("type: Dataplane\nmesh: default\nname: edge-1\nnetworking:\n  address: 192.168.1.1\n"
+            "  gateway:\n    type: BUILTIN\n    tags:\n      kuma.io/service: edge-gateway\n"),
+        res(BACKEND1), res(API_HTTP_V1), res(API_HTTP_V2)};
+    struct resource *pols[] = {
+        res("type: MeshGateway\nmesh: default\nname: edge\n"
+            "selectors:\n- match:\n    kuma.io/service: edge-gateway\n"
+            "conf:\n  listeners:\n"
+            "  - {port: 8080, protocol: HTTP, tags: {name: public}}\n"
+            "  - {port: 8081, protocol: HTTP, hostname: '*.example.com'}\n"
+            "  - {port: 9090, protocol: HTTP, hostname: quiet.example.com}\n"
+            "  - {port: 9443, protocol: TCP, tags: {name: db}}\n"
+            "  - {port: 9444, protocol: TCP}\n"),
+        /* Routes on every listener of the gateway. */
+        res("type: MeshHTTPRoute\nmesh: default\nname: edge-all\nspec:\n"
+            "  targetRef: {kind: MeshGateway, name: edge}\n"
+            "  to:\n  - targetRef: {kind: Mesh}\n    rules:\n"
+            "    - matches: [{path: {type: PathPrefix, value: /api}}]\n      default:\n"
+            "        backendRefs:\n"
+            "        - {kind: MeshServiceSubset, name: api, tags: {version: v1}, weight: 80}\n"
+            "        - {kind: MeshServiceSubset, name: api, tags: {version: v2}, weight: 20}\n"
+            "    - matches: [{path: {type: Exact, value: /old}}]\n      default:\n"
+            "        filters: [{type: RequestRedirect, requestRedirect: {path: {type: "
+            "ReplaceFullPath, replaceFullPath: /new}}}]\n"),
+        /* Hostname-specific routes on the listener tagged name: public. */
+        res("type: MeshHTTPRoute\nmesh: default\nname: edge-public\nspec:\n"
+            "  targetRef: {kind: MeshGateway, name: edge, tags: {name: public}}\n"
+            "  to:\n  - targetRef: {kind: Mesh}\n    hostnames: [shop.example.com, "
+            "'*.example.com']\n"
+            "    rules:\n    - matches: [{path: {type: PathPrefix, value: /}}]\n"
+            "      default: {backendRefs: [{kind: MeshService, name: backend}]}\n"),
+        res("type: MeshTCPRoute\nmesh: default\nname: edge-tcp\nspec:\n"
+            "  targetRef: {kind: MeshGateway, name: edge, tags: {name: db}}\n"
+            "  to:\n  - targetRef: {kind: Mesh}\n    rules:\n"
+            "    - default: {backendRefs: [{kind: MeshService, name: backend}]}\n"),
+        /* a route of another gateway never attaches */
+        res("type: MeshHTTPRoute\nmesh: default\nname: other\nspec:\n"
+            "  targetRef: {kind: MeshGateway, name: other}\n"
+            "  to:\n  - targetRef: {kind: Mesh}\n    rules:\n"
+            "    - matches: [{path: {type: Exact, value: /other}}]\n"
+            "      default: {backendRefs: [{kind: MeshService, name: api}]}\n"),
+    };
+    struct xds_mesh_snapshot *snap = snap_with(MESH_DEFAULT, dps, 4, pols, 5);
+    struct xds_proxy_config *cfg = gen_for(snap, "edge-1", 0);
+    check_golden("gateway-routes", cfg);
+    char *text = set_json(cfg);
+    ASSERT(strstr(text, "/other") == NULL);
+    free(text);
+    /* HTTP 8080/8081/9090 and the routed TCP 9443 (9444 has no route) */
+    ASSERT_INT_EQ(cfg->sets[XDS_LDS].n, 4);
+    ASSERT(set_has(&cfg->sets[XDS_LDS], "edge:TCP:9443"));
+    ASSERT(set_has(&cfg->sets[XDS_CDS], "backend"));
+    xds_proxy_config_unref(cfg);
+    xds_snapshot_unref(snap);
+    free_all(dps, 4);
+    free_all(pols, 5);
 }
