@@ -6,7 +6,8 @@
 //      MeshTCPRoute (weighted TCP) are applied: a new LDS/CDS version, the
 //      TrafficRoute is ignored, routes in Kuma's order with their names;
 //  (c) changing the weights pushes a new LDS version with the new weights;
-//  (d) deleting both routes brings the TrafficRoute back.
+//  (d) deleting both routes brings the TrafficRoute back;
+//  (e) a builtin gateway routed by Mesh*Routes targeting its MeshGateway.
 // The policies are applied by the shell test (kumactl apply); this script
 // waits for their effect. Env: XDS_ADDR, CP_URL, ROUTES_STEP_FILE (a file the
 // shell test polls to know which step the script waits for).
@@ -136,6 +137,58 @@ async function main() {
   }, 20000, '(d) legacy route back');
   assertEq(front.errors.map(String), [], 'every response round-trips');
   front.close();
+
+  // (e) a builtin gateway routed by a MeshHTTPRoute and a MeshTCPRoute
+  // targeting its MeshGateway: listeners, RDS virtual hosts and routes,
+  // clusters, all round-tripped.
+  await put('meshgateways', { type: 'MeshGateway', mesh: 'default', name: 'edge',
+    selectors: [{ match: { 'kuma.io/service': 'edge-gateway' } }],
+    conf: { listeners: [{ port: 8080, protocol: 'HTTP', hostname: '*.example.com' }, { port: 9443, protocol: 'TCP' }] } });
+  await put('meshhttproutes', { type: 'MeshHTTPRoute', mesh: 'default', name: 'edge-http', spec: {
+    targetRef: { kind: 'MeshGateway', name: 'edge' },
+    to: [{ targetRef: { kind: 'Mesh' }, hostnames: ['shop.example.com'], rules: [
+      { matches: [{ path: { type: 'PathPrefix', value: '/api' } }],
+        default: { backendRefs: [{ kind: 'MeshServiceSubset', name: 'api', tags: { version: 'v2' } }] } }] }] } });
+  await put('meshtcproutes', { type: 'MeshTCPRoute', mesh: 'default', name: 'edge-tcp', spec: {
+    targetRef: { kind: 'MeshGateway', name: 'edge' },
+    to: [{ targetRef: { kind: 'Mesh' }, rules: [{ default: { backendRefs: [{ kind: 'MeshService', name: 'db', weight: 3 }, { kind: 'MeshServiceSubset', name: 'db', tags: { version: 'v2' }, weight: 1 }] } }] }] } });
+  const edge = new AdsClient(XDS, 'default.edge-1', {
+    metadata: { 'dataplane.resource': JSON.stringify({ type: 'Dataplane', mesh: 'default', name: 'edge-1',
+      networking: { address: '127.0.0.8', gateway: { type: 'BUILTIN', tags: { 'kuma.io/service': 'edge-gateway' } } } }) },
+  });
+  edge.request('CDS');
+  await edge.waitCount('CDS', 1);
+  edge.ack('CDS');
+  edge.request('LDS');
+  await edge.waitCount('LDS', 1);
+  edge.ack('LDS');
+  // The policies were just written: their events may reach kuma-cp after the
+  // gateway connected; wait for the config that has them all.
+  await waitFor(() => {
+    if (edge.errors.length) throw edge.errors[0];
+    const l = edge.last('LDS');
+    return l.byName['edge:TCP:9443'] && edge.last('CDS').byName.db;
+  }, 20000, `(e) gateway config with the routes: ${Object.keys(edge.last('LDS').byName)} / ${Object.keys(edge.last('CDS').byName)}`);
+  const glds = edge.last('LDS');
+  const gcds = edge.last('CDS');
+  if (edge.responses.LDS.length > 1) edge.ack('LDS');
+  if (edge.responses.CDS.length > 1) edge.ack('CDS');
+  assertEq(Object.keys(glds.byName).sort(), ['edge:HTTP:8080', 'edge:TCP:9443'], '(e) gateway listeners');
+  const gtcp = hcm(glds.byName['edge:TCP:9443']).typed_config.decoded;
+  assertEq(gtcp.weighted_clusters.clusters.map((c) => c.weight), [3, 1], '(e) gateway TCP weights');
+  edge.request('RDS', { names: ['edge:HTTP:8080:*'] });
+  const grds = await edge.waitCount('RDS', 1);
+  edge.ack('RDS', ['edge:HTTP:8080:*']);
+  const vhs = grds.byName['edge:HTTP:8080:*'].virtual_hosts;
+  assertEq(vhs.map((v) => v.name), ['shop.example.com'], '(e) virtual host narrowed by the route hostname');
+  const groutes = vhs[0].routes;
+  assertEq(groutes.map((r) => r.match.path || r.match.prefix), ['/api', '/api/'], '(e) gateway routes');
+  const gwc = groutes[0].route.weighted_clusters.clusters[0];
+  assertEq(gwc.request_headers_to_add[0].header.value, '&kuma.io/service=edge-gateway&', '(e) x-kuma-tags of the gateway');
+  assertEq(groutes[0].route.cluster_not_found_response_code, 2, '(e) 500 when a cluster is missing');
+  for (const n of [gwc.name, ...gtcp.weighted_clusters.clusters.map((c) => c.name)]) assert(gcds.byName[n], `(e) cluster ${n} in CDS`);
+  assertEq(edge.errors.map(String), [], '(e) gateway responses round-trip');
+  edge.close();
   console.log('routes.js: ok');
 }
 
