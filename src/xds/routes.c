@@ -978,7 +978,8 @@ static int cmp_vhost(const void *a, const void *b)
 
 struct xds_gw_vhost *xds_gateway_vhosts(const struct xds_mesh_snapshot *snap,
                                         const struct xds_dataplane *dp, const struct xds_policy *gw,
-                                        const char *protocol, uint32_t port, size_t *n)
+                                        const char *protocol, uint32_t port, const char *hostname,
+                                        size_t *n)
 {
     const json_t *ls = json_object_get(json_object_get(gw->spec, "conf"), "listeners");
     struct xds_gw_vhost *v = NULL;
@@ -993,6 +994,8 @@ struct xds_gw_vhost *xds_gateway_vhosts(const struct xds_mesh_snapshot *snap,
             continue;
         const char *lh = jstr(l, "hostname");
         lh = *lh ? lh : STAR;
+        if (hostname && strcmp(hostname, lh) != 0)
+            continue;
         size_t ne;
         struct to_entry *es = gateway_entries(snap, &TYPE_MESH_HTTP_ROUTE, dp, gw->name, l, &ne);
         any_route |= ne > 0;

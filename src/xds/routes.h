@@ -36,7 +36,8 @@ struct xds_gw_vhost {
     struct xds_route rt;
 };
 
-/* The virtual hosts of gateway gw's listeners of protocol ("HTTP") on port,
+/* The virtual hosts of gateway gw's listeners of protocol ("HTTP", "HTTPS")
+ * on port (only the listener of `hostname`, "*" for none, when not NULL),
  * from the MeshHTTPRoutes whose top-level targetRef is `MeshGateway <gw>`
  * (its tags, if any, a subset of the listener's tags: the gateway
  * dataplane's tags, then the listener's) with `to` entries of kind Mesh: one
@@ -47,7 +48,8 @@ struct xds_gw_vhost {
  * port. */
 struct xds_gw_vhost *xds_gateway_vhosts(const struct xds_mesh_snapshot *snap,
                                         const struct xds_dataplane *dp, const struct xds_policy *gw,
-                                        const char *protocol, uint32_t port, size_t *n);
+                                        const char *protocol, uint32_t port, const char *hostname,
+                                        size_t *n);
 void xds_gateway_vhosts_free(struct xds_gw_vhost *v, size_t n);
 
 /* The Envoy routes of a gateway virtual host: Kuma's gateway route action

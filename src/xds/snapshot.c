@@ -32,6 +32,7 @@ const struct res_type *const xds_policy_types[] = {
     &TYPE_HEALTH_CHECK,
     &TYPE_MESH_HTTP_ROUTE,
     &TYPE_MESH_TCP_ROUTE,
+    &TYPE_SECRET,       /* builtin gateways' certificates (HTTPS listeners) */
     &TYPE_MESH_GATEWAY, /* not a policy, but builtin gateways read it the same way */
 };
 const size_t xds_n_policy_types = sizeof(xds_policy_types) / sizeof(xds_policy_types[0]);

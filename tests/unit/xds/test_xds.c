@@ -936,6 +936,24 @@ TEST(xds_mesh_routes_hostile_specs)
     free_all(dps, 3);
 }
 
+/* A self-signed ECDSA certificate and key (PEM, base64) for HTTPS listeners. */
+static const char *GW_CERT_B64 =
+    "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUJrakNDQVRlZ0F3SUJBZ0lVWUQvSkttbHBRL3dU"
+    "OFVyVWRLRmtSam1IOUljd0NnWUlLb1pJemowRUF3SXcKSFRFYk1Ca0dBMVVFQXd3U2MyVmpkWEpsTG1W"
+    "NFlXMXdiR1V1WTI5dE1DQVhEVEkyTVRFeU5USXpORGsxTTFvWQpEekl4TWpZeE1UQXhNak0wT1RVeldq"
+    "QWRNUnN3R1FZRFZRUUREQkp6WldOMWNtVXVaWGhoYlhCc1pTNWpiMjB3CldUQVRCZ2NxaGtqT1BRSUJC"
+    "Z2dxaGtqT1BRTUJCd05DQUFSV09QVTFEY1hjS2NJdkRXeVd0TmprVUNRSnZiSXkKQ2VERGx0RkhxeEdF"
+    "M3ZEQ3lqS3FrT1AyblZqZWx4cVN2dlBHSkJmUHlOVzlsdEJCcW1kTnVIVjBvMU13VVRBZApCZ05WSFE0"
+    "RUZnUVVjMzdOSFJuMXE1Sm9BRGZ2VHVTTFpmOU5xNUF3SHdZRFZSMGpCQmd3Rm9BVWMzN05IUm4xCnE1"
+    "Sm9BRGZ2VHVTTFpmOU5xNUF3RHdZRFZSMFRBUUgvQkFVd0F3RUIvekFLQmdncWhrak9QUVFEQWdOSkFE"
+    "QkcKQWlFQW1iSTZVM0RFcCtZUjkyZDBsSVpJZDUwU09JR2dXaC85RTNmMU84OGUrT1VDSVFENGNxTzNN"
+    "dTQ0VXl3WQpYcHZmSjFqZlh1MjJIa2EyVVhXR0lkNFV1b1N3M0E9PQotLS0tLUVORCBDRVJUSUZJQ0FU"
+    "RS0tLS0tCi0tLS0tQkVHSU4gUFJJVkFURSBLRVktLS0tLQpNSUdIQWdFQU1CTUdCeXFHU000OUFnRUdD"
+    "Q3FHU000OUF3RUhCRzB3YXdJQkFRUWc3Z2hZUmh4akd3VEIxcWU5CkZhRnR3c3dpRU1YcU1mSnFXYTdT"
+    "MW5jc0VMcWhSQU5DQUFSV09QVTFEY1hjS2NJdkRXeVd0TmprVUNRSnZiSXkKQ2VERGx0RkhxeEdFM3ZE"
+    "Q3lqS3FrT1AyblZqZWx4cVN2dlBHSkJmUHlOVzlsdEJCcW1kTnVIVjAKLS0tLS1FTkQgUFJJVkFURSBL"
+    "RVktLS0tLQo=";
+
 /* Builtin gateway routed by MeshHTTPRoute / MeshTCPRoute targeting its
  * MeshGateway. */
 TEST(xds_golden_gateway_routes)
@@ -952,7 +970,11 @@ TEST(xds_golden_gateway_routes)
             "  - {port: 8081, protocol: HTTP, hostname: '*.example.com'}\n"
             "  - {port: 9090, protocol: HTTP, hostname: quiet.example.com}\n"
             "  - {port: 9443, protocol: TCP, tags: {name: db}}\n"
-            "  - {port: 9444, protocol: TCP}\n"),
+            "  - {port: 9444, protocol: TCP}\n"
+            "  - {port: 8443, protocol: HTTPS, hostname: secure.example.com,\n"
+            "     tls: {mode: TERMINATE, certificates: [{secret: gw-cert}]}}\n"
+            "  - {port: 8443, protocol: HTTPS, hostname: nocert.example.com,\n"
+            "     tls: {mode: TERMINATE, certificates: [{secret: missing}]}}\n"),
         /* Routes on every listener of the gateway. */
         res("type: MeshHTTPRoute\nmesh: default\nname: edge-all\nspec:\n"
             "  targetRef: {kind: MeshGateway, name: edge}\n"
@@ -982,14 +1004,26 @@ TEST(xds_golden_gateway_routes)
             "    - matches: [{path: {type: Exact, value: /other}}]\n"
             "      default: {backendRefs: [{kind: MeshService, name: api}]}\n"),
     };
-    struct xds_mesh_snapshot *snap = snap_with(MESH_DEFAULT, dps, 4, pols, 5);
+    char *secret_text =
+        xasprintf("type: Secret\nmesh: default\nname: gw-cert\ndata: %s\n", GW_CERT_B64);
+    struct resource *all[] = {pols[0], pols[1], pols[2], pols[3], pols[4], res(secret_text)};
+    free(secret_text);
+    struct xds_mesh_snapshot *snap = snap_with(MESH_DEFAULT, dps, 4, all, 6);
     struct xds_proxy_config *cfg = gen_for(snap, "edge-1", 0);
     check_golden("gateway-routes", cfg);
+    /* HTTPS: one filter chain (the listener with a missing Secret has
+     * none), its certificate over SDS under Kuma's name. */
+    ASSERT(set_has(&cfg->sets[XDS_LDS], "edge:HTTPS:8443"));
+    ASSERT(set_has(&cfg->sets[XDS_RDS], "edge:HTTPS:8443:secure.example.com"));
+    ASSERT(!set_has(&cfg->sets[XDS_RDS], "edge:HTTPS:8443:nocert.example.com"));
+    ASSERT(set_has(&cfg->sets[XDS_SDS], "cert.ecdsa:secret:gw-cert"));
+    resource_free(all[5]);
     char *text = set_json(cfg);
     ASSERT(strstr(text, "/other") == NULL);
     free(text);
-    /* HTTP 8080/8081/9090 and the routed TCP 9443 (9444 has no route) */
-    ASSERT_INT_EQ(cfg->sets[XDS_LDS].n, 4);
+    /* HTTP 8080/8081/9090, HTTPS 8443 and the routed TCP 9443 (9444 has no
+     * route) */
+    ASSERT_INT_EQ(cfg->sets[XDS_LDS].n, 5);
     ASSERT(set_has(&cfg->sets[XDS_LDS], "edge:TCP:9443"));
     ASSERT(set_has(&cfg->sets[XDS_CDS], "backend"));
     xds_proxy_config_unref(cfg);
