@@ -3,7 +3,9 @@
 # kumactl get, the REST API, and their effect on a sidecar's ADS responses
 # decoded with Envoy's real protos (tests/xds/routes.js): precedence over a
 # TrafficRoute, Kuma's route order and names, filters, weighted subsets,
-# weighted TCP, a push on change, the TrafficRoute back after deletion.
+# weighted TCP, a push on change, the TrafficRoute back after deletion; a
+# builtin gateway with HTTP, HTTPS (certificate from a Secret, over SDS) and
+# TCP listeners routed by Mesh*Routes targeting its MeshGateway.
 . "$(dirname "$0")/lib.sh"
 XDS_TESTS=$(cd "$(dirname "$0")/../xds" && pwd)
 [ -d "$XDS_TESTS/node_modules/@grpc/grpc-js-xds" ] ||
@@ -83,9 +85,16 @@ spec:
         - {kind: MeshServiceSubset, name: db, tags: {version: v2}, weight: 20}
 EOF
 
+# The gateway's HTTPS certificate (a Secret holding certificate and key).
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+    -subj /CN=shop.example.com -keyout "$T/gw.key" -out "$T/gw.crt" 2>/dev/null ||
+    fail "openssl req"
+cat "$T/gw.crt" "$T/gw.key" >"$T/gw.pem"
+
 step="$T/step"
 : >"$step"
 XDS_CA="$CP_WORKDIR/kuma-cp.crt" XDS_ADDR="$CP_XDS_ADDR" CP_URL="$CP_URL" ROUTES_STEP_FILE="$step" \
+    GW_CERT_PEM="$T/gw.pem" \
     node "$XDS_TESTS/routes.js" >"$T/routes.out" 2>&1 &
 node_pid=$!
 PIDS+=("$node_pid")

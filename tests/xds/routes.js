@@ -141,9 +141,12 @@ async function main() {
   // (e) a builtin gateway routed by a MeshHTTPRoute and a MeshTCPRoute
   // targeting its MeshGateway: listeners, RDS virtual hosts and routes,
   // clusters, all round-tripped.
+  await put('secrets', { type: 'Secret', mesh: 'default', name: 'edge-cert',
+    data: fs.readFileSync(process.env.GW_CERT_PEM).toString('base64') });
   await put('meshgateways', { type: 'MeshGateway', mesh: 'default', name: 'edge',
     selectors: [{ match: { 'kuma.io/service': 'edge-gateway' } }],
-    conf: { listeners: [{ port: 8080, protocol: 'HTTP', hostname: '*.example.com' }, { port: 9443, protocol: 'TCP' }] } });
+    conf: { listeners: [{ port: 8080, protocol: 'HTTP', hostname: '*.example.com' }, { port: 9443, protocol: 'TCP' },
+      { port: 8443, protocol: 'HTTPS', hostname: 'shop.example.com', tls: { mode: 'TERMINATE', certificates: [{ secret: 'edge-cert' }] } }] } });
   await put('meshhttproutes', { type: 'MeshHTTPRoute', mesh: 'default', name: 'edge-http', spec: {
     targetRef: { kind: 'MeshGateway', name: 'edge' },
     to: [{ targetRef: { kind: 'Mesh' }, hostnames: ['shop.example.com'], rules: [
@@ -173,11 +176,30 @@ async function main() {
   const gcds = edge.last('CDS');
   if (edge.responses.LDS.length > 1) edge.ack('LDS');
   if (edge.responses.CDS.length > 1) edge.ack('CDS');
-  assertEq(Object.keys(glds.byName).sort(), ['edge:HTTP:8080', 'edge:TCP:9443'], '(e) gateway listeners');
+  assertEq(Object.keys(glds.byName).sort(), ['edge:HTTP:8080', 'edge:HTTPS:8443', 'edge:TCP:9443'], '(e) gateway listeners');
+  const https = glds.byName['edge:HTTPS:8443'];
+  assertEq(https.listener_filters.map((f) => f.name), ['envoy.filters.listener.tls_inspector'], '(e) TLS inspector');
+  const fc = https.filter_chains[0];
+  assertEq([fc.filter_chain_match.server_names, fc.filter_chain_match.transport_protocol], [['shop.example.com'], 'tls'], '(e) SNI match');
+  const dtls = fc.transport_socket.typed_config.decoded;
+  const sds = dtls.common_tls_context.tls_certificate_sds_secret_configs.map((c) => c.name);
+  assertEq(sds, ['cert.ecdsa:secret:edge-cert'], '(e) certificate over SDS');
+  assertEq(dtls.common_tls_context.alpn_protocols, ['h2', 'http/1.1'], '(e) ALPN');
+  edge.request('SDS', { names: sds });
+  const gsds = await edge.waitCount('SDS', 1);
+  edge.ack('SDS', sds);
+  const tc = gsds.byName['cert.ecdsa:secret:edge-cert'].tls_certificate;
+  assert(tc.certificate_chain.inline_bytes.toString().startsWith('-----BEGIN CERTIFICATE-----'), '(e) chain');
+  assert(tc.private_key.inline_bytes.toString().startsWith('-----BEGIN PRIVATE KEY-----'), '(e) key');
+  edge.request('RDS', { names: ['edge:HTTPS:8443:shop.example.com'] });
+  await edge.waitCount('RDS', 1);
+  const srds = edge.last('RDS').byName['edge:HTTPS:8443:shop.example.com'];
+  assertEq([srds.virtual_hosts[0].name, srds.virtual_hosts[0].require_tls], ['shop.example.com', 2], '(e) HTTPS virtual host requires TLS');
+  edge.ack('RDS', ['edge:HTTPS:8443:shop.example.com']);
   const gtcp = hcm(glds.byName['edge:TCP:9443']).typed_config.decoded;
   assertEq(gtcp.weighted_clusters.clusters.map((c) => c.weight), [3, 1], '(e) gateway TCP weights');
   edge.request('RDS', { names: ['edge:HTTP:8080:*'] });
-  const grds = await edge.waitCount('RDS', 1);
+  const grds = await waitFor(() => edge.responses.RDS.find((r) => r.byName['edge:HTTP:8080:*']), 10000, '(e) RDS of 8080');
   edge.ack('RDS', ['edge:HTTP:8080:*']);
   const vhs = grds.byName['edge:HTTP:8080:*'].virtual_hosts;
   assertEq(vhs.map((v) => v.name), ['shop.example.com'], '(e) virtual host narrowed by the route hostname');
