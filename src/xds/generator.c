@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "core/types.h"
 #include "core/util.h"
+#include "xds/http_rbac.h"
 #include "xds/names.h"
 #include "xds/pb.h"
 #include "xds/policies.h"
@@ -845,7 +846,7 @@ static void gen_inbound(struct gen *g)
         struct xds_conn_policy cp;
         xds_inbound_conn_policy(g->snap, dp, in, &cp);
         apply_cluster_policy(&a, c, &cp);
-        int http = XDS_PROTO_IS_HTTP(in->protocol);
+        int http = XDS_PROTO_IS_HTTP(in->protocol), http_rbac = 0;
         if (http)
             cluster_http_options(&a, c, in->protocol, &cp);
         add_msg(g, XDS_CDS, cname, &c->base);
@@ -882,6 +883,8 @@ static void gen_inbound(struct gen *g)
                     Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager__SetCurrentClientCertDetails,
                     ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__SET_CURRENT_CLIENT_CERT_DETAILS__INIT);
                 hcm->set_current_client_cert_details->uri = 1;
+                /* http_rbac.c: MeshTrafficPermission as the HTTP RBAC filter */
+                http_rbac = xds_inbound_http_rbac(&a, g->snap, dp, in, hcm);
             }
             chain_set_hcm(&a, fc, hcm);
         } else if (cp.idle_timeout_ms != XDS_UNSET || cp.max_connect_attempts > 0) {
@@ -902,7 +905,9 @@ static void gen_inbound(struct gen *g)
             rb->stat_prefix = pb_strdup(&a, sp2);
             free(sp);
             free(sp2);
-            prepend_filter(&a, fc, "envoy.filters.network.rbac", XDS_URL_NETWORK_RBAC, &rb->base);
+            if (!http_rbac)
+                prepend_filter(&a, fc, "envoy.filters.network.rbac", XDS_URL_NETWORK_RBAC,
+                               &rb->base);
             fc->transport_socket = downstream_tls(&a, g->snap->mesh);
         }
         if (transparent(dp))

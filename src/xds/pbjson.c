@@ -22,6 +22,7 @@ static const ProtobufCMessageDescriptor *const known[] = {
     &envoy__extensions__transport_sockets__tls__v3__downstream_tls_context__descriptor,
     &envoy__extensions__upstreams__http__v3__http_protocol_options__descriptor,
     &envoy__extensions__filters__listener__tls_inspector__v3__tls_inspector__descriptor,
+    &envoy__extensions__filters__http__rbac__v3__rbac__descriptor,
     &envoy__service__discovery__v3__discovery_request__descriptor,
     &envoy__service__discovery__v3__discovery_response__descriptor,
 };

@@ -7,7 +7,9 @@
 //      TrafficRoute is ignored, routes in Kuma's order with their names;
 //  (c) changing the weights pushes a new LDS version with the new weights;
 //  (d) deleting both routes brings the TrafficRoute back;
-//  (e) a builtin gateway routed by Mesh*Routes targeting its MeshGateway.
+//  (e) a builtin gateway routed by Mesh*Routes targeting its MeshGateway;
+//  (f) a MeshTrafficPermission on an HTTP inbound of an mTLS mesh is the
+//      HTTP RBAC filter (envoy.filters.http.rbac) inside the HCM.
 // The policies are applied by the shell test (kumactl apply); this script
 // waits for their effect. Env: XDS_ADDR, CP_URL, ROUTES_STEP_FILE (a file the
 // shell test polls to know which step the script waits for).
@@ -211,6 +213,37 @@ async function main() {
   for (const n of [gwc.name, ...gtcp.weighted_clusters.clusters.map((c) => c.name)]) assert(gcds.byName[n], `(e) cluster ${n} in CDS`);
   assertEq(edge.errors.map(String), [], '(e) gateway responses round-trip');
   edge.close();
+
+  // (f) mTLS mesh: a MeshTrafficPermission on an HTTP inbound is the HTTP
+  // RBAC filter inside the HCM (no network RBAC), as in Kuma.
+  let r = await api(CP, 'PUT', '/meshes/secure', { type: 'Mesh', name: 'secure',
+    mtls: { enabledBackend: 'ca-1', backends: [{ name: 'ca-1', type: 'builtin', conf: { caCert: { keyType: 'ecdsa' } } }] } });
+  assert(r.status === 201 || r.status === 200, `mesh secure: ${r.status} ${r.body}`);
+  r = await api(CP, 'PUT', '/meshes/secure/meshtrafficpermissions/allow-front', { type: 'MeshTrafficPermission', mesh: 'secure',
+    name: 'allow-front', spec: { targetRef: { kind: 'MeshService', name: 'shop' },
+      from: [{ targetRef: { kind: 'MeshService', name: 'front' }, default: { action: 'Allow' } }] } });
+  assert(r.status === 201 || r.status === 200, `mtp: ${r.status} ${r.body}`);
+  const shop = new AdsClient(XDS, 'secure.shop-1', {
+    metadata: { 'dataplane.resource': JSON.stringify({ type: 'Dataplane', mesh: 'secure', name: 'shop-1',
+      networking: { address: '127.0.0.9', inbound: [{ port: 18090, servicePort: 8090, tags: { 'kuma.io/service': 'shop', 'kuma.io/protocol': 'http' } }] } }) },
+  });
+  shop.request('LDS');
+  await shop.waitCount('LDS', 1);
+  const sl = await waitFor(() => {
+    if (shop.errors.length) throw shop.errors[0];
+    const l = shop.last('LDS').byName['inbound:127.0.0.9:18090'];
+    return l && l.filter_chains[0].transport_socket && l;
+  }, 20000, '(f) mTLS inbound');
+  shop.ack('LDS');
+  const sf = sl.filter_chains[0].filters;
+  assertEq(sf.map((f) => f.name), ['envoy.filters.network.http_connection_manager'], '(f) no network RBAC');
+  const shcm = sf[0].typed_config.decoded;
+  assertEq(shcm.http_filters.map((f) => f.name), ['envoy.filters.http.rbac', 'envoy.filters.http.router'], '(f) HTTP RBAC first');
+  const rules = shcm.http_filters[0].typed_config.decoded.rules;
+  const pol = rules.policies.MeshTrafficPermission;
+  assertEq(pol.principals.map((p) => p.authenticated.principal_name.exact), ['spiffe://secure/front'], '(f) principal');
+  assertEq(shop.errors.map(String), [], '(f) mTLS responses round-trip');
+  shop.close();
   console.log('routes.js: ok');
 }
 

@@ -546,9 +546,15 @@ TEST(xds_golden_gateway_mtls)
 TEST(xds_input_hash_tracks_policies_and_ca)
 {
     struct resource *dps[] = {res(WEB), res(BACKEND1)};
-    struct resource *pols[] = {res(TP_WEB_TO_BACKEND)};
-    struct xds_mesh_snapshot *s1 = snap_with(MESH_MTLS, dps, 2, NULL, 0);
-    struct xds_mesh_snapshot *s2 = snap_with(MESH_MTLS, dps, 2, pols, 1);
+    /* Both meshes have a legacy TrafficPermission (which one decides who
+     * generates web-1's HTTP permissions: network RBAC with TrafficPermissions
+     * in the mesh, the HTTP RBAC filter without), only for other services. */
+    struct resource *pols[] = {res(TP_WEB_TO_BACKEND),
+                               res("type: TrafficPermission\nmesh: default\nname: a-to-db\n"
+                                   "sources:\n- match:\n    kuma.io/service: a\n"
+                                   "destinations:\n- match:\n    kuma.io/service: db\n")};
+    struct xds_mesh_snapshot *s1 = snap_with(MESH_MTLS, dps, 2, pols + 1, 1);
+    struct xds_mesh_snapshot *s2 = snap_with(MESH_MTLS, dps, 2, pols, 2);
     struct xds_gen_opts o = {.identity_cert_pem = "A"};
     struct xds_gen_opts o2 = {.identity_cert_pem = "B"};
     uint64_t h1 = xds_gen_input_hash(s1, xds_snapshot_dataplane(s1, "web-1"), &o);
@@ -565,7 +571,7 @@ TEST(xds_input_hash_tracks_policies_and_ca)
     xds_snapshot_unref(s1);
     xds_snapshot_unref(s2);
     free_all(dps, 2);
-    free_all(pols, 1);
+    free_all(pols, 2);
 }
 
 TEST(xds_sni_and_hmap)
@@ -1030,4 +1036,44 @@ TEST(xds_golden_gateway_routes)
     xds_snapshot_unref(snap);
     free_all(dps, 4);
     free_all(pols, 5);
+}
+
+/* Permissions on an HTTP inbound (mTLS): MeshTrafficPermission, or nobody
+ * in a mesh without TrafficPermissions, is the HTTP RBAC filter in the HCM;
+ * a legacy TrafficPermission keeps the network RBAC filter. */
+TEST(xds_http_inbound_rbac_kinds)
+{
+    struct resource *dps[] = {res(FRONT), res(API_HTTP_V1)};
+    struct resource *mtp = res(
+        "type: MeshTrafficPermission\nmesh: default\nname: allow-front\nspec:\n"
+        "  targetRef: {kind: MeshService, name: api}\n"
+        "  from:\n  - targetRef: {kind: MeshService, name: front}\n    default: {action: Allow}\n");
+    struct resource *tp = res("type: TrafficPermission\nmesh: default\nname: tp-api\n"
+                              "sources:\n- match:\n    kuma.io/service: front\n"
+                              "destinations:\n- match:\n    kuma.io/service: api\n");
+    struct {
+        struct resource *pol;
+        int http, network;
+        const char *needle;
+    } cases[] = {
+        {mtp, 1, 0, "\"MeshTrafficPermission\":{\"permissions\":[{\"any\":true}],\"principals\":"},
+        {NULL, 1, 0, "\"rules\":{}"},
+        {tp, 0, 1, "\"tp-api\""},
+    };
+    for (size_t i = 0; i < 3; i++) {
+        struct resource *pols[] = {cases[i].pol};
+        struct xds_mesh_snapshot *snap =
+            snap_with(MESH_MTLS, dps, 2, cases[i].pol ? pols : NULL, cases[i].pol ? 1 : 0);
+        struct xds_proxy_config *cfg = gen_mtls(snap, "api-1");
+        char *text = set_json(cfg);
+        ASSERT_INT_EQ(strstr(text, "envoy.filters.http.rbac") != NULL, cases[i].http);
+        ASSERT_INT_EQ(strstr(text, "envoy.filters.network.rbac") != NULL, cases[i].network);
+        ASSERT_STR_CONTAINS(text, cases[i].needle);
+        free(text);
+        xds_proxy_config_unref(cfg);
+        xds_snapshot_unref(snap);
+    }
+    resource_free(mtp);
+    resource_free(tp);
+    free_all(dps, 2);
 }
