@@ -957,10 +957,12 @@ static void gen_outbound(struct gen *g)
                 routes = xds_mesh_http_routes(&a, &rt, &cp, &nr); /* routes.c */
             } else {
                 routes = pb_alloc(&a, (rt.n_http + 1) * sizeof(*routes));
-                for (size_t k = 0; k < rt.n_http; k++)
+                for (size_t k = 0; k < rt.n_http; k++) {
                     routes[nr++] =
                         route_new(&a, route_match(&a, rt.http[k].match),
                                   route_action(&a, rt.http[k].splits, rt.http[k].n, &cp));
+                    xds_traffic_route_modify(&a, routes[nr - 1], rt.http[k].modify); /* routes.c */
+                }
                 routes[nr++] =
                     route_new(&a, route_match(&a, NULL), route_action(&a, rt.splits, rt.n, &cp));
             }

@@ -581,6 +581,7 @@ void xds_outbound_route(const struct xds_mesh_snapshot *snap, const struct xds_d
                     continue;
                 }
                 hr->match = json_object_get(h, "match");
+                hr->modify = json_object_get(h, "modify");
                 out->n_http++;
             }
         }

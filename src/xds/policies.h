@@ -52,6 +52,8 @@ struct xds_http_route {
     const json_t *filters;
     char *name;
     int mirror_only;
+    /* TrafficRoute only: the entry's `modify` (borrowed), or NULL. */
+    const json_t *modify;
 };
 
 struct xds_route {

@@ -1196,3 +1196,80 @@ Envoy__Config__Route__V3__Route **xds_gateway_http_routes(struct pb_arena *a,
     *n = cnt;
     return v;
 }
+
+/* ---- TrafficRoute modify ---------------------------------------------------- */
+
+static Envoy__Type__Matcher__V3__RegexMatchAndSubstitute *legacy_regex(struct pb_arena *a,
+                                                                       const json_t *rr)
+{
+    Envoy__Type__Matcher__V3__RegexMatchAndSubstitute *r =
+        PB_NEW(a, Envoy__Type__Matcher__V3__RegexMatchAndSubstitute,
+               ENVOY__TYPE__MATCHER__V3__REGEX_MATCH_AND_SUBSTITUTE__INIT);
+    r->pattern = PB_NEW(a, Envoy__Type__Matcher__V3__RegexMatcher,
+                        ENVOY__TYPE__MATCHER__V3__REGEX_MATCHER__INIT);
+    r->pattern->regex = pb_strdup(a, jstr(rr, "pattern"));
+    r->substitution = pb_strdup(a, jstr(rr, "substitution"));
+    return r;
+}
+
+static void legacy_headers(struct pb_arena *a, const json_t *hs, size_t *n_add,
+                           Envoy__Config__Core__V3__HeaderValueOption ***add, size_t *n_rm,
+                           char ***rm)
+{
+    const json_t *adds = json_object_get(hs, "add"), *rms = json_object_get(hs, "remove");
+    if (json_array_size(adds)) {
+        *add = pb_alloc(a, json_array_size(adds) * sizeof(**add));
+        size_t i;
+        json_t *h;
+        json_array_foreach(adds, i, h)
+        {
+            Envoy__Config__Core__V3__HeaderValueOption *o =
+                PB_NEW(a, Envoy__Config__Core__V3__HeaderValueOption,
+                       ENVOY__CONFIG__CORE__V3__HEADER_VALUE_OPTION__INIT);
+            o->header = PB_NEW(a, Envoy__Config__Core__V3__HeaderValue,
+                               ENVOY__CONFIG__CORE__V3__HEADER_VALUE__INIT);
+            o->header->key = pb_strdup(a, jstr(h, "name"));
+            o->header->value = pb_strdup(a, jstr(h, "value"));
+            o->append_action =
+                json_is_true(json_object_get(h, "append"))
+                    ? ENVOY__CONFIG__CORE__V3__HEADER_VALUE_OPTION__HEADER_APPEND_ACTION__APPEND_IF_EXISTS_OR_ADD
+                    : ENVOY__CONFIG__CORE__V3__HEADER_VALUE_OPTION__HEADER_APPEND_ACTION__OVERWRITE_IF_EXISTS_OR_ADD;
+            (*add)[(*n_add)++] = o;
+        }
+    }
+    if (json_array_size(rms)) {
+        *rm = pb_alloc(a, json_array_size(rms) * sizeof(**rm));
+        size_t i;
+        json_t *h;
+        json_array_foreach(rms, i, h)(*rm)[(*n_rm)++] = pb_strdup(a, jstr(h, "name"));
+    }
+}
+
+void xds_traffic_route_modify(struct pb_arena *a, Envoy__Config__Route__V3__Route *r,
+                              const json_t *modify)
+{
+    if (!json_is_object(modify) || r->action_case != ENVOY__CONFIG__ROUTE__V3__ROUTE__ACTION_ROUTE)
+        return;
+    Envoy__Config__Route__V3__RouteAction *ra = r->route;
+    const json_t *path = json_object_get(modify, "path");
+    if (json_is_string(json_object_get(path, "rewritePrefix")))
+        ra->prefix_rewrite = pb_strdup(a, jstr(path, "rewritePrefix"));
+    else if (json_is_object(json_object_get(path, "regex")))
+        ra->regex_rewrite = legacy_regex(a, json_object_get(path, "regex"));
+    const json_t *host = json_object_get(modify, "host");
+    if (json_is_string(json_object_get(host, "value"))) {
+        ra->host_rewrite_specifier_case =
+            ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__HOST_REWRITE_SPECIFIER_HOST_REWRITE_LITERAL;
+        ra->host_rewrite_literal = pb_strdup(a, jstr(host, "value"));
+    } else if (json_is_object(json_object_get(host, "fromPath"))) {
+        ra->host_rewrite_specifier_case =
+            ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__HOST_REWRITE_SPECIFIER_HOST_REWRITE_PATH_REGEX;
+        ra->host_rewrite_path_regex = legacy_regex(a, json_object_get(host, "fromPath"));
+    }
+    legacy_headers(a, json_object_get(modify, "requestHeaders"), &r->n_request_headers_to_add,
+                   &r->request_headers_to_add, &r->n_request_headers_to_remove,
+                   &r->request_headers_to_remove);
+    legacy_headers(a, json_object_get(modify, "responseHeaders"), &r->n_response_headers_to_add,
+                   &r->response_headers_to_add, &r->n_response_headers_to_remove,
+                   &r->response_headers_to_remove);
+}

@@ -65,6 +65,15 @@ int xds_gateway_tcp_route(const struct xds_mesh_snapshot *snap, const struct xds
                           const struct xds_policy *gw, const json_t *listener,
                           struct xds_route *out);
 
+/* A TrafficRoute `conf.http[].modify` on its Envoy route (Kuma's legacy
+ * RoutesConfigurer): path.rewritePrefix → prefixRewrite, path.regex →
+ * regexRewrite, host.value → hostRewriteLiteral, host.fromPath →
+ * hostRewritePathRegex, request/responseHeaders add (appendAction
+ * APPEND_IF_EXISTS_OR_ADD with `append`, else OVERWRITE_IF_EXISTS_OR_ADD) and
+ * remove. modify may be NULL (nothing to do). */
+void xds_traffic_route_modify(struct pb_arena *a, Envoy__Config__Route__V3__Route *r,
+                              const json_t *modify);
+
 /* generator.c's route action (cluster or weighted clusters, timeout,
  * retries), shared with this module. */
 Envoy__Config__Route__V3__RouteAction *xds__route_action(struct pb_arena *a,

@@ -1,7 +1,7 @@
 // Scenario: MeshHTTPRoute and MeshTCPRoute reach a sidecar over ADS, every
 // resource decoded with Envoy's real protos and re-encoded to identical bytes.
 //  (a) with a TrafficRoute in the mesh and no Mesh*Route, front-1 gets the
-//      legacy route (Kuma's precedence);
+//      legacy route (Kuma's precedence) with its `modify`;
 //  (b) a MeshHTTPRoute (matches, filters, weighted subsets, mirror) and a
 //      MeshTCPRoute (weighted TCP) are applied: a new LDS/CDS version, the
 //      TrafficRoute is ignored, routes in Kuma's order with their names;
@@ -50,7 +50,8 @@ async function main() {
   }
   await put('traffic-routes', { type: 'TrafficRoute', mesh: 'default', name: 'legacy',
     sources: [{ match: { 'kuma.io/service': '*' } }], destinations: [{ match: { 'kuma.io/service': 'api' } }],
-    conf: { http: [{ match: { path: { prefix: '/legacy' } }, destination: { 'kuma.io/service': 'api', version: 'v2' } }],
+    conf: { http: [{ match: { path: { prefix: '/legacy' } }, destination: { 'kuma.io/service': 'api', version: 'v2' },
+      modify: { path: { rewritePrefix: '/v2' }, requestHeaders: { add: [{ name: 'x-legacy', value: '1', append: true }] } } }],
       destination: { 'kuma.io/service': 'api' } } });
 
   const front = new AdsClient(XDS, 'default.front-1', {
@@ -73,6 +74,9 @@ async function main() {
   let routes = routesOf(lds, 'outbound:127.0.0.1:10011');
   assertEq(routes.map((r) => r.match.prefix), ['/legacy', '/'], '(a) legacy routes');
   assertEq(routes.map((r) => r.name), ['', ''], '(a) legacy routes have no names');
+  assertEq(routes[0].route.prefix_rewrite, '/v2', '(a) TrafficRoute modify: rewritePrefix');
+  assertEq(routes[0].request_headers_to_add.map((h) => [h.header.key, h.append_action]), [['x-legacy', 0]],
+    '(a) TrafficRoute modify: requestHeaders add (APPEND_IF_EXISTS_OR_ADD)');
   assertEq(hcm(lds.byName['outbound:127.0.0.1:10012']).typed_config.decoded.cluster, 'db', '(a) db: one cluster');
 
   // (b) the shell test applies the Mesh*Routes with kumactl now.
