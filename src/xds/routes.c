@@ -278,7 +278,7 @@ static int cmp_keyed(const void *a, const void *b)
  * SHA-256 of the matches (here their canonical JSON: keys sorted). */
 static char *matches_hash(const json_t *matches)
 {
-    char *text = json_dumps(matches ? matches : json_array(), JSON_SORT_KEYS | JSON_COMPACT);
+    char *text = matches ? json_dumps(matches, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
     unsigned char md[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)(text ? text : "[]"), text ? strlen(text) : 2, md);
     free(text);

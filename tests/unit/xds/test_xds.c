@@ -1083,3 +1083,58 @@ TEST(xds_http_inbound_rbac_kinds)
     resource_free(tp);
     free_all(dps, 2);
 }
+
+/* Gateway routes and listeners of any stored shape never crash the
+ * generator. */
+TEST(xds_gateway_routes_hostile_specs)
+{
+    static const char *const gws[] = {
+        "{'selectors':[{'match':{'kuma.io/service':'edge-gateway'}}],'conf':{'listeners':[1,"
+        "{'port':8443,'protocol':'HTTPS','tls':{'certificates':[1,{'secret':2},{'secret':'nope'},"
+        "{'secret':'bad'}]}},{'port':8443,'protocol':'HTTPS','hostname':'a.b','tls':'x'},"
+        "{'port':70000,'protocol':'TCP'},{'port':9000,'protocol':'TCP','tags':[]},"
+        "{'port':80,'protocol':'HTTP','hostname':5}]}}",
+    };
+    static const char *const routes[] = {
+        "{'targetRef':{'kind':'MeshGateway','name':'edge','tags':{'a':1}},'to':[{'targetRef':"
+        "{'kind':'Mesh'},'hostnames':[1,'*','x.b'],'rules':[1,{'matches':[{'path':{}}],"
+        "'default':{'backendRefs':[]}}]}]}",
+        "{'targetRef':{'kind':'MeshGateway','name':'edge'},'to':[{'targetRef':{'kind':'Mesh'},"
+        "'hostnames':'x','rules':[{'default':{'backendRefs':'y','filters':[{'type':"
+        "'RequestRedirect'}]}}]},{'targetRef':{'kind':'Mesh'},'rules':[{'default':{'backendRefs':"
+        "[{'kind':'MeshService','name':'backend','weight':0}]}}]}]}",
+    };
+    struct resource *dps[] = {
+        res("type: Dataplane\nmesh: default\nname: edge-1\nnetworking:\n  address: 192.168.1.1\n"
+            "  gateway:\n    type: BUILTIN\n    tags:\n      kuma.io/service: edge-gateway\n")};
+    for (size_t r = 0; r < sizeof(routes) / sizeof(routes[0]); r++) {
+        for (int tcp = 0; tcp < 2; tcp++) {
+            const char *texts[] = {gws[0], routes[r], "{'data':'!!notbase64'}"};
+            const struct res_type *types[] = {&TYPE_MESH_GATEWAY,
+                                              tcp ? &TYPE_MESH_TCP_ROUTE : &TYPE_MESH_HTTP_ROUTE,
+                                              &TYPE_SECRET};
+            const char *names[] = {"edge", "junk", "bad"};
+            struct resource *pols[3];
+            for (int k = 0; k < 3; k++) {
+                pols[k] = resource_new(types[k], "default", names[k]);
+                char *q = xstrdup(texts[k]);
+                for (char *c = q; *c; c++)
+                    if (*c == '\'')
+                        *c = '"';
+                json_decref(pols[k]->spec);
+                pols[k]->spec = json_loads(q, 0, NULL);
+                free(q);
+                ASSERT(pols[k]->spec != NULL);
+            }
+            struct xds_mesh_snapshot *snap = snap_with(MESH_DEFAULT, dps, 1, pols, 3);
+            struct xds_proxy_config *cfg = gen_for(snap, "edge-1", 0);
+            ASSERT(set_has(&cfg->sets[XDS_LDS], "edge:HTTP:80"));
+            ASSERT(!set_has(&cfg->sets[XDS_LDS], "edge:HTTPS:8443")); /* no usable certificate */
+            xds_proxy_config_unref(cfg);
+            xds_snapshot_unref(snap);
+            for (int k = 0; k < 3; k++)
+                resource_free(pols[k]);
+        }
+    }
+    free_all(dps, 1);
+}
