@@ -274,14 +274,158 @@ static int cmp_keyed(const void *a, const void *b)
     return x->order < y->order ? -1 : x->order > y->order; /* stable */
 }
 
-/* Kuma names a rule's routes by the hash of its matches: base64 of the
- * SHA-256 of the matches (here their canonical JSON: keys sorted). */
+/* Go's encoding/json text of the rule's matches, byte for byte as Kuma's
+ * HashMatches produces it from its structs (field order path, method,
+ * queryParams, headers; PathMatch value then type; QueryParamsMatch type,
+ * name, value; HeaderMatch type (omitempty), name, value (omitempty);
+ * HTML-safe string escaping). */
+struct gobuf {
+    char *p;
+    size_t len, cap;
+};
+
+static void gb_put(struct gobuf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        b->cap = (b->len + n + 1) * 2;
+        b->p = xrealloc(b->p, b->cap);
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void gb_cstr(struct gobuf *b, const char *s)
+{
+    gb_put(b, s, strlen(s));
+}
+
+/* A JSON string as Go's encoder writes it. */
+static void gb_gostr(struct gobuf *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    gb_put(b, "\"", 1);
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        char esc[7];
+        switch (*c) {
+        case '"':
+            gb_put(b, "\\\"", 2);
+            continue;
+        case '\\':
+            gb_put(b, "\\\\", 2);
+            continue;
+        case '\n':
+            gb_put(b, "\\n", 2);
+            continue;
+        case '\r':
+            gb_put(b, "\\r", 2);
+            continue;
+        case '\t':
+            gb_put(b, "\\t", 2);
+            continue;
+        case '\b':
+            gb_put(b, "\\b", 2);
+            continue;
+        case '\f':
+            gb_put(b, "\\f", 2);
+            continue;
+        default:
+            break;
+        }
+        if (*c < 0x20 || *c == '<' || *c == '>' || *c == '&') {
+            esc[0] = '\\', esc[1] = 'u', esc[2] = '0', esc[3] = '0';
+            esc[4] = hex[*c >> 4], esc[5] = hex[*c & 15];
+            gb_put(b, esc, 6);
+        } else if (c[0] == 0xe2 && c[1] == 0x80 && (c[2] == 0xa8 || c[2] == 0xa9)) {
+            gb_cstr(b, c[2] == 0xa8 ? "\\u2028" : "\\u2029");
+            c += 2;
+        } else {
+            gb_put(b, (const char *)c, 1);
+        }
+    }
+    gb_put(b, "\"", 1);
+}
+
+static void gb_field(struct gobuf *b, int *first, const char *name, const char *value)
+{
+    gb_cstr(b, *first ? "\"" : ",\"");
+    *first = 0;
+    gb_cstr(b, name);
+    gb_cstr(b, "\":");
+    gb_gostr(b, value);
+}
+
+static void go_matches(struct gobuf *b, const json_t *matches)
+{
+    if (!json_is_array(matches)) {
+        gb_cstr(b, "null");
+        return;
+    }
+    gb_cstr(b, "[");
+    size_t i;
+    json_t *m;
+    json_array_foreach(matches, i, m)
+    {
+        gb_cstr(b, i ? ",{" : "{");
+        int first = 1;
+        const json_t *path = json_object_get(m, "path");
+        if (json_is_object(path)) {
+            gb_cstr(b, "\"path\":{");
+            int f2 = 1;
+            gb_field(b, &f2, "value", jstr(path, "value"));
+            gb_field(b, &f2, "type", jstr(path, "type"));
+            gb_cstr(b, "}");
+            first = 0;
+        }
+        if (json_is_string(json_object_get(m, "method")))
+            gb_field(b, &first, "method", jstr(m, "method"));
+        const json_t *qs = json_object_get(m, "queryParams");
+        if (json_array_size(qs)) {
+            gb_cstr(b, first ? "\"queryParams\":[" : ",\"queryParams\":[");
+            first = 0;
+            for (size_t k = 0; k < json_array_size(qs); k++) {
+                const json_t *q = json_array_get(qs, k);
+                gb_cstr(b, k ? ",{" : "{");
+                int f2 = 1;
+                gb_field(b, &f2, "type", jstr(q, "type"));
+                gb_field(b, &f2, "name", jstr(q, "name"));
+                gb_field(b, &f2, "value", jstr(q, "value"));
+                gb_cstr(b, "}");
+            }
+            gb_cstr(b, "]");
+        }
+        const json_t *hs = json_object_get(m, "headers");
+        if (json_array_size(hs)) {
+            gb_cstr(b, first ? "\"headers\":[" : ",\"headers\":[");
+            first = 0;
+            for (size_t k = 0; k < json_array_size(hs); k++) {
+                const json_t *h = json_array_get(hs, k);
+                gb_cstr(b, k ? ",{" : "{");
+                int f2 = 1;
+                if (json_is_string(json_object_get(h, "type")))
+                    gb_field(b, &f2, "type", jstr(h, "type"));
+                gb_field(b, &f2, "name", jstr(h, "name"));
+                if (*jstr(h, "value"))
+                    gb_field(b, &f2, "value", jstr(h, "value"));
+                gb_cstr(b, "}");
+            }
+            gb_cstr(b, "]");
+        }
+        gb_cstr(b, "}");
+    }
+    gb_cstr(b, "]");
+}
+
+/* Kuma names a rule's routes by its HashMatches: base64 of the SHA-256 of
+ * the matches' Go JSON (so the default route is
+ * 9Zuf5Tg79OuZcQITwBbQykxAk2u4fRKrwYn3//AL4Yo=, as in Kuma). */
 static char *matches_hash(const json_t *matches)
 {
-    char *text = matches ? json_dumps(matches, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
+    struct gobuf b = {0};
+    go_matches(&b, matches);
     unsigned char md[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)(text ? text : "[]"), text ? strlen(text) : 2, md);
-    free(text);
+    SHA256((const unsigned char *)b.p, b.len, md);
+    free(b.p);
     char *out = xcalloc(1, 4 * ((SHA256_DIGEST_LENGTH + 2) / 3) + 1);
     EVP_EncodeBlock((unsigned char *)out, md, SHA256_DIGEST_LENGTH);
     return out;

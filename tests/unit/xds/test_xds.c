@@ -1138,3 +1138,28 @@ TEST(xds_gateway_routes_hostile_specs)
     }
     free_all(dps, 1);
 }
+
+/* Route names are Kuma's HashMatches, byte for byte: the names below are
+ * from Kuma's meshhttproute golden basic.listeners.golden.yaml. */
+TEST(xds_mesh_route_names_as_kuma)
+{
+    struct resource *dps[] = {res(FRONT), res(API_HTTP_V1)};
+    struct resource *pols[] = {
+        res("type: MeshHTTPRoute\nmesh: default\nname: names\nspec:\n"
+            "  targetRef: {kind: Mesh}\n"
+            "  to:\n  - targetRef: {kind: MeshService, name: api}\n    rules:\n"
+            "    - matches: [{path: {type: PathPrefix, value: /v1}}]\n      default: {}\n"
+            "    - matches: [{queryParams: [{type: Exact, name: v1, value: 'true'}]}]\n"
+            "      default: {}\n")};
+    struct xds_mesh_snapshot *snap = snap_with(MESH_DEFAULT, dps, 2, pols, 1);
+    struct xds_proxy_config *cfg = gen_for(snap, "front-1", 0);
+    char *text = set_json(cfg);
+    ASSERT_STR_CONTAINS(text, "\"name\":\"bzv64o+joRk33jfDADgGv5ar4QyONO0NEVKnoBfJW/E=\"");
+    ASSERT_STR_CONTAINS(text, "\"name\":\"eIgW92wXHwW4jQW9ZASIi/jftgxb/u98hIBaTzIRSIw=\"");
+    ASSERT_STR_CONTAINS(text, "\"name\":\"9Zuf5Tg79OuZcQITwBbQykxAk2u4fRKrwYn3//AL4Yo=\"");
+    free(text);
+    xds_proxy_config_unref(cfg);
+    xds_snapshot_unref(snap);
+    free_all(dps, 2);
+    free_all(pols, 1);
+}
