@@ -1704,6 +1704,71 @@ static void gateway_https(struct gen *g, const struct xds_policy *gw, uint32_t p
     pb_arena_free(&a);
 }
 
+/* A cross-mesh gateway listener (Kuma: a MeshGateway HTTP listener with
+ * crossMesh: true in an mTLS mesh): its filter chain matches ALPN `kuma` and
+ * terminates mTLS with the gateway's identity, validating clients against
+ * every mesh's CA (`mesh_ca:secret:all`, no SAN matcher, so any mesh's
+ * identity is accepted); the TLS inspector reads the ALPN. Adds that SDS
+ * secret. */
+static void gateway_cross_mesh(struct gen *g, struct pb_arena *a,
+                               Envoy__Config__Listener__V3__Listener *lis)
+{
+    Envoy__Config__Listener__V3__FilterChain *fc = lis->filter_chains[0];
+    fc->filter_chain_match = PB_NEW(a, Envoy__Config__Listener__V3__FilterChainMatch,
+                                    ENVOY__CONFIG__LISTENER__V3__FILTER_CHAIN_MATCH__INIT);
+    fc->filter_chain_match->n_application_protocols = 1;
+    fc->filter_chain_match->application_protocols = pb_alloc(a, sizeof(char *));
+    fc->filter_chain_match->application_protocols[0] = pb_strdup(a, "kuma");
+    char *id = xasprintf("identity_cert:secret:%s", g->snap->mesh);
+    Envoy__Extensions__TransportSockets__Tls__V3__CommonTlsContext *ctx =
+        PB_NEW(a, Envoy__Extensions__TransportSockets__Tls__V3__CommonTlsContext,
+               ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__COMMON_TLS_CONTEXT__INIT);
+    ctx->n_tls_certificate_sds_secret_configs = 1;
+    ctx->tls_certificate_sds_secret_configs = pb_alloc(a, sizeof(void *));
+    ctx->tls_certificate_sds_secret_configs[0] = pb_sds(a, id);
+    ctx->validation_context_type_case =
+        ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__COMMON_TLS_CONTEXT__VALIDATION_CONTEXT_TYPE_VALIDATION_CONTEXT_SDS_SECRET_CONFIG;
+    ctx->validation_context_sds_secret_config = pb_sds(a, "mesh_ca:secret:all");
+    free(id);
+    Envoy__Extensions__TransportSockets__Tls__V3__DownstreamTlsContext *d =
+        PB_NEW(a, Envoy__Extensions__TransportSockets__Tls__V3__DownstreamTlsContext,
+               ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__DOWNSTREAM_TLS_CONTEXT__INIT);
+    d->common_tls_context = ctx;
+    d->require_client_certificate = pb_bool(a, 1);
+    fc->transport_socket = tls_socket(a, XDS_URL_DOWNSTREAM_TLS, &d->base);
+    Envoy__Extensions__Filters__Listener__TlsInspector__V3__TlsInspector *ti =
+        PB_NEW(a, Envoy__Extensions__Filters__Listener__TlsInspector__V3__TlsInspector,
+               ENVOY__EXTENSIONS__FILTERS__LISTENER__TLS_INSPECTOR__V3__TLS_INSPECTOR__INIT);
+    Envoy__Config__Listener__V3__ListenerFilter *lf =
+        PB_NEW(a, Envoy__Config__Listener__V3__ListenerFilter,
+               ENVOY__CONFIG__LISTENER__V3__LISTENER_FILTER__INIT);
+    lf->name = pb_strdup(a, "envoy.filters.listener.tls_inspector");
+    lf->config_type_case = ENVOY__CONFIG__LISTENER__V3__LISTENER_FILTER__CONFIG_TYPE_TYPED_CONFIG;
+    lf->typed_config = pb_any(a, XDS_URL_TLS_INSPECTOR, &ti->base);
+    lis->n_listener_filters = 1;
+    lis->listener_filters = pb_alloc(a, sizeof(*lis->listener_filters));
+    lis->listener_filters[0] = lf;
+
+    struct pb_arena sa = {0};
+    Envoy__Extensions__TransportSockets__Tls__V3__CertificateValidationContext *vc =
+        PB_NEW(&sa, Envoy__Extensions__TransportSockets__Tls__V3__CertificateValidationContext,
+               ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__CERTIFICATE_VALIDATION_CONTEXT__INIT);
+    Envoy__Config__Core__V3__DataSource *ds = PB_NEW(&sa, Envoy__Config__Core__V3__DataSource,
+                                                     ENVOY__CONFIG__CORE__V3__DATA_SOURCE__INIT);
+    ds->specifier_case = ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_INLINE_BYTES;
+    ds->inline_bytes.data = (uint8_t *)g->snap->all_ca_pem;
+    ds->inline_bytes.len = strlen(g->snap->all_ca_pem);
+    vc->trusted_ca = ds;
+    Envoy__Extensions__TransportSockets__Tls__V3__Secret *sec =
+        PB_NEW(&sa, Envoy__Extensions__TransportSockets__Tls__V3__Secret,
+               ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SECRET__INIT);
+    sec->name = pb_strdup(&sa, "mesh_ca:secret:all");
+    sec->type_case = ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SECRET__TYPE_VALIDATION_CONTEXT;
+    sec->validation_context = vc;
+    add_msg(g, XDS_SDS, "mesh_ca:secret:all", &sec->base);
+    pb_arena_free(&sa);
+}
+
 static int cmp_host(const void *a, const void *b)
 {
     const char *x = *(const char *const *)a, *y = *(const char *const *)b;
@@ -1790,6 +1855,16 @@ static void gen_builtin_gateway(struct gen *g)
         lis->n_filter_chains = 1;
         lis->filter_chains = pb_alloc(&a, sizeof(*lis->filter_chains));
         lis->filter_chains[0] = gateway_chain(&a, svc ? svc : gw->name, rname, &cp);
+        int cross = 0;
+        for (size_t j = 0; j < nl; j++) {
+            const json_t *o = json_array_get(ls, j);
+            const char *op = json_string_value(json_object_get(o, "protocol"));
+            cross |= op && strcmp(op, "HTTP") == 0 &&
+                     json_integer_value(json_object_get(o, "port")) == port &&
+                     json_is_true(json_object_get(o, "crossMesh"));
+        }
+        if (cross && g->snap->mtls && g->snap->all_ca_pem)
+            gateway_cross_mesh(g, &a, lis);
         add_msg(g, XDS_LDS, lname, &lis->base);
         free(lname);
         free(rname);

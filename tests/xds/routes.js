@@ -9,7 +9,9 @@
 //  (d) deleting both routes brings the TrafficRoute back;
 //  (e) a builtin gateway routed by Mesh*Routes targeting its MeshGateway;
 //  (f) a MeshTrafficPermission on an HTTP inbound of an mTLS mesh is the
-//      HTTP RBAC filter (envoy.filters.http.rbac) inside the HCM.
+//      HTTP RBAC filter (envoy.filters.http.rbac) inside the HCM;
+//  (g) a cross-mesh gateway gets every mesh's CA (mesh_ca:secret:all), and a
+//      new mTLS mesh pushes a new bundle.
 // The policies are applied by the shell test (kumactl apply); this script
 // waits for their effect. Env: XDS_ADDR, CP_URL, ROUTES_STEP_FILE (a file the
 // shell test polls to know which step the script waits for).
@@ -248,6 +250,39 @@ async function main() {
   assertEq(pol.principals.map((p) => p.authenticated.principal_name.exact), ['spiffe://secure/front'], '(f) principal');
   assertEq(shop.errors.map(String), [], '(f) mTLS responses round-trip');
   shop.close();
+
+  // (g) a cross-mesh gateway of mesh secure: its listener validates clients
+  // against every mesh's CA (mesh_ca:secret:all); a new mTLS mesh elsewhere
+  // pushes a new bundle.
+  r = await api(CP, 'PUT', '/meshes/secure/meshgateways/xgw', { type: 'MeshGateway', mesh: 'secure', name: 'xgw',
+    selectors: [{ match: { 'kuma.io/service': 'xgw' } }], conf: { listeners: [{ port: 8088, protocol: 'HTTP', crossMesh: true }] } });
+  assert(r.status === 201 || r.status === 200, `cross-mesh gateway: ${r.status} ${r.body}`);
+  const xg = new AdsClient(XDS, 'secure.xgw-1', {
+    metadata: { 'dataplane.resource': JSON.stringify({ type: 'Dataplane', mesh: 'secure', name: 'xgw-1',
+      networking: { address: '127.0.0.10', gateway: { type: 'BUILTIN', tags: { 'kuma.io/service': 'xgw' } } } }) },
+  });
+  xg.request('LDS');
+  await xg.waitCount('LDS', 1);
+  xg.ack('LDS');
+  const xl = xg.last('LDS').byName['xgw:HTTP:8088'];
+  assertEq(xl.filter_chains[0].filter_chain_match.application_protocols, ['kuma'], '(g) ALPN kuma');
+  const xt = xl.filter_chains[0].transport_socket.typed_config.decoded;
+  assertEq(xt.common_tls_context.validation_context_sds_secret_config.name, 'mesh_ca:secret:all', '(g) all-meshes CA');
+  const certsIn = (sec) => (sec.validation_context.trusted_ca.inline_bytes.toString().match(/BEGIN CERTIFICATE/g) || []).length;
+  xg.request('SDS', { names: ['mesh_ca:secret:all', 'identity_cert:secret:secure'] });
+  await waitFor(() => xg.responses.SDS.some((x) => x.byName['mesh_ca:secret:all']), 20000, '(g) SDS bundle');
+  const before2 = certsIn(xg.last('SDS').byName['mesh_ca:secret:all']);
+  assertEq(before2, 1, '(g) one mTLS mesh: one CA');
+  xg.ack('SDS', ['mesh_ca:secret:all', 'identity_cert:secret:secure']);
+  r = await api(CP, 'PUT', '/meshes/secure2', { type: 'Mesh', name: 'secure2',
+    mtls: { enabledBackend: 'ca-2', backends: [{ name: 'ca-2', type: 'builtin', conf: { caCert: { keyType: 'ecdsa' } } }] } });
+  assert(r.status === 201 || r.status === 200, `mesh secure2: ${r.status} ${r.body}`);
+  await waitFor(() => {
+    const b = xg.last('SDS').byName['mesh_ca:secret:all'];
+    return b && certsIn(b) === 2;
+  }, 20000, '(g) the new mesh CA in the bundle');
+  assertEq(xg.errors.map(String), [], '(g) cross-mesh responses round-trip');
+  xg.close();
   console.log('routes.js: ok');
 }
 

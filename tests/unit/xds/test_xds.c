@@ -1163,3 +1163,40 @@ TEST(xds_mesh_route_names_as_kuma)
     free_all(dps, 2);
     free_all(pols, 1);
 }
+
+/* A cross-mesh gateway listener: mTLS with ALPN kuma, clients validated
+ * against every mesh's CA (mesh_ca:secret:all over SDS, no SAN matcher). */
+TEST(xds_gateway_cross_mesh_ca_bundle)
+{
+    struct resource *dps[] = {
+        res("type: Dataplane\nmesh: default\nname: edge-1\nnetworking:\n  address: 192.168.1.1\n"
+            "  gateway:\n    type: BUILTIN\n    tags:\n      kuma.io/service: edge-gateway\n")};
+    struct resource *pols[] = {
+        res("type: MeshGateway\nmesh: default\nname: edge\n"
+            "selectors:\n- match:\n    kuma.io/service: edge-gateway\n"
+            "conf:\n  listeners:\n  - {port: 8080, protocol: HTTP, crossMesh: true}\n"
+            "  - {port: 8081, protocol: HTTP}\n")};
+    struct resource *mesh = res(MESH_MTLS);
+    struct xds_snapshot_input in = {.mesh_name = "default",
+                                    .mesh = mesh,
+                                    .dataplanes = dps,
+                                    .n_dataplanes = 1,
+                                    .policies = pols,
+                                    .n_policies = 1,
+                                    .ca_cert_pem = "-----FAKE CA-----\n",
+                                    .all_ca_pem = "-----CA A-----\n-----CA B-----\n"};
+    struct xds_mesh_snapshot *snap = xds_snapshot_build_from(&in);
+    struct xds_proxy_config *cfg = gen_mtls(snap, "edge-1");
+    ASSERT(set_has(&cfg->sets[XDS_SDS], "mesh_ca:secret:all"));
+    check_golden("gateway-cross-mesh", cfg);
+    xds_proxy_config_unref(cfg);
+    /* The bundle is part of the CA hash: another mesh's new CA regenerates. */
+    in.all_ca_pem = "-----CA A-----\n-----CA C-----\n";
+    struct xds_mesh_snapshot *snap2 = xds_snapshot_build_from(&in);
+    ASSERT(snap->ca_hash != snap2->ca_hash);
+    xds_snapshot_unref(snap);
+    xds_snapshot_unref(snap2);
+    resource_free(mesh);
+    free_all(dps, 1);
+    free_all(pols, 1);
+}
