@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/util.h"
+#include "envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.pb-c.h"
 #include "xds/pb.h"
 
 static const ProtobufCMessageDescriptor *const known[] = {
@@ -17,12 +18,12 @@ static const ProtobufCMessageDescriptor *const known[] = {
     &envoy__extensions__filters__network__http_connection_manager__v3__http_connection_manager__descriptor,
     &envoy__extensions__filters__http__router__v3__router__descriptor,
     &envoy__extensions__filters__network__rbac__v3__rbac__descriptor,
+    &envoy__extensions__filters__http__rbac__v3__rbac__descriptor,
     &envoy__extensions__transport_sockets__tls__v3__secret__descriptor,
     &envoy__extensions__transport_sockets__tls__v3__upstream_tls_context__descriptor,
     &envoy__extensions__transport_sockets__tls__v3__downstream_tls_context__descriptor,
     &envoy__extensions__upstreams__http__v3__http_protocol_options__descriptor,
     &envoy__extensions__filters__listener__tls_inspector__v3__tls_inspector__descriptor,
-    &envoy__extensions__filters__http__rbac__v3__rbac__descriptor,
     &envoy__service__discovery__v3__discovery_request__descriptor,
     &envoy__service__discovery__v3__discovery_response__descriptor,
 };
