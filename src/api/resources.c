@@ -57,10 +57,8 @@ static json_t *policy_info(const struct res_type *t)
         const char *name;
         int has_from, has_to, from_as_rules;
     } tr[] = {
-        {"MeshTrafficPermission", 1, 0, 0},
-        {"MeshTimeout", 1, 1, 1},
-        {"MeshRetry", 0, 1, 0},
-        {"MeshCircuitBreaker", 1, 1, 1},
+        {"MeshTrafficPermission", 1, 0, 0}, {"MeshTimeout", 1, 1, 1},   {"MeshRetry", 0, 1, 0},
+        {"MeshCircuitBreaker", 1, 1, 1},    {"MeshHTTPRoute", 0, 1, 0}, {"MeshTCPRoute", 0, 1, 0},
     };
     int from = 0, to = 0, rules = 0;
     for (size_t i = 0; i < sizeof(tr) / sizeof(tr[0]); i++)

@@ -98,6 +98,11 @@ MESH_T(TYPE_MESH_RETRY, "MeshRetry", "meshretries", "Mesh Retry", "Mesh Retries"
 MESH_T(TYPE_MESH_CIRCUIT_BREAKER, "MeshCircuitBreaker", "meshcircuitbreakers",
        "Mesh Circuit Breaker", "Mesh Circuit Breakers", "mcb", "meshcircuitbreaker",
        "meshcircuitbreakers", 1, 1, validate_target_ref_policy);
+MESH_T(TYPE_MESH_HTTP_ROUTE, "MeshHTTPRoute", "meshhttproutes", "Mesh HTTP Route",
+       "Mesh HTTP Routes", "mhttpr", "meshhttproute", "meshhttproutes", 1, 1,
+       validate_mesh_http_route);
+MESH_T(TYPE_MESH_TCP_ROUTE, "MeshTCPRoute", "meshtcproutes", "Mesh TCP Route", "Mesh TCP Routes",
+       "mtcpr", "meshtcproute", "meshtcproutes", 1, 1, validate_mesh_tcp_route);
 
 static const struct res_type *const all_types[] = {
     &TYPE_MESH,
@@ -120,6 +125,8 @@ static const struct res_type *const all_types[] = {
     &TYPE_MESH_TIMEOUT,
     &TYPE_MESH_RETRY,
     &TYPE_MESH_CIRCUIT_BREAKER,
+    &TYPE_MESH_HTTP_ROUTE,
+    &TYPE_MESH_TCP_ROUTE,
 };
 
 const struct res_type *const *types_all(size_t *n)

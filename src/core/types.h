@@ -61,5 +61,7 @@ extern const struct res_type TYPE_FAULT_INJECTION;
 extern const struct res_type TYPE_RATE_LIMIT;
 extern const struct res_type TYPE_MESH_GATEWAY;
 extern const struct res_type TYPE_MESH_TRAFFIC_PERMISSION;
+extern const struct res_type TYPE_MESH_HTTP_ROUTE;
+extern const struct res_type TYPE_MESH_TCP_ROUTE;
 
 #endif

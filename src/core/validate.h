@@ -29,6 +29,9 @@ res_validate_fn validate_fault_injection;
 res_validate_fn validate_rate_limit;
 res_validate_fn validate_mesh_gateway;
 res_validate_fn validate_target_ref_policy;
+/* MeshHTTPRoute and MeshTCPRoute (validate_routes.c). */
+res_validate_fn validate_mesh_http_route;
+res_validate_fn validate_mesh_tcp_route;
 
 /* Meta rules (§2.4): name (RFC 1123 subdomain, <= 253) and, for mesh-scoped
  * types, mesh. */

@@ -150,6 +150,16 @@ void v_port(struct verr *ve, struct vpath *p, long long port);
  * Shared by the Mesh and the Dataplane metrics override. */
 void v_prometheus_conf(struct verr *ve, struct vpath *p, const json_t *conf);
 
+/* Options of Kuma's ValidateTargetRef. */
+struct tr_opts {
+    const char *const *kinds; /* NULL-terminated supported kinds */
+    int gateway_listener_tags;
+    int inbound;
+};
+
+/* ValidateTargetRef with p at the targetRef; ref may be NULL (kind unset). */
+void v_target_ref(struct verr *ve, struct vpath *p, const json_t *ref, const struct tr_opts *o);
+
 /* The protocol names Kuma accepts for kuma.io/protocol. */
 int protocol_known(const char *s);
 extern const char PROTOCOLS_HINT[];

@@ -1189,12 +1189,6 @@ void validate_mesh_gateway(const struct resource *r, struct verr *ve)
 
 /* ---- targetRef policies ---- */
 
-struct tr_opts {
-    const char *const *kinds; /* NULL-terminated supported kinds */
-    int gateway_listener_tags;
-    int inbound;
-};
-
 static int kind_in(const char *k, const char *const *kinds)
 {
     for (size_t i = 0; kinds[i]; i++)
@@ -1317,6 +1311,11 @@ static void target_ref(struct verr *ve, struct vpath *p, const json_t *ref, cons
 #undef NOT_SET
 #undef MUST_SET
 #undef NAME_CHARS
+}
+
+void v_target_ref(struct verr *ve, struct vpath *p, const json_t *ref, const struct tr_opts *o)
+{
+    target_ref(ve, p, ref, o);
 }
 
 /* The top-level targetRef; absent means kind Mesh (valid). Returns its kind. */

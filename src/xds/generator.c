@@ -5,17 +5,23 @@
  */
 #include "xds/generator.h"
 
+#include <openssl/err.h>
+#include <openssl/pem.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
+#include "core/types.h"
 #include "core/util.h"
 #include "xds/admin.h"
+#include "xds/http_rbac.h"
 #include "xds/names.h"
 #include "xds/pb.h"
 #include "xds/permissive.h"
 #include "xds/policies.h"
+#include "xds/routes.h"
 
 #define CONNECT_TIMEOUT_S 5 /* Kuma's default cluster connect timeout */
 
@@ -759,6 +765,8 @@ static enum xds_protocol route_protocol(const struct xds_mesh_snapshot *snap,
                                         const struct xds_route *rt)
 {
     enum xds_protocol p = XDS_PROTO_TCP;
+    if (rt->force_tcp)
+        return p;
     for (size_t i = 0; i < rt->n; i++) {
         const struct xds_service *s = xds_snapshot_service(snap, rt->splits[i].service);
         enum xds_protocol sp = s ? s->protocol : XDS_PROTO_TCP;
@@ -840,7 +848,8 @@ static void gen_inbound(struct gen *g)
         struct xds_conn_policy cp;
         xds_inbound_conn_policy(g->snap, dp, in, &cp);
         apply_cluster_policy(&a, c, &cp);
-        int http = XDS_PROTO_IS_HTTP(in->protocol);
+        int http = XDS_PROTO_IS_HTTP(in->protocol), http_rbac = 0;
+        Envoy__Config__Listener__V3__Filter *plain_hcm = NULL;
         if (http)
             cluster_http_options(&a, c, in->protocol, &cp);
         add_msg(g, XDS_CDS, cname, &c->base);
@@ -877,6 +886,12 @@ static void gen_inbound(struct gen *g)
                     Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager__SetCurrentClientCertDetails,
                     ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__SET_CURRENT_CLIENT_CERT_DETAILS__INIT);
                 hcm->set_current_client_cert_details->uri = 1;
+                /* PERMISSIVE: the plaintext chains get the connection
+                 * manager as it is before the HTTP RBAC filter goes in. */
+                if (g->snap->mtls_permissive)
+                    plain_hcm = hcm_filter(&a, hcm);
+                /* http_rbac.c: MeshTrafficPermission as the HTTP RBAC filter */
+                http_rbac = xds_inbound_http_rbac(&a, g->snap, dp, in, hcm);
             }
             chain_set_hcm(&a, fc, hcm);
         } else if (cp.idle_timeout_ms != XDS_UNSET || cp.max_connect_attempts > 0) {
@@ -897,10 +912,12 @@ static void gen_inbound(struct gen *g)
             rb->stat_prefix = pb_strdup(&a, sp2);
             free(sp);
             free(sp2);
-            prepend_filter(&a, fc, "envoy.filters.network.rbac", XDS_URL_NETWORK_RBAC, &rb->base);
+            if (!http_rbac)
+                prepend_filter(&a, fc, "envoy.filters.network.rbac", XDS_URL_NETWORK_RBAC,
+                               &rb->base);
             fc->transport_socket = downstream_tls(&a, g->snap->mesh);
             if (g->snap->mtls_permissive)
-                xds_permissive_inbound(&a, l); /* xds/permissive.h */
+                xds_permissive_inbound(&a, l, plain_hcm); /* xds/permissive.h */
         }
         if (transparent(dp))
             l->bind_to_port = pb_bool(&a, 0);
@@ -943,14 +960,21 @@ static void gen_outbound(struct gen *g)
         if (XDS_PROTO_IS_HTTP(proto)) {
             /* Kuma's outbound HTTP: route config outbound:<service>, one
              * route per TrafficRoute http entry, then the default one. */
-            Envoy__Config__Route__V3__Route **routes =
-                pb_alloc(&a, (rt.n_http + 1) * sizeof(*routes));
+            Envoy__Config__Route__V3__Route **routes;
             size_t nr = 0;
-            for (size_t k = 0; k < rt.n_http; k++)
-                routes[nr++] = route_new(&a, route_match(&a, rt.http[k].match),
-                                         route_action(&a, rt.http[k].splits, rt.http[k].n, &cp));
-            routes[nr++] =
-                route_new(&a, route_match(&a, NULL), route_action(&a, rt.splits, rt.n, &cp));
+            if (rt.mesh_http) {
+                routes = xds_mesh_http_routes(&a, &rt, &cp, &nr); /* routes.c */
+            } else {
+                routes = pb_alloc(&a, (rt.n_http + 1) * sizeof(*routes));
+                for (size_t k = 0; k < rt.n_http; k++) {
+                    routes[nr++] =
+                        route_new(&a, route_match(&a, rt.http[k].match),
+                                  route_action(&a, rt.http[k].splits, rt.http[k].n, &cp));
+                    xds_traffic_route_modify(&a, routes[nr - 1], rt.http[k].modify); /* routes.c */
+                }
+                routes[nr++] =
+                    route_new(&a, route_match(&a, NULL), route_action(&a, rt.splits, rt.n, &cp));
+            }
             char *rname = xasprintf("outbound:%s", out->service);
             Envoy__Config__Route__V3__RouteConfiguration *rc =
                 route_config(&a, rname, out->service, routes, nr);
@@ -1286,6 +1310,455 @@ static void gen_proxyless(struct gen *g)
  * `<gateway>:HTTP:<port>` on the dataplane's address, an HTTP connection
  * manager with Kuma's gateway settings reading its routes over RDS
  * (`<gateway>:HTTP:<port>:*`, one virtual host per listener hostname). */
+/* The EDS cluster of a gateway route's destination (and its endpoint
+ * assignment): as an outbound's (subset clusters select their endpoints by
+ * `envoy.lb` metadata), HTTP options by the service's protocol. */
+static void gateway_cluster(struct gen *g, const struct xds_split *sp, int http)
+{
+    struct pb_arena a = {0};
+    Envoy__Config__Cluster__V3__Cluster *c = eds_cluster(&a, sp->cluster);
+    if (strcmp(sp->cluster, sp->service) != 0)
+        c->eds_cluster_config->service_name = pb_strdup(&a, sp->service);
+    if (sp->ntags) {
+        Envoy__Config__Cluster__V3__Cluster__LbSubsetConfig *ls =
+            PB_NEW(&a, Envoy__Config__Cluster__V3__Cluster__LbSubsetConfig,
+                   ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_SUBSET_CONFIG__INIT);
+        ls->fallback_policy =
+            ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_SUBSET_CONFIG__LB_SUBSET_FALLBACK_POLICY__ANY_ENDPOINT;
+        Envoy__Config__Cluster__V3__Cluster__LbSubsetConfig__LbSubsetSelector *sel =
+            PB_NEW(&a, Envoy__Config__Cluster__V3__Cluster__LbSubsetConfig__LbSubsetSelector,
+                   ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_SUBSET_CONFIG__LB_SUBSET_SELECTOR__INIT);
+        sel->n_keys = sp->ntags;
+        sel->keys = pb_alloc(&a, sp->ntags * sizeof(char *));
+        for (size_t t = 0; t < sp->ntags; t++)
+            sel->keys[t] = pb_strdup(&a, sp->tags[t].key);
+        ls->n_subset_selectors = 1;
+        ls->subset_selectors = pb_alloc(&a, sizeof(void *));
+        ls->subset_selectors[0] = sel;
+        c->lb_subset_config = ls;
+    }
+    const struct xds_service *s = xds_snapshot_service(g->snap, sp->service);
+    enum xds_protocol proto = s ? s->protocol : XDS_PROTO_TCP;
+    struct xds_conn_policy cp;
+    xds_outbound_conn_policy_proto(g->snap, g->dp, sp->service, proto, &cp);
+    apply_cluster_policy(&a, c, &cp);
+    if (http && XDS_PROTO_IS_HTTP(proto))
+        cluster_http_options(&a, c, proto, &cp);
+    if (g->snap->mtls)
+        c->transport_socket = upstream_tls(&a, g->snap->mesh, sp);
+    add_msg(g, XDS_CDS, sp->cluster, &c->base);
+    pb_arena_free(&a);
+    add_cla(g, sp->service);
+}
+
+static void gateway_route_clusters(struct gen *g, const struct xds_route *rt, int http)
+{
+    for (size_t k = 0; k < rt->n; k++)
+        gateway_cluster(g, &rt->splits[k], http);
+    for (size_t h = 0; h < rt->n_http; h++)
+        for (size_t k = 0; k < rt->http[h].n; k++)
+            gateway_cluster(g, &rt->http[h].splits[k], http);
+}
+
+/* A gateway TCP listener <gw>:TCP:<port> routed by a MeshTCPRoute (routes.c);
+ * none without a route. */
+static void gateway_tcp_listener(struct gen *g, const struct xds_policy *gw, const json_t *l,
+                                 const char *svc)
+{
+    json_int_t port = json_integer_value(json_object_get(l, "port"));
+    struct xds_route rt;
+    if (port <= 0 || port > 65535 || !xds_gateway_tcp_route(g->snap, g->dp, gw, l, &rt))
+        return;
+    struct pb_arena a = {0};
+    char *lname = xasprintf("%s:TCP:%u", gw->name, (unsigned)port);
+    char *stat = xds_stat_name(svc ? svc : gw->name);
+    Envoy__Config__Listener__V3__Listener *lis = tcp_listener(
+        &a, lname, g->dp->address, (uint32_t)port,
+        ENVOY__CONFIG__CORE__V3__TRAFFIC_DIRECTION__INBOUND, stat, rt.splits[0].cluster);
+    lis->enable_reuse_port = pb_bool(&a, 1);
+    if (rt.n > 1 || rt.splits[0].ntags) {
+        Envoy__Config__Listener__V3__FilterChain *fc = only_chain(lis);
+        Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy *tp = decode_tcp(&a, fc);
+        Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster *wc = PB_NEW(
+            &a, Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster,
+            ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__WEIGHTED_CLUSTER__INIT);
+        wc->n_clusters = rt.n;
+        wc->clusters = pb_alloc(&a, rt.n * sizeof(*wc->clusters));
+        for (size_t k = 0; k < rt.n; k++) {
+            Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster__ClusterWeight
+                *cw = PB_NEW(
+                    &a,
+                    Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster__ClusterWeight,
+                    ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__WEIGHTED_CLUSTER__CLUSTER_WEIGHT__INIT);
+            cw->name = pb_strdup(&a, rt.splits[k].cluster);
+            cw->weight = rt.splits[k].weight;
+            if (rt.splits[k].ntags)
+                cw->metadata_match =
+                    pb_metadata_tags(&a, "envoy.lb", rt.splits[k].tags, rt.splits[k].ntags);
+            wc->clusters[k] = cw;
+        }
+        tp->cluster_specifier_case =
+            ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__CLUSTER_SPECIFIER_WEIGHTED_CLUSTERS;
+        tp->weighted_clusters = wc;
+        repack_tcp(&a, fc, tp);
+    }
+    add_msg(g, XDS_LDS, lname, &lis->base);
+    gateway_route_clusters(g, &rt, 0);
+    xds_route_free(&rt);
+    free(lname);
+    free(stat);
+    pb_arena_free(&a);
+}
+
+/* A gateway's route configuration <rname> (RDS): Kuma's shape
+ * (`ignorePortInHostMatching`, `x-kuma-tags` removed, no cluster
+ * validation). The MeshHTTPRoutes attached to the listeners of protocol on
+ * port (only `hostname`'s when not NULL) decide the virtual hosts and their
+ * routes (routes.c); without any, one empty virtual host per name of
+ * `hosts` (Envoy answers 404). HTTPS virtual hosts require TLS and add
+ * Kuma's Strict-Transport-Security header. Adds the routes' clusters. */
+static void gateway_route_config(struct gen *g, const struct xds_policy *gw, const char *protocol,
+                                 uint32_t port, const char *hostname, const char **hosts, size_t nh,
+                                 const char *rname, const char *svc)
+{
+    struct pb_arena a = {0};
+    Envoy__Config__Route__V3__RouteConfiguration *rc =
+        PB_NEW(&a, Envoy__Config__Route__V3__RouteConfiguration,
+               ENVOY__CONFIG__ROUTE__V3__ROUTE_CONFIGURATION__INIT);
+    rc->name = pb_strdup(&a, rname);
+    rc->validate_clusters = pb_bool(&a, 0);
+    rc->ignore_port_in_host_matching = 1;
+    rc->n_request_headers_to_remove = 1;
+    rc->request_headers_to_remove = pb_alloc(&a, sizeof(char *));
+    rc->request_headers_to_remove[0] = pb_strdup(&a, "x-kuma-tags");
+    size_t nv = 0;
+    struct xds_gw_vhost *vhs =
+        xds_gateway_vhosts(g->snap, g->dp, gw, protocol, port, hostname, &nv);
+    if (nv)
+        nh = nv;
+    int https = strcmp(protocol, "HTTPS") == 0;
+    rc->n_virtual_hosts = nh;
+    rc->virtual_hosts = pb_alloc(&a, (nh ? nh : 1) * sizeof(*rc->virtual_hosts));
+    for (size_t k = 0; k < nh; k++) {
+        const char *vname = nv ? vhs[k].name : hosts[k];
+        Envoy__Config__Route__V3__VirtualHost *vh =
+            PB_NEW(&a, Envoy__Config__Route__V3__VirtualHost,
+                   ENVOY__CONFIG__ROUTE__V3__VIRTUAL_HOST__INIT);
+        vh->name = pb_strdup(&a, vname);
+        vh->n_domains = 1;
+        vh->domains = pb_alloc(&a, sizeof(char *));
+        vh->domains[0] = pb_strdup(&a, vname);
+        if (nv) {
+            vh->routes =
+                xds_gateway_http_routes(&a, &vhs[k].rt, svc ? svc : gw->name, &vh->n_routes);
+            gateway_route_clusters(g, &vhs[k].rt, 1);
+        }
+        if (https) {
+            vh->require_tls = ENVOY__CONFIG__ROUTE__V3__VIRTUAL_HOST__TLS_REQUIREMENT_TYPE__ALL;
+            Envoy__Config__Core__V3__HeaderValueOption *o =
+                PB_NEW(&a, Envoy__Config__Core__V3__HeaderValueOption,
+                       ENVOY__CONFIG__CORE__V3__HEADER_VALUE_OPTION__INIT);
+            o->header = PB_NEW(&a, Envoy__Config__Core__V3__HeaderValue,
+                               ENVOY__CONFIG__CORE__V3__HEADER_VALUE__INIT);
+            o->header->key = pb_strdup(&a, "Strict-Transport-Security");
+            o->header->value = pb_strdup(&a, "max-age=31536000; includeSubDomains");
+            o->append_action =
+                ENVOY__CONFIG__CORE__V3__HEADER_VALUE_OPTION__HEADER_APPEND_ACTION__OVERWRITE_IF_EXISTS_OR_ADD;
+            vh->n_response_headers_to_add = 1;
+            vh->response_headers_to_add = pb_alloc(&a, sizeof(*vh->response_headers_to_add));
+            vh->response_headers_to_add[0] = o;
+        }
+        rc->virtual_hosts[k] = vh;
+    }
+    xds_gateway_vhosts_free(vhs, nv);
+    add_msg(g, XDS_RDS, rname, &rc->base);
+    pb_arena_free(&a);
+}
+
+/* A filter chain with Kuma's gateway HTTP connection manager: routes over
+ * RDS (<rname>), `serverName: Kuma Gateway`, `useRemoteAddress`, the
+ * gateway's timeouts. */
+static Envoy__Config__Listener__V3__FilterChain *gateway_chain(struct pb_arena *a,
+                                                               const char *service,
+                                                               const char *rname,
+                                                               const struct xds_conn_policy *cp)
+{
+    char *stat = xds_stat_name(service);
+    Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager *hcm =
+        hcm_new(a, stat, NULL, cp);
+    free(stat);
+    hcm->route_specifier_case =
+        ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__ROUTE_SPECIFIER_RDS;
+    hcm->rds = PB_NEW(a, Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__Rds,
+                      ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__RDS__INIT);
+    hcm->rds->config_source = pb_ads_source(a);
+    hcm->rds->route_config_name = pb_strdup(a, rname);
+    if (cp->request_headers_timeout_ms != XDS_UNSET)
+        hcm->request_headers_timeout = pb_ms(a, cp->request_headers_timeout_ms);
+    hcm->server_name = pb_strdup(a, "Kuma Gateway");
+    hcm->use_remote_address = pb_bool(a, 1);
+    Envoy__Config__Listener__V3__FilterChain *fc =
+        PB_NEW(a, Envoy__Config__Listener__V3__FilterChain,
+               ENVOY__CONFIG__LISTENER__V3__FILTER_CHAIN__INIT);
+    chain_set_hcm(a, fc, hcm);
+    return fc;
+}
+
+static Envoy__Config__Listener__V3__Listener *gateway_listener(struct pb_arena *a, const char *name,
+                                                               const char *ip, uint32_t port)
+{
+    Envoy__Config__Listener__V3__Listener *lis = PB_NEW(
+        a, Envoy__Config__Listener__V3__Listener, ENVOY__CONFIG__LISTENER__V3__LISTENER__INIT);
+    lis->name = pb_strdup(a, name);
+    lis->address = pb_address(a, ip, port);
+    lis->traffic_direction = ENVOY__CONFIG__CORE__V3__TRAFFIC_DIRECTION__INBOUND;
+    lis->enable_reuse_port = pb_bool(a, 1);
+    return lis;
+}
+
+/* The Secret named by a gateway certificate `{secret: <name>}`, decoded,
+ * or NULL (with why) when it is missing or not base64. */
+static unsigned char *gateway_secret_pem(const struct xds_mesh_snapshot *snap, const char *name,
+                                         size_t *len)
+{
+    for (size_t i = 0; i < snap->n_policies; i++) {
+        const struct xds_policy *p = &snap->policies[i];
+        if (p->type != &TYPE_SECRET || strcmp(p->name, name) != 0)
+            continue;
+        const char *data = json_string_value(json_object_get(p->spec, "data"));
+        return data ? base64_decode(data, strlen(data), len) : NULL;
+    }
+    return NULL;
+}
+
+/* The SDS secret of a gateway certificate, Kuma's name
+ * `cert.<rsa|ecdsa>:secret:<name>`: the PEM's certificates as the chain,
+ * its private key as the key. NULL name when it cannot be used. */
+static char *gateway_cert_secret(struct gen *g, const char *secret)
+{
+    size_t len = 0;
+    unsigned char *pem = gateway_secret_pem(g->snap, secret, &len);
+    if (!pem) {
+        log_warn("xds", "%s.%s: gateway certificate: Secret %s not found or not base64",
+                 g->dp->mesh, g->dp->name, secret);
+        return NULL;
+    }
+    char *name = NULL;
+    BIO *bio = BIO_new_mem_buf(pem, (int)len);
+    EVP_PKEY *key = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+    BIO_free(bio);
+    /* The certificates: every CERTIFICATE block; the key: re-encoded PKCS#8. */
+    BIO *certs = BIO_new(BIO_s_mem()), *keyout = BIO_new(BIO_s_mem());
+    bio = BIO_new_mem_buf(pem, (int)len);
+    X509 *x;
+    int ncert = 0;
+    while (bio && certs && (x = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
+        PEM_write_bio_X509(certs, x);
+        X509_free(x);
+        ncert++;
+    }
+    ERR_clear_error();
+    BIO_free(bio);
+    if (!key || ncert == 0 || !keyout ||
+        !PEM_write_bio_PrivateKey(keyout, key, NULL, NULL, 0, NULL, NULL)) {
+        log_warn("xds", "%s.%s: gateway certificate: Secret %s needs a PEM certificate and key",
+                 g->dp->mesh, g->dp->name, secret);
+    } else {
+        name = xasprintf("cert.%s:secret:%s", EVP_PKEY_id(key) == EVP_PKEY_EC ? "ecdsa" : "rsa",
+                         secret);
+        char *cdata, *kdata;
+        long clen = BIO_get_mem_data(certs, &cdata), klen = BIO_get_mem_data(keyout, &kdata);
+        struct pb_arena a = {0};
+        Envoy__Extensions__TransportSockets__Tls__V3__TlsCertificate *tc =
+            PB_NEW(&a, Envoy__Extensions__TransportSockets__Tls__V3__TlsCertificate,
+                   ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__TLS_CERTIFICATE__INIT);
+        Envoy__Config__Core__V3__DataSource *cc = PB_NEW(
+            &a, Envoy__Config__Core__V3__DataSource, ENVOY__CONFIG__CORE__V3__DATA_SOURCE__INIT);
+        cc->specifier_case = ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_INLINE_BYTES;
+        cc->inline_bytes.data = (uint8_t *)cdata;
+        cc->inline_bytes.len = (size_t)clen;
+        Envoy__Config__Core__V3__DataSource *kk = PB_NEW(
+            &a, Envoy__Config__Core__V3__DataSource, ENVOY__CONFIG__CORE__V3__DATA_SOURCE__INIT);
+        kk->specifier_case = ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_INLINE_BYTES;
+        kk->inline_bytes.data = (uint8_t *)kdata;
+        kk->inline_bytes.len = (size_t)klen;
+        tc->certificate_chain = cc;
+        tc->private_key = kk;
+        Envoy__Extensions__TransportSockets__Tls__V3__Secret *sec =
+            PB_NEW(&a, Envoy__Extensions__TransportSockets__Tls__V3__Secret,
+                   ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SECRET__INIT);
+        sec->name = pb_strdup(&a, name);
+        sec->type_case =
+            ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SECRET__TYPE_TLS_CERTIFICATE;
+        sec->tls_certificate = tc;
+        add_msg(g, XDS_SDS, name, &sec->base);
+        pb_arena_free(&a);
+    }
+    EVP_PKEY_free(key);
+    BIO_free(certs);
+    BIO_free(keyout);
+    OPENSSL_cleanse(pem, len);
+    free(pem);
+    return name;
+}
+
+/* A gateway HTTPS port <gw>:HTTPS:<port> (tls.mode TERMINATE): the TLS
+ * inspector, one filter chain per listener hostname matched by SNI (none
+ * for "*"), each terminating TLS with its certificates (SDS, Kuma's
+ * DownstreamTlsContext: ALPN h2 and http/1.1, TLS 1.2 minimum, no client
+ * certificate) in front of the gateway HCM with routes over RDS
+ * <gw>:HTTPS:<port>:<hostname>. A listener without a usable certificate,
+ * or in PASSTHROUGH mode, gets no filter chain. */
+static void gateway_https(struct gen *g, const struct xds_policy *gw, uint32_t port,
+                          const char *svc, const struct xds_conn_policy *cp)
+{
+    const json_t *ls = json_object_get(json_object_get(gw->spec, "conf"), "listeners");
+    struct pb_arena a = {0};
+    char *lname = xasprintf("%s:HTTPS:%u", gw->name, (unsigned)port);
+    Envoy__Config__Listener__V3__Listener *lis = gateway_listener(&a, lname, g->dp->address, port);
+    lis->filter_chains = pb_alloc(&a, (json_array_size(ls) + 1) * sizeof(*lis->filter_chains));
+    const char *seen[64];
+    size_t nseen = 0;
+    size_t i;
+    json_t *l;
+    json_array_foreach(ls, i, l)
+    {
+        const char *proto = json_string_value(json_object_get(l, "protocol"));
+        if (!proto || strcmp(proto, "HTTPS") != 0 ||
+            json_integer_value(json_object_get(l, "port")) != (json_int_t)port)
+            continue;
+        const char *host = json_string_value(json_object_get(l, "hostname"));
+        host = host && *host ? host : "*";
+        int dup = 0;
+        for (size_t k = 0; k < nseen && !dup; k++)
+            dup = strcmp(seen[k], host) == 0;
+        if (dup || nseen == 64)
+            continue; /* the first listener of a hostname wins */
+        seen[nseen++] = host;
+        const json_t *tls = json_object_get(l, "tls");
+        const char *mode = json_string_value(json_object_get(tls, "mode"));
+        if (mode && strcmp(mode, "TERMINATE") != 0)
+            continue; /* PASSTHROUGH: not generated */
+        const json_t *certs = json_object_get(tls, "certificates");
+        char **names = xcalloc(json_array_size(certs) + 1, sizeof(*names));
+        size_t nn = 0, c;
+        json_t *cert;
+        json_array_foreach(certs, c, cert)
+        {
+            const char *secret = json_string_value(json_object_get(cert, "secret"));
+            char *sname = secret ? gateway_cert_secret(g, secret) : NULL;
+            if (sname)
+                names[nn++] = sname;
+        }
+        if (nn > 0) {
+            char *rname = xasprintf("%s:%s", lname, host);
+            gateway_route_config(g, gw, "HTTPS", port, host, &host, 1, rname, svc);
+            Envoy__Config__Listener__V3__FilterChain *fc =
+                gateway_chain(&a, svc ? svc : gw->name, rname, cp);
+            fc->filter_chain_match = PB_NEW(&a, Envoy__Config__Listener__V3__FilterChainMatch,
+                                            ENVOY__CONFIG__LISTENER__V3__FILTER_CHAIN_MATCH__INIT);
+            if (strcmp(host, "*") != 0) {
+                fc->filter_chain_match->n_server_names = 1;
+                fc->filter_chain_match->server_names = pb_alloc(&a, sizeof(char *));
+                fc->filter_chain_match->server_names[0] = pb_strdup(&a, host);
+            }
+            fc->filter_chain_match->transport_protocol = pb_strdup(&a, "tls");
+            Envoy__Extensions__TransportSockets__Tls__V3__CommonTlsContext *ctx =
+                PB_NEW(&a, Envoy__Extensions__TransportSockets__Tls__V3__CommonTlsContext,
+                       ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__COMMON_TLS_CONTEXT__INIT);
+            ctx->n_alpn_protocols = 2;
+            ctx->alpn_protocols = pb_alloc(&a, 2 * sizeof(char *));
+            ctx->alpn_protocols[0] = pb_strdup(&a, "h2");
+            ctx->alpn_protocols[1] = pb_strdup(&a, "http/1.1");
+            ctx->tls_params =
+                PB_NEW(&a, Envoy__Extensions__TransportSockets__Tls__V3__TlsParameters,
+                       ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__TLS_PARAMETERS__INIT);
+            ctx->tls_params->tls_minimum_protocol_version =
+                ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__TLS_PARAMETERS__TLS_PROTOCOL__TLSv1_2;
+            ctx->n_tls_certificate_sds_secret_configs = nn;
+            ctx->tls_certificate_sds_secret_configs =
+                pb_alloc(&a, nn * sizeof(*ctx->tls_certificate_sds_secret_configs));
+            for (size_t k = 0; k < nn; k++)
+                ctx->tls_certificate_sds_secret_configs[k] = pb_sds(&a, names[k]);
+            Envoy__Extensions__TransportSockets__Tls__V3__DownstreamTlsContext *d =
+                PB_NEW(&a, Envoy__Extensions__TransportSockets__Tls__V3__DownstreamTlsContext,
+                       ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__DOWNSTREAM_TLS_CONTEXT__INIT);
+            d->common_tls_context = ctx;
+            d->require_client_certificate = pb_bool(&a, 0);
+            fc->transport_socket = tls_socket(&a, XDS_URL_DOWNSTREAM_TLS, &d->base);
+            lis->filter_chains[lis->n_filter_chains++] = fc;
+            free(rname);
+        }
+        for (size_t k = 0; k < nn; k++)
+            free(names[k]);
+        free(names);
+    }
+    if (lis->n_filter_chains > 0) {
+        lis->n_listener_filters = 1;
+        lis->listener_filters = pb_alloc(&a, sizeof(*lis->listener_filters));
+        lis->listener_filters[0] = xds_tls_inspector(&a); /* xds/permissive.h */
+        add_msg(g, XDS_LDS, lname, &lis->base);
+    }
+    free(lname);
+    pb_arena_free(&a);
+}
+
+/* A cross-mesh gateway listener (Kuma: a MeshGateway HTTP listener with
+ * crossMesh: true in an mTLS mesh): its filter chain matches ALPN `kuma` and
+ * terminates mTLS with the gateway's identity, validating clients against
+ * every mesh's CA (`mesh_ca:secret:all`, no SAN matcher, so any mesh's
+ * identity is accepted); the TLS inspector reads the ALPN. Adds that SDS
+ * secret. */
+static void gateway_cross_mesh(struct gen *g, struct pb_arena *a,
+                               Envoy__Config__Listener__V3__Listener *lis)
+{
+    Envoy__Config__Listener__V3__FilterChain *fc = lis->filter_chains[0];
+    fc->filter_chain_match = PB_NEW(a, Envoy__Config__Listener__V3__FilterChainMatch,
+                                    ENVOY__CONFIG__LISTENER__V3__FILTER_CHAIN_MATCH__INIT);
+    fc->filter_chain_match->n_application_protocols = 1;
+    fc->filter_chain_match->application_protocols = pb_alloc(a, sizeof(char *));
+    fc->filter_chain_match->application_protocols[0] = pb_strdup(a, "kuma");
+    char *id = xasprintf("identity_cert:secret:%s", g->snap->mesh);
+    Envoy__Extensions__TransportSockets__Tls__V3__CommonTlsContext *ctx =
+        PB_NEW(a, Envoy__Extensions__TransportSockets__Tls__V3__CommonTlsContext,
+               ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__COMMON_TLS_CONTEXT__INIT);
+    ctx->n_tls_certificate_sds_secret_configs = 1;
+    ctx->tls_certificate_sds_secret_configs = pb_alloc(a, sizeof(void *));
+    ctx->tls_certificate_sds_secret_configs[0] = pb_sds(a, id);
+    ctx->validation_context_type_case =
+        ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__COMMON_TLS_CONTEXT__VALIDATION_CONTEXT_TYPE_VALIDATION_CONTEXT_SDS_SECRET_CONFIG;
+    ctx->validation_context_sds_secret_config = pb_sds(a, "mesh_ca:secret:all");
+    free(id);
+    Envoy__Extensions__TransportSockets__Tls__V3__DownstreamTlsContext *d =
+        PB_NEW(a, Envoy__Extensions__TransportSockets__Tls__V3__DownstreamTlsContext,
+               ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__DOWNSTREAM_TLS_CONTEXT__INIT);
+    d->common_tls_context = ctx;
+    d->require_client_certificate = pb_bool(a, 1);
+    fc->transport_socket = tls_socket(a, XDS_URL_DOWNSTREAM_TLS, &d->base);
+    lis->n_listener_filters = 1;
+    lis->listener_filters = pb_alloc(a, sizeof(*lis->listener_filters));
+    lis->listener_filters[0] = xds_tls_inspector(a);
+
+    struct pb_arena sa = {0};
+    Envoy__Extensions__TransportSockets__Tls__V3__CertificateValidationContext *vc =
+        PB_NEW(&sa, Envoy__Extensions__TransportSockets__Tls__V3__CertificateValidationContext,
+               ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__CERTIFICATE_VALIDATION_CONTEXT__INIT);
+    Envoy__Config__Core__V3__DataSource *ds = PB_NEW(&sa, Envoy__Config__Core__V3__DataSource,
+                                                     ENVOY__CONFIG__CORE__V3__DATA_SOURCE__INIT);
+    ds->specifier_case = ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_INLINE_BYTES;
+    ds->inline_bytes.data = (uint8_t *)g->snap->all_ca_pem;
+    ds->inline_bytes.len = strlen(g->snap->all_ca_pem);
+    vc->trusted_ca = ds;
+    Envoy__Extensions__TransportSockets__Tls__V3__Secret *sec =
+        PB_NEW(&sa, Envoy__Extensions__TransportSockets__Tls__V3__Secret,
+               ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SECRET__INIT);
+    sec->name = pb_strdup(&sa, "mesh_ca:secret:all");
+    sec->type_case = ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SECRET__TYPE_VALIDATION_CONTEXT;
+    sec->validation_context = vc;
+    add_msg(g, XDS_SDS, "mesh_ca:secret:all", &sec->base);
+    pb_arena_free(&sa);
+}
+
 static int cmp_host(const void *a, const void *b)
 {
     const char *x = *(const char *const *)a, *y = *(const char *const *)b;
@@ -1316,8 +1789,24 @@ static void gen_builtin_gateway(struct gen *g)
         const json_t *l = json_array_get(ls, i);
         const char *proto = json_string_value(json_object_get(l, "protocol"));
         json_int_t port = json_integer_value(json_object_get(l, "port"));
+        if (proto && strcmp(proto, "TCP") == 0) {
+            gateway_tcp_listener(g, gw, l, svc); /* routes.c: MeshTCPRoute */
+            continue;
+        }
+        if (proto && strcmp(proto, "HTTPS") == 0 && port > 0 && port <= 65535) {
+            int first = 1; /* one Envoy listener per port */
+            for (size_t j = 0; j < i && first; j++) {
+                const json_t *o = json_array_get(ls, j);
+                const char *op = json_string_value(json_object_get(o, "protocol"));
+                first = !(op && strcmp(op, "HTTPS") == 0 &&
+                          json_integer_value(json_object_get(o, "port")) == port);
+            }
+            if (first)
+                gateway_https(g, gw, (uint32_t)port, svc, &cp);
+            continue;
+        }
         if (!proto || strcmp(proto, "HTTP") != 0 || port <= 0 || port > 65535)
-            continue; /* HTTPS, TCP and TLS listeners need routes/certificates: not generated */
+            continue; /* TLS listeners: not generated */
         int seen = 0; /* one Envoy listener per port */
         for (size_t j = 0; j < i; j++) {
             const json_t *o = json_array_get(ls, j);
@@ -1350,58 +1839,22 @@ static void gen_builtin_gateway(struct gen *g)
         struct pb_arena a = {0};
         char *lname = xasprintf("%s:HTTP:%u", gw->name, (unsigned)port);
         char *rname = xasprintf("%s:*", lname);
-        Envoy__Config__Route__V3__RouteConfiguration *rc =
-            PB_NEW(&a, Envoy__Config__Route__V3__RouteConfiguration,
-                   ENVOY__CONFIG__ROUTE__V3__ROUTE_CONFIGURATION__INIT);
-        rc->name = pb_strdup(&a, rname);
-        rc->validate_clusters = pb_bool(&a, 0);
-        rc->ignore_port_in_host_matching = 1;
-        rc->n_request_headers_to_remove = 1;
-        rc->request_headers_to_remove = pb_alloc(&a, sizeof(char *));
-        rc->request_headers_to_remove[0] = pb_strdup(&a, "x-kuma-tags");
-        rc->n_virtual_hosts = nh;
-        rc->virtual_hosts = pb_alloc(&a, nh * sizeof(*rc->virtual_hosts));
-        for (size_t k = 0; k < nh; k++) {
-            Envoy__Config__Route__V3__VirtualHost *vh =
-                PB_NEW(&a, Envoy__Config__Route__V3__VirtualHost,
-                       ENVOY__CONFIG__ROUTE__V3__VIRTUAL_HOST__INIT);
-            vh->name = pb_strdup(&a, hosts[k]);
-            vh->n_domains = 1;
-            vh->domains = pb_alloc(&a, sizeof(char *));
-            vh->domains[0] = pb_strdup(&a, hosts[k]);
-            rc->virtual_hosts[k] = vh;
-        }
-        add_msg(g, XDS_RDS, rname, &rc->base);
-
-        char *stat = xds_stat_name(svc ? svc : gw->name);
-        Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager *hcm =
-            hcm_new(&a, stat, NULL, &cp);
-        free(stat);
-        hcm->route_specifier_case =
-            ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__ROUTE_SPECIFIER_RDS;
-        hcm->rds =
-            PB_NEW(&a, Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__Rds,
-                   ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__RDS__INIT);
-        hcm->rds->config_source = pb_ads_source(&a);
-        hcm->rds->route_config_name = pb_strdup(&a, rname);
-        if (cp.request_headers_timeout_ms != XDS_UNSET)
-            hcm->request_headers_timeout = pb_ms(&a, cp.request_headers_timeout_ms);
-        hcm->server_name = pb_strdup(&a, "Kuma Gateway");
-        hcm->use_remote_address = pb_bool(&a, 1);
-
-        Envoy__Config__Listener__V3__FilterChain *fc =
-            PB_NEW(&a, Envoy__Config__Listener__V3__FilterChain,
-                   ENVOY__CONFIG__LISTENER__V3__FILTER_CHAIN__INIT);
-        chain_set_hcm(&a, fc, hcm);
-        Envoy__Config__Listener__V3__Listener *lis = PB_NEW(
-            &a, Envoy__Config__Listener__V3__Listener, ENVOY__CONFIG__LISTENER__V3__LISTENER__INIT);
-        lis->name = pb_strdup(&a, lname);
-        lis->address = pb_address(&a, dp->address, (uint32_t)port);
-        lis->traffic_direction = ENVOY__CONFIG__CORE__V3__TRAFFIC_DIRECTION__INBOUND;
-        lis->enable_reuse_port = pb_bool(&a, 1);
+        gateway_route_config(g, gw, "HTTP", (uint32_t)port, NULL, hosts, nh, rname, svc);
+        Envoy__Config__Listener__V3__Listener *lis =
+            gateway_listener(&a, lname, dp->address, (uint32_t)port);
         lis->n_filter_chains = 1;
         lis->filter_chains = pb_alloc(&a, sizeof(*lis->filter_chains));
-        lis->filter_chains[0] = fc;
+        lis->filter_chains[0] = gateway_chain(&a, svc ? svc : gw->name, rname, &cp);
+        int cross = 0;
+        for (size_t j = 0; j < nl; j++) {
+            const json_t *o = json_array_get(ls, j);
+            const char *op = json_string_value(json_object_get(o, "protocol"));
+            cross |= op && strcmp(op, "HTTP") == 0 &&
+                     json_integer_value(json_object_get(o, "port")) == port &&
+                     json_is_true(json_object_get(o, "crossMesh"));
+        }
+        if (cross && g->snap->mtls && g->snap->all_ca_pem)
+            gateway_cross_mesh(g, &a, lis);
         add_msg(g, XDS_LDS, lname, &lis->base);
         free(lname);
         free(rname);
@@ -1571,4 +2024,12 @@ void xds_proxy_config_unref(struct xds_proxy_config *c)
     }
     xds_snapshot_unref(c->snap);
     free(c);
+}
+
+/* For routes.c: the route action of a MeshHTTPRoute rule. */
+Envoy__Config__Route__V3__RouteAction *xds__route_action(struct pb_arena *a,
+                                                         const struct xds_split *sp, size_t n,
+                                                         const struct xds_conn_policy *cp)
+{
+    return route_action(a, sp, n, cp);
 }

@@ -18,7 +18,9 @@
 #include "envoy/config/listener/v3/listener.pb-c.h"
 #include "envoy/config/rbac/v3/rbac.pb-c.h"
 #include "envoy/config/route/v3/route.pb-c.h"
+#include "envoy/extensions/filters/http/rbac/v3/rbac.pb-c.h"
 #include "envoy/extensions/filters/http/router/v3/router.pb-c.h"
+#include "envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.pb-c.h"
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb-c.h"
 #include "envoy/extensions/filters/network/rbac/v3/rbac.pb-c.h"
 #include "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.pb-c.h"
@@ -46,7 +48,9 @@
                     "HttpConnectionManager"
 #define XDS_URL_HTTP_PROTOCOL_OPTIONS                                                              \
     XDS_TYPE_PREFIX "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
-#define XDS_URL_ROUTER       XDS_TYPE_PREFIX "envoy.extensions.filters.http.router.v3.Router"
+#define XDS_URL_ROUTER XDS_TYPE_PREFIX "envoy.extensions.filters.http.router.v3.Router"
+#define XDS_URL_TLS_INSPECTOR                                                                      \
+    XDS_TYPE_PREFIX "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"
 #define XDS_URL_NETWORK_RBAC XDS_TYPE_PREFIX "envoy.extensions.filters.network.rbac.v3.RBAC"
 #define XDS_URL_UPSTREAM_TLS                                                                       \
     XDS_TYPE_PREFIX "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"

@@ -18,6 +18,7 @@ static const ProtobufCMessageDescriptor *const known[] = {
     &envoy__extensions__filters__network__http_connection_manager__v3__http_connection_manager__descriptor,
     &envoy__extensions__filters__http__router__v3__router__descriptor,
     &envoy__extensions__filters__network__rbac__v3__rbac__descriptor,
+    &envoy__extensions__filters__http__rbac__v3__rbac__descriptor,
     &envoy__extensions__transport_sockets__tls__v3__secret__descriptor,
     &envoy__extensions__transport_sockets__tls__v3__upstream_tls_context__descriptor,
     &envoy__extensions__transport_sockets__tls__v3__downstream_tls_context__descriptor,

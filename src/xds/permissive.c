@@ -36,32 +36,39 @@ chain_match(struct pb_arena *a, const char *transport, const char *alpn)
     return m;
 }
 
-/* The mTLS chain's filters without the network RBAC filter, no TLS. */
+/* The mTLS chain's filters without the network RBAC filter (and with
+ * plain_hcm for the HTTP connection manager when given), no TLS. */
 static Envoy__Config__Listener__V3__FilterChain *
 plain_chain(struct pb_arena *a, const Envoy__Config__Listener__V3__FilterChain *tls,
-            const char *transport)
+            const char *transport, Envoy__Config__Listener__V3__Filter *plain_hcm)
 {
     Envoy__Config__Listener__V3__FilterChain *fc =
         PB_NEW(a, Envoy__Config__Listener__V3__FilterChain,
                ENVOY__CONFIG__LISTENER__V3__FILTER_CHAIN__INIT);
     fc->filters = pb_alloc(a, (tls->n_filters ? tls->n_filters : 1) * sizeof(*fc->filters));
-    for (size_t i = 0; i < tls->n_filters; i++)
-        if (!tls->filters[i]->name ||
-            strcmp(tls->filters[i]->name, "envoy.filters.network.rbac") != 0)
+    for (size_t i = 0; i < tls->n_filters; i++) {
+        const char *name = tls->filters[i]->name ? tls->filters[i]->name : "";
+        if (strcmp(name, "envoy.filters.network.rbac") == 0)
+            continue;
+        if (plain_hcm && strcmp(name, "envoy.filters.network.http_connection_manager") == 0)
+            fc->filters[fc->n_filters++] = plain_hcm;
+        else
             fc->filters[fc->n_filters++] = tls->filters[i];
+    }
     fc->filter_chain_match = chain_match(a, transport, NULL);
     return fc;
 }
 
-void xds_permissive_inbound(struct pb_arena *a, Envoy__Config__Listener__V3__Listener *l)
+void xds_permissive_inbound(struct pb_arena *a, Envoy__Config__Listener__V3__Listener *l,
+                            Envoy__Config__Listener__V3__Filter *plain_hcm)
 {
     if (l->n_filter_chains != 1)
         return;
     Envoy__Config__Listener__V3__FilterChain *tls = l->filter_chains[0];
     tls->filter_chain_match = chain_match(a, "tls", "kuma");
     Envoy__Config__Listener__V3__FilterChain **v = pb_alloc(a, 3 * sizeof(*v));
-    v[0] = plain_chain(a, tls, "raw_buffer");
-    v[1] = plain_chain(a, tls, "tls");
+    v[0] = plain_chain(a, tls, "raw_buffer", plain_hcm);
+    v[1] = plain_chain(a, tls, "tls", plain_hcm);
     v[2] = tls;
     l->filter_chains = v;
     l->n_filter_chains = 3;

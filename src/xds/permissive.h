@@ -18,14 +18,15 @@
 
 #include "xds/pb.h"
 
-#define XDS_URL_TLS_INSPECTOR                                                                      \
-    XDS_TYPE_PREFIX "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"
-
 /* A new listener filter envoy.filters.listener.tls_inspector (in a). */
 Envoy__Config__Listener__V3__ListenerFilter *xds_tls_inspector(struct pb_arena *a);
 
 /* Rewrites l (one mTLS filter chain: transport socket, RBAC, proxy) into
- * the three PERMISSIVE chains behind a tls_inspector. Allocates in a. */
-void xds_permissive_inbound(struct pb_arena *a, Envoy__Config__Listener__V3__Listener *l);
+ * the three PERMISSIVE chains behind a tls_inspector. plain_hcm, when not
+ * NULL, replaces the HTTP connection manager in the plaintext chains (the
+ * same manager without the HTTP RBAC filter, which guards the mTLS chain
+ * only). Allocates in a. */
+void xds_permissive_inbound(struct pb_arena *a, Envoy__Config__Listener__V3__Listener *l,
+                            Envoy__Config__Listener__V3__Filter *plain_hcm);
 
 #endif

@@ -519,9 +519,21 @@ static int lb_policy(const json_t *lb)
     return -1;
 }
 
+int xds_policy_target_rank(const json_t *ref, const struct xds_dataplane *dp)
+{
+    return target_rank(ref, dp, NULL);
+}
+
+void xds_split_set_cluster(struct xds_split *s)
+{
+    split_set_cluster(s);
+}
+
 void xds_outbound_route(const struct xds_mesh_snapshot *snap, const struct xds_dataplane *dp,
                         const char *service, struct xds_route *out)
 {
+    if (xds_mesh_route(snap, dp, service, out))
+        return;
     memset(out, 0, sizeof(*out));
     out->lb_policy = -1;
     json_t *dst = service_tagset(service);
@@ -569,6 +581,7 @@ void xds_outbound_route(const struct xds_mesh_snapshot *snap, const struct xds_d
                     continue;
                 }
                 hr->match = json_object_get(h, "match");
+                hr->modify = json_object_get(h, "modify");
                 out->n_http++;
             }
         }
@@ -600,8 +613,10 @@ static void splits_free(struct xds_split *v, size_t n)
 void xds_route_free(struct xds_route *r)
 {
     splits_free(r->splits, r->n);
-    for (size_t i = 0; i < r->n_http; i++)
+    for (size_t i = 0; i < r->n_http; i++) {
         splits_free(r->http[i].splits, r->http[i].n);
+        free(r->http[i].name);
+    }
     free(r->http);
     memset(r, 0, sizeof(*r));
 }

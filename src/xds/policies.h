@@ -39,11 +39,21 @@ struct xds_split {
     char *cluster; /* <service>, or <service>-<16 hex> for a subset */
 };
 
-/* One `conf.http[]` entry of a TrafficRoute (HTTP outbounds only). */
+/* One `conf.http[]` entry of a TrafficRoute (HTTP outbounds only), or, when
+ * the route's mesh_http is set, one match of a MeshHTTPRoute rule. */
 struct xds_http_route {
     const json_t *match; /* {path, method, headers}, borrowed from the snapshot */
     struct xds_split *splits;
     size_t n;
+    /* MeshHTTPRoute only (routes.c): the rule's filters (borrowed), the
+     * route name (the hash of the rule's matches), and mirror_only for the
+     * extra entries that only carry RequestMirror destinations (their
+     * clusters are generated, no route). */
+    const json_t *filters;
+    char *name;
+    int mirror_only;
+    /* TrafficRoute only: the entry's `modify` (borrowed), or NULL. */
+    const json_t *modify;
 };
 
 struct xds_route {
@@ -52,13 +62,33 @@ struct xds_route {
     int lb_policy;               /* Cluster.LbPolicy, or -1 when the route sets none */
     struct xds_http_route *http; /* in order, before the default route */
     size_t n_http;
+    /* MeshHTTPRoute (routes.c): http[] holds the sorted routes of the
+     * outbound, the default one included (no route is appended). */
+    int mesh_http;
+    /* MeshTCPRoute applies and no MeshHTTPRoute: a TCP listener even for an
+     * HTTP service. */
+    int force_tcp;
 };
 
-/* The route of dp's outbound to service: the best TrafficRoute, or a single
+/* The route of dp's outbound to service: MeshHTTPRoute / MeshTCPRoute when
+ * they apply (xds_mesh_route), else the best TrafficRoute, or a single
  * destination (the service itself) when none applies. */
 void xds_outbound_route(const struct xds_mesh_snapshot *snap, const struct xds_dataplane *dp,
                         const char *service, struct xds_route *out);
 void xds_route_free(struct xds_route *r);
+
+/* routes.c: the MeshHTTPRoute / MeshTCPRoute route of dp's outbound to
+ * service. Returns 0 (out untouched) when the legacy TrafficRoute applies
+ * instead: Kuma's rule, the mesh has TrafficRoutes and no Mesh*Route with
+ * `to` entries selects dp. Otherwise fills out and returns 1. */
+int xds_mesh_route(const struct xds_mesh_snapshot *snap, const struct xds_dataplane *dp,
+                   const char *service, struct xds_route *out);
+
+/* Shared with routes.c: the specificity of a top-level targetRef that
+ * selects dp (-1: it does not), and the cluster name of a split whose
+ * service and sorted tags are set. */
+int xds_policy_target_rank(const json_t *ref, const struct xds_dataplane *dp);
+void xds_split_set_cluster(struct xds_split *s);
 
 #define XDS_UNSET (-1)
 

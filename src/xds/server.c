@@ -1340,6 +1340,16 @@ static void handle_event(struct xds_server *s, const struct event *ev)
         s->resync = 1;
         return;
     }
+    /* Cross-mesh gateways carry every mesh's CA (snapshot all_ca_pem): a
+     * Mesh or Secret change anywhere rebuilds their meshes too. */
+    if (ev->type == &TYPE_MESH || ev->type == &TYPE_SECRET) {
+        void *v;
+        for (size_t i = 0; hmap_next(&s->meshes, &i, NULL, &v);) {
+            struct mstate *m = v;
+            if (m->snap && m->snap->all_ca_pem)
+                m->dirty = 1;
+        }
+    }
     /* Meshes, dataplanes, the policies the generator reads, and Secrets (a
      * mesh's CA lives in them) shape the output. */
     if (xds_is_policy_type(ev->type) || ev->type == &TYPE_SECRET) {

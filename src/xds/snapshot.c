@@ -30,6 +30,9 @@ const struct res_type *const xds_policy_types[] = {
     &TYPE_RETRY,
     &TYPE_CIRCUIT_BREAKER,
     &TYPE_HEALTH_CHECK,
+    &TYPE_MESH_HTTP_ROUTE,
+    &TYPE_MESH_TCP_ROUTE,
+    &TYPE_SECRET,       /* builtin gateways' certificates (HTTPS listeners) */
     &TYPE_MESH_GATEWAY, /* not a policy, but builtin gateways read it the same way */
 };
 const size_t xds_n_policy_types = sizeof(xds_policy_types) / sizeof(xds_policy_types[0]);
@@ -232,6 +235,10 @@ struct xds_mesh_snapshot *xds_snapshot_build_from(const struct xds_snapshot_inpu
                 xstrdup(input->ca_error ? input->ca_error : "the mesh CA is not available");
         }
         s->ca_hash = xds_hash_str(xds_hash_str(XDS_HASH_INIT, s->mtls_backend), s->ca_cert_pem);
+        if (input->all_ca_pem) {
+            s->all_ca_pem = xstrdup(input->all_ca_pem);
+            s->ca_hash = xds_hash_str(s->ca_hash, s->all_ca_pem);
+        }
         if (s->ca_error)
             log_warn("xds", "mesh %s: %s", mesh_name, s->ca_error);
     }
@@ -365,6 +372,62 @@ static int load_ca(struct store *st, const struct resource *m, char **cert, char
     return 0;
 }
 
+/* Does a MeshGateway of the mesh have a crossMesh listener? */
+static int has_cross_mesh_gateway(struct resource *const *pol, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (pol[i]->type != &TYPE_MESH_GATEWAY)
+            continue;
+        const json_t *ls = json_object_get(json_object_get(pol[i]->spec, "conf"), "listeners");
+        size_t k;
+        json_t *l;
+        json_array_foreach(ls, k, l) if (json_is_true(json_object_get(l, "crossMesh"))) return 1;
+    }
+    return 0;
+}
+
+/* The CA certificates of every mesh with mTLS enabled, in name order (Kuma's
+ * mesh_ca:secret:all for cross-mesh gateways). A mesh whose CA cannot be
+ * read is left out with a warning. NULL when there is none. */
+static char *load_all_cas(struct store *st)
+{
+    struct resource_list ml = {0};
+    struct err e = {0};
+    if (store_list(st, &TYPE_MESH, &(struct store_filter){0}, &ml, &e) < 0) {
+        log_warn("xds", "cross-mesh CA bundle: %s", e.msg);
+        return NULL;
+    }
+    char *all = NULL;
+    for (size_t i = 0; i < ml.n; i++) {
+        const struct resource *m = ml.items[i];
+        const char *eb =
+            json_string_value(json_object_get(json_object_get(m->spec, "mtls"), "enabledBackend"));
+        if (!eb || !*eb)
+            continue;
+        char *cert = NULL, *key = NULL;
+        struct err ce = {0};
+        if (load_ca(st, m, &cert, &key, &ce) < 0) {
+            log_warn("xds", "cross-mesh CA bundle: mesh %s: %s", m->name, ce.msg);
+            continue;
+        }
+        size_t kl = key ? strlen(key) : 0;
+        if (key) {
+            OPENSSL_cleanse(key, kl);
+            free(key);
+        }
+        size_t cl = strlen(cert), al = all ? strlen(all) : 0;
+        int nl = cl && cert[cl - 1] != '\n';
+        all = xrealloc(all, al + cl + nl + 1);
+        memcpy(all + al, cert, cl);
+        if (nl)
+            all[al + cl] = '\n';
+        all[al + cl + nl] = '\0';
+        free(cert);
+    }
+    resource_list_free(&ml);
+    return all;
+}
+
 static int snapshot_load(struct store *st, const char *mesh, const struct xds_mesh_snapshot *prev,
                          struct xds_mesh_snapshot **out, struct err *e)
 {
@@ -416,7 +479,10 @@ static int snapshot_load(struct store *st, const char *mesh, const struct xds_me
             in.ca_error = ce.msg;
         }
     }
+    char *all_ca = eb && *eb && has_cross_mesh_gateway(pol, npol) ? load_all_cas(st) : NULL;
+    in.all_ca_pem = all_ca;
     *out = xds_snapshot_build_from(&in);
+    free(all_ca);
     if (key) {
         OPENSSL_cleanse(key, strlen(key));
         free(key);
@@ -464,6 +530,7 @@ void xds_snapshot_unref(struct xds_mesh_snapshot *s)
     free(s->policies);
     ca_signer_free(s->signer);
     free(s->ca_cert_pem);
+    free(s->all_ca_pem);
     free(s->ca_error);
     free(s->mtls_backend);
     free(s->mtls_backend_type);

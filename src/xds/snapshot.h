@@ -72,6 +72,11 @@ struct xds_mesh_snapshot {
     char *ca_error;
     uint64_t ca_hash;         /* of backend name + CA certificate: changes on a CA switch */
     int64_t cert_lifetime_ns; /* dpCert.rotation.expiration, default 24h */
+    /* Cross-mesh gateways (a MeshGateway listener with crossMesh: true in
+     * this mTLS mesh): the CA certificates of every mesh with mTLS enabled,
+     * meshes in name order, what mesh_ca:secret:all carries; NULL
+     * otherwise. Part of ca_hash. */
+    char *all_ca_pem;
     /* Policies of every type the generator reads, sorted by type then name. */
     struct xds_policy *policies;
     size_t n_policies;
@@ -118,6 +123,7 @@ struct xds_snapshot_input {
     struct resource *const *policies;
     size_t n_policies;
     const char *ca_cert_pem, *ca_key_pem, *ca_error;
+    const char *all_ca_pem; /* see xds_mesh_snapshot.all_ca_pem; may be NULL */
     /* When set, its dataplanes and endpoints are shared instead of parsing
      * `dataplanes` (only policies, secrets or the Mesh changed). */
     const struct xds_mesh_snapshot *reuse;

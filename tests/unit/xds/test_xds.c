@@ -547,9 +547,15 @@ TEST(xds_golden_gateway_mtls)
 TEST(xds_input_hash_tracks_policies_and_ca)
 {
     struct resource *dps[] = {res(WEB), res(BACKEND1)};
-    struct resource *pols[] = {res(TP_WEB_TO_BACKEND)};
-    struct xds_mesh_snapshot *s1 = snap_with(MESH_MTLS, dps, 2, NULL, 0);
-    struct xds_mesh_snapshot *s2 = snap_with(MESH_MTLS, dps, 2, pols, 1);
+    /* Both meshes have a legacy TrafficPermission (which one decides who
+     * generates web-1's HTTP permissions: network RBAC with TrafficPermissions
+     * in the mesh, the HTTP RBAC filter without), only for other services. */
+    struct resource *pols[] = {res(TP_WEB_TO_BACKEND),
+                               res("type: TrafficPermission\nmesh: default\nname: a-to-db\n"
+                                   "sources:\n- match:\n    kuma.io/service: a\n"
+                                   "destinations:\n- match:\n    kuma.io/service: db\n")};
+    struct xds_mesh_snapshot *s1 = snap_with(MESH_MTLS, dps, 2, pols + 1, 1);
+    struct xds_mesh_snapshot *s2 = snap_with(MESH_MTLS, dps, 2, pols, 2);
     struct xds_gen_opts o = {.identity_cert_pem = "A"};
     struct xds_gen_opts o2 = {.identity_cert_pem = "B"};
     uint64_t h1 = xds_gen_input_hash(s1, xds_snapshot_dataplane(s1, "web-1"), &o);
@@ -566,7 +572,7 @@ TEST(xds_input_hash_tracks_policies_and_ca)
     xds_snapshot_unref(s1);
     xds_snapshot_unref(s2);
     free_all(dps, 2);
-    free_all(pols, 1);
+    free_all(pols, 2);
 }
 
 TEST(xds_sni_and_hmap)
@@ -636,9 +642,15 @@ TEST(xds_golden_http)
             "      headers: {x-canary: {exact: 'yes'}, x-user: {regex: '^a.*'}}\n"
             "    destination: {kuma.io/service: api, version: v2}\n"
             "  - match:\n      path: {exact: /health}\n"
+            "    modify:\n      path: {regex: {pattern: '^/health$', substitution: /ready}}\n"
+            "      host: {fromPath: {pattern: '^/(.+)$', substitution: '\\\\1.local'}}\n"
+            "      requestHeaders:\n        add: [{name: x-a, value: b}, {name: x-c, value: d, "
+            "append: true}]\n        remove: [{name: x-e}]\n"
+            "      responseHeaders: {add: [{name: x-r, value: s}], remove: [{name: server}]}\n"
             "    split:\n    - weight: 50\n      destination: {kuma.io/service: api, version: v1}\n"
             "    - weight: 50\n      destination: {kuma.io/service: api, version: v2}\n"
             "  - match:\n      path: {regex: '/items/[0-9]+'}\n"
+            "    modify: {host: {value: items.local}}\n"
             "    destination: {kuma.io/service: api}\n"
             "  destination: {kuma.io/service: api}\n"),
         res("type: MeshTimeout\nmesh: default\nname: mt-http\nspec:\n  targetRef: {kind: Mesh}\n"
@@ -719,7 +731,7 @@ TEST(xds_golden_builtin_gateway)
     const struct xds_dataplane *gw = xds_snapshot_dataplane(snap, "edge-1");
     ASSERT(gw && gw->builtin_gateway);
     struct xds_proxy_config *cfg = gen_for(snap, "edge-1", 0);
-    ASSERT_INT_EQ(cfg->sets[XDS_LDS].n, 2); /* edge:HTTP:8080, edge:HTTP:9090; TCP not yet */
+    ASSERT_INT_EQ(cfg->sets[XDS_LDS].n, 2); /* edge:HTTP:8080, edge:HTTP:9090; no route for TCP */
     ASSERT_STR_EQ(cfg->sets[XDS_LDS].v[0].name, "edge:HTTP:8080");
     ASSERT_INT_EQ(cfg->sets[XDS_RDS].n, 2);
     ASSERT_STR_EQ(cfg->sets[XDS_RDS].v[0].name, "edge:HTTP:8080:*");
@@ -919,6 +931,461 @@ TEST(xds_permissive_inbound_and_dp_mapping)
     dp_config_free(dc);
     xds_proxy_config_unref(cfg);
     xds_snapshot_unref(snap);
+    free_all(dps, 1);
+    free_all(pols, 1);
+}
+
+/* ---- MeshHTTPRoute / MeshTCPRoute ------------------------------------------ */
+
+static const char *MHR_SPECIFIC =
+    "type: MeshHTTPRoute\nmesh: default\nname: api-route\nspec:\n"
+    "  targetRef: {kind: MeshSubset, tags: {team: edge}}\n"
+    "  to:\n  - targetRef: {kind: MeshService, name: api}\n    rules:\n"
+    "    - matches:\n      - path: {type: PathPrefix, value: /v2}\n        method: GET\n"
+    "        headers: [{name: x-canary, value: 'yes'}]\n"
+    "        queryParams: [{type: Exact, name: debug, value: '1'}]\n"
+    "      default:\n        filters:\n"
+    "        - type: RequestHeaderModifier\n          requestHeaderModifier:\n"
+    "            set: [{name: x-a, value: 'b,c'}]\n            add: [{name: x-d, value: e}]\n"
+    "            remove: [x-f]\n"
+    "        - type: ResponseHeaderModifier\n"
+    "          responseHeaderModifier: {set: [{name: x-r, value: s}]}\n"
+    "        - type: URLRewrite\n          urlRewrite:\n            hostname: api.internal\n"
+    "            path: {type: ReplacePrefixMatch, replacePrefixMatch: /v3}\n"
+    "        - type: RequestMirror\n          requestMirror:\n"
+    "            backendRef: {kind: MeshServiceSubset, name: api, tags: {version: v1}}\n"
+    "            percentage: 25\n"
+    "        backendRefs:\n"
+    "        - {kind: MeshServiceSubset, name: api, tags: {version: v2}, weight: 90}\n"
+    "        - {kind: MeshServiceSubset, name: api, tags: {version: v1}, weight: 10}\n"
+    "    - matches: [{path: {type: Exact, value: /old}}]\n      default:\n        filters:\n"
+    "        - type: RequestRedirect\n          requestRedirect:\n            scheme: https\n"
+    "            hostname: example.com\n            port: 8443\n            statusCode: 302\n"
+    "            path: {type: ReplaceFullPath, replaceFullPath: /new}\n"
+    "    - matches:\n      - path: {type: RegularExpression, value: '/items/[0-9]+'}\n"
+    "      - headers:\n        - {type: Present, name: x-any}\n"
+    "        - {type: RegularExpression, name: x-re, value: '^a'}\n"
+    "      default: {}\n";
+/* Less specific: its /old rule is overridden, its / rule replaces Kuma's
+ * default route. */
+static const char *MHR_MESH =
+    "type: MeshHTTPRoute\nmesh: default\nname: api-route-mesh\nspec:\n"
+    "  targetRef: {kind: Mesh}\n"
+    "  to:\n  - targetRef: {kind: MeshService, name: api}\n    rules:\n"
+    "    - matches: [{path: {type: Exact, value: /old}}]\n"
+    "      default: {backendRefs: [{kind: MeshService, name: backend}]}\n"
+    "    - matches: [{path: {type: PathPrefix, value: /}}]\n"
+    "      default: {backendRefs: [{kind: MeshServiceSubset, name: api, tags: {version: v1}}]}\n";
+static const char *MTCPR =
+    "type: MeshTCPRoute\nmesh: default\nname: tcp-routes\nspec:\n  targetRef: {kind: Mesh}\n"
+    "  to:\n  - targetRef: {kind: MeshService, name: backend}\n    rules:\n"
+    "    - default:\n        backendRefs:\n        - {kind: MeshService, name: backend, weight: "
+    "70}\n"
+    "        - {kind: MeshService, name: rpc, weight: 30}\n"
+    "  - targetRef: {kind: MeshService, name: rpc}\n    rules:\n"
+    "    - default: {backendRefs: [{kind: MeshService, name: rpc}]}\n";
+
+static const char *LEGACY_API_ROUTE = "type: TrafficRoute\nmesh: default\nname: api-routes\n"
+                                      "sources:\n- match:\n    kuma.io/service: front\n"
+                                      "destinations:\n- match:\n    kuma.io/service: api\n"
+                                      "conf:\n  http:\n  - match:\n      path: {prefix: /legacy}\n"
+                                      "    destination: {kuma.io/service: api, version: v2}\n"
+                                      "  destination: {kuma.io/service: api}\n";
+
+static int set_has(const struct xds_resource_set *s, const char *name)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (strcmp(s->v[i].name, name) == 0)
+            return 1;
+    return 0;
+}
+
+static char *set_json(struct xds_proxy_config *cfg)
+{
+    json_t *j = xds_proxy_config_to_json(cfg);
+    char *s = json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT);
+    json_decref(j);
+    return s;
+}
+
+TEST(xds_golden_mesh_routes)
+{
+    struct resource *dps[] = {res(FRONT), res(API_HTTP_V1), res(API_HTTP_V2), res(GRPC_SVC),
+                              res(BACKEND1)};
+    /* With a TrafficRoute in the mesh, the Mesh*Routes that select front-1
+     * take over: the TrafficRoute is ignored for it. */
+    struct resource *pols[] = {res(LEGACY_API_ROUTE), res(MHR_SPECIFIC), res(MHR_MESH), res(MTCPR)};
+    struct xds_mesh_snapshot *snap = snap_with(MESH_DEFAULT, dps, 5, pols, 4);
+    struct xds_proxy_config *cfg = gen_for(snap, "front-1", 0);
+    check_golden("mesh-routes", cfg);
+    char *text = set_json(cfg);
+    ASSERT(strstr(text, "/legacy") == NULL);
+    /* rpc (grpc) is routed by a MeshTCPRoute only: a TCP proxy. */
+    ASSERT(strstr(text, "\"cluster\":\"rpc\",\"statPrefix\":\"rpc\"") != NULL);
+    free(text);
+    /* The subset clusters of the split and of the mirror exist. */
+    size_t subsets = 0;
+    for (size_t i = 0; i < cfg->sets[XDS_CDS].n; i++)
+        if (strncmp(cfg->sets[XDS_CDS].v[i].name, "api-", 4) == 0)
+            subsets++;
+    ASSERT_INT_EQ(subsets, 2);
+    ASSERT(set_has(&cfg->sets[XDS_CDS], "backend"));
+    ASSERT(set_has(&cfg->sets[XDS_CDS], "rpc"));
+    xds_proxy_config_unref(cfg);
+    xds_snapshot_unref(snap);
+    free_all(pols, 4);
+
+    /* A Mesh*Route selecting another proxy only: front-1 keeps the
+     * TrafficRoute. */
+    struct resource *pols2[] = {
+        res(LEGACY_API_ROUTE),
+        res("type: MeshHTTPRoute\nmesh: default\nname: other\nspec:\n"
+            "  targetRef: {kind: Dataplane, name: api-1}\n"
+            "  to:\n  - targetRef: {kind: MeshService, name: api}\n    rules:\n"
+            "    - matches: [{path: {type: Exact, value: /x}}]\n      default: {}\n")};
+    snap = snap_with(MESH_DEFAULT, dps, 5, pols2, 2);
+    cfg = gen_for(snap, "front-1", 0);
+    text = set_json(cfg);
+    ASSERT(strstr(text, "/legacy") != NULL);
+    ASSERT(strstr(text, "\"/x\"") == NULL);
+    free(text);
+    xds_proxy_config_unref(cfg);
+    xds_snapshot_unref(snap);
+    free_all(pols2, 2);
+
+    /* Without TrafficRoutes the Mesh*Route path applies; a service nothing
+     * routes goes to itself. */
+    struct resource *pols3[] = {res(MHR_MESH)};
+    snap = snap_with(MESH_DEFAULT, dps, 5, pols3, 1);
+    cfg = gen_for(snap, "front-1", 0);
+    text = set_json(cfg);
+    ASSERT(strstr(text, "\"path\":\"/old\"") != NULL);
+    ASSERT(strstr(text, "\"cluster\":\"rpc\"") != NULL);
+    free(text);
+    xds_proxy_config_unref(cfg);
+    xds_snapshot_unref(snap);
+    free_all(pols3, 1);
+    free_all(dps, 5);
+}
+
+/* The generator never trusts a stored route's shape (specs stored by an
+ * older version, or written around the validator): junk in, a config out. */
+TEST(xds_mesh_routes_hostile_specs)
+{
+    static const char *const specs[] = {
+        "{}",
+        "{'to':'x'}",
+        "{'to':[1,null,{'targetRef':{'kind':'MeshService','name':'api'},'rules':'x'}]}",
+        "{'targetRef':{'kind':'Mesh'},'to':[{'targetRef':{'kind':'MeshService','name':'api'},"
+        "'rules':[1,{'matches':'x','default':'y'},{'matches':[null,{'path':1,'headers':{},"
+        "'queryParams':[1,{'name':2}],'method':[]}],'default':{'filters':[1,{'type':"
+        "'RequestMirror','requestMirror':{'backendRef':'x','percentage':'abc'}},{'type':"
+        "'RequestRedirect','requestRedirect':{'path':1,'statusCode':'x','port':99999}},{'type':"
+        "'URLRewrite','urlRewrite':{'path':{'type':'ReplacePrefixMatch'}}},{'type':"
+        "'RequestHeaderModifier','requestHeaderModifier':{'set':[1,{'name':2}],'remove':[3]}}],"
+        "'backendRefs':[1,{'kind':'MeshServiceSubset','name':'api','tags':[],'weight':-1},"
+        "{'kind':'MeshService','name':'','weight':1e30},{'kind':'MeshServiceSubset','name':'api',"
+        "'tags':{'version':1}}]}}]}]}",
+        "{'to':[{'targetRef':{'kind':'MeshService','name':'backend'},'rules':[{'default':"
+        "{'backendRefs':[{'kind':'MeshExternalService','name':'x'}]}}]}]}",
+    };
+    struct resource *dps[] = {res(FRONT), res(API_HTTP_V1), res(BACKEND1)};
+    for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
+        for (int tcp = 0; tcp < 2; tcp++) {
+            struct resource *p =
+                resource_new(tcp ? &TYPE_MESH_TCP_ROUTE : &TYPE_MESH_HTTP_ROUTE, "default", "junk");
+            char *q = xstrdup(specs[i]);
+            for (char *c = q; *c; c++)
+                if (*c == '\'')
+                    *c = '"';
+            json_decref(p->spec);
+            p->spec = json_loads(q, 0, NULL);
+            free(q);
+            ASSERT(p->spec != NULL);
+            struct resource *pols[] = {p};
+            struct xds_mesh_snapshot *snap = snap_with(MESH_DEFAULT, dps, 3, pols, 1);
+            struct xds_proxy_config *cfg = gen_for(snap, "front-1", 0);
+            ASSERT(cfg->sets[XDS_LDS].n >= 3);
+            xds_proxy_config_unref(cfg);
+            xds_snapshot_unref(snap);
+            resource_free(p);
+        }
+    }
+    free_all(dps, 3);
+}
+
+/* A self-signed ECDSA certificate and key (PEM, base64) for HTTPS listeners. */
+static const char *GW_CERT_B64 =
+    "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUJrakNDQVRlZ0F3SUJBZ0lVWUQvSkttbHBRL3dU"
+    "OFVyVWRLRmtSam1IOUljd0NnWUlLb1pJemowRUF3SXcKSFRFYk1Ca0dBMVVFQXd3U2MyVmpkWEpsTG1W"
+    "NFlXMXdiR1V1WTI5dE1DQVhEVEkyTVRFeU5USXpORGsxTTFvWQpEekl4TWpZeE1UQXhNak0wT1RVeldq"
+    "QWRNUnN3R1FZRFZRUUREQkp6WldOMWNtVXVaWGhoYlhCc1pTNWpiMjB3CldUQVRCZ2NxaGtqT1BRSUJC"
+    "Z2dxaGtqT1BRTUJCd05DQUFSV09QVTFEY1hjS2NJdkRXeVd0TmprVUNRSnZiSXkKQ2VERGx0RkhxeEdF"
+    "M3ZEQ3lqS3FrT1AyblZqZWx4cVN2dlBHSkJmUHlOVzlsdEJCcW1kTnVIVjBvMU13VVRBZApCZ05WSFE0"
+    "RUZnUVVjMzdOSFJuMXE1Sm9BRGZ2VHVTTFpmOU5xNUF3SHdZRFZSMGpCQmd3Rm9BVWMzN05IUm4xCnE1"
+    "Sm9BRGZ2VHVTTFpmOU5xNUF3RHdZRFZSMFRBUUgvQkFVd0F3RUIvekFLQmdncWhrak9QUVFEQWdOSkFE"
+    "QkcKQWlFQW1iSTZVM0RFcCtZUjkyZDBsSVpJZDUwU09JR2dXaC85RTNmMU84OGUrT1VDSVFENGNxTzNN"
+    "dTQ0VXl3WQpYcHZmSjFqZlh1MjJIa2EyVVhXR0lkNFV1b1N3M0E9PQotLS0tLUVORCBDRVJUSUZJQ0FU"
+    "RS0tLS0tCi0tLS0tQkVHSU4gUFJJVkFURSBLRVktLS0tLQpNSUdIQWdFQU1CTUdCeXFHU000OUFnRUdD"
+    "Q3FHU000OUF3RUhCRzB3YXdJQkFRUWc3Z2hZUmh4akd3VEIxcWU5CkZhRnR3c3dpRU1YcU1mSnFXYTdT"
+    "MW5jc0VMcWhSQU5DQUFSV09QVTFEY1hjS2NJdkRXeVd0TmprVUNRSnZiSXkKQ2VERGx0RkhxeEdFM3ZE"
+    "Q3lqS3FrT1AyblZqZWx4cVN2dlBHSkJmUHlOVzlsdEJCcW1kTnVIVjAKLS0tLS1FTkQgUFJJVkFURSBL"
+    "RVktLS0tLQo=";
+
+/* Builtin gateway routed by MeshHTTPRoute / MeshTCPRoute targeting its
+ * MeshGateway. */
+TEST(xds_golden_gateway_routes)
+{
+    struct resource *dps[] = {
+        res("type: Dataplane\nmesh: default\nname: edge-1\nnetworking:\n  address: 192.168.1.1\n"
+            "  gateway:\n    type: BUILTIN\n    tags:\n      kuma.io/service: edge-gateway\n"),
+        res(BACKEND1), res(API_HTTP_V1), res(API_HTTP_V2)};
+    struct resource *pols[] = {
+        res("type: MeshGateway\nmesh: default\nname: edge\n"
+            "selectors:\n- match:\n    kuma.io/service: edge-gateway\n"
+            "conf:\n  listeners:\n"
+            "  - {port: 8080, protocol: HTTP, tags: {name: public}}\n"
+            "  - {port: 8081, protocol: HTTP, hostname: '*.example.com'}\n"
+            "  - {port: 9090, protocol: HTTP, hostname: quiet.example.com}\n"
+            "  - {port: 9443, protocol: TCP, tags: {name: db}}\n"
+            "  - {port: 9444, protocol: TCP}\n"
+            "  - {port: 8443, protocol: HTTPS, hostname: secure.example.com,\n"
+            "     tls: {mode: TERMINATE, certificates: [{secret: gw-cert}]}}\n"
+            "  - {port: 8443, protocol: HTTPS, hostname: nocert.example.com,\n"
+            "     tls: {mode: TERMINATE, certificates: [{secret: missing}]}}\n"),
+        /* Routes on every listener of the gateway. */
+        res("type: MeshHTTPRoute\nmesh: default\nname: edge-all\nspec:\n"
+            "  targetRef: {kind: MeshGateway, name: edge}\n"
+            "  to:\n  - targetRef: {kind: Mesh}\n    rules:\n"
+            "    - matches: [{path: {type: PathPrefix, value: /api}}]\n      default:\n"
+            "        backendRefs:\n"
+            "        - {kind: MeshServiceSubset, name: api, tags: {version: v1}, weight: 80}\n"
+            "        - {kind: MeshServiceSubset, name: api, tags: {version: v2}, weight: 20}\n"
+            "    - matches: [{path: {type: Exact, value: /old}}]\n      default:\n"
+            "        filters: [{type: RequestRedirect, requestRedirect: {path: {type: "
+            "ReplaceFullPath, replaceFullPath: /new}}}]\n"),
+        /* Hostname-specific routes on the listener tagged name: public. */
+        res("type: MeshHTTPRoute\nmesh: default\nname: edge-public\nspec:\n"
+            "  targetRef: {kind: MeshGateway, name: edge, tags: {name: public}}\n"
+            "  to:\n  - targetRef: {kind: Mesh}\n    hostnames: [shop.example.com, "
+            "'*.example.com']\n"
+            "    rules:\n    - matches: [{path: {type: PathPrefix, value: /}}]\n"
+            "      default: {backendRefs: [{kind: MeshService, name: backend}]}\n"),
+        res("type: MeshTCPRoute\nmesh: default\nname: edge-tcp\nspec:\n"
+            "  targetRef: {kind: MeshGateway, name: edge, tags: {name: db}}\n"
+            "  to:\n  - targetRef: {kind: Mesh}\n    rules:\n"
+            "    - default: {backendRefs: [{kind: MeshService, name: backend}]}\n"),
+        /* a route of another gateway never attaches */
+        res("type: MeshHTTPRoute\nmesh: default\nname: other\nspec:\n"
+            "  targetRef: {kind: MeshGateway, name: other}\n"
+            "  to:\n  - targetRef: {kind: Mesh}\n    rules:\n"
+            "    - matches: [{path: {type: Exact, value: /other}}]\n"
+            "      default: {backendRefs: [{kind: MeshService, name: api}]}\n"),
+    };
+    char *secret_text =
+        xasprintf("type: Secret\nmesh: default\nname: gw-cert\ndata: %s\n", GW_CERT_B64);
+    struct resource *all[] = {pols[0], pols[1], pols[2], pols[3], pols[4], res(secret_text)};
+    free(secret_text);
+    struct xds_mesh_snapshot *snap = snap_with(MESH_DEFAULT, dps, 4, all, 6);
+    struct xds_proxy_config *cfg = gen_for(snap, "edge-1", 0);
+    check_golden("gateway-routes", cfg);
+    /* HTTPS: one filter chain (the listener with a missing Secret has
+     * none), its certificate over SDS under Kuma's name. */
+    ASSERT(set_has(&cfg->sets[XDS_LDS], "edge:HTTPS:8443"));
+    ASSERT(set_has(&cfg->sets[XDS_RDS], "edge:HTTPS:8443:secure.example.com"));
+    ASSERT(!set_has(&cfg->sets[XDS_RDS], "edge:HTTPS:8443:nocert.example.com"));
+    ASSERT(set_has(&cfg->sets[XDS_SDS], "cert.ecdsa:secret:gw-cert"));
+    resource_free(all[5]);
+    char *text = set_json(cfg);
+    ASSERT(strstr(text, "/other") == NULL);
+    free(text);
+    /* HTTP 8080/8081/9090, HTTPS 8443 and the routed TCP 9443 (9444 has no
+     * route) */
+    ASSERT_INT_EQ(cfg->sets[XDS_LDS].n, 5);
+    ASSERT(set_has(&cfg->sets[XDS_LDS], "edge:TCP:9443"));
+    ASSERT(set_has(&cfg->sets[XDS_CDS], "backend"));
+    xds_proxy_config_unref(cfg);
+    xds_snapshot_unref(snap);
+    free_all(dps, 4);
+    free_all(pols, 5);
+}
+
+/* Permissions on an HTTP inbound (mTLS): MeshTrafficPermission, or nobody
+ * in a mesh without TrafficPermissions, is the HTTP RBAC filter in the HCM;
+ * a legacy TrafficPermission keeps the network RBAC filter. */
+TEST(xds_http_inbound_rbac_kinds)
+{
+    struct resource *dps[] = {res(FRONT), res(API_HTTP_V1)};
+    struct resource *mtp = res(
+        "type: MeshTrafficPermission\nmesh: default\nname: allow-front\nspec:\n"
+        "  targetRef: {kind: MeshService, name: api}\n"
+        "  from:\n  - targetRef: {kind: MeshService, name: front}\n    default: {action: Allow}\n");
+    struct resource *tp = res("type: TrafficPermission\nmesh: default\nname: tp-api\n"
+                              "sources:\n- match:\n    kuma.io/service: front\n"
+                              "destinations:\n- match:\n    kuma.io/service: api\n");
+    struct {
+        struct resource *pol;
+        int http, network;
+        const char *needle;
+    } cases[] = {
+        {mtp, 1, 0, "\"MeshTrafficPermission\":{\"permissions\":[{\"any\":true}],\"principals\":"},
+        {NULL, 1, 0, "\"rules\":{}"},
+        {tp, 0, 1, "\"tp-api\""},
+    };
+    for (size_t i = 0; i < 3; i++) {
+        struct resource *pols[] = {cases[i].pol};
+        struct xds_mesh_snapshot *snap =
+            snap_with(MESH_MTLS, dps, 2, cases[i].pol ? pols : NULL, cases[i].pol ? 1 : 0);
+        struct xds_proxy_config *cfg = gen_mtls(snap, "api-1");
+        char *text = set_json(cfg);
+        ASSERT_INT_EQ(strstr(text, "envoy.filters.http.rbac") != NULL, cases[i].http);
+        ASSERT_INT_EQ(strstr(text, "envoy.filters.network.rbac") != NULL, cases[i].network);
+        ASSERT_STR_CONTAINS(text, cases[i].needle);
+        free(text);
+        xds_proxy_config_unref(cfg);
+        xds_snapshot_unref(snap);
+    }
+    /* PERMISSIVE: the HTTP RBAC filter guards the mTLS chain only; the
+     * plaintext chains carry the connection manager without it. */
+    struct resource *pols[] = {mtp};
+    struct xds_mesh_snapshot *snap =
+        snap_with("type: Mesh\nname: default\nmtls:\n  enabledBackend: ca-1\n"
+                  "  backends:\n  - name: ca-1\n    type: builtin\n    mode: PERMISSIVE\n",
+                  dps, 2, pols, 1);
+    ASSERT(snap->mtls_permissive);
+    struct xds_proxy_config *cfg = gen_mtls(snap, "api-1");
+    char *text = set_json(cfg);
+    const char *first = strstr(text, "envoy.filters.http.rbac");
+    ASSERT(first && !strstr(first + 1, "envoy.filters.http.rbac"));
+    ASSERT_STR_CONTAINS(text, "\"raw_buffer\"");
+    /* Three chains, each with a connection manager. */
+    int hcms = 0;
+    for (const char *p = text; (p = strstr(p, "envoy.filters.network.http_connection_manager"));
+         p++)
+        hcms++;
+    ASSERT(hcms >= 3);
+    free(text);
+    xds_proxy_config_unref(cfg);
+    xds_snapshot_unref(snap);
+
+    resource_free(mtp);
+    resource_free(tp);
+    free_all(dps, 2);
+}
+
+/* Gateway routes and listeners of any stored shape never crash the
+ * generator. */
+TEST(xds_gateway_routes_hostile_specs)
+{
+    static const char *const gws[] = {
+        "{'selectors':[{'match':{'kuma.io/service':'edge-gateway'}}],'conf':{'listeners':[1,"
+        "{'port':8443,'protocol':'HTTPS','tls':{'certificates':[1,{'secret':2},{'secret':'nope'},"
+        "{'secret':'bad'}]}},{'port':8443,'protocol':'HTTPS','hostname':'a.b','tls':'x'},"
+        "{'port':70000,'protocol':'TCP'},{'port':9000,'protocol':'TCP','tags':[]},"
+        "{'port':80,'protocol':'HTTP','hostname':5}]}}",
+    };
+    static const char *const routes[] = {
+        "{'targetRef':{'kind':'MeshGateway','name':'edge','tags':{'a':1}},'to':[{'targetRef':"
+        "{'kind':'Mesh'},'hostnames':[1,'*','x.b'],'rules':[1,{'matches':[{'path':{}}],"
+        "'default':{'backendRefs':[]}}]}]}",
+        "{'targetRef':{'kind':'MeshGateway','name':'edge'},'to':[{'targetRef':{'kind':'Mesh'},"
+        "'hostnames':'x','rules':[{'default':{'backendRefs':'y','filters':[{'type':"
+        "'RequestRedirect'}]}}]},{'targetRef':{'kind':'Mesh'},'rules':[{'default':{'backendRefs':"
+        "[{'kind':'MeshService','name':'backend','weight':0}]}}]}]}",
+    };
+    struct resource *dps[] = {
+        res("type: Dataplane\nmesh: default\nname: edge-1\nnetworking:\n  address: 192.168.1.1\n"
+            "  gateway:\n    type: BUILTIN\n    tags:\n      kuma.io/service: edge-gateway\n")};
+    for (size_t r = 0; r < sizeof(routes) / sizeof(routes[0]); r++) {
+        for (int tcp = 0; tcp < 2; tcp++) {
+            const char *texts[] = {gws[0], routes[r], "{'data':'!!notbase64'}"};
+            const struct res_type *types[] = {&TYPE_MESH_GATEWAY,
+                                              tcp ? &TYPE_MESH_TCP_ROUTE : &TYPE_MESH_HTTP_ROUTE,
+                                              &TYPE_SECRET};
+            const char *names[] = {"edge", "junk", "bad"};
+            struct resource *pols[3];
+            for (int k = 0; k < 3; k++) {
+                pols[k] = resource_new(types[k], "default", names[k]);
+                char *q = xstrdup(texts[k]);
+                for (char *c = q; *c; c++)
+                    if (*c == '\'')
+                        *c = '"';
+                json_decref(pols[k]->spec);
+                pols[k]->spec = json_loads(q, 0, NULL);
+                free(q);
+                ASSERT(pols[k]->spec != NULL);
+            }
+            struct xds_mesh_snapshot *snap = snap_with(MESH_DEFAULT, dps, 1, pols, 3);
+            struct xds_proxy_config *cfg = gen_for(snap, "edge-1", 0);
+            ASSERT(set_has(&cfg->sets[XDS_LDS], "edge:HTTP:80"));
+            ASSERT(!set_has(&cfg->sets[XDS_LDS], "edge:HTTPS:8443")); /* no usable certificate */
+            xds_proxy_config_unref(cfg);
+            xds_snapshot_unref(snap);
+            for (int k = 0; k < 3; k++)
+                resource_free(pols[k]);
+        }
+    }
+    free_all(dps, 1);
+}
+
+/* Route names are Kuma's HashMatches, byte for byte: the names below are
+ * from Kuma's meshhttproute golden basic.listeners.golden.yaml. */
+TEST(xds_mesh_route_names_as_kuma)
+{
+    struct resource *dps[] = {res(FRONT), res(API_HTTP_V1)};
+    struct resource *pols[] = {
+        res("type: MeshHTTPRoute\nmesh: default\nname: names\nspec:\n"
+            "  targetRef: {kind: Mesh}\n"
+            "  to:\n  - targetRef: {kind: MeshService, name: api}\n    rules:\n"
+            "    - matches: [{path: {type: PathPrefix, value: /v1}}]\n      default: {}\n"
+            "    - matches: [{queryParams: [{type: Exact, name: v1, value: 'true'}]}]\n"
+            "      default: {}\n")};
+    struct xds_mesh_snapshot *snap = snap_with(MESH_DEFAULT, dps, 2, pols, 1);
+    struct xds_proxy_config *cfg = gen_for(snap, "front-1", 0);
+    char *text = set_json(cfg);
+    ASSERT_STR_CONTAINS(text, "\"name\":\"bzv64o+joRk33jfDADgGv5ar4QyONO0NEVKnoBfJW/E=\"");
+    ASSERT_STR_CONTAINS(text, "\"name\":\"eIgW92wXHwW4jQW9ZASIi/jftgxb/u98hIBaTzIRSIw=\"");
+    ASSERT_STR_CONTAINS(text, "\"name\":\"9Zuf5Tg79OuZcQITwBbQykxAk2u4fRKrwYn3//AL4Yo=\"");
+    free(text);
+    xds_proxy_config_unref(cfg);
+    xds_snapshot_unref(snap);
+    free_all(dps, 2);
+    free_all(pols, 1);
+}
+
+/* A cross-mesh gateway listener: mTLS with ALPN kuma, clients validated
+ * against every mesh's CA (mesh_ca:secret:all over SDS, no SAN matcher). */
+TEST(xds_gateway_cross_mesh_ca_bundle)
+{
+    struct resource *dps[] = {
+        res("type: Dataplane\nmesh: default\nname: edge-1\nnetworking:\n  address: 192.168.1.1\n"
+            "  gateway:\n    type: BUILTIN\n    tags:\n      kuma.io/service: edge-gateway\n")};
+    struct resource *pols[] = {
+        res("type: MeshGateway\nmesh: default\nname: edge\n"
+            "selectors:\n- match:\n    kuma.io/service: edge-gateway\n"
+            "conf:\n  listeners:\n  - {port: 8080, protocol: HTTP, crossMesh: true}\n"
+            "  - {port: 8081, protocol: HTTP}\n")};
+    struct resource *mesh = res(MESH_MTLS);
+    struct xds_snapshot_input in = {.mesh_name = "default",
+                                    .mesh = mesh,
+                                    .dataplanes = dps,
+                                    .n_dataplanes = 1,
+                                    .policies = pols,
+                                    .n_policies = 1,
+                                    .ca_cert_pem = "-----FAKE CA-----\n",
+                                    .all_ca_pem = "-----CA A-----\n-----CA B-----\n"};
+    struct xds_mesh_snapshot *snap = xds_snapshot_build_from(&in);
+    struct xds_proxy_config *cfg = gen_mtls(snap, "edge-1");
+    ASSERT(set_has(&cfg->sets[XDS_SDS], "mesh_ca:secret:all"));
+    check_golden("gateway-cross-mesh", cfg);
+    xds_proxy_config_unref(cfg);
+    /* The bundle is part of the CA hash: another mesh's new CA regenerates. */
+    in.all_ca_pem = "-----CA A-----\n-----CA C-----\n";
+    struct xds_mesh_snapshot *snap2 = xds_snapshot_build_from(&in);
+    ASSERT(snap->ca_hash != snap2->ca_hash);
+    xds_snapshot_unref(snap);
+    xds_snapshot_unref(snap2);
+    resource_free(mesh);
     free_all(dps, 1);
     free_all(pols, 1);
 }
