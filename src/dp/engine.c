@@ -2101,7 +2101,9 @@ static void http_route(struct conn *c)
     struct ccluster *cl = l->rcl[idx];
     if (!cl) {
         DP_INC(l->hst->no_cluster);
-        http_local_reply(c, 503, NULL, 0);
+        http_local_reply(
+            c, h->route->cluster_not_found_status ? h->route->cluster_not_found_status : 503, NULL,
+            0);
         return;
     }
     DP_INC(l->hst->rq_total);

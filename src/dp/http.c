@@ -31,6 +31,8 @@ struct croute {
     int has_path_re;
     struct cmatch *h;
     size_t n_h;
+    struct cmatch *q; /* query parameters */
+    size_t n_q;
 };
 
 struct cvhost {
@@ -70,6 +72,10 @@ void dp_http_routes_free(struct dp_http_routes *r)
             if (r->r[i].h[j].has_re)
                 regfree(&r->r[i].h[j].re);
         free(r->r[i].h);
+        for (size_t j = 0; j < r->r[i].n_q; j++)
+            if (r->r[i].q[j].has_re)
+                regfree(&r->r[i].q[j].re);
+        free(r->r[i].q);
     }
     free(r->r);
     free(r->vh);
@@ -98,6 +104,18 @@ int dp_http_routes_new(const struct dp_http_conn_manager *m, struct dp_http_rout
                 if (compile_re(&cr->path_re, rt->match.path, 0, e) != 0)
                     goto fail;
                 cr->has_path_re = 1;
+            }
+            cr->q = xcalloc(rt->match.n_query ? rt->match.n_query : 1, sizeof(*cr->q));
+            for (size_t k = 0; k < rt->match.n_query; k++) {
+                const struct dp_http_header_matcher *qm = &rt->match.query[k];
+                cr->q[k].m = qm;
+                cr->n_q++;
+                if (qm->kind == DP_HTTP_MATCH_REGEX) {
+                    if (compile_re(&cr->q[k].re, qm->value ? qm->value : "", qm->ignore_case, e) !=
+                        0)
+                        goto fail;
+                    cr->q[k].has_re = 1;
+                }
             }
             cr->h = xcalloc(rt->match.n_headers ? rt->match.n_headers : 1, sizeof(*cr->h));
             for (size_t k = 0; k < rt->match.n_headers; k++) {
@@ -238,6 +256,33 @@ static int header_value(const struct dp_http_request *rq, const char *name, cons
     return 0;
 }
 
+/* The first value of query parameter name in the request target (raw, not
+ * percent-decoded); 1 if present ("a" and "a=" have the value ""). */
+static int query_value(const struct dp_http_request *rq, const char *name, const char **v,
+                       size_t *vl)
+{
+    const char *q = memchr(rq->path, '?', rq->path_len);
+    if (!q)
+        return 0;
+    const char *end = rq->path + rq->path_len, *hash = memchr(q, '#', (size_t)(end - q));
+    if (hash)
+        end = hash;
+    size_t nl = strlen(name);
+    for (const char *p = q + 1; p < end;) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *pe = amp ? amp : end;
+        const char *eq = memchr(p, '=', (size_t)(pe - p));
+        const char *ne = eq ? eq : pe;
+        if ((size_t)(ne - p) == nl && memcmp(p, name, nl) == 0) {
+            *v = eq ? eq + 1 : pe;
+            *vl = eq ? (size_t)(pe - eq - 1) : 0;
+            return 1;
+        }
+        p = pe + 1;
+    }
+    return 0;
+}
+
 static int route_matches(const struct croute *cr, const struct dp_http_request *rq)
 {
     const struct dp_http_route_match *m = &cr->m->match;
@@ -277,6 +322,20 @@ static int route_matches(const struct croute *cr, const struct dp_http_request *
         /* An absent header fails even an inverted value matcher, as Envoy. */
         if (hm->invert && (present || hm->kind == DP_HTTP_MATCH_PRESENT))
             ok = !ok;
+        if (!ok)
+            return 0;
+    }
+    for (size_t i = 0; i < cr->n_q; i++) {
+        const struct dp_http_header_matcher *qm = cr->q[i].m;
+        const char *v = NULL;
+        size_t vl = 0;
+        if (!query_value(rq, qm->name, &v, &vl))
+            return 0;
+        if (qm->kind == DP_HTTP_MATCH_PRESENT)
+            continue;
+        int ok = qm->kind == DP_HTTP_MATCH_REGEX
+                     ? re_match(&cr->q[i].re, v, vl)
+                     : str_match(qm->kind, qm->value ? qm->value : "", v, vl, qm->ignore_case);
         if (!ok)
             return 0;
     }

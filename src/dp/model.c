@@ -139,6 +139,11 @@ void dp_http_conn_manager_free(struct dp_http_conn_manager *m)
                 free(r->match.headers[k].value);
             }
             free(r->match.headers);
+            for (size_t k = 0; k < r->match.n_query; k++) {
+                free(r->match.query[k].name);
+                free(r->match.query[k].value);
+            }
+            free(r->match.query);
             free(r->match.path);
             free(r->name);
             free(r->cluster);
@@ -195,6 +200,18 @@ struct dp_http_header_matcher *dp_http_route_add_header(struct dp_http_route *r,
     h->kind = kind;
     h->value = value ? xstrdup(value) : NULL;
     return h;
+}
+
+struct dp_http_header_matcher *dp_http_route_add_query(struct dp_http_route *r, const char *name,
+                                                       enum dp_http_match_kind kind,
+                                                       const char *value)
+{
+    GROW(r->match.query, r->match.n_query);
+    struct dp_http_header_matcher *q = &r->match.query[r->match.n_query++];
+    q->name = xstrdup(name);
+    q->kind = kind;
+    q->value = value ? xstrdup(value) : NULL;
+    return q;
 }
 
 struct dp_listener *dp_config_add_listener(struct dp_config *c, const char *name,
@@ -456,6 +473,20 @@ static json_t *j_route(const struct dp_http_route *r)
             json_array_append_new(hs, hj);
         }
         json_object_set_new(match, "headers", hs);
+    }
+    if (r->match.n_query) {
+        json_t *qs = json_array();
+        for (size_t i = 0; i < r->match.n_query; i++) {
+            const struct dp_http_header_matcher *q = &r->match.query[i];
+            json_t *qj = json_pack("{s:s}", "name", q->name);
+            if (q->kind == DP_HTTP_MATCH_PRESENT)
+                json_object_set_new(qj, "presentMatch", json_true());
+            else
+                json_object_set_new(qj, "stringMatch",
+                                    j_http_matcher(q->kind, q->value, q->ignore_case));
+            json_array_append_new(qs, qj);
+        }
+        json_object_set_new(match, "queryParameters", qs);
     }
     json_t *action = json_pack("{s:s}", "cluster", r->cluster ? r->cluster : "");
     if (r->timeout_ms)

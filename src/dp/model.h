@@ -138,6 +138,10 @@ struct dp_http_route_match {
     char *path;
     struct dp_http_header_matcher *headers;
     size_t n_headers;
+    /* RouteMatch.query_parameters (QueryParameterMatcher: string_match or
+     * present_match), on the raw (undecoded) query string. */
+    struct dp_http_header_matcher *query;
+    size_t n_query;
 };
 
 /* envoy.config.route.v3.Route with a RouteAction. A weighted_clusters action
@@ -151,6 +155,8 @@ struct dp_http_route {
     /* RetryPolicy: retry_on conditions and num_retries (unset → 1). */
     char *retry_on; /* NULL = no retry policy */
     uint32_t num_retries;
+    /* cluster_not_found_response_code: 503 (default) or 404, 500. */
+    int cluster_not_found_status;
 };
 
 /* envoy.config.route.v3.VirtualHost */
@@ -318,6 +324,9 @@ struct dp_http_route *dp_http_add_route(struct dp_http_vhost *vh, enum dp_http_p
 struct dp_http_header_matcher *dp_http_route_add_header(struct dp_http_route *r, const char *name,
                                                         enum dp_http_match_kind kind,
                                                         const char *value);
+struct dp_http_header_matcher *dp_http_route_add_query(struct dp_http_route *r, const char *name,
+                                                       enum dp_http_match_kind kind,
+                                                       const char *value);
 void dp_http_conn_manager_free(struct dp_http_conn_manager *m);
 
 /* Kuma's alt_stat_name for a cluster name: ':' replaced by '_'. Caller frees. */

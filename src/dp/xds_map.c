@@ -1102,7 +1102,7 @@ static int map_route(struct build *b, const char *owner, const Route *r, struct 
     char what[520];
     snprintf(what, sizeof(what), "%s route %zu", owner, vh->n_routes);
     if (r->action_case != ENVOY__CONFIG__ROUTE__V3__ROUTE__ACTION_ROUTE || !r->route)
-        return err_set(e, "%s: only route actions are supported", what);
+        return err_set(e, "%s: only route actions are supported (not redirects)", what);
     const Envoy__Config__Route__V3__RouteMatch *m = r->match;
     if (!m)
         return err_set(e, "%s: no match", what);
@@ -1146,7 +1146,47 @@ static int map_route(struct build *b, const char *owner, const Route *r, struct 
         }
         /* No specifier: Envoy matches presence. */
     }
+    for (size_t i = 0; i < m->n_query_parameters; i++) {
+        const Envoy__Config__Route__V3__QueryParameterMatcher *qm = m->query_parameters[i];
+        if (!qm->name || !*qm->name)
+            return err_set(e, "%s: query parameter matcher without a name", what);
+        struct dp_http_header_matcher *q =
+            dp_http_route_add_query(dr, qm->name, DP_HTTP_MATCH_PRESENT, NULL);
+        if (qm->query_parameter_match_specifier_case ==
+            ENVOY__CONFIG__ROUTE__V3__QUERY_PARAMETER_MATCHER__QUERY_PARAMETER_MATCH_SPECIFIER_STRING_MATCH) {
+            if (http_string_matcher(qm->string_match, q, what, e) < 0)
+                return -1;
+        } else if (
+            qm->query_parameter_match_specifier_case ==
+                ENVOY__CONFIG__ROUTE__V3__QUERY_PARAMETER_MATCHER__QUERY_PARAMETER_MATCH_SPECIFIER_PRESENT_MATCH &&
+            !qm->present_match) {
+            return err_set(e, "%s: query parameter %s: present_match false is not supported", what,
+                           qm->name);
+        }
+    }
     const Envoy__Config__Route__V3__RouteAction *ra = r->route;
+    /* What would change the request the upstream sees is refused (the
+     * engine forwards heads as they are, apart from the header edits of
+     * docs/proxy.md); header edits per route are ignored with a log line. */
+    if ((ra->prefix_rewrite && *ra->prefix_rewrite) || ra->regex_rewrite ||
+        ra->host_rewrite_specifier_case !=
+            ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__HOST_REWRITE_SPECIFIER__NOT_SET)
+        return err_set(e, "%s: path and host rewrites are not supported", what);
+    if (r->n_request_headers_to_add || r->n_request_headers_to_remove ||
+        r->n_response_headers_to_add || r->n_response_headers_to_remove)
+        log_info(LOG, "%s: per-route header changes are ignored", what);
+    if (ra->n_request_mirror_policies)
+        log_info(LOG, "%s: request mirroring is ignored", what);
+    switch (ra->cluster_not_found_response_code) {
+    case ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__CLUSTER_NOT_FOUND_RESPONSE_CODE__NOT_FOUND:
+        dr->cluster_not_found_status = 404;
+        break;
+    case ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__CLUSTER_NOT_FOUND_RESPONSE_CODE__INTERNAL_SERVER_ERROR:
+        dr->cluster_not_found_status = 500;
+        break;
+    default:
+        dr->cluster_not_found_status = 503;
+    }
     if (ra->cluster_specifier_case ==
         ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__CLUSTER_SPECIFIER_CLUSTER) {
         dr->cluster = xstrdup(ra->cluster ? ra->cluster : "");

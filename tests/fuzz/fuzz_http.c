@@ -36,6 +36,9 @@ static void setup(void)
     r = dp_http_add_route(vh, DP_HTTP_PATH_PREFIX, "/", "d");
     dp_http_route_add_header(r, "x-user", DP_HTTP_MATCH_REGEX, "u-[a-z]*")->ignore_case = 1;
     dp_http_route_add_header(r, ":method", DP_HTTP_MATCH_EXACT, "POST")->invert = 1;
+    r = dp_http_add_route(vh, DP_HTTP_PATH_PREFIX, "/q", "q");
+    dp_http_route_add_query(r, "v", DP_HTTP_MATCH_REGEX, "[0-9]+");
+    dp_http_route_add_query(r, "debug", DP_HTTP_MATCH_PRESENT, NULL);
     dp_http_add_route(vh, DP_HTTP_PATH_PREFIX, "/", "e");
     struct err e;
     if (dp_http_routes_new(g_m, &g_r, &e) != 0)

@@ -389,3 +389,38 @@ TEST(http_codec_add_header)
     ASSERT_STR_EQ(tight, "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
     dp_http_codec_free(h);
 }
+
+/* RouteMatch.query_parameters: present, exact, regex, on the raw query. */
+TEST(http_route_query_parameters)
+{
+    struct dp_http_conn_manager *m = calloc(1, sizeof(*m));
+    struct dp_http_vhost *vh = dp_http_add_vhost(&m->route_config, "any");
+    dp_http_vhost_add_domain(vh, "*");
+    struct dp_http_route *r = dp_http_add_route(vh, DP_HTTP_PATH_PREFIX, "/", "exact");
+    dp_http_route_add_query(r, "v", DP_HTTP_MATCH_EXACT, "2");
+    r = dp_http_add_route(vh, DP_HTTP_PATH_PREFIX, "/", "regex");
+    dp_http_route_add_query(r, "user", DP_HTTP_MATCH_REGEX, "u-[0-9]+");
+    r = dp_http_add_route(vh, DP_HTTP_PATH_PREFIX, "/", "present");
+    dp_http_route_add_query(r, "debug", DP_HTTP_MATCH_PRESENT, NULL);
+    dp_http_add_route(vh, DP_HTTP_PATH_PREFIX, "/", "default");
+    struct dp_http_routes *t = NULL;
+    struct err e = {{0}};
+    ASSERT_INT_EQ(dp_http_routes_new(m, &t, &e), 0);
+    static const struct {
+        const char *path, *want;
+    } cases[] = {
+        {"/a?v=2", "exact"},       {"/a?x=1&v=2", "exact"},      {"/a?v=22", "default"},
+        {"/a?v=1&v=2", "default"}, /* the first value counts */
+        {"/a?user=u-42", "regex"}, {"/a?user=u-42x", "default"}, {"/a?debug", "present"},
+        {"/a?debug=", "present"},  {"/a?debugger=1", "default"}, {"/a", "default"},
+        {"/a?v=2#frag", "exact"},  {"/v=2", "default"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct route_case c = {"GET", cases[i].path, "h", 0, 0, 0, 0, cases[i].want};
+        const char *got = pick(t, &c);
+        if (!got || strcmp(got, cases[i].want) != 0)
+            TEST_FAIL_("%s: got %s, want %s", cases[i].path, got ? got : "(none)", cases[i].want);
+    }
+    dp_http_routes_free(t);
+    dp_http_conn_manager_free(m);
+}

@@ -593,6 +593,17 @@ TEST(xds_map_http_connection_manager)
     routes[2]->route->retry_policy->retry_on = pb_strdup(&a, "connect-failure,gateway-error");
     routes[2]->route->retry_policy->num_retries = pb_u32(&a, 4);
     routes[3] = route_prefix(&a, "/", "backend");
+    routes[3]->match->n_query_parameters = 1;
+    routes[3]->match->query_parameters = pb_alloc(&a, sizeof(void *));
+    routes[3]->match->query_parameters[0] =
+        PB_NEW(&a, Envoy__Config__Route__V3__QueryParameterMatcher,
+               ENVOY__CONFIG__ROUTE__V3__QUERY_PARAMETER_MATCHER__INIT);
+    routes[3]->match->query_parameters[0]->name = pb_strdup(&a, "v");
+    routes[3]->match->query_parameters[0]->query_parameter_match_specifier_case =
+        ENVOY__CONFIG__ROUTE__V3__QUERY_PARAMETER_MATCHER__QUERY_PARAMETER_MATCH_SPECIFIER_STRING_MATCH;
+    routes[3]->match->query_parameters[0]->string_match = pb_exact(&a, "2");
+    routes[3]->route->cluster_not_found_response_code =
+        ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__CLUSTER_NOT_FOUND_RESPONSE_CODE__NOT_FOUND;
 
     Envoy__Config__Route__V3__VirtualHost *vh = PB_NEW(
         &a, Envoy__Config__Route__V3__VirtualHost, ENVOY__CONFIG__ROUTE__V3__VIRTUAL_HOST__INIT);
@@ -685,6 +696,11 @@ TEST(xds_map_http_connection_manager)
     ASSERT_STR_EQ(r[2].retry_on, "connect-failure,gateway-error");
     ASSERT_INT_EQ(r[2].num_retries, 4);
     ASSERT_INT_EQ(r[3].timeout_ms, 0);
+    ASSERT_INT_EQ(r[3].match.n_query, 1);
+    ASSERT_STR_EQ(r[3].match.query[0].name, "v");
+    ASSERT_INT_EQ(r[3].match.query[0].kind, DP_HTTP_MATCH_EXACT);
+    ASSERT_INT_EQ(r[3].cluster_not_found_status, 404);
+    ASSERT_INT_EQ(r[1].cluster_not_found_status, 503);
     ASSERT(!r[3].retry_on);
     /* The listener dump shows the HCM (and so does its fingerprint). */
     char *dump = dp_config_dump_json(cfg);
@@ -774,6 +790,29 @@ TEST(xds_map_refusals)
     fs1[0] = filter(&a, "envoy.filters.network.http_connection_manager", XDS_URL_HCM, &hcm2->base);
     expect_refused(&listener(&a, "l1b", NULL, fs1, 1)->base, DP_XDS_LDS,
                    "HTTP filter envoy.filters.http.lua");
+    /* A path rewrite (TrafficRoute modify, MeshHTTPRoute URLRewrite). */
+    Hcm *hcm3 = hcm_new(&a, NULL);
+    Envoy__Config__Route__V3__VirtualHost *vh3 = PB_NEW(
+        &a, Envoy__Config__Route__V3__VirtualHost, ENVOY__CONFIG__ROUTE__V3__VIRTUAL_HOST__INIT);
+    vh3->name = pb_strdup(&a, "v");
+    vh3->n_domains = 1;
+    vh3->domains = pb_alloc(&a, sizeof(char *));
+    vh3->domains[0] = pb_strdup(&a, "*");
+    vh3->n_routes = 1;
+    vh3->routes = pb_alloc(&a, sizeof(void *));
+    vh3->routes[0] = route_prefix(&a, "/", "backend");
+    vh3->routes[0]->route->prefix_rewrite = pb_strdup(&a, "/new");
+    hcm3->route_specifier_case =
+        ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__ROUTE_SPECIFIER_ROUTE_CONFIG;
+    hcm3->route_config = PB_NEW(&a, Envoy__Config__Route__V3__RouteConfiguration,
+                                ENVOY__CONFIG__ROUTE__V3__ROUTE_CONFIGURATION__INIT);
+    hcm3->route_config->n_virtual_hosts = 1;
+    hcm3->route_config->virtual_hosts = pb_alloc(&a, sizeof(void *));
+    hcm3->route_config->virtual_hosts[0] = vh3;
+    Envoy__Config__Listener__V3__Filter **fs3 = pb_alloc(&a, sizeof(void *));
+    fs3[0] = filter(&a, "envoy.filters.network.http_connection_manager", XDS_URL_HCM, &hcm3->base);
+    expect_refused(&listener(&a, "l1c", NULL, fs3, 1)->base, DP_XDS_LDS,
+                   "path and host rewrites are not supported");
 
     /* An empty principal set, and principals nested too deep. */
     Envoy__Config__Rbac__V3__Principal **ps = pb_alloc(&a, sizeof(void *));
