@@ -39,7 +39,7 @@ nginx -c "$T/nginx/nginx.conf" -p "$T/nginx" >"$T/nginx/out.log" 2>&1 &
 PIDS+=($!)
 start_dp backend default "$(dp_yaml 127.0.0.3 17001 backend 7001 "" "kuma.io/protocol=http2")"
 start_dp web default "$(dp_yaml 127.0.0.2 17002 web 7002 "27001:backend")"
-hcm() { dp_config web | grep -q 'envoy.filters.network.http_connection_manager'; }
+hcm() { local c; c=$(dp_config web); [[ $c == *envoy.filters.network.http_connection_manager* ]]; }
 wait_for "the HTTP outbound listener" 100 hcm
 h2() { curl -s -m 3 --http2-prior-knowledge "http://127.0.0.2:27001/$1"; }
 ready() { [ "$(h2 ready)" = "h2 HTTP/2.0 /ready" ]; }

@@ -22,8 +22,7 @@ code() { curl -s -m 3 -o "$T/body" -w '%{http_code}' "http://$1/x"; }
 denied() { [ "$(code 127.0.0.2:27001)" = 403 ]; }
 wait_for "deny-all as HTTP RBAC" 100 denied
 assert_eq "$(cat "$T/body")" "RBAC: access denied" "403 body"
-hrbac() { dp_config backend | grep -q 'envoy.filters.http.rbac'; }
-hrbac || fail "no envoy.filters.http.rbac in the inbound"
+assert_contains "$(dp_config backend)" 'envoy.filters.http.rbac' "HTTP RBAC in the inbound"
 
 api PUT /meshes/default/meshtrafficpermissions/mtp '{"type":"MeshTrafficPermission","mesh":"default","name":"mtp","spec":{"targetRef":{"kind":"MeshService","name":"backend"},"from":[{"targetRef":{"kind":"MeshService","name":"web"},"default":{"action":"Allow"}}]}}'
 [ "$HTTP_STATUS" = 201 ] || fail "MeshTrafficPermission: $HTTP_STATUS $BODY"

@@ -30,7 +30,7 @@ api PUT /meshes/default/traffic-routes/by-path '{"type":"TrafficRoute","mesh":"d
 case "$HTTP_STATUS" in 200 | 201) ;; *) fail "TrafficRoute: $HTTP_STATUS $BODY" ;; esac
 
 # The outbound is an HTTP connection manager once the route arrives.
-hcm() { dp_config web | grep -q 'envoy.filters.network.http_connection_manager'; }
+hcm() { local c; c=$(dp_config web); [[ $c == *envoy.filters.network.http_connection_manager* ]]; }
 wait_for "the HTTP outbound listener" 100 hcm
 routed() { [ "$(curl -s -m 2 http://127.0.0.2:27001/v2/x)" = "v2 GET /v2/x" ]; }
 wait_for "the path routes" 100 routed

@@ -17,7 +17,7 @@ PIDS+=($!)
 wait_for "http workload" 50 grep -q listening "$T/wl-b1.log"
 start_dp backend default "$(dp_yaml 127.0.0.3 17001 backend 7001 "" "kuma.io/protocol=http")"
 start_dp web default "$(dp_yaml 127.0.0.2 17002 web 7002 "27001:backend")"
-hcm() { dp_config web | grep -q 'envoy.filters.network.http_connection_manager'; }
+hcm() { local c; c=$(dp_config web); [[ $c == *envoy.filters.network.http_connection_manager* ]]; }
 wait_for "the HTTP outbound listener" 100 hcm
 ready() { [ "$(curl -s -m 2 http://127.0.0.2:27001/ready)" = "b1 GET /ready" ]; }
 wait_for "the route" 100 ready
