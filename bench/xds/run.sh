@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # xDS fleet benchmark: starts the release kuma-cp (build/kuma-cp) with a
-# memory store and authn none, runs bench/xds/fleet.js with N proxies, and
-# reports its figures plus kuma-cp's peak RSS and idle CPU.
+# memory store and authn none, runs a simulated fleet of N proxies against
+# it, and reports the fleet's figures plus kuma-cp's peak RSS and idle CPU.
 #   N=10000 bash bench/xds/run.sh      (MTLS=1 for an mTLS mesh, PERF=cold|policy
 #   to profile kuma-cp during that phase)
+# FLEET=c (default) runs build/bench-xds-fleet (bench/xds/fleet.c, `make
+# bench-xds-fleet`; one TLS connection per proxy unless CHANNELS is set),
+# FLEET=node runs bench/xds/fleet.js (50 connections, Node's gRPC). Both take
+# the same environment (N, SERVICES, OUTBOUNDS, CHANNELS, MTLS, IDLE_S) and
+# print the same phase markers and RESULT line.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=${BIN:-$PWD/build}
@@ -37,8 +42,14 @@ perf_stop() {
     kill -INT "$PERF_PID"; wait "$PERF_PID" 2>/dev/null || true
     PERF_PID=
 }
-N=$N XDS_ADDR=$XDS CP_URL=$API XDS_CA="$W/kuma-cp.crt" node --max-old-space-size=4096 \
-    bench/xds/fleet.js | while read -r line; do
+case "${FLEET:-c}" in
+c)
+    [ -x "$BIN/bench-xds-fleet" ] || { echo "$BIN/bench-xds-fleet missing: make bench-xds-fleet" >&2; exit 1; }
+    FLEET_CMD=("$BIN/bench-xds-fleet") ;;
+node) FLEET_CMD=(node --max-old-space-size=4096 bench/xds/fleet.js) ;;
+*) echo "FLEET: c or node" >&2; exit 1 ;;
+esac
+N=$N XDS_ADDR=$XDS CP_URL=$API XDS_CA="$W/kuma-cp.crt" "${FLEET_CMD[@]}" | while read -r line; do
     case "$line" in
     COLD_BEGIN) echo "$(ticks)" >"$W/cold0"; perf_start cold ;;
     COLD_END) echo "$(ticks)" >"$W/cold1"; perf_stop ;;
