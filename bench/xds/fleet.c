@@ -37,6 +37,7 @@
  * PERF (longer pauses before the timed phases, for perf to attach).
  */
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
@@ -95,8 +96,9 @@ struct proxy {
     grpc_metadata_array imd, tmd;
     grpc_status_code status;
     grpc_slice details;
-    unsigned acked; /* types ACKed on this stream */
-    int counted;    /* counted in `complete` */
+    unsigned acked;  /* types ACKed on this stream */
+    int counted;     /* counted in `complete` */
+    int64_t done_ns; /* when it was (read by the main thread once all are) */
     char version[NT][40];
     /* Read by the main thread while the stream runs. */
     atomic_uint vcount[NT]; /* version changes seen */
@@ -171,6 +173,27 @@ static int env_int(const char *k, int def)
     if (*end || x < 0 || x > 10000000)
         die("%s: not a count: \"%s\"", k, v);
     return (int)x;
+}
+
+/* Abseil built without NDEBUG (Debian's) checks every absl::Mutex lock for
+ * deadlock cycles in one global graph under one global lock; gRPC locks
+ * several mutexes per call and per connection, so with thousands of
+ * connections that graph cost a tenth of the fleet's CPU. Turn the check off
+ * when the library has it (absl::SetMutexDeadlockDetectionMode(kIgnore);
+ * looked up by name: C cannot name it, and the inline namespace varies). */
+static void absl_deadlock_detection_off(void)
+{
+    static const char *const names[] = {
+        "_ZN4absl7debian329SetMutexDeadlockDetectionModeENS0_15OnDeadlockCycleE",
+        "_ZN4absl29SetMutexDeadlockDetectionModeENS_15OnDeadlockCycleE",
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        void *f = dlsym(RTLD_DEFAULT, names[i]);
+        if (f) {
+            ((void (*)(int))f)(0); /* OnDeadlockCycle::kIgnore */
+            return;
+        }
+    }
 }
 
 /* ---- REST (libcurl) ----------------------------------------------------------------------- */
@@ -483,6 +506,7 @@ static void *cq_main(void *arg)
                     p->acked |= 1u << m->type;
                     if (!p->counted && (p->acked & g.want) == g.want) {
                         p->counted = 1;
+                        p->done_ns = now_ns();
                         atomic_fetch_add(&g.complete, 1);
                     }
                 }
@@ -555,14 +579,14 @@ static void channels_create(void)
         args[na++].value.integer = 64 << 20;
         char target[128];
         if (g.addrs > 1) {
-            snprintf(target, sizeof(target), "127.0.0.%d%s", 1 + c % g.addrs, colon);
+            snprintf(target, sizeof(target), "ipv4:127.0.0.%d%s", 1 + c % g.addrs, colon);
             /* kuma-cp's certificate names localhost and its interfaces'
              * addresses, not 127.0.0.2 and up. */
             args[na].type = GRPC_ARG_STRING;
             args[na].key = (char *)GRPC_SSL_TARGET_NAME_OVERRIDE_ARG;
             args[na++].value.string = (char *)"localhost";
         } else {
-            snprintf(target, sizeof(target), "%s", g.xds);
+            snprintf(target, sizeof(target), "%s%s", loopback ? "ipv4:" : "", g.xds);
         }
         grpc_channel_args ca = {(size_t)na, args};
         g.ch[c] = grpc_channel_create(target, g.creds, &ca);
@@ -648,14 +672,27 @@ static double pct(double *v, int n, double q)
     return v[k < n ? k : n - 1];
 }
 
-static double open_all(void)
+/* Opens every stream; returns the time until the last proxy is complete,
+ * and in q[0..2] when 10%, 50% and 90% of them were. */
+static double open_all(double q[3])
 {
     int64_t t0 = now_ns();
     for (int i = 0; i < g.n; i++)
         proxy_open(&g.px[i]);
     if (wait_until(all_complete, NULL, "every proxy to ACK every type") < 0)
         exit(1);
-    return (double)(now_ns() - t0) / 1e6;
+    double total = (double)(now_ns() - t0) / 1e6;
+    double *v = xcalloc_((size_t)g.n, sizeof(double));
+    for (int i = 0; i < g.n; i++) {
+        pthread_mutex_lock(&g.px[i].mu);
+        v[i] = (double)(g.px[i].done_ns - t0) / 1e6;
+        pthread_mutex_unlock(&g.px[i].mu);
+    }
+    q[0] = pct(v, g.n, 0.1);
+    q[1] = pct(v, g.n, 0.5);
+    q[2] = pct(v, g.n, 0.9);
+    free(v);
+    return total;
 }
 
 static void close_all(void)
@@ -723,6 +760,8 @@ int main(void)
             die("XDS_CA %s: empty", ca_path);
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (!getenv("ABSL_DEADLOCK_CHECK"))
+        absl_deadlock_detection_off();
     grpc_init();
     g.creds = g.ca ? grpc_ssl_credentials_create(g.ca, NULL, NULL, NULL)
                    : grpc_insecure_credentials_create();
@@ -768,7 +807,8 @@ int main(void)
     puts("COLD_BEGIN");
     sleep_ms(g.perf ? 2500 : 50); /* run.sh samples kuma-cp's CPU (and starts perf) */
     double c0 = cpu_ms();
-    double cold_ms = open_all();
+    double cq[3], sq[3];
+    double cold_ms = open_all(cq);
     double cold_cpu = cpu_ms() - c0;
     puts("COLD_END");
 
@@ -840,21 +880,23 @@ int main(void)
     }
     sleep_ms(200);
     c0 = cpu_ms();
-    double storm_ms = open_all();
+    double storm_ms = open_all(sq);
     double storm_cpu = cpu_ms() - c0;
 
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("RESULT {\"fleet\":\"c\",\"n\":%d,\"services\":%d,\"channels\":%d,\"threads\":%d,"
-           "\"create_s\":%.3f,\"cold_ms\":%.1f,\"cold_client_cpu_ms\":%.0f,"
+           "\"create_s\":%.3f,\"cold_ms\":%.1f,\"cold_p10_p50_p90_ms\":[%.0f,%.0f,%.0f],"
+           "\"cold_client_cpu_ms\":%.0f,"
            "\"policy_p50_ms\":%.1f,\"policy_p99_ms\":%.1f,\"policy_max_ms\":%.1f,"
            "\"policy_client_cpu_ms\":%.0f,\"churn_callers\":%d,\"churn_received\":%d,"
            "\"churn_p99_ms\":%.1f,\"idle_client_cpu_ms\":%.0f,\"storm\":\"%s\",\"storm_ms\":%.1f,"
+           "\"storm_p10_p50_p90_ms\":[%.0f,%.0f,%.0f],"
            "\"storm_client_cpu_ms\":%.0f,\"responses\":%ld,\"acks\":%ld,\"bad_responses\":%ld,"
            "\"stream_errors\":%ld,\"client_rss_mb\":%.0f}\n",
-           g.n, g.services, g.channels, g.threads, create_s, cold_ms, cold_cpu, pol_p50, pol_p99,
-           pol_max, pol_cpu, nc, received, churn_p99, idle_cpu,
-           g.storm_reconnect ? "reconnect" : "streams", storm_ms, storm_cpu,
+           g.n, g.services, g.channels, g.threads, create_s, cold_ms, cq[0], cq[1], cq[2], cold_cpu,
+           pol_p50, pol_p99, pol_max, pol_cpu, nc, received, churn_p99, idle_cpu,
+           g.storm_reconnect ? "reconnect" : "streams", storm_ms, sq[0], sq[1], sq[2], storm_cpu,
            atomic_load(&g.responses), atomic_load(&g.acks), atomic_load(&g.bad_responses),
            atomic_load(&g.stream_errors), (double)ru.ru_maxrss / 1024);
 

@@ -20,8 +20,8 @@ KUMA_GENERAL_WORK_DIR=$W KUMA_STORE_TYPE=memory KUMA_API_SERVER_HTTP_INTERFACE=1
     KUMA_API_SERVER_HTTP_PORT=0 KUMA_API_SERVER_HTTPS_PORT=0 KUMA_DIAGNOSTICS_SERVER_PORT=0 \
     KUMA_DP_SERVER_PORT=0 KUMA_MONITORING_ASSIGNMENT_SERVER_PORT=0 \
     KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE=none KUMA_LOG_LEVEL=${LOG_LEVEL:-warn} \
-    ${GEN_THREADS:+KUMA_XDS_SERVER_GENERATION_THREADS=$GEN_THREADS} \
-    "$BIN/kuma-cp" run >"$W/cp.log" 2>&1 &
+    env ${GEN_THREADS:+KUMA_XDS_SERVER_GENERATION_THREADS=$GEN_THREADS} \
+    ${CP_TUNABLES:+GLIBC_TUNABLES=$CP_TUNABLES} "$BIN/kuma-cp" run >"$W/cp.log" 2>&1 &
 CP=$!
 for _ in $(seq 100); do [ -s "$W/listeners" ] && break; sleep 0.1; done
 sleep 0.5
@@ -33,7 +33,7 @@ HZ=$(getconf CLK_TCK)
 # $PERF_OUT (default /tmp/xds-<phase>.perf.data).
 perf_start() {
     [ "${PERF:-}" = "$1" ] || return 0
-    perf record -F 1999 -g -p "$CP" -o "${PERF_OUT:-/tmp/xds-$1.perf.data}" >/dev/null 2>&1 &
+    perf record -F ${PERF_FREQ:-1999} ${PERF_CALLGRAPH:--g} -p "$CP" -o "${PERF_OUT:-/tmp/xds-$1.perf.data}" >/dev/null 2>&1 &
     PERF_PID=$!
     sleep 2 # perf attaches to every thread before it samples
 }
@@ -49,7 +49,9 @@ c)
 node) FLEET_CMD=(node --max-old-space-size=4096 bench/xds/fleet.js) ;;
 *) echo "FLEET: c or node" >&2; exit 1 ;;
 esac
-N=$N XDS_ADDR=$XDS CP_URL=$API XDS_CA="$W/kuma-cp.crt" "${FLEET_CMD[@]}" | while read -r line; do
+# FLEET_PREFIX: a command to run the fleet under (e.g. "perf record -g -o f.data").
+# shellcheck disable=SC2086
+N=$N XDS_ADDR=$XDS CP_URL=$API XDS_CA="$W/kuma-cp.crt" ${FLEET_PREFIX:-} "${FLEET_CMD[@]}" | while read -r line; do
     case "$line" in
     COLD_BEGIN) echo "$(ticks)" >"$W/cold0"; perf_start cold ;;
     COLD_END) echo "$(ticks)" >"$W/cold1"; perf_stop ;;
