@@ -714,7 +714,7 @@ int main(void)
     g.channels = env_int("CHANNELS", g.n);
     g.threads = env_int("THREADS", 2);
     g.mtls = env_int("MTLS", 0) == 1;
-    g.idle_s = env_int("IDLE_S", 10);
+    g.idle_s = env_int("IDLE_S", 10); /* run.sh samples from 1 s after IDLE_BEGIN */
     g.addrs = env_int("ADDRS", 1);
     g.timeout_s = env_int("TIMEOUT_S", 120);
     g.perf = getenv("PERF") && *getenv("PERF");
@@ -724,8 +724,9 @@ int main(void)
     if (!g.xds || !g.cp)
         die("XDS_ADDR and CP_URL are required");
     if (g.services < 1 || g.channels < 1 || g.channels > g.n || g.threads < 1 ||
-        g.threads > MAX_THREADS || g.addrs < 1 || g.addrs > 254 || g.timeout_s < 1)
-        die("need SERVICES >= 1, 1 <= CHANNELS <= N, 1 <= THREADS <= %d, 1 <= ADDRS <= 254",
+        g.threads > MAX_THREADS || g.addrs < 1 || g.addrs > 254 || g.timeout_s < 1 || g.idle_s < 2)
+        die("need SERVICES >= 1, 1 <= CHANNELS <= N, 1 <= THREADS <= %d, 1 <= ADDRS <= 254, "
+            "IDLE_S >= 2",
             MAX_THREADS);
     g.want = (1u << T_CDS) | (1u << T_EDS) | (1u << T_LDS) | (g.mtls ? 1u << T_SDS : 0);
 

@@ -58,7 +58,9 @@ N=$N XDS_ADDR=$XDS CP_URL=$API XDS_CA="$W/kuma-cp.crt" ${FLEET_PREFIX:-} "${FLEE
     POLICY_BEGIN) echo "$(ticks)" >"$W/pol0"; perf_start policy ;;
     POLICY_END) echo "$(ticks)" >"$W/pol1"; perf_stop ;;
     IDLE_BEGIN) sleep 1; echo "$(ticks) $(date +%s.%N)" >"$W/idle0" ;;
-    IDLE_END) echo "$(ticks) $(date +%s.%N)" >"$W/idle1" ;;
+    IDLE_END)
+        echo "$(ticks) $(date +%s.%N)" >"$W/idle1"
+        awk '/VmRSS/{printf "%.1f", $2/1024}' "/proc/$CP/status" >"$W/idle_rss" ;;
     *) echo "$line" ;;
     esac
 done
@@ -68,4 +70,5 @@ echo "cold_server_cpu_ms $(( ($(cat "$W/cold1") - $(cat "$W/cold0")) * 1000 / HZ
 echo "policy_server_cpu_ms $(( ($(cat "$W/pol1") - $(cat "$W/pol0")) * 1000 / HZ ))"
 echo "idle_cpu_percent $(echo "scale=2; 100*($t1-$t0)/$HZ/($s1-$s0)" | bc)"
 echo "peak_rss_mb $(awk '/VmHWM/{printf "%.1f", $2/1024}' "/proc/$CP/status")"
+echo "idle_rss_mb $(cat "$W/idle_rss")"
 echo "threads $(awk '/Threads/{print $2}' "/proc/$CP/status")"
