@@ -14,7 +14,7 @@ cd "$(dirname "$0")/../.."
 BIN=${BIN:-$PWD/build}
 N=${N:-1000}
 W=$(mktemp -d /tmp/bench-xds-XXXXXX)
-trap 'kill $CP 2>/dev/null; wait $CP 2>/dev/null; grep -E "snapshot in" "$W/cp.log" | tail -4 >&2; rm -rf "$W"' EXIT
+trap 'kill $CP 2>/dev/null; wait $CP 2>/dev/null; [ -z "${CP_LOG:-}" ] || cp "$W/cp.log" "$CP_LOG"; grep -E "snapshot in" "$W/cp.log" | tail -4 >&2; rm -rf "$W"' EXIT
 ulimit -n 65536 2>/dev/null || true
 KUMA_GENERAL_WORK_DIR=$W KUMA_STORE_TYPE=memory KUMA_API_SERVER_HTTP_INTERFACE=127.0.0.1 \
     KUMA_API_SERVER_HTTP_PORT=0 KUMA_API_SERVER_HTTPS_PORT=0 KUMA_DIAGNOSTICS_SERVER_PORT=0 \
