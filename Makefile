@@ -57,7 +57,7 @@ $(PROTO_C): $(B)/gen/.stamp ;
 $(call obj,$(XDS_SRC) $(TEST_SRC) src/cmd/kuma-cp.c): $(B)/gen/.stamp
 $(call obj,$(XDS_SRC) $(TEST_SRC) src/cmd/kuma-cp.c $(PROTO_C)): CFLAGS += -I$(B)/gen $(XDS_CFLAGS)
 
-all: $(B)/kuma-cp $(B)/kumactl $(B)/kuma-dp $(B)/dptool
+all: $(B)/kuma-cp $(B)/kumactl $(B)/kuma-dp $(B)/dptool $(B)/bench-xds-fleet
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -14,7 +14,13 @@ cd "$(dirname "$0")/../.."
 BIN=${BIN:-$PWD/build}
 N=${N:-1000}
 W=$(mktemp -d /tmp/bench-xds-XXXXXX)
-trap 'kill $CP 2>/dev/null; wait $CP 2>/dev/null; [ -z "${CP_LOG:-}" ] || cp "$W/cp.log" "$CP_LOG"; grep -E "snapshot in" "$W/cp.log" | tail -4 >&2; rm -rf "$W"' EXIT
+cleanup() {
+    [ -z "${CP:-}" ] || { kill "$CP" 2>/dev/null; wait "$CP" 2>/dev/null || true; }
+    [ -z "${CP_LOG:-}" ] || cp "$W/cp.log" "$CP_LOG" || true
+    { grep -E "snapshot in" "$W/cp.log" || true; } | tail -4 >&2
+    rm -rf "$W"
+}
+trap cleanup EXIT
 ulimit -n 65536 2>/dev/null || true
 KUMA_GENERAL_WORK_DIR=$W KUMA_STORE_TYPE=memory KUMA_API_SERVER_HTTP_INTERFACE=127.0.0.1 \
     KUMA_API_SERVER_HTTP_PORT=0 KUMA_API_SERVER_HTTPS_PORT=0 KUMA_DIAGNOSTICS_SERVER_PORT=0 \
@@ -68,7 +74,7 @@ read -r t0 s0 <"$W/idle0"
 read -r t1 s1 <"$W/idle1"
 echo "cold_server_cpu_ms $(( ($(cat "$W/cold1") - $(cat "$W/cold0")) * 1000 / HZ ))"
 echo "policy_server_cpu_ms $(( ($(cat "$W/pol1") - $(cat "$W/pol0")) * 1000 / HZ ))"
-echo "idle_cpu_percent $(echo "scale=2; 100*($t1-$t0)/$HZ/($s1-$s0)" | bc)"
+echo "idle_cpu_percent $(awk -v a="$t0" -v b="$t1" -v hz="$HZ" -v x="$s0" -v y="$s1" 'BEGIN{printf "%.2f", 100*(b-a)/hz/(y-x)}')"
 echo "peak_rss_mb $(awk '/VmHWM/{printf "%.1f", $2/1024}' "/proc/$CP/status")"
 echo "idle_rss_mb $(cat "$W/idle_rss")"
 echo "threads $(awk '/Threads/{print $2}' "/proc/$CP/status")"
