@@ -32,7 +32,9 @@
  *
  * Env: XDS_ADDR host:port, CP_URL, XDS_CA (PEM file; unset = plaintext), N,
  * SERVICES (N/10), OUTBOUNDS (5), CHANNELS (N), THREADS (2), MTLS, IDLE_S
- * (10), ADDRS (1: with more, channel c connects to 127.0.0.(1 + c % ADDRS),
+ * (10), RDS (1: subscribe to RDS too, and wait for it), PROTOCOL (a
+ * kuma.io/protocol tag on every inbound, e.g. http; default none: TCP),
+ * ADDRS (1: with more, channel c connects to 127.0.0.(1 + c % ADDRS),
  * for when one address runs out of ephemeral ports), STORM, TIMEOUT_S (120),
  * PERF (longer pauses before the timed phases, for perf to attach).
  */
@@ -62,11 +64,12 @@
     "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources"
 #define MAX_THREADS 16
 
-enum { T_CDS, T_EDS, T_LDS, T_SDS, NT };
+enum { T_CDS, T_EDS, T_LDS, T_RDS, T_SDS, NT };
 static const char *const type_url[NT] = {
     "type.googleapis.com/envoy.config.cluster.v3.Cluster",
     "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment",
     "type.googleapis.com/envoy.config.listener.v3.Listener",
+    "type.googleapis.com/envoy.config.route.v3.RouteConfiguration",
     "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret",
 };
 
@@ -109,6 +112,7 @@ struct proxy {
 static struct {
     int n, services, outbounds, channels, threads, mtls, idle_s, addrs, timeout_s, perf;
     int storm_reconnect;
+    const char *protocol; /* kuma.io/protocol of every inbound, NULL = none (TCP) */
     unsigned want;
     const char *xds, *cp;
     char *ca;
@@ -252,8 +256,9 @@ static char *dp_json(int i, const char *address)
     int n = snprintf(b, cap,
                      "{\"type\":\"Dataplane\",\"mesh\":\"default\",\"name\":\"dp-%d\","
                      "\"networking\":{\"address\":\"%s\",\"inbound\":[{\"port\":8080,"
-                     "\"tags\":{\"kuma.io/service\":\"svc-%d\"}}],\"outbound\":[",
-                     i, address, i % g.services);
+                     "\"tags\":{\"kuma.io/service\":\"svc-%d\"%s%s%s}}],\"outbound\":[",
+                     i, address, i % g.services, g.protocol ? ",\"kuma.io/protocol\":\"" : "",
+                     g.protocol ? g.protocol : "", g.protocol ? "\"" : "");
     for (int k = 1; k <= g.outbounds; k++)
         n += snprintf(b + n, cap - (size_t)n,
                       "%s{\"port\":%d,\"tags\":{\"kuma.io/service\":\"svc-%d\"}}", k > 1 ? "," : "",
@@ -728,7 +733,12 @@ int main(void)
         die("need SERVICES >= 1, 1 <= CHANNELS <= N, 1 <= THREADS <= %d, 1 <= ADDRS <= 254, "
             "IDLE_S >= 2",
             MAX_THREADS);
-    g.want = (1u << T_CDS) | (1u << T_EDS) | (1u << T_LDS) | (g.mtls ? 1u << T_SDS : 0);
+    g.want = (1u << T_CDS) | (1u << T_EDS) | (1u << T_LDS) | (g.mtls ? 1u << T_SDS : 0) |
+             (env_int("RDS", 0) == 1 ? 1u << T_RDS : 0);
+    g.protocol = getenv("PROTOCOL") && *getenv("PROTOCOL") ? getenv("PROTOCOL") : NULL;
+    if (g.protocol &&
+        strspn(g.protocol, "abcdefghijklmnopqrstuvwxyz0123456789") != strlen(g.protocol))
+        die("PROTOCOL: want a protocol name such as http, got \"%s\"", g.protocol);
 
     /* One socket per channel, plus gRPC's own descriptors. */
     struct rlimit rl;
