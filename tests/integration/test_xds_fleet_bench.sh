@@ -33,17 +33,18 @@ callers() {
     echo "$c"
 }
 
-run_bench plaintext N=60 STORM=reconnect
-assert_eq "$(field n)" "60" "plaintext: proxies"
-assert_eq "$(field channels)" "60" "plaintext: one channel per proxy by default"
+# 100 proxies: the policy change pushes them as one batch on several threads.
+run_bench plaintext N=100 STORM=reconnect
+assert_eq "$(field n)" "100" "plaintext: proxies"
+assert_eq "$(field channels)" "100" "plaintext: one channel per proxy by default"
 assert_eq "$(field stream_errors)" "0" "plaintext: no stream failed"
 assert_eq "$(field bad_responses)" "0" "plaintext: every response decoded"
-# 60 proxies x 3 types twice (cold, storm) + CDS and LDS after the policy +
+# 100 proxies x 3 types twice (cold, storm) + CDS and LDS after the policy +
 # EDS to the callers of svc-0 + LDS to dp-0 itself (its inbound moved).
-callers=$(callers 60 6)
-assert_eq "$(field churn_callers)" "$callers" "plaintext: callers of svc-0 among 60 proxies"
+callers=$(callers 100 10)
+assert_eq "$(field churn_callers)" "$callers" "plaintext: callers of svc-0 among 100 proxies"
 assert_eq "$(field churn_received)" "$callers" "plaintext: only the callers got a new EDS"
-assert_eq "$(field responses)" "$((60 * 3 * 2 + 60 * 2 + callers + 1))" "plaintext: responses"
+assert_eq "$(field responses)" "$((100 * 3 * 2 + 100 * 2 + callers + 1))" "plaintext: responses"
 assert_eq "$(field acks)" "$(field responses)" "plaintext: every response ACKed"
 assert_eq "$(field storm)" "reconnect" "plaintext: storm remade the connections"
 for k in cold_ms policy_p99_ms storm_ms; do
