@@ -239,8 +239,8 @@ void xds_crossmesh_load(struct store *st, struct xds_mesh_snapshot *s)
         if (eb && *eb) {
             struct err ce = {0};
             if (xds_snapshot_load_ca_cert(st, meshes[i], &cas[i], &ce) < 0)
-                log_warn("xds", "mesh %s: cross-mesh outbounds to mesh %s: %s", s->mesh,
-                         wanted[i], ce.msg);
+                log_warn("xds", "mesh %s: cross-mesh outbounds to mesh %s: %s", s->mesh, wanted[i],
+                         ce.msg);
             in[i].ca_cert_pem = cas[i];
         }
     }
@@ -265,8 +265,7 @@ int xds_crossmesh_depends_on(const struct xds_mesh_snapshot *s, const char *mesh
     return s && mesh && xds_crossmesh_find(s, mesh) != NULL;
 }
 
-const struct xds_cross_mesh *xds_crossmesh_find(const struct xds_mesh_snapshot *s,
-                                                const char *mesh)
+const struct xds_cross_mesh *xds_crossmesh_find(const struct xds_mesh_snapshot *s, const char *mesh)
 {
     size_t lo = 0, hi = s->n_cross;
     while (lo < hi) {

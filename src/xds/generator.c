@@ -1937,9 +1937,18 @@ static void gen_builtin_gateway(struct gen *g)
                      json_integer_value(json_object_get(o, "port")) == port &&
                      json_is_true(json_object_get(o, "crossMesh"));
         }
-        if (cross && g->snap->mtls && g->snap->all_ca_pem)
-            gateway_cross_mesh(g, &a, lis);
-        add_msg(g, XDS_LDS, lname, &lis->base);
+        if (cross && !g->snap->mtls) {
+            /* Kuma fails the gateway's generation with this message; here
+             * the listener is left out and the rest served. */
+            log_warn("xds",
+                     "%s.%s: MeshGateway %s: mTLS must be enabled for crossMesh-enabled "
+                     "MeshGateways",
+                     dp->mesh, dp->name, gw->name);
+        } else {
+            if (cross && g->snap->all_ca_pem)
+                gateway_cross_mesh(g, &a, lis);
+            add_msg(g, XDS_LDS, lname, &lis->base);
+        }
         free(lname);
         free(rname);
         free(hosts);

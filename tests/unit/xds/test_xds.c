@@ -1657,3 +1657,32 @@ TEST(xds_cross_mesh_input_hash_and_dirtying)
     xds_snapshot_unref(s2);
     store_close(st);
 }
+
+/* Kuma: "mTLS must be enabled for crossMesh-enabled MeshGateways"; without
+ * mTLS the crossMesh listener is not served (never as plaintext). */
+TEST(xds_cross_mesh_gateway_needs_mtls)
+{
+    struct resource *dps[] = {res(XM_EDGE1)};
+    struct resource *pols[] = {res(XM_GW_A)};
+    struct resource *mesh = res("type: Mesh\nname: a\n");
+    struct xds_snapshot_input in = {.mesh_name = "a",
+                                    .mesh = mesh,
+                                    .dataplanes = dps,
+                                    .n_dataplanes = 1,
+                                    .policies = pols,
+                                    .n_policies = 1};
+    struct xds_mesh_snapshot *snap = xds_snapshot_build_from(&in);
+    struct xds_proxy_config *cfg = gen_for(snap, "edge-1", 0);
+    int l8080 = 0, l8081 = 0;
+    for (size_t i = 0; i < cfg->sets[XDS_LDS].n; i++) {
+        l8080 |= strstr(cfg->sets[XDS_LDS].v[i].name, ":8080") != NULL;
+        l8081 |= strstr(cfg->sets[XDS_LDS].v[i].name, ":8081") != NULL;
+    }
+    ASSERT(!l8080);
+    ASSERT(l8081);
+    xds_proxy_config_unref(cfg);
+    xds_snapshot_unref(snap);
+    resource_free(mesh);
+    free_all(dps, 1);
+    free_all(pols, 1);
+}
