@@ -1686,3 +1686,79 @@ TEST(xds_cross_mesh_gateway_needs_mtls)
     free_all(dps, 1);
     free_all(pols, 1);
 }
+
+/* Hostile specs on either side never crash and never yield bogus endpoints:
+ * bad listener ports and flags, non-IP gateway addresses, gateways without a
+ * service, non-string tags; an outbound naming its own mesh stays local. */
+TEST(xds_cross_mesh_hostile_specs)
+{
+    struct resource *ma = res(XM_MESH_A);
+    struct resource *gws[] = {
+        res("type: MeshGateway\nmesh: a\nname: g1\nselectors:\n- match:\n"
+            "    kuma.io/service: edge-gateway\ntags: [1, 2]\n"
+            "conf:\n  listeners:\n  - {port: 70000, protocol: HTTP, crossMesh: true}\n"
+            "  - {port: -1, protocol: HTTP, crossMesh: true}\n"
+            "  - {port: abc, protocol: HTTP, crossMesh: true}\n"
+            "  - {port: 8080, protocol: HTTP, crossMesh: 'yes'}\n"
+            "  - {port: 9090, protocol: HTTP, crossMesh: true, tags: {n: 5, ok: v}}\n"
+            "  - 42\n"),
+        res("type: MeshGateway\nmesh: a\nname: g2\nselectors:\n- match:\n"
+            "    kuma.io/service: other-gw\nconf:\n  listeners: {port: 1}\n"),
+    };
+    struct resource *adps[] = {
+        res(XM_EDGE1),
+        res("type: Dataplane\nmesh: a\nname: dns-gw\nnetworking:\n  address: gw.example.com\n"
+            "  gateway:\n    type: BUILTIN\n    tags:\n      kuma.io/service: edge-gateway\n"),
+        res("type: Dataplane\nmesh: a\nname: nosvc\nnetworking:\n  address: 10.1.0.7\n"
+            "  gateway:\n    type: BUILTIN\n    tags:\n      x: y\n"),
+        res("type: Dataplane\nmesh: a\nname: other-gw\nnetworking:\n  address: 10.1.0.8\n"
+            "  gateway:\n    type: BUILTIN\n    tags:\n      kuma.io/service: other-gw\n"),
+    };
+    struct resource *bdps[] = {
+        res("type: Dataplane\nmesh: b\nname: t\nnetworking:\n  address: 10.2.0.9\n"
+            "  outbound:\n"
+            "  - port: 1\n    tags: {kuma.io/service: edge-gateway, kuma.io/mesh: a}\n"
+            "  - port: 2\n    tags: {kuma.io/service: backend, kuma.io/mesh: b}\n"
+            "  - port: 3\n    tags: {kuma.io/service: x, kuma.io/mesh: 5}\n"
+            "  - port: 4\n    service: other-gw\n    tags: {kuma.io/mesh: a}\n"
+            "  - port: 0\n    tags: {kuma.io/service: y, kuma.io/mesh: a}\n")};
+    struct resource *mb = res(XM_MESH_B);
+    struct xds_snapshot_input in = {.mesh_name = "b",
+                                    .mesh = mb,
+                                    .dataplanes = bdps,
+                                    .n_dataplanes = 1,
+                                    .ca_cert_pem = "-----CA B-----\n"};
+    struct xds_mesh_snapshot *b = xds_snapshot_build_from(&in);
+    const struct xds_dataplane *t = xds_snapshot_dataplane(b, "t");
+    ASSERT(t != NULL);
+    ASSERT_INT_EQ(t->n_cross_outbounds, 2); /* ports 1 and 4 */
+    ASSERT_INT_EQ(t->n_outbounds, 2);       /* own mesh named, and a non-string mesh */
+    struct xds_cross_input cin = {.mesh_name = "a",
+                                  .mesh = ma,
+                                  .ca_cert_pem = "-----CA A-----\n",
+                                  .dataplanes = adps,
+                                  .n_dataplanes = 4,
+                                  .gateways = gws,
+                                  .n_gateways = 2};
+    xds_crossmesh_set(b, &cin, 1);
+    const struct xds_cross_mesh *cm = xds_crossmesh_find(b, "a");
+    ASSERT(cm != NULL);
+    ASSERT_INT_EQ(cm->n_eps, 1); /* edge-1 on 9090 only */
+    ASSERT_STR_EQ(cm->eps[0].address, "10.1.0.1");
+    ASSERT_INT_EQ(cm->eps[0].port, 9090);
+    struct xds_proxy_config *cfg = gen_mtls(b, "t");
+    char *text = cfg_text(cfg);
+    ASSERT_STR_CONTAINS(text, "10.1.0.1");
+    ASSERT(strstr(text, "gw.example.com") == NULL);
+    ASSERT(strstr(text, "10.1.0.7") == NULL);
+    ASSERT(strstr(text, "10.1.0.8") == NULL); /* g2 has no crossMesh listener */
+    ASSERT_STR_CONTAINS(text, "other-gw{mesh=a}");
+    free(text);
+    xds_proxy_config_unref(cfg);
+    xds_snapshot_unref(b);
+    resource_free(ma);
+    resource_free(mb);
+    free_all(gws, 2);
+    free_all(adps, 4);
+    free_all(bdps, 1);
+}
