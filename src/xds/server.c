@@ -34,6 +34,7 @@
 #include "ca/workload.h"
 #include "core/types.h"
 #include "mesh/identity.h"
+#include "xds/crossmesh.h"
 #include "xds/hmap.h"
 #include "xds/model.h"
 #include "xds/pb.h"
@@ -1414,6 +1415,23 @@ static void handle_event(struct xds_server *s, const struct event *ev)
             struct mstate *m = v;
             if (m->snap && m->snap->all_ca_pem)
                 m->dirty = 1;
+        }
+    }
+    /* Cross-mesh outbounds (crossmesh.h): a mesh whose dataplanes call
+     * another mesh's cross-mesh gateways is rebuilt when anything of that
+     * mesh changes (its gateway dataplanes, MeshGateways, CA, the Mesh
+     * itself); only its proxies with such outbounds get new output. */
+    {
+        const char *src = ev->type == &TYPE_MESH ? ev->name : ev->mesh;
+        if (src && *src &&
+            (ev->type == &TYPE_MESH || ev->type == &TYPE_DATAPLANE || ev->type == &TYPE_SECRET ||
+             ev->type == &TYPE_MESH_GATEWAY)) {
+            void *v;
+            for (size_t i = 0; hmap_next(&s->meshes, &i, NULL, &v);) {
+                struct mstate *m = v;
+                if (xds_crossmesh_depends_on(m->snap, src))
+                    m->dirty = 1;
+            }
         }
     }
     /* Meshes, dataplanes, the policies the generator reads, and Secrets (a
