@@ -135,6 +135,36 @@ us() { # wrk duration ("123.45us", "1.2ms", "2s") → microseconds
         else if (v ~ /s$/) {sub(/s/,"",v); print v*1000000} else print "NA" }'
 }
 
+# STRACE=1: count the proxies' system calls during each run (strace -c -f)
+# and print them per request; strace slows the proxy, so read only the counts.
+start_strace() {
+    local a="" p
+    for p in "$@"; do a="$a -p $p"; done
+    strace -c -f -o "$W/strace.out" $a 2>/dev/null &
+    ST_PID=$!
+    sleep 0.5
+}
+stop_strace() { # scenario target wrk-output
+    kill -INT "$ST_PID" 2>/dev/null || true
+    wait "$ST_PID" 2>/dev/null || true
+    ST_PID=""
+    local reqs
+    reqs=$(awk '/requests in/{print $1}' <<<"$3")
+    awk -v s="$1" -v t="$2" -v r="$reqs" '
+        $NF ~ /^[a-z_0-9]+$/ && $4 ~ /^[0-9]+$/ && $NF != "total" { n[$NF] = $4; tot += $4 }
+        END { if (!r) exit; line = sprintf("# syscalls/request %s %s: total %.2f", s, t, tot / r);
+              for (k in n) if (n[k] / r >= 0.01) line = line sprintf(" %s=%.2f", k, n[k] / r);
+              print line }' "$W/strace.out"
+}
+
+# SEGS=1: TCP segments sent per request, whole network namespace (client,
+# proxies, backend): 2 per request direct, 4 through one proxy hop without
+# extra ACKs. Run the benchmark in its own namespace.
+tcp_segs() {
+    nstat -az TcpOutSegs TcpExtTCPPureAcks TcpExtDelayedACKs 2>/dev/null |
+        awk '$1=="TcpOutSegs"{a=$2} $1=="TcpExtTCPPureAcks"{b=$2} $1=="TcpExtDelayedACKs"{c=$2} END{print a, b, c}'
+}
+
 run() { # scenario target port pids conns path extra-header
     local scen=$1 target=$2 port=$3 pids=$4 conns=$5 path=$6 hdr=${7:-}
     # ONLY=<regex> limits the runs to matching "scenario target" pairs.
@@ -143,12 +173,22 @@ run() { # scenario target port pids conns path extra-header
     declare -gA BEFORE_EACH
     for p in $pids; do BEFORE_EACH[$p]=$(cpu_of "$p"); done
     before=$(cpu_of $pids)
+    ST_PID=""
+    local segs0=""
+    [ -n "${SEGS:-}" ] && segs0=$(tcp_segs)
+    [ -n "${STRACE:-}" ] && [ "$pids" != 0 ] && start_strace $pids
     if [ -n "$hdr" ]; then
         out=$(taskset -c 1 wrk -t1 -c"$conns" -d"${DUR}s" --latency -H "$hdr" "http://127.0.0.1:$port$path" 2>&1)
     else
         out=$(taskset -c 1 wrk -t1 -c"$conns" -d"${DUR}s" --latency "http://127.0.0.1:$port$path" 2>&1)
     fi
     after=$(cpu_of $pids)
+    [ -n "${ST_PID:-}" ] && stop_strace "$scen" "$target" "$out"
+    if [ -n "$segs0" ]; then
+        awk -v s="$scen" -v t="$target" -v a="$segs0" -v b="$(tcp_segs)" \
+            -v r="$(awk '/requests in/{print $1}' <<<"$out")" \
+            'BEGIN{ split(a, x); split(b, y); printf "# TCP segments/request %s %s: out %.2f, pure ACKs received %.2f, delayed ACKs %.2f\n", s, t, (y[1]-x[1])/r, (y[2]-x[2])/r, (y[3]-x[3])/r }'
+    fi
     local rps p50 p99 xfer reqs errs tick
     tick=$(getconf CLK_TCK)
     rps=$(awk '/Requests\/sec/{print $2}' <<<"$out")

@@ -61,6 +61,15 @@ int dp_tls_peer_uri_matches(SSL *ssl, const struct dp_string_matcher *m);
 /* Copies the first URI SAN of the peer certificate (for logs); "" if none. */
 void dp_tls_peer_first_uri(SSL *ssl, char *out, size_t outlen);
 
+/* Makes OpenSSL 3.0 decode, sign and verify EC (P-256) keys through its
+ * legacy EC code, which parses a peer's certificate ~6x faster (about a third
+ * of an mTLS handshake's CPU on each side; see tls.c). Process-wide and
+ * irreversible: afterwards EVP_EC_gen()/EVP_PKEY_Q_keygen("EC") fail, so only
+ * a process that generates no EC keys may call it (kuma-dp). Call before
+ * starting threads; idempotent. Returns 1 if on, 0 if unavailable or turned
+ * off by DP_TLS_NO_LEGACY_EC=1. */
+int dp_tls_enable_fast_ec_keys(void);
+
 /* The OpenSSL error queue as one line, then clears it. */
 void dp_tls_errors(char *out, size_t outlen);
 

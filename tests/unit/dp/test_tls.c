@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <pthread.h>
@@ -19,6 +20,7 @@
 
 #include "core/util.h"
 #include "dp/engine.h"
+#include "dp/tls.h"
 #include "dp_helpers.h"
 #include "test.h"
 
@@ -191,6 +193,60 @@ TEST(dp_mtls_two_engines_byte_exact)
     s = listener_stat(&m, "ssl.session_reused");
     ASSERT_INT_EQ(stat_get(m.in, s), 1);
     free(s);
+    mesh_down(&m);
+}
+
+/* kuma-dp's fast EC switch (legacy EC code for peer certificates, see
+ * dp/tls.h) keeps every mTLS check: identities, chains, SANs, resumption. The
+ * keys are made first: EC key generation no longer works afterwards. */
+TEST(dp_mtls_fast_ec_keys_same_checks)
+{
+    struct mesh m = {0};
+    test_ca_init(&m.ca, "default");
+    m.app = backend_start(BACKEND_ECHO, NULL);
+    test_ca_leaf(&m.ca, "spiffe://default/backend", &m.in_cert, &m.in_key);
+    test_ca_leaf(&m.ca, "spiffe://default/web", &m.out_cert, &m.out_key);
+    struct test_ca other;
+    test_ca_init(&other, "other-mesh");
+    char *fcert, *fkey, *scert, *skey;
+    test_ca_leaf(&other, "spiffe://default/web", &fcert, &fkey);
+    test_ca_leaf(&m.ca, "spiffe://other-mesh/web", &scert, &skey);
+
+    ASSERT_INT_EQ(dp_tls_enable_fast_ec_keys(), 1);
+    ASSERT_INT_EQ(dp_tls_enable_fast_ec_keys(), 1); /* idempotent */
+    EVP_PKEY *k = EVP_EC_gen("P-256");              /* the documented trade-off */
+    ASSERT(k == NULL);
+    ERR_clear_error();
+
+    m.in = engine(0);
+    apply(m.in, inbound_cfg("1", m.in_cert, m.in_key, m.ca.pem, backend_port(m.app)));
+    m.in_port = dp_engine_listener_port(m.in, "inbound:127.0.0.1:0");
+    m.out = engine(0);
+    apply(m.out, outbound_cfg("1", m.out_cert, m.out_key, m.ca.pem, m.in_port));
+    m.out_port = dp_engine_listener_port(m.out, "outbound:127.0.0.1:0");
+    ASSERT(m.in_port > 0 && m.out_port > 0);
+    ASSERT(echo_ok(m.out_port, 1u << 20, 3));
+    ASSERT(echo_ok(m.out_port, 100, 4));
+    char *st = listener_stat(&m, "ssl.handshake");
+    ASSERT_INT_EQ(stat_wait(m.in, st, 2), 2);
+    free(st);
+    ASSERT_INT_EQ(stat_get(m.in, "inbound_127.0.0.1_0.rbac.allowed"), 2);
+    ASSERT_INT_EQ(stat_get(m.out, "cluster.backend.ssl.session_reused"), 1);
+    /* Wrong CA, then the right CA with another mesh's identity. */
+    ASSERT(tls_client(m.in_port, fcert, fkey, NULL, "kuma") == NULL);
+    st = listener_stat(&m, "ssl.fail_verify_error");
+    ASSERT_INT_EQ(stat_wait(m.in, st, 1), 1);
+    free(st);
+    ASSERT(tls_client(m.in_port, scert, skey, NULL, "kuma") == NULL);
+    st = listener_stat(&m, "ssl.fail_verify_san");
+    ASSERT_INT_EQ(stat_wait(m.in, st, 1), 1);
+    free(st);
+    ASSERT_INT_EQ(backend_accepted(m.app), 2);
+    free(fcert);
+    free(fkey);
+    free(scert);
+    free(skey);
+    test_ca_free(&other);
     mesh_down(&m);
 }
 
