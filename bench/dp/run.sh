@@ -24,8 +24,10 @@ cleanup() {
 trap cleanup EXIT
 
 make -s $B/libdp.a $B/libcore.a
-cc -O2 -g -std=gnu11 -Isrc -o $B/dp_bench bench/dp/dp_bench.c $B/libdp.a $B/libcore.a \
-    $(pkg-config --libs jansson openssl libmicrohttpd yaml-0.1 sqlite3 libcurl) -lpthread -lm
+for t in dp_bench tls_bench; do
+    cc -O2 -g -std=gnu11 -Isrc -o $B/$t bench/dp/$t.c $B/libdp.a $B/libcore.a \
+        $(pkg-config --libs jansson openssl libmicrohttpd yaml-0.1 sqlite3 libcurl) -lpthread -lm
+done
 
 # --- certificates: ECDSA P-256 CA and two leaves with SPIFFE URI SANs ---
 openssl ecparam -name prime256v1 -genkey -noout -out "$W/ca.key" 2>/dev/null
@@ -115,6 +117,10 @@ start dp $B/dp_bench tcp 18081 18080 1
 start dpout $B/dp_bench mtls-out 18091 18095 1 "$W"
 start dpin $B/dp_bench mtls-in 18095 18080 1 "$W"
 DP_BENCH_NO_RESUME=1 start dpout2 $B/dp_bench mtls-out 18097 18095 1 "$W"
+# A/B: the same full-handshake pair with OpenSSL 3.0's provider decoders for
+# EC keys (kuma-dp's fast EC switch off, see src/dp/tls.c).
+DP_TLS_NO_LEGACY_EC=1 DP_BENCH_NO_RESUME=1 start dpout3 $B/dp_bench mtls-out 18098 18099 1 "$W"
+DP_TLS_NO_LEGACY_EC=1 start dpin3 $B/dp_bench mtls-in 18099 18080 1 "$W"
 start haproxy haproxy -f "$W/haproxy.cfg"
 [ -n "$STREAM_MOD" ] && start nginxp nginx -c "$W/nginx-proxy.conf" -p "$W"
 sleep 1
@@ -207,6 +213,14 @@ run() { # scenario target port pids conns path extra-header
         done
         cpu="$cpu(${parts#+})"
     fi
+    # Requests (new connections, for the newconn runs) per CPU-second of each
+    # proxy process and of all of them together: the per-core rate.
+    if [ "$pids" != 0 ] && [ -n "$reqs" ]; then
+        awk -v s="$scen" -v t="$target" -v r="$reqs" -v c="$cpu" 'BEGIN{
+            split(c, a, /[(+)]/); line = sprintf("# per CPU-second %s %s: all proxies %.0f", s, t, r / a[1]);
+            for (i = 2; i in a && a[i] != ""; i++) line = line sprintf(", process %d: %.0f", i - 1, r / a[i]);
+            print line }'
+    fi
     printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$scen" "$target" "$ROUND" "$rps" "$p50" "$p99" "$xfer" "$cpu" "$reqs" "${errs:-none}"
 }
 
@@ -214,7 +228,7 @@ printf "scenario\ttarget\tround\treq_s\tp50_us\tp99_us\ttransfer_MBps\tproxy_cpu
 TCP_TARGETS="direct:18080:0 dp:18081:PID_dp haproxy:18082:PID_haproxy"
 [ -n "$STREAM_MOD" ] && TCP_TARGETS="$TCP_TARGETS nginx:18084:PID_nginxp"
 MTLS_TARGETS="dp-mtls:18091:PID_dpout,PID_dpin haproxy-mtls:18092:PID_haproxy"
-FULL_TARGETS="dp-mtls-full:18097:PID_dpout2,PID_dpin haproxy-mtls-full:18096:PID_haproxy"
+FULL_TARGETS="dp-mtls-full:18097:PID_dpout2,PID_dpin dp-mtls-full-provider-ec:18098:PID_dpout3,PID_dpin3 haproxy-mtls-full:18096:PID_haproxy"
 for ROUND in $(seq 1 "$ROUNDS"); do
     for spec in $TCP_TARGETS $MTLS_TARGETS; do
         IFS=: read -r target port pidvars <<<"$spec"
@@ -256,3 +270,9 @@ done
 echo "# dp_bench rss: $($B/dp_bench rss 100)"
 echo "# dp_bench rss: $($B/dp_bench rss 1000)"
 echo "# dp_bench idle: $(ulimit -n 20000 2>/dev/null; $B/dp_bench idle 4000 2>/dev/null)"
+# Handshake CPU per side without sockets (thread CPU clock; see tls_bench.c),
+# with and without the fast EC switch.
+for m in full resume; do
+    echo "# tls_bench: $(taskset -c 0 $B/tls_bench "$W" 2000 $m)"
+    echo "# tls_bench: $(DP_TLS_NO_LEGACY_EC=1 taskset -c 0 $B/tls_bench "$W" 2000 $m)"
+done
