@@ -221,6 +221,7 @@ struct side {
     /* Data may be waiting: set by epoll events, cleared when a read comes
      * back short or empty, so the pump does not spend a syscall on EAGAIN. */
     int can_read;
+    int drained;    /* TLS: the socket BIO's last recv was short (see tls.h) */
     int hup;        /* epoll reported HUP or ERR */
     int registered; /* in the worker's epoll set */
     struct dp_tls_verify v;
@@ -856,9 +857,14 @@ static ssize_t side_read(struct side *s, char *p, size_t n)
         return -errno;
     }
     size_t got = 0;
+    s->drained = 0;
     int r = SSL_read_ex(s->ssl, p, n, &got);
-    if (r == 1)
+    if (r == 1) {
+        /* Socket empty and nothing decrypted left: wait for epoll. */
+        if (s->drained && !SSL_has_pending(s->ssl))
+            s->can_read = 0;
         return (ssize_t)got;
+    }
     switch (SSL_get_error(s->ssl, r)) {
     case SSL_ERROR_WANT_READ:
         s->can_read = 0;
@@ -1308,7 +1314,10 @@ static void connected(struct conn *c)
         conn_close(c, CLOSE_LOCAL);
         return;
     }
-    SSL_set_fd(u->ssl, u->fd);
+    if (dp_tls_set_socket(u->ssl, u->fd, &u->drained) != 0) {
+        conn_close(c, CLOSE_LOCAL);
+        return;
+    }
     SSL_set_connect_state(u->ssl);
     const struct dp_upstream_tls_context *t = c->cl->m->tls;
     if (t->sni)
@@ -1533,7 +1542,10 @@ static void on_accept(struct wreg *r)
                 conn_close(c, CLOSE_LOCAL);
                 continue;
             }
-            SSL_set_fd(d->ssl, fd);
+            if (dp_tls_set_socket(d->ssl, fd, &d->drained) != 0) {
+                conn_close(c, CLOSE_LOCAL);
+                continue;
+            }
             SSL_set_accept_state(d->ssl);
             const struct dp_common_tls_context *t = &l->m->tls->common_tls_context;
             d->v.sans = t->match_subject_alt_names;

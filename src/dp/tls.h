@@ -48,6 +48,13 @@ SSL_CTX *dp_tls_server_ctx(const struct dp_secret *identity, const struct dp_sec
 SSL_CTX *dp_tls_client_ctx(const struct dp_secret *identity, const struct dp_secret *ca,
                            struct err *e);
 
+/* Connects ssl to the socket fd (not closed with it), like SSL_set_fd but
+ * sending with MSG_NOSIGNAL and setting *drained to 1 whenever a read comes
+ * back short, empty or failed: the socket held no more data, so the caller can
+ * wait for epoll rather than read again for EAGAIN. drained must outlive ssl.
+ * Returns 0, or -1 if out of memory. */
+int dp_tls_set_socket(SSL *ssl, int fd, int *drained);
+
 /* Attaches v (owned by the caller, must outlive ssl's handshake) to ssl. */
 void dp_tls_set_verify(SSL *ssl, struct dp_tls_verify *v);
 
