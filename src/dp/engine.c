@@ -1141,7 +1141,10 @@ static void connect_failed(struct conn *c, int timeout)
 static void up_ready(struct conn *c)
 {
     c->state = C_PROXY;
-    c->s[0].can_read = c->s[1].can_read = 1;
+    /* A new plaintext upstream has sent nothing yet (if it speaks first,
+     * epoll says so once it is registered for reading): no recv for EAGAIN. */
+    c->s[0].can_read = 1;
+    c->s[1].can_read = c->s[1].ssl != NULL;
     timer_stop(&c->w->heap, &c->t_conn);
     c->last_io = c->w->now;
     timer_start(&c->w->heap, &c->t_idle, c->w->now + c->l->idle_ms);
@@ -1291,12 +1294,15 @@ static void up_handshake(struct conn *c)
     up_ready(c);
 }
 
-static void connected(struct conn *c)
+static void connected(struct conn *c, uint32_t events)
 {
     struct side *u = &c->s[1];
     int soerr = 0;
     socklen_t len = sizeof(soerr);
-    if (getsockopt(u->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0)
+    /* A failed connect reports ERR/HUP; a plain EPOLLOUT is a success and
+     * needs no SO_ERROR query. */
+    if ((events & (EPOLLERR | EPOLLHUP)) &&
+        getsockopt(u->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0)
         soerr = errno;
     if (soerr) {
         connect_failed(c, 0);
@@ -1395,7 +1401,11 @@ static void pump(struct conn *c)
                     b->data = NULL;
                 }
                 if (src->rd_eof && !dst->wr_shut) {
-                    side_shutdown(dst);
+                    /* Both ways done: the close just below sends the FIN of
+                     * a plaintext side, no shutdown call needed (TLS still
+                     * sends its close_notify). */
+                    if (dst->ssl || !dst->rd_eof || !src->wr_shut)
+                        side_shutdown(dst);
                     dst->wr_shut = 1;
                     progress = 1;
                 }
@@ -1458,7 +1468,7 @@ static void on_side(struct side *s, uint32_t events)
         break;
     case C_CONNECTING:
         if (is_up)
-            connected(c);
+            connected(c, events);
         else if (events & (EPOLLERR | EPOLLHUP))
             conn_close(c, CLOSE_REMOTE);
         break;
