@@ -8,6 +8,12 @@
 #
 # Prints one TSV line per run:
 #   scenario target round req_s p50_us p99_us transfer_MBps proxy_cpu_s requests errors
+# and, as "#" lines: requests (connections, for newconn) per CPU-second of each
+# proxy process; with STRACE=1 the proxies' system calls per request; with
+# SEGS=1 the TCP segments per request. ONLY=<regex> limits the runs to
+# matching "scenario target" pairs. At the end: peak RSS, dp_bench rss/idle and
+# tls_bench (handshake CPU per side, fast EC switch on and off).
+# Fixed loopback ports: run it in its own network namespace.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DUR=${1:-4}
