@@ -17,6 +17,11 @@ BIN=${BIN:-$(cd "$(dirname "$0")/../.." && pwd)/build}
 COUNTS=("$@")
 [ ${#COUNTS[@]} -eq 0 ] && COUNTS=(100 1000)
 
+# gRPC's own cost, in a trivial program with and without it.
+cc -O2 -o "$T/grpc_rss0" "$(dirname "$0")/grpc_rss.c" -lssl -lcrypto &&
+    cc -O2 -DWITH_GRPC -o "$T/grpc_rss1" "$(dirname "$0")/grpc_rss.c" $(pkg-config --cflags --libs grpc) -lssl -lcrypto &&
+    "$T/grpc_rss0" && GRPC_VERBOSITY=NONE "$T/grpc_rss1" 2>/dev/null
+
 start_cp KUMA_STORE_TYPE=memory
 mesh_put default mtls
 api PUT /meshes/default/traffic-permissions/allow-all '{"type":"TrafficPermission","mesh":"default","name":"allow-all","sources":[{"match":{"kuma.io/service":"*"}}],"destinations":[{"match":{"kuma.io/service":"*"}}]}'
@@ -59,6 +64,10 @@ for n in "${COUNTS[@]}"; do
             awk '/^[0-9a-f]+-[0-9a-f]+ /{f=$6} /^Rss:/{if (f ~ /\//) r[f]+=$2} END{for (k in r) print r[k], k}' \
                 "/proc/$(dp_pid "$name")/smaps" | sort -rn | head -8 |
                 awk '{n=split($2, p, "/"); printf "#   %6d KB %s\n", $1, p[n]}'
+            # The gRPC client's share: libgrpc and what only it pulls in.
+            awk '/^[0-9a-f]+-[0-9a-f]+ /{f=$6} /^Rss:/{if (f ~ /libgrpc|libgpr|libabsl|libupb|libre2|libcares|libaddress_sorting|libstdc\+\+|libgcc_s|libprotobuf-c/) g+=$2}
+                 END{printf "#   %6d KB gRPC client libraries (grpc, gpr, abseil, upb, re2, c-ares, address_sorting, protobuf-c, libstdc++, libgcc_s)\n", g}' \
+                "/proc/$(dp_pid "$name")/smaps"
         fi
         kill -TERM "$(dp_pid "$name")"
         wait "$(dp_pid "$name")" 2>/dev/null
