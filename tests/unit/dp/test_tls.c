@@ -351,6 +351,75 @@ TEST(dp_tls_socket_bio_reports_drained)
     test_ca_free(&ca);
 }
 
+/* The verified-chain cache (tls.c): a leaf seen again under the same server
+ * context skips the chain verification but never the per-connection SAN
+ * check, and a leaf from another CA is never taken from it. */
+TEST(dp_tls_verified_leaf_cache_keeps_san_and_ca_checks)
+{
+    struct test_ca ca, other;
+    test_ca_init(&ca, "default");
+    test_ca_init(&other, "other-mesh");
+    char *scert, *skey, *ccert, *ckey, *fcert, *fkey;
+    test_ca_leaf(&ca, "spiffe://default/backend", &scert, &skey);
+    test_ca_leaf(&ca, "spiffe://default/web", &ccert, &ckey);
+    test_ca_leaf(&other, "spiffe://default/web", &fcert, &fkey);
+    struct dp_secret sid = {.name = "s", .certificate_chain = scert, .private_key = skey};
+    struct dp_secret cid = {.name = "c", .certificate_chain = ccert, .private_key = ckey};
+    struct dp_secret fid = {.name = "f", .certificate_chain = fcert, .private_key = fkey};
+    struct dp_secret trust = {.name = "ca", .trusted_ca = ca.pem};
+    struct err e;
+    SSL_CTX *sctx = dp_tls_server_ctx(&sid, &trust, 1, &e);
+    SSL_CTX *cctx = dp_tls_client_ctx(&cid, &trust, &e);
+    SSL_CTX *fctx = dp_tls_client_ctx(&fid, NULL, &e);
+    ASSERT(sctx && cctx && fctx);
+    struct dp_string_matcher web = {DP_MATCH_EXACT, "spiffe://default/web"};
+    struct dp_string_matcher db = {DP_MATCH_EXACT, "spiffe://default/db"};
+    /* web, web (from the cache), then a matcher the cached leaf fails, then
+     * the same name from another CA. */
+    const struct {
+        SSL_CTX *client;
+        struct dp_string_matcher *want;
+        int ok, san_failed, chain_failed;
+    } steps[] = {{cctx, &web, 1, 0, 0}, {cctx, &web, 1, 0, 0}, {cctx, &db, 0, 1, 0},
+                 {cctx, &web, 1, 0, 0}, {fctx, &web, 0, 0, 1}, {fctx, &web, 0, 0, 1}};
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        int sv[2];
+        ASSERT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) == 0);
+        SSL *s = SSL_new(sctx), *c = SSL_new(steps[i].client);
+        int d0 = 0, d1 = 0;
+        ASSERT_INT_EQ(dp_tls_set_socket(s, sv[0], &d0), 0);
+        ASSERT_INT_EQ(dp_tls_set_socket(c, sv[1], &d1), 0);
+        struct dp_tls_verify v = {.sans = steps[i].want, .n_sans = 1};
+        dp_tls_set_verify(s, &v);
+        SSL_set_accept_state(s);
+        SSL_set_connect_state(c);
+        int r = pair_handshake(c, s);
+        ASSERT_INT_EQ(r == 0, steps[i].ok);
+        ASSERT_INT_EQ(v.san_failed, steps[i].san_failed);
+        ASSERT_INT_EQ(v.chain_failed, steps[i].chain_failed);
+        if (steps[i].ok) {
+            ASSERT_INT_EQ(SSL_get_verify_result(s), X509_V_OK);
+            ASSERT(SSL_get0_peer_certificate(s) != NULL);
+        }
+        ERR_clear_error();
+        SSL_free(s);
+        SSL_free(c);
+        close(sv[0]);
+        close(sv[1]);
+    }
+    SSL_CTX_free(sctx);
+    SSL_CTX_free(cctx);
+    SSL_CTX_free(fctx);
+    free(scert);
+    free(skey);
+    free(ccert);
+    free(ckey);
+    free(fcert);
+    free(fkey);
+    test_ca_free(&ca);
+    test_ca_free(&other);
+}
+
 TEST(dp_mtls_half_close_through_two_proxies)
 {
     struct mesh m;
