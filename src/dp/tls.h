@@ -8,7 +8,14 @@
  * verify callback, so a wrong identity fails the handshake with an alert, as
  * in Envoy.
  *
- * An SSL_CTX is immutable once built and belongs to one configuration
+ * A context presents its certificate_chain as given (no chain built from the
+ * trust store, as Envoy) and remembers peer leaves that verified under it: a
+ * byte-identical lone leaf skips the chain verification while its chain is
+ * unexpired; the SAN check and the peer's proof of key possession still run
+ * on every handshake (tls.c, "Verified-chain cache").
+ *
+ * An SSL_CTX is immutable once built (apart from its session and verified-leaf
+ * caches, each behind a lock) and belongs to one configuration
  * snapshot; every SSL made from it holds a reference, so a rotated
  * certificate only affects handshakes started after the swap.
  */
