@@ -60,7 +60,7 @@ $(PROTO_C): $(B)/gen/.stamp ;
 $(call obj,$(XDS_SRC) $(TEST_SRC) src/cmd/kuma-cp.c): $(B)/gen/.stamp
 $(call obj,$(XDS_SRC) $(TEST_SRC) src/cmd/kuma-cp.c $(PROTO_C)): CFLAGS += -I$(B)/gen $(XDS_CFLAGS)
 
-all: $(B)/kuma-cp $(B)/kumactl $(B)/kuma-dp $(B)/dptool
+all: $(B)/kuma-cp $(B)/kumactl $(B)/kuma-dp $(B)/dptool $(B)/bench-xds-fleet
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -157,3 +157,14 @@ $(call obj,bench/xds/gen_bench.c): $(B)/gen/.stamp
 .PHONY: bench-xds-gen
 bench-xds-gen: $(B)/bench-xds-gen
 	$(B)/bench-xds-gen 10000 1000 1
+
+# xDS fleet benchmark client in C (bench/xds/fleet.c): one gRPC channel per
+# simulated dataplane; `make bench-xds` runs the whole benchmark with it.
+$(B)/bench-xds-fleet: $(call obj,bench/xds/fleet.c) $(B)/libproto.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(XDS_LIBS)
+$(call obj,bench/xds/fleet.c): CFLAGS += -I$(B)/gen $(XDS_CFLAGS)
+$(call obj,bench/xds/fleet.c): $(B)/gen/.stamp
+bench-xds-fleet: $(B)/bench-xds-fleet
+bench-xds: all $(B)/bench-xds-fleet
+	N=$${N:-10000} FLEET=c BIN=$(CURDIR)/$(B) bash bench/xds/run.sh
+.PHONY: bench-xds-fleet bench-xds

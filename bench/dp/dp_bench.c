@@ -30,6 +30,7 @@
 #include "core/util.h"
 #include "dp/engine.h"
 #include "dp/model.h"
+#include "dp/tls.h"
 
 static char *slurp(const char *dir, const char *name)
 {
@@ -165,6 +166,7 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    dp_tls_enable_fast_ec_keys(); /* as kuma-dp; DP_TLS_NO_LEGACY_EC=1 for A/B */
     struct dp_engine_opts o = {.workers = argc > 4 ? atoi(argv[4]) : 1};
     struct dp_engine *eng;
     struct err e;

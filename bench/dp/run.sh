@@ -8,6 +8,12 @@
 #
 # Prints one TSV line per run:
 #   scenario target round req_s p50_us p99_us transfer_MBps proxy_cpu_s requests errors
+# and, as "#" lines: requests (connections, for newconn) per CPU-second of each
+# proxy process; with STRACE=1 the proxies' system calls per request; with
+# SEGS=1 the TCP segments per request. ONLY=<regex> limits the runs to
+# matching "scenario target" pairs. At the end: peak RSS, dp_bench rss/idle and
+# tls_bench (handshake CPU per side, fast EC switch on and off).
+# Fixed loopback ports: run it in its own network namespace.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DUR=${1:-4}
@@ -24,8 +30,10 @@ cleanup() {
 trap cleanup EXIT
 
 make -s $B/libdp.a $B/libcore.a
-cc -O2 -g -std=gnu11 -Isrc -o $B/dp_bench bench/dp/dp_bench.c $B/libdp.a $B/libcore.a \
-    $(pkg-config --libs jansson openssl libmicrohttpd yaml-0.1 sqlite3 libcurl) -lpthread -lm
+for t in dp_bench tls_bench; do
+    cc -O2 -g -std=gnu11 -Isrc -o $B/$t bench/dp/$t.c $B/libdp.a $B/libcore.a \
+        $(pkg-config --libs jansson openssl libmicrohttpd yaml-0.1 sqlite3 libcurl) -lpthread -lm
+done
 
 # --- certificates: ECDSA P-256 CA and two leaves with SPIFFE URI SANs ---
 openssl ecparam -name prime256v1 -genkey -noout -out "$W/ca.key" 2>/dev/null
@@ -115,6 +123,10 @@ start dp $B/dp_bench tcp 18081 18080 1
 start dpout $B/dp_bench mtls-out 18091 18095 1 "$W"
 start dpin $B/dp_bench mtls-in 18095 18080 1 "$W"
 DP_BENCH_NO_RESUME=1 start dpout2 $B/dp_bench mtls-out 18097 18095 1 "$W"
+# A/B: the same full-handshake pair with OpenSSL 3.0's provider decoders for
+# EC keys (kuma-dp's fast EC switch off, see src/dp/tls.c).
+DP_TLS_NO_LEGACY_EC=1 DP_BENCH_NO_RESUME=1 start dpout3 $B/dp_bench mtls-out 18098 18099 1 "$W"
+DP_TLS_NO_LEGACY_EC=1 start dpin3 $B/dp_bench mtls-in 18099 18080 1 "$W"
 start haproxy haproxy -f "$W/haproxy.cfg"
 [ -n "$STREAM_MOD" ] && start nginxp nginx -c "$W/nginx-proxy.conf" -p "$W"
 sleep 1
@@ -135,6 +147,36 @@ us() { # wrk duration ("123.45us", "1.2ms", "2s") → microseconds
         else if (v ~ /s$/) {sub(/s/,"",v); print v*1000000} else print "NA" }'
 }
 
+# STRACE=1: count the proxies' system calls during each run (strace -c -f)
+# and print them per request; strace slows the proxy, so read only the counts.
+start_strace() {
+    local a="" p
+    for p in "$@"; do a="$a -p $p"; done
+    strace -c -f -o "$W/strace.out" $a 2>/dev/null &
+    ST_PID=$!
+    sleep 0.5
+}
+stop_strace() { # scenario target wrk-output
+    kill -INT "$ST_PID" 2>/dev/null || true
+    wait "$ST_PID" 2>/dev/null || true
+    ST_PID=""
+    local reqs
+    reqs=$(awk '/requests in/{print $1}' <<<"$3")
+    awk -v s="$1" -v t="$2" -v r="$reqs" '
+        $NF ~ /^[a-z_0-9]+$/ && $4 ~ /^[0-9]+$/ && $NF != "total" { n[$NF] = $4; tot += $4 }
+        END { if (!r) exit; line = sprintf("# syscalls/request %s %s: total %.2f", s, t, tot / r);
+              for (k in n) if (n[k] / r >= 0.01) line = line sprintf(" %s=%.2f", k, n[k] / r);
+              print line }' "$W/strace.out"
+}
+
+# SEGS=1: TCP segments sent per request, whole network namespace (client,
+# proxies, backend): 2 per request direct, 4 through one proxy hop without
+# extra ACKs. Run the benchmark in its own namespace.
+tcp_segs() {
+    nstat -az TcpOutSegs TcpExtTCPPureAcks TcpExtDelayedACKs 2>/dev/null |
+        awk '$1=="TcpOutSegs"{a=$2} $1=="TcpExtTCPPureAcks"{b=$2} $1=="TcpExtDelayedACKs"{c=$2} END{print a, b, c}'
+}
+
 run() { # scenario target port pids conns path extra-header
     local scen=$1 target=$2 port=$3 pids=$4 conns=$5 path=$6 hdr=${7:-}
     # ONLY=<regex> limits the runs to matching "scenario target" pairs.
@@ -143,12 +185,22 @@ run() { # scenario target port pids conns path extra-header
     declare -gA BEFORE_EACH
     for p in $pids; do BEFORE_EACH[$p]=$(cpu_of "$p"); done
     before=$(cpu_of $pids)
+    ST_PID=""
+    local segs0=""
+    [ -n "${SEGS:-}" ] && segs0=$(tcp_segs)
+    [ -n "${STRACE:-}" ] && [ "$pids" != 0 ] && start_strace $pids
     if [ -n "$hdr" ]; then
         out=$(taskset -c 1 wrk -t1 -c"$conns" -d"${DUR}s" --latency -H "$hdr" "http://127.0.0.1:$port$path" 2>&1)
     else
         out=$(taskset -c 1 wrk -t1 -c"$conns" -d"${DUR}s" --latency "http://127.0.0.1:$port$path" 2>&1)
     fi
     after=$(cpu_of $pids)
+    [ -n "${ST_PID:-}" ] && stop_strace "$scen" "$target" "$out"
+    if [ -n "$segs0" ]; then
+        awk -v s="$scen" -v t="$target" -v a="$segs0" -v b="$(tcp_segs)" \
+            -v r="$(awk '/requests in/{print $1}' <<<"$out")" \
+            'BEGIN{ split(a, x); split(b, y); printf "# TCP segments/request %s %s: out %.2f, pure ACKs received %.2f, delayed ACKs %.2f\n", s, t, (y[1]-x[1])/r, (y[2]-x[2])/r, (y[3]-x[3])/r }'
+    fi
     local rps p50 p99 xfer reqs errs tick
     tick=$(getconf CLK_TCK)
     rps=$(awk '/Requests\/sec/{print $2}' <<<"$out")
@@ -167,6 +219,14 @@ run() { # scenario target port pids conns path extra-header
         done
         cpu="$cpu(${parts#+})"
     fi
+    # Requests (new connections, for the newconn runs) per CPU-second of each
+    # proxy process and of all of them together: the per-core rate.
+    if [ "$pids" != 0 ] && [ -n "$reqs" ]; then
+        awk -v s="$scen" -v t="$target" -v r="$reqs" -v c="$cpu" 'BEGIN{
+            split(c, a, /[(+)]/); line = sprintf("# per CPU-second %s %s: all proxies %.0f", s, t, r / a[1]);
+            for (i = 2; i in a && a[i] != ""; i++) line = line sprintf(", process %d: %.0f", i - 1, r / a[i]);
+            print line }'
+    fi
     printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$scen" "$target" "$ROUND" "$rps" "$p50" "$p99" "$xfer" "$cpu" "$reqs" "${errs:-none}"
 }
 
@@ -174,7 +234,7 @@ printf "scenario\ttarget\tround\treq_s\tp50_us\tp99_us\ttransfer_MBps\tproxy_cpu
 TCP_TARGETS="direct:18080:0 dp:18081:PID_dp haproxy:18082:PID_haproxy"
 [ -n "$STREAM_MOD" ] && TCP_TARGETS="$TCP_TARGETS nginx:18084:PID_nginxp"
 MTLS_TARGETS="dp-mtls:18091:PID_dpout,PID_dpin haproxy-mtls:18092:PID_haproxy"
-FULL_TARGETS="dp-mtls-full:18097:PID_dpout2,PID_dpin haproxy-mtls-full:18096:PID_haproxy"
+FULL_TARGETS="dp-mtls-full:18097:PID_dpout2,PID_dpin dp-mtls-full-provider-ec:18098:PID_dpout3,PID_dpin3 haproxy-mtls-full:18096:PID_haproxy"
 for ROUND in $(seq 1 "$ROUNDS"); do
     for spec in $TCP_TARGETS $MTLS_TARGETS; do
         IFS=: read -r target port pidvars <<<"$spec"
@@ -216,3 +276,9 @@ done
 echo "# dp_bench rss: $($B/dp_bench rss 100)"
 echo "# dp_bench rss: $($B/dp_bench rss 1000)"
 echo "# dp_bench idle: $(ulimit -n 20000 2>/dev/null; $B/dp_bench idle 4000 2>/dev/null)"
+# Handshake CPU per side without sockets (thread CPU clock; see tls_bench.c),
+# with and without the fast EC switch.
+for m in full resume; do
+    echo "# tls_bench: $(taskset -c 0 $B/tls_bench "$W" 2000 $m)"
+    echo "# tls_bench: $(DP_TLS_NO_LEGACY_EC=1 taskset -c 0 $B/tls_bench "$W" 2000 $m)"
+done

@@ -1,22 +1,33 @@
 #!/usr/bin/env bash
 # xDS fleet benchmark: starts the release kuma-cp (build/kuma-cp) with a
-# memory store and authn none, runs bench/xds/fleet.js with N proxies, and
-# reports its figures plus kuma-cp's peak RSS and idle CPU.
+# memory store and authn none, runs a simulated fleet of N proxies against
+# it, and reports the fleet's figures plus kuma-cp's peak RSS and idle CPU.
 #   N=10000 bash bench/xds/run.sh      (MTLS=1 for an mTLS mesh, PERF=cold|policy
 #   to profile kuma-cp during that phase)
+# FLEET=c (default) runs build/bench-xds-fleet (bench/xds/fleet.c, `make
+# bench-xds-fleet`; one TLS connection per proxy unless CHANNELS is set),
+# FLEET=node runs bench/xds/fleet.js (50 connections, Node's gRPC). Both take
+# the same environment (N, SERVICES, OUTBOUNDS, CHANNELS, MTLS, IDLE_S) and
+# print the same phase markers and RESULT line.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=${BIN:-$PWD/build}
 N=${N:-1000}
 W=$(mktemp -d /tmp/bench-xds-XXXXXX)
-trap 'kill $CP 2>/dev/null; wait $CP 2>/dev/null; grep -E "snapshot in" "$W/cp.log" | tail -4 >&2; rm -rf "$W"' EXIT
+cleanup() {
+    [ -z "${CP:-}" ] || { kill "$CP" 2>/dev/null; wait "$CP" 2>/dev/null || true; }
+    [ -z "${CP_LOG:-}" ] || cp "$W/cp.log" "$CP_LOG" || true
+    { grep -E "snapshot in" "$W/cp.log" || true; } | tail -4 >&2
+    rm -rf "$W"
+}
+trap cleanup EXIT
 ulimit -n 65536 2>/dev/null || true
 KUMA_GENERAL_WORK_DIR=$W KUMA_STORE_TYPE=memory KUMA_API_SERVER_HTTP_INTERFACE=127.0.0.1 \
     KUMA_API_SERVER_HTTP_PORT=0 KUMA_API_SERVER_HTTPS_PORT=0 KUMA_DIAGNOSTICS_SERVER_PORT=0 \
     KUMA_DP_SERVER_PORT=0 KUMA_MONITORING_ASSIGNMENT_SERVER_PORT=0 \
     KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE=none KUMA_LOG_LEVEL=${LOG_LEVEL:-warn} \
-    ${GEN_THREADS:+KUMA_XDS_SERVER_GENERATION_THREADS=$GEN_THREADS} \
-    "$BIN/kuma-cp" run >"$W/cp.log" 2>&1 &
+    env ${GEN_THREADS:+KUMA_XDS_SERVER_GENERATION_THREADS=$GEN_THREADS} \
+    ${CP_TUNABLES:+GLIBC_TUNABLES=$CP_TUNABLES} "$BIN/kuma-cp" run >"$W/cp.log" 2>&1 &
 CP=$!
 for _ in $(seq 100); do [ -s "$W/listeners" ] && break; sleep 0.1; done
 sleep 0.5
@@ -28,7 +39,7 @@ HZ=$(getconf CLK_TCK)
 # $PERF_OUT (default /tmp/xds-<phase>.perf.data).
 perf_start() {
     [ "${PERF:-}" = "$1" ] || return 0
-    perf record -F 1999 -g -p "$CP" -o "${PERF_OUT:-/tmp/xds-$1.perf.data}" >/dev/null 2>&1 &
+    perf record -F ${PERF_FREQ:-1999} ${PERF_CALLGRAPH:--g} -p "$CP" -o "${PERF_OUT:-/tmp/xds-$1.perf.data}" >/dev/null 2>&1 &
     PERF_PID=$!
     sleep 2 # perf attaches to every thread before it samples
 }
@@ -37,15 +48,25 @@ perf_stop() {
     kill -INT "$PERF_PID"; wait "$PERF_PID" 2>/dev/null || true
     PERF_PID=
 }
-N=$N XDS_ADDR=$XDS CP_URL=$API XDS_CA="$W/kuma-cp.crt" node --max-old-space-size=4096 \
-    bench/xds/fleet.js | while read -r line; do
+case "${FLEET:-c}" in
+c)
+    [ -x "$BIN/bench-xds-fleet" ] || { echo "$BIN/bench-xds-fleet missing: make bench-xds-fleet" >&2; exit 1; }
+    FLEET_CMD=("$BIN/bench-xds-fleet") ;;
+node) FLEET_CMD=(node --max-old-space-size=4096 bench/xds/fleet.js) ;;
+*) echo "FLEET: c or node" >&2; exit 1 ;;
+esac
+# FLEET_PREFIX: a command to run the fleet under (e.g. "perf record -g -o f.data").
+# shellcheck disable=SC2086
+N=$N XDS_ADDR=$XDS CP_URL=$API XDS_CA="$W/kuma-cp.crt" ${FLEET_PREFIX:-} "${FLEET_CMD[@]}" | while read -r line; do
     case "$line" in
     COLD_BEGIN) echo "$(ticks)" >"$W/cold0"; perf_start cold ;;
     COLD_END) echo "$(ticks)" >"$W/cold1"; perf_stop ;;
     POLICY_BEGIN) echo "$(ticks)" >"$W/pol0"; perf_start policy ;;
     POLICY_END) echo "$(ticks)" >"$W/pol1"; perf_stop ;;
     IDLE_BEGIN) sleep 1; echo "$(ticks) $(date +%s.%N)" >"$W/idle0" ;;
-    IDLE_END) echo "$(ticks) $(date +%s.%N)" >"$W/idle1" ;;
+    IDLE_END)
+        echo "$(ticks) $(date +%s.%N)" >"$W/idle1"
+        awk '/VmRSS/{printf "%.1f", $2/1024}' "/proc/$CP/status" >"$W/idle_rss" ;;
     *) echo "$line" ;;
     esac
 done
@@ -53,6 +74,7 @@ read -r t0 s0 <"$W/idle0"
 read -r t1 s1 <"$W/idle1"
 echo "cold_server_cpu_ms $(( ($(cat "$W/cold1") - $(cat "$W/cold0")) * 1000 / HZ ))"
 echo "policy_server_cpu_ms $(( ($(cat "$W/pol1") - $(cat "$W/pol0")) * 1000 / HZ ))"
-echo "idle_cpu_percent $(echo "scale=2; 100*($t1-$t0)/$HZ/($s1-$s0)" | bc)"
+echo "idle_cpu_percent $(awk -v a="$t0" -v b="$t1" -v hz="$HZ" -v x="$s0" -v y="$s1" 'BEGIN{printf "%.2f", 100*(b-a)/hz/(y-x)}')"
 echo "peak_rss_mb $(awk '/VmHWM/{printf "%.1f", $2/1024}' "/proc/$CP/status")"
+echo "idle_rss_mb $(cat "$W/idle_rss")"
 echo "threads $(awk '/Threads/{print $2}' "/proc/$CP/status")"

@@ -8,7 +8,14 @@
  * verify callback, so a wrong identity fails the handshake with an alert, as
  * in Envoy.
  *
- * An SSL_CTX is immutable once built and belongs to one configuration
+ * A context presents its certificate_chain as given (no chain built from the
+ * trust store, as Envoy) and remembers peer leaves that verified under it: a
+ * byte-identical lone leaf skips the chain verification while its chain is
+ * unexpired; the SAN check and the peer's proof of key possession still run
+ * on every handshake (tls.c, "Verified-chain cache").
+ *
+ * An SSL_CTX is immutable once built (apart from its session and verified-leaf
+ * caches, each behind a lock) and belongs to one configuration
  * snapshot; every SSL made from it holds a reference, so a rotated
  * certificate only affects handshakes started after the swap.
  */
@@ -48,6 +55,13 @@ SSL_CTX *dp_tls_server_ctx(const struct dp_secret *identity, const struct dp_sec
 SSL_CTX *dp_tls_client_ctx(const struct dp_secret *identity, const struct dp_secret *ca,
                            struct err *e);
 
+/* Connects ssl to the socket fd (not closed with it), like SSL_set_fd but
+ * sending with MSG_NOSIGNAL and setting *drained to 1 whenever a read comes
+ * back short, empty or failed: the socket held no more data, so the caller can
+ * wait for epoll rather than read again for EAGAIN. drained must outlive ssl.
+ * Returns 0, or -1 if out of memory. */
+int dp_tls_set_socket(SSL *ssl, int fd, int *drained);
+
 /* Attaches v (owned by the caller, must outlive ssl's handshake) to ssl. */
 void dp_tls_set_verify(SSL *ssl, struct dp_tls_verify *v);
 
@@ -65,6 +79,15 @@ int dp_tls_peer_uri_matches(SSL *ssl, const struct dp_string_matcher *m);
 int dp_tls_peer_principal_matches(SSL *ssl, const struct dp_rbac_principal *pr);
 /* Copies the first URI SAN of the peer certificate (for logs); "" if none. */
 void dp_tls_peer_first_uri(SSL *ssl, char *out, size_t outlen);
+
+/* Makes OpenSSL 3.0 decode, sign and verify EC (P-256) keys through its
+ * legacy EC code, which parses a peer's certificate ~6x faster (about a third
+ * of an mTLS handshake's CPU on each side; see tls.c). Process-wide and
+ * irreversible: afterwards EVP_EC_gen()/EVP_PKEY_Q_keygen("EC") fail, so only
+ * a process that generates no EC keys may call it (kuma-dp). Call before
+ * starting threads; idempotent. Returns 1 if on, 0 if unavailable or turned
+ * off by DP_TLS_NO_LEGACY_EC=1. */
+int dp_tls_enable_fast_ec_keys(void);
 
 /* The OpenSSL error queue as one line, then clears it. */
 void dp_tls_errors(char *out, size_t outlen);

@@ -199,6 +199,36 @@ int xds_dataplane_from_resource(const struct resource *r, struct xds_dataplane *
                 svc = jstr(ob, "service");
             if (!port || !svc)
                 continue; /* backendRef outbounds: MeshService mode, not generated yet */
+            const char *om = jstr(json_object_get(ob, "tags"), XDS_TAG_MESH);
+            if (om && strcmp(om, r->mesh) != 0) {
+                if (!dp->cross_outbounds)
+                    dp->cross_outbounds =
+                        xcalloc(json_array_size(outb), sizeof(*dp->cross_outbounds));
+                struct xds_cross_outbound *c = &dp->cross_outbounds[dp->n_cross_outbounds++];
+                c->port = port;
+                c->address = xstrdup(jstr(ob, "address") ? jstr(ob, "address") : "127.0.0.1");
+                c->service = xstrdup(svc);
+                c->mesh = xstrdup(om);
+                struct xds_tag *all;
+                size_t n;
+                read_tags(json_object_get(ob, "tags"), &all, &n);
+                c->tags = xcalloc(n + 1, sizeof(*c->tags));
+                for (size_t t = 0; t < n; t++) {
+                    if (strcmp(all[t].key, XDS_TAG_MESH) == 0) {
+                        free(all[t].key);
+                        free(all[t].value);
+                        continue;
+                    }
+                    c->tags[c->ntags++] = all[t];
+                }
+                free(all);
+                if (!jstr(json_object_get(ob, "tags"), XDS_TAG_SERVICE)) {
+                    /* the deprecated `service` field: a tag like the others */
+                    c->tags[c->ntags++] = (struct xds_tag){xstrdup(XDS_TAG_SERVICE), xstrdup(svc)};
+                    qsort(c->tags, c->ntags, sizeof(*c->tags), cmp_tag);
+                }
+                continue;
+            }
             struct xds_outbound *x = &dp->outbounds[dp->n_outbounds++];
             x->port = port;
             x->address = xstrdup(jstr(ob, "address") ? jstr(ob, "address") : "127.0.0.1");
@@ -249,6 +279,18 @@ void xds_dataplane_free(struct xds_dataplane *dp)
         free(dp->outbounds[i].address);
         free(dp->outbounds[i].service);
     }
+    for (size_t i = 0; i < dp->n_cross_outbounds; i++) {
+        struct xds_cross_outbound *c = &dp->cross_outbounds[i];
+        free(c->address);
+        free(c->service);
+        free(c->mesh);
+        for (size_t t = 0; t < c->ntags; t++) {
+            free(c->tags[t].key);
+            free(c->tags[t].value);
+        }
+        free(c->tags);
+    }
+    free(dp->cross_outbounds);
     free(dp->inbounds);
     free(dp->outbounds);
     for (size_t t = 0; t < dp->n_gateway_tags; t++) {

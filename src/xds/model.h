@@ -23,6 +23,7 @@
 
 #define XDS_TAG_SERVICE  "kuma.io/service"
 #define XDS_TAG_PROTOCOL "kuma.io/protocol"
+#define XDS_TAG_MESH     "kuma.io/mesh"
 
 /* kuma.io/protocol values; anything else (or none) is TCP. */
 enum xds_protocol {
@@ -62,6 +63,17 @@ struct xds_outbound {
     char *service;
 };
 
+/* An outbound to a cross-mesh gateway of another mesh: its tags name that
+ * mesh with `kuma.io/mesh` (xds/crossmesh.h). */
+struct xds_cross_outbound {
+    char *address;
+    uint32_t port;
+    char *service;        /* kuma.io/service: the gateway's service */
+    char *mesh;           /* kuma.io/mesh: the gateway's mesh, never the dataplane's */
+    struct xds_tag *tags; /* every tag but kuma.io/mesh, sorted by key */
+    size_t ntags;
+};
+
 struct xds_dataplane {
     char *mesh, *name;
     char *address;
@@ -69,6 +81,10 @@ struct xds_dataplane {
     size_t n_inbounds;
     struct xds_outbound *outbounds; /* only those naming a kuma.io/service */
     size_t n_outbounds;
+    /* Outbounds tagged kuma.io/mesh with another mesh's name: kept apart so
+     * nothing but the cross-mesh generator ever sees them. */
+    struct xds_cross_outbound *cross_outbounds;
+    size_t n_cross_outbounds;
     /* Transparent proxying (0 = off). */
     uint32_t redirect_port_inbound, redirect_port_outbound, redirect_port_inbound_v6;
     int ipv6;            /* also generate the IPv6 passthrough resources (ipFamilyMode not IPv4) */

@@ -34,6 +34,7 @@
 #include "ca/workload.h"
 #include "core/types.h"
 #include "mesh/identity.h"
+#include "xds/crossmesh.h"
 #include "xds/hmap.h"
 #include "xds/model.h"
 #include "xds/pb.h"
@@ -691,16 +692,43 @@ static int cert_check(struct xds_server *s, struct proxy *p, const struct xds_me
     return 1;
 }
 
+/* Whether a new certificate's notAfter is "second of issue + lifetime"
+ * (ca_signer_issue's rule), so it need not be parsed back: 0 not known yet,
+ * 1 checked on a real certificate, -1 it is not (always parse). Parsing a
+ * certificate back decodes its public key through OpenSSL 3's decoders and
+ * was a fifth of the CPU of an mTLS cold start (docs/BENCHMARKS.md). */
+static atomic_int not_after_rule = 0;
+
 /* One ECDSA P-256 key and certificate per issue, with the snapshot's signer
  * (parsed once per mesh snapshot). Thread-safe. */
 static void cert_issue(struct cert_job *j)
 {
     int64_t nb;
+    int64_t life =
+        j->snap->cert_lifetime_ns > 0 ? j->snap->cert_lifetime_ns : CA_WORKLOAD_DEFAULT_LIFETIME_NS;
     j->issued = now_ns();
+    int64_t s0 = j->issued / 1000000000LL;
     j->rc = ca_signer_issue(j->snap->signer, j->snap->mesh, j->dp->identity_tags,
                             j->snap->cert_lifetime_ns, CA_KEY_DEFAULT, &j->cert, &j->key, &j->e);
-    if (j->rc == 0)
-        j->rc = ca_cert_validity(j->cert, &nb, &j->not_after, &j->e);
+    if (j->rc < 0)
+        return;
+    /* The certificate's times have a resolution of one second: when the
+     * issue stayed within one second, that second is the one it used. */
+    int same_second = now_ns() / 1000000000LL == s0;
+    int64_t guess = (s0 + life / 1000000000LL) * 1000000000LL;
+    int rule = atomic_load(&not_after_rule);
+    if (same_second && rule == 1) {
+        j->not_after = guess;
+        return;
+    }
+    j->rc = ca_cert_validity(j->cert, &nb, &j->not_after, &j->e);
+    if (j->rc == 0 && same_second && rule == 0) {
+        int ok = j->not_after == guess;
+        int expected = 0;
+        if (atomic_compare_exchange_strong(&not_after_rule, &expected, ok ? 1 : -1) && !ok)
+            log_warn(LOG, "workload certificates' notAfter is not issue time + lifetime; "
+                          "parsing every certificate");
+    }
 }
 
 static void cert_apply(struct xds_server *s, struct cert_job *j)
@@ -865,9 +893,49 @@ static void proxy_update(struct xds_server *s, struct proxy *p)
     proxy_push(s, p);
 }
 
+/* Pushes many proxies on up to gen_threads threads (the caller's included),
+ * each proxy (all its streams) on one thread. Pushing is mostly gRPC's work
+ * on the calling thread (HTTP/2 framing, TLS records, the socket write): on
+ * the mesh thread alone it took three times as long as generating the batch
+ * (docs/BENCHMARKS.md). Safe because the mesh thread does nothing else until
+ * the batch is pushed: a stream's state is touched only by the thread that
+ * pushes its proxy, configs are installed before, insights are under ins_mu,
+ * and stream sends and logging are thread-safe. */
+struct push_batch {
+    struct xds_server *s;
+    struct proxy **v;
+    size_t n;
+    atomic_size_t next;
+};
+
+static void *push_worker(void *arg)
+{
+    struct push_batch *b = arg;
+    size_t i;
+    while ((i = atomic_fetch_add(&b->next, 1)) < b->n)
+        proxy_push(b->s, b->v[i]);
+    return NULL;
+}
+
+static void proxies_push(struct xds_server *s, struct proxy **v, size_t n)
+{
+    struct push_batch b = {.s = s, .v = v, .n = n};
+    atomic_init(&b.next, 0);
+    pthread_t tid[XDS_GEN_MAX_THREADS];
+    int started = 0;
+    /* Small batches (a stream's own requests) stay on the mesh thread. */
+    for (int t = 1; t < s->gen_threads && n >= 64 && t < XDS_GEN_MAX_THREADS; t++)
+        if (pthread_create(&tid[started], NULL, push_worker, &b) == 0)
+            started++;
+    push_worker(&b);
+    for (int t = 0; t < started; t++)
+        pthread_join(tid[t], NULL);
+}
+
 /* The same for many proxies of one mesh: the generations run as one batch
  * on up to gen_threads threads (the mesh thread included), which only read
- * the snapshot; installing and pushing stay on the mesh thread. */
+ * the snapshot; installing stays on the mesh thread, pushing runs on the same
+ * threads again (proxies_push). */
 static void proxies_update(struct xds_server *s, struct proxy **v, size_t n)
 {
     /* Certificates first, as one parallel batch (proxy_prepare then finds
@@ -921,8 +989,7 @@ static void proxies_update(struct xds_server *s, struct proxy **v, size_t n)
     for (size_t j = 0; j < nj; j++)
         proxy_install(s, who[j], jobs[j].out);
     xds_snapshot_unref(snap);
-    for (size_t i = 0; i < n; i++)
-        proxy_push(s, v[i]);
+    proxies_push(s, v, n);
     free(jobs);
     free(who);
 }
@@ -1348,6 +1415,23 @@ static void handle_event(struct xds_server *s, const struct event *ev)
             struct mstate *m = v;
             if (m->snap && m->snap->all_ca_pem)
                 m->dirty = 1;
+        }
+    }
+    /* Cross-mesh outbounds (crossmesh.h): a mesh whose dataplanes call
+     * another mesh's cross-mesh gateways is rebuilt when anything of that
+     * mesh changes (its gateway dataplanes, MeshGateways, CA, the Mesh
+     * itself); only its proxies with such outbounds get new output. */
+    {
+        const char *src = ev->type == &TYPE_MESH ? ev->name : ev->mesh;
+        if (src && *src &&
+            (ev->type == &TYPE_MESH || ev->type == &TYPE_DATAPLANE || ev->type == &TYPE_SECRET ||
+             ev->type == &TYPE_MESH_GATEWAY)) {
+            void *v;
+            for (size_t i = 0; hmap_next(&s->meshes, &i, NULL, &v);) {
+                struct mstate *m = v;
+                if (xds_crossmesh_depends_on(m->snap, src))
+                    m->dirty = 1;
+            }
         }
     }
     /* Meshes, dataplanes, the policies the generator reads, and Secrets (a

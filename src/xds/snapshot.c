@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/types.h"
 #include "mesh/identity.h"
+#include "xds/crossmesh.h"
 #include "xds/generator.h"
 #include "xds/pb.h"
 
@@ -372,6 +373,19 @@ static int load_ca(struct store *st, const struct resource *m, char **cert, char
     return 0;
 }
 
+int xds_snapshot_load_ca_cert(struct store *st, const struct resource *mesh, char **cert,
+                              struct err *e)
+{
+    char *key = NULL;
+    if (load_ca(st, mesh, cert, &key, e) < 0)
+        return -1;
+    if (key) {
+        OPENSSL_cleanse(key, strlen(key));
+        free(key);
+    }
+    return 0;
+}
+
 /* Does a MeshGateway of the mesh have a crossMesh listener? */
 static int has_cross_mesh_gateway(struct resource *const *pol, size_t n)
 {
@@ -482,6 +496,7 @@ static int snapshot_load(struct store *st, const char *mesh, const struct xds_me
     char *all_ca = eb && *eb && has_cross_mesh_gateway(pol, npol) ? load_all_cas(st) : NULL;
     in.all_ca_pem = all_ca;
     *out = xds_snapshot_build_from(&in);
+    xds_crossmesh_load(st, *out); /* other meshes' cross-mesh gateways (crossmesh.h) */
     free(all_ca);
     if (key) {
         OPENSSL_cleanse(key, strlen(key));
@@ -522,6 +537,7 @@ void xds_snapshot_unref(struct xds_mesh_snapshot *s)
     xds_units_free(s->unit_list);
     hmap_free(&s->units);
     pthread_mutex_destroy(&s->unit_mu);
+    xds_crossmesh_free(s);
     dpset_unref(s->dpset);
     for (size_t i = 0; i < s->n_policies; i++) {
         free(s->policies[i].name);

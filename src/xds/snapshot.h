@@ -43,6 +43,28 @@ struct xds_policy {
 
 struct ca_signer;
 
+/* A crossMesh listener of a builtin gateway dataplane of another mesh: what
+ * that mesh's proxies would reach it at (Kuma's CrossMeshEndpoints). */
+struct xds_cross_endpoint {
+    char *service; /* the gateway dataplane's kuma.io/service */
+    char *address;
+    uint32_t port;        /* the crossMesh listener's port */
+    struct xds_tag *tags; /* dataplane gateway tags, MeshGateway tags, listener tags */
+    size_t ntags;
+};
+
+/* Another mesh that some dataplane of this snapshot's mesh declares a
+ * cross-mesh outbound to (xds/crossmesh.h), as far as it concerns them: its
+ * mTLS CA certificate and its cross-mesh gateway endpoints, nothing else. */
+struct xds_cross_mesh {
+    char *mesh;
+    int exists;
+    int mtls;
+    char *ca_cert_pem; /* mesh_ca:secret:<mesh>; NULL without mTLS or CA */
+    struct xds_cross_endpoint *eps;
+    size_t n_eps;
+};
+
 /* The parsed dataplanes of a mesh and their endpoint assignments: the part
  * of a snapshot that only Dataplane changes affect, shared (reference
  * counted) by consecutive snapshots when only policies, secrets or the Mesh
@@ -77,6 +99,13 @@ struct xds_mesh_snapshot {
      * meshes in name order, what mesh_ca:secret:all carries; NULL
      * otherwise. Part of ca_hash. */
     char *all_ca_pem;
+    /* Cross-mesh outbounds (xds/crossmesh.h): the other meshes this mesh's
+     * dataplanes name in `kuma.io/mesh` outbound tags, sorted by name (those
+     * that do not exist included, so that their creation dirties this
+     * mesh), and a hash of all of it. Empty when no dataplane has one. */
+    struct xds_cross_mesh *cross;
+    size_t n_cross;
+    uint64_t cross_hash;
     /* Policies of every type the generator reads, sorted by type then name. */
     struct xds_policy *policies;
     size_t n_policies;
@@ -141,6 +170,11 @@ void xds_snapshot_unref(struct xds_mesh_snapshot *s);
 const struct xds_dataplane *xds_snapshot_dataplane(const struct xds_mesh_snapshot *s,
                                                    const char *name);
 const struct xds_service *xds_snapshot_service(const struct xds_mesh_snapshot *s, const char *name);
+
+/* The CA certificate of a mesh's enabled mTLS backend (its key is read and
+ * wiped): for the cross-mesh CA of another mesh (xds/crossmesh.h). */
+int xds_snapshot_load_ca_cert(struct store *st, const struct resource *mesh, char **cert,
+                              struct err *e);
 
 /* The serialized ClusterLoadAssignment of a service with no endpoints. */
 uint8_t *xds_empty_cla(const char *service, size_t *len);

@@ -12,6 +12,7 @@
  */
 #include "xds/transport.h"
 
+#include <dlfcn.h>
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc.h>
@@ -512,9 +513,35 @@ static void *cq_main(void *arg)
     return NULL;
 }
 
+/* Abseil built without NDEBUG (Debian's) checks every absl::Mutex lock for
+ * deadlock cycles in one global graph under one global lock. gRPC takes
+ * several such mutexes per call and per connection, so with 10,000
+ * connections the check alone cost ~8% of kuma-cp's CPU in the cold start and
+ * serialized the threads on its lock (docs/BENCHMARKS.md). It only detects
+ * lock-order bugs inside gRPC; turn it off when the library has it:
+ * absl::SetMutexDeadlockDetectionMode(OnDeadlockCycle::kIgnore), looked up
+ * by name because C cannot name it and the inline namespace varies. */
+static void absl_deadlock_detection_off(void)
+{
+    static const char *const names[] = {
+        "_ZN4absl7debian329SetMutexDeadlockDetectionModeENS0_15OnDeadlockCycleE",
+        "_ZN4absl29SetMutexDeadlockDetectionModeENS_15OnDeadlockCycleE",
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        void *f = dlsym(RTLD_DEFAULT, names[i]);
+        if (f) {
+            void (*set_mode)(int);
+            memcpy(&set_mode, &f, sizeof(set_mode));
+            set_mode(0); /* kIgnore */
+            return;
+        }
+    }
+}
+
 int xds_transport_start(const struct xds_transport_opts *o, const struct xds_transport_cb *cb,
                         void *ctx, struct xds_transport **out, int *bound_port, struct err *e)
 {
+    absl_deadlock_detection_off();
     grpc_init();
     struct xds_transport *t = xcalloc(1, sizeof(*t));
     t->cb = *cb;

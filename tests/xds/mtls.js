@@ -14,6 +14,7 @@
 //  (f) insights: dataplanes+insights, _overview, _config, mesh-insights online.
 // Env: XDS_ADDR, CP_URL, XDS_CA, T (a scratch directory).
 'use strict';
+const crypto = require('crypto');
 const fs = require('fs');
 const path = require('path');
 const { execFileSync } = require('child_process');
@@ -198,6 +199,9 @@ async function main() {
   assert(ov.dataplaneInsight.subscriptions[0].connectTime && !ov.dataplaneInsight.subscriptions[0].disconnectTime, 'online');
   assertEq(ov.dataplaneInsight.mTLS.issuedBackend, 'ca-1', 'cert backend');
   assert(ov.dataplaneInsight.mTLS.certificateExpirationTime, 'cert expiration');
+  // kuma-cp derives it from the issue time (not by parsing the certificate back).
+  assertEq(new Date(ov.dataplaneInsight.mTLS.certificateExpirationTime).getTime(),
+    new Date(new crypto.X509Certificate(leaf).validTo).getTime(), "cert expiration is the leaf's notAfter");
   r = await api(CP, 'GET', '/meshes/default/dataplanes/web-1/_overview');
   assertEq(r.status, 200, '_overview of one');
   r = await api(CP, 'GET', '/dataplanes/_overview');

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <pthread.h>
@@ -19,6 +20,7 @@
 
 #include "core/util.h"
 #include "dp/engine.h"
+#include "dp/tls.h"
 #include "dp_helpers.h"
 #include "test.h"
 
@@ -192,6 +194,230 @@ TEST(dp_mtls_two_engines_byte_exact)
     ASSERT_INT_EQ(stat_get(m.in, s), 1);
     free(s);
     mesh_down(&m);
+}
+
+/* kuma-dp's fast EC switch (legacy EC code for peer certificates, see
+ * dp/tls.h) keeps every mTLS check: identities, chains, SANs, resumption. The
+ * keys are made first: EC key generation no longer works afterwards. */
+TEST(dp_mtls_fast_ec_keys_same_checks)
+{
+    struct mesh m = {0};
+    test_ca_init(&m.ca, "default");
+    m.app = backend_start(BACKEND_ECHO, NULL);
+    test_ca_leaf(&m.ca, "spiffe://default/backend", &m.in_cert, &m.in_key);
+    test_ca_leaf(&m.ca, "spiffe://default/web", &m.out_cert, &m.out_key);
+    struct test_ca other;
+    test_ca_init(&other, "other-mesh");
+    char *fcert, *fkey, *scert, *skey;
+    test_ca_leaf(&other, "spiffe://default/web", &fcert, &fkey);
+    test_ca_leaf(&m.ca, "spiffe://other-mesh/web", &scert, &skey);
+
+    ASSERT_INT_EQ(dp_tls_enable_fast_ec_keys(), 1);
+    ASSERT_INT_EQ(dp_tls_enable_fast_ec_keys(), 1); /* idempotent */
+    EVP_PKEY *k = EVP_EC_gen("P-256");              /* the documented trade-off */
+    ASSERT(k == NULL);
+    ERR_clear_error();
+
+    m.in = engine(0);
+    apply(m.in, inbound_cfg("1", m.in_cert, m.in_key, m.ca.pem, backend_port(m.app)));
+    m.in_port = dp_engine_listener_port(m.in, "inbound:127.0.0.1:0");
+    m.out = engine(0);
+    apply(m.out, outbound_cfg("1", m.out_cert, m.out_key, m.ca.pem, m.in_port));
+    m.out_port = dp_engine_listener_port(m.out, "outbound:127.0.0.1:0");
+    ASSERT(m.in_port > 0 && m.out_port > 0);
+    ASSERT(echo_ok(m.out_port, 1u << 20, 3));
+    ASSERT(echo_ok(m.out_port, 100, 4));
+    char *st = listener_stat(&m, "ssl.handshake");
+    ASSERT_INT_EQ(stat_wait(m.in, st, 2), 2);
+    free(st);
+    ASSERT_INT_EQ(stat_get(m.in, "inbound_127.0.0.1_0.rbac.allowed"), 2);
+    ASSERT_INT_EQ(stat_get(m.out, "cluster.backend.ssl.session_reused"), 1);
+    /* Wrong CA, then the right CA with another mesh's identity. */
+    ASSERT(tls_client(m.in_port, fcert, fkey, NULL, "kuma") == NULL);
+    st = listener_stat(&m, "ssl.fail_verify_error");
+    ASSERT_INT_EQ(stat_wait(m.in, st, 1), 1);
+    free(st);
+    ASSERT(tls_client(m.in_port, scert, skey, NULL, "kuma") == NULL);
+    st = listener_stat(&m, "ssl.fail_verify_san");
+    ASSERT_INT_EQ(stat_wait(m.in, st, 1), 1);
+    free(st);
+    ASSERT_INT_EQ(backend_accepted(m.app), 2);
+    free(fcert);
+    free(fkey);
+    free(scert);
+    free(skey);
+    test_ca_free(&other);
+    mesh_down(&m);
+}
+
+/* Runs both handshakes over a nonblocking socket pair in this thread. */
+static int pair_handshake(SSL *c, SSL *s)
+{
+    int cd = 0, sd = 0;
+    for (int i = 0; i < 200 && (!cd || !sd); i++) {
+        if (!cd) {
+            int r = SSL_do_handshake(c);
+            if (r == 1)
+                cd = 1;
+            else if (SSL_get_error(c, r) != SSL_ERROR_WANT_READ)
+                return -1;
+        }
+        if (!sd) {
+            int r = SSL_do_handshake(s);
+            if (r == 1)
+                sd = 1;
+            else if (SSL_get_error(s, r) != SSL_ERROR_WANT_READ)
+                return -1;
+        }
+    }
+    return cd && sd ? 0 : -1;
+}
+
+/* dp_tls_set_socket's contract (tls.h): *drained turns 1 when a read finds
+ * the socket empty (short read or EAGAIN), and stays 0 while a full read
+ * leaves data queued; bytes arrive intact either way. */
+TEST(dp_tls_socket_bio_reports_drained)
+{
+    struct test_ca ca;
+    test_ca_init(&ca, "default");
+    char *cert, *key;
+    test_ca_leaf(&ca, "spiffe://default/backend", &cert, &key);
+    struct dp_secret id = {.name = "id", .certificate_chain = cert, .private_key = key};
+    struct dp_secret trust = {.name = "ca", .trusted_ca = ca.pem};
+    struct err e;
+    SSL_CTX *sctx = dp_tls_server_ctx(&id, NULL, 0, &e);
+    SSL_CTX *cctx = dp_tls_client_ctx(NULL, &trust, &e);
+    ASSERT(sctx && cctx);
+    int sv[2];
+    ASSERT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) == 0);
+    SSL *s = SSL_new(sctx), *c = SSL_new(cctx);
+    int sdrained = 0, cdrained = 0;
+    ASSERT_INT_EQ(dp_tls_set_socket(s, sv[0], &sdrained), 0);
+    ASSERT_INT_EQ(dp_tls_set_socket(c, sv[1], &cdrained), 0);
+    ASSERT_INT_EQ(SSL_get_fd(s), sv[0]);
+    SSL_set_accept_state(s);
+    SSL_set_connect_state(c);
+    ASSERT_INT_EQ(pair_handshake(c, s), 0);
+
+    /* One small record: the read comes back short, the socket is empty. */
+    size_t n;
+    ASSERT(SSL_write_ex(c, "hello", 5, &n) == 1 && n == 5);
+    char buf[1024];
+    sdrained = 0;
+    ASSERT(SSL_read_ex(s, buf, sizeof(buf), &n) == 1);
+    ASSERT_INT_EQ(n, 5);
+    ASSERT(memcmp(buf, "hello", 5) == 0);
+    ASSERT_INT_EQ(sdrained, 1);
+
+    /* 48 KiB queued: the first read fills OpenSSL's buffer and data is left. */
+    static char big[48 * 1024], got[48 * 1024];
+    for (size_t i = 0; i < sizeof(big); i++)
+        big[i] = (char)(i * 7);
+    /* Partial-write mode: a record at a time. */
+    for (size_t off = 0; off < sizeof(big); off += n)
+        ASSERT(SSL_write_ex(c, big + off, sizeof(big) - off, &n) == 1);
+    sdrained = 0;
+    ASSERT(SSL_read_ex(s, got, 1000, &n) == 1);
+    ASSERT_INT_EQ(n, 1000);
+    ASSERT_INT_EQ(sdrained, 0);
+    ASSERT(SSL_has_pending(s));
+    /* Read the rest until OpenSSL wants more: then the socket was empty. */
+    size_t have = n;
+    for (;;) {
+        sdrained = 0;
+        if (SSL_read_ex(s, got + have, sizeof(got) - have, &n) != 1) {
+            ASSERT_INT_EQ(SSL_get_error(s, 0), SSL_ERROR_WANT_READ);
+            ASSERT_INT_EQ(sdrained, 1);
+            break;
+        }
+        have += n;
+        if (have == sizeof(got))
+            break;
+    }
+    ASSERT_INT_EQ(have, sizeof(big));
+    ASSERT(memcmp(got, big, sizeof(big)) == 0);
+
+    /* The write side: send() on a closed peer is an error, not SIGPIPE. */
+    close(sv[1]);
+    ASSERT(SSL_write_ex(s, "x", 1, &n) != 1);
+    ERR_clear_error();
+    SSL_free(s);
+    SSL_free(c);
+    close(sv[0]);
+    SSL_CTX_free(sctx);
+    SSL_CTX_free(cctx);
+    free(cert);
+    free(key);
+    test_ca_free(&ca);
+}
+
+/* The verified-chain cache (tls.c): a leaf seen again under the same server
+ * context skips the chain verification but never the per-connection SAN
+ * check, and a leaf from another CA is never taken from it. */
+TEST(dp_tls_verified_leaf_cache_keeps_san_and_ca_checks)
+{
+    struct test_ca ca, other;
+    test_ca_init(&ca, "default");
+    test_ca_init(&other, "other-mesh");
+    char *scert, *skey, *ccert, *ckey, *fcert, *fkey;
+    test_ca_leaf(&ca, "spiffe://default/backend", &scert, &skey);
+    test_ca_leaf(&ca, "spiffe://default/web", &ccert, &ckey);
+    test_ca_leaf(&other, "spiffe://default/web", &fcert, &fkey);
+    struct dp_secret sid = {.name = "s", .certificate_chain = scert, .private_key = skey};
+    struct dp_secret cid = {.name = "c", .certificate_chain = ccert, .private_key = ckey};
+    struct dp_secret fid = {.name = "f", .certificate_chain = fcert, .private_key = fkey};
+    struct dp_secret trust = {.name = "ca", .trusted_ca = ca.pem};
+    struct err e;
+    SSL_CTX *sctx = dp_tls_server_ctx(&sid, &trust, 1, &e);
+    SSL_CTX *cctx = dp_tls_client_ctx(&cid, &trust, &e);
+    SSL_CTX *fctx = dp_tls_client_ctx(&fid, NULL, &e);
+    ASSERT(sctx && cctx && fctx);
+    struct dp_string_matcher web = {DP_MATCH_EXACT, "spiffe://default/web"};
+    struct dp_string_matcher db = {DP_MATCH_EXACT, "spiffe://default/db"};
+    /* web, web (from the cache), then a matcher the cached leaf fails, then
+     * the same name from another CA. */
+    const struct {
+        SSL_CTX *client;
+        struct dp_string_matcher *want;
+        int ok, san_failed, chain_failed;
+    } steps[] = {{cctx, &web, 1, 0, 0}, {cctx, &web, 1, 0, 0}, {cctx, &db, 0, 1, 0},
+                 {cctx, &web, 1, 0, 0}, {fctx, &web, 0, 0, 1}, {fctx, &web, 0, 0, 1}};
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        int sv[2];
+        ASSERT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) == 0);
+        SSL *s = SSL_new(sctx), *c = SSL_new(steps[i].client);
+        int d0 = 0, d1 = 0;
+        ASSERT_INT_EQ(dp_tls_set_socket(s, sv[0], &d0), 0);
+        ASSERT_INT_EQ(dp_tls_set_socket(c, sv[1], &d1), 0);
+        struct dp_tls_verify v = {.sans = steps[i].want, .n_sans = 1};
+        dp_tls_set_verify(s, &v);
+        SSL_set_accept_state(s);
+        SSL_set_connect_state(c);
+        int r = pair_handshake(c, s);
+        ASSERT_INT_EQ(r == 0, steps[i].ok);
+        ASSERT_INT_EQ(v.san_failed, steps[i].san_failed);
+        ASSERT_INT_EQ(v.chain_failed, steps[i].chain_failed);
+        if (steps[i].ok) {
+            ASSERT_INT_EQ(SSL_get_verify_result(s), X509_V_OK);
+            ASSERT(SSL_get0_peer_certificate(s) != NULL);
+        }
+        ERR_clear_error();
+        SSL_free(s);
+        SSL_free(c);
+        close(sv[0]);
+        close(sv[1]);
+    }
+    SSL_CTX_free(sctx);
+    SSL_CTX_free(cctx);
+    SSL_CTX_free(fctx);
+    free(scert);
+    free(skey);
+    free(ccert);
+    free(ckey);
+    free(fcert);
+    free(fkey);
+    test_ca_free(&ca);
+    test_ca_free(&other);
 }
 
 TEST(dp_mtls_half_close_through_two_proxies)

@@ -16,6 +16,7 @@
 #include "store/store.h"
 #include "dp/xds_map.h"
 #include "test.h"
+#include "xds/crossmesh.h"
 #include "xds/generator.h"
 #include "xds/hmap.h"
 #include "xds/policies.h"
@@ -1388,4 +1389,376 @@ TEST(xds_gateway_cross_mesh_ca_bundle)
     resource_free(mesh);
     free_all(dps, 1);
     free_all(pols, 1);
+}
+
+/* ---- cross-mesh outbounds (xds/crossmesh.h) ----------------------------- */
+
+/* Mesh a: a cross-mesh gateway (two gateway dataplanes, one of them on a
+ * listener without crossMesh only), an ordinary service and a secret-ish one.
+ * Mesh c: another mesh nobody in b calls. Mesh b: web-b calls a's gateway. */
+static const char *XM_MESH_A = "type: Mesh\nname: a\nmtls:\n  enabledBackend: ca-1\n"
+                               "  backends:\n  - name: ca-1\n    type: builtin\n";
+static const char *XM_GW_A = "type: MeshGateway\nmesh: a\nname: edge\n"
+                             "selectors:\n- match:\n    kuma.io/service: edge-gateway\n"
+                             "tags:\n  gw: edge\n"
+                             "conf:\n  listeners:\n"
+                             "  - {port: 8080, protocol: HTTP, crossMesh: true, tags: {l: x}}\n"
+                             "  - {port: 8081, protocol: HTTP}\n";
+static const char *XM_EDGE1 = "type: Dataplane\nmesh: a\nname: edge-1\nnetworking:\n"
+                              "  address: 10.1.0.1\n  gateway:\n    type: BUILTIN\n"
+                              "    tags:\n      kuma.io/service: edge-gateway\n";
+static const char *XM_EDGE2 = "type: Dataplane\nmesh: a\nname: edge-2\nnetworking:\n"
+                              "  address: 10.1.0.2\n  gateway:\n    type: BUILTIN\n"
+                              "    tags:\n      kuma.io/service: edge-gateway\n";
+static const char *XM_SECRET_A = "type: Dataplane\nmesh: a\nname: secret-a\nnetworking:\n"
+                                 "  address: 10.1.0.9\n  inbound:\n  - port: 7070\n"
+                                 "    tags:\n      kuma.io/service: edge-gateway\n";
+static const char *XM_WEB_B =
+    "type: Dataplane\nmesh: b\nname: web-b\nnetworking:\n  address: 10.2.0.2\n"
+    "  inbound:\n  - port: 8080\n    tags:\n      kuma.io/service: web\n"
+    "  outbound:\n  - port: 10001\n    tags:\n      kuma.io/service: backend\n"
+    "  - port: 10002\n    tags:\n      kuma.io/service: edge-gateway\n      kuma.io/mesh: a\n";
+static const char *XM_OTHER_B = "type: Dataplane\nmesh: b\nname: other-b\nnetworking:\n"
+                                "  address: 10.2.0.3\n"
+                                "  inbound:\n  - port: 8080\n    tags:\n"
+                                "      kuma.io/service: other\n"
+                                "  outbound:\n  - port: 10001\n    tags:\n"
+                                "      kuma.io/service: backend\n";
+
+static const char *XM_MESH_B = "type: Mesh\nname: b\nmtls:\n  enabledBackend: ca-b\n"
+                               "  backends:\n  - name: ca-b\n    type: builtin\n";
+
+struct xm {
+    struct resource *mesh_a, *mesh_b, *mesh_c;
+    struct resource *a_dps[3], *a_gw[1], *b_dps[2], *c_dps[1];
+    struct xds_mesh_snapshot *b;
+};
+
+static void xm_build(struct xm *x, const char *mesh_b_text, int edges)
+{
+    memset(x, 0, sizeof(*x));
+    x->mesh_a = res(XM_MESH_A);
+    x->mesh_b = res(mesh_b_text);
+    x->mesh_c = res("type: Mesh\nname: c\n");
+    x->a_dps[0] = res(XM_EDGE1);
+    x->a_dps[1] = res(XM_SECRET_A);
+    x->a_dps[2] = res(XM_EDGE2);
+    x->a_gw[0] = res(XM_GW_A);
+    x->b_dps[0] = res(XM_WEB_B);
+    x->b_dps[1] = res(XM_OTHER_B);
+    x->c_dps[0] = res("type: Dataplane\nmesh: c\nname: edge-c\nnetworking:\n"
+                      "  address: 10.3.0.1\n  gateway:\n    type: BUILTIN\n"
+                      "    tags:\n      kuma.io/service: edge-gateway\n");
+    struct xds_snapshot_input in = {.mesh_name = "b",
+                                    .mesh = x->mesh_b,
+                                    .dataplanes = x->b_dps,
+                                    .n_dataplanes = 2,
+                                    .ca_cert_pem = "-----CA B-----\n"};
+    x->b = xds_snapshot_build_from(&in);
+    struct xds_cross_input cin[] = {
+        {.mesh_name = "a",
+         .mesh = x->mesh_a,
+         .ca_cert_pem = "-----CA A-----\n",
+         .dataplanes = x->a_dps,
+         .n_dataplanes = (size_t)edges,
+         .gateways = x->a_gw,
+         .n_gateways = 1},
+        {.mesh_name = "c",
+         .mesh = x->mesh_c,
+         .ca_cert_pem = "-----CA C-----\n",
+         .dataplanes = x->c_dps,
+         .n_dataplanes = 1,
+         .gateways = x->a_gw,
+         .n_gateways = 1},
+        /* b itself as "another mesh": ignored */
+        {.mesh_name = "b", .mesh = x->mesh_b, .ca_cert_pem = "-----CA B-----\n"},
+    };
+    xds_crossmesh_set(x->b, cin, 3);
+}
+
+static void xm_free(struct xm *x)
+{
+    xds_snapshot_unref(x->b);
+    resource_free(x->mesh_a);
+    resource_free(x->mesh_b);
+    resource_free(x->mesh_c);
+    free_all(x->a_dps, 3);
+    free_all(x->a_gw, 1);
+    free_all(x->b_dps, 2);
+    free_all(x->c_dps, 1);
+}
+
+static char *cfg_text(struct xds_proxy_config *cfg)
+{
+    json_t *j = xds_proxy_config_to_json(cfg);
+    char *text = json_dumps(j, JSON_SORT_KEYS);
+    json_decref(j);
+    return text;
+}
+
+TEST(xds_cross_mesh_outbound_golden)
+{
+    struct xm x;
+    xm_build(&x, XM_MESH_B, 3);
+    /* Only a is wanted: c and b's own input are ignored. */
+    ASSERT_INT_EQ(x.b->n_cross, 1);
+    ASSERT_STR_EQ(x.b->cross[0].mesh, "a");
+    ASSERT(xds_crossmesh_depends_on(x.b, "a"));
+    ASSERT(!xds_crossmesh_depends_on(x.b, "c"));
+    ASSERT(!xds_crossmesh_depends_on(x.b, "b"));
+    /* Two gateway dataplanes x one crossMesh listener; not the inbound of
+     * secret-a with the same service name, not the plain listener. */
+    ASSERT_INT_EQ(x.b->cross[0].n_eps, 2);
+
+    struct xds_proxy_config *cfg = gen_mtls(x.b, "web-b");
+    /* Kuma's name: sha256("kuma.io/mesh" "a" "kuma.io/service" "edge-gateway")[:8]. */
+    const char *cname = "edge-gateway-d2368f8f48c9e73f_a";
+    ASSERT(set_has(&cfg->sets[XDS_CDS], cname));
+    ASSERT(set_has(&cfg->sets[XDS_EDS], cname));
+    ASSERT(set_has(&cfg->sets[XDS_LDS], "outbound:127.0.0.1:10002"));
+    ASSERT(set_has(&cfg->sets[XDS_SDS], "mesh_ca:secret:a"));
+    ASSERT(set_has(&cfg->sets[XDS_SDS], "mesh_ca:secret:b"));
+    ASSERT(set_has(&cfg->sets[XDS_SDS], "identity_cert:secret:b"));
+    ASSERT(!set_has(&cfg->sets[XDS_CDS], "edge-gateway")); /* never a local cluster */
+    char *text = cfg_text(cfg);
+    ASSERT_STR_CONTAINS(text, "spiffe://a/edge-gateway");
+    ASSERT_STR_CONTAINS(text, "edge-gateway{mesh=a}");
+    ASSERT_STR_CONTAINS(text, "10.1.0.1");
+    ASSERT_STR_CONTAINS(text, "10.1.0.2");
+    ASSERT(strstr(text, "10.1.0.9") == NULL); /* a's other dataplanes: never */
+    ASSERT(strstr(text, "10.3.0.1") == NULL); /* c's gateway: never */
+    ASSERT(strstr(text, "CA C") == NULL);     /* c's CA: never */
+    ASSERT(strstr(text, "secret:c") == NULL);
+    ASSERT(strstr(text, "8081") == NULL); /* the non-crossMesh listener */
+    free(text);
+    check_golden("cross-mesh-outbound", cfg);
+    xds_proxy_config_unref(cfg);
+
+    /* A proxy of b without a cross-mesh outbound gets nothing of a. */
+    cfg = gen_mtls(x.b, "other-b");
+    text = cfg_text(cfg);
+    ASSERT(strstr(text, "10.1.0.") == NULL);
+    ASSERT(strstr(text, "secret:a") == NULL);
+    ASSERT(strstr(text, "CA A") == NULL);
+    free(text);
+    xds_proxy_config_unref(cfg);
+    xm_free(&x);
+}
+
+TEST(xds_cross_mesh_outbound_plaintext_and_tags)
+{
+    /* b without mTLS: Kuma's CrossMeshClientSideMTLS needs both meshes'
+     * mTLS, so plaintext and no secret of a. */
+    struct xm x;
+    xm_build(&x, "type: Mesh\nname: b\n", 3);
+    struct xds_proxy_config *cfg = gen_for(x.b, "web-b", 0);
+    ASSERT_INT_EQ(cfg->sets[XDS_SDS].n, 0);
+    char *text = cfg_text(cfg);
+    ASSERT(strstr(text, "transport_socket") == NULL && strstr(text, "transportSocket") == NULL);
+    ASSERT_STR_CONTAINS(text, "10.1.0.2");
+    free(text);
+    xds_proxy_config_unref(cfg);
+    xm_free(&x);
+
+    /* Extra outbound tags select endpoints by tag and enter name and SNI. */
+    struct resource *mb = res("type: Mesh\nname: b\nmtls:\n  enabledBackend: x\n"
+                              "  backends:\n  - name: x\n    type: builtin\n");
+    struct resource *ma = res(XM_MESH_A), *gw = res(XM_GW_A);
+    struct resource *adps[] = {res(XM_EDGE1)};
+    struct resource *bdps[] = {
+        res("type: Dataplane\nmesh: b\nname: t\nnetworking:\n  address: 10.2.0.9\n"
+            "  outbound:\n  - port: 1\n    tags: {kuma.io/service: edge-gateway, "
+            "kuma.io/mesh: a, l: x}\n"
+            "  - port: 2\n    tags: {kuma.io/service: edge-gateway, kuma.io/mesh: a, l: z}\n"
+            "  - port: 3\n    tags: {kuma.io/service: edge-gateway, kuma.io/mesh: nowhere}\n")};
+    struct xds_snapshot_input in = {.mesh_name = "b",
+                                    .mesh = mb,
+                                    .dataplanes = bdps,
+                                    .n_dataplanes = 1,
+                                    .ca_cert_pem = "-----CA B-----\n"};
+    struct xds_mesh_snapshot *b = xds_snapshot_build_from(&in);
+    struct xds_cross_input cin = {.mesh_name = "a",
+                                  .mesh = ma,
+                                  .ca_cert_pem = "-----CA A-----\n",
+                                  .dataplanes = adps,
+                                  .n_dataplanes = 1,
+                                  .gateways = &gw,
+                                  .n_gateways = 1};
+    xds_crossmesh_set(b, &cin, 1);
+    ASSERT_INT_EQ(b->n_cross, 2); /* a, and nowhere (absent, still a dependency) */
+    ASSERT(xds_crossmesh_depends_on(b, "nowhere"));
+    cfg = gen_mtls(b, "t");
+    text = cfg_text(cfg);
+    ASSERT_STR_CONTAINS(text, "edge-gateway{l=x,mesh=a}");
+    ASSERT_STR_CONTAINS(text, "edge-gateway{l=z,mesh=a}");
+    free(text);
+    ASSERT_INT_EQ(cfg->sets[XDS_EDS].n, 3);
+    size_t with_eps = 0;
+    for (size_t i = 0; i < cfg->sets[XDS_EDS].n; i++) {
+        const char *name = cfg->sets[XDS_EDS].v[i].name;
+        int has = 0;
+        const uint8_t *d = cfg->sets[XDS_EDS].v[i].data;
+        for (size_t k = 0; k + 8 <= cfg->sets[XDS_EDS].v[i].len; k++)
+            has |= memcmp(d + k, "10.1.0.1", 8) == 0;
+        with_eps += has;
+        /* l=z matches no endpoint (the listener tags l: x); nowhere has none */
+        if (has)
+            ASSERT(strstr(name, "_a") != NULL);
+    }
+    ASSERT_INT_EQ(with_eps, 1);
+    xds_proxy_config_unref(cfg);
+    xds_snapshot_unref(b);
+    resource_free(mb);
+    resource_free(ma);
+    resource_free(gw);
+    free_all(adps, 1);
+    free_all(bdps, 1);
+}
+
+/* What the server's dirtying relies on: a change in the gateway mesh changes
+ * the input hash of the proxies that call it, and of no other proxy. */
+TEST(xds_cross_mesh_input_hash_and_dirtying)
+{
+    struct xm one, two;
+    xm_build(&one, XM_MESH_B, 1); /* edge-1 only */
+    xm_build(&two, XM_MESH_B, 3); /* edge-2 added */
+    ASSERT(one.b->cross_hash != two.b->cross_hash);
+    struct xds_gen_opts o = {0};
+    ASSERT(xds_gen_input_hash(one.b, xds_snapshot_dataplane(one.b, "web-b"), &o) !=
+           xds_gen_input_hash(two.b, xds_snapshot_dataplane(two.b, "web-b"), &o));
+    ASSERT(xds_gen_input_hash(one.b, xds_snapshot_dataplane(one.b, "other-b"), &o) ==
+           xds_gen_input_hash(two.b, xds_snapshot_dataplane(two.b, "other-b"), &o));
+    xm_free(&one);
+    xm_free(&two);
+
+    /* From a store: xds_snapshot_load reads a's gateway for b, and a new
+     * gateway dataplane in a shows in b's next snapshot. */
+    struct store *st;
+    struct err e;
+    ASSERT_INT_EQ(store_open(STORE_KIND_MEMORY, NULL, &st, &e), 0);
+    const char *texts[] = {
+        "type: Mesh\nname: a\n", "type: Mesh\nname: b\n", XM_GW_A, XM_EDGE1, XM_SECRET_A, XM_WEB_B};
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        struct resource *r = res(texts[i]);
+        ASSERT_INT_EQ(store_create(st, r, NULL, &e), 0);
+        resource_free(r);
+    }
+    struct xds_mesh_snapshot *s1 = NULL, *s2 = NULL;
+    ASSERT_INT_EQ(xds_snapshot_load(st, "b", &s1, &e), 0);
+    ASSERT(xds_crossmesh_depends_on(s1, "a"));
+    ASSERT_INT_EQ(xds_crossmesh_find(s1, "a")->n_eps, 1);
+    struct resource *r = res(XM_EDGE2);
+    ASSERT_INT_EQ(store_create(st, r, NULL, &e), 0);
+    resource_free(r);
+    ASSERT_INT_EQ(xds_snapshot_reload(st, "b", s1, &s2, &e), 0);
+    ASSERT_INT_EQ(xds_crossmesh_find(s2, "a")->n_eps, 2);
+    ASSERT(s1->cross_hash != s2->cross_hash);
+    xds_snapshot_unref(s1);
+    xds_snapshot_unref(s2);
+    store_close(st);
+}
+
+/* Kuma: "mTLS must be enabled for crossMesh-enabled MeshGateways"; without
+ * mTLS the crossMesh listener is not served (never as plaintext). */
+TEST(xds_cross_mesh_gateway_needs_mtls)
+{
+    struct resource *dps[] = {res(XM_EDGE1)};
+    struct resource *pols[] = {res(XM_GW_A)};
+    struct resource *mesh = res("type: Mesh\nname: a\n");
+    struct xds_snapshot_input in = {.mesh_name = "a",
+                                    .mesh = mesh,
+                                    .dataplanes = dps,
+                                    .n_dataplanes = 1,
+                                    .policies = pols,
+                                    .n_policies = 1};
+    struct xds_mesh_snapshot *snap = xds_snapshot_build_from(&in);
+    struct xds_proxy_config *cfg = gen_for(snap, "edge-1", 0);
+    int l8080 = 0, l8081 = 0;
+    for (size_t i = 0; i < cfg->sets[XDS_LDS].n; i++) {
+        l8080 |= strstr(cfg->sets[XDS_LDS].v[i].name, ":8080") != NULL;
+        l8081 |= strstr(cfg->sets[XDS_LDS].v[i].name, ":8081") != NULL;
+    }
+    ASSERT(!l8080);
+    ASSERT(l8081);
+    xds_proxy_config_unref(cfg);
+    xds_snapshot_unref(snap);
+    resource_free(mesh);
+    free_all(dps, 1);
+    free_all(pols, 1);
+}
+
+/* Hostile specs on either side never crash and never yield bogus endpoints:
+ * bad listener ports and flags, non-IP gateway addresses, gateways without a
+ * service, non-string tags; an outbound naming its own mesh stays local. */
+TEST(xds_cross_mesh_hostile_specs)
+{
+    struct resource *ma = res(XM_MESH_A);
+    struct resource *gws[] = {
+        res("type: MeshGateway\nmesh: a\nname: g1\nselectors:\n- match:\n"
+            "    kuma.io/service: edge-gateway\ntags: [1, 2]\n"
+            "conf:\n  listeners:\n  - {port: 70000, protocol: HTTP, crossMesh: true}\n"
+            "  - {port: -1, protocol: HTTP, crossMesh: true}\n"
+            "  - {port: abc, protocol: HTTP, crossMesh: true}\n"
+            "  - {port: 8080, protocol: HTTP, crossMesh: 'yes'}\n"
+            "  - {port: 9090, protocol: HTTP, crossMesh: true, tags: {n: 5, ok: v}}\n"
+            "  - 42\n"),
+        res("type: MeshGateway\nmesh: a\nname: g2\nselectors:\n- match:\n"
+            "    kuma.io/service: other-gw\nconf:\n  listeners: {port: 1}\n"),
+    };
+    struct resource *adps[] = {
+        res(XM_EDGE1),
+        res("type: Dataplane\nmesh: a\nname: dns-gw\nnetworking:\n  address: gw.example.com\n"
+            "  gateway:\n    type: BUILTIN\n    tags:\n      kuma.io/service: edge-gateway\n"),
+        res("type: Dataplane\nmesh: a\nname: nosvc\nnetworking:\n  address: 10.1.0.7\n"
+            "  gateway:\n    type: BUILTIN\n    tags:\n      x: y\n"),
+        res("type: Dataplane\nmesh: a\nname: other-gw\nnetworking:\n  address: 10.1.0.8\n"
+            "  gateway:\n    type: BUILTIN\n    tags:\n      kuma.io/service: other-gw\n"),
+    };
+    struct resource *bdps[] = {
+        res("type: Dataplane\nmesh: b\nname: t\nnetworking:\n  address: 10.2.0.9\n"
+            "  outbound:\n"
+            "  - port: 1\n    tags: {kuma.io/service: edge-gateway, kuma.io/mesh: a}\n"
+            "  - port: 2\n    tags: {kuma.io/service: backend, kuma.io/mesh: b}\n"
+            "  - port: 3\n    tags: {kuma.io/service: x, kuma.io/mesh: 5}\n"
+            "  - port: 4\n    service: other-gw\n    tags: {kuma.io/mesh: a}\n"
+            "  - port: 0\n    tags: {kuma.io/service: y, kuma.io/mesh: a}\n")};
+    struct resource *mb = res(XM_MESH_B);
+    struct xds_snapshot_input in = {.mesh_name = "b",
+                                    .mesh = mb,
+                                    .dataplanes = bdps,
+                                    .n_dataplanes = 1,
+                                    .ca_cert_pem = "-----CA B-----\n"};
+    struct xds_mesh_snapshot *b = xds_snapshot_build_from(&in);
+    const struct xds_dataplane *t = xds_snapshot_dataplane(b, "t");
+    ASSERT(t != NULL);
+    ASSERT_INT_EQ(t->n_cross_outbounds, 2); /* ports 1 and 4 */
+    ASSERT_INT_EQ(t->n_outbounds, 2);       /* own mesh named, and a non-string mesh */
+    struct xds_cross_input cin = {.mesh_name = "a",
+                                  .mesh = ma,
+                                  .ca_cert_pem = "-----CA A-----\n",
+                                  .dataplanes = adps,
+                                  .n_dataplanes = 4,
+                                  .gateways = gws,
+                                  .n_gateways = 2};
+    xds_crossmesh_set(b, &cin, 1);
+    const struct xds_cross_mesh *cm = xds_crossmesh_find(b, "a");
+    ASSERT(cm != NULL);
+    ASSERT_INT_EQ(cm->n_eps, 1); /* edge-1 on 9090 only */
+    ASSERT_STR_EQ(cm->eps[0].address, "10.1.0.1");
+    ASSERT_INT_EQ(cm->eps[0].port, 9090);
+    struct xds_proxy_config *cfg = gen_mtls(b, "t");
+    char *text = cfg_text(cfg);
+    ASSERT_STR_CONTAINS(text, "10.1.0.1");
+    ASSERT(strstr(text, "gw.example.com") == NULL);
+    ASSERT(strstr(text, "10.1.0.7") == NULL);
+    ASSERT(strstr(text, "10.1.0.8") == NULL); /* g2 has no crossMesh listener */
+    ASSERT_STR_CONTAINS(text, "other-gw{mesh=a}");
+    free(text);
+    xds_proxy_config_unref(cfg);
+    xds_snapshot_unref(b);
+    resource_free(ma);
+    resource_free(mb);
+    free_all(gws, 2);
+    free_all(adps, 4);
+    free_all(bdps, 1);
 }
