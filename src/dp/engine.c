@@ -1730,6 +1730,7 @@ struct pconn {
     int fd, dead;
     SSL *ssl;
     struct dp_tls_verify v;
+    int drained; /* the socket BIO's flag while parked (dp_tls_set_socket) */
     struct snap *snap;
     struct ccluster *cl;
     struct chost *host;
@@ -1835,6 +1836,12 @@ static void http_park(struct conn *c)
     p->fd = u->fd;
     p->ssl = u->ssl;
     p->v = u->v;
+    /* The SSL points into the side it leaves (verify data, the BIO's drained
+     * flag): point it at the pool entry. */
+    if (p->ssl && dp_tls_set_socket(p->ssl, p->fd, &p->drained) != 0) {
+        free(p);
+        return;
+    }
     if (p->ssl)
         dp_tls_set_verify(p->ssl, &p->v);
     p->snap = c->snap;
@@ -1845,8 +1852,11 @@ static void http_park(struct conn *c)
     struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = &p->ev};
     if (epoll_ctl(w->epfd, u->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, p->fd, &ev) != 0) {
         /* Not watchable: give it back, the caller closes it. */
-        if (p->ssl)
+        if (p->ssl) {
             dp_tls_set_verify(p->ssl, &u->v);
+            if (dp_tls_set_socket(p->ssl, p->fd, &u->drained) != 0)
+                log_warn(COMP, "TLS socket BIO: out of memory");
+        }
         snap_unref(p->snap);
         free(p);
         return;
@@ -1887,7 +1897,11 @@ static int http_unpark(struct conn *c, struct ccluster *cl)
     }
     struct side *u = &c->s[1];
     struct epoll_event ev = {.events = 0, .data.ptr = &u->ev};
-    if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, p->fd, &ev) != 0) {
+    /* The SSL's BIO flag and verify data move to c's side. */
+    if ((p->ssl && dp_tls_set_socket(p->ssl, p->fd, &u->drained) != 0) ||
+        epoll_ctl(w->epfd, EPOLL_CTL_MOD, p->fd, &ev) != 0) {
+        if (p->ssl)
+            dp_tls_set_socket(p->ssl, p->fd, &p->drained); /* best effort */
         pool_close(p, CLOSE_LOCAL);
         return 0;
     }
