@@ -244,6 +244,36 @@ decode_tcp(struct pb_arena *a, Envoy__Config__Listener__V3__FilterChain *fc)
     return out;
 }
 
+/* Points the TCP proxy at rt's splits as weighted clusters, each split's
+ * tags as its envoy.lb metadata match (the outbound and the gateway TCP
+ * listeners share this shape). */
+static void tcp_weighted_clusters(struct pb_arena *a,
+                                  Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy *tp,
+                                  const struct xds_route *rt)
+{
+    Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster *wc = PB_NEW(
+        a, Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster,
+        ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__WEIGHTED_CLUSTER__INIT);
+    wc->n_clusters = rt->n;
+    wc->clusters = pb_alloc(a, rt->n * sizeof(*wc->clusters));
+    for (size_t k = 0; k < rt->n; k++) {
+        Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster__ClusterWeight
+            *cw = PB_NEW(
+                a,
+                Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster__ClusterWeight,
+                ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__WEIGHTED_CLUSTER__CLUSTER_WEIGHT__INIT);
+        cw->name = pb_strdup(a, rt->splits[k].cluster);
+        cw->weight = rt->splits[k].weight;
+        if (rt->splits[k].ntags)
+            cw->metadata_match =
+                pb_metadata_tags(a, "envoy.lb", rt->splits[k].tags, rt->splits[k].ntags);
+        wc->clusters[k] = cw;
+    }
+    tp->cluster_specifier_case =
+        ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__CLUSTER_SPECIFIER_WEIGHTED_CLUSTERS;
+    tp->weighted_clusters = wc;
+}
+
 /* Inserts a filter in front of the chain's filters. */
 static void prepend_filter(struct pb_arena *a, Envoy__Config__Listener__V3__FilterChain *fc,
                            const char *name, const char *url, const ProtobufCMessage *m)
@@ -996,28 +1026,7 @@ static void gen_outbound(struct gen *g)
         } else if (rt.n > 1 || cp.idle_timeout_ms != XDS_UNSET || cp.max_connect_attempts > 0) {
             Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy *tp = decode_tcp(&a, fc);
             if (rt.n > 1) {
-                Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster *wc = PB_NEW(
-                    &a,
-                    Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster,
-                    ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__WEIGHTED_CLUSTER__INIT);
-                wc->n_clusters = rt.n;
-                wc->clusters = pb_alloc(&a, rt.n * sizeof(*wc->clusters));
-                for (size_t k = 0; k < rt.n; k++) {
-                    Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster__ClusterWeight
-                        *cw = PB_NEW(
-                            &a,
-                            Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster__ClusterWeight,
-                            ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__WEIGHTED_CLUSTER__CLUSTER_WEIGHT__INIT);
-                    cw->name = pb_strdup(&a, rt.splits[k].cluster);
-                    cw->weight = rt.splits[k].weight;
-                    if (rt.splits[k].ntags)
-                        cw->metadata_match =
-                            pb_metadata_tags(&a, "envoy.lb", rt.splits[k].tags, rt.splits[k].ntags);
-                    wc->clusters[k] = cw;
-                }
-                tp->cluster_specifier_case =
-                    ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__CLUSTER_SPECIFIER_WEIGHTED_CLUSTERS;
-                tp->weighted_clusters = wc;
+                tcp_weighted_clusters(&a, tp, &rt);
             }
             apply_tcp_policy(&a, tp, &cp);
             repack_tcp(&a, fc, tp);
@@ -1463,27 +1472,7 @@ static void gateway_tcp_listener(struct gen *g, const struct xds_policy *gw, con
     if (rt.n > 1 || rt.splits[0].ntags) {
         Envoy__Config__Listener__V3__FilterChain *fc = only_chain(lis);
         Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy *tp = decode_tcp(&a, fc);
-        Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster *wc = PB_NEW(
-            &a, Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster,
-            ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__WEIGHTED_CLUSTER__INIT);
-        wc->n_clusters = rt.n;
-        wc->clusters = pb_alloc(&a, rt.n * sizeof(*wc->clusters));
-        for (size_t k = 0; k < rt.n; k++) {
-            Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster__ClusterWeight
-                *cw = PB_NEW(
-                    &a,
-                    Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster__ClusterWeight,
-                    ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__WEIGHTED_CLUSTER__CLUSTER_WEIGHT__INIT);
-            cw->name = pb_strdup(&a, rt.splits[k].cluster);
-            cw->weight = rt.splits[k].weight;
-            if (rt.splits[k].ntags)
-                cw->metadata_match =
-                    pb_metadata_tags(&a, "envoy.lb", rt.splits[k].tags, rt.splits[k].ntags);
-            wc->clusters[k] = cw;
-        }
-        tp->cluster_specifier_case =
-            ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__CLUSTER_SPECIFIER_WEIGHTED_CLUSTERS;
-        tp->weighted_clusters = wc;
+        tcp_weighted_clusters(&a, tp, &rt);
         repack_tcp(&a, fc, tp);
     }
     add_msg(g, XDS_LDS, lname, &lis->base);
