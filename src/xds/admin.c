@@ -125,16 +125,6 @@ static Envoy__Config__Listener__V3__FilterChain *static_endpoints_chain(struct p
     return fc;
 }
 
-static Envoy__Config__Core__V3__DataSource *inline_bytes(struct pb_arena *a, const char *s)
-{
-    Envoy__Config__Core__V3__DataSource *ds =
-        PB_NEW(a, Envoy__Config__Core__V3__DataSource, ENVOY__CONFIG__CORE__V3__DATA_SOURCE__INIT);
-    ds->specifier_case = ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_INLINE_BYTES;
-    ds->inline_bytes.data = (uint8_t *)s;
-    ds->inline_bytes.len = strlen(s);
-    return ds;
-}
-
 /* Kuma's ServerSideStaticMTLS: inline certificate and key, the admin CA as
  * trusted_ca, client certificates required. */
 static Envoy__Config__Core__V3__TransportSocket *static_mtls(struct pb_arena *a,
@@ -143,12 +133,12 @@ static Envoy__Config__Core__V3__TransportSocket *static_mtls(struct pb_arena *a,
     Envoy__Extensions__TransportSockets__Tls__V3__TlsCertificate *tc =
         PB_NEW(a, Envoy__Extensions__TransportSockets__Tls__V3__TlsCertificate,
                ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__TLS_CERTIFICATE__INIT);
-    tc->certificate_chain = inline_bytes(a, o->admin_cert_pem);
-    tc->private_key = inline_bytes(a, o->admin_key_pem);
+    tc->certificate_chain = pb_inline_bytes(a, o->admin_cert_pem, strlen(o->admin_cert_pem));
+    tc->private_key = pb_inline_bytes(a, o->admin_key_pem, strlen(o->admin_key_pem));
     Envoy__Extensions__TransportSockets__Tls__V3__CertificateValidationContext *vc =
         PB_NEW(a, Envoy__Extensions__TransportSockets__Tls__V3__CertificateValidationContext,
                ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__CERTIFICATE_VALIDATION_CONTEXT__INIT);
-    vc->trusted_ca = inline_bytes(a, o->admin_ca_pem);
+    vc->trusted_ca = pb_inline_bytes(a, o->admin_ca_pem, strlen(o->admin_ca_pem));
     Envoy__Extensions__TransportSockets__Tls__V3__CommonTlsContext *c =
         PB_NEW(a, Envoy__Extensions__TransportSockets__Tls__V3__CommonTlsContext,
                ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__COMMON_TLS_CONTEXT__INIT);

@@ -1133,49 +1133,16 @@ static void gen_secrets(struct gen *g)
     struct pb_arena a = {0};
     if (g->o->identity_cert_pem && g->o->identity_key_pem) {
         char *name = xasprintf("identity_cert:secret:%s", g->snap->mesh);
-        Envoy__Extensions__TransportSockets__Tls__V3__TlsCertificate *tc =
-            PB_NEW(&a, Envoy__Extensions__TransportSockets__Tls__V3__TlsCertificate,
-                   ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__TLS_CERTIFICATE__INIT);
-        Envoy__Config__Core__V3__DataSource *cc = PB_NEW(
-            &a, Envoy__Config__Core__V3__DataSource, ENVOY__CONFIG__CORE__V3__DATA_SOURCE__INIT);
-        cc->specifier_case = ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_INLINE_BYTES;
-        cc->inline_bytes.data = (uint8_t *)g->o->identity_cert_pem;
-        cc->inline_bytes.len = strlen(g->o->identity_cert_pem);
-        Envoy__Config__Core__V3__DataSource *kk = PB_NEW(
-            &a, Envoy__Config__Core__V3__DataSource, ENVOY__CONFIG__CORE__V3__DATA_SOURCE__INIT);
-        kk->specifier_case = ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_INLINE_BYTES;
-        kk->inline_bytes.data = (uint8_t *)g->o->identity_key_pem;
-        kk->inline_bytes.len = strlen(g->o->identity_key_pem);
-        tc->certificate_chain = cc;
-        tc->private_key = kk;
-        Envoy__Extensions__TransportSockets__Tls__V3__Secret *sec =
-            PB_NEW(&a, Envoy__Extensions__TransportSockets__Tls__V3__Secret,
-                   ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SECRET__INIT);
-        sec->name = pb_strdup(&a, name);
-        sec->type_case =
-            ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SECRET__TYPE_TLS_CERTIFICATE;
-        sec->tls_certificate = tc;
+        Envoy__Extensions__TransportSockets__Tls__V3__Secret *sec = pb_secret_tls_certificate(
+            &a, name, g->o->identity_cert_pem, strlen(g->o->identity_cert_pem),
+            g->o->identity_key_pem, strlen(g->o->identity_key_pem));
         add_msg(g, XDS_SDS, name, &sec->base);
         free(name);
     }
     if (g->snap->ca_cert_pem) {
         char *name = xasprintf("mesh_ca:secret:%s", g->snap->mesh);
-        Envoy__Extensions__TransportSockets__Tls__V3__CertificateValidationContext *vc = PB_NEW(
-            &a, Envoy__Extensions__TransportSockets__Tls__V3__CertificateValidationContext,
-            ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__CERTIFICATE_VALIDATION_CONTEXT__INIT);
-        Envoy__Config__Core__V3__DataSource *ds = PB_NEW(
-            &a, Envoy__Config__Core__V3__DataSource, ENVOY__CONFIG__CORE__V3__DATA_SOURCE__INIT);
-        ds->specifier_case = ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_INLINE_BYTES;
-        ds->inline_bytes.data = (uint8_t *)g->snap->ca_cert_pem;
-        ds->inline_bytes.len = strlen(g->snap->ca_cert_pem);
-        vc->trusted_ca = ds;
         Envoy__Extensions__TransportSockets__Tls__V3__Secret *sec =
-            PB_NEW(&a, Envoy__Extensions__TransportSockets__Tls__V3__Secret,
-                   ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SECRET__INIT);
-        sec->name = pb_strdup(&a, name);
-        sec->type_case =
-            ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SECRET__TYPE_VALIDATION_CONTEXT;
-        sec->validation_context = vc;
+            pb_secret_trusted_ca(&a, name, g->snap->ca_cert_pem);
         add_msg(g, XDS_SDS, name, &sec->base);
         free(name);
     }
@@ -1233,23 +1200,8 @@ static void gen_cross_mesh(struct gen *g)
             free(sni);
             free(san);
             if (cm->ca_cert_pem) {
-                Envoy__Extensions__TransportSockets__Tls__V3__CertificateValidationContext *vc = PB_NEW(
-                    &a, Envoy__Extensions__TransportSockets__Tls__V3__CertificateValidationContext,
-                    ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__CERTIFICATE_VALIDATION_CONTEXT__INIT);
-                Envoy__Config__Core__V3__DataSource *ds =
-                    PB_NEW(&a, Envoy__Config__Core__V3__DataSource,
-                           ENVOY__CONFIG__CORE__V3__DATA_SOURCE__INIT);
-                ds->specifier_case = ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_INLINE_BYTES;
-                ds->inline_bytes.data = (uint8_t *)cm->ca_cert_pem;
-                ds->inline_bytes.len = strlen(cm->ca_cert_pem);
-                vc->trusted_ca = ds;
                 Envoy__Extensions__TransportSockets__Tls__V3__Secret *sec =
-                    PB_NEW(&a, Envoy__Extensions__TransportSockets__Tls__V3__Secret,
-                           ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SECRET__INIT);
-                sec->name = pb_strdup(&a, ca);
-                sec->type_case =
-                    ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SECRET__TYPE_VALIDATION_CONTEXT;
-                sec->validation_context = vc;
+                    pb_secret_trusted_ca(&a, ca, cm->ca_cert_pem);
                 add_msg(g, XDS_SDS, ca, &sec->base);
             }
             free(ca);
@@ -1642,28 +1594,8 @@ static char *gateway_cert_secret(struct gen *g, const char *secret)
         char *cdata, *kdata;
         long clen = BIO_get_mem_data(certs, &cdata), klen = BIO_get_mem_data(keyout, &kdata);
         struct pb_arena a = {0};
-        Envoy__Extensions__TransportSockets__Tls__V3__TlsCertificate *tc =
-            PB_NEW(&a, Envoy__Extensions__TransportSockets__Tls__V3__TlsCertificate,
-                   ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__TLS_CERTIFICATE__INIT);
-        Envoy__Config__Core__V3__DataSource *cc = PB_NEW(
-            &a, Envoy__Config__Core__V3__DataSource, ENVOY__CONFIG__CORE__V3__DATA_SOURCE__INIT);
-        cc->specifier_case = ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_INLINE_BYTES;
-        cc->inline_bytes.data = (uint8_t *)cdata;
-        cc->inline_bytes.len = (size_t)clen;
-        Envoy__Config__Core__V3__DataSource *kk = PB_NEW(
-            &a, Envoy__Config__Core__V3__DataSource, ENVOY__CONFIG__CORE__V3__DATA_SOURCE__INIT);
-        kk->specifier_case = ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_INLINE_BYTES;
-        kk->inline_bytes.data = (uint8_t *)kdata;
-        kk->inline_bytes.len = (size_t)klen;
-        tc->certificate_chain = cc;
-        tc->private_key = kk;
         Envoy__Extensions__TransportSockets__Tls__V3__Secret *sec =
-            PB_NEW(&a, Envoy__Extensions__TransportSockets__Tls__V3__Secret,
-                   ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SECRET__INIT);
-        sec->name = pb_strdup(&a, name);
-        sec->type_case =
-            ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SECRET__TYPE_TLS_CERTIFICATE;
-        sec->tls_certificate = tc;
+            pb_secret_tls_certificate(&a, name, cdata, (size_t)clen, kdata, (size_t)klen);
         add_msg(g, XDS_SDS, name, &sec->base);
         pb_arena_free(&a);
     }
@@ -1813,21 +1745,8 @@ static void gateway_cross_mesh(struct gen *g, struct pb_arena *a,
     lis->listener_filters[0] = xds_tls_inspector(a);
 
     struct pb_arena sa = {0};
-    Envoy__Extensions__TransportSockets__Tls__V3__CertificateValidationContext *vc =
-        PB_NEW(&sa, Envoy__Extensions__TransportSockets__Tls__V3__CertificateValidationContext,
-               ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__CERTIFICATE_VALIDATION_CONTEXT__INIT);
-    Envoy__Config__Core__V3__DataSource *ds = PB_NEW(&sa, Envoy__Config__Core__V3__DataSource,
-                                                     ENVOY__CONFIG__CORE__V3__DATA_SOURCE__INIT);
-    ds->specifier_case = ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_INLINE_BYTES;
-    ds->inline_bytes.data = (uint8_t *)g->snap->all_ca_pem;
-    ds->inline_bytes.len = strlen(g->snap->all_ca_pem);
-    vc->trusted_ca = ds;
     Envoy__Extensions__TransportSockets__Tls__V3__Secret *sec =
-        PB_NEW(&sa, Envoy__Extensions__TransportSockets__Tls__V3__Secret,
-               ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SECRET__INIT);
-    sec->name = pb_strdup(&sa, "mesh_ca:secret:all");
-    sec->type_case = ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SECRET__TYPE_VALIDATION_CONTEXT;
-    sec->validation_context = vc;
+        pb_secret_trusted_ca(&sa, "mesh_ca:secret:all", g->snap->all_ca_pem);
     add_msg(g, XDS_SDS, "mesh_ca:secret:all", &sec->base);
     pb_arena_free(&sa);
 }

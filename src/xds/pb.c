@@ -149,6 +149,51 @@ Envoy__Extensions__TransportSockets__Tls__V3__SdsSecretConfig *pb_sds(struct pb_
     return c;
 }
 
+Envoy__Config__Core__V3__DataSource *pb_inline_bytes(struct pb_arena *a, const void *data,
+                                                     size_t len)
+{
+    Envoy__Config__Core__V3__DataSource *ds =
+        PB_NEW(a, Envoy__Config__Core__V3__DataSource, ENVOY__CONFIG__CORE__V3__DATA_SOURCE__INIT);
+    ds->specifier_case = ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_INLINE_BYTES;
+    ds->inline_bytes.data = (uint8_t *)data;
+    ds->inline_bytes.len = len;
+    return ds;
+}
+
+Envoy__Extensions__TransportSockets__Tls__V3__Secret *
+pb_secret_tls_certificate(struct pb_arena *a, const char *name, const void *cert, size_t cert_len,
+                          const void *key, size_t key_len)
+{
+    Envoy__Extensions__TransportSockets__Tls__V3__TlsCertificate *tc =
+        PB_NEW(a, Envoy__Extensions__TransportSockets__Tls__V3__TlsCertificate,
+               ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__TLS_CERTIFICATE__INIT);
+    tc->certificate_chain = pb_inline_bytes(a, cert, cert_len);
+    tc->private_key = pb_inline_bytes(a, key, key_len);
+    Envoy__Extensions__TransportSockets__Tls__V3__Secret *sec =
+        PB_NEW(a, Envoy__Extensions__TransportSockets__Tls__V3__Secret,
+               ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SECRET__INIT);
+    sec->name = pb_strdup(a, name);
+    sec->type_case = ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SECRET__TYPE_TLS_CERTIFICATE;
+    sec->tls_certificate = tc;
+    return sec;
+}
+
+Envoy__Extensions__TransportSockets__Tls__V3__Secret *
+pb_secret_trusted_ca(struct pb_arena *a, const char *name, const char *ca_pem)
+{
+    Envoy__Extensions__TransportSockets__Tls__V3__CertificateValidationContext *vc =
+        PB_NEW(a, Envoy__Extensions__TransportSockets__Tls__V3__CertificateValidationContext,
+               ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__CERTIFICATE_VALIDATION_CONTEXT__INIT);
+    vc->trusted_ca = pb_inline_bytes(a, ca_pem, strlen(ca_pem));
+    Envoy__Extensions__TransportSockets__Tls__V3__Secret *sec =
+        PB_NEW(a, Envoy__Extensions__TransportSockets__Tls__V3__Secret,
+               ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SECRET__INIT);
+    sec->name = pb_strdup(a, name);
+    sec->type_case = ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SECRET__TYPE_VALIDATION_CONTEXT;
+    sec->validation_context = vc;
+    return sec;
+}
+
 Google__Protobuf__Any *pb_any(struct pb_arena *a, const char *type_url, const ProtobufCMessage *msg)
 {
     Google__Protobuf__Any *any = PB_NEW(a, Google__Protobuf__Any, GOOGLE__PROTOBUF__ANY__INIT);

@@ -99,6 +99,20 @@ Google__Protobuf__Any *pb_any(struct pb_arena *a, const char *type_url,
 Envoy__Config__Core__V3__Metadata *pb_metadata_tags(struct pb_arena *a, const char *filter,
                                                     const struct xds_tag *tags, size_t n);
 
+/* A DataSource {inlineBytes}: points at data (not copied), which must outlive
+ * the packing of the message. */
+Envoy__Config__Core__V3__DataSource *pb_inline_bytes(struct pb_arena *a, const void *data,
+                                                     size_t len);
+/* An SDS Secret {name, tlsCertificate: {certificateChain, privateKey}} with
+ * both PEMs inline (not copied). */
+Envoy__Extensions__TransportSockets__Tls__V3__Secret *
+pb_secret_tls_certificate(struct pb_arena *a, const char *name, const void *cert, size_t cert_len,
+                          const void *key, size_t key_len);
+/* An SDS Secret {name, validationContext: {trustedCa}} with the CA PEM inline
+ * (not copied). */
+Envoy__Extensions__TransportSockets__Tls__V3__Secret *
+pb_secret_trusted_ca(struct pb_arena *a, const char *name, const char *ca_pem);
+
 /* Serializes msg into a new malloc'd buffer; *len gets its size. */
 uint8_t *pb_pack(const ProtobufCMessage *msg, size_t *len);
 
