@@ -153,13 +153,7 @@ static Envoy__Config__Core__V3__TransportSocket *static_mtls(struct pb_arena *a,
                ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__DOWNSTREAM_TLS_CONTEXT__INIT);
     d->common_tls_context = c;
     d->require_client_certificate = pb_bool(a, 1);
-    Envoy__Config__Core__V3__TransportSocket *ts =
-        PB_NEW(a, Envoy__Config__Core__V3__TransportSocket,
-               ENVOY__CONFIG__CORE__V3__TRANSPORT_SOCKET__INIT);
-    ts->name = pb_strdup(a, "envoy.transport_sockets.tls");
-    ts->config_type_case = ENVOY__CONFIG__CORE__V3__TRANSPORT_SOCKET__CONFIG_TYPE_TYPED_CONFIG;
-    ts->typed_config = pb_any(a, XDS_URL_DOWNSTREAM_TLS, &d->base);
-    return ts;
+    return pb_tls_socket(a, XDS_URL_DOWNSTREAM_TLS, &d->base);
 }
 
 static int loopback(const char *ip)

@@ -330,18 +330,6 @@ common_tls(struct pb_arena *a, const char *mesh, Envoy__Type__Matcher__V3__Strin
     return c;
 }
 
-static Envoy__Config__Core__V3__TransportSocket *tls_socket(struct pb_arena *a, const char *url,
-                                                            const ProtobufCMessage *ctx)
-{
-    Envoy__Config__Core__V3__TransportSocket *ts =
-        PB_NEW(a, Envoy__Config__Core__V3__TransportSocket,
-               ENVOY__CONFIG__CORE__V3__TRANSPORT_SOCKET__INIT);
-    ts->name = pb_strdup(a, "envoy.transport_sockets.tls");
-    ts->config_type_case = ENVOY__CONFIG__CORE__V3__TRANSPORT_SOCKET__CONFIG_TYPE_TYPED_CONFIG;
-    ts->typed_config = pb_any(a, url, ctx);
-    return ts;
-}
-
 /* Inbound side of mTLS: client certificates required, signed by the mesh CA,
  * with a SAN under spiffe://<mesh>/. */
 static Envoy__Config__Core__V3__TransportSocket *downstream_tls(struct pb_arena *a,
@@ -354,7 +342,7 @@ static Envoy__Config__Core__V3__TransportSocket *downstream_tls(struct pb_arena 
     d->common_tls_context = common_tls(a, mesh, pb_prefix(a, prefix));
     d->require_client_certificate = pb_bool(a, 1);
     free(prefix);
-    return tls_socket(a, XDS_URL_DOWNSTREAM_TLS, &d->base);
+    return pb_tls_socket(a, XDS_URL_DOWNSTREAM_TLS, &d->base);
 }
 
 /* Outbound side: the upstream must be spiffe://<mesh>/<service>; ALPN kuma;
@@ -374,7 +362,7 @@ static Envoy__Config__Core__V3__TransportSocket *upstream_tls(struct pb_arena *a
     u->sni = pb_strdup(a, sni);
     free(sni);
     free(san);
-    return tls_socket(a, XDS_URL_UPSTREAM_TLS, &u->base);
+    return pb_tls_socket(a, XDS_URL_UPSTREAM_TLS, &u->base);
 }
 
 static Google__Protobuf__Duration *pb_ms(struct pb_arena *a, int64_t ms)
@@ -1196,7 +1184,7 @@ static void gen_cross_mesh(struct gen *g)
             u->common_tls_context->alpn_protocols[0] = pb_strdup(&a, "kuma");
             char *sni = xds_sni(o->mesh, o->service, sp.tags, sp.ntags);
             u->sni = pb_strdup(&a, sni);
-            c->transport_socket = tls_socket(&a, XDS_URL_UPSTREAM_TLS, &u->base);
+            c->transport_socket = pb_tls_socket(&a, XDS_URL_UPSTREAM_TLS, &u->base);
             free(sni);
             free(san);
             if (cm->ca_cert_pem) {
@@ -1690,7 +1678,7 @@ static void gateway_https(struct gen *g, const struct xds_policy *gw, uint32_t p
                        ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__DOWNSTREAM_TLS_CONTEXT__INIT);
             d->common_tls_context = ctx;
             d->require_client_certificate = pb_bool(&a, 0);
-            fc->transport_socket = tls_socket(&a, XDS_URL_DOWNSTREAM_TLS, &d->base);
+            fc->transport_socket = pb_tls_socket(&a, XDS_URL_DOWNSTREAM_TLS, &d->base);
             lis->filter_chains[lis->n_filter_chains++] = fc;
             free(rname);
         }
@@ -1739,7 +1727,7 @@ static void gateway_cross_mesh(struct gen *g, struct pb_arena *a,
                ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__DOWNSTREAM_TLS_CONTEXT__INIT);
     d->common_tls_context = ctx;
     d->require_client_certificate = pb_bool(a, 1);
-    fc->transport_socket = tls_socket(a, XDS_URL_DOWNSTREAM_TLS, &d->base);
+    fc->transport_socket = pb_tls_socket(a, XDS_URL_DOWNSTREAM_TLS, &d->base);
     lis->n_listener_filters = 1;
     lis->listener_filters = pb_alloc(a, sizeof(*lis->listener_filters));
     lis->listener_filters[0] = xds_tls_inspector(a);

@@ -194,6 +194,18 @@ pb_secret_trusted_ca(struct pb_arena *a, const char *name, const char *ca_pem)
     return sec;
 }
 
+Envoy__Config__Core__V3__TransportSocket *pb_tls_socket(struct pb_arena *a, const char *url,
+                                                        const ProtobufCMessage *ctx)
+{
+    Envoy__Config__Core__V3__TransportSocket *ts =
+        PB_NEW(a, Envoy__Config__Core__V3__TransportSocket,
+               ENVOY__CONFIG__CORE__V3__TRANSPORT_SOCKET__INIT);
+    ts->name = pb_strdup(a, "envoy.transport_sockets.tls");
+    ts->config_type_case = ENVOY__CONFIG__CORE__V3__TRANSPORT_SOCKET__CONFIG_TYPE_TYPED_CONFIG;
+    ts->typed_config = pb_any(a, url, ctx);
+    return ts;
+}
+
 Google__Protobuf__Any *pb_any(struct pb_arena *a, const char *type_url, const ProtobufCMessage *msg)
 {
     Google__Protobuf__Any *any = PB_NEW(a, Google__Protobuf__Any, GOOGLE__PROTOBUF__ANY__INIT);

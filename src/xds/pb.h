@@ -113,6 +113,11 @@ pb_secret_tls_certificate(struct pb_arena *a, const char *name, const void *cert
 Envoy__Extensions__TransportSockets__Tls__V3__Secret *
 pb_secret_trusted_ca(struct pb_arena *a, const char *name, const char *ca_pem);
 
+/* A TransportSocket {name: envoy.transport_sockets.tls, typedConfig: ctx
+ * packed as url} (an Upstream- or DownstreamTlsContext). */
+Envoy__Config__Core__V3__TransportSocket *pb_tls_socket(struct pb_arena *a, const char *url,
+                                                        const ProtobufCMessage *ctx);
+
 /* Serializes msg into a new malloc'd buffer; *len gets its size. */
 uint8_t *pb_pack(const ProtobufCMessage *msg, size_t *len);
 
