@@ -581,40 +581,15 @@ static Envoy__Config__Route__V3__RouteAction *route_action(struct pb_arena *a,
     return ra;
 }
 
-static Envoy__Config__Route__V3__Route *route_new(struct pb_arena *a,
-                                                  Envoy__Config__Route__V3__RouteMatch *m,
-                                                  Envoy__Config__Route__V3__RouteAction *ra)
-{
-    Envoy__Config__Route__V3__Route *r =
-        PB_NEW(a, Envoy__Config__Route__V3__Route, ENVOY__CONFIG__ROUTE__V3__ROUTE__INIT);
-    r->match = m;
-    r->action_case = ENVOY__CONFIG__ROUTE__V3__ROUTE__ACTION_ROUTE;
-    r->route = ra;
-    return r;
-}
-
 /* Kuma's route configuration shape: {name, validateClusters: false,
  * virtualHosts: [{name: vhost, domains: ["*"], routes}]}. */
 static Envoy__Config__Route__V3__RouteConfiguration *
 route_config(struct pb_arena *a, const char *name, const char *vhost,
              Envoy__Config__Route__V3__Route **routes, size_t n)
 {
-    Envoy__Config__Route__V3__VirtualHost *vh = PB_NEW(
-        a, Envoy__Config__Route__V3__VirtualHost, ENVOY__CONFIG__ROUTE__V3__VIRTUAL_HOST__INIT);
-    vh->name = pb_strdup(a, vhost);
-    vh->n_domains = 1;
-    vh->domains = pb_alloc(a, sizeof(char *));
-    vh->domains[0] = pb_strdup(a, "*");
-    vh->n_routes = n;
-    vh->routes = routes;
     Envoy__Config__Route__V3__RouteConfiguration *rc =
-        PB_NEW(a, Envoy__Config__Route__V3__RouteConfiguration,
-               ENVOY__CONFIG__ROUTE__V3__ROUTE_CONFIGURATION__INIT);
-    rc->name = pb_strdup(a, name);
+        pb_route_config(a, name, pb_virtual_host(a, vhost, routes, n));
     rc->validate_clusters = pb_bool(a, 0);
-    rc->n_virtual_hosts = 1;
-    rc->virtual_hosts = pb_alloc(a, sizeof(*rc->virtual_hosts));
-    rc->virtual_hosts[0] = vh;
     return rc;
 }
 
@@ -624,26 +599,8 @@ static Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConne
 hcm_new(struct pb_arena *a, const char *stat_prefix,
         Envoy__Config__Route__V3__RouteConfiguration *rc, const struct xds_conn_policy *cp)
 {
-    Envoy__Extensions__Filters__Http__Router__V3__Router *router =
-        PB_NEW(a, Envoy__Extensions__Filters__Http__Router__V3__Router,
-               ENVOY__EXTENSIONS__FILTERS__HTTP__ROUTER__V3__ROUTER__INIT);
-    Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpFilter *hf =
-        PB_NEW(a, Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpFilter,
-               ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_FILTER__INIT);
-    hf->name = pb_strdup(a, "envoy.filters.http.router");
-    hf->config_type_case =
-        ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_FILTER__CONFIG_TYPE_TYPED_CONFIG;
-    hf->typed_config = pb_any(a, XDS_URL_ROUTER, &router->base);
-    Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager *hcm = PB_NEW(
-        a, Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager,
-        ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__INIT);
-    hcm->stat_prefix = pb_strdup(a, stat_prefix);
-    hcm->route_specifier_case =
-        ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__ROUTE_SPECIFIER_ROUTE_CONFIG;
-    hcm->route_config = rc;
-    hcm->n_http_filters = 1;
-    hcm->http_filters = pb_alloc(a, sizeof(*hcm->http_filters));
-    hcm->http_filters[0] = hf;
+    Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager *hcm =
+        pb_hcm(a, stat_prefix, rc);
     if (cp) {
         if (cp->stream_idle_timeout_ms != XDS_UNSET)
             hcm->stream_idle_timeout = pb_ms(a, cp->stream_idle_timeout_ms);
@@ -661,18 +618,6 @@ hcm_new(struct pb_arena *a, const char *stat_prefix,
     return hcm;
 }
 
-static Envoy__Config__Listener__V3__Filter *hcm_filter(
-    struct pb_arena *a,
-    Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager *hcm)
-{
-    Envoy__Config__Listener__V3__Filter *f =
-        PB_NEW(a, Envoy__Config__Listener__V3__Filter, ENVOY__CONFIG__LISTENER__V3__FILTER__INIT);
-    f->name = pb_strdup(a, "envoy.filters.network.http_connection_manager");
-    f->config_type_case = ENVOY__CONFIG__LISTENER__V3__FILTER__CONFIG_TYPE_TYPED_CONFIG;
-    f->typed_config = pb_any(a, XDS_URL_HCM, &hcm->base);
-    return f;
-}
-
 /* Replaces the chain's filters by one HTTP connection manager. */
 static void chain_set_hcm(
     struct pb_arena *a, Envoy__Config__Listener__V3__FilterChain *fc,
@@ -680,7 +625,7 @@ static void chain_set_hcm(
 {
     fc->n_filters = 1;
     fc->filters = pb_alloc(a, sizeof(*fc->filters));
-    fc->filters[0] = hcm_filter(a, hcm);
+    fc->filters[0] = pb_hcm_filter(a, hcm);
 }
 
 /* The cluster's upstream HTTP protocol (Kuma: HTTP/1.1 for http, HTTP/2 for
@@ -887,7 +832,7 @@ static void gen_inbound(struct gen *g)
             Envoy__Config__Route__V3__Route **routes = pb_alloc(&a, sizeof(*routes));
             struct xds_conn_policy rcp = cp;
             rcp.retry = 0;
-            routes[0] = route_new(&a, route_match(&a, NULL), route_action(&a, &local, 1, &rcp));
+            routes[0] = pb_route(&a, route_match(&a, NULL), route_action(&a, &local, 1, &rcp));
             char *rname = xasprintf("inbound:%s", in->service ? in->service : cname);
             Envoy__Config__Route__V3__RouteConfiguration *rc =
                 route_config(&a, rname, in->service ? in->service : cname, routes, 1);
@@ -908,7 +853,7 @@ static void gen_inbound(struct gen *g)
                 /* PERMISSIVE: the plaintext chains get the connection
                  * manager as it is before the HTTP RBAC filter goes in. */
                 if (g->snap->mtls_permissive)
-                    plain_hcm = hcm_filter(&a, hcm);
+                    plain_hcm = pb_hcm_filter(&a, hcm);
                 /* http_rbac.c: MeshTrafficPermission as the HTTP RBAC filter */
                 http_rbac = xds_inbound_http_rbac(&a, g->snap, dp, in, hcm);
             }
@@ -986,13 +931,12 @@ static void gen_outbound(struct gen *g)
             } else {
                 routes = pb_alloc(&a, (rt.n_http + 1) * sizeof(*routes));
                 for (size_t k = 0; k < rt.n_http; k++) {
-                    routes[nr++] =
-                        route_new(&a, route_match(&a, rt.http[k].match),
-                                  route_action(&a, rt.http[k].splits, rt.http[k].n, &cp));
+                    routes[nr++] = pb_route(&a, route_match(&a, rt.http[k].match),
+                                            route_action(&a, rt.http[k].splits, rt.http[k].n, &cp));
                     xds_traffic_route_modify(&a, routes[nr - 1], rt.http[k].modify); /* routes.c */
                 }
                 routes[nr++] =
-                    route_new(&a, route_match(&a, NULL), route_action(&a, rt.splits, rt.n, &cp));
+                    pb_route(&a, route_match(&a, NULL), route_action(&a, rt.splits, rt.n, &cp));
             }
             char *rname = xasprintf("outbound:%s", out->service);
             Envoy__Config__Route__V3__RouteConfiguration *rc =
@@ -1267,65 +1211,16 @@ static void gen_proxyless(struct gen *g)
     for (size_t i = 0; i < dp->n_outbounds; i++) {
         const char *svc = dp->outbounds[i].service;
         struct pb_arena a = {0};
-        Envoy__Config__Route__V3__RouteAction *ra =
-            PB_NEW(&a, Envoy__Config__Route__V3__RouteAction,
-                   ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__INIT);
-        ra->cluster_specifier_case =
-            ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__CLUSTER_SPECIFIER_CLUSTER;
-        ra->cluster = pb_strdup(&a, svc);
-        Envoy__Config__Route__V3__Route *r =
-            PB_NEW(&a, Envoy__Config__Route__V3__Route, ENVOY__CONFIG__ROUTE__V3__ROUTE__INIT);
-        r->match = PB_NEW(&a, Envoy__Config__Route__V3__RouteMatch,
-                          ENVOY__CONFIG__ROUTE__V3__ROUTE_MATCH__INIT);
-        r->match->path_specifier_case =
-            ENVOY__CONFIG__ROUTE__V3__ROUTE_MATCH__PATH_SPECIFIER_PREFIX;
-        r->match->prefix = pb_strdup(&a, "");
-        r->action_case = ENVOY__CONFIG__ROUTE__V3__ROUTE__ACTION_ROUTE;
-        r->route = ra;
-        Envoy__Config__Route__V3__VirtualHost *vh =
-            PB_NEW(&a, Envoy__Config__Route__V3__VirtualHost,
-                   ENVOY__CONFIG__ROUTE__V3__VIRTUAL_HOST__INIT);
-        vh->name = pb_strdup(&a, svc);
-        vh->n_domains = 1;
-        vh->domains = pb_alloc(&a, sizeof(char *));
-        vh->domains[0] = pb_strdup(&a, "*");
-        vh->n_routes = 1;
-        vh->routes = pb_alloc(&a, sizeof(*vh->routes));
-        vh->routes[0] = r;
-        Envoy__Config__Route__V3__RouteConfiguration *rc =
-            PB_NEW(&a, Envoy__Config__Route__V3__RouteConfiguration,
-                   ENVOY__CONFIG__ROUTE__V3__ROUTE_CONFIGURATION__INIT);
+        Envoy__Config__Route__V3__Route **routes = pb_alloc(&a, sizeof(*routes));
+        routes[0] = pb_prefix_route(&a, "", svc);
         char *rname = xasprintf("outbound:%s", svc); /* Kuma's outbound route config name */
-        rc->name = pb_strdup(&a, rname);
+        Envoy__Config__Route__V3__RouteConfiguration *rc =
+            pb_route_config(&a, rname, pb_virtual_host(&a, svc, routes, 1));
         free(rname);
-        rc->n_virtual_hosts = 1;
-        rc->virtual_hosts = pb_alloc(&a, sizeof(*rc->virtual_hosts));
-        rc->virtual_hosts[0] = vh;
-
-        Envoy__Extensions__Filters__Http__Router__V3__Router *router =
-            PB_NEW(&a, Envoy__Extensions__Filters__Http__Router__V3__Router,
-                   ENVOY__EXTENSIONS__FILTERS__HTTP__ROUTER__V3__ROUTER__INIT);
-        Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpFilter *hf = PB_NEW(
-            &a, Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpFilter,
-            ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_FILTER__INIT);
-        hf->name = pb_strdup(&a, "envoy.filters.http.router");
-        hf->config_type_case =
-            ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_FILTER__CONFIG_TYPE_TYPED_CONFIG;
-        hf->typed_config = pb_any(&a, XDS_URL_ROUTER, &router->base);
-
-        Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager *hcm = PB_NEW(
-            &a,
-            Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager,
-            ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__INIT);
         char *stat = xds_stat_name(svc);
-        hcm->stat_prefix = pb_strdup(&a, stat);
+        Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager *hcm =
+            pb_hcm(&a, stat, rc);
         free(stat);
-        hcm->route_specifier_case =
-            ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__ROUTE_SPECIFIER_ROUTE_CONFIG;
-        hcm->route_config = rc;
-        hcm->n_http_filters = 1;
-        hcm->http_filters = pb_alloc(&a, sizeof(*hcm->http_filters));
-        hcm->http_filters[0] = hf;
 
         Envoy__Config__Listener__V3__Listener *l = PB_NEW(
             &a, Envoy__Config__Listener__V3__Listener, ENVOY__CONFIG__LISTENER__V3__LISTENER__INIT);

@@ -206,6 +206,100 @@ Envoy__Config__Core__V3__TransportSocket *pb_tls_socket(struct pb_arena *a, cons
     return ts;
 }
 
+Envoy__Config__Route__V3__Route *pb_route(struct pb_arena *a,
+                                          Envoy__Config__Route__V3__RouteMatch *m,
+                                          Envoy__Config__Route__V3__RouteAction *ra)
+{
+    Envoy__Config__Route__V3__Route *r =
+        PB_NEW(a, Envoy__Config__Route__V3__Route, ENVOY__CONFIG__ROUTE__V3__ROUTE__INIT);
+    r->match = m;
+    r->action_case = ENVOY__CONFIG__ROUTE__V3__ROUTE__ACTION_ROUTE;
+    r->route = ra;
+    return r;
+}
+
+Envoy__Config__Route__V3__Route *pb_prefix_route(struct pb_arena *a, const char *prefix,
+                                                 const char *cluster)
+{
+    Envoy__Config__Route__V3__RouteMatch *m = PB_NEW(a, Envoy__Config__Route__V3__RouteMatch,
+                                                     ENVOY__CONFIG__ROUTE__V3__ROUTE_MATCH__INIT);
+    m->path_specifier_case = ENVOY__CONFIG__ROUTE__V3__ROUTE_MATCH__PATH_SPECIFIER_PREFIX;
+    m->prefix = pb_strdup(a, prefix);
+    Envoy__Config__Route__V3__RouteAction *ra = PB_NEW(
+        a, Envoy__Config__Route__V3__RouteAction, ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__INIT);
+    ra->cluster_specifier_case = ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__CLUSTER_SPECIFIER_CLUSTER;
+    ra->cluster = pb_strdup(a, cluster);
+    return pb_route(a, m, ra);
+}
+
+Envoy__Config__Route__V3__VirtualHost *pb_virtual_host(struct pb_arena *a, const char *name,
+                                                       Envoy__Config__Route__V3__Route **routes,
+                                                       size_t n)
+{
+    Envoy__Config__Route__V3__VirtualHost *vh = PB_NEW(
+        a, Envoy__Config__Route__V3__VirtualHost, ENVOY__CONFIG__ROUTE__V3__VIRTUAL_HOST__INIT);
+    vh->name = pb_strdup(a, name);
+    vh->n_domains = 1;
+    vh->domains = pb_alloc(a, sizeof(char *));
+    vh->domains[0] = pb_strdup(a, "*");
+    vh->n_routes = n;
+    vh->routes = routes;
+    return vh;
+}
+
+Envoy__Config__Route__V3__RouteConfiguration *
+pb_route_config(struct pb_arena *a, const char *name, Envoy__Config__Route__V3__VirtualHost *vh)
+{
+    Envoy__Config__Route__V3__RouteConfiguration *rc =
+        PB_NEW(a, Envoy__Config__Route__V3__RouteConfiguration,
+               ENVOY__CONFIG__ROUTE__V3__ROUTE_CONFIGURATION__INIT);
+    if (name)
+        rc->name = pb_strdup(a, name);
+    rc->n_virtual_hosts = 1;
+    rc->virtual_hosts = pb_alloc(a, sizeof(*rc->virtual_hosts));
+    rc->virtual_hosts[0] = vh;
+    return rc;
+}
+
+Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager *
+pb_hcm(struct pb_arena *a, const char *stat_prefix,
+       Envoy__Config__Route__V3__RouteConfiguration *rc)
+{
+    Envoy__Extensions__Filters__Http__Router__V3__Router *router =
+        PB_NEW(a, Envoy__Extensions__Filters__Http__Router__V3__Router,
+               ENVOY__EXTENSIONS__FILTERS__HTTP__ROUTER__V3__ROUTER__INIT);
+    Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpFilter *hf =
+        PB_NEW(a, Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpFilter,
+               ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_FILTER__INIT);
+    hf->name = pb_strdup(a, "envoy.filters.http.router");
+    hf->config_type_case =
+        ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_FILTER__CONFIG_TYPE_TYPED_CONFIG;
+    hf->typed_config = pb_any(a, XDS_URL_ROUTER, &router->base);
+    Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager *hcm = PB_NEW(
+        a, Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager,
+        ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__INIT);
+    hcm->stat_prefix = pb_strdup(a, stat_prefix);
+    hcm->route_specifier_case =
+        ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__ROUTE_SPECIFIER_ROUTE_CONFIG;
+    hcm->route_config = rc;
+    hcm->n_http_filters = 1;
+    hcm->http_filters = pb_alloc(a, sizeof(*hcm->http_filters));
+    hcm->http_filters[0] = hf;
+    return hcm;
+}
+
+Envoy__Config__Listener__V3__Filter *pb_hcm_filter(
+    struct pb_arena *a,
+    Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager *hcm)
+{
+    Envoy__Config__Listener__V3__Filter *f =
+        PB_NEW(a, Envoy__Config__Listener__V3__Filter, ENVOY__CONFIG__LISTENER__V3__FILTER__INIT);
+    f->name = pb_strdup(a, "envoy.filters.network.http_connection_manager");
+    f->config_type_case = ENVOY__CONFIG__LISTENER__V3__FILTER__CONFIG_TYPE_TYPED_CONFIG;
+    f->typed_config = pb_any(a, XDS_URL_HCM, &hcm->base);
+    return f;
+}
+
 Google__Protobuf__Any *pb_any(struct pb_arena *a, const char *type_url, const ProtobufCMessage *msg)
 {
     Google__Protobuf__Any *any = PB_NEW(a, Google__Protobuf__Any, GOOGLE__PROTOBUF__ANY__INIT);

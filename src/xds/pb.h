@@ -118,6 +118,30 @@ pb_secret_trusted_ca(struct pb_arena *a, const char *name, const char *ca_pem);
 Envoy__Config__Core__V3__TransportSocket *pb_tls_socket(struct pb_arena *a, const char *url,
                                                         const ProtobufCMessage *ctx);
 
+/* A Route {match, route: ra}. */
+Envoy__Config__Route__V3__Route *pb_route(struct pb_arena *a,
+                                          Envoy__Config__Route__V3__RouteMatch *m,
+                                          Envoy__Config__Route__V3__RouteAction *ra);
+/* A Route {match: {prefix}, route: {cluster}}. */
+Envoy__Config__Route__V3__Route *pb_prefix_route(struct pb_arena *a, const char *prefix,
+                                                 const char *cluster);
+/* A VirtualHost {name, domains: ["*"], routes} (routes is taken, not copied). */
+Envoy__Config__Route__V3__VirtualHost *pb_virtual_host(struct pb_arena *a, const char *name,
+                                                       Envoy__Config__Route__V3__Route **routes,
+                                                       size_t n);
+/* A RouteConfiguration {name (omitted when NULL), virtualHosts: [vh]}. */
+Envoy__Config__Route__V3__RouteConfiguration *
+pb_route_config(struct pb_arena *a, const char *name, Envoy__Config__Route__V3__VirtualHost *vh);
+/* An HTTP connection manager {statPrefix, routeConfig: rc, httpFilters:
+ * [envoy.filters.http.router]}; callers add their own settings. */
+Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager *
+pb_hcm(struct pb_arena *a, const char *stat_prefix,
+       Envoy__Config__Route__V3__RouteConfiguration *rc);
+/* A network filter envoy.filters.network.http_connection_manager holding hcm. */
+Envoy__Config__Listener__V3__Filter *pb_hcm_filter(
+    struct pb_arena *a,
+    Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager *hcm);
+
 /* Serializes msg into a new malloc'd buffer; *len gets its size. */
 uint8_t *pb_pack(const ProtobufCMessage *msg, size_t *len);
 
