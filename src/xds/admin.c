@@ -10,42 +10,6 @@
 #include "xds/pb.h"
 #include "xds/permissive.h"
 
-static Envoy__Config__Cluster__V3__Cluster *static_cluster(struct pb_arena *a, const char *name,
-                                                           const char *ip, uint32_t port)
-{
-    Envoy__Config__Cluster__V3__Cluster *c =
-        PB_NEW(a, Envoy__Config__Cluster__V3__Cluster, ENVOY__CONFIG__CLUSTER__V3__CLUSTER__INIT);
-    c->name = pb_strdup(a, name);
-    char *stat = xds_stat_name(name);
-    c->alt_stat_name = pb_strdup(a, stat);
-    free(stat);
-    c->cluster_discovery_type_case =
-        ENVOY__CONFIG__CLUSTER__V3__CLUSTER__CLUSTER_DISCOVERY_TYPE_TYPE;
-    c->type = ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__STATIC;
-    c->connect_timeout = pb_duration(a, 5, 0);
-    Envoy__Config__Endpoint__V3__ClusterLoadAssignment *cla =
-        PB_NEW(a, Envoy__Config__Endpoint__V3__ClusterLoadAssignment,
-               ENVOY__CONFIG__ENDPOINT__V3__CLUSTER_LOAD_ASSIGNMENT__INIT);
-    cla->cluster_name = pb_strdup(a, name);
-    Envoy__Config__Endpoint__V3__LocalityLbEndpoints *loc =
-        PB_NEW(a, Envoy__Config__Endpoint__V3__LocalityLbEndpoints,
-               ENVOY__CONFIG__ENDPOINT__V3__LOCALITY_LB_ENDPOINTS__INIT);
-    Envoy__Config__Endpoint__V3__LbEndpoint *lb = PB_NEW(
-        a, Envoy__Config__Endpoint__V3__LbEndpoint, ENVOY__CONFIG__ENDPOINT__V3__LB_ENDPOINT__INIT);
-    lb->host_identifier_case = ENVOY__CONFIG__ENDPOINT__V3__LB_ENDPOINT__HOST_IDENTIFIER_ENDPOINT;
-    lb->endpoint = PB_NEW(a, Envoy__Config__Endpoint__V3__Endpoint,
-                          ENVOY__CONFIG__ENDPOINT__V3__ENDPOINT__INIT);
-    lb->endpoint->address = pb_address(a, ip, port);
-    loc->n_lb_endpoints = 1;
-    loc->lb_endpoints = pb_alloc(a, sizeof(*loc->lb_endpoints));
-    loc->lb_endpoints[0] = lb;
-    cla->n_endpoints = 1;
-    cla->endpoints = pb_alloc(a, sizeof(*cla->endpoints));
-    cla->endpoints[0] = loc;
-    c->load_assignment = cla;
-    return c;
-}
-
 /* Kuma's StaticEndpoints: an HCM whose inline route configuration sends
  * each path prefix to its cluster. */
 static Envoy__Config__Listener__V3__FilterChain *static_endpoints_chain(struct pb_arena *a,
@@ -111,10 +75,10 @@ void xds_admin_resources(const struct xds_dataplane *dp, const struct xds_gen_op
         return;
     struct pb_arena a = {0};
     Envoy__Config__Cluster__V3__Cluster *admin =
-        static_cluster(&a, XDS_ADMIN_NAME, "127.0.0.1", o->admin_port);
+        pb_static_cluster(&a, XDS_ADMIN_NAME, "127.0.0.1", o->admin_port);
     emit(ctx, XDS_CDS, XDS_ADMIN_NAME, &admin->base);
     Envoy__Config__Cluster__V3__Cluster *ready =
-        static_cluster(&a, XDS_ADMIN_READINESS_NAME, "127.0.0.1", o->admin_port);
+        pb_static_cluster(&a, XDS_ADMIN_READINESS_NAME, "127.0.0.1", o->admin_port);
     emit(ctx, XDS_CDS, XDS_ADMIN_READINESS_NAME, &ready->base);
     if (dp->address && !loopback(dp->address) && o->admin_cert_pem && o->admin_key_pem &&
         o->admin_ca_pem) {

@@ -368,33 +368,13 @@ uint8_t *xds_crossmesh_cla(const struct xds_cross_mesh *cm, const struct xds_cro
     for (size_t i = 0; cm && i < cm->n_eps; i++)
         n += ep_matches(&cm->eps[i], o);
     if (n > 0) {
-        Envoy__Config__Endpoint__V3__LocalityLbEndpoints *loc =
-            PB_NEW(&a, Envoy__Config__Endpoint__V3__LocalityLbEndpoints,
-                   ENVOY__CONFIG__ENDPOINT__V3__LOCALITY_LB_ENDPOINTS__INIT);
-        loc->locality =
-            PB_NEW(&a, Envoy__Config__Core__V3__Locality, ENVOY__CONFIG__CORE__V3__LOCALITY__INIT);
-        loc->load_balancing_weight = pb_u32(&a, 1);
-        loc->lb_endpoints = pb_alloc(&a, n * sizeof(*loc->lb_endpoints));
+        Envoy__Config__Endpoint__V3__LocalityLbEndpoints *loc = pb_cla_locality(&a, cla, n);
         for (size_t i = 0; i < cm->n_eps; i++) {
             const struct xds_cross_endpoint *ep = &cm->eps[i];
-            if (!ep_matches(ep, o))
-                continue;
-            Envoy__Config__Endpoint__V3__LbEndpoint *lb =
-                PB_NEW(&a, Envoy__Config__Endpoint__V3__LbEndpoint,
-                       ENVOY__CONFIG__ENDPOINT__V3__LB_ENDPOINT__INIT);
-            lb->host_identifier_case =
-                ENVOY__CONFIG__ENDPOINT__V3__LB_ENDPOINT__HOST_IDENTIFIER_ENDPOINT;
-            lb->endpoint = PB_NEW(&a, Envoy__Config__Endpoint__V3__Endpoint,
-                                  ENVOY__CONFIG__ENDPOINT__V3__ENDPOINT__INIT);
-            lb->endpoint->address = pb_address(&a, ep->address, ep->port);
-            if (ep->ntags)
-                lb->metadata = pb_metadata_tags(&a, "envoy.lb", ep->tags, ep->ntags);
-            lb->load_balancing_weight = pb_u32(&a, 1);
-            loc->lb_endpoints[loc->n_lb_endpoints++] = lb;
+            if (ep_matches(ep, o))
+                loc->lb_endpoints[loc->n_lb_endpoints++] =
+                    pb_eds_endpoint(&a, ep->address, ep->port, ep->tags, ep->ntags);
         }
-        cla->n_endpoints = 1;
-        cla->endpoints = pb_alloc(&a, sizeof(*cla->endpoints));
-        cla->endpoints[0] = loc;
     }
     uint8_t *out = pb_pack(&cla->base, len);
     pb_arena_free(&a);

@@ -24,8 +24,6 @@
 #include "xds/policies.h"
 #include "xds/routes.h"
 
-#define CONNECT_TIMEOUT_S 5 /* Kuma's default cluster connect timeout */
-
 static const char *const type_urls[XDS_TYPE_N] = {XDS_URL_CLUSTER, XDS_URL_ENDPOINT,
                                                   XDS_URL_LISTENER, XDS_URL_ROUTE, XDS_URL_SECRET};
 static const char *const type_short[XDS_TYPE_N] = {"CDS", "EDS", "LDS", "RDS", "SDS"};
@@ -739,27 +737,10 @@ static enum xds_protocol route_protocol(const struct xds_mesh_snapshot *snap,
     return p;
 }
 
-static Envoy__Config__Cluster__V3__Cluster *
-new_cluster(struct pb_arena *a, const char *name,
-            Envoy__Config__Cluster__V3__Cluster__DiscoveryType type)
-{
-    Envoy__Config__Cluster__V3__Cluster *c =
-        PB_NEW(a, Envoy__Config__Cluster__V3__Cluster, ENVOY__CONFIG__CLUSTER__V3__CLUSTER__INIT);
-    c->name = pb_strdup(a, name);
-    char *stat = xds_stat_name(name);
-    c->alt_stat_name = pb_strdup(a, stat);
-    free(stat);
-    c->cluster_discovery_type_case =
-        ENVOY__CONFIG__CLUSTER__V3__CLUSTER__CLUSTER_DISCOVERY_TYPE_TYPE;
-    c->type = type;
-    c->connect_timeout = pb_duration(a, CONNECT_TIMEOUT_S, 0);
-    return c;
-}
-
 static Envoy__Config__Cluster__V3__Cluster *eds_cluster(struct pb_arena *a, const char *service)
 {
     Envoy__Config__Cluster__V3__Cluster *c =
-        new_cluster(a, service, ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__EDS);
+        pb_cluster(a, service, ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__EDS);
     c->eds_cluster_config = PB_NEW(a, Envoy__Config__Cluster__V3__Cluster__EdsClusterConfig,
                                    ENVOY__CONFIG__CLUSTER__V3__CLUSTER__EDS_CLUSTER_CONFIG__INIT);
     c->eds_cluster_config->eds_config = pb_ads_source(a);
@@ -778,29 +759,7 @@ static void gen_inbound(struct gen *g)
         char *stat = xds_stat_name(cname);
 
         Envoy__Config__Cluster__V3__Cluster *c =
-            new_cluster(&a, cname, ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__STATIC);
-        Envoy__Config__Endpoint__V3__ClusterLoadAssignment *cla =
-            PB_NEW(&a, Envoy__Config__Endpoint__V3__ClusterLoadAssignment,
-                   ENVOY__CONFIG__ENDPOINT__V3__CLUSTER_LOAD_ASSIGNMENT__INIT);
-        cla->cluster_name = pb_strdup(&a, cname);
-        Envoy__Config__Endpoint__V3__LocalityLbEndpoints *loc =
-            PB_NEW(&a, Envoy__Config__Endpoint__V3__LocalityLbEndpoints,
-                   ENVOY__CONFIG__ENDPOINT__V3__LOCALITY_LB_ENDPOINTS__INIT);
-        Envoy__Config__Endpoint__V3__LbEndpoint *lb =
-            PB_NEW(&a, Envoy__Config__Endpoint__V3__LbEndpoint,
-                   ENVOY__CONFIG__ENDPOINT__V3__LB_ENDPOINT__INIT);
-        lb->host_identifier_case =
-            ENVOY__CONFIG__ENDPOINT__V3__LB_ENDPOINT__HOST_IDENTIFIER_ENDPOINT;
-        lb->endpoint = PB_NEW(&a, Envoy__Config__Endpoint__V3__Endpoint,
-                              ENVOY__CONFIG__ENDPOINT__V3__ENDPOINT__INIT);
-        lb->endpoint->address = pb_address(&a, in->service_address, in->service_port);
-        loc->n_lb_endpoints = 1;
-        loc->lb_endpoints = pb_alloc(&a, sizeof(*loc->lb_endpoints));
-        loc->lb_endpoints[0] = lb;
-        cla->n_endpoints = 1;
-        cla->endpoints = pb_alloc(&a, sizeof(*cla->endpoints));
-        cla->endpoints[0] = loc;
-        c->load_assignment = cla;
+            pb_static_cluster(&a, cname, in->service_address, in->service_port);
         if (transparent(dp)) {
             /* Traffic to the application comes from 127.0.0.6 so iptables
              * does not redirect it back into the proxy. */
@@ -1166,7 +1125,7 @@ static void gen_passthrough(struct gen *g, const char *out_name, const char *in_
     l->use_original_dst = pb_bool(&a, 1);
     add_msg(g, XDS_LDS, out_name, &l->base);
     if (g->snap->passthrough) {
-        Envoy__Config__Cluster__V3__Cluster *c = new_cluster(
+        Envoy__Config__Cluster__V3__Cluster *c = pb_cluster(
             &a, out_name, ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__ORIGINAL_DST);
         c->lb_policy = ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__CLUSTER_PROVIDED;
         add_msg(g, XDS_CDS, out_name, &c->base);
@@ -1179,7 +1138,7 @@ static void gen_passthrough(struct gen *g, const char *out_name, const char *in_
         il->use_original_dst = pb_bool(&a, 1);
         il->enable_reuse_port = pb_bool(&a, 0);
         add_msg(g, XDS_LDS, in_name, &il->base);
-        Envoy__Config__Cluster__V3__Cluster *ic = new_cluster(
+        Envoy__Config__Cluster__V3__Cluster *ic = pb_cluster(
             &a, in_name, ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__ORIGINAL_DST);
         ic->lb_policy = ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__CLUSTER_PROVIDED;
         ic->upstream_bind_config = PB_NEW(&a, Envoy__Config__Core__V3__BindConfig,

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/util.h"
+#include "xds/names.h"
 
 struct pb_chunk {
     struct pb_chunk *prev;
@@ -298,6 +299,85 @@ Envoy__Config__Listener__V3__Filter *pb_hcm_filter(
     f->config_type_case = ENVOY__CONFIG__LISTENER__V3__FILTER__CONFIG_TYPE_TYPED_CONFIG;
     f->typed_config = pb_any(a, XDS_URL_HCM, &hcm->base);
     return f;
+}
+
+Envoy__Config__Cluster__V3__Cluster *
+pb_cluster(struct pb_arena *a, const char *name,
+           Envoy__Config__Cluster__V3__Cluster__DiscoveryType type)
+{
+    Envoy__Config__Cluster__V3__Cluster *c =
+        PB_NEW(a, Envoy__Config__Cluster__V3__Cluster, ENVOY__CONFIG__CLUSTER__V3__CLUSTER__INIT);
+    c->name = pb_strdup(a, name);
+    char *stat = xds_stat_name(name);
+    c->alt_stat_name = pb_strdup(a, stat);
+    free(stat);
+    c->cluster_discovery_type_case =
+        ENVOY__CONFIG__CLUSTER__V3__CLUSTER__CLUSTER_DISCOVERY_TYPE_TYPE;
+    c->type = type;
+    c->connect_timeout = pb_duration(a, PB_CONNECT_TIMEOUT_S, 0);
+    return c;
+}
+
+Envoy__Config__Endpoint__V3__LbEndpoint *pb_lb_endpoint(struct pb_arena *a, const char *ip,
+                                                        uint32_t port)
+{
+    Envoy__Config__Endpoint__V3__LbEndpoint *lb = PB_NEW(
+        a, Envoy__Config__Endpoint__V3__LbEndpoint, ENVOY__CONFIG__ENDPOINT__V3__LB_ENDPOINT__INIT);
+    lb->host_identifier_case = ENVOY__CONFIG__ENDPOINT__V3__LB_ENDPOINT__HOST_IDENTIFIER_ENDPOINT;
+    lb->endpoint = PB_NEW(a, Envoy__Config__Endpoint__V3__Endpoint,
+                          ENVOY__CONFIG__ENDPOINT__V3__ENDPOINT__INIT);
+    lb->endpoint->address = pb_address(a, ip, port);
+    return lb;
+}
+
+Envoy__Config__Endpoint__V3__LbEndpoint *pb_eds_endpoint(struct pb_arena *a, const char *ip,
+                                                         uint32_t port, const struct xds_tag *tags,
+                                                         size_t ntags)
+{
+    Envoy__Config__Endpoint__V3__LbEndpoint *lb = pb_lb_endpoint(a, ip, port);
+    if (ntags)
+        lb->metadata = pb_metadata_tags(a, "envoy.lb", tags, ntags);
+    lb->load_balancing_weight = pb_u32(a, 1);
+    return lb;
+}
+
+Envoy__Config__Cluster__V3__Cluster *pb_static_cluster(struct pb_arena *a, const char *name,
+                                                       const char *ip, uint32_t port)
+{
+    Envoy__Config__Cluster__V3__Cluster *c =
+        pb_cluster(a, name, ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__STATIC);
+    Envoy__Config__Endpoint__V3__ClusterLoadAssignment *cla =
+        PB_NEW(a, Envoy__Config__Endpoint__V3__ClusterLoadAssignment,
+               ENVOY__CONFIG__ENDPOINT__V3__CLUSTER_LOAD_ASSIGNMENT__INIT);
+    cla->cluster_name = pb_strdup(a, name);
+    Envoy__Config__Endpoint__V3__LocalityLbEndpoints *loc =
+        PB_NEW(a, Envoy__Config__Endpoint__V3__LocalityLbEndpoints,
+               ENVOY__CONFIG__ENDPOINT__V3__LOCALITY_LB_ENDPOINTS__INIT);
+    loc->n_lb_endpoints = 1;
+    loc->lb_endpoints = pb_alloc(a, sizeof(*loc->lb_endpoints));
+    loc->lb_endpoints[0] = pb_lb_endpoint(a, ip, port);
+    cla->n_endpoints = 1;
+    cla->endpoints = pb_alloc(a, sizeof(*cla->endpoints));
+    cla->endpoints[0] = loc;
+    c->load_assignment = cla;
+    return c;
+}
+
+Envoy__Config__Endpoint__V3__LocalityLbEndpoints *
+pb_cla_locality(struct pb_arena *a, Envoy__Config__Endpoint__V3__ClusterLoadAssignment *cla,
+                size_t n)
+{
+    Envoy__Config__Endpoint__V3__LocalityLbEndpoints *loc =
+        PB_NEW(a, Envoy__Config__Endpoint__V3__LocalityLbEndpoints,
+               ENVOY__CONFIG__ENDPOINT__V3__LOCALITY_LB_ENDPOINTS__INIT);
+    loc->locality =
+        PB_NEW(a, Envoy__Config__Core__V3__Locality, ENVOY__CONFIG__CORE__V3__LOCALITY__INIT);
+    loc->load_balancing_weight = pb_u32(a, 1);
+    loc->lb_endpoints = pb_alloc(a, n * sizeof(*loc->lb_endpoints));
+    cla->n_endpoints = 1;
+    cla->endpoints = pb_alloc(a, sizeof(*cla->endpoints));
+    cla->endpoints[0] = loc;
+    return loc;
 }
 
 Google__Protobuf__Any *pb_any(struct pb_arena *a, const char *type_url, const ProtobufCMessage *msg)

@@ -142,6 +142,31 @@ Envoy__Config__Listener__V3__Filter *pb_hcm_filter(
     struct pb_arena *a,
     Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager *hcm);
 
+/* Kuma's default cluster connect timeout. */
+#define PB_CONNECT_TIMEOUT_S 5
+/* A Cluster {name, altStatName, type, connectTimeout: 5s}. */
+Envoy__Config__Cluster__V3__Cluster *
+pb_cluster(struct pb_arena *a, const char *name,
+           Envoy__Config__Cluster__V3__Cluster__DiscoveryType type);
+/* A STATIC cluster (pb_cluster) whose load assignment is the one endpoint
+ * ip:port. */
+Envoy__Config__Cluster__V3__Cluster *pb_static_cluster(struct pb_arena *a, const char *name,
+                                                       const char *ip, uint32_t port);
+/* An LbEndpoint {endpoint: {address: ip:port}}. */
+Envoy__Config__Endpoint__V3__LbEndpoint *pb_lb_endpoint(struct pb_arena *a, const char *ip,
+                                                        uint32_t port);
+/* An EDS LbEndpoint: pb_lb_endpoint with loadBalancingWeight 1 and the
+ * tags (when any) as envoy.lb metadata. */
+Envoy__Config__Endpoint__V3__LbEndpoint *pb_eds_endpoint(struct pb_arena *a, const char *ip,
+                                                         uint32_t port, const struct xds_tag *tags,
+                                                         size_t ntags);
+/* Gives cla its one EDS locality {locality: {}, loadBalancingWeight: 1} with
+ * room for n endpoints (n_lb_endpoints starts at 0); returns it. The weight
+ * must be set or xDS clients drop the locality. */
+Envoy__Config__Endpoint__V3__LocalityLbEndpoints *
+pb_cla_locality(struct pb_arena *a, Envoy__Config__Endpoint__V3__ClusterLoadAssignment *cla,
+                size_t n);
+
 /* Serializes msg into a new malloc'd buffer; *len gets its size. */
 uint8_t *pb_pack(const ProtobufCMessage *msg, size_t *len);
 
