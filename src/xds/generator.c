@@ -747,6 +747,37 @@ static Envoy__Config__Cluster__V3__Cluster *eds_cluster(struct pb_arena *a, cons
     return c;
 }
 
+/* The EDS cluster of a route destination: the service's endpoints (under
+ * the split's cluster name when it differs), and for a split with tags a
+ * subset selector over their keys (endpoints carry them as envoy.lb
+ * metadata), any endpoint as fallback. Outbounds and gateway routes alike. */
+static Envoy__Config__Cluster__V3__Cluster *split_cluster(struct pb_arena *a,
+                                                          const struct xds_split *sp)
+{
+    Envoy__Config__Cluster__V3__Cluster *c = eds_cluster(a, sp->cluster);
+    if (strcmp(sp->cluster, sp->service) != 0)
+        c->eds_cluster_config->service_name = pb_strdup(a, sp->service);
+    if (sp->ntags) {
+        Envoy__Config__Cluster__V3__Cluster__LbSubsetConfig *ls =
+            PB_NEW(a, Envoy__Config__Cluster__V3__Cluster__LbSubsetConfig,
+                   ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_SUBSET_CONFIG__INIT);
+        ls->fallback_policy =
+            ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_SUBSET_CONFIG__LB_SUBSET_FALLBACK_POLICY__ANY_ENDPOINT;
+        Envoy__Config__Cluster__V3__Cluster__LbSubsetConfig__LbSubsetSelector *sel =
+            PB_NEW(a, Envoy__Config__Cluster__V3__Cluster__LbSubsetConfig__LbSubsetSelector,
+                   ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_SUBSET_CONFIG__LB_SUBSET_SELECTOR__INIT);
+        sel->n_keys = sp->ntags;
+        sel->keys = pb_alloc(a, sp->ntags * sizeof(char *));
+        for (size_t t = 0; t < sp->ntags; t++)
+            sel->keys[t] = pb_strdup(a, sp->tags[t].key);
+        ls->n_subset_selectors = 1;
+        ls->subset_selectors = pb_alloc(a, sizeof(void *));
+        ls->subset_selectors[0] = sel;
+        c->lb_subset_config = ls;
+    }
+    return c;
+}
+
 /* Inbound: a listener per inbound on <address>:<port> proxying to the local
  * application's cluster localhost:<servicePort>. */
 static void gen_inbound(struct gen *g)
@@ -977,27 +1008,7 @@ static void gen_outbound_clusters(struct gen *g)
                 sp = &rt.http[h].splits[idx];
             }
             struct pb_arena a = {0};
-            Envoy__Config__Cluster__V3__Cluster *c = eds_cluster(&a, sp->cluster);
-            if (strcmp(sp->cluster, sp->service) != 0)
-                c->eds_cluster_config->service_name = pb_strdup(&a, sp->service);
-            if (sp->ntags) {
-                Envoy__Config__Cluster__V3__Cluster__LbSubsetConfig *ls =
-                    PB_NEW(&a, Envoy__Config__Cluster__V3__Cluster__LbSubsetConfig,
-                           ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_SUBSET_CONFIG__INIT);
-                ls->fallback_policy =
-                    ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_SUBSET_CONFIG__LB_SUBSET_FALLBACK_POLICY__ANY_ENDPOINT;
-                Envoy__Config__Cluster__V3__Cluster__LbSubsetConfig__LbSubsetSelector *sel = PB_NEW(
-                    &a, Envoy__Config__Cluster__V3__Cluster__LbSubsetConfig__LbSubsetSelector,
-                    ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_SUBSET_CONFIG__LB_SUBSET_SELECTOR__INIT);
-                sel->n_keys = sp->ntags;
-                sel->keys = pb_alloc(&a, sp->ntags * sizeof(char *));
-                for (size_t t = 0; t < sp->ntags; t++)
-                    sel->keys[t] = pb_strdup(&a, sp->tags[t].key);
-                ls->n_subset_selectors = 1;
-                ls->subset_selectors = pb_alloc(&a, sizeof(void *));
-                ls->subset_selectors[0] = sel;
-                c->lb_subset_config = ls;
-            }
+            Envoy__Config__Cluster__V3__Cluster *c = split_cluster(&a, sp);
             if (rt.lb_policy >= 0)
                 c->lb_policy = (Envoy__Config__Cluster__V3__Cluster__LbPolicy)rt.lb_policy;
             apply_cluster_policy(&a, c, &cp);
@@ -1203,27 +1214,7 @@ static void gen_proxyless(struct gen *g)
 static void gateway_cluster(struct gen *g, const struct xds_split *sp, int http)
 {
     struct pb_arena a = {0};
-    Envoy__Config__Cluster__V3__Cluster *c = eds_cluster(&a, sp->cluster);
-    if (strcmp(sp->cluster, sp->service) != 0)
-        c->eds_cluster_config->service_name = pb_strdup(&a, sp->service);
-    if (sp->ntags) {
-        Envoy__Config__Cluster__V3__Cluster__LbSubsetConfig *ls =
-            PB_NEW(&a, Envoy__Config__Cluster__V3__Cluster__LbSubsetConfig,
-                   ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_SUBSET_CONFIG__INIT);
-        ls->fallback_policy =
-            ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_SUBSET_CONFIG__LB_SUBSET_FALLBACK_POLICY__ANY_ENDPOINT;
-        Envoy__Config__Cluster__V3__Cluster__LbSubsetConfig__LbSubsetSelector *sel =
-            PB_NEW(&a, Envoy__Config__Cluster__V3__Cluster__LbSubsetConfig__LbSubsetSelector,
-                   ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_SUBSET_CONFIG__LB_SUBSET_SELECTOR__INIT);
-        sel->n_keys = sp->ntags;
-        sel->keys = pb_alloc(&a, sp->ntags * sizeof(char *));
-        for (size_t t = 0; t < sp->ntags; t++)
-            sel->keys[t] = pb_strdup(&a, sp->tags[t].key);
-        ls->n_subset_selectors = 1;
-        ls->subset_selectors = pb_alloc(&a, sizeof(void *));
-        ls->subset_selectors[0] = sel;
-        c->lb_subset_config = ls;
-    }
+    Envoy__Config__Cluster__V3__Cluster *c = split_cluster(&a, sp);
     const struct xds_service *s = xds_snapshot_service(g->snap, sp->service);
     enum xds_protocol proto = s ? s->protocol : XDS_PROTO_TCP;
     struct xds_conn_policy cp;
