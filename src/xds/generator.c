@@ -933,17 +933,10 @@ static void gen_outbound(struct gen *g)
                 route_config(&a, rname, out->service, routes, nr);
             free(rname);
             char *tags = kuma_tags_header(dp);
-            Envoy__Config__Core__V3__HeaderValueOption *hv =
-                PB_NEW(&a, Envoy__Config__Core__V3__HeaderValueOption,
-                       ENVOY__CONFIG__CORE__V3__HEADER_VALUE_OPTION__INIT);
-            hv->header = PB_NEW(&a, Envoy__Config__Core__V3__HeaderValue,
-                                ENVOY__CONFIG__CORE__V3__HEADER_VALUE__INIT);
-            hv->header->key = pb_strdup(&a, "x-kuma-tags");
-            hv->header->value = pb_strdup(&a, tags);
-            free(tags);
             rc->n_request_headers_to_add = 1;
             rc->request_headers_to_add = pb_alloc(&a, sizeof(void *));
-            rc->request_headers_to_add[0] = hv;
+            rc->request_headers_to_add[0] = pb_header_option(&a, "x-kuma-tags", tags);
+            free(tags);
             chain_set_hcm(&a, fc, hcm_new(&a, stat, rc, &cp));
         } else if (rt.n > 1 || cp.idle_timeout_ms != XDS_UNSET || cp.max_connect_attempts > 0) {
             Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy *tp = decode_tcp(&a, fc);
@@ -1313,13 +1306,8 @@ static void gateway_route_config(struct gen *g, const struct xds_policy *gw, con
         }
         if (https) {
             vh->require_tls = ENVOY__CONFIG__ROUTE__V3__VIRTUAL_HOST__TLS_REQUIREMENT_TYPE__ALL;
-            Envoy__Config__Core__V3__HeaderValueOption *o =
-                PB_NEW(&a, Envoy__Config__Core__V3__HeaderValueOption,
-                       ENVOY__CONFIG__CORE__V3__HEADER_VALUE_OPTION__INIT);
-            o->header = PB_NEW(&a, Envoy__Config__Core__V3__HeaderValue,
-                               ENVOY__CONFIG__CORE__V3__HEADER_VALUE__INIT);
-            o->header->key = pb_strdup(&a, "Strict-Transport-Security");
-            o->header->value = pb_strdup(&a, "max-age=31536000; includeSubDomains");
+            Envoy__Config__Core__V3__HeaderValueOption *o = pb_header_option(
+                &a, "Strict-Transport-Security", "max-age=31536000; includeSubDomains");
             o->append_action =
                 ENVOY__CONFIG__CORE__V3__HEADER_VALUE_OPTION__HEADER_APPEND_ACTION__OVERWRITE_IF_EXISTS_OR_ADD;
             vh->n_response_headers_to_add = 1;

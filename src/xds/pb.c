@@ -380,6 +380,19 @@ pb_cla_locality(struct pb_arena *a, Envoy__Config__Endpoint__V3__ClusterLoadAssi
     return loc;
 }
 
+Envoy__Config__Core__V3__HeaderValueOption *pb_header_option(struct pb_arena *a, const char *key,
+                                                             const char *value)
+{
+    Envoy__Config__Core__V3__HeaderValueOption *o =
+        PB_NEW(a, Envoy__Config__Core__V3__HeaderValueOption,
+               ENVOY__CONFIG__CORE__V3__HEADER_VALUE_OPTION__INIT);
+    o->header = PB_NEW(a, Envoy__Config__Core__V3__HeaderValue,
+                       ENVOY__CONFIG__CORE__V3__HEADER_VALUE__INIT);
+    o->header->key = pb_strdup(a, key);
+    o->header->value = pb_strdup(a, value);
+    return o;
+}
+
 Google__Protobuf__Any *pb_any(struct pb_arena *a, const char *type_url, const ProtobufCMessage *msg)
 {
     Google__Protobuf__Any *any = PB_NEW(a, Google__Protobuf__Any, GOOGLE__PROTOBUF__ANY__INIT);

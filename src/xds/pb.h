@@ -142,6 +142,10 @@ Envoy__Config__Listener__V3__Filter *pb_hcm_filter(
     struct pb_arena *a,
     Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager *hcm);
 
+/* A HeaderValueOption {header: {key, value}}; append options are the
+ * caller's. */
+Envoy__Config__Core__V3__HeaderValueOption *pb_header_option(struct pb_arena *a, const char *key,
+                                                             const char *value);
 /* Kuma's default cluster connect timeout. */
 #define PB_CONNECT_TIMEOUT_S 5
 /* A Cluster {name, altStatName, type, connectTimeout: 5s}. */

@@ -722,13 +722,7 @@ static size_t route_matches(struct pb_arena *a, const json_t *m,
 static Envoy__Config__Core__V3__HeaderValueOption *header_opt(struct pb_arena *a, const char *k,
                                                               const char *v, int append)
 {
-    Envoy__Config__Core__V3__HeaderValueOption *o =
-        PB_NEW(a, Envoy__Config__Core__V3__HeaderValueOption,
-               ENVOY__CONFIG__CORE__V3__HEADER_VALUE_OPTION__INIT);
-    o->header = PB_NEW(a, Envoy__Config__Core__V3__HeaderValue,
-                       ENVOY__CONFIG__CORE__V3__HEADER_VALUE__INIT);
-    o->header->key = pb_strdup(a, k);
-    o->header->value = pb_strdup(a, v);
+    Envoy__Config__Core__V3__HeaderValueOption *o = pb_header_option(a, k, v);
     o->append = pb_bool(a, append);
     return o;
 }
@@ -1287,14 +1281,7 @@ gateway_action(struct pb_arena *a, const struct xds_split *sp, size_t n, const c
             cw->metadata_match = pb_metadata_tags(a, "envoy.lb", sp[i].tags, sp[i].ntags);
         cw->n_request_headers_to_add = 1;
         cw->request_headers_to_add = pb_alloc(a, sizeof(*cw->request_headers_to_add));
-        Envoy__Config__Core__V3__HeaderValueOption *o =
-            PB_NEW(a, Envoy__Config__Core__V3__HeaderValueOption,
-                   ENVOY__CONFIG__CORE__V3__HEADER_VALUE_OPTION__INIT);
-        o->header = PB_NEW(a, Envoy__Config__Core__V3__HeaderValue,
-                           ENVOY__CONFIG__CORE__V3__HEADER_VALUE__INIT);
-        o->header->key = pb_strdup(a, "x-kuma-tags");
-        o->header->value = pb_strdup(a, tags);
-        cw->request_headers_to_add[0] = o;
+        cw->request_headers_to_add[0] = pb_header_option(a, "x-kuma-tags", tags);
         wc->clusters[i] = cw;
     }
     ra->cluster_specifier_case =
@@ -1368,12 +1355,7 @@ static void legacy_headers(struct pb_arena *a, const json_t *hs, size_t *n_add,
         json_array_foreach(adds, i, h)
         {
             Envoy__Config__Core__V3__HeaderValueOption *o =
-                PB_NEW(a, Envoy__Config__Core__V3__HeaderValueOption,
-                       ENVOY__CONFIG__CORE__V3__HEADER_VALUE_OPTION__INIT);
-            o->header = PB_NEW(a, Envoy__Config__Core__V3__HeaderValue,
-                               ENVOY__CONFIG__CORE__V3__HEADER_VALUE__INIT);
-            o->header->key = pb_strdup(a, jstr(h, "name"));
-            o->header->value = pb_strdup(a, jstr(h, "value"));
+                pb_header_option(a, jstr(h, "name"), jstr(h, "value"));
             o->append_action =
                 json_is_true(json_object_get(h, "append"))
                     ? ENVOY__CONFIG__CORE__V3__HEADER_VALUE_OPTION__HEADER_APPEND_ACTION__APPEND_IF_EXISTS_OR_ADD
