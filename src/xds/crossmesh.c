@@ -265,20 +265,14 @@ int xds_crossmesh_depends_on(const struct xds_mesh_snapshot *s, const char *mesh
     return s && mesh && xds_crossmesh_find(s, mesh) != NULL;
 }
 
+static int key_cross(const void *key, const void *elem)
+{
+    return strcmp(key, ((const struct xds_cross_mesh *)elem)->mesh);
+}
+
 const struct xds_cross_mesh *xds_crossmesh_find(const struct xds_mesh_snapshot *s, const char *mesh)
 {
-    size_t lo = 0, hi = s->n_cross;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int c = strcmp(s->cross[mid].mesh, mesh);
-        if (c == 0)
-            return &s->cross[mid];
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return NULL;
+    return s->n_cross ? bsearch(mesh, s->cross, s->n_cross, sizeof(*s->cross), key_cross) : NULL;
 }
 
 void xds_crossmesh_free(struct xds_mesh_snapshot *s)

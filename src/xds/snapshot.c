@@ -532,35 +532,29 @@ void xds_snapshot_unref(struct xds_mesh_snapshot *s)
     free(s);
 }
 
+/* bsearch comparators: a name against an element of the sorted arrays. */
+static int key_dp(const void *key, const void *elem)
+{
+    return strcmp(key, (*(struct xds_dataplane *const *)elem)->name);
+}
+
+static int key_service(const void *key, const void *elem)
+{
+    return strcmp(key, ((const struct xds_service *)elem)->name);
+}
+
 const struct xds_dataplane *xds_snapshot_dataplane(const struct xds_mesh_snapshot *s,
                                                    const char *name)
 {
-    size_t lo = 0, hi = s->n_dataplanes;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int c = strcmp(s->dataplanes[mid]->name, name);
-        if (c == 0)
-            return s->dataplanes[mid];
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return NULL;
+    struct xds_dataplane *const *p = s->n_dataplanes ? bsearch(name, s->dataplanes, s->n_dataplanes,
+                                                               sizeof(*s->dataplanes), key_dp)
+                                                     : NULL;
+    return p ? *p : NULL;
 }
 
 const struct xds_service *xds_snapshot_service(const struct xds_mesh_snapshot *s, const char *name)
 {
-    size_t lo = 0, hi = s->n_services;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int c = strcmp(s->services[mid].name, name);
-        if (c == 0)
-            return &s->services[mid];
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return NULL;
+    return s->n_services
+               ? bsearch(name, s->services, s->n_services, sizeof(*s->services), key_service)
+               : NULL;
 }
