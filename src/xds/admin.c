@@ -55,12 +55,7 @@ static Envoy__Config__Core__V3__TransportSocket *static_mtls(struct pb_arena *a,
     c->validation_context_type_case =
         ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__COMMON_TLS_CONTEXT__VALIDATION_CONTEXT_TYPE_VALIDATION_CONTEXT;
     c->validation_context = vc;
-    Envoy__Extensions__TransportSockets__Tls__V3__DownstreamTlsContext *d =
-        PB_NEW(a, Envoy__Extensions__TransportSockets__Tls__V3__DownstreamTlsContext,
-               ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__DOWNSTREAM_TLS_CONTEXT__INIT);
-    d->common_tls_context = c;
-    d->require_client_certificate = pb_bool(a, 1);
-    return pb_tls_socket(a, XDS_URL_DOWNSTREAM_TLS, &d->base);
+    return pb_downstream_tls_socket(a, c, 1);
 }
 
 static int loopback(const char *ip)

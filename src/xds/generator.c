@@ -333,14 +333,11 @@ common_tls(struct pb_arena *a, const char *mesh, Envoy__Type__Matcher__V3__Strin
 static Envoy__Config__Core__V3__TransportSocket *downstream_tls(struct pb_arena *a,
                                                                 const char *mesh)
 {
-    Envoy__Extensions__TransportSockets__Tls__V3__DownstreamTlsContext *d =
-        PB_NEW(a, Envoy__Extensions__TransportSockets__Tls__V3__DownstreamTlsContext,
-               ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__DOWNSTREAM_TLS_CONTEXT__INIT);
     char *prefix = xasprintf("spiffe://%s/", mesh);
-    d->common_tls_context = common_tls(a, mesh, pb_prefix(a, prefix));
-    d->require_client_certificate = pb_bool(a, 1);
+    Envoy__Config__Core__V3__TransportSocket *ts =
+        pb_downstream_tls_socket(a, common_tls(a, mesh, pb_prefix(a, prefix)), 1);
     free(prefix);
-    return pb_tls_socket(a, XDS_URL_DOWNSTREAM_TLS, &d->base);
+    return ts;
 }
 
 /* Outbound side: the upstream must be spiffe://<mesh>/<service>; ALPN kuma;
@@ -1506,12 +1503,7 @@ static void gateway_https(struct gen *g, const struct xds_policy *gw, uint32_t p
                 pb_alloc(&a, nn * sizeof(*ctx->tls_certificate_sds_secret_configs));
             for (size_t k = 0; k < nn; k++)
                 ctx->tls_certificate_sds_secret_configs[k] = pb_sds(&a, names[k]);
-            Envoy__Extensions__TransportSockets__Tls__V3__DownstreamTlsContext *d =
-                PB_NEW(&a, Envoy__Extensions__TransportSockets__Tls__V3__DownstreamTlsContext,
-                       ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__DOWNSTREAM_TLS_CONTEXT__INIT);
-            d->common_tls_context = ctx;
-            d->require_client_certificate = pb_bool(&a, 0);
-            fc->transport_socket = pb_tls_socket(&a, XDS_URL_DOWNSTREAM_TLS, &d->base);
+            fc->transport_socket = pb_downstream_tls_socket(&a, ctx, 0);
             lis->filter_chains[lis->n_filter_chains++] = fc;
             free(rname);
         }
@@ -1555,12 +1547,7 @@ static void gateway_cross_mesh(struct gen *g, struct pb_arena *a,
         ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__COMMON_TLS_CONTEXT__VALIDATION_CONTEXT_TYPE_VALIDATION_CONTEXT_SDS_SECRET_CONFIG;
     ctx->validation_context_sds_secret_config = pb_sds(a, "mesh_ca:secret:all");
     free(id);
-    Envoy__Extensions__TransportSockets__Tls__V3__DownstreamTlsContext *d =
-        PB_NEW(a, Envoy__Extensions__TransportSockets__Tls__V3__DownstreamTlsContext,
-               ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__DOWNSTREAM_TLS_CONTEXT__INIT);
-    d->common_tls_context = ctx;
-    d->require_client_certificate = pb_bool(a, 1);
-    fc->transport_socket = pb_tls_socket(a, XDS_URL_DOWNSTREAM_TLS, &d->base);
+    fc->transport_socket = pb_downstream_tls_socket(a, ctx, 1);
     lis->n_listener_filters = 1;
     lis->listener_filters = pb_alloc(a, sizeof(*lis->listener_filters));
     lis->listener_filters[0] = xds_tls_inspector(a);

@@ -393,6 +393,19 @@ Envoy__Config__Core__V3__HeaderValueOption *pb_header_option(struct pb_arena *a,
     return o;
 }
 
+Envoy__Config__Core__V3__TransportSocket *
+pb_downstream_tls_socket(struct pb_arena *a,
+                         Envoy__Extensions__TransportSockets__Tls__V3__CommonTlsContext *ctx,
+                         int require_client_cert)
+{
+    Envoy__Extensions__TransportSockets__Tls__V3__DownstreamTlsContext *d =
+        PB_NEW(a, Envoy__Extensions__TransportSockets__Tls__V3__DownstreamTlsContext,
+               ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__DOWNSTREAM_TLS_CONTEXT__INIT);
+    d->common_tls_context = ctx;
+    d->require_client_certificate = pb_bool(a, require_client_cert);
+    return pb_tls_socket(a, XDS_URL_DOWNSTREAM_TLS, &d->base);
+}
+
 Google__Protobuf__Any *pb_any(struct pb_arena *a, const char *type_url, const ProtobufCMessage *msg)
 {
     Google__Protobuf__Any *any = PB_NEW(a, Google__Protobuf__Any, GOOGLE__PROTOBUF__ANY__INIT);

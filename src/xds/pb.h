@@ -171,6 +171,13 @@ Envoy__Config__Endpoint__V3__LocalityLbEndpoints *
 pb_cla_locality(struct pb_arena *a, Envoy__Config__Endpoint__V3__ClusterLoadAssignment *cla,
                 size_t n);
 
+/* pb_tls_socket of a DownstreamTlsContext {commonTlsContext: ctx,
+ * requireClientCertificate: require_client_cert}. */
+Envoy__Config__Core__V3__TransportSocket *
+pb_downstream_tls_socket(struct pb_arena *a,
+                         Envoy__Extensions__TransportSockets__Tls__V3__CommonTlsContext *ctx,
+                         int require_client_cert);
+
 /* Serializes msg into a new malloc'd buffer; *len gets its size. */
 uint8_t *pb_pack(const ProtobufCMessage *msg, size_t *len);
 
