@@ -340,20 +340,27 @@ static Envoy__Config__Core__V3__TransportSocket *downstream_tls(struct pb_arena 
     return ts;
 }
 
-/* Outbound side: the upstream must be spiffe://<mesh>/<service>; ALPN kuma;
- * Kuma's SNI. */
-static Envoy__Config__Core__V3__TransportSocket *upstream_tls(struct pb_arena *a, const char *mesh,
-                                                              const struct xds_split *sp)
+/* Outbound side: this mesh's identity; the upstream must be
+ * spiffe://<peer>/<service>, signed by the peer mesh's CA; ALPN kuma; Kuma's
+ * SNI. The peer is the proxy's own mesh except for a cross-mesh outbound. */
+static Envoy__Config__Core__V3__TransportSocket *
+upstream_tls(struct pb_arena *a, const char *mesh, const char *peer, const struct xds_split *sp)
 {
     Envoy__Extensions__TransportSockets__Tls__V3__UpstreamTlsContext *u =
         PB_NEW(a, Envoy__Extensions__TransportSockets__Tls__V3__UpstreamTlsContext,
                ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__UPSTREAM_TLS_CONTEXT__INIT);
-    char *san = xasprintf("spiffe://%s/%s", mesh, sp->service);
+    char *san = xasprintf("spiffe://%s/%s", peer, sp->service);
     u->common_tls_context = common_tls(a, mesh, pb_exact(a, san));
+    if (strcmp(peer, mesh) != 0) {
+        char *ca = xasprintf("mesh_ca:secret:%s", peer);
+        u->common_tls_context->combined_validation_context->validation_context_sds_secret_config =
+            pb_sds(a, ca);
+        free(ca);
+    }
     u->common_tls_context->n_alpn_protocols = 1;
     u->common_tls_context->alpn_protocols = pb_alloc(a, sizeof(char *));
     u->common_tls_context->alpn_protocols[0] = pb_strdup(a, "kuma");
-    char *sni = xds_sni(mesh, sp->service, sp->tags, sp->ntags);
+    char *sni = xds_sni(peer, sp->service, sp->tags, sp->ntags);
     u->sni = pb_strdup(a, sni);
     free(sni);
     free(san);
@@ -1005,7 +1012,7 @@ static void gen_outbound_clusters(struct gen *g)
             if (XDS_PROTO_IS_HTTP(proto))
                 cluster_http_options(&a, c, proto, &cp);
             if (g->snap->mtls && !g->o->proxyless)
-                c->transport_socket = upstream_tls(&a, g->snap->mesh, sp);
+                c->transport_socket = upstream_tls(&a, g->snap->mesh, g->snap->mesh, sp);
             add_msg(g, XDS_CDS, sp->cluster, &c->base);
             pb_arena_free(&a);
             add_cla(g, sp->service);
@@ -1075,22 +1082,8 @@ static void gen_cross_mesh(struct gen *g)
                 if (strcmp(o->tags[t].key, XDS_TAG_SERVICE) != 0)
                     extra[sp.ntags++] = o->tags[t];
             sp.tags = extra;
-            Envoy__Extensions__TransportSockets__Tls__V3__UpstreamTlsContext *u =
-                PB_NEW(&a, Envoy__Extensions__TransportSockets__Tls__V3__UpstreamTlsContext,
-                       ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__UPSTREAM_TLS_CONTEXT__INIT);
-            char *san = xasprintf("spiffe://%s/%s", o->mesh, o->service);
+            c->transport_socket = upstream_tls(&a, g->snap->mesh, o->mesh, &sp);
             char *ca = xasprintf("mesh_ca:secret:%s", o->mesh);
-            u->common_tls_context = common_tls(&a, g->snap->mesh, pb_exact(&a, san));
-            u->common_tls_context->combined_validation_context
-                ->validation_context_sds_secret_config = pb_sds(&a, ca);
-            u->common_tls_context->n_alpn_protocols = 1;
-            u->common_tls_context->alpn_protocols = pb_alloc(&a, sizeof(char *));
-            u->common_tls_context->alpn_protocols[0] = pb_strdup(&a, "kuma");
-            char *sni = xds_sni(o->mesh, o->service, sp.tags, sp.ntags);
-            u->sni = pb_strdup(&a, sni);
-            c->transport_socket = pb_tls_socket(&a, XDS_URL_UPSTREAM_TLS, &u->base);
-            free(sni);
-            free(san);
             if (cm->ca_cert_pem) {
                 Envoy__Extensions__TransportSockets__Tls__V3__Secret *sec =
                     pb_secret_trusted_ca(&a, ca, cm->ca_cert_pem);
@@ -1213,7 +1206,7 @@ static void gateway_cluster(struct gen *g, const struct xds_split *sp, int http)
     if (http && XDS_PROTO_IS_HTTP(proto))
         cluster_http_options(&a, c, proto, &cp);
     if (g->snap->mtls)
-        c->transport_socket = upstream_tls(&a, g->snap->mesh, sp);
+        c->transport_socket = upstream_tls(&a, g->snap->mesh, g->snap->mesh, sp);
     add_msg(g, XDS_CDS, sp->cluster, &c->base);
     pb_arena_free(&a);
     add_cla(g, sp->service);
