@@ -283,11 +283,7 @@ void xds_crossmesh_free(struct xds_mesh_snapshot *s)
             struct xds_cross_endpoint *ep = &cm->eps[j];
             free(ep->service);
             free(ep->address);
-            for (size_t t = 0; t < ep->ntags; t++) {
-                free(ep->tags[t].key);
-                free(ep->tags[t].value);
-            }
-            free(ep->tags);
+            xds_tags_free(ep->tags, ep->ntags);
         }
         free(cm->eps);
         free(cm->ca_cert_pem);

@@ -936,11 +936,7 @@ static void request_mirror(struct pb_arena *a, Envoy__Config__Route__V3__Route *
     ra->request_mirror_policies = nv;
     free(sp.service);
     free(sp.cluster);
-    for (size_t t = 0; t < sp.ntags; t++) {
-        free(sp.tags[t].key);
-        free(sp.tags[t].value);
-    }
-    free(sp.tags);
+    xds_tags_free(sp.tags, sp.ntags);
 }
 
 static void apply_filters(struct pb_arena *a, Envoy__Config__Route__V3__Route *r,
