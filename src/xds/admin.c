@@ -22,14 +22,7 @@ static Envoy__Config__Listener__V3__FilterChain *static_endpoints_chain(struct p
         routes[1] = pb_prefix_route(a, "/", XDS_ADMIN_NAME);
     Envoy__Config__Route__V3__RouteConfiguration *rc =
         pb_route_config(a, NULL, pb_virtual_host(a, XDS_ADMIN_NAME, routes, n));
-    Envoy__Config__Listener__V3__Filter *f = pb_hcm_filter(a, pb_hcm(a, "kuma_envoy_admin", rc));
-    Envoy__Config__Listener__V3__FilterChain *fc =
-        PB_NEW(a, Envoy__Config__Listener__V3__FilterChain,
-               ENVOY__CONFIG__LISTENER__V3__FILTER_CHAIN__INIT);
-    fc->n_filters = 1;
-    fc->filters = pb_alloc(a, sizeof(*fc->filters));
-    fc->filters[0] = f;
-    return fc;
+    return pb_filter_chain(a, pb_hcm_filter(a, pb_hcm(a, "kuma_envoy_admin", rc)));
 }
 
 /* Kuma's ServerSideStaticMTLS: inline certificate and key, the admin CA as

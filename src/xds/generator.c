@@ -183,18 +183,8 @@ tcp_listener(struct pb_arena *a, const char *name, const char *ip, uint32_t port
         ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__CLUSTER_SPECIFIER_CLUSTER;
     proxy->cluster = pb_strdup(a, cluster);
 
-    Envoy__Config__Listener__V3__Filter *f =
-        PB_NEW(a, Envoy__Config__Listener__V3__Filter, ENVOY__CONFIG__LISTENER__V3__FILTER__INIT);
-    f->name = pb_strdup(a, "envoy.filters.network.tcp_proxy");
-    f->config_type_case = ENVOY__CONFIG__LISTENER__V3__FILTER__CONFIG_TYPE_TYPED_CONFIG;
-    f->typed_config = pb_any(a, XDS_URL_TCP_PROXY, &proxy->base);
-
-    Envoy__Config__Listener__V3__FilterChain *fc =
-        PB_NEW(a, Envoy__Config__Listener__V3__FilterChain,
-               ENVOY__CONFIG__LISTENER__V3__FILTER_CHAIN__INIT);
-    fc->n_filters = 1;
-    fc->filters = pb_alloc(a, sizeof(*fc->filters));
-    fc->filters[0] = f;
+    Envoy__Config__Listener__V3__FilterChain *fc = pb_filter_chain(
+        a, pb_filter(a, "envoy.filters.network.tcp_proxy", XDS_URL_TCP_PROXY, &proxy->base));
 
     Envoy__Config__Listener__V3__Listener *l = PB_NEW(a, Envoy__Config__Listener__V3__Listener,
                                                       ENVOY__CONFIG__LISTENER__V3__LISTENER__INIT);
@@ -276,13 +266,8 @@ static void tcp_weighted_clusters(struct pb_arena *a,
 static void prepend_filter(struct pb_arena *a, Envoy__Config__Listener__V3__FilterChain *fc,
                            const char *name, const char *url, const ProtobufCMessage *m)
 {
-    Envoy__Config__Listener__V3__Filter *f =
-        PB_NEW(a, Envoy__Config__Listener__V3__Filter, ENVOY__CONFIG__LISTENER__V3__FILTER__INIT);
-    f->name = pb_strdup(a, name);
-    f->config_type_case = ENVOY__CONFIG__LISTENER__V3__FILTER__CONFIG_TYPE_TYPED_CONFIG;
-    f->typed_config = pb_any(a, url, m);
     Envoy__Config__Listener__V3__Filter **v = pb_alloc(a, (fc->n_filters + 1) * sizeof(*v));
-    v[0] = f;
+    v[0] = pb_filter(a, name, url, m);
     memcpy(v + 1, fc->filters, fc->n_filters * sizeof(*v));
     fc->filters = v;
     fc->n_filters++;
@@ -1333,11 +1318,7 @@ static Envoy__Config__Listener__V3__FilterChain *gateway_chain(struct pb_arena *
         hcm->request_headers_timeout = pb_ms(a, cp->request_headers_timeout_ms);
     hcm->server_name = pb_strdup(a, "Kuma Gateway");
     hcm->use_remote_address = pb_bool(a, 1);
-    Envoy__Config__Listener__V3__FilterChain *fc =
-        PB_NEW(a, Envoy__Config__Listener__V3__FilterChain,
-               ENVOY__CONFIG__LISTENER__V3__FILTER_CHAIN__INIT);
-    chain_set_hcm(a, fc, hcm);
-    return fc;
+    return pb_filter_chain(a, pb_hcm_filter(a, hcm));
 }
 
 static Envoy__Config__Listener__V3__Listener *gateway_listener(struct pb_arena *a, const char *name,

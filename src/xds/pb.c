@@ -262,6 +262,42 @@ pb_route_config(struct pb_arena *a, const char *name, Envoy__Config__Route__V3__
     return rc;
 }
 
+Envoy__Config__Listener__V3__Filter *pb_filter(struct pb_arena *a, const char *name,
+                                               const char *url, const ProtobufCMessage *msg)
+{
+    Envoy__Config__Listener__V3__Filter *f =
+        PB_NEW(a, Envoy__Config__Listener__V3__Filter, ENVOY__CONFIG__LISTENER__V3__FILTER__INIT);
+    f->name = pb_strdup(a, name);
+    f->config_type_case = ENVOY__CONFIG__LISTENER__V3__FILTER__CONFIG_TYPE_TYPED_CONFIG;
+    f->typed_config = pb_any(a, url, msg);
+    return f;
+}
+
+Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpFilter *
+pb_http_filter(struct pb_arena *a, const char *name, const char *url, const ProtobufCMessage *msg)
+{
+    Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpFilter *hf =
+        PB_NEW(a, Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpFilter,
+               ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_FILTER__INIT);
+    hf->name = pb_strdup(a, name);
+    hf->config_type_case =
+        ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_FILTER__CONFIG_TYPE_TYPED_CONFIG;
+    hf->typed_config = pb_any(a, url, msg);
+    return hf;
+}
+
+Envoy__Config__Listener__V3__FilterChain *pb_filter_chain(struct pb_arena *a,
+                                                          Envoy__Config__Listener__V3__Filter *f)
+{
+    Envoy__Config__Listener__V3__FilterChain *fc =
+        PB_NEW(a, Envoy__Config__Listener__V3__FilterChain,
+               ENVOY__CONFIG__LISTENER__V3__FILTER_CHAIN__INIT);
+    fc->n_filters = 1;
+    fc->filters = pb_alloc(a, sizeof(*fc->filters));
+    fc->filters[0] = f;
+    return fc;
+}
+
 Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager *
 pb_hcm(struct pb_arena *a, const char *stat_prefix,
        Envoy__Config__Route__V3__RouteConfiguration *rc)
@@ -270,12 +306,7 @@ pb_hcm(struct pb_arena *a, const char *stat_prefix,
         PB_NEW(a, Envoy__Extensions__Filters__Http__Router__V3__Router,
                ENVOY__EXTENSIONS__FILTERS__HTTP__ROUTER__V3__ROUTER__INIT);
     Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpFilter *hf =
-        PB_NEW(a, Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpFilter,
-               ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_FILTER__INIT);
-    hf->name = pb_strdup(a, "envoy.filters.http.router");
-    hf->config_type_case =
-        ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_FILTER__CONFIG_TYPE_TYPED_CONFIG;
-    hf->typed_config = pb_any(a, XDS_URL_ROUTER, &router->base);
+        pb_http_filter(a, "envoy.filters.http.router", XDS_URL_ROUTER, &router->base);
     Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager *hcm = PB_NEW(
         a, Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager,
         ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__INIT);
@@ -293,12 +324,7 @@ Envoy__Config__Listener__V3__Filter *pb_hcm_filter(
     struct pb_arena *a,
     Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager *hcm)
 {
-    Envoy__Config__Listener__V3__Filter *f =
-        PB_NEW(a, Envoy__Config__Listener__V3__Filter, ENVOY__CONFIG__LISTENER__V3__FILTER__INIT);
-    f->name = pb_strdup(a, "envoy.filters.network.http_connection_manager");
-    f->config_type_case = ENVOY__CONFIG__LISTENER__V3__FILTER__CONFIG_TYPE_TYPED_CONFIG;
-    f->typed_config = pb_any(a, XDS_URL_HCM, &hcm->base);
-    return f;
+    return pb_filter(a, "envoy.filters.network.http_connection_manager", XDS_URL_HCM, &hcm->base);
 }
 
 Envoy__Config__Cluster__V3__Cluster *

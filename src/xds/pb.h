@@ -132,6 +132,15 @@ Envoy__Config__Route__V3__VirtualHost *pb_virtual_host(struct pb_arena *a, const
 /* A RouteConfiguration {name (omitted when NULL), virtualHosts: [vh]}. */
 Envoy__Config__Route__V3__RouteConfiguration *
 pb_route_config(struct pb_arena *a, const char *name, Envoy__Config__Route__V3__VirtualHost *vh);
+/* A network filter {name, typedConfig: msg packed as url}. */
+Envoy__Config__Listener__V3__Filter *pb_filter(struct pb_arena *a, const char *name,
+                                               const char *url, const ProtobufCMessage *msg);
+/* An HTTP filter {name, typedConfig: msg packed as url}. */
+Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpFilter *
+pb_http_filter(struct pb_arena *a, const char *name, const char *url, const ProtobufCMessage *msg);
+/* A FilterChain {filters: [f]}. */
+Envoy__Config__Listener__V3__FilterChain *pb_filter_chain(struct pb_arena *a,
+                                                          Envoy__Config__Listener__V3__Filter *f);
 /* An HTTP connection manager {statPrefix, routeConfig: rc, httpFilters:
  * [envoy.filters.http.router]}; callers add their own settings. */
 Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager *
