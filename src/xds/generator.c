@@ -520,24 +520,9 @@ static Envoy__Config__Route__V3__RouteAction *route_action(struct pb_arena *a,
             ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__CLUSTER_SPECIFIER_CLUSTER;
         ra->cluster = pb_strdup(a, sp[0].cluster);
     } else {
-        Envoy__Config__Route__V3__WeightedCluster *wc =
-            PB_NEW(a, Envoy__Config__Route__V3__WeightedCluster,
-                   ENVOY__CONFIG__ROUTE__V3__WEIGHTED_CLUSTER__INIT);
-        wc->n_clusters = n;
-        wc->clusters = pb_alloc(a, n * sizeof(*wc->clusters));
-        for (size_t i = 0; i < n; i++) {
-            Envoy__Config__Route__V3__WeightedCluster__ClusterWeight *cw =
-                PB_NEW(a, Envoy__Config__Route__V3__WeightedCluster__ClusterWeight,
-                       ENVOY__CONFIG__ROUTE__V3__WEIGHTED_CLUSTER__CLUSTER_WEIGHT__INIT);
-            cw->name = pb_strdup(a, sp[i].cluster);
-            cw->weight = pb_u32(a, sp[i].weight);
-            if (sp[i].ntags)
-                cw->metadata_match = pb_metadata_tags(a, "envoy.lb", sp[i].tags, sp[i].ntags);
-            wc->clusters[i] = cw;
-        }
         ra->cluster_specifier_case =
             ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__CLUSTER_SPECIFIER_WEIGHTED_CLUSTERS;
-        ra->weighted_clusters = wc;
+        ra->weighted_clusters = xds_route_weighted_clusters(a, sp, n);
     }
     if (cp->request_timeout_ms != XDS_UNSET)
         ra->timeout = pb_ms(a, cp->request_timeout_ms);

@@ -1252,16 +1252,9 @@ int xds_gateway_tcp_route(const struct xds_mesh_snapshot *snap, const struct xds
     return 0;
 }
 
-/* A gateway route's action: Kuma's gateway shape (always weighted
- * clusters, each adding x-kuma-tags with the gateway's service, and 500
- * when a cluster is missing). */
-static Envoy__Config__Route__V3__RouteAction *
-gateway_action(struct pb_arena *a, const struct xds_split *sp, size_t n, const char *tags)
+Envoy__Config__Route__V3__WeightedCluster *
+xds_route_weighted_clusters(struct pb_arena *a, const struct xds_split *sp, size_t n)
 {
-    Envoy__Config__Route__V3__RouteAction *ra = PB_NEW(
-        a, Envoy__Config__Route__V3__RouteAction, ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__INIT);
-    ra->cluster_not_found_response_code =
-        ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__CLUSTER_NOT_FOUND_RESPONSE_CODE__INTERNAL_SERVER_ERROR;
     Envoy__Config__Route__V3__WeightedCluster *wc =
         PB_NEW(a, Envoy__Config__Route__V3__WeightedCluster,
                ENVOY__CONFIG__ROUTE__V3__WEIGHTED_CLUSTER__INIT);
@@ -1275,10 +1268,27 @@ gateway_action(struct pb_arena *a, const struct xds_split *sp, size_t n, const c
         cw->weight = pb_u32(a, sp[i].weight);
         if (sp[i].ntags)
             cw->metadata_match = pb_metadata_tags(a, "envoy.lb", sp[i].tags, sp[i].ntags);
+        wc->clusters[i] = cw;
+    }
+    return wc;
+}
+
+/* A gateway route's action: Kuma's gateway shape (always weighted
+ * clusters, each adding x-kuma-tags with the gateway's service, and 500
+ * when a cluster is missing). */
+static Envoy__Config__Route__V3__RouteAction *
+gateway_action(struct pb_arena *a, const struct xds_split *sp, size_t n, const char *tags)
+{
+    Envoy__Config__Route__V3__RouteAction *ra = PB_NEW(
+        a, Envoy__Config__Route__V3__RouteAction, ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__INIT);
+    ra->cluster_not_found_response_code =
+        ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__CLUSTER_NOT_FOUND_RESPONSE_CODE__INTERNAL_SERVER_ERROR;
+    Envoy__Config__Route__V3__WeightedCluster *wc = xds_route_weighted_clusters(a, sp, n);
+    for (size_t i = 0; i < n; i++) {
+        Envoy__Config__Route__V3__WeightedCluster__ClusterWeight *cw = wc->clusters[i];
         cw->n_request_headers_to_add = 1;
         cw->request_headers_to_add = pb_alloc(a, sizeof(*cw->request_headers_to_add));
         cw->request_headers_to_add[0] = pb_header_option(a, "x-kuma-tags", tags);
-        wc->clusters[i] = cw;
     }
     ra->cluster_specifier_case =
         ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__CLUSTER_SPECIFIER_WEIGHTED_CLUSTERS;
