@@ -76,6 +76,13 @@ start_dp() {
     wait_for "kuma-dp $name ready" 100 dp_ready "$name"
 }
 
+# start_backend MESH: the usual callee of the scenarios, a workload
+# "backend" on 127.0.0.3:7001 behind kuma-dp "backend" (inbound 17001).
+start_backend() {
+    start_workload backend 127.0.0.3 7001
+    start_dp backend "$1" "$(dp_yaml 127.0.0.3 17001 backend 7001)"
+}
+
 dp_admin() { # NAME: the admin port
     local var="DP_ADMIN_${1//-/_}"
     echo "${!var}"

@@ -8,8 +8,7 @@
 
 start_cp KUMA_STORE_TYPE=memory
 mesh_put default mtls
-start_workload backend 127.0.0.3 7001
-start_dp backend default "$(dp_yaml 127.0.0.3 17001 backend 7001)"
+start_backend default
 start_dp web default "$(dp_yaml 127.0.0.2 17002 web 7002 "27001:backend")"
 pid=$(dp_pid backend)
 

@@ -13,8 +13,7 @@
 
 start_cp KUMA_STORE_TYPE=memory
 mesh_put default mtls
-start_workload backend 127.0.0.3 7001
-start_dp backend default "$(dp_yaml 127.0.0.3 17001 backend 7001)"
+start_backend default
 start_dp web-v1 default "$(dp_yaml 127.0.0.2 17002 web 7002 "27001:backend" "version=v1")"
 start_dp web-v2 default "$(dp_yaml 127.0.0.4 17004 web 7004 "27001:backend" "version=v2")"
 pid=$(dp_pid backend)
