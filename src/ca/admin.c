@@ -20,7 +20,6 @@ int ca_admin_generate(char **cert_pem, char **key_pem, struct err *e)
 {
     EVP_PKEY *key = ca__keygen(CA_KEY_ECDSA_P256, 0, e);
     X509 *x = NULL;
-    char *cpem = NULL, *kpem = NULL;
     int rc = -1;
     if (!key)
         return -1;
@@ -44,15 +43,10 @@ int ca_admin_generate(char **cert_pem, char **key_pem, struct err *e)
                           e) ||
         ca__add_basic_constraints(x, 1, e) || ca__add_subject_key_id(x, e) || ca__sign(x, key, e))
         goto out;
-    if (!(cpem = ca__cert_to_pem(x, e)) || !(kpem = ca__key_to_pem(key, e)))
+    if (ca__export_pems(x, key, cert_pem, key_pem, e))
         goto out;
-    *cert_pem = cpem;
-    *key_pem = kpem;
-    cpem = kpem = NULL;
     rc = 0;
 out:
-    free(cpem);
-    free(kpem);
     X509_free(x);
     EVP_PKEY_free(key);
     return rc;
@@ -71,7 +65,6 @@ int ca_admin_split(const char *data, size_t len, char **cert_pem, char **key_pem
     struct err ie;
     X509 *x = ca__cert_from_pem(text, &ie);
     EVP_PKEY *k = x ? ca__key_from_pem(text, &ie) : NULL;
-    char *c = NULL, *kp = NULL;
     int rc = -1;
     if (!x || !k) {
         err_set(e, "GlobalSecret %s does not hold a certificate and a key: %s", CA_ADMIN_SECRET,
@@ -83,17 +76,10 @@ int ca_admin_split(const char *data, size_t len, char **cert_pem, char **key_pem
         err_set(e, "GlobalSecret %s: the key does not match the certificate", CA_ADMIN_SECRET);
         goto out;
     }
-    if (!(c = ca__cert_to_pem(x, e)) || !(kp = ca__key_to_pem(k, e)))
+    if (ca__export_pems(x, k, cert_pem, key_pem, e))
         goto out;
-    *cert_pem = c;
-    *key_pem = kp;
-    c = kp = NULL;
     rc = 0;
 out:
-    free(c);
-    if (kp)
-        OPENSSL_cleanse(kp, strlen(kp));
-    free(kp);
     OPENSSL_cleanse(text, len);
     free(text);
     X509_free(x);
@@ -113,7 +99,6 @@ int ca_admin_issue(const char *ca_cert_pem, const char *ca_key_pem, int server,
 {
     X509 *ca = NULL, *x = NULL;
     EVP_PKEY *cakey = NULL, *key = NULL;
-    char *cpem = NULL, *kpem = NULL;
     struct ca__san sans[MAX_HOSTS];
     int rc = -1;
     if (nhosts == 0 || nhosts > MAX_HOSTS)
@@ -142,15 +127,10 @@ int ca_admin_issue(const char *ca_cert_pem, const char *ca_key_pem, int server,
         ca__add_subject_key_id(x, e) || ca__add_authority_key_id(x, ca, e) ||
         ca__add_san(x, sans, nhosts, 0, e) || ca__sign(x, cakey, e))
         goto out;
-    if (!(cpem = ca__cert_to_pem(x, e)) || !(kpem = ca__key_to_pem(key, e)))
+    if (ca__export_pems(x, key, cert_pem, key_pem, e))
         goto out;
-    *cert_pem = cpem;
-    *key_pem = kpem;
-    cpem = kpem = NULL;
     rc = 0;
 out:
-    free(cpem);
-    free(kpem);
     X509_free(ca);
     X509_free(x);
     EVP_PKEY_free(cakey);

@@ -186,7 +186,7 @@ int ca_builtin_generate(const char *mesh, const json_t *conf, enum ca_key_type k
     struct builtin_conf c;
     EVP_PKEY *key = NULL;
     X509 *x = NULL;
-    char *cpem = NULL, *kpem = NULL, *uri = NULL;
+    char *uri = NULL;
     int rc = -1;
 
     if (!ca__valid_trust_domain(mesh))
@@ -233,20 +233,11 @@ int ca_builtin_generate(const char *mesh, const json_t *conf, enum ca_key_type k
         ca__add_basic_constraints(x, 1, e) || ca__add_subject_key_id(x, e) ||
         ca__add_san(x, &san, 1, 0, e) || ca__sign(x, key, e))
         goto out;
-    cpem = ca__cert_to_pem(x, e);
-    if (!cpem)
+    if (ca__export_pems(x, key, cert_pem, key_pem, e))
         goto out;
-    kpem = ca__key_to_pem(key, e);
-    if (!kpem)
-        goto out;
-    *cert_pem = cpem;
-    *key_pem = kpem;
-    cpem = kpem = NULL;
     rc = 0;
 out:
     free(uri);
-    free(cpem);
-    free(kpem);
     X509_free(x);
     EVP_PKEY_free(key);
     return rc;

@@ -108,6 +108,21 @@ char *ca__cert_to_pem(X509 *x, struct err *e)
     return out;
 }
 
+int ca__export_pems(X509 *x, EVP_PKEY *k, char **cert_pem, char **key_pem, struct err *e)
+{
+    char *c = ca__cert_to_pem(x, e);
+    if (!c)
+        return -1;
+    char *kp = ca__key_to_pem(k, e);
+    if (!kp) {
+        free(c);
+        return -1;
+    }
+    *cert_pem = c;
+    *key_pem = kp;
+    return 0;
+}
+
 /* A read-only BIO over a bounded PEM string. */
 static BIO *pem_bio(const char *pem, struct err *e)
 {

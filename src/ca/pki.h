@@ -43,6 +43,10 @@ EVP_PKEY *ca__keygen(enum ca_key_type t, int rsa_bits, struct err *e);
 char *ca__key_to_pem(EVP_PKEY *k, struct err *e);
 /* PEM text of a certificate; caller frees. */
 char *ca__cert_to_pem(X509 *x, struct err *e);
+/* Both PEMs of an issued certificate and its key (ca__cert_to_pem,
+ * ca__key_to_pem): 0 with *cert_pem and *key_pem set (caller frees), or -1
+ * with e filled and the out-parameters untouched. */
+int ca__export_pems(X509 *x, EVP_PKEY *k, char **cert_pem, char **key_pem, struct err *e);
 /* The first CERTIFICATE block of pem (at most CA_PEM_MAX bytes). */
 X509 *ca__cert_from_pem(const char *pem, struct err *e);
 /* The first private key block of pem (PKCS#1, SEC 1 or unencrypted PKCS#8). */

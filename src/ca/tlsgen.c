@@ -35,7 +35,6 @@ static int self_signed(int server, const char *cn, const char *const *hosts, siz
 {
     EVP_PKEY *key = NULL;
     X509 *x = NULL;
-    char *cpem = NULL, *kpem = NULL;
     struct ca__san *sans = NULL;
     int rc = -1;
 
@@ -77,20 +76,11 @@ static int self_signed(int server, const char *cn, const char *const *hosts, siz
         ca__add_subject_key_id(x, e) || (n > 0 && ca__add_san(x, sans, n, 1, e)) ||
         ca__sign(x, key, e))
         goto out;
-    cpem = ca__cert_to_pem(x, e);
-    if (!cpem)
+    if (ca__export_pems(x, key, cert_pem, key_pem, e))
         goto out;
-    kpem = ca__key_to_pem(key, e);
-    if (!kpem)
-        goto out;
-    *cert_pem = cpem;
-    *key_pem = kpem;
-    cpem = kpem = NULL;
     rc = 0;
 out:
     free(sans);
-    free(cpem);
-    free(kpem);
     X509_free(x);
     EVP_PKEY_free(key);
     return rc;

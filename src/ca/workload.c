@@ -307,7 +307,6 @@ int ca_signer_issue(const struct ca_signer *s, const char *mesh, const json_t *t
     struct ca__san *sans = NULL;
     EVP_PKEY *key = NULL;
     X509 *x = NULL;
-    char *cpem = NULL, *kpem = NULL;
     int rc = -1;
 
     if (ca_tags_normalize(tags, &norm, e) != 0)
@@ -345,20 +344,11 @@ int ca_signer_issue(const struct ca_signer *s, const char *mesh, const json_t *t
         ca__add_authority_key_id(x, s->cert, e) || ca__add_san(x, sans, n, 1, e) ||
         ca__sign(x, s->key, e))
         goto out;
-    cpem = ca__cert_to_pem(x, e);
-    if (!cpem)
+    if (ca__export_pems(x, key, cert_pem, key_pem, e))
         goto out;
-    kpem = ca__key_to_pem(key, e);
-    if (!kpem)
-        goto out;
-    *cert_pem = cpem;
-    *key_pem = kpem;
-    cpem = kpem = NULL;
     rc = 0;
 out:
     free(sans);
-    free(cpem);
-    free(kpem);
     X509_free(x);
     EVP_PKEY_free(key);
     json_decref(uris);

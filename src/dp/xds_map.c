@@ -378,6 +378,18 @@ static const Google__Protobuf__Any *tls_socket(const Envoy__Config__Core__V3__Tr
     return ts->typed_config;
 }
 
+/* The DownstreamTlsContext a listener's TLS transport socket carries
+ * (tls_socket's typed_config); NULL with e filled when it is another type or
+ * malformed. The caller frees it with protobuf_c_message_free_unpacked. */
+static const Envoy__Extensions__TransportSockets__Tls__V3__DownstreamTlsContext *
+downstream_tls(const Google__Protobuf__Any *tany, const char *what, struct err *e)
+{
+    return (const void *)typed(
+        tany, URL_DOWNSTREAM_TLS,
+        &envoy__extensions__transport_sockets__tls__v3__downstream_tls_context__descriptor, what,
+        e);
+}
+
 static int upstream_tls(const Cluster *c, struct dp_cluster *out, struct err *e)
 {
     int plain;
@@ -1004,10 +1016,7 @@ static int map_admin_listener(struct build *b, const Listener *m, struct err *e)
     if (!tany)
         return -1;
     const Envoy__Extensions__TransportSockets__Tls__V3__DownstreamTlsContext *d =
-        (const void *)typed(
-            tany, URL_DOWNSTREAM_TLS,
-            &envoy__extensions__transport_sockets__tls__v3__downstream_tls_context__descriptor,
-            what, e);
+        downstream_tls(tany, what, e);
     if (!d)
         return -1;
     const CommonTls *c = d->common_tls_context;
@@ -1527,10 +1536,7 @@ static int map_listener(struct build *b, const Listener *m, struct err *e)
         if (!tany)
             return -1;
         const Envoy__Extensions__TransportSockets__Tls__V3__DownstreamTlsContext *d =
-            (const void *)typed(
-                tany, URL_DOWNSTREAM_TLS,
-                &envoy__extensions__transport_sockets__tls__v3__downstream_tls_context__descriptor,
-                what, e);
+            downstream_tls(tany, what, e);
         if (!d)
             return -1;
         l->tls = xcalloc(1, sizeof(*l->tls));

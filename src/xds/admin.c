@@ -10,61 +10,6 @@
 #include "xds/pb.h"
 #include "xds/permissive.h"
 
-static Envoy__Config__Cluster__V3__Cluster *static_cluster(struct pb_arena *a, const char *name,
-                                                           const char *ip, uint32_t port)
-{
-    Envoy__Config__Cluster__V3__Cluster *c =
-        PB_NEW(a, Envoy__Config__Cluster__V3__Cluster, ENVOY__CONFIG__CLUSTER__V3__CLUSTER__INIT);
-    c->name = pb_strdup(a, name);
-    char *stat = xds_stat_name(name);
-    c->alt_stat_name = pb_strdup(a, stat);
-    free(stat);
-    c->cluster_discovery_type_case =
-        ENVOY__CONFIG__CLUSTER__V3__CLUSTER__CLUSTER_DISCOVERY_TYPE_TYPE;
-    c->type = ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__STATIC;
-    c->connect_timeout = pb_duration(a, 5, 0);
-    Envoy__Config__Endpoint__V3__ClusterLoadAssignment *cla =
-        PB_NEW(a, Envoy__Config__Endpoint__V3__ClusterLoadAssignment,
-               ENVOY__CONFIG__ENDPOINT__V3__CLUSTER_LOAD_ASSIGNMENT__INIT);
-    cla->cluster_name = pb_strdup(a, name);
-    Envoy__Config__Endpoint__V3__LocalityLbEndpoints *loc =
-        PB_NEW(a, Envoy__Config__Endpoint__V3__LocalityLbEndpoints,
-               ENVOY__CONFIG__ENDPOINT__V3__LOCALITY_LB_ENDPOINTS__INIT);
-    Envoy__Config__Endpoint__V3__LbEndpoint *lb = PB_NEW(
-        a, Envoy__Config__Endpoint__V3__LbEndpoint, ENVOY__CONFIG__ENDPOINT__V3__LB_ENDPOINT__INIT);
-    lb->host_identifier_case = ENVOY__CONFIG__ENDPOINT__V3__LB_ENDPOINT__HOST_IDENTIFIER_ENDPOINT;
-    lb->endpoint = PB_NEW(a, Envoy__Config__Endpoint__V3__Endpoint,
-                          ENVOY__CONFIG__ENDPOINT__V3__ENDPOINT__INIT);
-    lb->endpoint->address = pb_address(a, ip, port);
-    loc->n_lb_endpoints = 1;
-    loc->lb_endpoints = pb_alloc(a, sizeof(*loc->lb_endpoints));
-    loc->lb_endpoints[0] = lb;
-    cla->n_endpoints = 1;
-    cla->endpoints = pb_alloc(a, sizeof(*cla->endpoints));
-    cla->endpoints[0] = loc;
-    c->load_assignment = cla;
-    return c;
-}
-
-static Envoy__Config__Route__V3__Route *prefix_route(struct pb_arena *a, const char *prefix,
-                                                     const char *cluster)
-{
-    Envoy__Config__Route__V3__RouteMatch *m = PB_NEW(a, Envoy__Config__Route__V3__RouteMatch,
-                                                     ENVOY__CONFIG__ROUTE__V3__ROUTE_MATCH__INIT);
-    m->path_specifier_case = ENVOY__CONFIG__ROUTE__V3__ROUTE_MATCH__PATH_SPECIFIER_PREFIX;
-    m->prefix = pb_strdup(a, prefix);
-    Envoy__Config__Route__V3__RouteAction *ra = PB_NEW(
-        a, Envoy__Config__Route__V3__RouteAction, ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__INIT);
-    ra->cluster_specifier_case = ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__CLUSTER_SPECIFIER_CLUSTER;
-    ra->cluster = pb_strdup(a, cluster);
-    Envoy__Config__Route__V3__Route *r =
-        PB_NEW(a, Envoy__Config__Route__V3__Route, ENVOY__CONFIG__ROUTE__V3__ROUTE__INIT);
-    r->match = m;
-    r->action_case = ENVOY__CONFIG__ROUTE__V3__ROUTE__ACTION_ROUTE;
-    r->route = ra;
-    return r;
-}
-
 /* Kuma's StaticEndpoints: an HCM whose inline route configuration sends
  * each path prefix to its cluster. */
 static Envoy__Config__Listener__V3__FilterChain *static_endpoints_chain(struct pb_arena *a,
@@ -72,67 +17,12 @@ static Envoy__Config__Listener__V3__FilterChain *static_endpoints_chain(struct p
 {
     size_t n = with_admin ? 2 : 1;
     Envoy__Config__Route__V3__Route **routes = pb_alloc(a, n * sizeof(*routes));
-    routes[0] = prefix_route(a, "/ready", XDS_ADMIN_READINESS_NAME);
+    routes[0] = pb_prefix_route(a, "/ready", XDS_ADMIN_READINESS_NAME);
     if (with_admin)
-        routes[1] = prefix_route(a, "/", XDS_ADMIN_NAME);
-    Envoy__Config__Route__V3__VirtualHost *vh = PB_NEW(
-        a, Envoy__Config__Route__V3__VirtualHost, ENVOY__CONFIG__ROUTE__V3__VIRTUAL_HOST__INIT);
-    vh->name = pb_strdup(a, XDS_ADMIN_NAME);
-    vh->n_domains = 1;
-    vh->domains = pb_alloc(a, sizeof(char *));
-    vh->domains[0] = pb_strdup(a, "*");
-    vh->n_routes = n;
-    vh->routes = routes;
+        routes[1] = pb_prefix_route(a, "/", XDS_ADMIN_NAME);
     Envoy__Config__Route__V3__RouteConfiguration *rc =
-        PB_NEW(a, Envoy__Config__Route__V3__RouteConfiguration,
-               ENVOY__CONFIG__ROUTE__V3__ROUTE_CONFIGURATION__INIT);
-    rc->n_virtual_hosts = 1;
-    rc->virtual_hosts = pb_alloc(a, sizeof(*rc->virtual_hosts));
-    rc->virtual_hosts[0] = vh;
-
-    Envoy__Extensions__Filters__Http__Router__V3__Router *router =
-        PB_NEW(a, Envoy__Extensions__Filters__Http__Router__V3__Router,
-               ENVOY__EXTENSIONS__FILTERS__HTTP__ROUTER__V3__ROUTER__INIT);
-    Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpFilter *hf =
-        PB_NEW(a, Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpFilter,
-               ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_FILTER__INIT);
-    hf->name = pb_strdup(a, "envoy.filters.http.router");
-    hf->config_type_case =
-        ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_FILTER__CONFIG_TYPE_TYPED_CONFIG;
-    hf->typed_config = pb_any(a, XDS_URL_ROUTER, &router->base);
-    Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager *hcm = PB_NEW(
-        a, Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager,
-        ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__INIT);
-    hcm->stat_prefix = pb_strdup(a, "kuma_envoy_admin");
-    hcm->route_specifier_case =
-        ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__ROUTE_SPECIFIER_ROUTE_CONFIG;
-    hcm->route_config = rc;
-    hcm->n_http_filters = 1;
-    hcm->http_filters = pb_alloc(a, sizeof(*hcm->http_filters));
-    hcm->http_filters[0] = hf;
-
-    Envoy__Config__Listener__V3__Filter *f =
-        PB_NEW(a, Envoy__Config__Listener__V3__Filter, ENVOY__CONFIG__LISTENER__V3__FILTER__INIT);
-    f->name = pb_strdup(a, "envoy.filters.network.http_connection_manager");
-    f->config_type_case = ENVOY__CONFIG__LISTENER__V3__FILTER__CONFIG_TYPE_TYPED_CONFIG;
-    f->typed_config = pb_any(a, XDS_URL_HCM, &hcm->base);
-    Envoy__Config__Listener__V3__FilterChain *fc =
-        PB_NEW(a, Envoy__Config__Listener__V3__FilterChain,
-               ENVOY__CONFIG__LISTENER__V3__FILTER_CHAIN__INIT);
-    fc->n_filters = 1;
-    fc->filters = pb_alloc(a, sizeof(*fc->filters));
-    fc->filters[0] = f;
-    return fc;
-}
-
-static Envoy__Config__Core__V3__DataSource *inline_bytes(struct pb_arena *a, const char *s)
-{
-    Envoy__Config__Core__V3__DataSource *ds =
-        PB_NEW(a, Envoy__Config__Core__V3__DataSource, ENVOY__CONFIG__CORE__V3__DATA_SOURCE__INIT);
-    ds->specifier_case = ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_INLINE_BYTES;
-    ds->inline_bytes.data = (uint8_t *)s;
-    ds->inline_bytes.len = strlen(s);
-    return ds;
+        pb_route_config(a, NULL, pb_virtual_host(a, XDS_ADMIN_NAME, routes, n));
+    return pb_filter_chain(a, pb_hcm_filter(a, pb_hcm(a, "kuma_envoy_admin", rc)));
 }
 
 /* Kuma's ServerSideStaticMTLS: inline certificate and key, the admin CA as
@@ -143,12 +33,12 @@ static Envoy__Config__Core__V3__TransportSocket *static_mtls(struct pb_arena *a,
     Envoy__Extensions__TransportSockets__Tls__V3__TlsCertificate *tc =
         PB_NEW(a, Envoy__Extensions__TransportSockets__Tls__V3__TlsCertificate,
                ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__TLS_CERTIFICATE__INIT);
-    tc->certificate_chain = inline_bytes(a, o->admin_cert_pem);
-    tc->private_key = inline_bytes(a, o->admin_key_pem);
+    tc->certificate_chain = pb_inline_bytes(a, o->admin_cert_pem, strlen(o->admin_cert_pem));
+    tc->private_key = pb_inline_bytes(a, o->admin_key_pem, strlen(o->admin_key_pem));
     Envoy__Extensions__TransportSockets__Tls__V3__CertificateValidationContext *vc =
         PB_NEW(a, Envoy__Extensions__TransportSockets__Tls__V3__CertificateValidationContext,
                ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__CERTIFICATE_VALIDATION_CONTEXT__INIT);
-    vc->trusted_ca = inline_bytes(a, o->admin_ca_pem);
+    vc->trusted_ca = pb_inline_bytes(a, o->admin_ca_pem, strlen(o->admin_ca_pem));
     Envoy__Extensions__TransportSockets__Tls__V3__CommonTlsContext *c =
         PB_NEW(a, Envoy__Extensions__TransportSockets__Tls__V3__CommonTlsContext,
                ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__COMMON_TLS_CONTEXT__INIT);
@@ -158,18 +48,7 @@ static Envoy__Config__Core__V3__TransportSocket *static_mtls(struct pb_arena *a,
     c->validation_context_type_case =
         ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__COMMON_TLS_CONTEXT__VALIDATION_CONTEXT_TYPE_VALIDATION_CONTEXT;
     c->validation_context = vc;
-    Envoy__Extensions__TransportSockets__Tls__V3__DownstreamTlsContext *d =
-        PB_NEW(a, Envoy__Extensions__TransportSockets__Tls__V3__DownstreamTlsContext,
-               ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__DOWNSTREAM_TLS_CONTEXT__INIT);
-    d->common_tls_context = c;
-    d->require_client_certificate = pb_bool(a, 1);
-    Envoy__Config__Core__V3__TransportSocket *ts =
-        PB_NEW(a, Envoy__Config__Core__V3__TransportSocket,
-               ENVOY__CONFIG__CORE__V3__TRANSPORT_SOCKET__INIT);
-    ts->name = pb_strdup(a, "envoy.transport_sockets.tls");
-    ts->config_type_case = ENVOY__CONFIG__CORE__V3__TRANSPORT_SOCKET__CONFIG_TYPE_TYPED_CONFIG;
-    ts->typed_config = pb_any(a, XDS_URL_DOWNSTREAM_TLS, &d->base);
-    return ts;
+    return pb_downstream_tls_socket(a, c, 1);
 }
 
 static int loopback(const char *ip)
@@ -184,10 +63,10 @@ void xds_admin_resources(const struct xds_dataplane *dp, const struct xds_gen_op
         return;
     struct pb_arena a = {0};
     Envoy__Config__Cluster__V3__Cluster *admin =
-        static_cluster(&a, XDS_ADMIN_NAME, "127.0.0.1", o->admin_port);
+        pb_static_cluster(&a, XDS_ADMIN_NAME, "127.0.0.1", o->admin_port);
     emit(ctx, XDS_CDS, XDS_ADMIN_NAME, &admin->base);
     Envoy__Config__Cluster__V3__Cluster *ready =
-        static_cluster(&a, XDS_ADMIN_READINESS_NAME, "127.0.0.1", o->admin_port);
+        pb_static_cluster(&a, XDS_ADMIN_READINESS_NAME, "127.0.0.1", o->admin_port);
     emit(ctx, XDS_CDS, XDS_ADMIN_READINESS_NAME, &ready->base);
     if (dp->address && !loopback(dp->address) && o->admin_cert_pem && o->admin_key_pem &&
         o->admin_ca_pem) {

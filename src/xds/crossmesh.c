@@ -265,20 +265,14 @@ int xds_crossmesh_depends_on(const struct xds_mesh_snapshot *s, const char *mesh
     return s && mesh && xds_crossmesh_find(s, mesh) != NULL;
 }
 
+static int key_cross(const void *key, const void *elem)
+{
+    return strcmp(key, ((const struct xds_cross_mesh *)elem)->mesh);
+}
+
 const struct xds_cross_mesh *xds_crossmesh_find(const struct xds_mesh_snapshot *s, const char *mesh)
 {
-    size_t lo = 0, hi = s->n_cross;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int c = strcmp(s->cross[mid].mesh, mesh);
-        if (c == 0)
-            return &s->cross[mid];
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return NULL;
+    return s->n_cross ? bsearch(mesh, s->cross, s->n_cross, sizeof(*s->cross), key_cross) : NULL;
 }
 
 void xds_crossmesh_free(struct xds_mesh_snapshot *s)
@@ -289,11 +283,7 @@ void xds_crossmesh_free(struct xds_mesh_snapshot *s)
             struct xds_cross_endpoint *ep = &cm->eps[j];
             free(ep->service);
             free(ep->address);
-            for (size_t t = 0; t < ep->ntags; t++) {
-                free(ep->tags[t].key);
-                free(ep->tags[t].value);
-            }
-            free(ep->tags);
+            xds_tags_free(ep->tags, ep->ntags);
         }
         free(cm->eps);
         free(cm->ca_cert_pem);
@@ -368,33 +358,13 @@ uint8_t *xds_crossmesh_cla(const struct xds_cross_mesh *cm, const struct xds_cro
     for (size_t i = 0; cm && i < cm->n_eps; i++)
         n += ep_matches(&cm->eps[i], o);
     if (n > 0) {
-        Envoy__Config__Endpoint__V3__LocalityLbEndpoints *loc =
-            PB_NEW(&a, Envoy__Config__Endpoint__V3__LocalityLbEndpoints,
-                   ENVOY__CONFIG__ENDPOINT__V3__LOCALITY_LB_ENDPOINTS__INIT);
-        loc->locality =
-            PB_NEW(&a, Envoy__Config__Core__V3__Locality, ENVOY__CONFIG__CORE__V3__LOCALITY__INIT);
-        loc->load_balancing_weight = pb_u32(&a, 1);
-        loc->lb_endpoints = pb_alloc(&a, n * sizeof(*loc->lb_endpoints));
+        Envoy__Config__Endpoint__V3__LocalityLbEndpoints *loc = pb_cla_locality(&a, cla, n);
         for (size_t i = 0; i < cm->n_eps; i++) {
             const struct xds_cross_endpoint *ep = &cm->eps[i];
-            if (!ep_matches(ep, o))
-                continue;
-            Envoy__Config__Endpoint__V3__LbEndpoint *lb =
-                PB_NEW(&a, Envoy__Config__Endpoint__V3__LbEndpoint,
-                       ENVOY__CONFIG__ENDPOINT__V3__LB_ENDPOINT__INIT);
-            lb->host_identifier_case =
-                ENVOY__CONFIG__ENDPOINT__V3__LB_ENDPOINT__HOST_IDENTIFIER_ENDPOINT;
-            lb->endpoint = PB_NEW(&a, Envoy__Config__Endpoint__V3__Endpoint,
-                                  ENVOY__CONFIG__ENDPOINT__V3__ENDPOINT__INIT);
-            lb->endpoint->address = pb_address(&a, ep->address, ep->port);
-            if (ep->ntags)
-                lb->metadata = pb_metadata_tags(&a, "envoy.lb", ep->tags, ep->ntags);
-            lb->load_balancing_weight = pb_u32(&a, 1);
-            loc->lb_endpoints[loc->n_lb_endpoints++] = lb;
+            if (ep_matches(ep, o))
+                loc->lb_endpoints[loc->n_lb_endpoints++] =
+                    pb_eds_endpoint(&a, ep->address, ep->port, ep->tags, ep->ntags);
         }
-        cla->n_endpoints = 1;
-        cla->endpoints = pb_alloc(&a, sizeof(*cla->endpoints));
-        cla->endpoints[0] = loc;
     }
     uint8_t *out = pb_pack(&cla->base, len);
     pb_arena_free(&a);

@@ -24,8 +24,6 @@
 #include "xds/policies.h"
 #include "xds/routes.h"
 
-#define CONNECT_TIMEOUT_S 5 /* Kuma's default cluster connect timeout */
-
 static const char *const type_urls[XDS_TYPE_N] = {XDS_URL_CLUSTER, XDS_URL_ENDPOINT,
                                                   XDS_URL_LISTENER, XDS_URL_ROUTE, XDS_URL_SECRET};
 static const char *const type_short[XDS_TYPE_N] = {"CDS", "EDS", "LDS", "RDS", "SDS"};
@@ -185,18 +183,8 @@ tcp_listener(struct pb_arena *a, const char *name, const char *ip, uint32_t port
         ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__CLUSTER_SPECIFIER_CLUSTER;
     proxy->cluster = pb_strdup(a, cluster);
 
-    Envoy__Config__Listener__V3__Filter *f =
-        PB_NEW(a, Envoy__Config__Listener__V3__Filter, ENVOY__CONFIG__LISTENER__V3__FILTER__INIT);
-    f->name = pb_strdup(a, "envoy.filters.network.tcp_proxy");
-    f->config_type_case = ENVOY__CONFIG__LISTENER__V3__FILTER__CONFIG_TYPE_TYPED_CONFIG;
-    f->typed_config = pb_any(a, XDS_URL_TCP_PROXY, &proxy->base);
-
-    Envoy__Config__Listener__V3__FilterChain *fc =
-        PB_NEW(a, Envoy__Config__Listener__V3__FilterChain,
-               ENVOY__CONFIG__LISTENER__V3__FILTER_CHAIN__INIT);
-    fc->n_filters = 1;
-    fc->filters = pb_alloc(a, sizeof(*fc->filters));
-    fc->filters[0] = f;
+    Envoy__Config__Listener__V3__FilterChain *fc = pb_filter_chain(
+        a, pb_filter(a, "envoy.filters.network.tcp_proxy", XDS_URL_TCP_PROXY, &proxy->base));
 
     Envoy__Config__Listener__V3__Listener *l = PB_NEW(a, Envoy__Config__Listener__V3__Listener,
                                                       ENVOY__CONFIG__LISTENER__V3__LISTENER__INIT);
@@ -244,17 +232,42 @@ decode_tcp(struct pb_arena *a, Envoy__Config__Listener__V3__FilterChain *fc)
     return out;
 }
 
+/* Points the TCP proxy at rt's splits as weighted clusters, each split's
+ * tags as its envoy.lb metadata match (the outbound and the gateway TCP
+ * listeners share this shape). */
+static void tcp_weighted_clusters(struct pb_arena *a,
+                                  Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy *tp,
+                                  const struct xds_route *rt)
+{
+    Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster *wc = PB_NEW(
+        a, Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster,
+        ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__WEIGHTED_CLUSTER__INIT);
+    wc->n_clusters = rt->n;
+    wc->clusters = pb_alloc(a, rt->n * sizeof(*wc->clusters));
+    for (size_t k = 0; k < rt->n; k++) {
+        Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster__ClusterWeight
+            *cw = PB_NEW(
+                a,
+                Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster__ClusterWeight,
+                ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__WEIGHTED_CLUSTER__CLUSTER_WEIGHT__INIT);
+        cw->name = pb_strdup(a, rt->splits[k].cluster);
+        cw->weight = rt->splits[k].weight;
+        if (rt->splits[k].ntags)
+            cw->metadata_match =
+                pb_metadata_tags(a, "envoy.lb", rt->splits[k].tags, rt->splits[k].ntags);
+        wc->clusters[k] = cw;
+    }
+    tp->cluster_specifier_case =
+        ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__CLUSTER_SPECIFIER_WEIGHTED_CLUSTERS;
+    tp->weighted_clusters = wc;
+}
+
 /* Inserts a filter in front of the chain's filters. */
 static void prepend_filter(struct pb_arena *a, Envoy__Config__Listener__V3__FilterChain *fc,
                            const char *name, const char *url, const ProtobufCMessage *m)
 {
-    Envoy__Config__Listener__V3__Filter *f =
-        PB_NEW(a, Envoy__Config__Listener__V3__Filter, ENVOY__CONFIG__LISTENER__V3__FILTER__INIT);
-    f->name = pb_strdup(a, name);
-    f->config_type_case = ENVOY__CONFIG__LISTENER__V3__FILTER__CONFIG_TYPE_TYPED_CONFIG;
-    f->typed_config = pb_any(a, url, m);
     Envoy__Config__Listener__V3__Filter **v = pb_alloc(a, (fc->n_filters + 1) * sizeof(*v));
-    v[0] = f;
+    v[0] = pb_filter(a, name, url, m);
     memcpy(v + 1, fc->filters, fc->n_filters * sizeof(*v));
     fc->filters = v;
     fc->n_filters++;
@@ -300,51 +313,43 @@ common_tls(struct pb_arena *a, const char *mesh, Envoy__Type__Matcher__V3__Strin
     return c;
 }
 
-static Envoy__Config__Core__V3__TransportSocket *tls_socket(struct pb_arena *a, const char *url,
-                                                            const ProtobufCMessage *ctx)
-{
-    Envoy__Config__Core__V3__TransportSocket *ts =
-        PB_NEW(a, Envoy__Config__Core__V3__TransportSocket,
-               ENVOY__CONFIG__CORE__V3__TRANSPORT_SOCKET__INIT);
-    ts->name = pb_strdup(a, "envoy.transport_sockets.tls");
-    ts->config_type_case = ENVOY__CONFIG__CORE__V3__TRANSPORT_SOCKET__CONFIG_TYPE_TYPED_CONFIG;
-    ts->typed_config = pb_any(a, url, ctx);
-    return ts;
-}
-
 /* Inbound side of mTLS: client certificates required, signed by the mesh CA,
  * with a SAN under spiffe://<mesh>/. */
 static Envoy__Config__Core__V3__TransportSocket *downstream_tls(struct pb_arena *a,
                                                                 const char *mesh)
 {
-    Envoy__Extensions__TransportSockets__Tls__V3__DownstreamTlsContext *d =
-        PB_NEW(a, Envoy__Extensions__TransportSockets__Tls__V3__DownstreamTlsContext,
-               ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__DOWNSTREAM_TLS_CONTEXT__INIT);
     char *prefix = xasprintf("spiffe://%s/", mesh);
-    d->common_tls_context = common_tls(a, mesh, pb_prefix(a, prefix));
-    d->require_client_certificate = pb_bool(a, 1);
+    Envoy__Config__Core__V3__TransportSocket *ts =
+        pb_downstream_tls_socket(a, common_tls(a, mesh, pb_prefix(a, prefix)), 1);
     free(prefix);
-    return tls_socket(a, XDS_URL_DOWNSTREAM_TLS, &d->base);
+    return ts;
 }
 
-/* Outbound side: the upstream must be spiffe://<mesh>/<service>; ALPN kuma;
- * Kuma's SNI. */
-static Envoy__Config__Core__V3__TransportSocket *upstream_tls(struct pb_arena *a, const char *mesh,
-                                                              const struct xds_split *sp)
+/* Outbound side: this mesh's identity; the upstream must be
+ * spiffe://<peer>/<service>, signed by the peer mesh's CA; ALPN kuma; Kuma's
+ * SNI. The peer is the proxy's own mesh except for a cross-mesh outbound. */
+static Envoy__Config__Core__V3__TransportSocket *
+upstream_tls(struct pb_arena *a, const char *mesh, const char *peer, const struct xds_split *sp)
 {
     Envoy__Extensions__TransportSockets__Tls__V3__UpstreamTlsContext *u =
         PB_NEW(a, Envoy__Extensions__TransportSockets__Tls__V3__UpstreamTlsContext,
                ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__UPSTREAM_TLS_CONTEXT__INIT);
-    char *san = xasprintf("spiffe://%s/%s", mesh, sp->service);
+    char *san = xasprintf("spiffe://%s/%s", peer, sp->service);
     u->common_tls_context = common_tls(a, mesh, pb_exact(a, san));
+    if (strcmp(peer, mesh) != 0) {
+        char *ca = xasprintf("mesh_ca:secret:%s", peer);
+        u->common_tls_context->combined_validation_context->validation_context_sds_secret_config =
+            pb_sds(a, ca);
+        free(ca);
+    }
     u->common_tls_context->n_alpn_protocols = 1;
     u->common_tls_context->alpn_protocols = pb_alloc(a, sizeof(char *));
     u->common_tls_context->alpn_protocols[0] = pb_strdup(a, "kuma");
-    char *sni = xds_sni(mesh, sp->service, sp->tags, sp->ntags);
+    char *sni = xds_sni(peer, sp->service, sp->tags, sp->ntags);
     u->sni = pb_strdup(a, sni);
     free(sni);
     free(san);
-    return tls_socket(a, XDS_URL_UPSTREAM_TLS, &u->base);
+    return pb_tls_socket(a, XDS_URL_UPSTREAM_TLS, &u->base);
 }
 
 static Google__Protobuf__Duration *pb_ms(struct pb_arena *a, int64_t ms)
@@ -515,24 +520,9 @@ static Envoy__Config__Route__V3__RouteAction *route_action(struct pb_arena *a,
             ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__CLUSTER_SPECIFIER_CLUSTER;
         ra->cluster = pb_strdup(a, sp[0].cluster);
     } else {
-        Envoy__Config__Route__V3__WeightedCluster *wc =
-            PB_NEW(a, Envoy__Config__Route__V3__WeightedCluster,
-                   ENVOY__CONFIG__ROUTE__V3__WEIGHTED_CLUSTER__INIT);
-        wc->n_clusters = n;
-        wc->clusters = pb_alloc(a, n * sizeof(*wc->clusters));
-        for (size_t i = 0; i < n; i++) {
-            Envoy__Config__Route__V3__WeightedCluster__ClusterWeight *cw =
-                PB_NEW(a, Envoy__Config__Route__V3__WeightedCluster__ClusterWeight,
-                       ENVOY__CONFIG__ROUTE__V3__WEIGHTED_CLUSTER__CLUSTER_WEIGHT__INIT);
-            cw->name = pb_strdup(a, sp[i].cluster);
-            cw->weight = pb_u32(a, sp[i].weight);
-            if (sp[i].ntags)
-                cw->metadata_match = pb_metadata_tags(a, "envoy.lb", sp[i].tags, sp[i].ntags);
-            wc->clusters[i] = cw;
-        }
         ra->cluster_specifier_case =
             ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__CLUSTER_SPECIFIER_WEIGHTED_CLUSTERS;
-        ra->weighted_clusters = wc;
+        ra->weighted_clusters = xds_route_weighted_clusters(a, sp, n);
     }
     if (cp->request_timeout_ms != XDS_UNSET)
         ra->timeout = pb_ms(a, cp->request_timeout_ms);
@@ -563,40 +553,15 @@ static Envoy__Config__Route__V3__RouteAction *route_action(struct pb_arena *a,
     return ra;
 }
 
-static Envoy__Config__Route__V3__Route *route_new(struct pb_arena *a,
-                                                  Envoy__Config__Route__V3__RouteMatch *m,
-                                                  Envoy__Config__Route__V3__RouteAction *ra)
-{
-    Envoy__Config__Route__V3__Route *r =
-        PB_NEW(a, Envoy__Config__Route__V3__Route, ENVOY__CONFIG__ROUTE__V3__ROUTE__INIT);
-    r->match = m;
-    r->action_case = ENVOY__CONFIG__ROUTE__V3__ROUTE__ACTION_ROUTE;
-    r->route = ra;
-    return r;
-}
-
 /* Kuma's route configuration shape: {name, validateClusters: false,
  * virtualHosts: [{name: vhost, domains: ["*"], routes}]}. */
 static Envoy__Config__Route__V3__RouteConfiguration *
 route_config(struct pb_arena *a, const char *name, const char *vhost,
              Envoy__Config__Route__V3__Route **routes, size_t n)
 {
-    Envoy__Config__Route__V3__VirtualHost *vh = PB_NEW(
-        a, Envoy__Config__Route__V3__VirtualHost, ENVOY__CONFIG__ROUTE__V3__VIRTUAL_HOST__INIT);
-    vh->name = pb_strdup(a, vhost);
-    vh->n_domains = 1;
-    vh->domains = pb_alloc(a, sizeof(char *));
-    vh->domains[0] = pb_strdup(a, "*");
-    vh->n_routes = n;
-    vh->routes = routes;
     Envoy__Config__Route__V3__RouteConfiguration *rc =
-        PB_NEW(a, Envoy__Config__Route__V3__RouteConfiguration,
-               ENVOY__CONFIG__ROUTE__V3__ROUTE_CONFIGURATION__INIT);
-    rc->name = pb_strdup(a, name);
+        pb_route_config(a, name, pb_virtual_host(a, vhost, routes, n));
     rc->validate_clusters = pb_bool(a, 0);
-    rc->n_virtual_hosts = 1;
-    rc->virtual_hosts = pb_alloc(a, sizeof(*rc->virtual_hosts));
-    rc->virtual_hosts[0] = vh;
     return rc;
 }
 
@@ -606,26 +571,8 @@ static Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConne
 hcm_new(struct pb_arena *a, const char *stat_prefix,
         Envoy__Config__Route__V3__RouteConfiguration *rc, const struct xds_conn_policy *cp)
 {
-    Envoy__Extensions__Filters__Http__Router__V3__Router *router =
-        PB_NEW(a, Envoy__Extensions__Filters__Http__Router__V3__Router,
-               ENVOY__EXTENSIONS__FILTERS__HTTP__ROUTER__V3__ROUTER__INIT);
-    Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpFilter *hf =
-        PB_NEW(a, Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpFilter,
-               ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_FILTER__INIT);
-    hf->name = pb_strdup(a, "envoy.filters.http.router");
-    hf->config_type_case =
-        ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_FILTER__CONFIG_TYPE_TYPED_CONFIG;
-    hf->typed_config = pb_any(a, XDS_URL_ROUTER, &router->base);
-    Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager *hcm = PB_NEW(
-        a, Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager,
-        ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__INIT);
-    hcm->stat_prefix = pb_strdup(a, stat_prefix);
-    hcm->route_specifier_case =
-        ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__ROUTE_SPECIFIER_ROUTE_CONFIG;
-    hcm->route_config = rc;
-    hcm->n_http_filters = 1;
-    hcm->http_filters = pb_alloc(a, sizeof(*hcm->http_filters));
-    hcm->http_filters[0] = hf;
+    Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager *hcm =
+        pb_hcm(a, stat_prefix, rc);
     if (cp) {
         if (cp->stream_idle_timeout_ms != XDS_UNSET)
             hcm->stream_idle_timeout = pb_ms(a, cp->stream_idle_timeout_ms);
@@ -643,18 +590,6 @@ hcm_new(struct pb_arena *a, const char *stat_prefix,
     return hcm;
 }
 
-static Envoy__Config__Listener__V3__Filter *hcm_filter(
-    struct pb_arena *a,
-    Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager *hcm)
-{
-    Envoy__Config__Listener__V3__Filter *f =
-        PB_NEW(a, Envoy__Config__Listener__V3__Filter, ENVOY__CONFIG__LISTENER__V3__FILTER__INIT);
-    f->name = pb_strdup(a, "envoy.filters.network.http_connection_manager");
-    f->config_type_case = ENVOY__CONFIG__LISTENER__V3__FILTER__CONFIG_TYPE_TYPED_CONFIG;
-    f->typed_config = pb_any(a, XDS_URL_HCM, &hcm->base);
-    return f;
-}
-
 /* Replaces the chain's filters by one HTTP connection manager. */
 static void chain_set_hcm(
     struct pb_arena *a, Envoy__Config__Listener__V3__FilterChain *fc,
@@ -662,7 +597,7 @@ static void chain_set_hcm(
 {
     fc->n_filters = 1;
     fc->filters = pb_alloc(a, sizeof(*fc->filters));
-    fc->filters[0] = hcm_filter(a, hcm);
+    fc->filters[0] = pb_hcm_filter(a, hcm);
 }
 
 /* The cluster's upstream HTTP protocol (Kuma: HTTP/1.1 for http, HTTP/2 for
@@ -776,30 +711,44 @@ static enum xds_protocol route_protocol(const struct xds_mesh_snapshot *snap,
     return p;
 }
 
-static Envoy__Config__Cluster__V3__Cluster *
-new_cluster(struct pb_arena *a, const char *name,
-            Envoy__Config__Cluster__V3__Cluster__DiscoveryType type)
-{
-    Envoy__Config__Cluster__V3__Cluster *c =
-        PB_NEW(a, Envoy__Config__Cluster__V3__Cluster, ENVOY__CONFIG__CLUSTER__V3__CLUSTER__INIT);
-    c->name = pb_strdup(a, name);
-    char *stat = xds_stat_name(name);
-    c->alt_stat_name = pb_strdup(a, stat);
-    free(stat);
-    c->cluster_discovery_type_case =
-        ENVOY__CONFIG__CLUSTER__V3__CLUSTER__CLUSTER_DISCOVERY_TYPE_TYPE;
-    c->type = type;
-    c->connect_timeout = pb_duration(a, CONNECT_TIMEOUT_S, 0);
-    return c;
-}
-
 static Envoy__Config__Cluster__V3__Cluster *eds_cluster(struct pb_arena *a, const char *service)
 {
     Envoy__Config__Cluster__V3__Cluster *c =
-        new_cluster(a, service, ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__EDS);
+        pb_cluster(a, service, ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__EDS);
     c->eds_cluster_config = PB_NEW(a, Envoy__Config__Cluster__V3__Cluster__EdsClusterConfig,
                                    ENVOY__CONFIG__CLUSTER__V3__CLUSTER__EDS_CLUSTER_CONFIG__INIT);
     c->eds_cluster_config->eds_config = pb_ads_source(a);
+    return c;
+}
+
+/* The EDS cluster of a route destination: the service's endpoints (under
+ * the split's cluster name when it differs), and for a split with tags a
+ * subset selector over their keys (endpoints carry them as envoy.lb
+ * metadata), any endpoint as fallback. Outbounds and gateway routes alike. */
+static Envoy__Config__Cluster__V3__Cluster *split_cluster(struct pb_arena *a,
+                                                          const struct xds_split *sp)
+{
+    Envoy__Config__Cluster__V3__Cluster *c = eds_cluster(a, sp->cluster);
+    if (strcmp(sp->cluster, sp->service) != 0)
+        c->eds_cluster_config->service_name = pb_strdup(a, sp->service);
+    if (sp->ntags) {
+        Envoy__Config__Cluster__V3__Cluster__LbSubsetConfig *ls =
+            PB_NEW(a, Envoy__Config__Cluster__V3__Cluster__LbSubsetConfig,
+                   ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_SUBSET_CONFIG__INIT);
+        ls->fallback_policy =
+            ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_SUBSET_CONFIG__LB_SUBSET_FALLBACK_POLICY__ANY_ENDPOINT;
+        Envoy__Config__Cluster__V3__Cluster__LbSubsetConfig__LbSubsetSelector *sel =
+            PB_NEW(a, Envoy__Config__Cluster__V3__Cluster__LbSubsetConfig__LbSubsetSelector,
+                   ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_SUBSET_CONFIG__LB_SUBSET_SELECTOR__INIT);
+        sel->n_keys = sp->ntags;
+        sel->keys = pb_alloc(a, sp->ntags * sizeof(char *));
+        for (size_t t = 0; t < sp->ntags; t++)
+            sel->keys[t] = pb_strdup(a, sp->tags[t].key);
+        ls->n_subset_selectors = 1;
+        ls->subset_selectors = pb_alloc(a, sizeof(void *));
+        ls->subset_selectors[0] = sel;
+        c->lb_subset_config = ls;
+    }
     return c;
 }
 
@@ -815,29 +764,7 @@ static void gen_inbound(struct gen *g)
         char *stat = xds_stat_name(cname);
 
         Envoy__Config__Cluster__V3__Cluster *c =
-            new_cluster(&a, cname, ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__STATIC);
-        Envoy__Config__Endpoint__V3__ClusterLoadAssignment *cla =
-            PB_NEW(&a, Envoy__Config__Endpoint__V3__ClusterLoadAssignment,
-                   ENVOY__CONFIG__ENDPOINT__V3__CLUSTER_LOAD_ASSIGNMENT__INIT);
-        cla->cluster_name = pb_strdup(&a, cname);
-        Envoy__Config__Endpoint__V3__LocalityLbEndpoints *loc =
-            PB_NEW(&a, Envoy__Config__Endpoint__V3__LocalityLbEndpoints,
-                   ENVOY__CONFIG__ENDPOINT__V3__LOCALITY_LB_ENDPOINTS__INIT);
-        Envoy__Config__Endpoint__V3__LbEndpoint *lb =
-            PB_NEW(&a, Envoy__Config__Endpoint__V3__LbEndpoint,
-                   ENVOY__CONFIG__ENDPOINT__V3__LB_ENDPOINT__INIT);
-        lb->host_identifier_case =
-            ENVOY__CONFIG__ENDPOINT__V3__LB_ENDPOINT__HOST_IDENTIFIER_ENDPOINT;
-        lb->endpoint = PB_NEW(&a, Envoy__Config__Endpoint__V3__Endpoint,
-                              ENVOY__CONFIG__ENDPOINT__V3__ENDPOINT__INIT);
-        lb->endpoint->address = pb_address(&a, in->service_address, in->service_port);
-        loc->n_lb_endpoints = 1;
-        loc->lb_endpoints = pb_alloc(&a, sizeof(*loc->lb_endpoints));
-        loc->lb_endpoints[0] = lb;
-        cla->n_endpoints = 1;
-        cla->endpoints = pb_alloc(&a, sizeof(*cla->endpoints));
-        cla->endpoints[0] = loc;
-        c->load_assignment = cla;
+            pb_static_cluster(&a, cname, in->service_address, in->service_port);
         if (transparent(dp)) {
             /* Traffic to the application comes from 127.0.0.6 so iptables
              * does not redirect it back into the proxy. */
@@ -869,7 +796,7 @@ static void gen_inbound(struct gen *g)
             Envoy__Config__Route__V3__Route **routes = pb_alloc(&a, sizeof(*routes));
             struct xds_conn_policy rcp = cp;
             rcp.retry = 0;
-            routes[0] = route_new(&a, route_match(&a, NULL), route_action(&a, &local, 1, &rcp));
+            routes[0] = pb_route(&a, route_match(&a, NULL), route_action(&a, &local, 1, &rcp));
             char *rname = xasprintf("inbound:%s", in->service ? in->service : cname);
             Envoy__Config__Route__V3__RouteConfiguration *rc =
                 route_config(&a, rname, in->service ? in->service : cname, routes, 1);
@@ -890,7 +817,7 @@ static void gen_inbound(struct gen *g)
                 /* PERMISSIVE: the plaintext chains get the connection
                  * manager as it is before the HTTP RBAC filter goes in. */
                 if (g->snap->mtls_permissive)
-                    plain_hcm = hcm_filter(&a, hcm);
+                    plain_hcm = pb_hcm_filter(&a, hcm);
                 /* http_rbac.c: MeshTrafficPermission as the HTTP RBAC filter */
                 http_rbac = xds_inbound_http_rbac(&a, g->snap, dp, in, hcm);
             }
@@ -968,56 +895,27 @@ static void gen_outbound(struct gen *g)
             } else {
                 routes = pb_alloc(&a, (rt.n_http + 1) * sizeof(*routes));
                 for (size_t k = 0; k < rt.n_http; k++) {
-                    routes[nr++] =
-                        route_new(&a, route_match(&a, rt.http[k].match),
-                                  route_action(&a, rt.http[k].splits, rt.http[k].n, &cp));
+                    routes[nr++] = pb_route(&a, route_match(&a, rt.http[k].match),
+                                            route_action(&a, rt.http[k].splits, rt.http[k].n, &cp));
                     xds_traffic_route_modify(&a, routes[nr - 1], rt.http[k].modify); /* routes.c */
                 }
                 routes[nr++] =
-                    route_new(&a, route_match(&a, NULL), route_action(&a, rt.splits, rt.n, &cp));
+                    pb_route(&a, route_match(&a, NULL), route_action(&a, rt.splits, rt.n, &cp));
             }
             char *rname = xasprintf("outbound:%s", out->service);
             Envoy__Config__Route__V3__RouteConfiguration *rc =
                 route_config(&a, rname, out->service, routes, nr);
             free(rname);
             char *tags = kuma_tags_header(dp);
-            Envoy__Config__Core__V3__HeaderValueOption *hv =
-                PB_NEW(&a, Envoy__Config__Core__V3__HeaderValueOption,
-                       ENVOY__CONFIG__CORE__V3__HEADER_VALUE_OPTION__INIT);
-            hv->header = PB_NEW(&a, Envoy__Config__Core__V3__HeaderValue,
-                                ENVOY__CONFIG__CORE__V3__HEADER_VALUE__INIT);
-            hv->header->key = pb_strdup(&a, "x-kuma-tags");
-            hv->header->value = pb_strdup(&a, tags);
-            free(tags);
             rc->n_request_headers_to_add = 1;
             rc->request_headers_to_add = pb_alloc(&a, sizeof(void *));
-            rc->request_headers_to_add[0] = hv;
+            rc->request_headers_to_add[0] = pb_header_option(&a, "x-kuma-tags", tags);
+            free(tags);
             chain_set_hcm(&a, fc, hcm_new(&a, stat, rc, &cp));
         } else if (rt.n > 1 || cp.idle_timeout_ms != XDS_UNSET || cp.max_connect_attempts > 0) {
             Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy *tp = decode_tcp(&a, fc);
             if (rt.n > 1) {
-                Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster *wc = PB_NEW(
-                    &a,
-                    Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster,
-                    ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__WEIGHTED_CLUSTER__INIT);
-                wc->n_clusters = rt.n;
-                wc->clusters = pb_alloc(&a, rt.n * sizeof(*wc->clusters));
-                for (size_t k = 0; k < rt.n; k++) {
-                    Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster__ClusterWeight
-                        *cw = PB_NEW(
-                            &a,
-                            Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster__ClusterWeight,
-                            ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__WEIGHTED_CLUSTER__CLUSTER_WEIGHT__INIT);
-                    cw->name = pb_strdup(&a, rt.splits[k].cluster);
-                    cw->weight = rt.splits[k].weight;
-                    if (rt.splits[k].ntags)
-                        cw->metadata_match =
-                            pb_metadata_tags(&a, "envoy.lb", rt.splits[k].tags, rt.splits[k].ntags);
-                    wc->clusters[k] = cw;
-                }
-                tp->cluster_specifier_case =
-                    ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__CLUSTER_SPECIFIER_WEIGHTED_CLUSTERS;
-                tp->weighted_clusters = wc;
+                tcp_weighted_clusters(&a, tp, &rt);
             }
             apply_tcp_policy(&a, tp, &cp);
             repack_tcp(&a, fc, tp);
@@ -1077,34 +975,14 @@ static void gen_outbound_clusters(struct gen *g)
                 sp = &rt.http[h].splits[idx];
             }
             struct pb_arena a = {0};
-            Envoy__Config__Cluster__V3__Cluster *c = eds_cluster(&a, sp->cluster);
-            if (strcmp(sp->cluster, sp->service) != 0)
-                c->eds_cluster_config->service_name = pb_strdup(&a, sp->service);
-            if (sp->ntags) {
-                Envoy__Config__Cluster__V3__Cluster__LbSubsetConfig *ls =
-                    PB_NEW(&a, Envoy__Config__Cluster__V3__Cluster__LbSubsetConfig,
-                           ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_SUBSET_CONFIG__INIT);
-                ls->fallback_policy =
-                    ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_SUBSET_CONFIG__LB_SUBSET_FALLBACK_POLICY__ANY_ENDPOINT;
-                Envoy__Config__Cluster__V3__Cluster__LbSubsetConfig__LbSubsetSelector *sel = PB_NEW(
-                    &a, Envoy__Config__Cluster__V3__Cluster__LbSubsetConfig__LbSubsetSelector,
-                    ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_SUBSET_CONFIG__LB_SUBSET_SELECTOR__INIT);
-                sel->n_keys = sp->ntags;
-                sel->keys = pb_alloc(&a, sp->ntags * sizeof(char *));
-                for (size_t t = 0; t < sp->ntags; t++)
-                    sel->keys[t] = pb_strdup(&a, sp->tags[t].key);
-                ls->n_subset_selectors = 1;
-                ls->subset_selectors = pb_alloc(&a, sizeof(void *));
-                ls->subset_selectors[0] = sel;
-                c->lb_subset_config = ls;
-            }
+            Envoy__Config__Cluster__V3__Cluster *c = split_cluster(&a, sp);
             if (rt.lb_policy >= 0)
                 c->lb_policy = (Envoy__Config__Cluster__V3__Cluster__LbPolicy)rt.lb_policy;
             apply_cluster_policy(&a, c, &cp);
             if (XDS_PROTO_IS_HTTP(proto))
                 cluster_http_options(&a, c, proto, &cp);
             if (g->snap->mtls && !g->o->proxyless)
-                c->transport_socket = upstream_tls(&a, g->snap->mesh, sp);
+                c->transport_socket = upstream_tls(&a, g->snap->mesh, g->snap->mesh, sp);
             add_msg(g, XDS_CDS, sp->cluster, &c->base);
             pb_arena_free(&a);
             add_cla(g, sp->service);
@@ -1124,49 +1002,16 @@ static void gen_secrets(struct gen *g)
     struct pb_arena a = {0};
     if (g->o->identity_cert_pem && g->o->identity_key_pem) {
         char *name = xasprintf("identity_cert:secret:%s", g->snap->mesh);
-        Envoy__Extensions__TransportSockets__Tls__V3__TlsCertificate *tc =
-            PB_NEW(&a, Envoy__Extensions__TransportSockets__Tls__V3__TlsCertificate,
-                   ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__TLS_CERTIFICATE__INIT);
-        Envoy__Config__Core__V3__DataSource *cc = PB_NEW(
-            &a, Envoy__Config__Core__V3__DataSource, ENVOY__CONFIG__CORE__V3__DATA_SOURCE__INIT);
-        cc->specifier_case = ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_INLINE_BYTES;
-        cc->inline_bytes.data = (uint8_t *)g->o->identity_cert_pem;
-        cc->inline_bytes.len = strlen(g->o->identity_cert_pem);
-        Envoy__Config__Core__V3__DataSource *kk = PB_NEW(
-            &a, Envoy__Config__Core__V3__DataSource, ENVOY__CONFIG__CORE__V3__DATA_SOURCE__INIT);
-        kk->specifier_case = ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_INLINE_BYTES;
-        kk->inline_bytes.data = (uint8_t *)g->o->identity_key_pem;
-        kk->inline_bytes.len = strlen(g->o->identity_key_pem);
-        tc->certificate_chain = cc;
-        tc->private_key = kk;
-        Envoy__Extensions__TransportSockets__Tls__V3__Secret *sec =
-            PB_NEW(&a, Envoy__Extensions__TransportSockets__Tls__V3__Secret,
-                   ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SECRET__INIT);
-        sec->name = pb_strdup(&a, name);
-        sec->type_case =
-            ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SECRET__TYPE_TLS_CERTIFICATE;
-        sec->tls_certificate = tc;
+        Envoy__Extensions__TransportSockets__Tls__V3__Secret *sec = pb_secret_tls_certificate(
+            &a, name, g->o->identity_cert_pem, strlen(g->o->identity_cert_pem),
+            g->o->identity_key_pem, strlen(g->o->identity_key_pem));
         add_msg(g, XDS_SDS, name, &sec->base);
         free(name);
     }
     if (g->snap->ca_cert_pem) {
         char *name = xasprintf("mesh_ca:secret:%s", g->snap->mesh);
-        Envoy__Extensions__TransportSockets__Tls__V3__CertificateValidationContext *vc = PB_NEW(
-            &a, Envoy__Extensions__TransportSockets__Tls__V3__CertificateValidationContext,
-            ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__CERTIFICATE_VALIDATION_CONTEXT__INIT);
-        Envoy__Config__Core__V3__DataSource *ds = PB_NEW(
-            &a, Envoy__Config__Core__V3__DataSource, ENVOY__CONFIG__CORE__V3__DATA_SOURCE__INIT);
-        ds->specifier_case = ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_INLINE_BYTES;
-        ds->inline_bytes.data = (uint8_t *)g->snap->ca_cert_pem;
-        ds->inline_bytes.len = strlen(g->snap->ca_cert_pem);
-        vc->trusted_ca = ds;
         Envoy__Extensions__TransportSockets__Tls__V3__Secret *sec =
-            PB_NEW(&a, Envoy__Extensions__TransportSockets__Tls__V3__Secret,
-                   ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SECRET__INIT);
-        sec->name = pb_strdup(&a, name);
-        sec->type_case =
-            ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SECRET__TYPE_VALIDATION_CONTEXT;
-        sec->validation_context = vc;
+            pb_secret_trusted_ca(&a, name, g->snap->ca_cert_pem);
         add_msg(g, XDS_SDS, name, &sec->base);
         free(name);
     }
@@ -1207,40 +1052,11 @@ static void gen_cross_mesh(struct gen *g)
                 if (strcmp(o->tags[t].key, XDS_TAG_SERVICE) != 0)
                     extra[sp.ntags++] = o->tags[t];
             sp.tags = extra;
-            Envoy__Extensions__TransportSockets__Tls__V3__UpstreamTlsContext *u =
-                PB_NEW(&a, Envoy__Extensions__TransportSockets__Tls__V3__UpstreamTlsContext,
-                       ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__UPSTREAM_TLS_CONTEXT__INIT);
-            char *san = xasprintf("spiffe://%s/%s", o->mesh, o->service);
+            c->transport_socket = upstream_tls(&a, g->snap->mesh, o->mesh, &sp);
             char *ca = xasprintf("mesh_ca:secret:%s", o->mesh);
-            u->common_tls_context = common_tls(&a, g->snap->mesh, pb_exact(&a, san));
-            u->common_tls_context->combined_validation_context
-                ->validation_context_sds_secret_config = pb_sds(&a, ca);
-            u->common_tls_context->n_alpn_protocols = 1;
-            u->common_tls_context->alpn_protocols = pb_alloc(&a, sizeof(char *));
-            u->common_tls_context->alpn_protocols[0] = pb_strdup(&a, "kuma");
-            char *sni = xds_sni(o->mesh, o->service, sp.tags, sp.ntags);
-            u->sni = pb_strdup(&a, sni);
-            c->transport_socket = tls_socket(&a, XDS_URL_UPSTREAM_TLS, &u->base);
-            free(sni);
-            free(san);
             if (cm->ca_cert_pem) {
-                Envoy__Extensions__TransportSockets__Tls__V3__CertificateValidationContext *vc = PB_NEW(
-                    &a, Envoy__Extensions__TransportSockets__Tls__V3__CertificateValidationContext,
-                    ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__CERTIFICATE_VALIDATION_CONTEXT__INIT);
-                Envoy__Config__Core__V3__DataSource *ds =
-                    PB_NEW(&a, Envoy__Config__Core__V3__DataSource,
-                           ENVOY__CONFIG__CORE__V3__DATA_SOURCE__INIT);
-                ds->specifier_case = ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_INLINE_BYTES;
-                ds->inline_bytes.data = (uint8_t *)cm->ca_cert_pem;
-                ds->inline_bytes.len = strlen(cm->ca_cert_pem);
-                vc->trusted_ca = ds;
                 Envoy__Extensions__TransportSockets__Tls__V3__Secret *sec =
-                    PB_NEW(&a, Envoy__Extensions__TransportSockets__Tls__V3__Secret,
-                           ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SECRET__INIT);
-                sec->name = pb_strdup(&a, ca);
-                sec->type_case =
-                    ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SECRET__TYPE_VALIDATION_CONTEXT;
-                sec->validation_context = vc;
+                    pb_secret_trusted_ca(&a, ca, cm->ca_cert_pem);
                 add_msg(g, XDS_SDS, ca, &sec->base);
             }
             free(ca);
@@ -1273,7 +1089,7 @@ static void gen_passthrough(struct gen *g, const char *out_name, const char *in_
     l->use_original_dst = pb_bool(&a, 1);
     add_msg(g, XDS_LDS, out_name, &l->base);
     if (g->snap->passthrough) {
-        Envoy__Config__Cluster__V3__Cluster *c = new_cluster(
+        Envoy__Config__Cluster__V3__Cluster *c = pb_cluster(
             &a, out_name, ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__ORIGINAL_DST);
         c->lb_policy = ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__CLUSTER_PROVIDED;
         add_msg(g, XDS_CDS, out_name, &c->base);
@@ -1286,7 +1102,7 @@ static void gen_passthrough(struct gen *g, const char *out_name, const char *in_
         il->use_original_dst = pb_bool(&a, 1);
         il->enable_reuse_port = pb_bool(&a, 0);
         add_msg(g, XDS_LDS, in_name, &il->base);
-        Envoy__Config__Cluster__V3__Cluster *ic = new_cluster(
+        Envoy__Config__Cluster__V3__Cluster *ic = pb_cluster(
             &a, in_name, ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__ORIGINAL_DST);
         ic->lb_policy = ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__CLUSTER_PROVIDED;
         ic->upstream_bind_config = PB_NEW(&a, Envoy__Config__Core__V3__BindConfig,
@@ -1318,65 +1134,16 @@ static void gen_proxyless(struct gen *g)
     for (size_t i = 0; i < dp->n_outbounds; i++) {
         const char *svc = dp->outbounds[i].service;
         struct pb_arena a = {0};
-        Envoy__Config__Route__V3__RouteAction *ra =
-            PB_NEW(&a, Envoy__Config__Route__V3__RouteAction,
-                   ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__INIT);
-        ra->cluster_specifier_case =
-            ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__CLUSTER_SPECIFIER_CLUSTER;
-        ra->cluster = pb_strdup(&a, svc);
-        Envoy__Config__Route__V3__Route *r =
-            PB_NEW(&a, Envoy__Config__Route__V3__Route, ENVOY__CONFIG__ROUTE__V3__ROUTE__INIT);
-        r->match = PB_NEW(&a, Envoy__Config__Route__V3__RouteMatch,
-                          ENVOY__CONFIG__ROUTE__V3__ROUTE_MATCH__INIT);
-        r->match->path_specifier_case =
-            ENVOY__CONFIG__ROUTE__V3__ROUTE_MATCH__PATH_SPECIFIER_PREFIX;
-        r->match->prefix = pb_strdup(&a, "");
-        r->action_case = ENVOY__CONFIG__ROUTE__V3__ROUTE__ACTION_ROUTE;
-        r->route = ra;
-        Envoy__Config__Route__V3__VirtualHost *vh =
-            PB_NEW(&a, Envoy__Config__Route__V3__VirtualHost,
-                   ENVOY__CONFIG__ROUTE__V3__VIRTUAL_HOST__INIT);
-        vh->name = pb_strdup(&a, svc);
-        vh->n_domains = 1;
-        vh->domains = pb_alloc(&a, sizeof(char *));
-        vh->domains[0] = pb_strdup(&a, "*");
-        vh->n_routes = 1;
-        vh->routes = pb_alloc(&a, sizeof(*vh->routes));
-        vh->routes[0] = r;
-        Envoy__Config__Route__V3__RouteConfiguration *rc =
-            PB_NEW(&a, Envoy__Config__Route__V3__RouteConfiguration,
-                   ENVOY__CONFIG__ROUTE__V3__ROUTE_CONFIGURATION__INIT);
+        Envoy__Config__Route__V3__Route **routes = pb_alloc(&a, sizeof(*routes));
+        routes[0] = pb_prefix_route(&a, "", svc);
         char *rname = xasprintf("outbound:%s", svc); /* Kuma's outbound route config name */
-        rc->name = pb_strdup(&a, rname);
+        Envoy__Config__Route__V3__RouteConfiguration *rc =
+            pb_route_config(&a, rname, pb_virtual_host(&a, svc, routes, 1));
         free(rname);
-        rc->n_virtual_hosts = 1;
-        rc->virtual_hosts = pb_alloc(&a, sizeof(*rc->virtual_hosts));
-        rc->virtual_hosts[0] = vh;
-
-        Envoy__Extensions__Filters__Http__Router__V3__Router *router =
-            PB_NEW(&a, Envoy__Extensions__Filters__Http__Router__V3__Router,
-                   ENVOY__EXTENSIONS__FILTERS__HTTP__ROUTER__V3__ROUTER__INIT);
-        Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpFilter *hf = PB_NEW(
-            &a, Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpFilter,
-            ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_FILTER__INIT);
-        hf->name = pb_strdup(&a, "envoy.filters.http.router");
-        hf->config_type_case =
-            ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_FILTER__CONFIG_TYPE_TYPED_CONFIG;
-        hf->typed_config = pb_any(&a, XDS_URL_ROUTER, &router->base);
-
-        Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager *hcm = PB_NEW(
-            &a,
-            Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager,
-            ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__INIT);
         char *stat = xds_stat_name(svc);
-        hcm->stat_prefix = pb_strdup(&a, stat);
+        Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager *hcm =
+            pb_hcm(&a, stat, rc);
         free(stat);
-        hcm->route_specifier_case =
-            ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__ROUTE_SPECIFIER_ROUTE_CONFIG;
-        hcm->route_config = rc;
-        hcm->n_http_filters = 1;
-        hcm->http_filters = pb_alloc(&a, sizeof(*hcm->http_filters));
-        hcm->http_filters[0] = hf;
 
         Envoy__Config__Listener__V3__Listener *l = PB_NEW(
             &a, Envoy__Config__Listener__V3__Listener, ENVOY__CONFIG__LISTENER__V3__LISTENER__INIT);
@@ -1400,27 +1167,7 @@ static void gen_proxyless(struct gen *g)
 static void gateway_cluster(struct gen *g, const struct xds_split *sp, int http)
 {
     struct pb_arena a = {0};
-    Envoy__Config__Cluster__V3__Cluster *c = eds_cluster(&a, sp->cluster);
-    if (strcmp(sp->cluster, sp->service) != 0)
-        c->eds_cluster_config->service_name = pb_strdup(&a, sp->service);
-    if (sp->ntags) {
-        Envoy__Config__Cluster__V3__Cluster__LbSubsetConfig *ls =
-            PB_NEW(&a, Envoy__Config__Cluster__V3__Cluster__LbSubsetConfig,
-                   ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_SUBSET_CONFIG__INIT);
-        ls->fallback_policy =
-            ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_SUBSET_CONFIG__LB_SUBSET_FALLBACK_POLICY__ANY_ENDPOINT;
-        Envoy__Config__Cluster__V3__Cluster__LbSubsetConfig__LbSubsetSelector *sel =
-            PB_NEW(&a, Envoy__Config__Cluster__V3__Cluster__LbSubsetConfig__LbSubsetSelector,
-                   ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_SUBSET_CONFIG__LB_SUBSET_SELECTOR__INIT);
-        sel->n_keys = sp->ntags;
-        sel->keys = pb_alloc(&a, sp->ntags * sizeof(char *));
-        for (size_t t = 0; t < sp->ntags; t++)
-            sel->keys[t] = pb_strdup(&a, sp->tags[t].key);
-        ls->n_subset_selectors = 1;
-        ls->subset_selectors = pb_alloc(&a, sizeof(void *));
-        ls->subset_selectors[0] = sel;
-        c->lb_subset_config = ls;
-    }
+    Envoy__Config__Cluster__V3__Cluster *c = split_cluster(&a, sp);
     const struct xds_service *s = xds_snapshot_service(g->snap, sp->service);
     enum xds_protocol proto = s ? s->protocol : XDS_PROTO_TCP;
     struct xds_conn_policy cp;
@@ -1429,7 +1176,7 @@ static void gateway_cluster(struct gen *g, const struct xds_split *sp, int http)
     if (http && XDS_PROTO_IS_HTTP(proto))
         cluster_http_options(&a, c, proto, &cp);
     if (g->snap->mtls)
-        c->transport_socket = upstream_tls(&a, g->snap->mesh, sp);
+        c->transport_socket = upstream_tls(&a, g->snap->mesh, g->snap->mesh, sp);
     add_msg(g, XDS_CDS, sp->cluster, &c->base);
     pb_arena_free(&a);
     add_cla(g, sp->service);
@@ -1463,27 +1210,7 @@ static void gateway_tcp_listener(struct gen *g, const struct xds_policy *gw, con
     if (rt.n > 1 || rt.splits[0].ntags) {
         Envoy__Config__Listener__V3__FilterChain *fc = only_chain(lis);
         Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy *tp = decode_tcp(&a, fc);
-        Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster *wc = PB_NEW(
-            &a, Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster,
-            ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__WEIGHTED_CLUSTER__INIT);
-        wc->n_clusters = rt.n;
-        wc->clusters = pb_alloc(&a, rt.n * sizeof(*wc->clusters));
-        for (size_t k = 0; k < rt.n; k++) {
-            Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster__ClusterWeight
-                *cw = PB_NEW(
-                    &a,
-                    Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster__ClusterWeight,
-                    ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__WEIGHTED_CLUSTER__CLUSTER_WEIGHT__INIT);
-            cw->name = pb_strdup(&a, rt.splits[k].cluster);
-            cw->weight = rt.splits[k].weight;
-            if (rt.splits[k].ntags)
-                cw->metadata_match =
-                    pb_metadata_tags(&a, "envoy.lb", rt.splits[k].tags, rt.splits[k].ntags);
-            wc->clusters[k] = cw;
-        }
-        tp->cluster_specifier_case =
-            ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__CLUSTER_SPECIFIER_WEIGHTED_CLUSTERS;
-        tp->weighted_clusters = wc;
+        tcp_weighted_clusters(&a, tp, &rt);
         repack_tcp(&a, fc, tp);
     }
     add_msg(g, XDS_LDS, lname, &lis->base);
@@ -1539,13 +1266,8 @@ static void gateway_route_config(struct gen *g, const struct xds_policy *gw, con
         }
         if (https) {
             vh->require_tls = ENVOY__CONFIG__ROUTE__V3__VIRTUAL_HOST__TLS_REQUIREMENT_TYPE__ALL;
-            Envoy__Config__Core__V3__HeaderValueOption *o =
-                PB_NEW(&a, Envoy__Config__Core__V3__HeaderValueOption,
-                       ENVOY__CONFIG__CORE__V3__HEADER_VALUE_OPTION__INIT);
-            o->header = PB_NEW(&a, Envoy__Config__Core__V3__HeaderValue,
-                               ENVOY__CONFIG__CORE__V3__HEADER_VALUE__INIT);
-            o->header->key = pb_strdup(&a, "Strict-Transport-Security");
-            o->header->value = pb_strdup(&a, "max-age=31536000; includeSubDomains");
+            Envoy__Config__Core__V3__HeaderValueOption *o = pb_header_option(
+                &a, "Strict-Transport-Security", "max-age=31536000; includeSubDomains");
             o->append_action =
                 ENVOY__CONFIG__CORE__V3__HEADER_VALUE_OPTION__HEADER_APPEND_ACTION__OVERWRITE_IF_EXISTS_OR_ADD;
             vh->n_response_headers_to_add = 1;
@@ -1581,11 +1303,7 @@ static Envoy__Config__Listener__V3__FilterChain *gateway_chain(struct pb_arena *
         hcm->request_headers_timeout = pb_ms(a, cp->request_headers_timeout_ms);
     hcm->server_name = pb_strdup(a, "Kuma Gateway");
     hcm->use_remote_address = pb_bool(a, 1);
-    Envoy__Config__Listener__V3__FilterChain *fc =
-        PB_NEW(a, Envoy__Config__Listener__V3__FilterChain,
-               ENVOY__CONFIG__LISTENER__V3__FILTER_CHAIN__INIT);
-    chain_set_hcm(a, fc, hcm);
-    return fc;
+    return pb_filter_chain(a, pb_hcm_filter(a, hcm));
 }
 
 static Envoy__Config__Listener__V3__Listener *gateway_listener(struct pb_arena *a, const char *name,
@@ -1653,28 +1371,8 @@ static char *gateway_cert_secret(struct gen *g, const char *secret)
         char *cdata, *kdata;
         long clen = BIO_get_mem_data(certs, &cdata), klen = BIO_get_mem_data(keyout, &kdata);
         struct pb_arena a = {0};
-        Envoy__Extensions__TransportSockets__Tls__V3__TlsCertificate *tc =
-            PB_NEW(&a, Envoy__Extensions__TransportSockets__Tls__V3__TlsCertificate,
-                   ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__TLS_CERTIFICATE__INIT);
-        Envoy__Config__Core__V3__DataSource *cc = PB_NEW(
-            &a, Envoy__Config__Core__V3__DataSource, ENVOY__CONFIG__CORE__V3__DATA_SOURCE__INIT);
-        cc->specifier_case = ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_INLINE_BYTES;
-        cc->inline_bytes.data = (uint8_t *)cdata;
-        cc->inline_bytes.len = (size_t)clen;
-        Envoy__Config__Core__V3__DataSource *kk = PB_NEW(
-            &a, Envoy__Config__Core__V3__DataSource, ENVOY__CONFIG__CORE__V3__DATA_SOURCE__INIT);
-        kk->specifier_case = ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_INLINE_BYTES;
-        kk->inline_bytes.data = (uint8_t *)kdata;
-        kk->inline_bytes.len = (size_t)klen;
-        tc->certificate_chain = cc;
-        tc->private_key = kk;
         Envoy__Extensions__TransportSockets__Tls__V3__Secret *sec =
-            PB_NEW(&a, Envoy__Extensions__TransportSockets__Tls__V3__Secret,
-                   ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SECRET__INIT);
-        sec->name = pb_strdup(&a, name);
-        sec->type_case =
-            ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SECRET__TYPE_TLS_CERTIFICATE;
-        sec->tls_certificate = tc;
+            pb_secret_tls_certificate(&a, name, cdata, (size_t)clen, kdata, (size_t)klen);
         add_msg(g, XDS_SDS, name, &sec->base);
         pb_arena_free(&a);
     }
@@ -1764,12 +1462,7 @@ static void gateway_https(struct gen *g, const struct xds_policy *gw, uint32_t p
                 pb_alloc(&a, nn * sizeof(*ctx->tls_certificate_sds_secret_configs));
             for (size_t k = 0; k < nn; k++)
                 ctx->tls_certificate_sds_secret_configs[k] = pb_sds(&a, names[k]);
-            Envoy__Extensions__TransportSockets__Tls__V3__DownstreamTlsContext *d =
-                PB_NEW(&a, Envoy__Extensions__TransportSockets__Tls__V3__DownstreamTlsContext,
-                       ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__DOWNSTREAM_TLS_CONTEXT__INIT);
-            d->common_tls_context = ctx;
-            d->require_client_certificate = pb_bool(&a, 0);
-            fc->transport_socket = tls_socket(&a, XDS_URL_DOWNSTREAM_TLS, &d->base);
+            fc->transport_socket = pb_downstream_tls_socket(&a, ctx, 0);
             lis->filter_chains[lis->n_filter_chains++] = fc;
             free(rname);
         }
@@ -1813,32 +1506,14 @@ static void gateway_cross_mesh(struct gen *g, struct pb_arena *a,
         ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__COMMON_TLS_CONTEXT__VALIDATION_CONTEXT_TYPE_VALIDATION_CONTEXT_SDS_SECRET_CONFIG;
     ctx->validation_context_sds_secret_config = pb_sds(a, "mesh_ca:secret:all");
     free(id);
-    Envoy__Extensions__TransportSockets__Tls__V3__DownstreamTlsContext *d =
-        PB_NEW(a, Envoy__Extensions__TransportSockets__Tls__V3__DownstreamTlsContext,
-               ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__DOWNSTREAM_TLS_CONTEXT__INIT);
-    d->common_tls_context = ctx;
-    d->require_client_certificate = pb_bool(a, 1);
-    fc->transport_socket = tls_socket(a, XDS_URL_DOWNSTREAM_TLS, &d->base);
+    fc->transport_socket = pb_downstream_tls_socket(a, ctx, 1);
     lis->n_listener_filters = 1;
     lis->listener_filters = pb_alloc(a, sizeof(*lis->listener_filters));
     lis->listener_filters[0] = xds_tls_inspector(a);
 
     struct pb_arena sa = {0};
-    Envoy__Extensions__TransportSockets__Tls__V3__CertificateValidationContext *vc =
-        PB_NEW(&sa, Envoy__Extensions__TransportSockets__Tls__V3__CertificateValidationContext,
-               ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__CERTIFICATE_VALIDATION_CONTEXT__INIT);
-    Envoy__Config__Core__V3__DataSource *ds = PB_NEW(&sa, Envoy__Config__Core__V3__DataSource,
-                                                     ENVOY__CONFIG__CORE__V3__DATA_SOURCE__INIT);
-    ds->specifier_case = ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_INLINE_BYTES;
-    ds->inline_bytes.data = (uint8_t *)g->snap->all_ca_pem;
-    ds->inline_bytes.len = strlen(g->snap->all_ca_pem);
-    vc->trusted_ca = ds;
     Envoy__Extensions__TransportSockets__Tls__V3__Secret *sec =
-        PB_NEW(&sa, Envoy__Extensions__TransportSockets__Tls__V3__Secret,
-               ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SECRET__INIT);
-    sec->name = pb_strdup(&sa, "mesh_ca:secret:all");
-    sec->type_case = ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SECRET__TYPE_VALIDATION_CONTEXT;
-    sec->validation_context = vc;
+        pb_secret_trusted_ca(&sa, "mesh_ca:secret:all", g->snap->all_ca_pem);
     add_msg(g, XDS_SDS, "mesh_ca:secret:all", &sec->base);
     pb_arena_free(&sa);
 }

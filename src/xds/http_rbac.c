@@ -29,16 +29,9 @@ int xds_inbound_http_rbac(
         PB_NEW(a, Envoy__Extensions__Filters__Http__Rbac__V3__RBAC,
                ENVOY__EXTENSIONS__FILTERS__HTTP__RBAC__V3__RBAC__INIT);
     rb->rules = rules;
-    Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpFilter *hf =
-        PB_NEW(a, Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpFilter,
-               ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_FILTER__INIT);
-    hf->name = pb_strdup(a, "envoy.filters.http.rbac");
-    hf->config_type_case =
-        ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_FILTER__CONFIG_TYPE_TYPED_CONFIG;
-    hf->typed_config = pb_any(a, XDS_URL_HTTP_RBAC, &rb->base);
     Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpFilter **v =
         pb_alloc(a, (hcm->n_http_filters + 1) * sizeof(*v));
-    v[0] = hf;
+    v[0] = pb_http_filter(a, "envoy.filters.http.rbac", XDS_URL_HTTP_RBAC, &rb->base);
     if (hcm->n_http_filters)
         memcpy(v + 1, hcm->http_filters, hcm->n_http_filters * sizeof(*v));
     hcm->http_filters = v;

@@ -260,6 +260,15 @@ int xds_dataplane_from_resource(const struct resource *r, struct xds_dataplane *
     return 0;
 }
 
+void xds_tags_free(struct xds_tag *tags, size_t n)
+{
+    for (size_t t = 0; t < n; t++) {
+        free(tags[t].key);
+        free(tags[t].value);
+    }
+    free(tags);
+}
+
 void xds_dataplane_free(struct xds_dataplane *dp)
 {
     if (!dp)
@@ -269,11 +278,7 @@ void xds_dataplane_free(struct xds_dataplane *dp)
         free(x->address);
         free(x->service_address);
         free(x->service);
-        for (size_t t = 0; t < x->ntags; t++) {
-            free(x->tags[t].key);
-            free(x->tags[t].value);
-        }
-        free(x->tags);
+        xds_tags_free(x->tags, x->ntags);
     }
     for (size_t i = 0; i < dp->n_outbounds; i++) {
         free(dp->outbounds[i].address);
@@ -284,20 +289,12 @@ void xds_dataplane_free(struct xds_dataplane *dp)
         free(c->address);
         free(c->service);
         free(c->mesh);
-        for (size_t t = 0; t < c->ntags; t++) {
-            free(c->tags[t].key);
-            free(c->tags[t].value);
-        }
-        free(c->tags);
+        xds_tags_free(c->tags, c->ntags);
     }
     free(dp->cross_outbounds);
     free(dp->inbounds);
     free(dp->outbounds);
-    for (size_t t = 0; t < dp->n_gateway_tags; t++) {
-        free(dp->gateway_tags[t].key);
-        free(dp->gateway_tags[t].value);
-    }
-    free(dp->gateway_tags);
+    xds_tags_free(dp->gateway_tags, dp->n_gateway_tags);
     json_decref(dp->tagset);
     json_decref(dp->identity_tags);
     free(dp->identity_error);

@@ -103,6 +103,9 @@ struct xds_dataplane {
     uint64_t hash; /* of the spec: changes whenever anything above may */
 };
 
+/* Frees n tags (their keys and values) and the array; NULL is a no-op. */
+void xds_tags_free(struct xds_tag *tags, size_t n);
+
 /* Reads a Dataplane resource. Returns 0, or -1 with e set for a spec the
  * generator cannot use (the manager validates, so this is defensive). */
 int xds_dataplane_from_resource(const struct resource *r, struct xds_dataplane **out,

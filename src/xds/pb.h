@@ -99,6 +99,94 @@ Google__Protobuf__Any *pb_any(struct pb_arena *a, const char *type_url,
 Envoy__Config__Core__V3__Metadata *pb_metadata_tags(struct pb_arena *a, const char *filter,
                                                     const struct xds_tag *tags, size_t n);
 
+/* A DataSource {inlineBytes}: points at data (not copied), which must outlive
+ * the packing of the message. */
+Envoy__Config__Core__V3__DataSource *pb_inline_bytes(struct pb_arena *a, const void *data,
+                                                     size_t len);
+/* An SDS Secret {name, tlsCertificate: {certificateChain, privateKey}} with
+ * both PEMs inline (not copied). */
+Envoy__Extensions__TransportSockets__Tls__V3__Secret *
+pb_secret_tls_certificate(struct pb_arena *a, const char *name, const void *cert, size_t cert_len,
+                          const void *key, size_t key_len);
+/* An SDS Secret {name, validationContext: {trustedCa}} with the CA PEM inline
+ * (not copied). */
+Envoy__Extensions__TransportSockets__Tls__V3__Secret *
+pb_secret_trusted_ca(struct pb_arena *a, const char *name, const char *ca_pem);
+
+/* A TransportSocket {name: envoy.transport_sockets.tls, typedConfig: ctx
+ * packed as url} (an Upstream- or DownstreamTlsContext). */
+Envoy__Config__Core__V3__TransportSocket *pb_tls_socket(struct pb_arena *a, const char *url,
+                                                        const ProtobufCMessage *ctx);
+
+/* A Route {match, route: ra}. */
+Envoy__Config__Route__V3__Route *pb_route(struct pb_arena *a,
+                                          Envoy__Config__Route__V3__RouteMatch *m,
+                                          Envoy__Config__Route__V3__RouteAction *ra);
+/* A Route {match: {prefix}, route: {cluster}}. */
+Envoy__Config__Route__V3__Route *pb_prefix_route(struct pb_arena *a, const char *prefix,
+                                                 const char *cluster);
+/* A VirtualHost {name, domains: ["*"], routes} (routes is taken, not copied). */
+Envoy__Config__Route__V3__VirtualHost *pb_virtual_host(struct pb_arena *a, const char *name,
+                                                       Envoy__Config__Route__V3__Route **routes,
+                                                       size_t n);
+/* A RouteConfiguration {name (omitted when NULL), virtualHosts: [vh]}. */
+Envoy__Config__Route__V3__RouteConfiguration *
+pb_route_config(struct pb_arena *a, const char *name, Envoy__Config__Route__V3__VirtualHost *vh);
+/* A network filter {name, typedConfig: msg packed as url}. */
+Envoy__Config__Listener__V3__Filter *pb_filter(struct pb_arena *a, const char *name,
+                                               const char *url, const ProtobufCMessage *msg);
+/* An HTTP filter {name, typedConfig: msg packed as url}. */
+Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpFilter *
+pb_http_filter(struct pb_arena *a, const char *name, const char *url, const ProtobufCMessage *msg);
+/* A FilterChain {filters: [f]}. */
+Envoy__Config__Listener__V3__FilterChain *pb_filter_chain(struct pb_arena *a,
+                                                          Envoy__Config__Listener__V3__Filter *f);
+/* An HTTP connection manager {statPrefix, routeConfig: rc, httpFilters:
+ * [envoy.filters.http.router]}; callers add their own settings. */
+Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager *
+pb_hcm(struct pb_arena *a, const char *stat_prefix,
+       Envoy__Config__Route__V3__RouteConfiguration *rc);
+/* A network filter envoy.filters.network.http_connection_manager holding hcm. */
+Envoy__Config__Listener__V3__Filter *pb_hcm_filter(
+    struct pb_arena *a,
+    Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager *hcm);
+
+/* A HeaderValueOption {header: {key, value}}; append options are the
+ * caller's. */
+Envoy__Config__Core__V3__HeaderValueOption *pb_header_option(struct pb_arena *a, const char *key,
+                                                             const char *value);
+/* Kuma's default cluster connect timeout. */
+#define PB_CONNECT_TIMEOUT_S 5
+/* A Cluster {name, altStatName, type, connectTimeout: 5s}. */
+Envoy__Config__Cluster__V3__Cluster *
+pb_cluster(struct pb_arena *a, const char *name,
+           Envoy__Config__Cluster__V3__Cluster__DiscoveryType type);
+/* A STATIC cluster (pb_cluster) whose load assignment is the one endpoint
+ * ip:port. */
+Envoy__Config__Cluster__V3__Cluster *pb_static_cluster(struct pb_arena *a, const char *name,
+                                                       const char *ip, uint32_t port);
+/* An LbEndpoint {endpoint: {address: ip:port}}. */
+Envoy__Config__Endpoint__V3__LbEndpoint *pb_lb_endpoint(struct pb_arena *a, const char *ip,
+                                                        uint32_t port);
+/* An EDS LbEndpoint: pb_lb_endpoint with loadBalancingWeight 1 and the
+ * tags (when any) as envoy.lb metadata. */
+Envoy__Config__Endpoint__V3__LbEndpoint *pb_eds_endpoint(struct pb_arena *a, const char *ip,
+                                                         uint32_t port, const struct xds_tag *tags,
+                                                         size_t ntags);
+/* Gives cla its one EDS locality {locality: {}, loadBalancingWeight: 1} with
+ * room for n endpoints (n_lb_endpoints starts at 0); returns it. The weight
+ * must be set or xDS clients drop the locality. */
+Envoy__Config__Endpoint__V3__LocalityLbEndpoints *
+pb_cla_locality(struct pb_arena *a, Envoy__Config__Endpoint__V3__ClusterLoadAssignment *cla,
+                size_t n);
+
+/* pb_tls_socket of a DownstreamTlsContext {commonTlsContext: ctx,
+ * requireClientCertificate: require_client_cert}. */
+Envoy__Config__Core__V3__TransportSocket *
+pb_downstream_tls_socket(struct pb_arena *a,
+                         Envoy__Extensions__TransportSockets__Tls__V3__CommonTlsContext *ctx,
+                         int require_client_cert);
+
 /* Serializes msg into a new malloc'd buffer; *len gets its size. */
 uint8_t *pb_pack(const ProtobufCMessage *msg, size_t *len);
 

@@ -601,11 +601,7 @@ static void splits_free(struct xds_split *v, size_t n)
     for (size_t i = 0; i < n; i++) {
         free(v[i].service);
         free(v[i].cluster);
-        for (size_t t = 0; t < v[i].ntags; t++) {
-            free(v[i].tags[t].key);
-            free(v[i].tags[t].value);
-        }
-        free(v[i].tags);
+        xds_tags_free(v[i].tags, v[i].ntags);
     }
     free(v);
 }

@@ -722,13 +722,7 @@ static size_t route_matches(struct pb_arena *a, const json_t *m,
 static Envoy__Config__Core__V3__HeaderValueOption *header_opt(struct pb_arena *a, const char *k,
                                                               const char *v, int append)
 {
-    Envoy__Config__Core__V3__HeaderValueOption *o =
-        PB_NEW(a, Envoy__Config__Core__V3__HeaderValueOption,
-               ENVOY__CONFIG__CORE__V3__HEADER_VALUE_OPTION__INIT);
-    o->header = PB_NEW(a, Envoy__Config__Core__V3__HeaderValue,
-                       ENVOY__CONFIG__CORE__V3__HEADER_VALUE__INIT);
-    o->header->key = pb_strdup(a, k);
-    o->header->value = pb_strdup(a, v);
+    Envoy__Config__Core__V3__HeaderValueOption *o = pb_header_option(a, k, v);
     o->append = pb_bool(a, append);
     return o;
 }
@@ -942,11 +936,7 @@ static void request_mirror(struct pb_arena *a, Envoy__Config__Route__V3__Route *
     ra->request_mirror_policies = nv;
     free(sp.service);
     free(sp.cluster);
-    for (size_t t = 0; t < sp.ntags; t++) {
-        free(sp.tags[t].key);
-        free(sp.tags[t].value);
-    }
-    free(sp.tags);
+    xds_tags_free(sp.tags, sp.ntags);
 }
 
 static void apply_filters(struct pb_arena *a, Envoy__Config__Route__V3__Route *r,
@@ -1262,16 +1252,9 @@ int xds_gateway_tcp_route(const struct xds_mesh_snapshot *snap, const struct xds
     return 0;
 }
 
-/* A gateway route's action: Kuma's gateway shape (always weighted
- * clusters, each adding x-kuma-tags with the gateway's service, and 500
- * when a cluster is missing). */
-static Envoy__Config__Route__V3__RouteAction *
-gateway_action(struct pb_arena *a, const struct xds_split *sp, size_t n, const char *tags)
+Envoy__Config__Route__V3__WeightedCluster *
+xds_route_weighted_clusters(struct pb_arena *a, const struct xds_split *sp, size_t n)
 {
-    Envoy__Config__Route__V3__RouteAction *ra = PB_NEW(
-        a, Envoy__Config__Route__V3__RouteAction, ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__INIT);
-    ra->cluster_not_found_response_code =
-        ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__CLUSTER_NOT_FOUND_RESPONSE_CODE__INTERNAL_SERVER_ERROR;
     Envoy__Config__Route__V3__WeightedCluster *wc =
         PB_NEW(a, Envoy__Config__Route__V3__WeightedCluster,
                ENVOY__CONFIG__ROUTE__V3__WEIGHTED_CLUSTER__INIT);
@@ -1285,17 +1268,27 @@ gateway_action(struct pb_arena *a, const struct xds_split *sp, size_t n, const c
         cw->weight = pb_u32(a, sp[i].weight);
         if (sp[i].ntags)
             cw->metadata_match = pb_metadata_tags(a, "envoy.lb", sp[i].tags, sp[i].ntags);
+        wc->clusters[i] = cw;
+    }
+    return wc;
+}
+
+/* A gateway route's action: Kuma's gateway shape (always weighted
+ * clusters, each adding x-kuma-tags with the gateway's service, and 500
+ * when a cluster is missing). */
+static Envoy__Config__Route__V3__RouteAction *
+gateway_action(struct pb_arena *a, const struct xds_split *sp, size_t n, const char *tags)
+{
+    Envoy__Config__Route__V3__RouteAction *ra = PB_NEW(
+        a, Envoy__Config__Route__V3__RouteAction, ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__INIT);
+    ra->cluster_not_found_response_code =
+        ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__CLUSTER_NOT_FOUND_RESPONSE_CODE__INTERNAL_SERVER_ERROR;
+    Envoy__Config__Route__V3__WeightedCluster *wc = xds_route_weighted_clusters(a, sp, n);
+    for (size_t i = 0; i < n; i++) {
+        Envoy__Config__Route__V3__WeightedCluster__ClusterWeight *cw = wc->clusters[i];
         cw->n_request_headers_to_add = 1;
         cw->request_headers_to_add = pb_alloc(a, sizeof(*cw->request_headers_to_add));
-        Envoy__Config__Core__V3__HeaderValueOption *o =
-            PB_NEW(a, Envoy__Config__Core__V3__HeaderValueOption,
-                   ENVOY__CONFIG__CORE__V3__HEADER_VALUE_OPTION__INIT);
-        o->header = PB_NEW(a, Envoy__Config__Core__V3__HeaderValue,
-                           ENVOY__CONFIG__CORE__V3__HEADER_VALUE__INIT);
-        o->header->key = pb_strdup(a, "x-kuma-tags");
-        o->header->value = pb_strdup(a, tags);
-        cw->request_headers_to_add[0] = o;
-        wc->clusters[i] = cw;
+        cw->request_headers_to_add[0] = pb_header_option(a, "x-kuma-tags", tags);
     }
     ra->cluster_specifier_case =
         ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__CLUSTER_SPECIFIER_WEIGHTED_CLUSTERS;
@@ -1368,12 +1361,7 @@ static void legacy_headers(struct pb_arena *a, const json_t *hs, size_t *n_add,
         json_array_foreach(adds, i, h)
         {
             Envoy__Config__Core__V3__HeaderValueOption *o =
-                PB_NEW(a, Envoy__Config__Core__V3__HeaderValueOption,
-                       ENVOY__CONFIG__CORE__V3__HEADER_VALUE_OPTION__INIT);
-            o->header = PB_NEW(a, Envoy__Config__Core__V3__HeaderValue,
-                               ENVOY__CONFIG__CORE__V3__HEADER_VALUE__INIT);
-            o->header->key = pb_strdup(a, jstr(h, "name"));
-            o->header->value = pb_strdup(a, jstr(h, "value"));
+                pb_header_option(a, jstr(h, "name"), jstr(h, "value"));
             o->append_action =
                 json_is_true(json_object_get(h, "append"))
                     ? ENVOY__CONFIG__CORE__V3__HEADER_VALUE_OPTION__HEADER_APPEND_ACTION__APPEND_IF_EXISTS_OR_ADD

@@ -52,6 +52,12 @@ struct xds_gw_vhost *xds_gateway_vhosts(const struct xds_mesh_snapshot *snap,
                                         size_t *n);
 void xds_gateway_vhosts_free(struct xds_gw_vhost *v, size_t n);
 
+/* Route weighted clusters over the n splits: each its cluster, weight and
+ * (when it has tags) an envoy.lb metadata match. Outbound and gateway
+ * route actions share it. */
+Envoy__Config__Route__V3__WeightedCluster *
+xds_route_weighted_clusters(struct pb_arena *a, const struct xds_split *sp, size_t n);
+
 /* The Envoy routes of a gateway virtual host: Kuma's gateway route action
  * (weighted clusters adding `x-kuma-tags: &kuma.io/service=<gateway>&`,
  * clusterNotFoundResponseCode INTERNAL_SERVER_ERROR) and the filters. */

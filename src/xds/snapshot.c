@@ -116,32 +116,10 @@ static uint8_t *build_cla(const char *service, const struct ep *eps, size_t n, s
                ENVOY__CONFIG__ENDPOINT__V3__CLUSTER_LOAD_ASSIGNMENT__INIT);
     cla->cluster_name = pb_strdup(&a, service);
     if (n > 0) {
-        /* One locality; its weight must be set or xDS clients drop it. */
-        Envoy__Config__Endpoint__V3__LocalityLbEndpoints *loc =
-            PB_NEW(&a, Envoy__Config__Endpoint__V3__LocalityLbEndpoints,
-                   ENVOY__CONFIG__ENDPOINT__V3__LOCALITY_LB_ENDPOINTS__INIT);
-        loc->locality =
-            PB_NEW(&a, Envoy__Config__Core__V3__Locality, ENVOY__CONFIG__CORE__V3__LOCALITY__INIT);
-        loc->load_balancing_weight = pb_u32(&a, 1);
-        loc->n_lb_endpoints = n;
-        loc->lb_endpoints = pb_alloc(&a, n * sizeof(*loc->lb_endpoints));
-        for (size_t i = 0; i < n; i++) {
-            Envoy__Config__Endpoint__V3__LbEndpoint *lb =
-                PB_NEW(&a, Envoy__Config__Endpoint__V3__LbEndpoint,
-                       ENVOY__CONFIG__ENDPOINT__V3__LB_ENDPOINT__INIT);
-            lb->host_identifier_case =
-                ENVOY__CONFIG__ENDPOINT__V3__LB_ENDPOINT__HOST_IDENTIFIER_ENDPOINT;
-            lb->endpoint = PB_NEW(&a, Envoy__Config__Endpoint__V3__Endpoint,
-                                  ENVOY__CONFIG__ENDPOINT__V3__ENDPOINT__INIT);
-            lb->endpoint->address = pb_address(&a, eps[i].address, eps[i].port);
-            if (eps[i].in->ntags)
-                lb->metadata = pb_metadata_tags(&a, "envoy.lb", eps[i].in->tags, eps[i].in->ntags);
-            lb->load_balancing_weight = pb_u32(&a, 1);
-            loc->lb_endpoints[i] = lb;
-        }
-        cla->n_endpoints = 1;
-        cla->endpoints = pb_alloc(&a, sizeof(*cla->endpoints));
-        cla->endpoints[0] = loc;
+        Envoy__Config__Endpoint__V3__LocalityLbEndpoints *loc = pb_cla_locality(&a, cla, n);
+        for (size_t i = 0; i < n; i++)
+            loc->lb_endpoints[loc->n_lb_endpoints++] =
+                pb_eds_endpoint(&a, eps[i].address, eps[i].port, eps[i].in->tags, eps[i].in->ntags);
     }
     uint8_t *out = pb_pack(&cla->base, len);
     pb_arena_free(&a);
@@ -554,35 +532,29 @@ void xds_snapshot_unref(struct xds_mesh_snapshot *s)
     free(s);
 }
 
+/* bsearch comparators: a name against an element of the sorted arrays. */
+static int key_dp(const void *key, const void *elem)
+{
+    return strcmp(key, (*(struct xds_dataplane *const *)elem)->name);
+}
+
+static int key_service(const void *key, const void *elem)
+{
+    return strcmp(key, ((const struct xds_service *)elem)->name);
+}
+
 const struct xds_dataplane *xds_snapshot_dataplane(const struct xds_mesh_snapshot *s,
                                                    const char *name)
 {
-    size_t lo = 0, hi = s->n_dataplanes;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int c = strcmp(s->dataplanes[mid]->name, name);
-        if (c == 0)
-            return s->dataplanes[mid];
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return NULL;
+    struct xds_dataplane *const *p = s->n_dataplanes ? bsearch(name, s->dataplanes, s->n_dataplanes,
+                                                               sizeof(*s->dataplanes), key_dp)
+                                                     : NULL;
+    return p ? *p : NULL;
 }
 
 const struct xds_service *xds_snapshot_service(const struct xds_mesh_snapshot *s, const char *name)
 {
-    size_t lo = 0, hi = s->n_services;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int c = strcmp(s->services[mid].name, name);
-        if (c == 0)
-            return &s->services[mid];
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return NULL;
+    return s->n_services
+               ? bsearch(name, s->services, s->n_services, sizeof(*s->services), key_service)
+               : NULL;
 }

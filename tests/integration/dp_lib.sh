@@ -33,26 +33,20 @@ start_workload() {
     fail "workload $name did not start: $(cat "$T/wl-$name.log")"
 }
 
-# start_dp NAME MESH YAML: writes the Dataplane template, gets a token,
-# starts kuma-dp and waits for /ready. Sets DP_ADMIN_<name> and DP_PID_<name>
-# (dashes in names become underscores).
-start_dp() {
-    local name=$1 mesh=$2 yaml=$3
-    local var=${name//-/_}
-    printf '%s\n' "$yaml" >"$T/dp-$name.yaml"
-    if [ ! -s "$T/token-$name" ]; then
-        api POST /tokens/dataplane "{\"name\":\"$name\",\"mesh\":\"$mesh\",\"validFor\":\"24h\"}"
-        [ "$HTTP_STATUS" = 200 ] || fail "token for $name: $HTTP_STATUS $BODY"
-        printf '%s' "$BODY" >"$T/token-$name"
-    fi
-    "$BIN/kuma-dp" run --cp-address "https://$CP_XDS_ADDR" --ca-cert-file "$CP_CA_FILE" \
-        --dataplane-file "$T/dp-$name.yaml" --dataplane-var "name=$name" --dataplane-var "mesh=$mesh" \
-        --dataplane-token-file "$T/token-$name" --admin-port 0 --drain-time 2s --concurrency 2 \
-        >"$T/dp-$name.out" 2>"$T/dp-$name.log" &
-    local pid=$!
-    PIDS+=($pid)
-    eval "DP_PID_$var=$pid"
-    local i port=
+# dp_token NAME MESH: a dataplane token for NAME in $T/token-NAME (asked of
+# kuma-cp once).
+dp_token() {
+    local name=$1 mesh=$2
+    [ -s "$T/token-$name" ] && return 0
+    api POST /tokens/dataplane "{\"name\":\"$name\",\"mesh\":\"$mesh\",\"validFor\":\"24h\"}"
+    [ "$HTTP_STATUS" = 200 ] || fail "token for $name: $HTTP_STATUS $BODY"
+    printf '%s' "$BODY" >"$T/token-$name"
+}
+
+# dp_await_admin NAME PID: waits for the "admin port:" line kuma-dp NAME
+# (process PID, output in $T/dp-NAME.out) prints; sets DP_ADMIN_<name>.
+dp_await_admin() {
+    local name=$1 pid=$2 i port=
     for i in $(seq 100); do
         port=$(awk '/admin port:/{print $3}' "$T/dp-$name.out" 2>/dev/null)
         [ -n "$port" ] && break
@@ -60,8 +54,33 @@ start_dp() {
         sleep 0.1
     done
     [ -n "$port" ] || fail "kuma-dp $name: no admin port"
-    eval "DP_ADMIN_$var=$port"
+    eval "DP_ADMIN_${name//-/_}=$port"
+}
+
+# start_dp NAME MESH YAML: writes the Dataplane template, gets a token,
+# starts kuma-dp and waits for /ready. Sets DP_ADMIN_<name> and DP_PID_<name>
+# (dashes in names become underscores).
+start_dp() {
+    local name=$1 mesh=$2 yaml=$3
+    local var=${name//-/_}
+    printf '%s\n' "$yaml" >"$T/dp-$name.yaml"
+    dp_token "$name" "$mesh"
+    "$BIN/kuma-dp" run --cp-address "https://$CP_XDS_ADDR" --ca-cert-file "$CP_CA_FILE" \
+        --dataplane-file "$T/dp-$name.yaml" --dataplane-var "name=$name" --dataplane-var "mesh=$mesh" \
+        --dataplane-token-file "$T/token-$name" --admin-port 0 --drain-time 2s --concurrency 2 \
+        >"$T/dp-$name.out" 2>"$T/dp-$name.log" &
+    local pid=$!
+    PIDS+=($pid)
+    eval "DP_PID_$var=$pid"
+    dp_await_admin "$name" "$pid"
     wait_for "kuma-dp $name ready" 100 dp_ready "$name"
+}
+
+# start_backend MESH: the usual callee of the scenarios, a workload
+# "backend" on 127.0.0.3:7001 behind kuma-dp "backend" (inbound 17001).
+start_backend() {
+    start_workload backend 127.0.0.3 7001
+    start_dp backend "$1" "$(dp_yaml 127.0.0.3 17001 backend 7001)"
 }
 
 dp_admin() { # NAME: the admin port
@@ -97,6 +116,16 @@ load() {
     LOAD_OUT=$("$DPTOOL" load "$@" 2>"$T/load.err")
     LOAD_OK=$(sed -n 's/^ok=\([0-9]*\) .*/\1/p' <<<"$LOAD_OUT")
     LOAD_FAIL=$(sed -n 's/.*fail=\([0-9]*\)$/\1/p' <<<"$LOAD_OUT")
+}
+# probe_ok / probe_fails ADDR PORT: one small request (3 s timeout) through
+# ADDR:PORT that got an answer / that did not.
+probe_ok() {
+    load "$1" "$2" --count 1 --size 64 --concurrency 1 --timeout-ms 3000
+    [ "$LOAD_OK" = 1 ]
+}
+probe_fails() {
+    load "$1" "$2" --count 1 --size 64 --concurrency 1 --timeout-ms 3000
+    [ "$LOAD_FAIL" = 1 ]
 }
 # id_count ID: requests answered by workload ID in the last load --id.
 id_count() { awk -v id="$1" '$1=="id" && $2==id{print $3}' <<<"$LOAD_OUT"; }

@@ -46,6 +46,23 @@ assert_not_contains() {
     case "$1" in *"$2"*) fail "${3:-unexpected text}: '$2' found in: $1" ;; *) ;; esac
 }
 
+# need_xds_node: the Node xDS clients of tests/xds (XDS_TESTS) with their
+# node_modules installed, or the scenario fails saying how to install them.
+need_xds_node() {
+    XDS_TESTS=$(cd "$(dirname "${BASH_SOURCE[0]}")/../xds" && pwd)
+    [ -d "$XDS_TESTS/node_modules/@grpc/grpc-js-xds" ] ||
+        fail "tests/xds/node_modules missing: run scripts/setup.sh --test (npm ci in tests/xds)"
+}
+
+# xds_node SCRIPT [VAR=value ...]: runs tests/xds/SCRIPT against the running
+# kuma-cp (XDS_CA, XDS_ADDR, CP_URL, T set; extra variables as given).
+xds_node() {
+    local script=$1
+    shift
+    env T="$T" XDS_CA="$CP_WORKDIR/kuma-cp.crt" XDS_ADDR="$CP_XDS_ADDR" CP_URL="$CP_URL" "$@" \
+        node "$XDS_TESTS/$script"
+}
+
 # start_cp [VAR=value ...]: starts kuma-cp with its own work dir (CP_WORKDIR,
 # reused if already set, so a restart keeps the store) on ephemeral ports and
 # waits until /ready answers. Sets CP_PID, CP_URL, CP_DIAG_URL, CP_XDS_ADDR, CP_LOG.

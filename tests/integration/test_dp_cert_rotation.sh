@@ -9,8 +9,7 @@
 start_cp KUMA_STORE_TYPE=memory
 mesh_put default mtls '{"rotation":{"expiration":"6s"}}'
 api PUT /meshes/default/traffic-permissions/allow-all '{"type":"TrafficPermission","mesh":"default","name":"allow-all","sources":[{"match":{"kuma.io/service":"*"}}],"destinations":[{"match":{"kuma.io/service":"*"}}]}'
-start_workload backend 127.0.0.3 7001
-start_dp backend default "$(dp_yaml 127.0.0.3 17001 backend 7001)"
+start_backend default
 start_dp web default "$(dp_yaml 127.0.0.2 17002 web 7002 "27001:backend")"
 
 regens() { get /meshes/default/dataplanes/$1/_overview | jq -r '.dataplaneInsight.mTLS.certificateRegenerations // 0'; }

@@ -13,8 +13,7 @@ for m in ma mb; do
     mesh_put $m mtls
     api PUT /meshes/$m/traffic-permissions/allow-all "{\"type\":\"TrafficPermission\",\"mesh\":\"$m\",\"name\":\"allow-all\",\"sources\":[{\"match\":{\"kuma.io/service\":\"*\"}}],\"destinations\":[{\"match\":{\"kuma.io/service\":\"*\"}}]}"
 done
-start_workload backend 127.0.0.3 7001
-start_dp backend ma "$(dp_yaml 127.0.0.3 17001 backend 7001)"
+start_backend ma
 start_dp web-b mb "$(dp_yaml 127.0.0.4 17004 web 7004 "27001:backend")"
 
 # mb has no "backend": its outbound has no endpoints and closes every connection.

@@ -11,8 +11,7 @@ mesh_put default mtls
 api PUT /meshes/default/traffic-permissions/allow-all '{"type":"TrafficPermission","mesh":"default","name":"allow-all","sources":[{"match":{"kuma.io/service":"*"}}],"destinations":[{"match":{"kuma.io/service":"*"}}]}'
 [ "$HTTP_STATUS" = 201 ] || [ "$HTTP_STATUS" = 200 ] || fail "permission: $HTTP_STATUS $BODY"
 
-start_workload backend 127.0.0.3 7001
-start_dp backend default "$(dp_yaml 127.0.0.3 17001 backend 7001)"
+start_backend default
 start_dp web default "$(dp_yaml 127.0.0.2 17002 web 7002 "27001:backend")"
 
 load 127.0.0.2 27001 --count 100 --size 1000

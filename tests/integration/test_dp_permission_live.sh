@@ -8,13 +8,12 @@
 
 start_cp KUMA_STORE_TYPE=memory
 mesh_put default mtls
-start_workload backend 127.0.0.3 7001
-start_dp backend default "$(dp_yaml 127.0.0.3 17001 backend 7001)"
+start_backend default
 start_dp web default "$(dp_yaml 127.0.0.2 17002 web 7002 "27001:backend")"
 pid=$(dp_pid backend)
 
-passes() { load 127.0.0.2 27001 --count 1 --size 64 --concurrency 1 --timeout-ms 3000; [ "$LOAD_OK" = 1 ]; }
-blocked() { load 127.0.0.2 27001 --count 1 --size 64 --concurrency 1 --timeout-ms 3000; [ "$LOAD_FAIL" = 1 ]; }
+passes() { probe_ok 127.0.0.2 27001; }
+blocked() { probe_fails 127.0.0.2 27001; }
 
 # No permission: deny.
 blocked || fail "traffic passed without a permission"

@@ -15,14 +15,13 @@ start_cp KUMA_STORE_TYPE=memory
 mesh_mode PERMISSIVE
 api PUT /meshes/default/traffic-permissions/allow-all '{"type":"TrafficPermission","mesh":"default","name":"allow-all","sources":[{"match":{"kuma.io/service":"*"}}],"destinations":[{"match":{"kuma.io/service":"*"}}]}'
 [ "$HTTP_STATUS" = 201 ] || fail "permission: $HTTP_STATUS $BODY"
-start_workload backend 127.0.0.3 7001
-start_dp backend default "$(dp_yaml 127.0.0.3 17001 backend 7001)"
+start_backend default
 start_dp web default "$(dp_yaml 127.0.0.2 17002 web 7002 "27001:backend")"
 
-mesh_ok() { load 127.0.0.2 27001 --count 1 --size 64 --concurrency 1 --timeout-ms 3000; [ "$LOAD_OK" = 1 ]; }
-mesh_blocked() { load 127.0.0.2 27001 --count 1 --size 64 --concurrency 1 --timeout-ms 3000; [ "$LOAD_FAIL" = 1 ]; }
-plain_ok() { load 127.0.0.3 17001 --count 1 --size 64 --concurrency 1 --timeout-ms 3000; [ "$LOAD_OK" = 1 ]; }
-plain_refused() { load 127.0.0.3 17001 --count 1 --size 64 --concurrency 1 --timeout-ms 3000; [ "$LOAD_FAIL" = 1 ]; }
+mesh_ok() { probe_ok 127.0.0.2 27001; }
+mesh_blocked() { probe_fails 127.0.0.2 27001; }
+plain_ok() { probe_ok 127.0.0.3 17001; }
+plain_refused() { probe_fails 127.0.0.3 17001; }
 
 # PERMISSIVE: mesh traffic over mTLS, and a plaintext client straight to the inbound.
 wait_for "mesh traffic" 100 mesh_ok

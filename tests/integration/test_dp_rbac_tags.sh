@@ -13,19 +13,15 @@
 
 start_cp KUMA_STORE_TYPE=memory
 mesh_put default mtls
-start_workload backend 127.0.0.3 7001
-start_dp backend default "$(dp_yaml 127.0.0.3 17001 backend 7001)"
+start_backend default
 start_dp web-v1 default "$(dp_yaml 127.0.0.2 17002 web 7002 "27001:backend" "version=v1")"
 start_dp web-v2 default "$(dp_yaml 127.0.0.4 17004 web 7004 "27001:backend" "version=v2")"
 pid=$(dp_pid backend)
 
-try() { # ADDR: 1 request through that caller's outbound; sets LOAD_OK/LOAD_FAIL
-    load "$1" 27001 --count 1 --size 64 --concurrency 1 --timeout-ms 3000
-}
-v1_in() { try 127.0.0.2 && [ "$LOAD_OK" = 1 ]; }
-v1_out() { try 127.0.0.2 && [ "$LOAD_FAIL" = 1 ]; }
-v2_in() { try 127.0.0.4 && [ "$LOAD_OK" = 1 ]; }
-v2_out() { try 127.0.0.4 && [ "$LOAD_FAIL" = 1 ]; }
+v1_in() { probe_ok 127.0.0.2 27001; }
+v1_out() { probe_fails 127.0.0.2 27001; }
+v2_in() { probe_ok 127.0.0.4 27001; }
+v2_out() { probe_fails 127.0.0.4 27001; }
 
 api PUT /meshes/default/traffic-permissions/web-v1 '{"type":"TrafficPermission","mesh":"default","name":"web-v1","sources":[{"match":{"kuma.io/service":"web","version":"v1"}}],"destinations":[{"match":{"kuma.io/service":"backend"}}]}'
 [ "$HTTP_STATUS" = 201 ] || fail "TrafficPermission: $HTTP_STATUS $BODY"

@@ -4,15 +4,13 @@
 # round trip, ACK, NACK without a resend loop, push on change, mesh isolation,
 # deregistration after the stream ends.
 . "$(dirname "$0")/lib.sh"
-XDS_TESTS=$(cd "$(dirname "$0")/../xds" && pwd)
-[ -d "$XDS_TESTS/node_modules/@grpc/grpc-js-xds" ] ||
-    fail "tests/xds/node_modules missing: run scripts/setup.sh --test (npm ci in tests/xds)"
+need_xds_node
 
 start_cp KUMA_STORE_TYPE=memory KUMA_XDS_SERVER_DATAPLANE_DEREGISTRATION_DELAY=500ms \
     KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE=none
 assert_contains "$(cat "$CP_WORKDIR/listeners")" "dp-server " "listeners file names the DP server"
 
-XDS_CA="$CP_WORKDIR/kuma-cp.crt" XDS_ADDR="$CP_XDS_ADDR" CP_URL="$CP_URL" node "$XDS_TESTS/ads_raw.js" || fail "ads_raw.js failed"
+xds_node ads_raw.js || fail "ads_raw.js failed"
 
 log=$(cat "$CP_LOG")
 assert_contains "$log" "default.web-1: dataplane registered from node metadata"

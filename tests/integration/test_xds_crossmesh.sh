@@ -6,9 +6,7 @@
 # changes in the gateway mesh are pushed; nothing else of another mesh
 # reaches any proxy.
 . "$(dirname "$0")/lib.sh"
-XDS_TESTS=$(cd "$(dirname "$0")/../xds" && pwd)
-[ -d "$XDS_TESTS/node_modules/@grpc/grpc-js-xds" ] ||
-    fail "tests/xds/node_modules missing: run scripts/setup.sh --test (npm ci in tests/xds)"
+need_xds_node
 
 start_cp KUMA_STORE_TYPE=memory KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE=none
 use_cp
@@ -16,8 +14,7 @@ use_cp
 # Kuma's cluster name, computed independently: sha256 over the sorted tags
 # (key then value), first 8 bytes in hex, then _<mesh>.
 hex=$(printf '%s' 'kuma.io/meshgwmeshkuma.io/serviceedge' | sha256sum | cut -c1-16)
-XDS_CA="$CP_WORKDIR/kuma-cp.crt" XDS_ADDR="$CP_XDS_ADDR" CP_URL="$CP_URL" CROSS_CLUSTER="edge-${hex}_gwmesh" \
-    node "$XDS_TESTS/crossmesh.js" >"$T/crossmesh.out" 2>&1 ||
+xds_node crossmesh.js CROSS_CLUSTER="edge-${hex}_gwmesh" >"$T/crossmesh.out" 2>&1 ||
     fail "crossmesh.js failed: $(cat "$T/crossmesh.out")"
 assert_contains "$(cat "$T/crossmesh.out")" "crossmesh.js: ok"
 

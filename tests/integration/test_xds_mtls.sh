@@ -5,13 +5,10 @@
 # permissions with push to the affected proxy only, mesh isolation (SDS
 # included), CA switch, insight endpoints; then kumactl inspect.
 . "$(dirname "$0")/lib.sh"
-XDS_TESTS=$(cd "$(dirname "$0")/../xds" && pwd)
-[ -d "$XDS_TESTS/node_modules/@grpc/grpc-js-xds" ] ||
-    fail "tests/xds/node_modules missing: run scripts/setup.sh --test (npm ci in tests/xds)"
+need_xds_node
 
 start_cp KUMA_STORE_TYPE=memory
-T="$T" XDS_CA="$CP_WORKDIR/kuma-cp.crt" XDS_ADDR="$CP_XDS_ADDR" CP_URL="$CP_URL" \
-    node "$XDS_TESTS/mtls.js" || fail "mtls.js failed"
+xds_node mtls.js || fail "mtls.js failed"
 
 log=$(cat "$CP_LOG")
 assert_contains "$log" "authentication failed"

@@ -3,13 +3,10 @@
 # rotated by kuma-cp's timer at ~8 s and pushed over SDS on the same stream;
 # a tag change re-issues it at once.
 . "$(dirname "$0")/lib.sh"
-XDS_TESTS=$(cd "$(dirname "$0")/../xds" && pwd)
-[ -d "$XDS_TESTS/node_modules/@grpc/grpc-js-xds" ] ||
-    fail "tests/xds/node_modules missing: run scripts/setup.sh --test (npm ci in tests/xds)"
+need_xds_node
 
 start_cp KUMA_STORE_TYPE=memory KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE=none
-T="$T" XDS_CA="$CP_WORKDIR/kuma-cp.crt" XDS_ADDR="$CP_XDS_ADDR" CP_URL="$CP_URL" \
-    node "$XDS_TESTS/rotation.js" || fail "rotation.js failed"
+xds_node rotation.js || fail "rotation.js failed"
 
 log=$(cat "$CP_LOG")
 assert_contains "$log" "default.web-1: workload certificate issued by builtin backend ca-1"

@@ -7,9 +7,7 @@
 # builtin gateway with HTTP, HTTPS (certificate from a Secret, over SDS) and
 # TCP listeners routed by Mesh*Routes targeting its MeshGateway.
 . "$(dirname "$0")/lib.sh"
-XDS_TESTS=$(cd "$(dirname "$0")/../xds" && pwd)
-[ -d "$XDS_TESTS/node_modules/@grpc/grpc-js-xds" ] ||
-    fail "tests/xds/node_modules missing: run scripts/setup.sh --test (npm ci in tests/xds)"
+need_xds_node
 
 start_cp KUMA_STORE_TYPE=memory KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE=none
 use_cp

@@ -91,9 +91,7 @@ tp_start_dp() {
     local name=$1 ns=$2 yaml=$3 who=${4:-root}
     local var=${name//-/_}
     printf '%s\n' "$yaml" >"$T/dp-$name.yaml"
-    api POST /tokens/dataplane "{\"name\":\"$name\",\"mesh\":\"default\",\"validFor\":\"24h\"}"
-    [ "$HTTP_STATUS" = 200 ] || fail "token for $name: $HTTP_STATUS $BODY"
-    printf '%s' "$BODY" >"$T/token-$name"
+    dp_token "$name" default
     chmod 644 "$T/dp-$name.yaml" "$T/token-$name"
     local run=()
     [ "$who" = user ] && run=(setpriv --reuid="$TP_UID" --regid=65534 --clear-groups)
@@ -107,15 +105,7 @@ tp_start_dp() {
         >"$T/dp-$name.out" 2>"$T/dp-$name.log" &
     local pid=$!
     PIDS+=($pid)
-    local i port=
-    for i in $(seq 100); do
-        port=$(awk '/admin port:/{print $3}' "$T/dp-$name.out" 2>/dev/null)
-        [ -n "$port" ] && break
-        kill -0 "$pid" 2>/dev/null || fail "kuma-dp $name exited: $(cat "$T/dp-$name.log")"
-        sleep 0.1
-    done
-    [ -n "$port" ] || fail "kuma-dp $name: no admin port"
-    eval "DP_ADMIN_$var=$port"
+    dp_await_admin "$name" "$pid"
     eval "DP_NS_$var=$ns"
     wait_for "kuma-dp $name ready" 150 tp_dp_ready "$name"
 }

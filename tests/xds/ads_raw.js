@@ -119,9 +119,7 @@ async function main() {
       }),
     },
   });
-  other.request('CDS');
-  await other.waitCount('CDS', 1);
-  other.ack('CDS');
+  await other.subscribe('CDS');
   other.request('EDS', { names: ['backend'] });
   const oeds1 = await other.waitCount('EDS', 1);
   assertEq(endpoints(oeds1.byName.backend), [], 'other: no backend endpoints');

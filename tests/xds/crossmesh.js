@@ -77,14 +77,7 @@ async function main() {
   const plain = proxy('client', 'plain', { address: '127.0.0.21',
     inbound: [{ port: 18080, servicePort: 8080, tags: { 'kuma.io/service': 'plain' } }],
     outbound: [{ port: 10021, tags: { 'kuma.io/service': 'edge' } }] });
-  for (const c of [web, plain]) {
-    c.request('CDS');
-    await c.waitCount('CDS', 1);
-    c.ack('CDS');
-    c.request('LDS');
-    await c.waitCount('LDS', 1);
-    c.ack('LDS');
-  }
+  for (const c of [web, plain]) await c.subscribe('CDS', 'LDS');
 
   // (a) the cluster and its TLS context.
   const cl = web.last('CDS').byName[CLUSTER];

@@ -223,6 +223,15 @@ class AdsClient {
     return this.responses[short][n - 1];
   }
 
+  // Subscribes to each type in turn (wildcard): request, first response, ACK.
+  async subscribe(...shorts) {
+    for (const short of shorts) {
+      this.request(short);
+      await this.waitCount(short, 1);
+      this.ack(short);
+    }
+  }
+
   close() {
     this.call.end();
     this.call.cancel();

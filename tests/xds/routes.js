@@ -65,12 +65,8 @@ async function main() {
       }),
     },
   });
-  front.request('CDS');
-  await front.waitCount('CDS', 1);
-  front.ack('CDS');
-  front.request('LDS');
-  let lds = await front.waitCount('LDS', 1);
-  front.ack('LDS');
+  await front.subscribe('CDS', 'LDS');
+  let lds = front.responses.LDS[0];
 
   // (a) the TrafficRoute: /legacy, then the default route, no names.
   let routes = routesOf(lds, 'outbound:127.0.0.1:10011');
@@ -167,12 +163,7 @@ async function main() {
     metadata: { 'dataplane.resource': JSON.stringify({ type: 'Dataplane', mesh: 'default', name: 'edge-1',
       networking: { address: '127.0.0.8', gateway: { type: 'BUILTIN', tags: { 'kuma.io/service': 'edge-gateway' } } } }) },
   });
-  edge.request('CDS');
-  await edge.waitCount('CDS', 1);
-  edge.ack('CDS');
-  edge.request('LDS');
-  await edge.waitCount('LDS', 1);
-  edge.ack('LDS');
+  await edge.subscribe('CDS', 'LDS');
   // The policies were just written: their events may reach kuma-cp after the
   // gateway connected; wait for the config that has them all.
   await waitFor(() => {

@@ -46,17 +46,6 @@ static struct dp_xds_set *decode1(enum dp_xds_type t, const ProtobufCMessage *m)
     return s;
 }
 
-static Envoy__Config__Listener__V3__Filter *filter(struct pb_arena *a, const char *name,
-                                                   const char *url, const ProtobufCMessage *cfg)
-{
-    Envoy__Config__Listener__V3__Filter *f =
-        PB_NEW(a, Envoy__Config__Listener__V3__Filter, ENVOY__CONFIG__LISTENER__V3__FILTER__INIT);
-    f->name = pb_strdup(a, name);
-    f->config_type_case = ENVOY__CONFIG__LISTENER__V3__FILTER__CONFIG_TYPE_TYPED_CONFIG;
-    f->typed_config = pb_any(a, url, cfg);
-    return f;
-}
-
 static Envoy__Extensions__TransportSockets__Tls__V3__CommonTlsContext *
 common_tls(struct pb_arena *a, const char *mesh, Envoy__Type__Matcher__V3__StringMatcher *san)
 {
@@ -95,18 +84,6 @@ common_tls(struct pb_arena *a, const char *mesh, Envoy__Type__Matcher__V3__Strin
     c->alpn_protocols = pb_alloc(a, sizeof(char *));
     c->alpn_protocols[0] = pb_strdup(a, "kuma");
     return c;
-}
-
-static Envoy__Config__Core__V3__TransportSocket *tls_socket(struct pb_arena *a, const char *url,
-                                                            const ProtobufCMessage *ctx)
-{
-    Envoy__Config__Core__V3__TransportSocket *ts =
-        PB_NEW(a, Envoy__Config__Core__V3__TransportSocket,
-               ENVOY__CONFIG__CORE__V3__TRANSPORT_SOCKET__INIT);
-    ts->name = pb_strdup(a, "envoy.transport_sockets.tls");
-    ts->config_type_case = ENVOY__CONFIG__CORE__V3__TRANSPORT_SOCKET__CONFIG_TYPE_TYPED_CONFIG;
-    ts->typed_config = pb_any(a, url, ctx);
-    return ts;
 }
 
 static Envoy__Config__Rbac__V3__Principal *principal_name(struct pb_arena *a, const char *uri)
@@ -208,12 +185,8 @@ static Listener *listener(struct pb_arena *a, const char *name, const char *mesh
     fc->n_filters = n;
     fc->filters = fs;
     if (mesh) {
-        Envoy__Extensions__TransportSockets__Tls__V3__DownstreamTlsContext *d =
-            PB_NEW(a, Envoy__Extensions__TransportSockets__Tls__V3__DownstreamTlsContext,
-                   ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__DOWNSTREAM_TLS_CONTEXT__INIT);
-        d->common_tls_context = common_tls(a, mesh, pb_prefix(a, "spiffe://default/"));
-        d->require_client_certificate = pb_bool(a, 1);
-        fc->transport_socket = tls_socket(a, XDS_URL_DOWNSTREAM_TLS, &d->base);
+        fc->transport_socket =
+            pb_downstream_tls_socket(a, common_tls(a, mesh, pb_prefix(a, "spiffe://default/")), 1);
     }
     l->n_filter_chains = 1;
     l->filter_chains = pb_alloc(a, sizeof(void *));
@@ -251,17 +224,10 @@ static ProtobufCMessage *cla(struct pb_arena *a, const char *name, const char *c
     loc->n_lb_endpoints = n;
     loc->lb_endpoints = pb_alloc(a, n * sizeof(void *));
     for (size_t i = 0; i < n; i++) {
-        Envoy__Config__Endpoint__V3__LbEndpoint *lb =
-            PB_NEW(a, Envoy__Config__Endpoint__V3__LbEndpoint,
-                   ENVOY__CONFIG__ENDPOINT__V3__LB_ENDPOINT__INIT);
         char ip[32];
         const char *colon = strchr(eps[i], ':');
         snprintf(ip, sizeof(ip), "%.*s", (int)(colon - eps[i]), eps[i]);
-        lb->host_identifier_case =
-            ENVOY__CONFIG__ENDPOINT__V3__LB_ENDPOINT__HOST_IDENTIFIER_ENDPOINT;
-        lb->endpoint = PB_NEW(a, Envoy__Config__Endpoint__V3__Endpoint,
-                              ENVOY__CONFIG__ENDPOINT__V3__ENDPOINT__INIT);
-        lb->endpoint->address = pb_address(a, ip, 8080);
+        Envoy__Config__Endpoint__V3__LbEndpoint *lb = pb_lb_endpoint(a, ip, 8080);
         struct xds_tag tag = {(char *)"version", (char *)colon + 1};
         lb->metadata = pb_metadata_tags(a, "envoy.lb", &tag, 1);
         loc->lb_endpoints[i] = lb;
@@ -275,32 +241,8 @@ static ProtobufCMessage *cla(struct pb_arena *a, const char *name, const char *c
 static ProtobufCMessage *secret(struct pb_arena *a, const char *name, int ca)
 {
     Envoy__Extensions__TransportSockets__Tls__V3__Secret *s =
-        PB_NEW(a, Envoy__Extensions__TransportSockets__Tls__V3__Secret,
-               ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SECRET__INIT);
-    s->name = pb_strdup(a, name);
-    Envoy__Config__Core__V3__DataSource *ds[2];
-    for (int i = 0; i < 2; i++) {
-        ds[i] = PB_NEW(a, Envoy__Config__Core__V3__DataSource,
-                       ENVOY__CONFIG__CORE__V3__DATA_SOURCE__INIT);
-        ds[i]->specifier_case = ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_INLINE_BYTES;
-        ds[i]->inline_bytes.data = (uint8_t *)pb_strdup(a, i ? "KEY" : "PEM");
-        ds[i]->inline_bytes.len = 3;
-    }
-    if (ca) {
-        s->type_case =
-            ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SECRET__TYPE_VALIDATION_CONTEXT;
-        s->validation_context = PB_NEW(
-            a, Envoy__Extensions__TransportSockets__Tls__V3__CertificateValidationContext,
-            ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__CERTIFICATE_VALIDATION_CONTEXT__INIT);
-        s->validation_context->trusted_ca = ds[0];
-    } else {
-        s->type_case = ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SECRET__TYPE_TLS_CERTIFICATE;
-        s->tls_certificate =
-            PB_NEW(a, Envoy__Extensions__TransportSockets__Tls__V3__TlsCertificate,
-                   ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__TLS_CERTIFICATE__INIT);
-        s->tls_certificate->certificate_chain = ds[0];
-        s->tls_certificate->private_key = ds[1];
-    }
+        ca ? pb_secret_trusted_ca(a, name, "PEM")
+           : pb_secret_tls_certificate(a, name, "PEM", 3, "KEY", 3);
     return &s->base;
 }
 
@@ -327,9 +269,9 @@ TEST(xds_map_inbound_outbound_mtls)
     ps[1]->or_ids->ids = pb_alloc(&a, sizeof(void *));
     ps[1]->or_ids->ids[0] = principal_name(&a, "kuma://team/a");
     Envoy__Config__Listener__V3__Filter **fs = pb_alloc(&a, 2 * sizeof(void *));
-    fs[0] = filter(&a, "envoy.filters.network.rbac", XDS_URL_NETWORK_RBAC, rbac(&a, ps, 2));
-    fs[1] = filter(&a, "envoy.filters.network.tcp_proxy", XDS_URL_TCP_PROXY,
-                   &tcp(&a, "localhost:8080")->base);
+    fs[0] = pb_filter(&a, "envoy.filters.network.rbac", XDS_URL_NETWORK_RBAC, rbac(&a, ps, 2));
+    fs[1] = pb_filter(&a, "envoy.filters.network.tcp_proxy", XDS_URL_TCP_PROXY,
+                      &tcp(&a, "localhost:8080")->base);
     Listener *l = listener(&a, "inbound:10.0.0.1:80", "default", fs, 2);
 
     Cluster *c = eds_cluster(&a, "backend", NULL);
@@ -338,7 +280,7 @@ TEST(xds_map_inbound_outbound_mtls)
                ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__UPSTREAM_TLS_CONTEXT__INIT);
     u->common_tls_context = common_tls(&a, "default", pb_exact(&a, "spiffe://default/backend"));
     u->sni = pb_strdup(&a, "backend{mesh=default}");
-    c->transport_socket = tls_socket(&a, XDS_URL_UPSTREAM_TLS, &u->base);
+    c->transport_socket = pb_tls_socket(&a, XDS_URL_UPSTREAM_TLS, &u->base);
     c->lb_policy = ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__RING_HASH;
     c->outlier_detection = PB_NEW(&a, Envoy__Config__Cluster__V3__OutlierDetection,
                                   ENVOY__CONFIG__CLUSTER__V3__OUTLIER_DETECTION__INIT);
@@ -454,7 +396,7 @@ TEST(xds_map_weighted_split)
         ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__CLUSTER_SPECIFIER_WEIGHTED_CLUSTERS;
     t->weighted_clusters = wc;
     Envoy__Config__Listener__V3__Filter **fs = pb_alloc(&a, sizeof(void *));
-    fs[0] = filter(&a, "envoy.filters.network.tcp_proxy", XDS_URL_TCP_PROXY, &t->base);
+    fs[0] = pb_filter(&a, "envoy.filters.network.tcp_proxy", XDS_URL_TCP_PROXY, &t->base);
     Listener *l = listener(&a, "outbound:127.0.0.1:10001", NULL, fs, 1);
     /* v1 has two endpoints: each gets half of v1's share. */
     const char *eps[] = {"10.0.0.2:v1", "10.0.0.3:v1", "10.0.0.4:v2"};
@@ -641,7 +583,7 @@ TEST(xds_map_http_connection_manager)
         pb_any(&a, "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC", &hr->base);
     h->n_http_filters = 2;
     Envoy__Config__Listener__V3__Filter **fs = pb_alloc(&a, sizeof(void *));
-    fs[0] = filter(&a, "envoy.filters.network.http_connection_manager", XDS_URL_HCM, &h->base);
+    fs[0] = pb_filter(&a, "envoy.filters.network.http_connection_manager", XDS_URL_HCM, &h->base);
     Listener *l = listener(&a, "outbound:127.0.0.1:10001", NULL, fs, 1);
 
     Cluster *c1 = eds_cluster(&a, "backend", NULL);
@@ -729,8 +671,9 @@ TEST(xds_map_rbac_and_not_principals)
     ps[0] = principal_set(&a, ENVOY__CONFIG__RBAC__V3__PRINCIPAL__IDENTIFIER_AND_IDS, two, 2);
     ps[1] = principal_set(&a, ENVOY__CONFIG__RBAC__V3__PRINCIPAL__IDENTIFIER_AND_IDS, carve, 2);
     Envoy__Config__Listener__V3__Filter **fs = pb_alloc(&a, 2 * sizeof(void *));
-    fs[0] = filter(&a, "envoy.filters.network.rbac", XDS_URL_NETWORK_RBAC, rbac(&a, ps, 2));
-    fs[1] = filter(&a, "envoy.filters.network.tcp_proxy", XDS_URL_TCP_PROXY, &tcp(&a, "x")->base);
+    fs[0] = pb_filter(&a, "envoy.filters.network.rbac", XDS_URL_NETWORK_RBAC, rbac(&a, ps, 2));
+    fs[1] =
+        pb_filter(&a, "envoy.filters.network.tcp_proxy", XDS_URL_TCP_PROXY, &tcp(&a, "x")->base);
     struct dp_xds_set *sets[DP_XDS_NTYPES] = {
         [DP_XDS_LDS] = decode1(DP_XDS_LDS, &listener(&a, "l", NULL, fs, 2)->base)};
     struct dp_config *cfg = NULL;
@@ -783,11 +726,12 @@ TEST(xds_map_refusals)
                       ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__RDS__INIT);
     hcm->rds->route_config_name = pb_strdup(&a, "r");
     Envoy__Config__Listener__V3__Filter **fs = pb_alloc(&a, sizeof(void *));
-    fs[0] = filter(&a, "envoy.filters.network.http_connection_manager", XDS_URL_HCM, &hcm->base);
+    fs[0] = pb_filter(&a, "envoy.filters.network.http_connection_manager", XDS_URL_HCM, &hcm->base);
     expect_refused(&listener(&a, "l1", NULL, fs, 1)->base, DP_XDS_LDS, "RDS is not");
     Hcm *hcm2 = hcm_new(&a, "envoy.filters.http.lua");
     Envoy__Config__Listener__V3__Filter **fs1 = pb_alloc(&a, sizeof(void *));
-    fs1[0] = filter(&a, "envoy.filters.network.http_connection_manager", XDS_URL_HCM, &hcm2->base);
+    fs1[0] =
+        pb_filter(&a, "envoy.filters.network.http_connection_manager", XDS_URL_HCM, &hcm2->base);
     expect_refused(&listener(&a, "l1b", NULL, fs1, 1)->base, DP_XDS_LDS,
                    "HTTP filter envoy.filters.http.lua");
     /* A path rewrite (TrafficRoute modify, MeshHTTPRoute URLRewrite). */
@@ -810,7 +754,8 @@ TEST(xds_map_refusals)
     hcm3->route_config->virtual_hosts = pb_alloc(&a, sizeof(void *));
     hcm3->route_config->virtual_hosts[0] = vh3;
     Envoy__Config__Listener__V3__Filter **fs3 = pb_alloc(&a, sizeof(void *));
-    fs3[0] = filter(&a, "envoy.filters.network.http_connection_manager", XDS_URL_HCM, &hcm3->base);
+    fs3[0] =
+        pb_filter(&a, "envoy.filters.network.http_connection_manager", XDS_URL_HCM, &hcm3->base);
     expect_refused(&listener(&a, "l1c", NULL, fs3, 1)->base, DP_XDS_LDS,
                    "path and host rewrites are not supported");
 
@@ -818,8 +763,9 @@ TEST(xds_map_refusals)
     Envoy__Config__Rbac__V3__Principal **ps = pb_alloc(&a, sizeof(void *));
     ps[0] = principal_set(&a, ENVOY__CONFIG__RBAC__V3__PRINCIPAL__IDENTIFIER_AND_IDS, NULL, 0);
     Envoy__Config__Listener__V3__Filter **fs2 = pb_alloc(&a, 2 * sizeof(void *));
-    fs2[0] = filter(&a, "envoy.filters.network.rbac", XDS_URL_NETWORK_RBAC, rbac(&a, ps, 1));
-    fs2[1] = filter(&a, "envoy.filters.network.tcp_proxy", XDS_URL_TCP_PROXY, &tcp(&a, "x")->base);
+    fs2[0] = pb_filter(&a, "envoy.filters.network.rbac", XDS_URL_NETWORK_RBAC, rbac(&a, ps, 1));
+    fs2[1] =
+        pb_filter(&a, "envoy.filters.network.tcp_proxy", XDS_URL_TCP_PROXY, &tcp(&a, "x")->base);
     expect_refused(&listener(&a, "l2", NULL, fs2, 2)->base, DP_XDS_LDS, "at least one id");
     Envoy__Config__Rbac__V3__Principal *deep = principal_name(&a, "spiffe://default/web");
     for (int i = 0; i < DP_RBAC_MAX_DEPTH + 2; i++)
@@ -827,7 +773,7 @@ TEST(xds_map_refusals)
     Envoy__Config__Rbac__V3__Principal **ps2 = pb_alloc(&a, sizeof(void *));
     ps2[0] = deep;
     Envoy__Config__Listener__V3__Filter **fs4 = pb_alloc(&a, 2 * sizeof(void *));
-    fs4[0] = filter(&a, "envoy.filters.network.rbac", XDS_URL_NETWORK_RBAC, rbac(&a, ps2, 1));
+    fs4[0] = pb_filter(&a, "envoy.filters.network.rbac", XDS_URL_NETWORK_RBAC, rbac(&a, ps2, 1));
     fs4[1] = fs2[1];
     expect_refused(&listener(&a, "l4", NULL, fs4, 2)->base, DP_XDS_LDS, "nested deeper");
 
@@ -880,7 +826,8 @@ TEST(xds_map_decode_rules)
     ASSERT_INT_EQ(dp_xds_type_from_url("type.googleapis.com/nope"), -1);
 
     Envoy__Config__Listener__V3__Filter **fs = pb_alloc(&a, sizeof(void *));
-    fs[0] = filter(&a, "envoy.filters.network.tcp_proxy", XDS_URL_TCP_PROXY, &tcp(&a, "x")->base);
+    fs[0] =
+        pb_filter(&a, "envoy.filters.network.tcp_proxy", XDS_URL_TCP_PROXY, &tcp(&a, "x")->base);
     /* Transparent proxying: the redirect listener (use_original_dst), a
      * listener bound to no port, an ORIGINAL_DST cluster with its
      * CLUSTER_PROVIDED lb_policy and an upstream bind address. */

@@ -152,6 +152,16 @@ static const char *BACKEND2_NOT_READY = "type: Dataplane\n"
                                         "    tags:\n"
                                         "      kuma.io/service: backend\n";
 
+/* The generated configuration as indented JSON with sorted keys (what the
+ * assertions below search); caller frees. */
+static char *config_text(struct xds_proxy_config *cfg)
+{
+    json_t *j = xds_proxy_config_to_json(cfg);
+    char *s = json_dumps(j, JSON_SORT_KEYS);
+    json_decref(j);
+    return s;
+}
+
 static void check_golden(const char *name, struct xds_proxy_config *cfg)
 {
     json_t *j = xds_proxy_config_to_json(cfg);
@@ -299,12 +309,10 @@ TEST(xds_isolation_between_meshes)
     ASSERT(xds_snapshot_dataplane(b, "backend-a") == NULL);
     ASSERT(xds_snapshot_service(b, "secret") == NULL);
     struct xds_proxy_config *cfg = gen_for(b, "web-b", 0);
-    json_t *j = xds_proxy_config_to_json(cfg);
-    char *text = json_dumps(j, JSON_SORT_KEYS);
+    char *text = config_text(cfg);
     ASSERT_STR_CONTAINS(text, "10.2.0.1");
     ASSERT(strstr(text, "10.1.0.") == NULL);
     free(text);
-    json_decref(j);
     xds_proxy_config_unref(cfg);
     xds_snapshot_unref(b);
     free_all(dps, 4);
@@ -443,15 +451,13 @@ TEST(xds_mesh_traffic_permission_precedence)
             "    default: {action: Deny}\n")};
     struct xds_mesh_snapshot *snap = snap_with(MESH_MTLS, dps, 1, pols, 2);
     struct xds_proxy_config *cfg = gen_mtls(snap, "backend-1");
-    json_t *j = xds_proxy_config_to_json(cfg);
-    char *text = json_dumps(j, JSON_SORT_KEYS);
+    char *text = config_text(cfg);
     /* MeshTrafficPermission wins; the Deny carves spiffe://default/evil out. */
     ASSERT_STR_CONTAINS(text, "\"MeshTrafficPermission\"");
     ASSERT(strstr(text, "web-to-backend") == NULL);
     ASSERT_STR_CONTAINS(text, "\"notId\"");
     ASSERT_STR_CONTAINS(text, "spiffe://default/evil");
     free(text);
-    json_decref(j);
     xds_proxy_config_unref(cfg);
     xds_snapshot_unref(snap);
     free_all(dps, 1);
@@ -464,13 +470,11 @@ TEST(xds_no_rbac_without_mtls)
     struct resource *pols[] = {res(TP_WEB_TO_BACKEND)};
     struct xds_mesh_snapshot *snap = snap_with(MESH_DEFAULT, dps, 1, pols, 1);
     struct xds_proxy_config *cfg = gen_for(snap, "backend-1", 0);
-    json_t *j = xds_proxy_config_to_json(cfg);
-    char *text = json_dumps(j, JSON_SORT_KEYS);
+    char *text = config_text(cfg);
     ASSERT(strstr(text, "rbac") == NULL);
     ASSERT(strstr(text, "transportSocket") == NULL);
     ASSERT_INT_EQ(cfg->sets[XDS_SDS].n, 0);
     free(text);
-    json_decref(j);
     xds_proxy_config_unref(cfg);
     xds_snapshot_unref(snap);
     free_all(dps, 1);
@@ -786,8 +790,7 @@ TEST(xds_admin_listener)
                              .admin_key_pem = "-----ADMIN KEY-----\n",
                              .admin_ca_pem = "-----ADMIN CA-----\n"};
     struct xds_proxy_config *cfg = xds_generate(snap, dp, &o);
-    json_t *j = xds_proxy_config_to_json(cfg);
-    char *text = json_dumps(j, JSON_SORT_KEYS);
+    char *text = config_text(cfg);
     ASSERT_STR_CONTAINS(text, "\"kuma:envoy:admin\"");
     ASSERT_STR_CONTAINS(text, "\"kuma:readiness\"");
     ASSERT_STR_CONTAINS(text, "envoy.filters.listener.tls_inspector");
@@ -795,7 +798,6 @@ TEST(xds_admin_listener)
     ASSERT_STR_CONTAINS(text, "\"requireClientCertificate\": true");
     ASSERT_STR_CONTAINS(text, "\"portValue\": 9901");
     free(text);
-    json_decref(j);
     int listeners = 0;
     for (size_t i = 0; i < cfg->sets[XDS_LDS].n; i++)
         listeners += strcmp(cfg->sets[XDS_LDS].v[i].name, "kuma:envoy:admin") == 0;
@@ -893,15 +895,13 @@ TEST(xds_permissive_inbound_and_dp_mapping)
                              .admin_key_pem = "-----ADMIN KEY-----\n",
                              .admin_ca_pem = "-----ADMIN CA-----\n"};
     struct xds_proxy_config *cfg = xds_generate(snap, dp, &o);
-    json_t *j = xds_proxy_config_to_json(cfg);
-    char *text = json_dumps(j, JSON_SORT_KEYS);
+    char *text = config_text(cfg);
     ASSERT_STR_CONTAINS(text, "\"raw_buffer\"");
     ASSERT_STR_CONTAINS(text, "\"applicationProtocols\": [\"kuma\"]");
     /* One RBAC filter: on the mTLS chain. */
     const char *first = strstr(text, "envoy.filters.network.rbac");
     ASSERT(first && !strstr(first + 1, "envoy.filters.network.rbac"));
     free(text);
-    json_decref(j);
 
     struct dp_config *dc = to_dp(cfg);
     const struct dp_listener *l = dp_listener_named(dc, "inbound:10.0.0.2:9090");
@@ -1490,9 +1490,7 @@ static void xm_free(struct xm *x)
 
 static char *cfg_text(struct xds_proxy_config *cfg)
 {
-    json_t *j = xds_proxy_config_to_json(cfg);
-    char *text = json_dumps(j, JSON_SORT_KEYS);
-    json_decref(j);
+    char *text = config_text(cfg);
     return text;
 }
 
