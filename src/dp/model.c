@@ -39,8 +39,10 @@ static void free_common_tls(struct dp_common_tls_context *t)
 static void free_cla(struct dp_cluster_load_assignment *a)
 {
     free(a->cluster_name);
-    for (size_t i = 0; i < a->n_endpoints; i++)
+    for (size_t i = 0; i < a->n_endpoints; i++) {
         free(a->endpoints[i].address.address);
+        free(a->endpoints[i].stat_cluster);
+    }
     free(a->endpoints);
 }
 
@@ -718,8 +720,9 @@ char *dp_config_dump_json(const struct dp_config *c)
                                             "activeState", "versionInfo", v, "listener",
                                             j_listener(&c->listeners[i])));
     for (size_t i = 0; i < c->n_clusters; i++)
-        json_array_append_new(
-            cs, json_pack("{s:s,s:o}", "versionInfo", v, "cluster", j_cluster(&c->clusters[i])));
+        if (!c->clusters[i].synthetic)
+            json_array_append_new(cs, json_pack("{s:s,s:o}", "versionInfo", v, "cluster",
+                                                j_cluster(&c->clusters[i])));
     for (size_t i = 0; i < c->n_endpoints; i++)
         json_array_append_new(es, json_pack("{s:s,s:o}", "versionInfo", v, "endpointConfig",
                                             j_cla(&c->endpoints[i])));

@@ -231,6 +231,11 @@ struct dp_listener {
 struct dp_lb_endpoint {
     struct dp_socket_address address;
     uint32_t load_balancing_weight; /* 0 → 1 */
+    /* An endpoint of a flattened split (xds_map.h): the name of the real
+     * cluster it came from, whose stats and host block it is counted under,
+     * as Envoy counts a split under the cluster it picked. NULL = the
+     * endpoint's own cluster. */
+    char *stat_cluster;
 };
 /* envoy.config.endpoint.v3.ClusterLoadAssignment (one locality, priority 0). */
 struct dp_cluster_load_assignment {
@@ -256,6 +261,11 @@ enum dp_discovery_type { DP_CLUSTER_STATIC, DP_CLUSTER_EDS, DP_CLUSTER_ORIGINAL_
 struct dp_cluster {
     char *name;
     char *alt_stat_name; /* stats use this when set (Kuma: name with ':' → '_') */
+    /* A flattened split (xds_map.h), not a cluster kuma-cp sent: left out of
+     * /clusters, /stats and /config_dump as Envoy has no such cluster. Its
+     * endpoints carry their real cluster (stat_cluster); alt_stat_name is the
+     * first real cluster's, for what is counted before a host is picked. */
+    int synthetic;
     enum dp_discovery_type type;
     uint32_t connect_timeout_ms; /* 0 → 5 s (Envoy's default) */
     enum dp_lb_policy lb_policy;

@@ -757,13 +757,16 @@ out:
 struct split_ctx {
     struct dp_cluster_load_assignment *a;
     uint32_t per_endpoint; /* the cluster's share divided by its endpoint weight sum */
+    const char *cluster;   /* the real cluster the endpoints are counted under */
 };
 
 static void add_split_endpoint(void *ctx, const char *ip, uint32_t port, uint32_t weight)
 {
     struct split_ctx *s = ctx;
     uint64_t w = (uint64_t)s->per_endpoint * weight;
-    dp_cla_add_endpoint(s->a, ip, port, w > UINT32_MAX ? UINT32_MAX : (w ? (uint32_t)w : 1));
+    struct dp_lb_endpoint *ep =
+        dp_cla_add_endpoint(s->a, ip, port, w > UINT32_MAX ? UINT32_MAX : (w ? (uint32_t)w : 1));
+    ep->stat_cluster = xstrdup(s->cluster);
 }
 
 struct sum_ctx {
@@ -801,7 +804,7 @@ static int weighted_endpoints(struct build *b, const Cluster *c, const Metadata 
     }
     if (n == 0 || share == 0)
         return 0;
-    struct split_ctx s = {a, (uint32_t)(((uint64_t)share * SPLIT_SCALE) / sc.sum)};
+    struct split_ctx s = {a, (uint32_t)(((uint64_t)share * SPLIT_SCALE) / sc.sum), c->name};
     if (s.per_endpoint == 0)
         s.per_endpoint = 1;
     return cla_each(cla, match, add_split_endpoint, &s, &n, e);
@@ -868,15 +871,20 @@ map_weighted(struct build *b, const char *owner,
         /* map_cluster filled the first cluster's endpoints: the split
          * below replaces them. */
         free(out->name);
-        free(out->alt_stat_name);
         free(out->load_assignment.cluster_name);
-        for (size_t i = 0; i < out->load_assignment.n_endpoints; i++)
+        for (size_t i = 0; i < out->load_assignment.n_endpoints; i++) {
             free(out->load_assignment.endpoints[i].address.address);
+            free(out->load_assignment.endpoints[i].stat_cluster);
+        }
         free(out->load_assignment.endpoints);
         memset(&out->load_assignment, 0, sizeof(out->load_assignment));
     }
     out->name = name;
-    out->alt_stat_name = dp_alt_stat_name(name);
+    /* What is counted before a host (and so a real cluster) is picked goes
+     * to the first cluster (map_cluster set its stat name). */
+    if (!out->alt_stat_name)
+        out->alt_stat_name = xstrdup(wc->clusters[0]->name ? wc->clusters[0]->name : "");
+    out->synthetic = 1;
     out->type = DP_CLUSTER_STATIC;
     out->load_assignment.cluster_name = xstrdup(name);
     for (size_t i = 0; i < wc->n_clusters; i++) {
