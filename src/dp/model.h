@@ -100,12 +100,24 @@ struct dp_rbac {
     size_t n_policies;
 };
 
+/* weighted_clusters as kuma-cp sent them (names and weights), kept for
+ * /config_dump only: the engine uses the flattened cluster (xds_map.h). */
+struct dp_weighted_cluster {
+    char *name;
+    uint32_t weight;
+};
+struct dp_weighted_clusters {
+    struct dp_weighted_cluster *clusters;
+    size_t n;
+};
+
 /* envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy */
 struct dp_tcp_proxy {
     char *stat_prefix;
     char *cluster;
-    uint32_t max_connect_attempts; /* 0 → 1 (Envoy's default) */
-    uint32_t idle_timeout_ms;      /* 0 → 1 h (Envoy's default); UINT32_MAX = none */
+    struct dp_weighted_clusters weighted; /* n 0: a plain cluster */
+    uint32_t max_connect_attempts;        /* 0 → 1 (Envoy's default) */
+    uint32_t idle_timeout_ms;             /* 0 → 1 h (Envoy's default); UINT32_MAX = none */
 };
 
 /* --- HTTP (envoy.filters.network.http_connection_manager) ---------------------------------- */
@@ -151,6 +163,7 @@ struct dp_http_route {
     char *name;
     struct dp_http_route_match match;
     char *cluster;
+    struct dp_weighted_clusters weighted; /* as sent; n 0: a plain cluster */
     uint32_t timeout_ms; /* RouteAction.timeout; 0 → 15 s (Envoy's default); UINT32_MAX = none */
     /* RetryPolicy: retry_on conditions and num_retries (unset → 1). */
     char *retry_on; /* NULL = no retry policy */

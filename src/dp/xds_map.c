@@ -846,12 +846,19 @@ static void normalize_weights(struct dp_cluster_load_assignment *a)
 static int
 map_weighted(struct build *b, const char *owner,
              const Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster *wc,
-             char **cluster, struct err *e)
+             char **cluster, struct dp_weighted_clusters *sent, struct err *e)
 {
     char what[300];
     snprintf(what, sizeof(what), "%s: weighted_clusters", owner);
     if (!wc || wc->n_clusters == 0)
         return err_set(e, "%s: no clusters", what);
+    /* /config_dump shows the split as sent. */
+    sent->clusters = xcalloc(wc->n_clusters, sizeof(*sent->clusters));
+    sent->n = wc->n_clusters;
+    for (size_t i = 0; i < wc->n_clusters; i++) {
+        sent->clusters[i].name = xstrdup(wc->clusters[i]->name ? wc->clusters[i]->name : "");
+        sent->clusters[i].weight = wc->clusters[i]->weight;
+    }
     /* One cluster without a subset is just that cluster. */
     if (wc->n_clusters == 1 && !wc->clusters[0]->metadata_match) {
         *cluster = xstrdup(wc->clusters[0]->name);
@@ -948,7 +955,8 @@ static int map_tcp_proxy(struct build *b, const Google__Protobuf__Any *any, stru
     else if (
         t->cluster_specifier_case ==
         ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__CLUSTER_SPECIFIER_WEIGHTED_CLUSTERS)
-        rc = map_weighted(b, l->name, t->weighted_clusters, &l->tcp_proxy.cluster, e);
+        rc = map_weighted(b, l->name, t->weighted_clusters, &l->tcp_proxy.cluster,
+                          &l->tcp_proxy.weighted, e);
     else
         rc = err_set(e, "%s: no cluster", what);
     protobuf_c_message_free_unpacked((ProtobufCMessage *)t, NULL);
@@ -1220,7 +1228,7 @@ static int map_route(struct build *b, const char *owner, const Route *r, struct 
         tw.clusters = ptrs;
         char owner2[520];
         snprintf(owner2, sizeof(owner2), "%s:%zu", owner, vh->n_routes - 1);
-        int rc = map_weighted(b, owner2, &tw, &dr->cluster, e);
+        int rc = map_weighted(b, owner2, &tw, &dr->cluster, &dr->weighted, e);
         free(cws);
         free(ptrs);
         if (rc < 0)

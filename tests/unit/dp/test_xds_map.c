@@ -495,6 +495,9 @@ TEST(xds_map_weighted_split)
     ASSERT(sub->load_assignment.endpoints[0].stat_cluster == NULL);
     /* /config_dump shows the clusters kuma-cp sent, not the synthetic one. */
     char *dump = dp_config_dump_json(cfg);
+    /* The listener shows the split as sent, no synthetic name anywhere. */
+    ASSERT_STR_CONTAINS(dump, "weightedClusters");
+    ASSERT(strstr(dump, "weighted\"") == NULL);
     json_t *root = json_loads(dump, 0, NULL);
     ASSERT(root);
     json_t *dc = json_object_get(json_array_get(json_object_get(root, "configs"), 1),
