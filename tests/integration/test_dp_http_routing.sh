@@ -34,6 +34,10 @@ hcm() { local c; c=$(dp_config web); [[ $c == *envoy.filters.network.http_connec
 wait_for "the HTTP outbound listener" 100 hcm
 routed() { [ "$(curl -s -m 2 http://127.0.0.2:27001/v2/x)" = "v2 GET /v2/x" ]; }
 wait_for "the path routes" 100 routed
+# The real clusters kuma-cp sent for the /v1 and /v2 routes (subsets v1, v2).
+c1=$(dp_route_stat_names web outbound:127.0.0.2:27001 /v1)
+c2=$(dp_route_stat_names web outbound:127.0.0.2:27001 /v2)
+[ -n "$c1" ] && [ -n "$c2" ] && [ "$c1" != "$c2" ] || fail "route clusters: /v1 '$c1' /v2 '$c2'"
 
 # Routing by path, many times (both backends, both directions).
 for i in $(seq 10); do
@@ -60,11 +64,12 @@ assert_eq "$(grep '^x-request-id:' <<<"$out")" "x-request-id: client-id-1" "clie
 # Status codes come back as they are, and are counted per class and code
 # (503s while the routes were warming up may already be counted).
 s5xx0=$(dp_stat web http.backend.downstream_rq_5xx)
+c2503=$(dp_stat web "cluster.$c2.upstream_rq_503")
 code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' http://127.0.0.2:27001/v2/status/503)
 assert_eq "$code" 503 "upstream status"
 
 # Per-request counters under Envoy's names: the outbound's HCM and the
-# flattened per-route clusters on web; the inbound's HCM and local cluster
+# real clusters of the routes on web; the inbound's HCM and local cluster
 # on the backends.
 stats=$(curl -s "http://127.0.0.1:$(dp_admin web)/stats")
 rq_total=$(awk '$1 ~ /^http\.backend\.downstream_rq_total:$/{print $2}' <<<"$stats")
@@ -73,8 +78,21 @@ r2xx=$(awk '$1 ~ /^http\.backend\.downstream_rq_2xx:$/{print $2}' <<<"$stats")
 r5xx=$(awk '$1 ~ /^http\.backend\.downstream_rq_5xx:$/{print $2}' <<<"$stats")
 assert_eq "$((r5xx - ${s5xx0:-0}))" 1 "downstream_rq_5xx"
 [ "${r2xx:-0}" -ge 24 ] || fail "downstream_rq_2xx=${r2xx:-none}"
-grep -Eq '^cluster\.[^ ]*weighted\.upstream_rq_503: [1-9][0-9]*$' <<<"$stats" || fail "no upstream_rq_503: $(grep upstream_rq <<<"$stats")"
-grep -Eq '^cluster\.[^ ]*\.upstream_rq_2xx: [1-9]' <<<"$stats" || fail "no upstream_rq_2xx"
+# Requests are counted under the real clusters kuma-cp sent for each route
+# (the v1 and v2 subsets), as Envoy counts a split under the cluster it
+# picked; the flattened clusters show nowhere.
+cstat() { awk -v n="cluster.$1.$2:" '$1==n{print $2}' <<<"$stats"; }
+echo "route clusters: /v1 $c1 2xx=$(cstat "$c1" upstream_rq_2xx), /v2 $c2 2xx=$(cstat "$c2" upstream_rq_2xx) 503=$(cstat "$c2" upstream_rq_503)"
+assert_eq "$(($(cstat "$c2" upstream_rq_503) - ${c2503:-0}))" 1 "cluster.$c2.upstream_rq_503"
+[ "$(cstat "$c1" upstream_rq_2xx)" -ge 13 ] || fail "cluster.$c1.upstream_rq_2xx=$(cstat "$c1" upstream_rq_2xx)"
+[ "$(cstat "$c2" upstream_rq_2xx)" -ge 13 ] || fail "cluster.$c2.upstream_rq_2xx=$(cstat "$c2" upstream_rq_2xx)"
+[ "$(cstat "$c2" upstream_rq_completed)" -ge 14 ] || fail "cluster.$c2.upstream_rq_completed=$(cstat "$c2" upstream_rq_completed)"
+[ "$(cstat "$c2" upstream_rq_active)" = 0 ] || fail "cluster.$c2.upstream_rq_active=$(cstat "$c2" upstream_rq_active)"
+[ "$(cstat "$c2" upstream_cx_total)" -ge 1 ] || fail "cluster.$c2.upstream_cx_total=$(cstat "$c2" upstream_cx_total)"
+[ "$(cstat "$c2" upstream_cx_rx_bytes_total)" -gt 0 ] || fail "cluster.$c2.upstream_cx_rx_bytes_total=$(cstat "$c2" upstream_cx_rx_bytes_total)"
+assert_not_contains "$stats" "weighted"
+assert_not_contains "$(curl -s "http://127.0.0.1:$(dp_admin web)/clusters")" "weighted"
+assert_not_contains "$(dp_config web)" "_weighted"
 v1in=$(dp_stat backend-v1 cluster.localhost_7001.upstream_rq_2xx)
 v2in=$(dp_stat backend-v2 cluster.localhost_7005.upstream_rq_2xx)
 [ "${v1in:-0}" -ge 12 ] || fail "backend-v1 inbound upstream_rq_2xx=${v1in:-none}"
@@ -82,8 +100,9 @@ v2in=$(dp_stat backend-v2 cluster.localhost_7005.upstream_rq_2xx)
 prom=$(curl -s "http://127.0.0.1:$(dp_admin web)/stats/prometheus")
 assert_contains "$prom" 'envoy_http_downstream_rq_xx{envoy_response_code_class="2",envoy_http_conn_manager_prefix="backend"}'
 assert_contains "$prom" '# TYPE envoy_cluster_upstream_rq counter'
-grep -Eq '^envoy_cluster_upstream_rq\{envoy_response_code="503",envoy_cluster_name="[^"]+"\} [1-9][0-9]*$' <<<"$prom" ||
-    fail "no envoy_cluster_upstream_rq{503}: $(grep upstream_rq <<<"$prom")"
+grep -Eq '^envoy_cluster_upstream_rq\{envoy_response_code="503",envoy_cluster_name="'"$c2"'"\} [1-9][0-9]*$' <<<"$prom" ||
+    fail "no envoy_cluster_upstream_rq{503} of $c2: $(grep upstream_rq <<<"$prom")"
+assert_not_contains "$prom" "weighted"
 
 assert_not_contains "$(cat "$T"/dp-*.log)" "NACK"
 echo ok
