@@ -516,6 +516,8 @@ static int compile_cluster(struct dp_engine *eng, struct snap *s, struct ccluste
     const struct dp_cluster_load_assignment *cla = dp_config_cluster_endpoints(s->m, m);
     size_t n = cla ? cla->n_endpoints : 0;
     c->hosts = xcalloc(n ? n : 1, sizeof(*c->hosts));
+    const char *last_real = NULL;
+    const struct dp_cluster *last_rm = NULL;
     for (size_t i = 0; i < n; i++) {
         const struct dp_lb_endpoint *ep = &cla->endpoints[i];
         struct chost *h = &c->hosts[i];
@@ -528,7 +530,12 @@ static int compile_cluster(struct dp_engine *eng, struct snap *s, struct ccluste
         /* A split's endpoint shares the host block (outlier state) and the
          * stats of the real cluster it came from. */
         const char *real = ep->stat_cluster ? ep->stat_cluster : m->name;
-        const struct dp_cluster *rm = ep->stat_cluster ? dp_config_find_cluster(s->m, real) : m;
+        if (!last_real || strcmp(last_real, real) != 0) {
+            /* A split's endpoints come cluster by cluster: one lookup each. */
+            last_rm = ep->stat_cluster ? dp_config_find_cluster(s->m, real) : m;
+            last_real = real;
+        }
+        const struct dp_cluster *rm = last_rm;
         char *hn = xasprintf("%s::%s", real, h->addr);
         h->hs = dp_stats_acquire(eng->stats, DP_STAT_HOST, hn);
         free(hn);
