@@ -143,6 +143,11 @@ struct chost {
     uint32_t weight;
     char addr[80]; /* "ip:port" */
     struct dp_host_stats *hs;
+    /* The cluster stats the host is counted under: its cluster's, or for
+     * an endpoint of a flattened split the real cluster's it came from
+     * (dp_lb_endpoint.stat_cluster), as Envoy counts under the cluster a
+     * split picked. A reference of its own. */
+    struct dp_cluster_stats *st;
 };
 
 struct ccluster {
@@ -272,6 +277,13 @@ struct conn {
     struct chost odst_host;
 };
 
+/* The cluster stats a connection's upstream traffic is counted under: its
+ * host's (the real cluster of a split's endpoint), else its cluster's. */
+static inline struct dp_cluster_stats *cx_st(const struct conn *c)
+{
+    return c->host && c->host->st ? c->host->st : c->cl->st;
+}
+
 struct worker {
     struct dp_engine *e;
     int id;
@@ -350,8 +362,10 @@ static void snap_unref(struct snap *s)
         struct ccluster *c = &s->cs[i];
         dp_stats_release(st, c->st);
         dp_stats_release(st, c->odst_hs);
-        for (size_t j = 0; j < c->n_hosts; j++)
+        for (size_t j = 0; j < c->n_hosts; j++) {
             dp_stats_release(st, c->hosts[j].hs);
+            dp_stats_release(st, c->hosts[j].st);
+        }
         free(c->hosts);
         free(c->sched);
         if (c->keep_session) {
@@ -502,6 +516,8 @@ static int compile_cluster(struct dp_engine *eng, struct snap *s, struct ccluste
     const struct dp_cluster_load_assignment *cla = dp_config_cluster_endpoints(s->m, m);
     size_t n = cla ? cla->n_endpoints : 0;
     c->hosts = xcalloc(n ? n : 1, sizeof(*c->hosts));
+    const char *last_real = NULL;
+    const struct dp_cluster *last_rm = NULL;
     for (size_t i = 0; i < n; i++) {
         const struct dp_lb_endpoint *ep = &cla->endpoints[i];
         struct chost *h = &c->hosts[i];
@@ -511,18 +527,33 @@ static int compile_cluster(struct dp_engine *eng, struct snap *s, struct ccluste
         h->weight = ep->load_balancing_weight ? ep->load_balancing_weight : 1;
         snprintf(h->addr, sizeof(h->addr), strchr(ep->address.address, ':') ? "[%s]:%u" : "%s:%u",
                  ep->address.address, ep->address.port_value);
-        char *hn = xasprintf("%s::%s", m->name, h->addr);
+        /* A split's endpoint shares the host block (outlier state) and the
+         * stats of the real cluster it came from. */
+        const char *real = ep->stat_cluster ? ep->stat_cluster : m->name;
+        if (!last_real || strcmp(last_real, real) != 0) {
+            /* A split's endpoints come cluster by cluster: one lookup each. */
+            last_rm = ep->stat_cluster ? dp_config_find_cluster(s->m, real) : m;
+            last_real = real;
+        }
+        const struct dp_cluster *rm = last_rm;
+        char *hn = xasprintf("%s::%s", real, h->addr);
         h->hs = dp_stats_acquire(eng->stats, DP_STAT_HOST, hn);
         free(hn);
+        h->st = dp_stats_acquire(eng->stats, DP_STAT_CLUSTER,
+                                 rm && rm->alt_stat_name && *rm->alt_stat_name ? rm->alt_stat_name
+                                                                               : real);
         c->n_hosts++;
     }
     build_sched(c);
-    atomic_store(&c->st->membership_total, (int_fast64_t)n);
-    /* Ejections survive swaps (host blocks are shared), so count them. */
-    size_t healthy = n;
-    for (size_t i = 0; i < n; i++)
-        healthy -= atomic_load(&c->hosts[i].hs->ejected) != 0;
-    atomic_store(&c->st->membership_healthy, (int_fast64_t)healthy);
+    if (!m->synthetic) {
+        /* A split's membership is its real clusters'. */
+        atomic_store(&c->st->membership_total, (int_fast64_t)n);
+        /* Ejections survive swaps (host blocks are shared), so count them. */
+        size_t healthy = n;
+        for (size_t i = 0; i < n; i++)
+            healthy -= atomic_load(&c->hosts[i].hs->ejected) != 0;
+        atomic_store(&c->st->membership_healthy, (int_fast64_t)healthy);
+    }
     if (m->outlier_detection) {
         const struct dp_outlier_detection *od = m->outlier_detection;
         c->od = 1;
@@ -1024,14 +1055,14 @@ static void up_close(struct conn *c, enum close_reason why)
     if (u->fd < 0)
         return;
     if (c->host) {
-        DP_DEC(c->cl->st->upstream_cx_active);
+        DP_DEC(cx_st(c)->upstream_cx_active);
         DP_DEC(c->host->hs->cx_active);
         if (c->up_established) {
-            DP_INC(c->cl->st->upstream_cx_destroy);
+            DP_INC(cx_st(c)->upstream_cx_destroy);
             if (why == CLOSE_LOCAL)
-                DP_INC(c->cl->st->upstream_cx_destroy_local);
+                DP_INC(cx_st(c)->upstream_cx_destroy_local);
             else if (why == CLOSE_REMOTE)
-                DP_INC(c->cl->st->upstream_cx_destroy_remote);
+                DP_INC(cx_st(c)->upstream_cx_destroy_remote);
         }
     }
     side_close(u);
@@ -1101,6 +1132,7 @@ static void conn_free(struct conn *c)
 
 static void start_connect(struct conn *c);
 static void pump(struct conn *c);
+static void http_rq_host(struct conn *c, struct chost *hst);
 
 /* Outlier detection: counts consecutive local-origin (connect) failures of a
  * host and ejects it when the threshold is reached, unless max_ejection_percent
@@ -1120,7 +1152,7 @@ static void host_result(struct conn *c, struct chost *h, int ok)
     size_t ejected = 0;
     for (size_t i = 0; i < cl->n_hosts; i++)
         ejected += atomic_load(&cl->hosts[i].hs->ejected) != 0;
-    DP_INC(cl->st->ejections_total);
+    DP_INC(h->st->ejections_total);
     if (ejected > 0 && (ejected + 1) * 100 > (size_t)cl->od_max_pct * cl->n_hosts)
         return;
     int zero = 0;
@@ -1129,10 +1161,10 @@ static void host_result(struct conn *c, struct chost *h, int ok)
     atomic_store(&h->hs->ejected_ms, c->w->now);
     atomic_fetch_add(&h->hs->num_ejections, 1);
     atomic_store(&h->hs->consecutive_local_origin_failure, 0);
-    DP_INC(cl->st->ejections_enforced_total);
-    DP_INC(cl->st->ejections_enforced_local_origin_failure);
-    DP_ADD(cl->st->ejections_active, 1);
-    DP_DEC(cl->st->membership_healthy);
+    DP_INC(h->st->ejections_enforced_total);
+    DP_INC(h->st->ejections_enforced_local_origin_failure);
+    DP_ADD(h->st->ejections_active, 1);
+    DP_DEC(h->st->membership_healthy);
     log_info(COMP, "cluster %s: host %s ejected after %u consecutive connect failures", cl->m->name,
              h->addr, n);
 }
@@ -1150,8 +1182,8 @@ static int host_available(struct ccluster *cl, struct chost *h, int64_t now)
         return 0;
     int one = 1;
     if (atomic_compare_exchange_strong(&h->hs->ejected, &one, 0)) {
-        DP_DEC(cl->st->ejections_active);
-        DP_ADD(cl->st->membership_healthy, 1);
+        DP_DEC(h->st->ejections_active);
+        DP_ADD(h->st->membership_healthy, 1);
     }
     return 1;
 }
@@ -1193,12 +1225,11 @@ static struct chost *pick_host(struct conn *c)
 
 static void connect_failed(struct conn *c, int timeout)
 {
-    struct ccluster *cl = c->cl;
     struct chost *h = c->host;
     if (timeout)
-        DP_INC(cl->st->upstream_cx_connect_timeout);
+        DP_INC(h->st->upstream_cx_connect_timeout);
     else
-        DP_INC(cl->st->upstream_cx_connect_fail);
+        DP_INC(h->st->upstream_cx_connect_fail);
     DP_INC(h->hs->cx_connect_fail);
     timer_stop(&c->w->heap, &c->t_conn);
     up_close(c, CLOSE_DONE);
@@ -1209,7 +1240,7 @@ static void connect_failed(struct conn *c, int timeout)
     }
     if (c->hs && http_connect_failed(c, "connection failure"))
         return;
-    DP_INC(cl->st->upstream_cx_connect_attempts_exceeded);
+    DP_INC(h->st->upstream_cx_connect_attempts_exceeded);
     conn_close(c, CLOSE_LOCAL);
 }
 
@@ -1237,6 +1268,7 @@ static struct chost *tproxy_host(struct conn *c)
     h->weight = 1;
     dp_tproxy_format(&c->odst, h->addr, sizeof(h->addr));
     h->hs = c->cl->odst_hs;
+    h->st = c->cl->st;
     return h;
 }
 
@@ -1268,14 +1300,16 @@ static void start_connect(struct conn *c)
     }
     c->host = h;
     c->state = C_CONNECTING;
-    DP_INC(c->cl->st->upstream_cx_total);
-    DP_ADD(c->cl->st->upstream_cx_active, 1);
+    if (c->hs)
+        http_rq_host(c, h);
+    DP_INC(h->st->upstream_cx_total);
+    DP_ADD(h->st->upstream_cx_active, 1);
     DP_INC(h->hs->cx_total);
     DP_ADD(h->hs->cx_active, 1);
     if (side_open(c, &c->s[1], fd, EPOLLOUT) != 0) {
         close(fd);
         c->s[1].fd = -1;
-        DP_DEC(c->cl->st->upstream_cx_active);
+        DP_DEC(h->st->upstream_cx_active);
         DP_DEC(h->hs->cx_active);
         c->host = NULL;
         conn_close(c, CLOSE_LOCAL);
@@ -1380,7 +1414,7 @@ static void up_handshake(struct conn *c)
     int r = handshake(c, u);
     if (r == 0)
         return;
-    struct dp_cluster_stats *st = c->cl->st;
+    struct dp_cluster_stats *st = cx_st(c);
     if (r < 0) {
         DP_INC(st->ssl_connection_error);
         if (u->v.san_failed)
@@ -1479,7 +1513,7 @@ static void pump(struct conn *c)
                     if (d == 0)
                         DP_ADD(c->l->tst->downstream_cx_rx_bytes_total, (uint64_t)n);
                     else
-                        DP_ADD(c->cl->st->upstream_cx_rx_bytes_total, (uint64_t)n);
+                        DP_ADD(cx_st(c)->upstream_cx_rx_bytes_total, (uint64_t)n);
                 } else if (n == 0) {
                     src->rd_eof = 1;
                     if (!c->first_eof)
@@ -1498,7 +1532,7 @@ static void pump(struct conn *c)
                     b->len -= (uint32_t)n;
                     progress = 1;
                     if (d == 0)
-                        DP_ADD(c->cl->st->upstream_cx_tx_bytes_total, (uint64_t)n);
+                        DP_ADD(cx_st(c)->upstream_cx_tx_bytes_total, (uint64_t)n);
                     else
                         DP_ADD(c->l->tst->downstream_cx_tx_bytes_total, (uint64_t)n);
                 } else if (n != IO_AGAIN) {
@@ -1596,6 +1630,10 @@ struct hstate {
     int tunnel, in_pump;
     uint64_t rs_sent; /* response bytes written downstream in this exchange */
     struct ccluster *rcl;
+    /* The cluster stats the request is counted under (upstream_rq_*): the
+     * route's cluster's, or for a flattened split the real cluster of the
+     * first host picked for it; NULL until then. */
+    struct dp_cluster_stats *rst;
     const struct dp_http_route *route;
     uint32_t retries;
     int exchanges; /* finished on this connection */
@@ -1639,6 +1677,27 @@ static struct hstate *http_state_new(struct conn *c)
     return h;
 }
 
+/* Counts the routed request under st (once; upstream_rq_total and _active). */
+static void http_rq_count(struct hstate *h, struct dp_cluster_stats *st)
+{
+    if (h->rst)
+        return;
+    h->rst = st;
+    DP_INC(st->upstream_rq_total);
+    DP_ADD(st->upstream_rq_active, 1);
+}
+
+/* start_connect picked host hst: a request routed to a split is counted
+ * under its real cluster, as is the HTTP/1 connection. */
+static void http_rq_host(struct conn *c, struct chost *hst)
+{
+    struct hstate *h = c->hs;
+    if (!h->rcl)
+        return;
+    http_rq_count(h, hst->st);
+    DP_INC(hst->st->upstream_cx_http1_total);
+}
+
 /* Counts the exchange's outcome once (status 0: reset, no status counted). */
 static void http_exchange_stats(struct conn *c)
 {
@@ -1654,7 +1713,8 @@ static void http_exchange_stats(struct conn *c)
         DP_INC(st->downstream_rq_completed);
     }
     if (h->rcl) {
-        struct dp_cluster_stats *cs = h->rcl->st;
+        http_rq_count(h, h->rcl->st); /* no host was picked */
+        struct dp_cluster_stats *cs = h->rst;
         DP_DEC(cs->upstream_rq_active);
         if (ok) {
             DP_INC(cs->upstream_rq_xx[h->status / 100 - 1]);
@@ -1662,6 +1722,7 @@ static void http_exchange_stats(struct conn *c)
             DP_INC(cs->upstream_rq_completed);
         }
         h->rcl = NULL;
+        h->rst = NULL;
     }
 }
 
@@ -1759,13 +1820,13 @@ static void pool_close(struct pconn *p, enum close_reason why)
     if (p->ssl)
         SSL_free(p->ssl);
     close(p->fd);
-    DP_DEC(p->cl->st->upstream_cx_active);
+    DP_DEC(p->host->st->upstream_cx_active);
     DP_DEC(p->host->hs->cx_active);
-    DP_INC(p->cl->st->upstream_cx_destroy);
+    DP_INC(p->host->st->upstream_cx_destroy);
     if (why == CLOSE_REMOTE)
-        DP_INC(p->cl->st->upstream_cx_destroy_remote);
+        DP_INC(p->host->st->upstream_cx_destroy_remote);
     else
-        DP_INC(p->cl->st->upstream_cx_destroy_local);
+        DP_INC(p->host->st->upstream_cx_destroy_local);
     p->dead = 1;
     p->next = w->dead_idle;
     w->dead_idle = p;
@@ -1996,7 +2057,7 @@ static int http_connect_failed(struct conn *c, const char *why)
         return 0; /* HTTP/2 passthrough: closed as tcp_proxy would */
     if (why && r && r->retry_on && h->retries < r->num_retries && retry_on_connect(r->retry_on)) {
         h->retries++;
-        DP_INC(c->cl->st->upstream_rq_retry);
+        DP_INC((h->rst ? h->rst : c->cl->st)->upstream_rq_retry);
         c->attempts = 0;
         start_connect(c);
         return 1;
@@ -2018,8 +2079,10 @@ static void http_timeout(struct conn *c)
     struct hstate *h = c->hs;
     if (!h || c->dead || h->rs_done)
         return;
-    if (h->rcl)
-        DP_INC(h->rcl->st->upstream_rq_timeout);
+    if (h->rcl) {
+        http_rq_count(h, h->rcl->st);
+        DP_INC(h->rst->upstream_rq_timeout);
+    }
     http_local_reply(c, 504, "upstream request timeout", 0);
     if (!c->dead)
         http_pump(c);
@@ -2139,11 +2202,13 @@ static void http_route(struct conn *c)
     DP_INC(l->hst->rq_total);
     h->routed = 1;
     h->rcl = cl;
-    DP_INC(cl->st->upstream_rq_total);
-    DP_ADD(cl->st->upstream_rq_active, 1);
+    h->rst = NULL;
+    if (!cl->m->synthetic)
+        http_rq_count(h, cl->st);
     int alive = c->s[1].fd >= 0 && c->state == C_PROXY && !c->s[1].rd_eof && c->b[1].len == 0 &&
                 idle_alive(c->s[1].fd, c->s[1].ssl);
     if (alive && c->cl == cl) {
+        http_rq_count(h, cx_st(c));
         h->up_idle = 0;
         return; /* keep-alive: the upstream connection is reused */
     }
@@ -2156,10 +2221,11 @@ static void http_route(struct conn *c)
     c->s[1].rd_eof = c->s[1].wr_shut = 0;
     c->cl = cl;
     c->attempts = 0;
-    if (http_unpark(c, cl))
+    if (http_unpark(c, cl)) {
+        http_rq_count(h, cx_st(c));
         return;
-    DP_INC(cl->st->upstream_cx_http1_total);
-    start_connect(c);
+    }
+    start_connect(c); /* counts upstream_cx_http1_total (http_rq_host) */
 }
 
 /* The exchange is over (response flushed): next request, or close. */
@@ -2491,7 +2557,7 @@ static void http_pump(struct conn *c)
                 b0->off += (uint32_t)n;
                 b0->len -= (uint32_t)n;
                 h->parsed[0] -= (uint32_t)n;
-                DP_ADD(c->cl->st->upstream_cx_tx_bytes_total, (uint64_t)n);
+                DP_ADD(cx_st(c)->upstream_cx_tx_bytes_total, (uint64_t)n);
                 progress = 1;
             } else if (n != IO_AGAIN) {
                 u->rd_eof = 1; /* the upstream is gone: see the response side */
@@ -2513,7 +2579,7 @@ static void http_pump(struct conn *c)
                     up_close(c, CLOSE_REMOTE);
                 } else {
                     b1->len += (uint32_t)n;
-                    DP_ADD(c->cl->st->upstream_cx_rx_bytes_total, (uint64_t)n);
+                    DP_ADD(cx_st(c)->upstream_cx_rx_bytes_total, (uint64_t)n);
                 }
                 progress = 1;
             } else if (n == 0 || n != IO_AGAIN) {
@@ -2875,7 +2941,7 @@ static void on_timer(struct worker *w, struct timer *t)
         if (c->state == C_CONNECTING) {
             connect_failed(c, 1);
         } else if (c->state == C_UP_HS) {
-            DP_INC(c->cl->st->ssl_connection_error);
+            DP_INC(cx_st(c)->ssl_connection_error);
             connect_failed(c, 1);
         } else {
             /* A downstream TLS handshake that did not finish in time. */
@@ -3152,6 +3218,8 @@ void dp_engine_render_clusters(struct dp_engine *eng, struct buf *out)
     static const char *const prio[] = {"default_priority", "high_priority"};
     for (size_t i = 0; s && i < s->n_cs; i++) {
         const struct ccluster *c = &s->cs[i];
+        if (c->m->synthetic)
+            continue; /* a flattened split: its hosts are its real clusters' */
         const char *n = c->m->name;
         buf_printf(out, "%s::observability_name::%s\n", n,
                    c->m->alt_stat_name && *c->m->alt_stat_name ? c->m->alt_stat_name : n);

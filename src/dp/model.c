@@ -36,11 +36,30 @@ static void free_common_tls(struct dp_common_tls_context *t)
     free(t->alpn_protocols);
 }
 
+static void free_weighted(struct dp_weighted_clusters *w)
+{
+    for (size_t i = 0; i < w->n; i++)
+        free(w->clusters[i].name);
+    free(w->clusters);
+}
+
+/* weightedClusters as sent, in Envoy's JSON. */
+static json_t *j_weighted(const struct dp_weighted_clusters *w)
+{
+    json_t *cs = json_array();
+    for (size_t i = 0; i < w->n; i++)
+        json_array_append_new(cs, json_pack("{s:s,s:I}", "name", w->clusters[i].name, "weight",
+                                            (json_int_t)w->clusters[i].weight));
+    return json_pack("{s:o}", "clusters", cs);
+}
+
 static void free_cla(struct dp_cluster_load_assignment *a)
 {
     free(a->cluster_name);
-    for (size_t i = 0; i < a->n_endpoints; i++)
+    for (size_t i = 0; i < a->n_endpoints; i++) {
         free(a->endpoints[i].address.address);
+        free(a->endpoints[i].stat_cluster);
+    }
     free(a->endpoints);
 }
 
@@ -83,6 +102,7 @@ void dp_config_free(struct dp_config *c)
         free_rbac(l->rbac);
         free(l->tcp_proxy.stat_prefix);
         free(l->tcp_proxy.cluster);
+        free_weighted(&l->tcp_proxy.weighted);
         dp_http_conn_manager_free(l->hcm);
         struct dp_tcp_proxy *alt[2] = {l->raw_tcp_proxy, l->tls_tcp_proxy};
         for (int k = 0; k < 2; k++) {
@@ -147,6 +167,7 @@ void dp_http_conn_manager_free(struct dp_http_conn_manager *m)
             free(r->match.path);
             free(r->name);
             free(r->cluster);
+            free_weighted(&r->weighted);
             free(r->retry_on);
         }
         free(vh->routes);
@@ -488,7 +509,9 @@ static json_t *j_route(const struct dp_http_route *r)
         }
         json_object_set_new(match, "queryParameters", qs);
     }
-    json_t *action = json_pack("{s:s}", "cluster", r->cluster ? r->cluster : "");
+    json_t *action = r->weighted.n
+                         ? json_pack("{s:o}", "weightedClusters", j_weighted(&r->weighted))
+                         : json_pack("{s:s}", "cluster", r->cluster ? r->cluster : "");
     if (r->timeout_ms)
         json_object_set_new(action, "timeout",
                             r->timeout_ms == UINT32_MAX
@@ -564,6 +587,10 @@ static json_t *j_listener(const struct dp_listener *l)
                       "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
                       "statPrefix", l->tcp_proxy.stat_prefix ? l->tcp_proxy.stat_prefix : "",
                       "cluster", l->tcp_proxy.cluster ? l->tcp_proxy.cluster : "");
+        if (l->tcp_proxy.weighted.n) {
+            json_object_del(tp, "cluster");
+            json_object_set_new(tp, "weightedClusters", j_weighted(&l->tcp_proxy.weighted));
+        }
         if (l->tcp_proxy.max_connect_attempts)
             json_object_set_new(tp, "maxConnectAttempts",
                                 json_integer(l->tcp_proxy.max_connect_attempts));
@@ -718,8 +745,9 @@ char *dp_config_dump_json(const struct dp_config *c)
                                             "activeState", "versionInfo", v, "listener",
                                             j_listener(&c->listeners[i])));
     for (size_t i = 0; i < c->n_clusters; i++)
-        json_array_append_new(
-            cs, json_pack("{s:s,s:o}", "versionInfo", v, "cluster", j_cluster(&c->clusters[i])));
+        if (!c->clusters[i].synthetic)
+            json_array_append_new(cs, json_pack("{s:s,s:o}", "versionInfo", v, "cluster",
+                                                j_cluster(&c->clusters[i])));
     for (size_t i = 0; i < c->n_endpoints; i++)
         json_array_append_new(es, json_pack("{s:s,s:o}", "versionInfo", v, "endpointConfig",
                                             j_cla(&c->endpoints[i])));

@@ -100,12 +100,24 @@ struct dp_rbac {
     size_t n_policies;
 };
 
+/* weighted_clusters as kuma-cp sent them (names and weights), kept for
+ * /config_dump only: the engine uses the flattened cluster (xds_map.h). */
+struct dp_weighted_cluster {
+    char *name;
+    uint32_t weight;
+};
+struct dp_weighted_clusters {
+    struct dp_weighted_cluster *clusters;
+    size_t n;
+};
+
 /* envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy */
 struct dp_tcp_proxy {
     char *stat_prefix;
     char *cluster;
-    uint32_t max_connect_attempts; /* 0 → 1 (Envoy's default) */
-    uint32_t idle_timeout_ms;      /* 0 → 1 h (Envoy's default); UINT32_MAX = none */
+    struct dp_weighted_clusters weighted; /* n 0: a plain cluster */
+    uint32_t max_connect_attempts;        /* 0 → 1 (Envoy's default) */
+    uint32_t idle_timeout_ms;             /* 0 → 1 h (Envoy's default); UINT32_MAX = none */
 };
 
 /* --- HTTP (envoy.filters.network.http_connection_manager) ---------------------------------- */
@@ -151,6 +163,7 @@ struct dp_http_route {
     char *name;
     struct dp_http_route_match match;
     char *cluster;
+    struct dp_weighted_clusters weighted; /* as sent; n 0: a plain cluster */
     uint32_t timeout_ms; /* RouteAction.timeout; 0 → 15 s (Envoy's default); UINT32_MAX = none */
     /* RetryPolicy: retry_on conditions and num_retries (unset → 1). */
     char *retry_on; /* NULL = no retry policy */
@@ -231,6 +244,11 @@ struct dp_listener {
 struct dp_lb_endpoint {
     struct dp_socket_address address;
     uint32_t load_balancing_weight; /* 0 → 1 */
+    /* An endpoint of a flattened split (xds_map.h): the name of the real
+     * cluster it came from, whose stats and host block it is counted under,
+     * as Envoy counts a split under the cluster it picked. NULL = the
+     * endpoint's own cluster. */
+    char *stat_cluster;
 };
 /* envoy.config.endpoint.v3.ClusterLoadAssignment (one locality, priority 0). */
 struct dp_cluster_load_assignment {
@@ -256,6 +274,11 @@ enum dp_discovery_type { DP_CLUSTER_STATIC, DP_CLUSTER_EDS, DP_CLUSTER_ORIGINAL_
 struct dp_cluster {
     char *name;
     char *alt_stat_name; /* stats use this when set (Kuma: name with ':' → '_') */
+    /* A flattened split (xds_map.h), not a cluster kuma-cp sent: left out of
+     * /clusters, /stats and /config_dump as Envoy has no such cluster. Its
+     * endpoints carry their real cluster (stat_cluster); alt_stat_name is the
+     * first real cluster's, for what is counted before a host is picked. */
+    int synthetic;
     enum dp_discovery_type type;
     uint32_t connect_timeout_ms; /* 0 → 5 s (Envoy's default) */
     enum dp_lb_policy lb_policy;

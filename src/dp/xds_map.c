@@ -769,13 +769,16 @@ out:
 struct split_ctx {
     struct dp_cluster_load_assignment *a;
     uint32_t per_endpoint; /* the cluster's share divided by its endpoint weight sum */
+    const char *cluster;   /* the real cluster the endpoints are counted under */
 };
 
 static void add_split_endpoint(void *ctx, const char *ip, uint32_t port, uint32_t weight)
 {
     struct split_ctx *s = ctx;
     uint64_t w = (uint64_t)s->per_endpoint * weight;
-    dp_cla_add_endpoint(s->a, ip, port, w > UINT32_MAX ? UINT32_MAX : (w ? (uint32_t)w : 1));
+    struct dp_lb_endpoint *ep =
+        dp_cla_add_endpoint(s->a, ip, port, w > UINT32_MAX ? UINT32_MAX : (w ? (uint32_t)w : 1));
+    ep->stat_cluster = xstrdup(s->cluster);
 }
 
 struct sum_ctx {
@@ -813,7 +816,7 @@ static int weighted_endpoints(struct build *b, const Cluster *c, const Metadata 
     }
     if (n == 0 || share == 0)
         return 0;
-    struct split_ctx s = {a, (uint32_t)(((uint64_t)share * SPLIT_SCALE) / sc.sum)};
+    struct split_ctx s = {a, (uint32_t)(((uint64_t)share * SPLIT_SCALE) / sc.sum), c->name};
     if (s.per_endpoint == 0)
         s.per_endpoint = 1;
     return cla_each(cla, match, add_split_endpoint, &s, &n, e);
@@ -855,12 +858,19 @@ static void normalize_weights(struct dp_cluster_load_assignment *a)
 static int
 map_weighted(struct build *b, const char *owner,
              const Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy__WeightedCluster *wc,
-             char **cluster, struct err *e)
+             char **cluster, struct dp_weighted_clusters *sent, struct err *e)
 {
     char what[300];
     snprintf(what, sizeof(what), "%s: weighted_clusters", owner);
     if (!wc || wc->n_clusters == 0)
         return err_set(e, "%s: no clusters", what);
+    /* /config_dump shows the split as sent. */
+    sent->clusters = xcalloc(wc->n_clusters, sizeof(*sent->clusters));
+    sent->n = wc->n_clusters;
+    for (size_t i = 0; i < wc->n_clusters; i++) {
+        sent->clusters[i].name = xstrdup(wc->clusters[i]->name ? wc->clusters[i]->name : "");
+        sent->clusters[i].weight = wc->clusters[i]->weight;
+    }
     /* One cluster without a subset is just that cluster. */
     if (wc->n_clusters == 1 && !wc->clusters[0]->metadata_match) {
         *cluster = xstrdup(wc->clusters[0]->name);
@@ -880,15 +890,20 @@ map_weighted(struct build *b, const char *owner,
         /* map_cluster filled the first cluster's endpoints: the split
          * below replaces them. */
         free(out->name);
-        free(out->alt_stat_name);
         free(out->load_assignment.cluster_name);
-        for (size_t i = 0; i < out->load_assignment.n_endpoints; i++)
+        for (size_t i = 0; i < out->load_assignment.n_endpoints; i++) {
             free(out->load_assignment.endpoints[i].address.address);
+            free(out->load_assignment.endpoints[i].stat_cluster);
+        }
         free(out->load_assignment.endpoints);
         memset(&out->load_assignment, 0, sizeof(out->load_assignment));
     }
     out->name = name;
-    out->alt_stat_name = dp_alt_stat_name(name);
+    /* What is counted before a host (and so a real cluster) is picked goes
+     * to the first cluster (map_cluster set its stat name). */
+    if (!out->alt_stat_name)
+        out->alt_stat_name = xstrdup(wc->clusters[0]->name ? wc->clusters[0]->name : "");
+    out->synthetic = 1;
     out->type = DP_CLUSTER_STATIC;
     out->load_assignment.cluster_name = xstrdup(name);
     for (size_t i = 0; i < wc->n_clusters; i++) {
@@ -952,7 +967,8 @@ static int map_tcp_proxy(struct build *b, const Google__Protobuf__Any *any, stru
     else if (
         t->cluster_specifier_case ==
         ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__CLUSTER_SPECIFIER_WEIGHTED_CLUSTERS)
-        rc = map_weighted(b, l->name, t->weighted_clusters, &l->tcp_proxy.cluster, e);
+        rc = map_weighted(b, l->name, t->weighted_clusters, &l->tcp_proxy.cluster,
+                          &l->tcp_proxy.weighted, e);
     else
         rc = err_set(e, "%s: no cluster", what);
     protobuf_c_message_free_unpacked((ProtobufCMessage *)t, NULL);
@@ -1221,7 +1237,7 @@ static int map_route(struct build *b, const char *owner, const Route *r, struct 
         tw.clusters = ptrs;
         char owner2[520];
         snprintf(owner2, sizeof(owner2), "%s:%zu", owner, vh->n_routes - 1);
-        int rc = map_weighted(b, owner2, &tw, &dr->cluster, e);
+        int rc = map_weighted(b, owner2, &tw, &dr->cluster, &dr->weighted, e);
         free(cws);
         free(ptrs);
         if (rc < 0)

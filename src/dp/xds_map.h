@@ -48,6 +48,15 @@
  *    endpoint), each weighted so that the smooth weighted round robin gives
  *    every cluster exactly its share. Its TLS context is the first
  *    cluster's, with the URI SAN matchers of all of them.
+ *    The synthetic cluster is internal (dp_cluster.synthetic): each of its
+ *    endpoints names the real cluster it came from (stat_cluster), and the
+ *    engine counts every stat (upstream_cx_*, upstream_rq_* and per-code,
+ *    bytes, connect failures, ejections) under that cluster's stats and host
+ *    block, as Envoy counts a split under the cluster it picked; what comes
+ *    before a host is picked goes to the first cluster (its alt_stat_name).
+ *    It is left out of /stats, /clusters and /config_dump, where the
+ *    listener or route shows its weighted_clusters as sent (names, weights:
+ *    dp_weighted_clusters).
  *  - ClusterLoadAssignment: priority 0, every locality; endpoints whose
  *    health_status is UNHEALTHY, DRAINING or TIMEOUT are left out, as
  *    Envoy does.

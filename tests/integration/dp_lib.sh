@@ -97,6 +97,31 @@ dp_stat() {
     curl -s "http://127.0.0.1:$(dp_admin "$1")/stats" | awk -v n="$2:" '$1==n{print $2}'
 }
 dp_config() { curl -s "http://127.0.0.1:$(dp_admin "$1")/config_dump"; }
+# dp_route_stat_names NAME LISTENER PREFIX: the stat name of each cluster the
+# route matching path prefix PREFIX sends to (weighted_clusters or cluster),
+# from the proxy's /config_dump.
+dp_route_stat_names() {
+    dp_config "$1" | jq -r --arg l "$2" --arg p "$3" '
+        (.configs[1].dynamicActiveClusters | map(.cluster | {(.name): (.altStatName // .name)})
+            | add) as $stat
+        | .configs[0].dynamicListeners[] | select(.name == $l) | .activeState.listener
+        | .filterChains[]?.filters[]?.typedConfig.routeConfig?.virtualHosts[]?.routes[]?
+        | select(.match.prefix == $p) | .route
+        | ((.weightedClusters?.clusters[]?.name), (.cluster? // empty)) | $stat[.] // .'
+}
+# dp_split_stat_names NAME LISTENER: "<weight> <stat name>" per cluster of the
+# weighted_clusters kuma-cp sent for the listener (tcp_proxy, or every route
+# of its HTTP connection manager), from the proxy's /config_dump; the stat
+# name is the cluster's altStatName (else its name), as Envoy counts.
+dp_split_stat_names() {
+    dp_config "$1" | jq -r --arg l "$2" '
+        (.configs[1].dynamicActiveClusters | map(.cluster | {(.name): (.altStatName // .name)})
+            | add) as $stat
+        | .configs[0].dynamicListeners[] | select(.name == $l) | .activeState.listener
+        | .filterChains[]?.filters[]?.typedConfig
+        | (.weightedClusters?, (.routeConfig?.virtualHosts[]?.routes[]?.route?.weightedClusters?))
+        | select(. != null) | .clusters[] | "\(.weight) \($stat[.name] // .name)"'
+}
 # dp_rss_kb NAME: resident set size of the proxy process.
 dp_rss_kb() { awk '/^VmRSS:/{print $2}' "/proc/$(dp_pid "$1")/status"; }
 

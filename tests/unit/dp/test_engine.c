@@ -269,6 +269,109 @@ TEST(dp_lb_weighted_split_within_tolerance)
     backend_stop(b[1]);
 }
 
+/* A flattened split (xds_map.h) as kuma-cp's weighted_clusters become: a
+ * synthetic cluster whose endpoints name the real cluster they came from.
+ * Real clusters api-a (endpoint ports[0]) and api-b (ports[1..]) are in the
+ * configuration too, as CDS sends them. */
+static struct dp_config *split_config(const int *ports, size_t n, const uint32_t *w)
+{
+    struct dp_config *c = dp_config_new("1");
+    struct dp_listener *l = dp_config_add_listener(c, "outbound:127.0.0.1:0", "127.0.0.1", 0);
+    l->traffic_direction = DP_DIR_OUTBOUND;
+    l->tcp_proxy.stat_prefix = xstrdup("api");
+    l->tcp_proxy.cluster = xstrdup("outbound:127.0.0.1:0:weighted");
+    struct dp_cluster *a = dp_config_add_cluster(c, "api-a");
+    dp_cla_add_endpoint(&a->load_assignment, "127.0.0.1", (uint32_t)ports[0], 0);
+    struct dp_cluster *b = dp_config_add_cluster(c, "api-b");
+    for (size_t i = 1; i < n; i++)
+        dp_cla_add_endpoint(&b->load_assignment, "127.0.0.1", (uint32_t)ports[i], 0);
+    struct dp_cluster *sp = dp_config_add_cluster(c, "outbound:127.0.0.1:0:weighted");
+    free(sp->alt_stat_name);
+    sp->alt_stat_name = xstrdup("api-a");
+    sp->synthetic = 1;
+    for (size_t i = 0; i < n; i++)
+        dp_cla_add_endpoint(&sp->load_assignment, "127.0.0.1", (uint32_t)ports[i], w[i])
+            ->stat_cluster = xstrdup(i == 0 ? "api-a" : "api-b");
+    return c;
+}
+
+/* Envoy counts a split under the cluster it picked: every upstream stat of a
+ * flattened split goes to the real cluster of the host, and the synthetic
+ * cluster shows nowhere (/stats, /clusters). */
+TEST(dp_split_stats_counted_under_real_clusters)
+{
+    struct backend *b[2] = {backend_start(BACKEND_ID, "A"), backend_start(BACKEND_ID, "B")};
+    struct dp_engine *eng = engine(2, 0, 0);
+    int ports[] = {backend_port(b[0]), backend_port(b[1])};
+    uint32_t w[] = {1, 3};
+    apply(eng, split_config(ports, 2, w));
+    int counts[2] = {0};
+    count_ids(lport(eng), 40, counts, 2);
+    ASSERT_INT_EQ(counts[0], 10);
+    ASSERT_INT_EQ(counts[1], 30);
+    ASSERT(stat_wait(eng, "cluster.api-b.upstream_cx_destroy", 30) == 30);
+    ASSERT(stat_wait(eng, "cluster.api-a.upstream_cx_destroy", 10) == 10);
+    ASSERT_INT_EQ(stat_get(eng, "cluster.api-a.upstream_cx_total"), 10);
+    ASSERT_INT_EQ(stat_get(eng, "cluster.api-b.upstream_cx_total"), 30);
+    ASSERT_INT_EQ(stat_get(eng, "cluster.api-a.upstream_cx_rx_bytes_total"), 10);
+    ASSERT_INT_EQ(stat_get(eng, "cluster.api-b.upstream_cx_rx_bytes_total"), 30);
+    ASSERT_INT_EQ(stat_get(eng, "cluster.api-a.upstream_cx_active"), 0);
+    ASSERT_INT_EQ(stat_get(eng, "cluster.api-b.upstream_cx_active"), 0);
+    /* Membership is the real clusters' own. */
+    ASSERT_INT_EQ(stat_get(eng, "cluster.api-a.membership_total"), 1);
+    ASSERT_INT_EQ(stat_get(eng, "cluster.api-b.membership_total"), 1);
+    struct buf out;
+    buf_init(&out, 0);
+    dp_engine_render_stats(eng, NULL, &out);
+    ASSERT(strstr(buf_str(&out), "weighted") == NULL);
+    ASSERT(strstr(buf_str(&out), "cluster.outbound") == NULL);
+    buf_free(&out);
+    buf_init(&out, 0);
+    dp_engine_render_clusters(eng, &out);
+    ASSERT(strstr(buf_str(&out), "weighted") == NULL);
+    /* The hosts' counters are the real clusters' host lines. */
+    char *line = xasprintf("api-b::127.0.0.1:%d::cx_total::30", ports[1]);
+    ASSERT_STR_CONTAINS(buf_str(&out), line);
+    free(line);
+    line = xasprintf("api-a::127.0.0.1:%d::cx_total::10", ports[0]);
+    ASSERT_STR_CONTAINS(buf_str(&out), line);
+    free(line);
+    buf_free(&out);
+
+    /* Connect failures and ejections of a split's host go to its real
+     * cluster, whose host (the same host block) is ejected too. */
+    int dead = closed_port();
+    int ports2[] = {backend_port(b[0]), dead};
+    uint32_t w2[] = {1, 1};
+    struct dp_config *c2 = split_config(ports2, 2, w2);
+    c2->listeners[0].tcp_proxy.max_connect_attempts = 2;
+    struct dp_cluster *sp = &c2->clusters[2];
+    sp->outlier_detection = xcalloc(1, sizeof(struct dp_outlier_detection));
+    sp->outlier_detection->consecutive_local_origin_failure = 1;
+    sp->outlier_detection->base_ejection_time_ms = 60000;
+    apply(eng, c2);
+    for (int i = 0; i < 6; i++) {
+        char *s = client_read_all(lport(eng));
+        ASSERT_STR_EQ(s, "A");
+        free(s);
+    }
+    ASSERT_INT_EQ(stat_get(eng, "cluster.api-b.upstream_cx_connect_fail"), 1);
+    ASSERT_INT_EQ(stat_get(eng, "cluster.api-a.upstream_cx_connect_fail"), 0);
+    ASSERT_INT_EQ(stat_get(eng, "cluster.api-b.outlier_detection.ejections_enforced_total"), 1);
+    ASSERT_INT_EQ(stat_get(eng, "cluster.api-b.outlier_detection.ejections_active"), 1);
+    ASSERT_INT_EQ(stat_get(eng, "cluster.api-b.membership_healthy"), 0);
+    ASSERT_INT_EQ(stat_get(eng, "cluster.api-a.upstream_cx_total"), 16);
+    buf_init(&out, 0);
+    dp_engine_render_clusters(eng, &out);
+    line = xasprintf("api-b::127.0.0.1:%d::health_flags::/failed_outlier_check", dead);
+    ASSERT_STR_CONTAINS(buf_str(&out), line);
+    free(line);
+    buf_free(&out);
+    dp_engine_free(eng);
+    backend_stop(b[0]);
+    backend_stop(b[1]);
+}
+
 TEST(dp_lb_least_request_prefers_idle_host)
 {
     struct backend *b[2] = {backend_start(BACKEND_ECHO, NULL), backend_start(BACKEND_ECHO, NULL)};

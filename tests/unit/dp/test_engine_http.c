@@ -316,6 +316,89 @@ TEST(dp_http_503_upstream_closes_before_response)
     hb_stop(b);
 }
 
+/* A route's split (flattened by xds_map into a synthetic cluster whose
+ * endpoints name their real clusters): each request is counted under the
+ * real cluster of the host that served it, as Envoy counts under the
+ * cluster the split picked; a request with no host at all under the first
+ * cluster. The synthetic cluster shows nowhere in /stats. */
+TEST(dp_http_split_counted_under_real_clusters)
+{
+    struct hb *b[2] = {hb_start(HB_OK), hb_start(HB_OK)};
+    struct dp_engine *eng = engine();
+    struct dp_http_route *r;
+    struct dp_config *c = http_config(NULL, 0, &r);
+    free(r->cluster);
+    r->cluster = xstrdup("web:only:0:weighted");
+    const char *real[2] = {"api-a", "api-b"};
+    for (int i = 0; i < 2; i++)
+        dp_cla_add_endpoint(&dp_config_add_cluster(c, real[i])->load_assignment, "127.0.0.1",
+                            (uint32_t)b[i]->port, 0);
+    struct dp_cluster *sp = dp_config_add_cluster(c, "web:only:0:weighted");
+    free(sp->alt_stat_name);
+    sp->alt_stat_name = xstrdup("api-a");
+    sp->synthetic = 1;
+    for (int i = 0; i < 2; i++)
+        dp_cla_add_endpoint(&sp->load_assignment, "127.0.0.1", (uint32_t)b[i]->port, 1)
+            ->stat_cluster = xstrdup(real[i]);
+    int port = start(eng, c);
+    /* Two keep-alive requests per client connection, from 6 clients. */
+    for (int i = 0; i < 6; i++) {
+        char *out = roundtrip(port, GET_ONLY GET_ONLY_CLOSE);
+        ASSERT_STR_EQ(out, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+                           "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        free(out);
+    }
+    long served[2] = {atomic_load(&b[0]->requests), atomic_load(&b[1]->requests)};
+    ASSERT_INT_EQ(served[0] + served[1], 12);
+    for (int i = 0; i < 2; i++) {
+        char *n = xasprintf("cluster.%s.upstream_rq_total", real[i]);
+        ASSERT_INT_EQ(stat_get(eng, n), served[i]);
+        free(n);
+        n = xasprintf("cluster.%s.upstream_rq_2xx", real[i]);
+        ASSERT_INT_EQ(stat_get(eng, n), served[i]);
+        free(n);
+        n = xasprintf("cluster.%s.upstream_rq_completed", real[i]);
+        ASSERT_INT_EQ(stat_get(eng, n), served[i]);
+        free(n);
+        n = xasprintf("cluster.%s.upstream_rq_active", real[i]);
+        ASSERT_INT_EQ(stat_get(eng, n), 0);
+        free(n);
+        n = xasprintf("cluster.%s.upstream_cx_rx_bytes_total", real[i]);
+        ASSERT(served[i] == 0 || stat_get(eng, n) > 0);
+        free(n);
+    }
+    ASSERT_INT_EQ(stat_get(eng, "cluster.api-a.upstream_cx_http1_total") +
+                      stat_get(eng, "cluster.api-b.upstream_cx_http1_total"),
+                  stat_get(eng, "cluster.api-a.upstream_cx_total") +
+                      stat_get(eng, "cluster.api-b.upstream_cx_total"));
+    struct buf out;
+    buf_init(&out, 0);
+    dp_engine_render_stats(eng, NULL, &out);
+    ASSERT(strstr(buf_str(&out), "weighted") == NULL);
+    buf_free(&out);
+
+    /* No host: the 503 is counted under the first cluster of the split. */
+    struct dp_config *c2 = http_config(NULL, 0, &r);
+    free(r->cluster);
+    r->cluster = xstrdup("web:only:0:weighted");
+    dp_config_add_cluster(c2, "api-a");
+    sp = dp_config_add_cluster(c2, "web:only:0:weighted");
+    free(sp->alt_stat_name);
+    sp->alt_stat_name = xstrdup("api-a");
+    sp->synthetic = 1;
+    port = start(eng, c2);
+    usleep(100 * 1000); /* the worker picks the new snapshot up */
+    char *o = roundtrip(port, GET_ONLY_CLOSE);
+    ASSERT_STR_CONTAINS(o, "HTTP/1.1 503 Service Unavailable\r\n");
+    free(o);
+    ASSERT_INT_EQ(stat_get(eng, "cluster.api-a.upstream_cx_none_healthy"), 1);
+    ASSERT_INT_EQ(stat_get(eng, "cluster.api-a.upstream_rq_503"), 1);
+    ASSERT_INT_EQ(stat_get(eng, "cluster.api-a.upstream_rq_active"), 0);
+    dp_engine_free(eng);
+    hb_stop(b[0]);
+    hb_stop(b[1]);
+}
+
 /* Many keep-alive requests on one client connection use one upstream
  * connection; a new client connection opens its own. */
 TEST(dp_http_keep_alive_reuses_upstream)

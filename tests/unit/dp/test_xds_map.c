@@ -4,6 +4,7 @@
  * engine's model — what is mapped, what is refused (NACK) and why.
  */
 #include <stdlib.h>
+#include <jansson.h>
 #include <string.h>
 
 #include "dp/xds_map.h"
@@ -424,6 +425,33 @@ TEST(xds_map_weighted_split)
     const struct dp_cluster *sub = dp_config_find_cluster(cfg, "backend-aaaa");
     ASSERT(sub);
     ASSERT_INT_EQ(sub->load_assignment.n_endpoints, 3);
+    /* Stats of the split are counted under the real clusters: each endpoint
+     * names the cluster it came from; what precedes a host pick goes to the
+     * first cluster. */
+    ASSERT_INT_EQ(w->synthetic, 1);
+    ASSERT_INT_EQ(sub->synthetic, 0);
+    ASSERT_STR_EQ(w->alt_stat_name, "backend-aaaa");
+    ASSERT_STR_EQ(w->load_assignment.endpoints[0].stat_cluster, "backend-aaaa");
+    ASSERT_STR_EQ(w->load_assignment.endpoints[1].stat_cluster, "backend-aaaa");
+    ASSERT_STR_EQ(w->load_assignment.endpoints[2].stat_cluster, "backend-bbbb");
+    ASSERT(sub->load_assignment.endpoints[0].stat_cluster == NULL);
+    /* /config_dump shows the clusters kuma-cp sent, not the synthetic one. */
+    char *dump = dp_config_dump_json(cfg);
+    /* The listener shows the split as sent, no synthetic name anywhere. */
+    ASSERT_STR_CONTAINS(dump, "weightedClusters");
+    ASSERT(strstr(dump, "weighted\"") == NULL);
+    json_t *root = json_loads(dump, 0, NULL);
+    ASSERT(root);
+    json_t *dc = json_object_get(json_array_get(json_object_get(root, "configs"), 1),
+                                 "dynamicActiveClusters");
+    ASSERT_INT_EQ(json_array_size(dc), 2);
+    for (size_t i = 0; i < 2; i++) {
+        const char *cn = json_string_value(
+            json_object_get(json_object_get(json_array_get(dc, i), "cluster"), "name"));
+        ASSERT(cn && strstr(cn, "weighted") == NULL);
+    }
+    json_decref(root);
+    free(dump);
     dp_config_free(cfg);
     free_sets(sets);
     pb_arena_free(&a);
