@@ -250,11 +250,14 @@ TEST(dp_mtls_fast_ec_keys_same_checks)
     mesh_down(&m);
 }
 
-/* Runs both handshakes over a nonblocking socket pair in this thread. */
-static int pair_handshake(SSL *c, SSL *s)
+/* Runs both handshakes over a nonblocking socket pair in this thread. The
+ * drained flags (dp_tls_set_socket) are cleared before every step, as the
+ * proxy does when epoll reports the socket readable. */
+static int pair_handshake(SSL *c, SSL *s, int *cdrained, int *sdrained)
 {
     int cd = 0, sd = 0;
     for (int i = 0; i < 200 && (!cd || !sd); i++) {
+        *cdrained = *sdrained = 0;
         if (!cd) {
             int r = SSL_do_handshake(c);
             if (r == 1)
@@ -297,7 +300,7 @@ TEST(dp_tls_socket_bio_reports_drained)
     ASSERT_INT_EQ(SSL_get_fd(s), sv[0]);
     SSL_set_accept_state(s);
     SSL_set_connect_state(c);
-    ASSERT_INT_EQ(pair_handshake(c, s), 0);
+    ASSERT_INT_EQ(pair_handshake(c, s, &cdrained, &sdrained), 0);
 
     /* One small record: the read comes back short, the socket is empty. */
     size_t n;
@@ -336,6 +339,38 @@ TEST(dp_tls_socket_bio_reports_drained)
     }
     ASSERT_INT_EQ(have, sizeof(big));
     ASSERT(memcmp(got, big, sizeof(big)) == 0);
+
+    /* While drained, the BIO does not recv: data sent meanwhile waits until
+     * the caller clears the flag (epoll said readable). */
+    ASSERT_INT_EQ(sdrained, 1);
+    ASSERT(SSL_write_ex(c, "late", 4, &n) == 1);
+    ASSERT(SSL_read_ex(s, buf, sizeof(buf), &n) != 1);
+    ASSERT_INT_EQ(SSL_get_error(s, 0), SSL_ERROR_WANT_READ);
+    sdrained = 0;
+    ASSERT(SSL_read_ex(s, buf, sizeof(buf), &n) == 1);
+    ASSERT(n == 4 && memcmp(buf, "late", 4) == 0);
+
+    /* Held writes stay in the BIO (the peer's socket is empty), then go out
+     * ahead of the next write, in order. */
+    dp_tls_hold(c, 1);
+    ASSERT(SSL_write_ex(c, "one", 3, &n) == 1);
+    ASSERT(recv(sv[0], buf, 1, MSG_PEEK | MSG_DONTWAIT) < 0 && errno == EAGAIN);
+    dp_tls_hold(c, 0);
+    ASSERT(SSL_write_ex(c, "two", 3, &n) == 1);
+    char two[8];
+    size_t have2 = 0;
+    sdrained = 0;
+    while (have2 < 6 && SSL_read_ex(s, two + have2, sizeof(two) - have2, &n) == 1)
+        have2 += n;
+    ASSERT(have2 == 6 && memcmp(two, "onetwo", 6) == 0);
+    /* dp_tls_release sends what is held without another write. */
+    dp_tls_hold(c, 1);
+    ASSERT(SSL_write_ex(c, "three", 5, &n) == 1);
+    ASSERT_INT_EQ(dp_tls_release(c), 0);
+    ASSERT_INT_EQ(dp_tls_release(c), 0); /* nothing left: a no-op */
+    sdrained = 0;
+    ASSERT(SSL_read_ex(s, buf, sizeof(buf), &n) == 1);
+    ASSERT(n == 5 && memcmp(buf, "three", 5) == 0);
 
     /* The write side: send() on a closed peer is an error, not SIGPIPE. */
     close(sv[1]);
@@ -393,7 +428,7 @@ TEST(dp_tls_verified_leaf_cache_keeps_san_and_ca_checks)
         dp_tls_set_verify(s, &v);
         SSL_set_accept_state(s);
         SSL_set_connect_state(c);
-        int r = pair_handshake(c, s);
+        int r = pair_handshake(c, s, &d1, &d0);
         ASSERT_INT_EQ(r == 0, steps[i].ok);
         ASSERT_INT_EQ(v.san_failed, steps[i].san_failed);
         ASSERT_INT_EQ(v.chain_failed, steps[i].chain_failed);
