@@ -1334,7 +1334,10 @@ static void down_handshake(struct conn *c)
     if (!SSL_get0_peer_certificate(d->ssl))
         DP_INC(st->ssl_no_certificate);
     timer_stop(&c->w->heap, &c->t_conn);
-    side_set_events(c, d, 0);
+    /* Still registered for EPOLLIN, which the pump wants back once the
+     * upstream is up: the request usually came with the client's Finished,
+     * so nothing wakes us meanwhile; if something does, on_side turns the
+     * interest off until then (two epoll_ctl saved per connection). */
     if (c->l->m->rbac) {
         if (!rbac_allows(c)) {
             char who[256];
@@ -1653,12 +1656,16 @@ static void on_side(struct side *s, uint32_t events)
             connected(c, events);
         else if (events & (EPOLLERR | EPOLLHUP))
             conn_close(c, CLOSE_REMOTE);
+        else
+            side_set_events(c, s, 0); /* read it once the upstream is up */
         break;
     case C_UP_HS:
         if (is_up)
             up_handshake(c);
         else if (events & (EPOLLERR | EPOLLHUP))
             conn_close(c, CLOSE_REMOTE);
+        else
+            side_set_events(c, s, 0);
         break;
     case C_PROXY:
         /* TLS may need the socket writable to read (rd_wants_write), so any
