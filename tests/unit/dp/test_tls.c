@@ -115,11 +115,11 @@ struct mesh {
     char *in_cert, *in_key, *out_cert, *out_key;
 };
 
-static void mesh_up(struct mesh *m, const char *server_uri, const char *client_uri,
-                    uint32_t handshake_ms)
+static void mesh_up_app(struct mesh *m, enum backend_mode mode, const char *id,
+                        const char *server_uri, const char *client_uri, uint32_t handshake_ms)
 {
     test_ca_init(&m->ca, "default");
-    m->app = backend_start(BACKEND_ECHO, NULL);
+    m->app = backend_start(mode, id);
     test_ca_leaf(&m->ca, server_uri, &m->in_cert, &m->in_key);
     test_ca_leaf(&m->ca, client_uri, &m->out_cert, &m->out_key);
     m->in = engine(handshake_ms);
@@ -129,6 +129,12 @@ static void mesh_up(struct mesh *m, const char *server_uri, const char *client_u
     apply(m->out, outbound_cfg("1", m->out_cert, m->out_key, m->ca.pem, m->in_port));
     m->out_port = dp_engine_listener_port(m->out, "outbound:127.0.0.1:0");
     ASSERT(m->in_port > 0 && m->out_port > 0);
+}
+
+static void mesh_up(struct mesh *m, const char *server_uri, const char *client_uri,
+                    uint32_t handshake_ms)
+{
+    mesh_up_app(m, BACKEND_ECHO, NULL, server_uri, client_uri, handshake_ms);
 }
 
 static void mesh_down(struct mesh *m)
@@ -985,5 +991,50 @@ TEST(dp_permissive_inbound)
     ASSERT(echo_ok(m.out_port, 1000, 14));
     ASSERT_INT_EQ(backend_accepted(m.app), before + 1);
     free(s);
+    mesh_down(&m);
+}
+
+/* A server that speaks first, through both proxies: the client's Finished,
+ * held for the first request bytes (tls.h, dp_tls_hold), must go out
+ * without any, and the server's NewSessionTicket, held for its first
+ * response bytes, arrives with the greeting (the second connection
+ * resumes). The TLS listener accepts a connection only once its client has
+ * sent something (TCP_DEFER_ACCEPT); the plaintext one at once. */
+TEST(dp_mtls_server_speaks_first_and_deferred_accept)
+{
+    struct mesh m;
+    mesh_up_app(&m, BACKEND_ID, "greeting-from-server", "spiffe://default/backend",
+                "spiffe://default/web", 0);
+    for (int i = 0; i < 2; i++) {
+        char *got = client_read_all(m.out_port);
+        ASSERT_STR_EQ(got, "greeting-from-server");
+        free(got);
+    }
+    ASSERT_INT_EQ(stat_get(m.out, "cluster.backend.ssl.session_reused"), 1);
+    char *total = listener_stat(&m, "downstream_cx_total");
+    ASSERT_INT_EQ(stat_wait(m.in, total, 2), 2);
+
+    /* Silent client on the TLS listener: not accepted yet. */
+    int fd = client_connect(m.in_port);
+    ASSERT(fd >= 0);
+    usleep(300 * 1000);
+    ASSERT_INT_EQ(stat_get(m.in, total), 2);
+    /* Its first bytes (not a ClientHello) get it accepted, then closed. */
+    ASSERT_INT_EQ(write_full(fd, "GET / HTTP/1.1\r\n\r\n", 18), 0);
+    ASSERT_INT_EQ(stat_wait(m.in, total, 3), 3);
+    struct timeval tv = {.tv_sec = 5};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    ASSERT(closed_by_peer(fd));
+    close(fd);
+
+    /* A silent client on the plaintext (outbound) listener is accepted. */
+    char *out_total = xasprintf("listener.127.0.0.1_%d.downstream_cx_total", m.out_port);
+    long long before = stat_get(m.out, out_total);
+    fd = client_connect(m.out_port);
+    ASSERT(fd >= 0);
+    ASSERT_INT_EQ(stat_wait(m.out, out_total, before + 1), before + 1);
+    close(fd);
+    free(out_total);
+    free(total);
     mesh_down(&m);
 }
