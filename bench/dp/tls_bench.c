@@ -13,6 +13,11 @@
  * client side, the handshakes per CPU-second of each, and the cost of parsing
  * the client's leaf certificate (d2i_X509) alone. keepalive also times 20,000
  * exchanges of 1 KiB each way on the first connection.
+ *
+ * A/B knobs: TLS_BENCH_GROUPS=<list> sets the key-exchange groups of both
+ * sides, TLS_BENCH_TICKETS=<n> the server's tickets per handshake. Each side's
+ * SSL_do_handshake runs in its own function (server_step, client_step), so
+ * callgrind's --toggle-collect can count one side alone.
  */
 #define _GNU_SOURCE
 #include <openssl/err.h>
