@@ -13,6 +13,8 @@
 # SEGS=1 the TCP segments per request. ONLY=<regex> limits the runs to
 # matching "scenario target" pairs. At the end: peak RSS, dp_bench rss/idle and
 # tls_bench (handshake CPU per side, fast EC switch on and off).
+# BASE=<dir> adds the target dp-mtls-full-base: the same full-handshake pair
+# run from <dir>/dp_bench (an older build), for a same-run A/B.
 # Fixed loopback ports: run it in its own network namespace.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -127,6 +129,10 @@ DP_BENCH_NO_RESUME=1 start dpout2 $B/dp_bench mtls-out 18097 18095 1 "$W"
 # EC keys (kuma-dp's fast EC switch off, see src/dp/tls.c).
 DP_TLS_NO_LEGACY_EC=1 DP_BENCH_NO_RESUME=1 start dpout3 $B/dp_bench mtls-out 18098 18099 1 "$W"
 DP_TLS_NO_LEGACY_EC=1 start dpin3 $B/dp_bench mtls-in 18099 18080 1 "$W"
+if [ -n "${BASE:-}" ]; then
+    DP_BENCH_NO_RESUME=1 start dpout4 "$BASE/dp_bench" mtls-out 18100 18101 1 "$W"
+    start dpin4 "$BASE/dp_bench" mtls-in 18101 18080 1 "$W"
+fi
 start haproxy haproxy -f "$W/haproxy.cfg"
 [ -n "$STREAM_MOD" ] && start nginxp nginx -c "$W/nginx-proxy.conf" -p "$W"
 sleep 1
@@ -235,6 +241,7 @@ TCP_TARGETS="direct:18080:0 dp:18081:PID_dp haproxy:18082:PID_haproxy"
 [ -n "$STREAM_MOD" ] && TCP_TARGETS="$TCP_TARGETS nginx:18084:PID_nginxp"
 MTLS_TARGETS="dp-mtls:18091:PID_dpout,PID_dpin haproxy-mtls:18092:PID_haproxy"
 FULL_TARGETS="dp-mtls-full:18097:PID_dpout2,PID_dpin dp-mtls-full-provider-ec:18098:PID_dpout3,PID_dpin3 haproxy-mtls-full:18096:PID_haproxy"
+[ -n "${BASE:-}" ] && FULL_TARGETS="dp-mtls-full-base:18100:PID_dpout4,PID_dpin4 $FULL_TARGETS"
 for ROUND in $(seq 1 "$ROUNDS"); do
     for spec in $TCP_TARGETS $MTLS_TARGETS; do
         IFS=: read -r target port pidvars <<<"$spec"

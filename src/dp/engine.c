@@ -135,6 +135,7 @@ struct lsock {
     char *model_addr; /* "<address>|<configured port>" identifies reuse */
     char *bound_addr; /* "<address>|<bound port>": also matches (port 0 → fixed) */
     int port;         /* bound port */
+    int defer;        /* TCP_DEFER_ACCEPT on (a TLS-only listener) */
 };
 
 struct chost {
@@ -239,7 +240,9 @@ struct side {
     /* Data may be waiting: set by epoll events, cleared when a read comes
      * back short or empty, so the pump does not spend a syscall on EAGAIN. */
     int can_read;
-    int drained;    /* TLS: the socket BIO's last recv was short (see tls.h) */
+    /* TLS: the socket BIO's last recv was short and epoll has not reported
+     * the socket readable since; the BIO does not recv again (see tls.h). */
+    int drained;
     int hup;        /* epoll reported HUP or ERR */
     int registered; /* in the worker's epoll set */
     struct dp_tls_verify v;
@@ -608,6 +611,8 @@ static struct lsock *bind_listener(const struct dp_listener *m, struct err *e)
     }
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    /* Accepted sockets inherit it (Linux): no setsockopt per connection. */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     /* As Envoy (ipv4_compat false): [::]:15001 and 0.0.0.0:15001 coexist. */
     if (sa.ss_family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
@@ -733,6 +738,27 @@ int dp_engine_new(const struct dp_engine_opts *opts, struct dp_engine **out, str
     return 0;
 }
 
+/* TCP_DEFER_ACCEPT on the sockets of listeners whose clients always speak
+ * first: TLS without inspection (every connection starts with a
+ * ClientHello). The kernel then hands over a connection with its ClientHello
+ * already queued: no wake-up, epoll registration and recv for EAGAIN before
+ * it arrives. Off for every other listener (plaintext, PERMISSIVE,
+ * use_original_dst), where the server may speak first. */
+static void defer_accept(struct snap *s)
+{
+    for (size_t i = 0; i < s->n_ls; i++) {
+        struct clistener *l = &s->ls[i];
+        if (!l->ls)
+            continue;
+        int on = l->m->tls && !l->m->inspect && !l->m->use_original_dst;
+        if (on == l->ls->defer)
+            continue;
+        int secs = on; /* kernel: SYN-ACK retransmissions' worth of waiting */
+        if (setsockopt(l->ls->fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof(secs)) == 0)
+            l->ls->defer = on;
+    }
+}
+
 int dp_engine_apply(struct dp_engine *eng, struct dp_config *cfg, struct err *e)
 {
     struct snap *s = xcalloc(1, sizeof(*s));
@@ -822,6 +848,7 @@ int dp_engine_apply(struct dp_engine *eng, struct dp_config *cfg, struct err *e)
     if (listeners_changed)
         eng->listener_epoch++;
     pthread_mutex_unlock(&eng->mu);
+    defer_accept(s);
     wake_all(eng);
     log_info(COMP, "applied configuration version %s: %zu listeners, %zu clusters",
              cfg->version_info, cfg->n_listeners, cfg->n_clusters);
@@ -939,7 +966,6 @@ static ssize_t side_read(struct side *s, char *p, size_t n)
         return -errno;
     }
     size_t got = 0;
-    s->drained = 0;
     int r = SSL_read_ex(s->ssl, p, n, &got);
     if (r == 1) {
         /* Socket empty and nothing decrypted left: wait for epoll. */
@@ -1320,16 +1346,29 @@ static void start_connect(struct conn *c)
         connect_failed(c, 0);
 }
 
-/* Drives an SSL handshake; returns 1 done, 0 in progress, -1 failed. */
+/* Drives an SSL handshake; returns 1 done, 0 in progress, -1 failed.
+ * Writes are held during each step (dp_tls_hold): a step that ends waiting
+ * for the peer sends its flight at once; what the completing step wrote
+ * waits for the first application write (tls.h). */
 static int handshake(struct conn *c, struct side *s)
 {
     ERR_clear_error();
+    dp_tls_hold(s->ssl, 1);
     int r = SSL_do_handshake(s->ssl);
-    if (r == 1)
+    if (r == 1) {
+        dp_tls_hold(s->ssl, 0);
+        /* A TLS 1.2 server's last flight (Finished) is what its client waits
+         * for; TLS 1.3 leaves only the NewSessionTicket, which may wait. */
+        if (s == &c->s[0] && SSL_version(s->ssl) != TLS1_3_VERSION && dp_tls_release(s->ssl) < 0)
+            return -1;
         return 1;
+    }
     int err = SSL_get_error(s->ssl, r);
+    int rel = dp_tls_release(s->ssl); /* the flight, or an alert */
+    if (rel < 0)
+        err = SSL_ERROR_SYSCALL;
     if (err == SSL_ERROR_WANT_READ) {
-        side_set_events(c, s, EPOLLIN);
+        side_set_events(c, s, rel > 0 ? EPOLLIN | EPOLLOUT : EPOLLIN);
         return 0;
     }
     if (err == SSL_ERROR_WANT_WRITE) {
@@ -1386,7 +1425,10 @@ static void down_handshake(struct conn *c)
     if (!SSL_get0_peer_certificate(d->ssl))
         DP_INC(st->ssl_no_certificate);
     timer_stop(&c->w->heap, &c->t_conn);
-    side_set_events(c, d, 0);
+    /* Still registered for EPOLLIN, which the pump wants back once the
+     * upstream is up: the request usually came with the client's Finished,
+     * so nothing wakes us meanwhile; if something does, on_side turns the
+     * interest off until then (two epoll_ctl saved per connection). */
     if (c->l->m->rbac) {
         if (!rbac_allows(c)) {
             char who[256];
@@ -1430,6 +1472,15 @@ static void up_handshake(struct conn *c)
     c->up_established = 1;
     host_result(c, c->host, 1);
     up_ready(c);
+    /* Our Finished went out with the first request bytes, if the pump had
+     * any; otherwise (the server speaks first) it must go now. */
+    if (!c->dead && u->ssl) {
+        int rel = dp_tls_release(u->ssl);
+        if (rel < 0)
+            conn_close(c, CLOSE_REMOTE);
+        else if (rel > 0)
+            side_set_events(c, u, u->events | EPOLLOUT);
+    }
 }
 
 static void connected(struct conn *c, uint32_t events)
@@ -1455,6 +1506,9 @@ static void connected(struct conn *c, uint32_t events)
         return;
     }
     memset(&u->v, 0, sizeof(u->v)); /* a retry starts afresh */
+    /* The server cannot answer a ClientHello not sent yet: the BIO waits for
+     * epoll instead of a recv for EAGAIN right after sending it. */
+    u->drained = 1;
     u->ssl = SSL_new(c->cl->ctx);
     if (!u->ssl) {
         conn_close(c, CLOSE_LOCAL);
@@ -2758,6 +2812,8 @@ static void on_side(struct side *s, uint32_t events)
     if (c->dead)
         return;
     int is_up = s == &c->s[1];
+    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP))
+        s->drained = 0; /* the TLS BIO may recv again */
     switch (c->state) {
     case C_SNIFF:
         if (!is_up)
@@ -2772,18 +2828,26 @@ static void on_side(struct side *s, uint32_t events)
             connected(c, events);
         else if (events & (EPOLLERR | EPOLLHUP))
             conn_close(c, CLOSE_REMOTE);
+        else
+            side_set_events(c, s, 0); /* read it once the upstream is up */
         break;
     case C_UP_HS:
         if (is_up)
             up_handshake(c);
         else if (events & (EPOLLERR | EPOLLHUP))
             conn_close(c, CLOSE_REMOTE);
+        else
+            side_set_events(c, s, 0);
         break;
     case C_PROXY:
         /* TLS may need the socket writable to read (rd_wants_write), so any
          * event on a TLS side may unblock its reads. */
         if (s->ssl || (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)))
             s->can_read = 1;
+        if (s->ssl && (events & EPOLLOUT) && dp_tls_release(s->ssl) < 0) {
+            conn_close(c, is_up ? CLOSE_REMOTE : CLOSE_LOCAL);
+            break;
+        }
         /* Data may still wait in a hung-up socket: read it before closing. */
         if (events & (EPOLLHUP | EPOLLERR))
             s->hup = 1;
@@ -2850,9 +2914,7 @@ static void on_accept(struct wreg *r)
             }
             return;
         }
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        struct sockaddr_storage odst;
+        struct sockaddr_storage odst; /* TCP_NODELAY: inherited from the listener */
         socklen_t odst_len = 0;
         struct clistener *tl = r->cl;
         if (tl->m->use_original_dst && !(tl = tproxy_route(w, tl, fd, &odst, &odst_len))) {
@@ -2889,7 +2951,11 @@ static void on_accept(struct wreg *r)
         DP_INC(l->st->downstream_cx_total);
         DP_ADD(l->st->downstream_cx_active, 1);
         DP_INC(l->tst->downstream_cx_total);
-        if (side_open(c, &c->s[0], fd, 0) != 0) {
+        /* A TLS listener reads the ClientHello first: register for it now
+         * rather than with no events and an EPOLL_CTL_MOD at the first
+         * WANT_READ. */
+        uint32_t first = l->ctx && !l->m->inspect && c->cl ? EPOLLIN : 0;
+        if (side_open(c, &c->s[0], fd, first) != 0) {
             close(fd);
             c->s[0].fd = -1;
             conn_close(c, CLOSE_LOCAL);

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 static int ex_idx = -1;
 static pthread_once_t ex_once = PTHREAD_ONCE_INIT;
@@ -485,19 +486,54 @@ SSL_CTX *dp_tls_client_ctx(const struct dp_secret *identity, const struct dp_sec
 
 /* The proxy's socket BIO: OpenSSL's socket BIO plus a "drained" report, so
  * that after a short read the proxy waits for epoll instead of spending a
- * recv on EAGAIN (as it does on plaintext sockets). */
+ * recv on EAGAIN (as it does on plaintext sockets), and a hold: while held,
+ * writes (and flushes) are kept in `held` and go out later with the next
+ * write, in one sendmsg (see dp_tls_hold). */
 struct sock_bio {
     int fd;
+    int hold;
     int *drained;
+    unsigned char *held;
+    size_t held_len, held_cap;
 };
 
+/* Sends held bytes, then `len` bytes of `in`, in one sendmsg; returns the
+ * bytes of `in` sent (0 if only held bytes went), or -1 with errno. */
+static ssize_t send_held(struct sock_bio *sb, const char *in, size_t len)
+{
+    struct iovec iov[2] = {{sb->held, sb->held_len}, {(void *)in, len}};
+    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = len ? 2 : 1};
+    ssize_t r = sendmsg(sb->fd, &mh, MSG_NOSIGNAL);
+    if (r < 0)
+        return -1;
+    size_t sent = (size_t)r;
+    if (sent < sb->held_len) {
+        memmove(sb->held, sb->held + sent, sb->held_len - sent);
+        sb->held_len -= sent;
+        return 0;
+    }
+    sent -= sb->held_len;
+    sb->held_len = 0;
+    return (ssize_t)sent;
+}
+
 static BIO_METHOD *sock_meth;
+static int sock_type; /* its BIO type, to recognise our BIO under an SSL */
 static pthread_once_t sock_once = PTHREAD_ONCE_INIT;
 
 static int sock_bio_read(BIO *b, char *out, int len)
 {
     struct sock_bio *sb = BIO_get_data(b);
     BIO_clear_retry_flags(b);
+    if (*sb->drained) {
+        /* Empty at the last recv and not reported readable since (the
+         * caller clears the flag on epoll's EPOLLIN): EAGAIN without asking.
+         * Typical: the handshake reading the peer's answer right after
+         * sending its own flight. Level-triggered epoll reports data that
+         * arrived meanwhile. */
+        BIO_set_retry_read(b);
+        return -1;
+    }
     ssize_t r = recv(sb->fd, out, (size_t)len, 0);
     if (r < len)
         *sb->drained = 1; /* short, EOF or error: nothing more queued now */
@@ -512,7 +548,29 @@ static int sock_bio_write(BIO *b, const char *in, int len)
 {
     struct sock_bio *sb = BIO_get_data(b);
     BIO_clear_retry_flags(b);
-    ssize_t r = send(sb->fd, in, (size_t)len, MSG_NOSIGNAL);
+    if (sb->hold && len > 0) {
+        if (sb->held_len + (size_t)len > sb->held_cap) {
+            size_t cap = (sb->held_len + (size_t)len) * 2;
+            unsigned char *p = realloc(sb->held, cap);
+            if (!p)
+                return -1;
+            sb->held = p;
+            sb->held_cap = cap;
+        }
+        memcpy(sb->held + sb->held_len, in, (size_t)len);
+        sb->held_len += (size_t)len;
+        return len;
+    }
+    ssize_t r;
+    if (sb->held_len) {
+        r = send_held(sb, in, (size_t)len);
+        if (r == 0) { /* only (part of) the held bytes went: retry this write */
+            BIO_set_retry_write(b);
+            return -1;
+        }
+    } else {
+        r = send(sb->fd, in, (size_t)len, MSG_NOSIGNAL);
+    }
     if (r >= 0)
         return (int)r;
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
@@ -526,7 +584,15 @@ static long sock_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
     struct sock_bio *sb = BIO_get_data(b);
     switch (cmd) {
     case BIO_CTRL_FLUSH:
-        return 1;
+        if (!sb || sb->hold || !sb->held_len)
+            return 1;
+        BIO_clear_retry_flags(b);
+        if (send_held(sb, NULL, 0) < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            return -1;
+        if (!sb->held_len)
+            return 1;
+        BIO_set_retry_write(b);
+        return 0;
     case BIO_C_GET_FD:
         if (!sb)
             return -1;
@@ -540,18 +606,22 @@ static long sock_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
 
 static int sock_bio_destroy(BIO *b)
 {
-    free(BIO_get_data(b));
+    struct sock_bio *sb = BIO_get_data(b);
+    if (sb)
+        free(sb->held);
+    free(sb);
     BIO_set_data(b, NULL);
     return 1;
 }
 
 static void sock_meth_init(void)
 {
-    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR,
-                                 "kuma-dp socket");
+    int type = BIO_get_new_index() | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR;
+    BIO_METHOD *m = BIO_meth_new(type, "kuma-dp socket");
     if (m && BIO_meth_set_read(m, sock_bio_read) && BIO_meth_set_write(m, sock_bio_write) &&
         BIO_meth_set_ctrl(m, sock_bio_ctrl) && BIO_meth_set_destroy(m, sock_bio_destroy)) {
         sock_meth = m;
+        sock_type = type;
         return;
     }
     BIO_meth_free(m);
@@ -560,7 +630,7 @@ static void sock_meth_init(void)
 int dp_tls_set_socket(SSL *ssl, int fd, int *drained)
 {
     pthread_once(&sock_once, sock_meth_init);
-    struct sock_bio *sb = sock_meth ? malloc(sizeof(*sb)) : NULL;
+    struct sock_bio *sb = sock_meth ? calloc(1, sizeof(*sb)) : NULL;
     BIO *b = sb ? BIO_new(sock_meth) : NULL;
     if (!b) {
         free(sb);
@@ -573,6 +643,30 @@ int dp_tls_set_socket(SSL *ssl, int fd, int *drained)
     BIO_set_init(b, 1);
     SSL_set_bio(ssl, b, b); /* one reference, read and write */
     return 0;
+}
+
+static struct sock_bio *sock_of(SSL *ssl)
+{
+    BIO *b = SSL_get_wbio(ssl); /* ours, also under libssl's handshake buffer */
+    return b && sock_type && BIO_method_type(b) == sock_type ? BIO_get_data(b) : NULL;
+}
+
+void dp_tls_hold(SSL *ssl, int on)
+{
+    struct sock_bio *sb = sock_of(ssl);
+    if (sb)
+        sb->hold = on;
+}
+
+int dp_tls_release(SSL *ssl)
+{
+    struct sock_bio *sb = sock_of(ssl);
+    if (!sb || !sb->held_len)
+        return 0;
+    sb->hold = 0;
+    if (send_held(sb, NULL, 0) < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+        return -1;
+    return sb->held_len ? 1 : 0;
 }
 
 void dp_tls_set_verify(SSL *ssl, struct dp_tls_verify *v)

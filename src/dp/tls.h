@@ -58,9 +58,25 @@ SSL_CTX *dp_tls_client_ctx(const struct dp_secret *identity, const struct dp_sec
 /* Connects ssl to the socket fd (not closed with it), like SSL_set_fd but
  * sending with MSG_NOSIGNAL and setting *drained to 1 whenever a read comes
  * back short, empty or failed: the socket held no more data, so the caller can
- * wait for epoll rather than read again for EAGAIN. drained must outlive ssl.
+ * wait for epoll rather than read again for EAGAIN. While *drained is 1 the
+ * BIO does not recv at all (it reports "retry"): the caller clears it when
+ * level-triggered epoll reports the socket readable. drained must outlive ssl.
  * Returns 0, or -1 if out of memory. */
 int dp_tls_set_socket(SSL *ssl, int fd, int *drained);
+
+/* Write coalescing on a dp_tls_set_socket SSL. While held, what libssl
+ * writes (and flushes) stays in the BIO; once the hold is off, held bytes go
+ * out ahead of the next write in the same sendmsg, or with dp_tls_release.
+ * The proxy holds around each handshake step: a flight that ends the step
+ * waiting for the peer is released at once, but what the step completing the
+ * handshake wrote (the client's Finished, the server's TLS 1.3
+ * NewSessionTicket) goes out with the first application data (or the
+ * close_notify), one segment instead of two. */
+void dp_tls_hold(SSL *ssl, int on);
+/* Turns the hold off and sends the held bytes. Returns 0 when none are left,
+ * 1 when some are (socket full: call again once writable), -1 on a socket
+ * error. */
+int dp_tls_release(SSL *ssl);
 
 /* Attaches v (owned by the caller, must outlive ssl's handshake) to ssl. */
 void dp_tls_set_verify(SSL *ssl, struct dp_tls_verify *v);

@@ -115,11 +115,11 @@ struct mesh {
     char *in_cert, *in_key, *out_cert, *out_key;
 };
 
-static void mesh_up(struct mesh *m, const char *server_uri, const char *client_uri,
-                    uint32_t handshake_ms)
+static void mesh_up_app(struct mesh *m, enum backend_mode mode, const char *id,
+                        const char *server_uri, const char *client_uri, uint32_t handshake_ms)
 {
     test_ca_init(&m->ca, "default");
-    m->app = backend_start(BACKEND_ECHO, NULL);
+    m->app = backend_start(mode, id);
     test_ca_leaf(&m->ca, server_uri, &m->in_cert, &m->in_key);
     test_ca_leaf(&m->ca, client_uri, &m->out_cert, &m->out_key);
     m->in = engine(handshake_ms);
@@ -129,6 +129,12 @@ static void mesh_up(struct mesh *m, const char *server_uri, const char *client_u
     apply(m->out, outbound_cfg("1", m->out_cert, m->out_key, m->ca.pem, m->in_port));
     m->out_port = dp_engine_listener_port(m->out, "outbound:127.0.0.1:0");
     ASSERT(m->in_port > 0 && m->out_port > 0);
+}
+
+static void mesh_up(struct mesh *m, const char *server_uri, const char *client_uri,
+                    uint32_t handshake_ms)
+{
+    mesh_up_app(m, BACKEND_ECHO, NULL, server_uri, client_uri, handshake_ms);
 }
 
 static void mesh_down(struct mesh *m)
@@ -250,11 +256,14 @@ TEST(dp_mtls_fast_ec_keys_same_checks)
     mesh_down(&m);
 }
 
-/* Runs both handshakes over a nonblocking socket pair in this thread. */
-static int pair_handshake(SSL *c, SSL *s)
+/* Runs both handshakes over a nonblocking socket pair in this thread. The
+ * drained flags (dp_tls_set_socket) are cleared before every step, as the
+ * proxy does when epoll reports the socket readable. */
+static int pair_handshake(SSL *c, SSL *s, int *cdrained, int *sdrained)
 {
     int cd = 0, sd = 0;
     for (int i = 0; i < 200 && (!cd || !sd); i++) {
+        *cdrained = *sdrained = 0;
         if (!cd) {
             int r = SSL_do_handshake(c);
             if (r == 1)
@@ -297,7 +306,7 @@ TEST(dp_tls_socket_bio_reports_drained)
     ASSERT_INT_EQ(SSL_get_fd(s), sv[0]);
     SSL_set_accept_state(s);
     SSL_set_connect_state(c);
-    ASSERT_INT_EQ(pair_handshake(c, s), 0);
+    ASSERT_INT_EQ(pair_handshake(c, s, &cdrained, &sdrained), 0);
 
     /* One small record: the read comes back short, the socket is empty. */
     size_t n;
@@ -336,6 +345,38 @@ TEST(dp_tls_socket_bio_reports_drained)
     }
     ASSERT_INT_EQ(have, sizeof(big));
     ASSERT(memcmp(got, big, sizeof(big)) == 0);
+
+    /* While drained, the BIO does not recv: data sent meanwhile waits until
+     * the caller clears the flag (epoll said readable). */
+    ASSERT_INT_EQ(sdrained, 1);
+    ASSERT(SSL_write_ex(c, "late", 4, &n) == 1);
+    ASSERT(SSL_read_ex(s, buf, sizeof(buf), &n) != 1);
+    ASSERT_INT_EQ(SSL_get_error(s, 0), SSL_ERROR_WANT_READ);
+    sdrained = 0;
+    ASSERT(SSL_read_ex(s, buf, sizeof(buf), &n) == 1);
+    ASSERT(n == 4 && memcmp(buf, "late", 4) == 0);
+
+    /* Held writes stay in the BIO (the peer's socket is empty), then go out
+     * ahead of the next write, in order. */
+    dp_tls_hold(c, 1);
+    ASSERT(SSL_write_ex(c, "one", 3, &n) == 1);
+    ASSERT(recv(sv[0], buf, 1, MSG_PEEK | MSG_DONTWAIT) < 0 && errno == EAGAIN);
+    dp_tls_hold(c, 0);
+    ASSERT(SSL_write_ex(c, "two", 3, &n) == 1);
+    char two[8];
+    size_t have2 = 0;
+    sdrained = 0;
+    while (have2 < 6 && SSL_read_ex(s, two + have2, sizeof(two) - have2, &n) == 1)
+        have2 += n;
+    ASSERT(have2 == 6 && memcmp(two, "onetwo", 6) == 0);
+    /* dp_tls_release sends what is held without another write. */
+    dp_tls_hold(c, 1);
+    ASSERT(SSL_write_ex(c, "three", 5, &n) == 1);
+    ASSERT_INT_EQ(dp_tls_release(c), 0);
+    ASSERT_INT_EQ(dp_tls_release(c), 0); /* nothing left: a no-op */
+    sdrained = 0;
+    ASSERT(SSL_read_ex(s, buf, sizeof(buf), &n) == 1);
+    ASSERT(n == 5 && memcmp(buf, "three", 5) == 0);
 
     /* The write side: send() on a closed peer is an error, not SIGPIPE. */
     close(sv[1]);
@@ -393,7 +434,7 @@ TEST(dp_tls_verified_leaf_cache_keeps_san_and_ca_checks)
         dp_tls_set_verify(s, &v);
         SSL_set_accept_state(s);
         SSL_set_connect_state(c);
-        int r = pair_handshake(c, s);
+        int r = pair_handshake(c, s, &d1, &d0);
         ASSERT_INT_EQ(r == 0, steps[i].ok);
         ASSERT_INT_EQ(v.san_failed, steps[i].san_failed);
         ASSERT_INT_EQ(v.chain_failed, steps[i].chain_failed);
@@ -950,5 +991,50 @@ TEST(dp_permissive_inbound)
     ASSERT(echo_ok(m.out_port, 1000, 14));
     ASSERT_INT_EQ(backend_accepted(m.app), before + 1);
     free(s);
+    mesh_down(&m);
+}
+
+/* A server that speaks first, through both proxies: the client's Finished,
+ * held for the first request bytes (tls.h, dp_tls_hold), must go out
+ * without any, and the server's NewSessionTicket, held for its first
+ * response bytes, arrives with the greeting (the second connection
+ * resumes). The TLS listener accepts a connection only once its client has
+ * sent something (TCP_DEFER_ACCEPT); the plaintext one at once. */
+TEST(dp_mtls_server_speaks_first_and_deferred_accept)
+{
+    struct mesh m;
+    mesh_up_app(&m, BACKEND_ID, "greeting-from-server", "spiffe://default/backend",
+                "spiffe://default/web", 0);
+    for (int i = 0; i < 2; i++) {
+        char *got = client_read_all(m.out_port);
+        ASSERT_STR_EQ(got, "greeting-from-server");
+        free(got);
+    }
+    ASSERT_INT_EQ(stat_get(m.out, "cluster.backend.ssl.session_reused"), 1);
+    char *total = listener_stat(&m, "downstream_cx_total");
+    ASSERT_INT_EQ(stat_wait(m.in, total, 2), 2);
+
+    /* Silent client on the TLS listener: not accepted yet. */
+    int fd = client_connect(m.in_port);
+    ASSERT(fd >= 0);
+    usleep(300 * 1000);
+    ASSERT_INT_EQ(stat_get(m.in, total), 2);
+    /* Its first bytes (not a ClientHello) get it accepted, then closed. */
+    ASSERT_INT_EQ(write_full(fd, "GET / HTTP/1.1\r\n\r\n", 18), 0);
+    ASSERT_INT_EQ(stat_wait(m.in, total, 3), 3);
+    struct timeval tv = {.tv_sec = 5};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    ASSERT(closed_by_peer(fd));
+    close(fd);
+
+    /* A silent client on the plaintext (outbound) listener is accepted. */
+    char *out_total = xasprintf("listener.127.0.0.1_%d.downstream_cx_total", m.out_port);
+    long long before = stat_get(m.out, out_total);
+    fd = client_connect(m.out_port);
+    ASSERT(fd >= 0);
+    ASSERT_INT_EQ(stat_wait(m.out, out_total, before + 1), before + 1);
+    close(fd);
+    free(out_total);
+    free(total);
     mesh_down(&m);
 }
