@@ -7,6 +7,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -107,6 +108,57 @@ static int is_ip(const char *s)
     return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
 }
 
+/* The CA as parsed last time. A control plane issues one admin certificate
+ * per dataplane from the same CA, and parsing its PEM key with OpenSSL 3's
+ * decoders cost as much as the rest of the issue together (docs/xds.md,
+ * "Cost of a connection"): keep the parsed pair and hand out references
+ * while the PEM strings stay the same. */
+static pthread_mutex_t ca_cache_mu = PTHREAD_MUTEX_INITIALIZER;
+static char *ca_cache_cert_pem, *ca_cache_key_pem;
+static X509 *ca_cache_cert;
+static EVP_PKEY *ca_cache_key;
+
+static int ca_parsed(const char *cert_pem, const char *key_pem, X509 **ca, EVP_PKEY **key,
+                     struct err *e)
+{
+    int rc = 0;
+    pthread_mutex_lock(&ca_cache_mu);
+    if (!cert_pem || !key_pem) {
+        rc = err_set(e, "the envoy admin CA is missing");
+        goto out;
+    }
+    if (ca_cache_cert && strcmp(ca_cache_cert_pem, cert_pem) == 0 &&
+        strcmp(ca_cache_key_pem, key_pem) == 0) {
+        X509_up_ref(ca_cache_cert);
+        EVP_PKEY_up_ref(ca_cache_key);
+        *ca = ca_cache_cert;
+        *key = ca_cache_key;
+        goto out;
+    }
+    X509 *c = ca__cert_from_pem(cert_pem, e);
+    EVP_PKEY *k = c ? ca__key_from_pem(key_pem, e) : NULL;
+    if (!k) {
+        X509_free(c);
+        rc = -1;
+        goto out;
+    }
+    X509_free(ca_cache_cert);
+    EVP_PKEY_free(ca_cache_key);
+    free(ca_cache_cert_pem);
+    free(ca_cache_key_pem);
+    ca_cache_cert_pem = xstrdup(cert_pem);
+    ca_cache_key_pem = xstrdup(key_pem);
+    ca_cache_cert = c;
+    ca_cache_key = k;
+    X509_up_ref(c);
+    EVP_PKEY_up_ref(k);
+    *ca = c;
+    *key = k;
+out:
+    pthread_mutex_unlock(&ca_cache_mu);
+    return rc;
+}
+
 int ca_admin_issue(const char *ca_cert_pem, const char *ca_key_pem, int server,
                    const char *const *hosts, size_t nhosts, char **cert_pem, char **key_pem,
                    struct err *e)
@@ -124,7 +176,7 @@ int ca_admin_issue(const char *ca_cert_pem, const char *ca_key_pem, int server,
         sans[i].kind = is_ip(hosts[i]) ? CA__SAN_IP : CA__SAN_DNS;
         sans[i].value = hosts[i];
     }
-    if (!(ca = ca__cert_from_pem(ca_cert_pem, e)) || !(cakey = ca__key_from_pem(ca_key_pem, e)))
+    if (ca_parsed(ca_cert_pem, ca_key_pem, &ca, &cakey, e) < 0)
         goto out;
     if (!(key = ca__keygen(CA_KEY_ECDSA_P256, 0, e)))
         goto out;

@@ -62,3 +62,42 @@ CA_TEST(admin_ca_issues_verifiable_server_and_client_certs)
     free(ca);
     free(cakey);
 }
+
+/* ca_admin_issue keeps the last CA it parsed: a certificate must still come
+ * from the CA passed in, when the CA changes and when it changes back. */
+CA_TEST(admin_issue_follows_the_ca_passed_in)
+{
+    char *ca[2] = {NULL, NULL}, *key[2] = {NULL, NULL}, *cap[2];
+    struct err e;
+    for (int i = 0; i < 2; i++) {
+        ASSERT_INT_EQ(ca_admin_generate(&ca[i], &key[i], &e), 0);
+        cap[i] = tmp_write(i ? "admin-ca-b.pem" : "admin-ca-a.pem", ca[i]);
+    }
+    const char *host = "10.0.0.9";
+    const int order[4] = {0, 1, 1, 0};
+    for (int n = 0; n < 4; n++) {
+        int i = order[n];
+        char *c = NULL, *k = NULL;
+        ASSERT_INT_EQ(ca_admin_issue(ca[i], key[i], 1, &host, 1, &c, &k, &e), 0);
+        char *p = tmp_write("admin-leaf.pem", c);
+        int st;
+        char *out = sh(&st, "openssl verify -CAfile %s %s", cap[i], p);
+        ASSERT_INT_EQ(st, 0);
+        free(out);
+        out = sh(&st, "openssl verify -CAfile %s %s", cap[1 - i], p);
+        ASSERT(st != 0);
+        free(out);
+        free(p);
+        free(c);
+        free(k);
+    }
+    /* A CA whose key does not parse is an error, not the cached one. */
+    char *c = NULL, *k = NULL;
+    ASSERT_INT_EQ(ca_admin_issue(ca[0], "garbage", 1, &host, 1, &c, &k, &e), -1);
+    ASSERT_INT_EQ(ca_admin_issue(ca[0], NULL, 1, &host, 1, &c, &k, &e), -1);
+    for (int i = 0; i < 2; i++) {
+        free(ca[i]);
+        free(key[i]);
+        free(cap[i]);
+    }
+}
