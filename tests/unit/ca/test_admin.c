@@ -64,7 +64,9 @@ CA_TEST(admin_ca_issues_verifiable_server_and_client_certs)
 }
 
 /* ca_admin_issue keeps the last CA it parsed: a certificate must still come
- * from the CA passed in, when the CA changes and when it changes back. */
+ * from the CA passed in, when the CA changes and when it changes back. Its
+ * public key is written from the key's point (not X509_set_pubkey): it must
+ * be the public half of the key returned with it. */
 CA_TEST(admin_issue_follows_the_ca_passed_in)
 {
     char *ca[2] = {NULL, NULL}, *key[2] = {NULL, NULL}, *cap[2];
@@ -87,6 +89,21 @@ CA_TEST(admin_issue_follows_the_ca_passed_in)
         out = sh(&st, "openssl verify -CAfile %s %s", cap[1 - i], p);
         ASSERT(st != 0);
         free(out);
+        /* The certificate carries the public half of the key it came with. */
+        char *kp = tmp_write("admin-leaf.key", k);
+        char *pub_cert = sh(&st, "openssl x509 -noout -pubkey -in %s", p);
+        ASSERT_INT_EQ(st, 0);
+        char *pub_key = sh(&st, "openssl pkey -pubout -in %s", kp);
+        ASSERT_INT_EQ(st, 0);
+        ASSERT_STR_CONTAINS(pub_cert, "BEGIN PUBLIC KEY");
+        ASSERT_STR_EQ(pub_cert, pub_key);
+        free(pub_cert);
+        free(pub_key);
+        free(kp);
+        char *text = x509_text(c);
+        ASSERT_STR_CONTAINS(text, "id-ecPublicKey");
+        ASSERT_STR_CONTAINS(text, "P-256");
+        free(text);
         free(p);
         free(c);
         free(k);
