@@ -84,6 +84,7 @@ struct xds_transport {
     atomic_int shutting_down; /* set by xds_transport_shutdown, read by the CQ thread */
     atomic_int shutdown_tag_seen;
     atomic_int shutdown_started;
+    SSL_CTX *ssl_ctx; /* gRPC's, seen by the interposed SSL_CTX_new; NULL = plaintext */
 };
 
 struct xds_stream {
@@ -565,7 +566,9 @@ static void absl_deadlock_detection_off(void)
  *    certificate's PEM length plus 4 KB; the handshake itself copes with a
  *    smaller ring: tests/integration/test_xds_tls_chain.sh).
  * Any other caller (kuma-cp's own clients, a second context) gets libssl's
- * behaviour untouched. The rings are touched only as far as data has gone
+ * behaviour untouched; with several TLS transports in one process (tests),
+ * the latest one's connections get the smaller rings, and
+ * xds_transport_free forgets its context. The rings are touched only as far as data has gone
  * through them, so the saving shows as a proxy's traffic wraps them. */
 #define XDS_TLS_FRAME  4096
 #define XDS_TLS_IN_BUF 8192
@@ -710,11 +713,16 @@ int xds_transport_start(const struct xds_transport_opts *o, const struct xds_tra
     tls_capture = 1; /* gRPC creates the server's SSL_CTX in here */
     int port = grpc_server_add_http2_port(t->server, hostport, creds);
     tls_capture = 0;
+    if (o->tls_cert_pem && o->tls_key_pem)
+        t->ssl_ctx = atomic_load(&tls_server_ctx);
     grpc_server_credentials_release(creds);
     if (port <= 0) {
         err_set(e, "could not bind the DP server to %s", hostport);
         free(hostport);
         grpc_server_destroy(t->server);
+        SSL_CTX *mine = t->ssl_ctx;
+        if (mine)
+            atomic_compare_exchange_strong(&tls_server_ctx, &mine, NULL);
         for (int i = 0; i < t->n_cqs; i++) {
             grpc_completion_queue_shutdown(t->cqs[i].cq);
             while (
@@ -765,6 +773,11 @@ void xds_transport_free(struct xds_transport *t)
         return;
     xds_transport_shutdown(t);
     grpc_server_destroy(t->server);
+    /* The context is freed with the server: a later context at the same
+     * address must not be taken for the DP server's. */
+    SSL_CTX *mine = t->ssl_ctx;
+    if (mine)
+        atomic_compare_exchange_strong(&tls_server_ctx, &mine, NULL);
     for (int i = 0; i < t->n_cqs; i++)
         grpc_completion_queue_destroy(t->cqs[i].cq);
     free(t);
