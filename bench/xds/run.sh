@@ -3,7 +3,9 @@
 # memory store and authn none, runs a simulated fleet of N proxies against
 # it, and reports the fleet's figures plus kuma-cp's peak RSS and idle CPU.
 #   N=10000 bash bench/xds/run.sh      (MTLS=1 for an mTLS mesh, PERF=cold|policy
-#   to profile kuma-cp during that phase)
+#   to profile kuma-cp during that phase; CP_TLS_CERT/CP_TLS_KEY/CP_TLS_CA: the
+#   DP server's certificate chain, key and the CA the fleet trusts, instead of
+#   the one kuma-cp generates; CP_PREFIX: a command to run kuma-cp under)
 # FLEET=c (default) runs build/bench-xds-fleet (bench/xds/fleet.c, `make
 # bench-xds-fleet`; one TLS connection per proxy unless CHANNELS is set),
 # FLEET=node runs bench/xds/fleet.js (50 connections, Node's gRPC). Both take
@@ -27,7 +29,8 @@ KUMA_GENERAL_WORK_DIR=$W KUMA_STORE_TYPE=memory KUMA_API_SERVER_HTTP_INTERFACE=1
     KUMA_DP_SERVER_PORT=0 KUMA_MONITORING_ASSIGNMENT_SERVER_PORT=0 \
     KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE=none KUMA_LOG_LEVEL=${LOG_LEVEL:-warn} \
     env ${GEN_THREADS:+KUMA_XDS_SERVER_GENERATION_THREADS=$GEN_THREADS} \
-    ${CP_TUNABLES:+GLIBC_TUNABLES=$CP_TUNABLES} "$BIN/kuma-cp" run >"$W/cp.log" 2>&1 &
+    ${CP_TLS_CERT:+KUMA_GENERAL_TLS_CERT_FILE=$CP_TLS_CERT KUMA_GENERAL_TLS_KEY_FILE=$CP_TLS_KEY} \
+    ${CP_TUNABLES:+GLIBC_TUNABLES=$CP_TUNABLES} ${CP_PREFIX:-} "$BIN/kuma-cp" run >"$W/cp.log" 2>&1 &
 CP=$!
 for _ in $(seq 100); do [ -s "$W/listeners" ] && break; sleep 0.1; done
 sleep 0.5
@@ -57,7 +60,7 @@ node) FLEET_CMD=(node --max-old-space-size=4096 bench/xds/fleet.js) ;;
 esac
 # FLEET_PREFIX: a command to run the fleet under (e.g. "perf record -g -o f.data").
 # shellcheck disable=SC2086
-N=$N XDS_ADDR=$XDS CP_URL=$API XDS_CA="$W/kuma-cp.crt" ${FLEET_PREFIX:-} "${FLEET_CMD[@]}" | while read -r line; do
+N=$N XDS_ADDR=$XDS CP_URL=$API XDS_CA="${CP_TLS_CA:-$W/kuma-cp.crt}" ${FLEET_PREFIX:-} "${FLEET_CMD[@]}" | while read -r line; do
     case "$line" in
     COLD_BEGIN) echo "$(ticks)" >"$W/cold0"; perf_start cold ;;
     COLD_END) echo "$(ticks)" >"$W/cold1"; perf_stop ;;

@@ -6,7 +6,10 @@
 #include <arpa/inet.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/core_names.h>
+#include <openssl/objects.h>
 #include <openssl/pem.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,6 +96,87 @@ static int is_ip(const char *s)
     return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
 }
 
+/* The CA as parsed last time. A control plane issues one admin certificate
+ * per dataplane from the same CA, and parsing its PEM key with OpenSSL 3's
+ * decoders cost as much as the rest of the issue together (docs/xds.md,
+ * "Cost of a connection"): keep the parsed pair and hand out references
+ * while the PEM strings stay the same. */
+static pthread_mutex_t ca_cache_mu = PTHREAD_MUTEX_INITIALIZER;
+static char *ca_cache_cert_pem, *ca_cache_key_pem;
+static X509 *ca_cache_cert;
+static EVP_PKEY *ca_cache_key;
+
+static int ca_parsed(const char *cert_pem, const char *key_pem, X509 **ca, EVP_PKEY **key,
+                     struct err *e)
+{
+    int rc = 0;
+    pthread_mutex_lock(&ca_cache_mu);
+    if (!cert_pem || !key_pem) {
+        rc = err_set(e, "the envoy admin CA is missing");
+        goto out;
+    }
+    if (ca_cache_cert && strcmp(ca_cache_cert_pem, cert_pem) == 0 &&
+        strcmp(ca_cache_key_pem, key_pem) == 0) {
+        X509_up_ref(ca_cache_cert);
+        EVP_PKEY_up_ref(ca_cache_key);
+        *ca = ca_cache_cert;
+        *key = ca_cache_key;
+        goto out;
+    }
+    X509 *c = ca__cert_from_pem(cert_pem, e);
+    EVP_PKEY *k = c ? ca__key_from_pem(key_pem, e) : NULL;
+    if (!k) {
+        X509_free(c);
+        rc = -1;
+        goto out;
+    }
+    X509_free(ca_cache_cert);
+    EVP_PKEY_free(ca_cache_key);
+    free(ca_cache_cert_pem);
+    free(ca_cache_key_pem);
+    ca_cache_cert_pem = xstrdup(cert_pem);
+    ca_cache_key_pem = xstrdup(key_pem);
+    ca_cache_cert = c;
+    ca_cache_key = k;
+    X509_up_ref(c);
+    EVP_PKEY_up_ref(k);
+    *ca = c;
+    *key = k;
+out:
+    pthread_mutex_unlock(&ca_cache_mu);
+    return rc;
+}
+
+/* The certificate's subjectPublicKeyInfo straight from the P-256 key's
+ * point. X509_set_pubkey gets there by encoding the key through OpenSSL 3's
+ * encoders and decoding the result back, which was 18 % of kuma-cp's
+ * cold-start CPU with one admin certificate per proxy. Any other key takes
+ * X509_set_pubkey. */
+static int set_pubkey(X509 *x, EVP_PKEY *key)
+{
+    unsigned char point[65];
+    size_t len = 0;
+    char group[32];
+    if (EVP_PKEY_get_base_id(key) != EVP_PKEY_EC ||
+        !EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
+                                        NULL) ||
+        strcmp(group, "prime256v1") != 0 ||
+        !EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point,
+                                         sizeof(point), &len) ||
+        len != sizeof(point))
+        return X509_set_pubkey(x, key);
+    unsigned char *bits = OPENSSL_malloc(len);
+    if (!bits)
+        return 0;
+    memcpy(bits, point, len);
+    if (!X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(x), OBJ_nid2obj(NID_X9_62_id_ecPublicKey),
+                                V_ASN1_OBJECT, OBJ_nid2obj(NID_X9_62_prime256v1), bits, (int)len)) {
+        OPENSSL_free(bits);
+        return 0;
+    }
+    return 1;
+}
+
 int ca_admin_issue(const char *ca_cert_pem, const char *ca_key_pem, int server,
                    const char *const *hosts, size_t nhosts, char **cert_pem, char **key_pem,
                    struct err *e)
@@ -109,12 +193,12 @@ int ca_admin_issue(const char *ca_cert_pem, const char *ca_key_pem, int server,
         sans[i].kind = is_ip(hosts[i]) ? CA__SAN_IP : CA__SAN_DNS;
         sans[i].value = hosts[i];
     }
-    if (!(ca = ca__cert_from_pem(ca_cert_pem, e)) || !(cakey = ca__key_from_pem(ca_key_pem, e)))
+    if (ca_parsed(ca_cert_pem, ca_key_pem, &ca, &cakey, e) < 0)
         goto out;
     if (!(key = ca__keygen(CA_KEY_ECDSA_P256, 0, e)))
         goto out;
     x = X509_new();
-    if (!x || !X509_set_version(x, X509_VERSION_3) || !X509_set_pubkey(x, key) ||
+    if (!x || !X509_set_version(x, X509_VERSION_3) || !set_pubkey(x, key) ||
         !X509_set_issuer_name(x, X509_get_subject_name(ca))) {
         ca__ossl_err(e, "could not issue an admin certificate");
         goto out;

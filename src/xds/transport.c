@@ -19,6 +19,7 @@
 #include <grpc/grpc_security.h>
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
+#include <openssl/ssl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -83,6 +84,7 @@ struct xds_transport {
     atomic_int shutting_down; /* set by xds_transport_shutdown, read by the CQ thread */
     atomic_int shutdown_tag_seen;
     atomic_int shutdown_started;
+    SSL_CTX *ssl_ctx; /* gRPC's, seen by the interposed SSL_CTX_new; NULL = plaintext */
 };
 
 struct xds_stream {
@@ -538,6 +540,106 @@ static void absl_deadlock_detection_off(void)
     }
 }
 
+/* Per-connection TLS memory. With one connection per proxy, the buffers that
+ * gRPC core's TLS layer (TSI) keeps for each connection were most of
+ * kuma-cp's memory: 94 KB a connection, 35 KB of it the BIO pair between
+ * gRPC and OpenSSL (two 17 KB rings), 34 KB OpenSSL's record buffers and
+ * 16 KB the frame protector's (docs/xds.md, "Cost of a connection"). gRPC
+ * 1.51 offers a channel argument only for the last (GRPC_ARG_TSI_MAX_FRAME_SIZE,
+ * below); it creates the SSL_CTX, the SSL objects and the BIO pairs itself.
+ * So this file interposes three libssl functions: the executable's
+ * definitions come first in the dynamic symbol lookup, libgrpc's calls land
+ * here, and each forwards to libssl's (RTLD_NEXT).
+ *  - SSL_CTX_new: a context created on the thread that runs
+ *    xds_transport_start while it binds the DP port (tls_capture) is the DP
+ *    server's. It gets SSL_MODE_RELEASE_BUFFERS: OpenSSL frees a connection's
+ *    read and write buffers whenever no record is pending, which is nearly
+ *    always for an idle proxy.
+ *  - SSL_new on that context marks the thread, and the BIO_new_bio_pair that
+ *    gRPC calls next on it (with 0, 0: OpenSSL's 17 KB default) gets
+ *    XDS_TLS_IN_BUF for the ring gRPC writes the peer's bytes into and
+ *    tls_out_buf for the ring OpenSSL writes its records into. gRPC 1.51
+ *    handles a partial write into the first ring (it retries the rest), but
+ *    fails the connection when SSL_write finds the second ring full: that
+ *    ring holds one record (at most XDS_TLS_FRAME bytes; gRPC drains it
+ *    before each write) and, as a margin, the largest server flight (the
+ *    certificate's PEM length plus 4 KB; the handshake itself copes with a
+ *    smaller ring: tests/integration/test_xds_tls_chain.sh).
+ * Any other caller (kuma-cp's own clients, a second context) gets libssl's
+ * behaviour untouched; with several TLS transports in one process (tests),
+ * the latest one's connections get the smaller rings, and
+ * xds_transport_free forgets its context. The rings are touched only as far as data has gone
+ * through them, so the saving shows as a proxy's traffic wraps them. */
+#define XDS_TLS_FRAME  4096
+#define XDS_TLS_IN_BUF 8192
+
+static _Thread_local int tls_capture;      /* binding the DP port */
+static _Thread_local int tls_pair_pending; /* SSL_new on the server's context */
+static _Atomic(SSL_CTX *) tls_server_ctx;
+static atomic_size_t tls_out_buf;
+
+static void *libssl_sym(const char *name)
+{
+    void *sym = dlsym(RTLD_NEXT, name);
+    if (!sym) { /* libssl is linked: a broken installation */
+        fprintf(stderr, "kuma-cp: %s not found in libssl\n", name);
+        abort();
+    }
+    return sym;
+}
+
+typedef SSL_CTX *ssl_ctx_new_fn(const SSL_METHOD *);
+typedef SSL *ssl_new_fn(SSL_CTX *);
+typedef int bio_new_bio_pair_fn(BIO **, size_t, BIO **, size_t);
+
+SSL_CTX *SSL_CTX_new(const SSL_METHOD *meth)
+{
+    static _Atomic(ssl_ctx_new_fn *) real;
+    ssl_ctx_new_fn *f = atomic_load(&real);
+    if (!f) {
+        void *sym = libssl_sym("SSL_CTX_new");
+        memcpy(&f, &sym, sizeof(f));
+        atomic_store(&real, f);
+    }
+    SSL_CTX *ctx = f(meth);
+    if (ctx && tls_capture) {
+        SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+        atomic_store(&tls_server_ctx, ctx);
+    }
+    return ctx;
+}
+
+SSL *SSL_new(SSL_CTX *ctx)
+{
+    static _Atomic(ssl_new_fn *) real;
+    ssl_new_fn *f = atomic_load(&real);
+    if (!f) {
+        void *sym = libssl_sym("SSL_new");
+        memcpy(&f, &sym, sizeof(f));
+        atomic_store(&real, f);
+    }
+    SSL *ssl = f(ctx);
+    tls_pair_pending = ssl && ctx && ctx == atomic_load(&tls_server_ctx);
+    return ssl;
+}
+
+int BIO_new_bio_pair(BIO **bio1, size_t writebuf1, BIO **bio2, size_t writebuf2)
+{
+    static _Atomic(bio_new_bio_pair_fn *) real;
+    bio_new_bio_pair_fn *f = atomic_load(&real);
+    if (!f) {
+        void *sym = libssl_sym("BIO_new_bio_pair");
+        memcpy(&f, &sym, sizeof(f));
+        atomic_store(&real, f);
+    }
+    if (tls_pair_pending && writebuf1 == 0 && writebuf2 == 0) {
+        writebuf1 = XDS_TLS_IN_BUF;
+        writebuf2 = atomic_load(&tls_out_buf);
+    }
+    tls_pair_pending = 0;
+    return f(bio1, writebuf1, bio2, writebuf2);
+}
+
 int xds_transport_start(const struct xds_transport_opts *o, const struct xds_transport_cb *cb,
                         void *ctx, struct xds_transport **out, int *bound_port, struct err *e)
 {
@@ -554,7 +656,7 @@ int xds_transport_start(const struct xds_transport_opts *o, const struct xds_tra
 
     /* SO_REUSEPORT off: a stale server on the same port must fail the bind,
      * not silently share the clients. */
-    grpc_arg args[5];
+    grpc_arg args[7];
     args[0].type = GRPC_ARG_INTEGER;
     args[0].key = (char *)GRPC_ARG_ALLOW_REUSEPORT;
     args[0].value.integer = 0;
@@ -575,7 +677,17 @@ int xds_transport_start(const struct xds_transport_opts *o, const struct xds_tra
         args[2 + i].key = (char *)ka_keys[i];
         args[2 + i].value.integer = ka_vals[i];
     }
-    grpc_channel_args cargs = {5, args};
+    /* Smaller TLS records: the frame protector's buffer is one record, and
+     * the BIO ring above must hold one (see the interposed functions). */
+    args[5].type = GRPC_ARG_INTEGER;
+    args[5].key = (char *)GRPC_ARG_TSI_MAX_FRAME_SIZE;
+    args[5].value.integer = XDS_TLS_FRAME;
+    /* First read of a connection: 4 KB instead of 8 (requests are small;
+     * gRPC doubles it for a connection whose reads fill it). */
+    args[6].type = GRPC_ARG_INTEGER;
+    args[6].key = (char *)GRPC_ARG_TCP_READ_CHUNK_SIZE;
+    args[6].value.integer = 4096;
+    grpc_channel_args cargs = {7, args};
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     t->n_cqs = ncpu < 2 ? 2 : ncpu > XDS_CQS ? XDS_CQS : (int)ncpu;
     t->server = grpc_server_create(&cargs, NULL);
@@ -589,6 +701,8 @@ int xds_transport_start(const struct xds_transport_opts *o, const struct xds_tra
     grpc_server_credentials *creds;
     if (o->tls_cert_pem && o->tls_key_pem) {
         grpc_ssl_pem_key_cert_pair pair = {o->tls_key_pem, o->tls_cert_pem};
+        size_t flight = strlen(o->tls_cert_pem) + 4096;
+        atomic_store(&tls_out_buf, flight > 8192 ? flight : 8192);
         creds = grpc_ssl_server_credentials_create(NULL, &pair, 1, 0, NULL);
     } else {
         creds = grpc_insecure_server_credentials_create();
@@ -596,12 +710,19 @@ int xds_transport_start(const struct xds_transport_opts *o, const struct xds_tra
     const char *addr = o->address && *o->address ? o->address : "0.0.0.0";
     char *hostport =
         strchr(addr, ':') ? xasprintf("[%s]:%d", addr, o->port) : xasprintf("%s:%d", addr, o->port);
+    tls_capture = 1; /* gRPC creates the server's SSL_CTX in here */
     int port = grpc_server_add_http2_port(t->server, hostport, creds);
+    tls_capture = 0;
+    if (o->tls_cert_pem && o->tls_key_pem)
+        t->ssl_ctx = atomic_load(&tls_server_ctx);
     grpc_server_credentials_release(creds);
     if (port <= 0) {
         err_set(e, "could not bind the DP server to %s", hostport);
         free(hostport);
         grpc_server_destroy(t->server);
+        SSL_CTX *mine = t->ssl_ctx;
+        if (mine)
+            atomic_compare_exchange_strong(&tls_server_ctx, &mine, NULL);
         for (int i = 0; i < t->n_cqs; i++) {
             grpc_completion_queue_shutdown(t->cqs[i].cq);
             while (
@@ -652,6 +773,11 @@ void xds_transport_free(struct xds_transport *t)
         return;
     xds_transport_shutdown(t);
     grpc_server_destroy(t->server);
+    /* The context is freed with the server: a later context at the same
+     * address must not be taken for the DP server's. */
+    SSL_CTX *mine = t->ssl_ctx;
+    if (mine)
+        atomic_compare_exchange_strong(&tls_server_ctx, &mine, NULL);
     for (int i = 0; i < t->n_cqs; i++)
         grpc_completion_queue_destroy(t->cqs[i].cq);
     free(t);
