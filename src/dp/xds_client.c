@@ -807,7 +807,6 @@ static int open_session(struct stream *st)
 static int keepalive(struct stream *st)
 {
     struct dp_xds_client *c = st->c;
-    uint32_t ka = c->o.keepalive_time_ms ? c->o.keepalive_time_ms : DP_XDS_KEEPALIVE_TIME_MS;
     uint32_t kt =
         c->o.keepalive_timeout_ms ? c->o.keepalive_timeout_ms : DP_XDS_KEEPALIVE_TIMEOUT_MS;
     int64_t now = mono_ms();
@@ -819,7 +818,6 @@ static int keepalive(struct stream *st)
     if (!st->ping_deadline && now >= st->ping_due) {
         nghttp2_submit_ping(st->h2, NGHTTP2_FLAG_NONE, NULL);
         st->ping_deadline = now + kt;
-        (void)ka;
     }
     int64_t next = st->ping_deadline ? st->ping_deadline : st->ping_due;
     return next > now ? (int)(next - now) : 0;

@@ -45,8 +45,8 @@ static int parse_prefix(struct dp_grpc_deframer *d, struct err *e)
         return err_set(e, "gRPC: a compressed message, but no compression was negotiated");
     if (d->hdr[0] != 0)
         return err_set(e, "gRPC: bad message flag 0x%02x", d->hdr[0]);
-    uint32_t n = (uint32_t)d->hdr[1] << 24 | (uint32_t)d->hdr[2] << 16 |
-                 (uint32_t)d->hdr[3] << 8 | (uint32_t)d->hdr[4];
+    uint32_t n = (uint32_t)d->hdr[1] << 24 | (uint32_t)d->hdr[2] << 16 | (uint32_t)d->hdr[3] << 8 |
+                 (uint32_t)d->hdr[4];
     if (n > d->max)
         return err_set(e, "gRPC: a message of %u bytes exceeds the limit of %zu", n, d->max);
     d->need = n;
@@ -63,8 +63,8 @@ static int deliver(struct dp_grpc_deframer *d, const uint8_t *msg, size_t len, d
     return fn(ctx, msg, len, e);
 }
 
-int dp_grpc_deframer_feed(struct dp_grpc_deframer *d, const uint8_t *p, size_t n,
-                          dp_grpc_msg_fn fn, void *ctx, struct err *e)
+int dp_grpc_deframer_feed(struct dp_grpc_deframer *d, const uint8_t *p, size_t n, dp_grpc_msg_fn fn,
+                          void *ctx, struct err *e)
 {
     if (d->failed)
         return err_set(e, "gRPC: the message stream already failed");

@@ -37,8 +37,8 @@ typedef int (*dp_grpc_msg_fn)(void *ctx, const uint8_t *msg, size_t len, struct 
 void dp_grpc_deframer_init(struct dp_grpc_deframer *d, size_t max);
 /* Feeds n bytes: 0, or -1 with e set (bad flag, compressed, too large, or
  * what fn returned). */
-int dp_grpc_deframer_feed(struct dp_grpc_deframer *d, const uint8_t *p, size_t n,
-                          dp_grpc_msg_fn fn, void *ctx, struct err *e);
+int dp_grpc_deframer_feed(struct dp_grpc_deframer *d, const uint8_t *p, size_t n, dp_grpc_msg_fn fn,
+                          void *ctx, struct err *e);
 /* Whether a message is partly received (a stream that ends so is truncated). */
 int dp_grpc_deframer_partial(const struct dp_grpc_deframer *d);
 void dp_grpc_deframer_free(struct dp_grpc_deframer *d);

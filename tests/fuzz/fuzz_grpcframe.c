@@ -16,10 +16,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define LIMIT 4096
 
 struct sink {
-    size_t n;          /* messages */
-    uint64_t sum;      /* bytes, hashed */
-    size_t total;      /* message bytes */
-    int fail_at;       /* callback failure after this many messages (-1 never) */
+    size_t n;     /* messages */
+    uint64_t sum; /* bytes, hashed */
+    size_t total; /* message bytes */
+    int fail_at;  /* callback failure after this many messages (-1 never) */
 };
 
 static int on_msg(void *ctx, const uint8_t *m, size_t len, struct err *e)

@@ -56,7 +56,8 @@ TEST(dp_grpcframe_any_chunking)
         for (size_t off = 0; off < n; off += k) {
             size_t c = n - off < k ? n - off : k;
             ASSERT_INT_EQ(dp_grpc_deframer_feed(&d, s + off, c, collect, &g, &e), 0);
-            ASSERT_INT_EQ(dp_grpc_deframer_partial(&d), off + c < n && off + c != 10 && off + c != 15);
+            ASSERT_INT_EQ(dp_grpc_deframer_partial(&d),
+                          off + c < n && off + c != 10 && off + c != 15);
         }
         ASSERT_INT_EQ(g.n, 3);
         ASSERT_STR_EQ(g.msgs[0], "hello");
