@@ -15,6 +15,11 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -lhttp_parser -lpthread -lm
 XDS_PKGS   := grpc libprotobuf-c
 XDS_CFLAGS := $(shell pkg-config --cflags $(XDS_PKGS))
 XDS_LIBS   := $(shell pkg-config --libs $(XDS_PKGS))
+# kuma-dp's ADS client: gRPC framing by hand over libnghttp2 + OpenSSL
+# (no gRPC core: its libraries cost a proxy ~11 MB RSS, docs/BENCHMARKS.md).
+DP_XDS_PKGS   := libnghttp2 libprotobuf-c
+DP_XDS_CFLAGS := $(shell pkg-config --cflags $(DP_XDS_PKGS))
+DP_XDS_LIBS   := $(shell pkg-config --libs $(DP_XDS_PKGS))
 
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wformat=2 -Wvla -Wno-unused-parameter -Wno-format-nonliteral
@@ -79,15 +84,15 @@ $(B)/libxds.a: $(call obj,$(XDS_SRC) $(PROTO_C))
 $(B)/libdp.a: $(call obj,$(DP_SRC))
 	@rm -f $@; ar rcs $@ $^
 # dpxds: kuma-dp's xDS client (src/dp/xds_*.c) decodes with the generated
-# Envoy types (libproto.a) over gRPC core; it reuses kumactl's mustache
-# renderer for --dataplane-var.
+# Envoy types (libproto.a) over HTTP/2 (libnghttp2) + OpenSSL, without gRPC
+# core; it reuses kumactl's mustache renderer for --dataplane-var.
 DP_XDS_SRC := $(wildcard src/dp/xds_*.c)
 $(call obj,$(DP_XDS_SRC)): $(B)/gen/.stamp
-$(call obj,$(DP_XDS_SRC)): CFLAGS += -I$(B)/gen $(XDS_CFLAGS)
+$(call obj,$(DP_XDS_SRC)): CFLAGS += -I$(B)/gen $(DP_XDS_CFLAGS)
 $(B)/libproto.a: $(call obj,$(PROTO_C))
 	@rm -f $@; ar rcs $@ $^
 $(B)/kuma-dp: $(call obj,src/cmd/kuma-dp.c src/ctl/mustache.c) $(B)/libdp.a $(B)/libproto.a $(B)/libcore.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(XDS_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(DP_XDS_LIBS)
 # dptool: echo/identity workloads and load clients for tests/integration/test_dp_*.sh.
 $(B)/dptool: $(call obj,tests/tools/dptool.c) $(B)/libcore.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
@@ -97,7 +102,7 @@ $(B)/kuma-cp: $(call obj,src/cmd/kuma-cp.c) $(B)/libapi.a $(B)/libxds.a $(B)/lib
 $(B)/kumactl: $(call obj,src/cmd/kumactl.c) $(B)/libctl.a $(B)/libcore.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 $(B)/unit-tests: $(call obj,$(TEST_SRC)) $(B)/libapi.a $(B)/libctl.a $(B)/libxds.a $(B)/libdp.a $(B)/libproto.a $(B)/libcore.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(XDS_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(XDS_LIBS) $(DP_XDS_LIBS)
 
 unit: $(B)/unit-tests
 	$(B)/unit-tests
@@ -124,7 +129,11 @@ build-fuzz/fuzz_http: tests/fuzz/fuzz_http.c src/dp/http.c src/dp/model.c $(CORE
 build-fuzz/fuzz_sniff: tests/fuzz/fuzz_sniff.c src/dp/sniff.c
 	@mkdir -p build-fuzz
 	clang $(FUZZ_FLAGS) -o $@ $^
-fuzz: build-fuzz/fuzz_resource build-fuzz/fuzz_http build-fuzz/fuzz_sniff
+# kuma-dp's gRPC message deframer (the ADS response stream).
+build-fuzz/fuzz_grpcframe: tests/fuzz/fuzz_grpcframe.c src/dp/xds_grpcframe.c src/core/util.c
+	@mkdir -p build-fuzz
+	clang $(FUZZ_FLAGS) -o $@ $^ $(PKG_LIBS)
+fuzz: build-fuzz/fuzz_resource build-fuzz/fuzz_http build-fuzz/fuzz_sniff build-fuzz/fuzz_grpcframe
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Memory of a real kuma-dp (xDS over gRPC, mTLS mesh) with N outbound
+# Memory of a real kuma-dp (xDS over HTTP/2, mTLS mesh) with N outbound
 # services: one kuma-dp "web" with N outbounds, each to a service that one
 # Dataplane resource (no running proxy) provides, so the proxy holds N
 # clusters + N outbound listeners + its inbound, mesh certificates included.

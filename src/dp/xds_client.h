@@ -2,7 +2,8 @@
  * xds_client — kuma-dp's ADS client: one state-of-the-world stream to
  * kuma-cp's
  * /envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources,
- * over gRPC C core (every grpc_* call of kuma-dp lives in xds_client.c).
+ * gRPC over HTTP/2 done with libnghttp2 and OpenSSL (no gRPC library; the
+ * transport lives in xds_client.c, the message framing in xds_grpcframe.c).
  *
  * Protocol. The first request carries the node: id "<mesh>.<name>",
  * user_agent_name "kuma-dp", metadata `dataplane.resource` (the Dataplane
@@ -20,8 +21,8 @@
  * name a secret SDS has not delivered yet is held back (and ACKed) until
  * the secret arrives, as Envoy keeps such resources warming.
  *
- * Threads. dp_xds_client_start() starts one thread that owns the gRPC
- * channel, the completion queue and every call; it calls opts.apply from
+ * Threads. dp_xds_client_start() starts one thread that owns the
+ * connection, the HTTP/2 session and the stream; it calls opts.apply from
  * that thread. dp_xds_client_stop() may be called from any other thread.
  *
  * Failures. When the stream ends (kuma-cp down, restarted, refused the
@@ -78,7 +79,8 @@ struct dp_xds_client_stats {
     int connected;    /* a stream is open and has delivered a response */
 };
 
-/* Copies the options it keeps and starts the client thread. */
+/* Copies the options it keeps and starts the client thread. Fails when the
+ * target is not HOST:PORT or ca_cert_pem holds no PEM certificate. */
 int dp_xds_client_start(const struct dp_xds_client_opts *o, struct dp_xds_client **out,
                         struct err *e);
 void dp_xds_client_get_stats(struct dp_xds_client *c, struct dp_xds_client_stats *out);
