@@ -2324,6 +2324,12 @@ static void http_finish(struct conn *c)
             side_shutdown(d);
             d->wr_shut = 1;
         }
+        /* No request follows on this connection: its idle upstream connection
+         * goes back to the pool now, not when the client gets round to
+         * closing (a client that closes and connects again at once would
+         * otherwise race its own lingering connection for it). */
+        if (h->up_idle)
+            http_park(c);
         h->phase = H_CLOSING;
         if (d->rd_eof)
             conn_close(c, CLOSE_LOCAL);

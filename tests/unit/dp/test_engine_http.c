@@ -493,6 +493,33 @@ TEST(dp_http_pool_reuses_across_clients)
     hb_stop(b);
 }
 
+/* A client told the connection closes after its response (Connection:
+ * close) sends nothing more: the upstream connection goes back to the pool
+ * as the response completes, not when that client gets round to closing.
+ * The first client here lingers; the second one still reuses it. */
+TEST(dp_http_pool_parks_before_client_closes)
+{
+    struct hb *b = hb_start(HB_OK);
+    struct dp_engine *eng = engine();
+    int port = start(eng, http_config(&b->port, 1, NULL));
+    const char *ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    int fd = client_connect(port);
+    ASSERT(fd >= 0);
+    ASSERT_INT_EQ(write_full(fd, GET_ONLY_CLOSE, strlen(GET_ONLY_CLOSE)), 0);
+    char buf[256] = {0};
+    ASSERT_INT_EQ(read_full(fd, buf, sizeof(buf) - 1), strlen(ok)); /* up to the proxy's FIN */
+    ASSERT_STR_EQ(buf, ok);
+    char *out = roundtrip(port, GET_ONLY_CLOSE); /* fd still open */
+    ASSERT_STR_EQ(out, ok);
+    free(out);
+    close(fd);
+    ASSERT_INT_EQ(atomic_load(&b->requests), 2);
+    ASSERT_INT_EQ(stat_get(eng, "cluster.svc.upstream_cx_total"), 1);
+    ASSERT_INT_EQ(stat_get(eng, "cluster.svc.upstream_rq_total"), 2);
+    dp_engine_free(eng);
+    hb_stop(b);
+}
+
 /* A parked connection the upstream closes is dropped from the pool; the
  * next request connects again. */
 TEST(dp_http_pool_drops_closed)
