@@ -263,6 +263,9 @@ struct conn {
     struct clistener *l;
     struct ccluster *cl;
     struct chost *host;
+    /* HTTP: the host the balancer chose for the request being routed, for
+     * start_connect (each request is balanced, as Envoy does). */
+    struct chost *want_host;
     struct side s[2]; /* 0 downstream, 1 upstream */
     struct pbuf b[2]; /* b[i]: read from s[i], to be written to s[1-i] */
     enum conn_state state;
@@ -1106,7 +1109,7 @@ static void http_pool_event(struct pconn *p);
 static void http_pool_flush(struct worker *w, struct snap *keep);
 static void http_pool_reap(struct worker *w);
 static void http_park(struct conn *c);
-static int http_unpark(struct conn *c, struct ccluster *cl);
+static int http_unpark(struct conn *c, struct ccluster *cl, struct chost *want);
 static void http_timeout(struct conn *c);
 static void http_drain(struct conn *c);
 static uint32_t http_idle_limit(struct conn *c);
@@ -1301,7 +1304,8 @@ static struct chost *tproxy_host(struct conn *c)
 static void start_connect(struct conn *c)
 {
     struct worker *w = c->w;
-    struct chost *h = c->cl->odst_hs ? tproxy_host(c) : pick_host(c);
+    struct chost *h = c->want_host ? c->want_host : c->cl->odst_hs ? tproxy_host(c) : pick_host(c);
+    c->want_host = NULL; /* a retry balances again */
     if (!h) {
         DP_INC(c->cl->st->upstream_cx_none_healthy);
         if (c->hs && http_connect_failed(c, NULL))
@@ -1994,15 +1998,17 @@ static void http_park(struct conn *c)
     c->up_established = 0;
 }
 
-/* Gives c an idle connection to cl from the pool (newest first); 1 if so. */
-static int http_unpark(struct conn *c, struct ccluster *cl)
+/* Gives c an idle connection to cl (to host want, when not NULL) from the
+ * pool (newest first); 1 if so. */
+static int http_unpark(struct conn *c, struct ccluster *cl, struct chost *want)
 {
     struct worker *w = c->w;
     struct pconn *p = NULL;
     for (;;) {
         p = NULL;
         for (struct pconn *q = w->idle; q; q = q->next)
-            if (q->cl == cl && q->snap == c->snap && w->now - q->since <= POOL_IDLE_MS)
+            if (q->cl == cl && q->snap == c->snap && w->now - q->since <= POOL_IDLE_MS &&
+                (!want || q->host == want))
                 p = q;
         if (!p)
             return 0;
@@ -2259,9 +2265,19 @@ static void http_route(struct conn *c)
     h->rst = NULL;
     if (!cl->m->synthetic)
         http_rq_count(h, cl->st);
+    /* Every request is balanced (and a split's weights apply per request):
+     * the balancer picks the host first, then a connection to that host is
+     * reused (this one, or one from the pool) or opened. */
+    struct chost *want = NULL;
+    if (!cl->odst_hs) {
+        struct ccluster *prev = c->cl;
+        c->cl = cl;
+        want = pick_host(c);
+        c->cl = prev;
+    }
     int alive = c->s[1].fd >= 0 && c->state == C_PROXY && !c->s[1].rd_eof && c->b[1].len == 0 &&
                 idle_alive(c->s[1].fd, c->s[1].ssl);
-    if (alive && c->cl == cl) {
+    if (alive && c->cl == cl && (!want || c->host == want)) {
         http_rq_count(h, cx_st(c));
         h->up_idle = 0;
         return; /* keep-alive: the upstream connection is reused */
@@ -2275,10 +2291,11 @@ static void http_route(struct conn *c)
     c->s[1].rd_eof = c->s[1].wr_shut = 0;
     c->cl = cl;
     c->attempts = 0;
-    if (http_unpark(c, cl)) {
+    if (http_unpark(c, cl, want)) {
         http_rq_count(h, cx_st(c));
         return;
     }
+    c->want_host = want;
     start_connect(c); /* counts upstream_cx_http1_total (http_rq_host) */
 }
 
