@@ -948,6 +948,22 @@ static void pool_put(struct worker *w, char *p)
         free(p);
 }
 
+/* After a pass over buffer b: an empty one goes back to the pool; a full
+ * one whose data sits at the end moves it to the front to make room. */
+static void pbuf_tidy(struct worker *w, struct pbuf *b, size_t cap)
+{
+    if (b->len == 0) {
+        b->off = 0;
+        if (b->data) {
+            pool_put(w, b->data);
+            b->data = NULL;
+        }
+    } else if (b->off > 0 && b->off + b->len == cap) {
+        memmove(b->data, b->data + b->off, b->len);
+        b->off = 0;
+    }
+}
+
 /* --- connection I/O --------------------------------------------------------------------------- */
 
 #define IO_AGAIN (-EAGAIN)
@@ -1598,12 +1614,8 @@ static void pump(struct conn *c)
                     return;
                 }
             }
+            pbuf_tidy(w, b, cap);
             if (b->len == 0) {
-                b->off = 0;
-                if (b->data) {
-                    pool_put(w, b->data);
-                    b->data = NULL;
-                }
                 if (src->rd_eof && !dst->wr_shut) {
                     /* Both ways done: the close just below sends the FIN of
                      * a plaintext side, no shutdown call needed (TLS still
@@ -1613,9 +1625,6 @@ static void pump(struct conn *c)
                     dst->wr_shut = 1;
                     progress = 1;
                 }
-            } else if (b->off > 0 && b->off + b->len == cap) {
-                memmove(b->data, b->data + b->off, b->len);
-                b->off = 0;
             }
         }
         if (c->s[0].rd_eof && c->s[1].rd_eof && c->s[0].wr_shut && c->s[1].wr_shut) {
@@ -2688,26 +2697,8 @@ static void http_pump(struct conn *c)
                 break;
             }
         }
-        if (b1->len == 0) {
-            b1->off = 0;
-            if (b1->data) {
-                pool_put(w, b1->data);
-                b1->data = NULL;
-            }
-        } else if (b1->off > 0 && b1->off + b1->len == cap) {
-            memmove(b1->data, b1->data + b1->off, b1->len);
-            b1->off = 0;
-        }
-        if (b0->len == 0) {
-            b0->off = 0;
-            if (b0->data) {
-                pool_put(w, b0->data);
-                b0->data = NULL;
-            }
-        } else if (b0->off > 0 && b0->off + b0->len == cap) {
-            memmove(b0->data, b0->data + b0->off, b0->len);
-            b0->off = 0;
-        }
+        pbuf_tidy(w, b1, cap);
+        pbuf_tidy(w, b0, cap);
         /* The exchange is over once the response is flushed and, for a local
          * reply, the request is drained (or the connection is to close). */
         if (h->rs_done && h->phase != H_CLOSING && b1->len == 0 &&
