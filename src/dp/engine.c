@@ -2735,17 +2735,17 @@ static void http_pump(struct conn *c)
 
 /* --- PERMISSIVE: the tls_inspector's choice of filter chain (dp/sniff.h) --------------------- */
 
-/* The mTLS chain: the downstream handshake, as for any TLS listener. */
-static void sniff_to_tls(struct conn *c)
+/* The downstream TLS handshake of a TLS listener (at accept, or when the
+ * PERMISSIVE inspector takes the mTLS chain). */
+static void down_tls_begin(struct conn *c)
 {
     struct clistener *l = c->l;
     struct side *d = &c->s[0];
     d->ssl = SSL_new(l->ctx);
-    if (!d->ssl) {
+    if (!d->ssl || dp_tls_set_socket(d->ssl, d->fd, &d->drained) != 0) {
         conn_close(c, CLOSE_LOCAL);
         return;
     }
-    SSL_set_fd(d->ssl, d->fd);
     SSL_set_accept_state(d->ssl);
     const struct dp_common_tls_context *t = &l->m->tls->common_tls_context;
     d->v.sans = t->match_subject_alt_names;
@@ -2781,7 +2781,7 @@ static void sniff_step(struct conn *c, uint32_t events)
     if (k == DP_SNIFF_MORE)
         return; /* edge-triggered: the next bytes wake us (or the deadline) */
     if (k == DP_SNIFF_TLS_KUMA) {
-        sniff_to_tls(c);
+        down_tls_begin(c);
         return;
     }
     if (k == DP_SNIFF_RAW && c->l->m->raw_http) {
@@ -2985,26 +2985,8 @@ static void on_accept(struct wreg *r)
             continue;
         }
         if (l->ctx) {
-            struct side *d = &c->s[0];
-            d->ssl = SSL_new(l->ctx);
-            if (!d->ssl) {
-                conn_close(c, CLOSE_LOCAL);
-                continue;
-            }
-            if (dp_tls_set_socket(d->ssl, fd, &d->drained) != 0) {
-                conn_close(c, CLOSE_LOCAL);
-                continue;
-            }
-            SSL_set_accept_state(d->ssl);
-            const struct dp_common_tls_context *t = &l->m->tls->common_tls_context;
-            d->v.sans = t->match_subject_alt_names;
-            d->v.n_sans = t->n_match_subject_alt_names;
-            d->v.alpn = l->alpn_len ? l->alpn : NULL;
-            d->v.alpn_len = l->alpn_len;
-            dp_tls_set_verify(d->ssl, &d->v);
-            c->state = C_DOWN_HS;
             timer_start(&w->heap, &c->t_conn, w->now + w->e->o.handshake_timeout_ms);
-            down_handshake(c);
+            down_tls_begin(c);
         } else if (l->routes) {
             http_start(c);
         } else {
