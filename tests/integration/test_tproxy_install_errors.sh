@@ -10,7 +10,7 @@ NS="tp-i-$$"
 ip netns add "$NS" || fail "cannot create network namespace $NS"
 trap 'cleanup; ip netns del "$NS" 2>/dev/null' EXIT
 trap 'exit 143' TERM INT
-nsx() { ip netns exec "$NS" "$@"; }
+nsx() { nsenter --net="/run/netns/$NS" "$@"; }
 nsx ip link set lo up
 KC="$BIN/kumactl"
 
@@ -33,12 +33,23 @@ assert_contains "$out" "# [WARNING] [dry-run]: running this command as a non-roo
 expect_error "Error: you need to have root privileges to run this command" \
     nsx setpriv --reuid=65534 --regid=65534 --clear-groups "$KC" uninstall transparent-proxy --no-config
 
-# No iptables: /usr/sbin (and /sbin, its symlink on Debian) hidden.
+# No iptables: /usr/sbin (and /sbin, its symlink on Debian) hidden in a
+# mount namespace of its own. In a chroot (the fresh-machine check) the root
+# cannot be made private, so there the hiding bind mount is undone at once.
 mkdir -p "$T/empty"
+without_sbin() { # CMD...
+    if nsx unshare -m true 2>/dev/null; then
+        nsx unshare -m sh -c "mount --bind '$T/empty' /usr/sbin && exec \"\$@\"" sh "$@"
+    else
+        nsx unshare -m --propagation unchanged sh -c \
+            "mount --bind '$T/empty' /usr/sbin || exit 99; \"\$@\"; rc=\$?; umount /usr/sbin; exit \$rc" \
+            sh "$@"
+    fi
+}
 expect_error "iptables-restore and iptables-save are needed to install the transparent proxy" \
-    nsx unshare -m sh -c "mount --bind '$T/empty' /usr/sbin && exec '$KC' install transparent-proxy --kuma-dp-user 0"
+    without_sbin "$KC" install transparent-proxy --kuma-dp-user 0
 expect_error "iptables-restore and iptables-save are needed to uninstall the transparent proxy" \
-    nsx unshare -m sh -c "mount --bind '$T/empty' /usr/sbin && exec '$KC' uninstall transparent-proxy"
+    without_sbin "$KC" uninstall transparent-proxy
 
 # Bad flags and users.
 expect_error 'invalid argument "ipv6" for "--ip-family-mode" flag: must be one of: dualstack, ipv4' \

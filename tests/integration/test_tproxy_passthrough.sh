@@ -35,12 +35,12 @@ tp_start_dp echo "$NS_S" "$(dp_yaml 198.18.2.2 17001 echo 7001)"
 mkdir -p "$T/www"
 echo outside-ok >"$T/www/index.html"
 chmod -R a+rX "$T/www"
-ip netns exec "$NS_E" busybox httpd -f -p 8080 -h "$T/www" &
+nsenter --net="/run/netns/$NS_E" busybox httpd -f -p 8080 -h "$T/www" &
 PIDS+=($!)
 
 # A second application of the workload's, on a port no inbound declares (both
 # families): reached through inbound:passthrough:ipv4/ipv6.
-ip netns exec "$NS_W" busybox httpd -f -p 8081 -h "$T/www" &
+nsenter --net="/run/netns/$NS_W" busybox httpd -f -p 8081 -h "$T/www" &
 PIDS+=($!)
 
 # The workload's own application (for the inbound direction), on localhost

@@ -37,7 +37,7 @@ done
 nsx() { # NS CMD...: runs CMD in namespace NS
     local ns=$1
     shift
-    ip netns exec "$ns" "$@"
+    nsenter --net="/run/netns/$ns" "$@"
 }
 
 # tp_user: the dedicated kuma-dp user (created if missing, removed at exit).
@@ -97,8 +97,8 @@ tp_start_dp() {
     [ "$who" = user ] && run=(setpriv --reuid="$TP_UID" --regid=65534 --clear-groups)
     # kuma-cp's work dir is private: the proxy user gets a readable copy.
     install -m 644 "$CP_CA_FILE" "$T/cp-ca.crt"
-    # ip netns exec (not the nsx function) so that $! is the proxy itself.
-    ip netns exec "$ns" "${run[@]}" "$BIN/kuma-dp" run --cp-address "https://198.18.0.1:${CP_XDS_ADDR##*:}" \
+    # nsenter directly (not the nsx function) so that $! is the proxy itself.
+    nsenter --net="/run/netns/$ns" "${run[@]}" "$BIN/kuma-dp" run --cp-address "https://198.18.0.1:${CP_XDS_ADDR##*:}" \
         --ca-cert-file "$T/cp-ca.crt" --dataplane-file "$T/dp-$name.yaml" \
         --dataplane-var "name=$name" --dataplane-var mesh=default \
         --dataplane-token-file "$T/token-$name" --admin-port 0 --drain-time 1s --concurrency 2 \
@@ -124,7 +124,7 @@ tp_stat() {
 # tp_serve NS NAME ADDR PORT: a dptool echo server inside NS.
 tp_serve() {
     local ns=$1 name=$2 addr=$3 port=$4
-    ip netns exec "$ns" "$DPTOOL" serve "$addr" "$port" >"$T/wl-$name.log" 2>&1 &
+    nsenter --net="/run/netns/$ns" "$DPTOOL" serve "$addr" "$port" >"$T/wl-$name.log" 2>&1 &
     PIDS+=($!)
     wait_for "workload $name" 50 grep -q listening "$T/wl-$name.log"
 }
