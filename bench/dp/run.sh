@@ -34,7 +34,7 @@ trap cleanup EXIT
 make -s $B/libdp.a $B/libcore.a
 for t in dp_bench tls_bench; do
     cc -O2 -g -std=gnu11 -Isrc -o $B/$t bench/dp/$t.c $B/libdp.a $B/libcore.a \
-        $(pkg-config --libs jansson openssl libmicrohttpd yaml-0.1 sqlite3 libcurl) -lpthread -lm
+        $(pkg-config --libs jansson openssl libmicrohttpd yaml-0.1 sqlite3 libcurl) -lhttp_parser -lpthread -lm
 done
 
 # --- certificates: ECDSA P-256 CA and two leaves with SPIFFE URI SANs ---
