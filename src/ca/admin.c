@@ -147,36 +147,6 @@ out:
     return rc;
 }
 
-/* The certificate's subjectPublicKeyInfo straight from the P-256 key's
- * point. X509_set_pubkey gets there by encoding the key through OpenSSL 3's
- * encoders and decoding the result back, which was 18 % of kuma-cp's
- * cold-start CPU with one admin certificate per proxy. Any other key takes
- * X509_set_pubkey. */
-static int set_pubkey(X509 *x, EVP_PKEY *key)
-{
-    unsigned char point[65];
-    size_t len = 0;
-    char group[32];
-    if (EVP_PKEY_get_base_id(key) != EVP_PKEY_EC ||
-        !EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
-                                        NULL) ||
-        strcmp(group, "prime256v1") != 0 ||
-        !EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point,
-                                         sizeof(point), &len) ||
-        len != sizeof(point))
-        return X509_set_pubkey(x, key);
-    unsigned char *bits = OPENSSL_malloc(len);
-    if (!bits)
-        return 0;
-    memcpy(bits, point, len);
-    if (!X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(x), OBJ_nid2obj(NID_X9_62_id_ecPublicKey),
-                                V_ASN1_OBJECT, OBJ_nid2obj(NID_X9_62_prime256v1), bits, (int)len)) {
-        OPENSSL_free(bits);
-        return 0;
-    }
-    return 1;
-}
-
 int ca_admin_issue(const char *ca_cert_pem, const char *ca_key_pem, int server,
                    const char *const *hosts, size_t nhosts, char **cert_pem, char **key_pem,
                    struct err *e)
@@ -198,7 +168,7 @@ int ca_admin_issue(const char *ca_cert_pem, const char *ca_key_pem, int server,
     if (!(key = ca__keygen(CA_KEY_ECDSA_P256, 0, e)))
         goto out;
     x = X509_new();
-    if (!x || !X509_set_version(x, X509_VERSION_3) || !set_pubkey(x, key) ||
+    if (!x || !X509_set_version(x, X509_VERSION_3) || !ca__set_pubkey(x, key) ||
         !X509_set_issuer_name(x, X509_get_subject_name(ca))) {
         ca__ossl_err(e, "could not issue an admin certificate");
         goto out;

@@ -37,6 +37,10 @@ int ca__valid_trust_domain(const char *s);
 /* A new private key: RSA with rsa_bits (2048 when 0) or ECDSA P-256. */
 EVP_PKEY *ca__keygen(enum ca_key_type t, int rsa_bits, struct err *e);
 
+/* X509_set_pubkey, without OpenSSL 3's encode/decode round trip for P-256
+ * keys (other keys take X509_set_pubkey). 1 on success. */
+int ca__set_pubkey(X509 *x, EVP_PKEY *key);
+
 /* PEM text of a private key in the "traditional" form Go's Kuma writes:
  * "RSA PRIVATE KEY" (PKCS#1) or "EC PRIVATE KEY" (SEC 1); other key types as
  * PKCS#8 "PRIVATE KEY". Caller frees. */

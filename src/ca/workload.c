@@ -321,7 +321,7 @@ int ca_signer_issue(const struct ca_signer *s, const char *mesh, const json_t *t
         goto out;
     x = X509_new();
     if (!x || !X509_set_version(x, X509_VERSION_3) ||
-        !X509_set_issuer_name(x, X509_get_subject_name(s->cert)) || !X509_set_pubkey(x, key)) {
+        !X509_set_issuer_name(x, X509_get_subject_name(s->cert)) || !ca__set_pubkey(x, key)) {
         ca__ossl_err(e, "failed to generate X509 certificate");
         goto out;
     }
