@@ -64,6 +64,18 @@ static int lport(struct dp_engine *eng)
     return p;
 }
 
+/* A client connection through the proxy to an echo backend, proven by one
+ * echoed "ping". */
+static int echoed_client(int port)
+{
+    int fd = client_connect(port);
+    ASSERT(fd >= 0);
+    char buf[8];
+    ASSERT(write_full(fd, "ping", 4) == 0);
+    ASSERT_INT_EQ(read_full(fd, buf, 4), 4);
+    return fd;
+}
+
 TEST(dp_tcp_proxy_byte_exact_both_ways)
 {
     struct backend *b = backend_start(BACKEND_ECHO, NULL);
@@ -492,11 +504,8 @@ TEST(dp_config_swap_keeps_established_connection)
     int p1[] = {backend_port(b1)}, p2[] = {backend_port(b2)};
     apply(eng, simple("one", p1, NULL, 1, DP_LB_ROUND_ROBIN));
     int port = lport(eng);
-    int fd = client_connect(port);
-    ASSERT(fd >= 0);
+    int fd = echoed_client(port);
     char buf[8];
-    ASSERT(write_full(fd, "ping", 4) == 0);
-    ASSERT_INT_EQ(read_full(fd, buf, 4), 4);
     /* Same listener, now routed to another cluster: the socket is kept. */
     apply(eng, simple("two", p2, NULL, 1, DP_LB_ROUND_ROBIN));
     ASSERT_INT_EQ(lport(eng), port);
@@ -530,11 +539,8 @@ TEST(dp_removed_listener_stops_accepting_and_drains)
     int p[] = {backend_port(b)};
     apply(eng, simple("one", p, NULL, 1, DP_LB_ROUND_ROBIN));
     int port = lport(eng);
-    int fd = client_connect(port);
-    ASSERT(fd >= 0);
+    int fd = echoed_client(port);
     char buf[8];
-    ASSERT(write_full(fd, "ping", 4) == 0);
-    ASSERT_INT_EQ(read_full(fd, buf, 4), 4);
     struct dp_config *empty = dp_config_new("2");
     apply(eng, empty);
     /* A second update right behind, with no listener change: workers that
@@ -606,11 +612,8 @@ TEST(dp_drain_waits_then_forces)
     int p[] = {backend_port(b)};
     apply(eng, simple("one", p, NULL, 1, DP_LB_ROUND_ROBIN));
     int port = lport(eng);
-    int fd = client_connect(port);
-    ASSERT(fd >= 0);
+    int fd = echoed_client(port);
     char buf[8];
-    ASSERT(write_full(fd, "ping", 4) == 0);
-    ASSERT_INT_EQ(read_full(fd, buf, 4), 4);
     int64_t t0 = mono_ms();
     long forced = dp_engine_drain(eng, 300);
     int64_t dt = mono_ms() - t0;

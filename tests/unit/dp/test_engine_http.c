@@ -219,6 +219,30 @@ static char *roundtrip(int port, const char *req)
 #define GET_ONLY       "GET /x HTTP/1.1\r\nHost: only.example\r\n\r\n"
 #define GET_ONLY_CLOSE "GET /y HTTP/1.1\r\nHost: only.example\r\nConnection: close\r\n\r\n"
 
+#define OK_REPLY "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+/* A client connection whose first (keep-alive) request was answered "ok". */
+static int keep_alive_client(int port)
+{
+    int fd = client_connect(port);
+    ASSERT(fd >= 0);
+    char buf[64] = {0};
+    ASSERT_INT_EQ(write_full(fd, GET_ONLY, strlen(GET_ONLY)), 0);
+    ASSERT_INT_EQ(read_full(fd, buf, strlen(OK_REPLY)), strlen(OK_REPLY));
+    ASSERT_STR_EQ(buf, OK_REPLY);
+    return fd;
+}
+
+/* Its last request (Connection: close), answered "ok"; closes fd. */
+static void last_request_ok(int fd)
+{
+    char buf[256] = {0};
+    ASSERT_INT_EQ(write_full(fd, GET_ONLY_CLOSE, strlen(GET_ONLY_CLOSE)), 0);
+    ASSERT_INT_EQ(read_full(fd, buf, sizeof(buf) - 1), strlen(OK_REPLY));
+    ASSERT_STR_EQ(buf, OK_REPLY);
+    close(fd);
+}
+
 TEST(dp_http_404_then_keep_alive)
 {
     struct hb *b = hb_start(HB_OK);
@@ -226,8 +250,7 @@ TEST(dp_http_404_then_keep_alive)
     int port = start(eng, http_config(&b->port, 1, NULL));
     char *out = roundtrip(port, "GET /a HTTP/1.1\r\nHost: elsewhere\r\n\r\n" GET_ONLY_CLOSE);
     ASSERT_STR_EQ(out, "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\ncontent-type: "
-                       "text/plain\r\nserver: envoy\r\n\r\n"
-                       "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+                       "text/plain\r\nserver: envoy\r\n\r\n" OK_REPLY);
     free(out);
     ASSERT_INT_EQ(stat_get(eng, "http.web.no_route"), 1);
     ASSERT_INT_EQ(stat_get(eng, "http.web.downstream_rq_4xx"), 1);
@@ -273,7 +296,7 @@ TEST(dp_http_503_connect_failure_then_retry)
     usleep(100 * 1000); /* the worker picks the new snapshot up */
     for (int i = 0; i < 4; i++) {
         out = roundtrip(port, GET_ONLY_CLOSE);
-        ASSERT_STR_EQ(out, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        ASSERT_STR_EQ(out, OK_REPLY);
         free(out);
     }
     /* One retry: then the connection is reused from the pool. */
@@ -344,8 +367,7 @@ TEST(dp_http_split_counted_under_real_clusters)
     /* Two keep-alive requests per client connection, from 6 clients. */
     for (int i = 0; i < 6; i++) {
         char *out = roundtrip(port, GET_ONLY GET_ONLY_CLOSE);
-        ASSERT_STR_EQ(out, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
-                           "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        ASSERT_STR_EQ(out, OK_REPLY OK_REPLY);
         free(out);
     }
     long served[2] = {atomic_load(&b[0]->requests), atomic_load(&b[1]->requests)};
@@ -467,7 +489,7 @@ TEST(dp_http_rbac_per_request)
     port = start(eng, c);
     usleep(100 * 1000); /* the worker picks the new snapshot up */
     out = roundtrip(port, GET_ONLY_CLOSE);
-    ASSERT_STR_EQ(out, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    ASSERT_STR_EQ(out, OK_REPLY);
     free(out);
     ASSERT_INT_EQ(stat_get(eng, "http.web.rbac.allowed"), 1);
     dp_engine_free(eng);
@@ -484,7 +506,7 @@ TEST(dp_http_pool_reuses_across_clients)
     int port = start(eng, http_config(&b->port, 1, NULL));
     for (int i = 0; i < 10; i++) {
         char *out = roundtrip(port, GET_ONLY_CLOSE);
-        ASSERT_STR_EQ(out, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        ASSERT_STR_EQ(out, OK_REPLY);
         free(out);
     }
     ASSERT_INT_EQ(atomic_load(&b->requests), 10);
@@ -505,7 +527,7 @@ TEST(dp_http_pool_parks_before_client_closes)
     struct hb *b = hb_start(HB_OK);
     struct dp_engine *eng = engine();
     int port = start(eng, http_config(&b->port, 1, NULL));
-    const char *ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    const char *ok = OK_REPLY;
     int fd = client_connect(port);
     ASSERT(fd >= 0);
     ASSERT_INT_EQ(write_full(fd, GET_ONLY_CLOSE, strlen(GET_ONLY_CLOSE)), 0);
@@ -531,12 +553,12 @@ TEST(dp_http_pool_drops_closed)
     struct dp_engine *eng = engine();
     int port = start(eng, http_config(&b->port, 1, NULL));
     char *out = roundtrip(port, GET_ONLY_CLOSE);
-    ASSERT_STR_EQ(out, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    ASSERT_STR_EQ(out, OK_REPLY);
     free(out);
     ASSERT_INT_EQ(stat_wait(eng, "cluster.svc.upstream_cx_destroy_remote", 1), 1);
     ASSERT_INT_EQ(stat_get(eng, "cluster.svc.upstream_cx_active"), 0);
     out = roundtrip(port, GET_ONLY_CLOSE);
-    ASSERT_STR_EQ(out, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    ASSERT_STR_EQ(out, OK_REPLY);
     free(out);
     ASSERT_INT_EQ(stat_get(eng, "cluster.svc.upstream_cx_total"), 2);
     dp_engine_free(eng);
@@ -552,20 +574,10 @@ TEST(dp_http_keep_alive_follows_new_config)
     struct hb *b1 = hb_start(HB_OK), *b2 = hb_start(HB_OK);
     struct dp_engine *eng = engine();
     int port = start(eng, http_config(&b1->port, 1, NULL));
-    int fd = client_connect(port);
-    ASSERT(fd >= 0);
-    const char *ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
-    char buf[256] = {0};
-    ASSERT_INT_EQ(write_full(fd, GET_ONLY, strlen(GET_ONLY)), 0);
-    ASSERT_INT_EQ(read_full(fd, buf, strlen(ok)), strlen(ok));
-    ASSERT_STR_EQ(buf, ok);
+    int fd = keep_alive_client(port);
     ASSERT_INT_EQ(start(eng, http_config(&b2->port, 1, NULL)), port);
     usleep(100 * 1000); /* the worker picks the snapshot up */
-    memset(buf, 0, sizeof(buf));
-    ASSERT_INT_EQ(write_full(fd, GET_ONLY_CLOSE, strlen(GET_ONLY_CLOSE)), 0);
-    ASSERT_INT_EQ(read_full(fd, buf, sizeof(buf) - 1), strlen(ok));
-    ASSERT_STR_EQ(buf, ok);
-    close(fd);
+    last_request_ok(fd);
     ASSERT_INT_EQ(atomic_load(&b1->requests), 1);
     ASSERT_INT_EQ(atomic_load(&b2->requests), 1);
     dp_engine_free(eng);
@@ -592,17 +604,9 @@ TEST(dp_http_stream_idle_timeout)
     ASSERT(dt >= 180 && dt < 2000);
     ASSERT_INT_EQ(stat_get(eng, "http.web.downstream_rq_idle_timeout"), 1);
     /* Between requests the connection idle timeout (1 h) applies. */
-    int fd = client_connect(port);
-    const char *ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
-    char buf[128] = {0};
-    ASSERT_INT_EQ(write_full(fd, GET_ONLY, strlen(GET_ONLY)), 0);
-    ASSERT_INT_EQ(read_full(fd, buf, strlen(ok)), strlen(ok));
+    int fd = keep_alive_client(port);
     usleep(500 * 1000);
-    memset(buf, 0, sizeof(buf));
-    ASSERT_INT_EQ(write_full(fd, GET_ONLY_CLOSE, strlen(GET_ONLY_CLOSE)), 0);
-    ASSERT_INT_EQ(read_full(fd, buf, sizeof(buf) - 1), strlen(ok));
-    ASSERT_STR_EQ(buf, ok);
-    close(fd);
+    last_request_ok(fd);
     dp_engine_free(eng);
     hb_stop(b);
 }
@@ -615,17 +619,9 @@ TEST(dp_http_keep_alive_upstream_closed_between_requests)
     struct hb *b = hb_start(HB_IDLE_CLOSE);
     struct dp_engine *eng = engine();
     int port = start(eng, http_config(&b->port, 1, NULL));
-    int fd = client_connect(port);
-    const char *ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
-    char buf[256] = {0};
-    ASSERT_INT_EQ(write_full(fd, GET_ONLY, strlen(GET_ONLY)), 0);
-    ASSERT_INT_EQ(read_full(fd, buf, strlen(ok)), strlen(ok));
+    int fd = keep_alive_client(port);
     usleep(500 * 1000); /* the backend closes after 200 ms idle */
-    memset(buf, 0, sizeof(buf));
-    ASSERT_INT_EQ(write_full(fd, GET_ONLY_CLOSE, strlen(GET_ONLY_CLOSE)), 0);
-    read_full(fd, buf, sizeof(buf) - 1);
-    ASSERT_STR_EQ(buf, ok);
-    close(fd);
+    last_request_ok(fd);
     ASSERT_INT_EQ(stat_get(eng, "cluster.svc.upstream_cx_total"), 2);
     ASSERT_INT_EQ(atomic_load(&b->requests), 2);
     dp_engine_free(eng);
@@ -639,11 +635,8 @@ TEST(dp_http_drain_closes_idle_keep_alive)
     struct hb *b = hb_start(HB_OK);
     struct dp_engine *eng = engine();
     int port = start(eng, http_config(&b->port, 1, NULL));
-    int fd = client_connect(port);
-    const char *ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
-    char buf[256] = {0};
-    ASSERT_INT_EQ(write_full(fd, GET_ONLY, strlen(GET_ONLY)), 0);
-    ASSERT_INT_EQ(read_full(fd, buf, strlen(ok)), strlen(ok));
+    int fd = keep_alive_client(port);
+    char buf[256];
     int64_t t0 = mono_ms();
     ASSERT_INT_EQ(dp_engine_drain(eng, 5000), 0);
     ASSERT(mono_ms() - t0 < 1000);
