@@ -671,10 +671,10 @@ enum dp_http_ev dp_http_codec_response_feed(struct dp_http_codec *h, const char 
                 /* An interim response (100 Continue): the final one follows. */
                 h->rs_done = 0;
                 h->status = 0;
+                if (r >= n) /* also EOF (n == 0, p == NULL) */
+                    return DP_HTTP_MORE;
                 p += r;
                 n -= r;
-                if (n == 0)
-                    return DP_HTTP_MORE;
                 continue;
             }
             return DP_HTTP_DONE;
