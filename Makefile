@@ -130,7 +130,7 @@ build-fuzz/fuzz_sniff: tests/fuzz/fuzz_sniff.c src/dp/sniff.c
 	@mkdir -p build-fuzz
 	clang $(FUZZ_FLAGS) -o $@ $^
 # kuma-dp's gRPC message deframer (the ADS response stream).
-build-fuzz/fuzz_grpcframe: tests/fuzz/fuzz_grpcframe.c src/dp/xds_grpcframe.c src/core/util.c
+build-fuzz/fuzz_grpcframe: tests/fuzz/fuzz_grpcframe.c src/core/grpcframe.c src/core/util.c
 	@mkdir -p build-fuzz
 	clang $(FUZZ_FLAGS) -o $@ $^ $(PKG_LIBS)
 fuzz: build-fuzz/fuzz_resource build-fuzz/fuzz_http build-fuzz/fuzz_sniff build-fuzz/fuzz_grpcframe

@@ -8,7 +8,7 @@
  * of gRPC is small: one bidirectional stream
  *   POST ADS_METHOD, content-type application/grpc, te: trailers,
  *   authorization: <token>, user-agent
- * carrying length-prefixed messages (xds_grpcframe.h) both ways, ended by
+ * carrying length-prefixed messages (grpcframe.h) both ways, ended by
  * trailers with grpc-status / grpc-message (or a trailers-only response).
  *
  * Invariants:
@@ -51,7 +51,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
-#include "dp/xds_grpcframe.h"
+#include "core/grpcframe.h"
 #include "dp/xds_map.h"
 #include "envoy/service/discovery/v3/discovery.pb-c.h"
 #include "google/protobuf/struct.pb-c.h"
@@ -122,7 +122,7 @@ struct stream {
     uint8_t *wbuf; /* bytes for the socket, from woff */
     size_t wlen, woff, wcap;
     int want_write; /* the last write would have blocked */
-    struct dp_grpc_deframer df;
+    struct grpcf_deframer df;
     int got_response, node_sent;
     int headers_seen;             /* the response's first HEADERS arrived */
     int http_status, grpc_status; /* -1: none */
@@ -216,12 +216,12 @@ static struct out_msg *build_request(struct stream *st, enum dp_xds_type t, cons
     for (size_t i = 0; i < nf; i++)
         free(fe[i].value);
     free(id);
-    struct out_msg *m = xmalloc(sizeof(*m) + DP_GRPC_PREFIX + len);
+    struct out_msg *m = xmalloc(sizeof(*m) + GRPCF_PREFIX + len);
     m->next = NULL;
-    m->len = DP_GRPC_PREFIX + len;
+    m->len = GRPCF_PREFIX + len;
     m->off = 0;
-    dp_grpc_prefix(m->data, (uint32_t)len);
-    memcpy(m->data + DP_GRPC_PREFIX, buf, len);
+    grpcf_prefix(m->data, (uint32_t)len);
+    memcpy(m->data + GRPCF_PREFIX, buf, len);
     free(buf);
     return m;
 }
@@ -502,7 +502,7 @@ static int on_data(nghttp2_session *h2, uint8_t flags, int32_t sid, const uint8_
     if (sid != st->sid || st->done)
         return 0;
     struct err e = {{0}};
-    if (dp_grpc_deframer_feed(&st->df, data, len, on_message, st, &e) < 0) {
+    if (grpcf_deframer_feed(&st->df, data, len, on_message, st, &e) < 0) {
         stream_end(st, GRPC_INTERNAL, "%s", e.msg);
         nghttp2_submit_rst_stream(h2, NGHTTP2_FLAG_NONE, sid, NGHTTP2_CANCEL);
     }
@@ -831,7 +831,7 @@ static int run_stream(struct dp_xds_client *c)
     st.c = c;
     st.fd = -1;
     st.http_status = st.grpc_status = -1;
-    dp_grpc_deframer_init(&st.df, MAX_MESSAGE);
+    grpcf_deframer_init(&st.df, MAX_MESSAGE);
     atomic_fetch_add(&c->st_streams, 1);
 
     if (dial(&st) == 0 && open_session(&st) == 0) {
@@ -895,7 +895,7 @@ static int run_stream(struct dp_xds_client *c)
         free(m);
     }
     free(st.wbuf);
-    dp_grpc_deframer_free(&st.df);
+    grpcf_deframer_free(&st.df);
     return st.got_response;
 }
 

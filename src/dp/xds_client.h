@@ -3,7 +3,7 @@
  * kuma-cp's
  * /envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources,
  * gRPC over HTTP/2 done with libnghttp2 and OpenSSL (no gRPC library; the
- * transport lives in xds_client.c, the message framing in xds_grpcframe.c).
+ * transport lives in xds_client.c, the message framing in grpcframe.c).
  *
  * Protocol. The first request carries the node: id "<mesh>.<name>",
  * user_agent_name "kuma-dp", metadata `dataplane.resource` (the Dataplane

@@ -1,5 +1,5 @@
 /*
- * libFuzzer harness for kuma-dp's gRPC deframer (dp/xds_grpcframe.c), which
+ * libFuzzer harness for kuma-dp's gRPC deframer (core/grpcframe.c), which
  * takes the ADS response stream's DATA: arbitrary bytes, cut into chunks of
  * sizes taken from the input itself, must produce exactly the messages a
  * one-shot feed produces (same count, lengths and bytes) or the same error,
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dp/xds_grpcframe.h"
+#include "core/grpcframe.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -39,9 +39,9 @@ static int on_msg(void *ctx, const uint8_t *m, size_t len, struct err *e)
 
 static int run(const uint8_t *p, size_t n, const uint8_t *cuts, size_t ncuts, struct sink *s)
 {
-    struct dp_grpc_deframer d;
+    struct grpcf_deframer d;
     struct err e = {{0}};
-    dp_grpc_deframer_init(&d, LIMIT);
+    grpcf_deframer_init(&d, LIMIT);
     int rc = 0;
     size_t off = 0, ci = 0;
     while (off < n && rc == 0) {
@@ -51,15 +51,15 @@ static int run(const uint8_t *p, size_t n, const uint8_t *cuts, size_t ncuts, st
         /* An exact-size copy so ASan sees any read past the chunk. */
         uint8_t *chunk = malloc(k);
         memcpy(chunk, p + off, k);
-        rc = dp_grpc_deframer_feed(&d, chunk, k, on_msg, s, &e);
+        rc = grpcf_deframer_feed(&d, chunk, k, on_msg, s, &e);
         free(chunk);
         off += k;
     }
-    if (rc == 0 && dp_grpc_deframer_feed(&d, p, 0, on_msg, s, &e) != 0)
+    if (rc == 0 && grpcf_deframer_feed(&d, p, 0, on_msg, s, &e) != 0)
         abort(); /* an empty feed is a no-op */
     if (rc != 0 && !e.msg[0])
         abort(); /* every error says why */
-    dp_grpc_deframer_free(&d);
+    grpcf_deframer_free(&d);
     return rc;
 }
 
@@ -79,7 +79,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int b = run(p, n, cuts, ncuts, &parts);
     if (a != b || whole.n != parts.n || whole.sum != parts.sum || whole.total != parts.total)
         abort(); /* chunking must not change what comes out */
-    if (whole.total + whole.n * DP_GRPC_PREFIX > n)
+    if (whole.total + whole.n * GRPCF_PREFIX > n)
         abort(); /* no message bytes from nowhere */
     return 0;
 }

@@ -1,35 +1,35 @@
 /*
- * xds_grpcframe — gRPC message framing; the contract is in xds_grpcframe.h.
+ * grpcframe — gRPC message framing; the contract is in grpcframe.h.
  *
  * The buffer of a message grows with what arrives (doubling, capped at the
  * announced length), so a hostile prefix announcing a huge length costs
  * nothing until the bytes come; a message that arrives whole in one chunk
  * is handed out without a copy.
  */
-#include "dp/xds_grpcframe.h"
+#include "core/grpcframe.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-void dp_grpc_deframer_init(struct dp_grpc_deframer *d, size_t max)
+void grpcf_deframer_init(struct grpcf_deframer *d, size_t max)
 {
     memset(d, 0, sizeof(*d));
     d->max = max;
 }
 
-void dp_grpc_deframer_free(struct dp_grpc_deframer *d)
+void grpcf_deframer_free(struct grpcf_deframer *d)
 {
     free(d->buf);
     d->buf = NULL;
     d->len = d->cap = d->hlen = d->need = 0;
 }
 
-int dp_grpc_deframer_partial(const struct dp_grpc_deframer *d)
+int grpcf_deframer_partial(const struct grpcf_deframer *d)
 {
     return d->hlen > 0;
 }
 
-void dp_grpc_prefix(uint8_t out[DP_GRPC_PREFIX], uint32_t len)
+void grpcf_prefix(uint8_t out[GRPCF_PREFIX], uint32_t len)
 {
     out[0] = 0;
     out[1] = (uint8_t)(len >> 24);
@@ -39,7 +39,7 @@ void dp_grpc_prefix(uint8_t out[DP_GRPC_PREFIX], uint32_t len)
 }
 
 /* A complete prefix is in d->hdr: checks it and sets d->need. */
-static int parse_prefix(struct dp_grpc_deframer *d, struct err *e)
+static int parse_prefix(struct grpcf_deframer *d, struct err *e)
 {
     if (d->hdr[0] == 1)
         return err_set(e, "gRPC: a compressed message, but no compression was negotiated");
@@ -54,7 +54,7 @@ static int parse_prefix(struct dp_grpc_deframer *d, struct err *e)
     return 0;
 }
 
-static int deliver(struct dp_grpc_deframer *d, const uint8_t *msg, size_t len, dp_grpc_msg_fn fn,
+static int deliver(struct grpcf_deframer *d, const uint8_t *msg, size_t len, grpcf_msg_fn fn,
                    void *ctx, struct err *e)
 {
     d->hlen = 0;
@@ -63,21 +63,21 @@ static int deliver(struct dp_grpc_deframer *d, const uint8_t *msg, size_t len, d
     return fn(ctx, msg, len, e);
 }
 
-int dp_grpc_deframer_feed(struct dp_grpc_deframer *d, const uint8_t *p, size_t n, dp_grpc_msg_fn fn,
-                          void *ctx, struct err *e)
+int grpcf_deframer_feed(struct grpcf_deframer *d, const uint8_t *p, size_t n, grpcf_msg_fn fn,
+                        void *ctx, struct err *e)
 {
     if (d->failed)
         return err_set(e, "gRPC: the message stream already failed");
     while (n > 0) {
-        if (d->hlen < DP_GRPC_PREFIX) {
-            size_t k = DP_GRPC_PREFIX - d->hlen;
+        if (d->hlen < GRPCF_PREFIX) {
+            size_t k = GRPCF_PREFIX - d->hlen;
             if (k > n)
                 k = n;
             memcpy(d->hdr + d->hlen, p, k);
             d->hlen += k;
             p += k;
             n -= k;
-            if (d->hlen < DP_GRPC_PREFIX)
+            if (d->hlen < GRPCF_PREFIX)
                 break;
             if (parse_prefix(d, e) < 0)
                 goto fail;

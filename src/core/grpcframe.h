@@ -1,6 +1,7 @@
 /*
- * xds_grpcframe — gRPC's length-prefixed message framing (the body of an
- * HTTP/2 gRPC stream), for kuma-dp's ADS client (xds_client.c).
+ * grpcframe — gRPC's length-prefixed message framing (the body of an
+ * HTTP/2 gRPC stream), shared by kuma-dp's ADS client (dp/xds_client.c) and
+ * kuma-cp's ADS server transport.
  *
  * Every message is a 5-byte prefix — a compressed flag (0 or 1) and a
  * big-endian 32-bit length — then that many bytes. The client never
@@ -10,19 +11,19 @@
  * message may span any number of chunks) and hands out whole messages.
  * After an error it is unusable (the stream is over); free it.
  */
-#ifndef DP_XDS_GRPCFRAME_H
-#define DP_XDS_GRPCFRAME_H
+#ifndef CORE_GRPCFRAME_H
+#define CORE_GRPCFRAME_H
 
 #include <stddef.h>
 #include <stdint.h>
 
 #include "core/util.h"
 
-#define DP_GRPC_PREFIX 5
+#define GRPCF_PREFIX 5
 
-struct dp_grpc_deframer {
+struct grpcf_deframer {
     size_t max; /* largest message accepted (bytes) */
-    uint8_t hdr[DP_GRPC_PREFIX];
+    uint8_t hdr[GRPCF_PREFIX];
     size_t hlen;     /* prefix bytes held */
     size_t need;     /* length of the message being gathered */
     uint8_t *buf;    /* its bytes so far */
@@ -32,18 +33,18 @@ struct dp_grpc_deframer {
 
 /* Called for each whole message; a non-zero return (with e set) stops
  * the feed and is returned by it. */
-typedef int (*dp_grpc_msg_fn)(void *ctx, const uint8_t *msg, size_t len, struct err *e);
+typedef int (*grpcf_msg_fn)(void *ctx, const uint8_t *msg, size_t len, struct err *e);
 
-void dp_grpc_deframer_init(struct dp_grpc_deframer *d, size_t max);
+void grpcf_deframer_init(struct grpcf_deframer *d, size_t max);
 /* Feeds n bytes: 0, or -1 with e set (bad flag, compressed, too large, or
  * what fn returned). */
-int dp_grpc_deframer_feed(struct dp_grpc_deframer *d, const uint8_t *p, size_t n, dp_grpc_msg_fn fn,
-                          void *ctx, struct err *e);
+int grpcf_deframer_feed(struct grpcf_deframer *d, const uint8_t *p, size_t n, grpcf_msg_fn fn,
+                        void *ctx, struct err *e);
 /* Whether a message is partly received (a stream that ends so is truncated). */
-int dp_grpc_deframer_partial(const struct dp_grpc_deframer *d);
-void dp_grpc_deframer_free(struct dp_grpc_deframer *d);
+int grpcf_deframer_partial(const struct grpcf_deframer *d);
+void grpcf_deframer_free(struct grpcf_deframer *d);
 
 /* Writes the 5-byte prefix of an uncompressed message of len bytes. */
-void dp_grpc_prefix(uint8_t out[DP_GRPC_PREFIX], uint32_t len);
+void grpcf_prefix(uint8_t out[GRPCF_PREFIX], uint32_t len);
 
 #endif
