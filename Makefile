@@ -91,8 +91,12 @@ $(call obj,$(DP_XDS_SRC)): $(B)/gen/.stamp
 $(call obj,$(DP_XDS_SRC)): CFLAGS += -I$(B)/gen $(DP_XDS_CFLAGS)
 $(B)/libproto.a: $(call obj,$(PROTO_C))
 	@rm -f $@; ar rcs $@ $^
+# kuma-dp links only what it uses (no libmicrohttpd, libcurl, SQLite or libpq:
+# every library mapped costs each proxy resident pages, docs/BENCHMARKS.md).
+DP_PKGS := jansson yaml-0.1 openssl
+DP_LIBS := $(shell pkg-config --libs $(DP_PKGS)) -lhttp_parser -lpthread -lm $(DP_XDS_LIBS)
 $(B)/kuma-dp: $(call obj,src/cmd/kuma-dp.c src/ctl/mustache.c) $(B)/libdp.a $(B)/libproto.a $(B)/libcore.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(DP_XDS_LIBS)
+	$(CC) $(LDFLAGS) -Wl,--as-needed -o $@ $^ $(DP_LIBS)
 # dptool: echo/identity workloads and load clients for tests/integration/test_dp_*.sh.
 $(B)/dptool: $(call obj,tests/tools/dptool.c) $(B)/libcore.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)

@@ -4,10 +4,14 @@
 # Dataplane resource (no running proxy) provides, so the proxy holds N
 # clusters + N outbound listeners + its inbound, mesh certificates included.
 # Prints VmRSS/VmHWM and the anonymous vs file-backed split (shared library
-# pages count in RSS but are shared by every process mapping them), threads,
-# and the same with MALLOC_ARENA_MAX=2.
+# pages count in RSS but are shared by every process mapping them), Pss (each
+# shared page divided by the number of processes mapping it), threads, the
+# mappings that hold the most resident pages, and the same with
+# MALLOC_ARENA_MAX=2.
 #
 #   bench/dp/rss.sh [N ...]        (after `make all`; default: 100 1000)
+#   SMAPS=1 bench/dp/rss.sh 100    also lists every mapping with resident pages
+#   ARENAS=default ...             skips the MALLOC_ARENA_MAX=2 run
 #
 # Runs real kuma-cp/kuma-dp on fixed 127.0.0.x addresses: run it in its own
 # network namespace (`ip netns exec NS bash bench/dp/rss.sh`).
@@ -26,9 +30,19 @@ start_cp KUMA_STORE_TYPE=memory
 mesh_put default mtls
 api PUT /meshes/default/traffic-permissions/allow-all '{"type":"TrafficPermission","mesh":"default","name":"allow-all","sources":[{"match":{"kuma.io/service":"*"}}],"destinations":[{"match":{"kuma.io/service":"*"}}]}'
 
-mem() { # PID → "rss_kb hwm_kb anon_kb file_kb threads"
-    awk '/^VmRSS/{r=$2} /^VmHWM/{h=$2} /^RssAnon/{a=$2} /^RssFile/{f=$2} /^Threads/{t=$2}
-         END{print r, h, a, f, t}' "/proc/$1/status"
+mem() { # PID → "rss_kb hwm_kb anon_kb file_kb threads pss_kb"
+    local pss
+    pss=$(awk '/^Pss:/{print $2}' "/proc/$1/smaps_rollup")
+    awk -v pss="$pss" '/^VmRSS/{r=$2} /^VmHWM/{h=$2} /^RssAnon/{a=$2} /^RssFile/{f=$2} /^Threads/{t=$2}
+         END{print r, h, a, f, t, pss}' "/proc/$1/status"
+}
+
+# Resident KB per mapping name (files by base name; anonymous memory as
+# [heap], [stack], [anon]), largest first; $2 = how many lines.
+mappings() {
+    awk '/^[0-9a-f]+-[0-9a-f]+ /{f=$6; if (f == "") f="[anon]"} /^Rss:/{r[f]+=$2}
+         END{for (k in r) if (r[k] > 0) print r[k], k}' "/proc/$1/smaps" | sort -rn | head -"$2" |
+        awk '{n=split($2, p, "/"); printf "#   %6d KB %s\n", $1, p[n]}'
 }
 
 made=0
@@ -42,7 +56,7 @@ for n in "${COUNTS[@]}"; do
     made=$n
     outs=""
     for i in $(seq 0 $((n - 1))); do outs="$outs $((20000 + i)):svc-$i"; done
-    for arena in default 2; do
+    for arena in ${ARENAS:-default 2}; do
         name="web-$n-$arena"
         if [ "$arena" = default ]; then
             start_dp "$name" default "$(dp_yaml 127.0.0.2 17002 web 7002 "$outs")"
@@ -56,14 +70,12 @@ for n in "${COUNTS[@]}"; do
             sleep 0.2
         done
         sleep 2
-        read -r rss hwm anon file thr < <(mem "$(dp_pid "$name")")
-        printf "kuma-dp outbounds=%d clusters=%s MALLOC_ARENA_MAX=%s VmRSS=%d KB VmHWM=%d KB RssAnon=%d KB RssFile=%d KB threads=%d\n" \
-            "$n" "$c" "$arena" "$rss" "$hwm" "$anon" "$file" "$thr"
+        read -r rss hwm anon file thr pss < <(mem "$(dp_pid "$name")")
+        printf "kuma-dp outbounds=%d clusters=%s MALLOC_ARENA_MAX=%s VmRSS=%d KB VmHWM=%d KB RssAnon=%d KB RssFile=%d KB Pss=%d KB threads=%d\n" \
+            "$n" "$c" "$arena" "$rss" "$hwm" "$anon" "$file" "$pss" "$thr"
         if [ "$arena" = default ]; then
-            # Which files the file-backed pages come from (shared libraries).
-            awk '/^[0-9a-f]+-[0-9a-f]+ /{f=$6} /^Rss:/{if (f ~ /\//) r[f]+=$2} END{for (k in r) print r[k], k}' \
-                "/proc/$(dp_pid "$name")/smaps" | sort -rn | head -8 |
-                awk '{n=split($2, p, "/"); printf "#   %6d KB %s\n", $1, p[n]}'
+            # Where the resident pages are: shared libraries, the binary, heap, stacks.
+            mappings "$(dp_pid "$name")" "$([ -n "${SMAPS:-}" ] && echo 1000 || echo 10)"
             # The gRPC client's share: libgrpc and what only it pulls in.
             awk '/^[0-9a-f]+-[0-9a-f]+ /{f=$6} /^Rss:/{if (f ~ /libgrpc|libgpr|libabsl|libupb|libre2|libcares|libaddress_sorting|libstdc\+\+|libgcc_s|libprotobuf-c/) g+=$2}
                  END{printf "#   %6d KB gRPC client libraries (grpc, gpr, abseil, upb, re2, c-ares, address_sorting, protobuf-c, libstdc++, libgcc_s)\n", g}' \

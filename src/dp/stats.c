@@ -169,6 +169,34 @@ void dp_stats_free(struct dp_stats *s)
     free(s);
 }
 
+/* An entry holds only its own kind's block, not the whole union: a cluster
+ * block (with its 500 response-code counters) is 4.4 KB, a listener's 80
+ * bytes, and a proxy has a few of each per outbound. */
+static size_t entry_size(enum dp_stat_kind kind)
+{
+    size_t n = sizeof(struct dp_cluster_stats);
+    switch (kind) {
+    case DP_STAT_CLUSTER:
+        break;
+    case DP_STAT_LISTENER:
+        n = sizeof(struct dp_listener_stats);
+        break;
+    case DP_STAT_TCP:
+        n = sizeof(struct dp_tcp_stats);
+        break;
+    case DP_STAT_RBAC:
+        n = sizeof(struct dp_rbac_stats);
+        break;
+    case DP_STAT_HOST:
+        n = sizeof(struct dp_host_stats);
+        break;
+    case DP_STAT_HTTP:
+        n = sizeof(struct dp_http_stats);
+        break;
+    }
+    return offsetof(struct entry, u) + n;
+}
+
 void *dp_stats_acquire(struct dp_stats *s, enum dp_stat_kind kind, const char *name)
 {
     unsigned h = hash(kind, name);
@@ -177,7 +205,7 @@ void *dp_stats_acquire(struct dp_stats *s, enum dp_stat_kind kind, const char *n
     while (e && (e->kind != kind || strcmp(e->name, name) != 0))
         e = e->next;
     if (!e) {
-        e = xcalloc(1, sizeof(*e));
+        e = xcalloc(1, entry_size(kind));
         e->kind = kind;
         e->name = xstrdup(name);
         e->next = s->buckets[h];
