@@ -93,10 +93,27 @@ $(B)/libproto.a: $(call obj,$(PROTO_C))
 	@rm -f $@; ar rcs $@ $^
 # kuma-dp links only what it uses (no libmicrohttpd, libcurl, SQLite or libpq:
 # every library mapped costs each proxy resident pages, docs/BENCHMARKS.md).
+# The sanitizer build links them dynamically. The release build links them
+# statically, with lld, and places the code a running proxy executes
+# together (src/cmd/kuma-dp.order, made by bench/dp/order.sh): the kernel
+# maps file pages 64 KB at a time around each one touched, so scattered hot
+# functions made nearly all of libcrypto resident in every proxy. Unused
+# sections are dropped (--gc-sections). glibc stays dynamic (NSS, and it is
+# shared with every other process anyway).
 DP_PKGS := jansson yaml-0.1 openssl
 DP_LIBS := $(shell pkg-config --libs $(DP_PKGS)) -lhttp_parser -lpthread -lm $(DP_XDS_LIBS)
-$(B)/kuma-dp: $(call obj,src/cmd/kuma-dp.c src/ctl/mustache.c) $(B)/libdp.a $(B)/libproto.a $(B)/libcore.a
-	$(CC) $(LDFLAGS) -Wl,--as-needed -o $@ $^ $(DP_LIBS)
+DP_ORDER := src/cmd/kuma-dp.order
+ifeq ($(SANITIZE),1)
+DP_LINK := -Wl,--as-needed $(DP_LIBS)
+else
+CFLAGS  += -ffunction-sections -fdata-sections
+DP_LINK := -fuse-ld=lld -Wl,--gc-sections -Wl,--symbol-ordering-file=$(DP_ORDER) \
+           -Wl,--no-warn-symbol-ordering \
+           -Wl,-Bstatic -ljansson -lyaml -lssl -lcrypto -lhttp_parser -lnghttp2 -lprotobuf-c \
+           -Wl,-Bdynamic -lpthread -lm -ldl
+endif
+$(B)/kuma-dp: $(call obj,src/cmd/kuma-dp.c src/ctl/mustache.c) $(B)/libdp.a $(B)/libproto.a $(B)/libcore.a $(DP_ORDER)
+	$(CC) $(LDFLAGS) -o $@ $(filter-out $(DP_ORDER),$^) $(DP_LINK)
 # dptool: echo/identity workloads and load clients for tests/integration/test_dp_*.sh.
 $(B)/dptool: $(call obj,tests/tools/dptool.c) $(B)/libcore.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
