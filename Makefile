@@ -114,6 +114,9 @@ DP_LINK := -fuse-ld=lld -Wl,--gc-sections -Wl,--symbol-ordering-file=$(DP_ORDER)
 endif
 $(B)/kuma-dp: $(call obj,src/cmd/kuma-dp.c src/ctl/mustache.c) $(B)/libdp.a $(B)/libproto.a $(B)/libcore.a $(DP_ORDER)
 	$(CC) $(LDFLAGS) -o $@ $(filter-out $(DP_ORDER),$^) $(DP_LINK)
+# The proxy benchmarks (bench/dp/run.sh) link as kuma-dp does.
+$(B)/dp_bench $(B)/tls_bench: $(B)/%: $(call obj,bench/dp/%.c) $(B)/libdp.a $(B)/libcore.a $(DP_ORDER)
+	$(CC) $(LDFLAGS) -o $@ $(filter-out $(DP_ORDER),$^) $(DP_LINK)
 # dptool: echo/identity workloads and load clients for tests/integration/test_dp_*.sh.
 $(B)/dptool: $(call obj,tests/tools/dptool.c) $(B)/libcore.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)

@@ -12,6 +12,13 @@
 #   bench/dp/rss.sh [N ...]        (after `make all`; default: 100 1000)
 #   SMAPS=1 bench/dp/rss.sh 100    also lists every mapping with resident pages
 #   ARENAS=default ...             skips the MALLOC_ARENA_MAX=2 run
+#   TRAFFIC=0 ...                  skips the traffic phase
+#
+# After the idle figures, the first outbound (svc-0) gets a real kuma-dp and
+# workload, and mTLS traffic runs through the measured proxy (2,000 new
+# connections, each a request of 1 KiB echoed back; then 20 MiB in bulk); the
+# figures are taken again, so code and buffers that only traffic touches
+# are counted too.
 #
 # Runs real kuma-cp/kuma-dp on fixed 127.0.0.x addresses: run it in its own
 # network namespace (`ip netns exec NS bash bench/dp/rss.sh`).
@@ -45,7 +52,13 @@ mappings() {
         awk '{n=split($2, p, "/"); printf "#   %6d KB %s\n", $1, p[n]}'
 }
 
-made=0
+# svc-0 is a real proxy in front of an echo workload (the traffic phase).
+traffic=${TRAFFIC:-1}
+if [ "$traffic" = 1 ]; then
+    start_workload svc0 127.1.0.1 8081
+    start_dp svc-0 default "$(dp_yaml 127.1.0.1 8080 svc-0 8081)"
+fi
+made=$traffic
 for n in "${COUNTS[@]}"; do
     # Services svc-<i>, one Dataplane resource each (127.1.x.y:8080).
     for i in $(seq "$made" $((n - 1))); do
@@ -80,6 +93,17 @@ for n in "${COUNTS[@]}"; do
             awk '/^[0-9a-f]+-[0-9a-f]+ /{f=$6} /^Rss:/{if (f ~ /libgrpc|libgpr|libabsl|libupb|libre2|libcares|libaddress_sorting|libstdc\+\+|libgcc_s|libprotobuf-c/) g+=$2}
                  END{printf "#   %6d KB gRPC client libraries (grpc, gpr, abseil, upb, re2, c-ares, address_sorting, protobuf-c, libstdc++, libgcc_s)\n", g}' \
                 "/proc/$(dp_pid "$name")/smaps"
+        fi
+        if [ "$traffic" = 1 ] && [ "$arena" = default ]; then
+            load 127.0.0.2 20000 --count 2000 --size 1024 --concurrency 4 --timeout-ms 5000
+            [ "${LOAD_OK:-0}" = 2000 ] || fail "traffic through $name: $LOAD_OUT $(cat "$T/load.err")"
+            load 127.0.0.2 20000 --count 20 --size $((1024 * 1024)) --concurrency 2 --timeout-ms 10000
+            [ "${LOAD_OK:-0}" = 20 ] || fail "bulk traffic through $name: $LOAD_OUT"
+            sleep 1
+            read -r rss hwm anon file thr pss < <(mem "$(dp_pid "$name")")
+            printf "kuma-dp outbounds=%d after mTLS traffic (2000 connections + 20 MiB): VmRSS=%d KB VmHWM=%d KB RssAnon=%d KB RssFile=%d KB Pss=%d KB threads=%d\n" \
+                "$n" "$rss" "$hwm" "$anon" "$file" "$pss" "$thr"
+            mappings "$(dp_pid "$name")" 6
         fi
         kill -TERM "$(dp_pid "$name")"
         wait "$(dp_pid "$name")" 2>/dev/null

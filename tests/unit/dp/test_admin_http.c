@@ -174,7 +174,8 @@ TEST(dp_admin_http_slow_and_idle_clients)
      * gets 408 and the connection closes at the deadline, not later. */
     int fd = client_connect(f.port);
     ASSERT(fd >= 0);
-    const char *slow = "GET /ready HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const char *slow =
+        "GET /ready HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     int64_t t0 = mono_ms();
     size_t sent = 0;
     for (; slow[sent] && mono_ms() - t0 < 2000; sent++) {
