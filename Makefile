@@ -157,7 +157,12 @@ build-fuzz/fuzz_sniff: tests/fuzz/fuzz_sniff.c src/dp/sniff.c
 build-fuzz/fuzz_grpcframe: tests/fuzz/fuzz_grpcframe.c src/core/grpcframe.c src/core/util.c
 	@mkdir -p build-fuzz
 	clang $(FUZZ_FLAGS) -o $@ $^ $(PKG_LIBS)
-fuzz: build-fuzz/fuzz_resource build-fuzz/fuzz_http build-fuzz/fuzz_sniff build-fuzz/fuzz_grpcframe
+# The admin endpoint's request-target decoding (path escapes, query arguments).
+build-fuzz/fuzz_admin_query: tests/fuzz/fuzz_admin_query.c src/dp/admin_query.c src/core/util.c
+	@mkdir -p build-fuzz
+	clang $(FUZZ_FLAGS) -o $@ $^ $(PKG_LIBS)
+fuzz: build-fuzz/fuzz_resource build-fuzz/fuzz_http build-fuzz/fuzz_sniff build-fuzz/fuzz_grpcframe \
+      build-fuzz/fuzz_admin_query
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

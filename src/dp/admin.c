@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "dp/admin_query.h"
 #include "dp/http.h"
 
 struct conn {
@@ -66,61 +67,6 @@ struct dp_admin {
     struct conn *conns;
     pthread_t th;
 };
-
-/* --- requests ------------------------------------------------------------------------------- */
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Decodes %XX (and '+' as a space when plus) in place, as libmicrohttpd did
- * for the path and the query arguments; a malformed escape stays as is. */
-static void unescape(char *s, int plus)
-{
-    char *w = s;
-    for (char *r = s; *r; r++) {
-        int hi, lo;
-        if (*r == '%' && (hi = hexval((unsigned char)r[1])) >= 0 &&
-            (lo = hexval((unsigned char)r[2])) >= 0) {
-            *w++ = (char)(hi * 16 + lo);
-            r += 2;
-        } else {
-            *w++ = plus && *r == '+' ? ' ' : *r;
-        }
-    }
-    *w = '\0';
-}
-
-/* The first query argument named key: its decoded value ("" for `key` or
- * `key=`), or NULL if absent. Returns a string the caller frees. */
-static char *query_arg(const char *query, const char *key)
-{
-    size_t kl = strlen(key);
-    for (const char *p = query; p && *p;) {
-        const char *end = strchr(p, '&');
-        size_t n = end ? (size_t)(end - p) : strlen(p);
-        const char *eq = memchr(p, '=', n);
-        size_t name_len = eq ? (size_t)(eq - p) : n;
-        char *name = xstrndup(p, name_len);
-        unescape(name, 1);
-        int match = strlen(name) == kl && memcmp(name, key, kl) == 0;
-        free(name);
-        if (match) {
-            char *v = eq ? xstrndup(eq + 1, n - name_len - 1) : xstrdup("");
-            unescape(v, 1);
-            return v;
-        }
-        p = end ? end + 1 : NULL;
-    }
-    return NULL;
-}
 
 /* --- handlers ------------------------------------------------------------------------------- */
 
@@ -170,9 +116,9 @@ static void handle_stats(struct dp_admin *a, const char *path, const char *query
 {
     /* Envoy's query parameters: format=json|prometheus, usedonly, filter=<regex>. */
     struct dp_stats_query q = {.format = DP_STATS_TEXT};
-    char *fmt = query_arg(query, "format");
-    char *used = query_arg(query, "usedonly");
-    char *filter = query_arg(query, "filter");
+    char *fmt = dp_admin_query_arg(query, "format");
+    char *used = dp_admin_query_arg(query, "usedonly");
+    char *filter = dp_admin_query_arg(query, "filter");
     regex_t re;
     if (strcmp(path, "/stats/prometheus") == 0 || (fmt && strcmp(fmt, "prometheus") == 0))
         q.format = DP_STATS_PROMETHEUS;
@@ -215,7 +161,7 @@ static void handle(struct dp_admin *a, const char *method, char *target, struct 
     char *query = strchr(target, '?');
     if (query)
         *query++ = '\0';
-    unescape(target, 0);
+    dp_admin_unescape(target, 0);
     if (strcmp(target, "/ready") == 0) {
         static const char *const names[] = {"LIVE", "DRAINING", "PRE_INITIALIZING"};
         int st = dp_engine_state(a->eng);
@@ -231,7 +177,7 @@ static void handle(struct dp_admin *a, const char *method, char *target, struct 
         /* Envoy leaves EDS out unless asked with include_eds (kuma-cp's
          * /meshes/{m}/dataplanes/{n}/xds?include_eds=true passes it on). */
         char *dump = dp_engine_config_dump(a->eng);
-        char *eds = query_arg(query, "include_eds");
+        char *eds = dp_admin_query_arg(query, "include_eds");
         if (!eds)
             dump = without_eds(dump);
         free(eds);
