@@ -32,7 +32,7 @@ exec valgrind -q --tool=callgrind --dump-every-bb=20000000 --callgrind-out-file=
 EOF
 chmod +x "$W/bin/kuma-dp"
 
-SCENARIOS=${SCENARIOS:-test_dp_mesh_traffic.sh test_dp_http_routing.sh test_dp_keepalive.sh test_dp_admin.sh test_dp_cert_rotation.sh}
+SCENARIOS=${SCENARIOS:-test_dp_mesh_traffic.sh test_dp_http_routing.sh test_dp_http_rbac.sh test_dp_http_h2c.sh test_dp_rbac_tags.sh test_dp_split.sh test_dp_keepalive.sh test_dp_admin.sh test_dp_admin_hostile.sh test_dp_cert_rotation.sh test_dp_permissive.sh}
 # shellcheck disable=SC2086
 (cd "$ROOT/tests/integration" && BIN="$W/bin" IT_TIMEOUT=600 bash run.sh $SCENARIOS) |
     grep -E '^(ok|FAIL|integration)'
