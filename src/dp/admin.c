@@ -341,7 +341,7 @@ static void parse(struct dp_admin *a, struct conn *c)
             handle(a, c->method, c->path, &r);
             respond(a, c, &r, !keep);
             dp_http_codec_next(c->codec);
-            c->head_done = 0;
+            c->head_done = c->head_method = 0;
             return;
         }
     }
@@ -455,7 +455,7 @@ static void on_accept(struct dp_admin *a)
 }
 
 /* Closes connections past their deadline; returns the ms until the next one
- * (-1: none). A request that had begun arriving gets a 408 first, best effort. */
+ * (-1: none). A request that had begun arriving is answered 408 first. */
 static int expire(struct dp_admin *a)
 {
     int64_t now = mono_ms(), next = -1;
@@ -463,17 +463,15 @@ static int expire(struct dp_admin *a)
         nx = c->next;
         if (c->deadline <= now) {
             if (!c->responding && !c->lingering && (c->in_len > 0 || c->head_done)) {
-#define TIMEOUT_BODY "request not received whole within the timeout\n"
-                char msg[256];
-                int len = snprintf(msg, sizeof(msg),
-                                   "HTTP/1.1 408 Request Timeout\r\nContent-Type: text/plain\r\n"
-                                   "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
-                                   strlen(TIMEOUT_BODY), TIMEOUT_BODY);
-                ssize_t ignored = send(c->fd, msg, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
-                (void)ignored;
+                /* A request had begun: answer 408, then the lingering close
+                 * (the client may still be trickling bytes, which must not
+                 * turn the answer into a reset). The answer has a deadline
+                 * of its own. */
+                refuse(a, c, 408, "request not received whole within the timeout\n");
+            } else {
+                conn_close(a, c);
+                continue;
             }
-            conn_close(a, c);
-            continue;
         }
         if (next < 0 || c->deadline - now < next)
             next = c->deadline - now;
