@@ -43,7 +43,7 @@ struct conn {
      * offsets into it), then whatever follows; DP_ADMIN_MAX_HEAD bytes. */
     char *in;
     size_t in_len, fed; /* bytes held; of which the codec has consumed */
-    int head_done, head_method;
+    int head_done, head_method, http10;
     size_t body; /* request body bytes so far (discarded) */
     char *path;  /* the current request's target, NUL-terminated */
     char method[16];
@@ -264,7 +264,9 @@ static void respond(struct dp_admin *a, struct conn *c, struct reply *r, int clo
     c->rs_head = xasprintf("HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                            "Date: %s\r\n%s\r\n",
                            r->status, reason(r->status), r->ctype, r->len, date,
-                           close_after ? "Connection: close\r\n" : "");
+                           close_after ? "Connection: close\r\n"
+                           : c->http10 ? "Connection: keep-alive\r\n"
+                                       : "");
     c->rs_head_len = strlen(c->rs_head);
     if (c->head_method) {
         free(r->body); /* HEAD: the length of the body, not the body */
@@ -321,6 +323,13 @@ static void parse(struct dp_admin *a, struct conn *c)
             c->path = xstrndup(rq.path, rq.path_len);
             snprintf(c->method, sizeof(c->method), "%s", rq.method);
             c->head_method = strcmp(rq.method, "HEAD") == 0;
+            /* The request line's version: an HTTP/1.0 client that asked for
+             * keep-alive is told it got it. */
+            const char *eol = memchr(c->in, '\n', dp_http_codec_head_len(c->codec));
+            size_t ll = eol ? (size_t)(eol - c->in) : 0;
+            if (ll > 0 && c->in[ll - 1] == '\r')
+                ll--;
+            c->http10 = ll >= 8 && memcmp(c->in + ll - 8, "HTTP/1.0", 8) == 0;
             c->head_done = 1;
             c->body = 0;
             drop_consumed(c);

@@ -89,11 +89,21 @@ TEST(dp_admin_http_keepalive_pipelining_head)
     ASSERT(str_has_suffix(tail, "\r\n\r\ninvalid path\n"));
     free(r);
 
-    /* HTTP/1.0 closes by default; keeps the connection when asked. */
+    /* HTTP/1.0 closes by default; keeps the connection when asked, and says so. */
     const char r10[] = "GET /ready HTTP/1.0\r\n\r\n";
     r = roundtrip(f.port, r10, sizeof(r10) - 1);
     ASSERT_STR_CONTAINS(r, "Connection: close\r\n");
     ASSERT(str_has_suffix(r, "PRE_INITIALIZING\n"));
+    free(r);
+    const char r10ka[] = "GET /ready HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+                         "GET /clusters HTTP/1.0\r\n\r\n";
+    r = roundtrip(f.port, r10ka, sizeof(r10ka) - 1);
+    ASSERT_INT_EQ(count(r, "HTTP/1.1 "), 2);
+    const char *second = strstr(r + 1, "HTTP/1.1 200 OK");
+    ASSERT(second != NULL);
+    const char *ka = strstr(r, "Connection: keep-alive\r\n");
+    ASSERT(ka != NULL && ka < second);
+    ASSERT_STR_CONTAINS(second, "Connection: close\r\n");
     free(r);
     down(&f);
 }
