@@ -1044,9 +1044,18 @@ static void *loop_main(void *arg)
         }
         bury(lp);
     }
-    /* Shutdown: every connection goes, every open stream gets on_close. */
-    while (lp->conns)
-        conn_free(lp->conns);
+    /* Shutdown: every connection gets a GOAWAY (best effort, without
+     * waiting: proxies tell it from a crash), then goes; every open stream
+     * gets on_close. */
+    while (lp->conns) {
+        struct conn *c = lp->conns;
+        if (!c->handshaking && c->h2 &&
+            nghttp2_session_terminate_session(c->h2, NGHTTP2_NO_ERROR) == 0) {
+            c->closing = 1;
+            conn_flush(c);
+        }
+        conn_free(c);
+    }
     bury(lp);
     pthread_mutex_lock(&lp->mu);
     struct xds_stream *s = lp->pending;
