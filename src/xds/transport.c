@@ -163,6 +163,7 @@ struct xds_stream {
     char *finish_msg;
     struct xds_stream *pnext;
     /* Loop thread only. */
+    struct xds_stream *rnext; /* the batch run_pending walks */
     struct xds_stream *cnext;
     int opened, deferred, trailers_sent, remote_closed;
     int bad_method, bad_path, bad_type;
@@ -975,8 +976,12 @@ static void run_pending(struct loop *lp)
     lp->pending = NULL;
     struct conn *in = lp->incoming;
     lp->incoming = NULL;
-    for (struct xds_stream *p = s; p; p = p->pnext)
+    /* Once in_pending is clear, a sender may put the stream on the list
+     * again (rewriting pnext): this batch is walked through rnext. */
+    for (struct xds_stream *p = s; p; p = p->pnext) {
+        p->rnext = p->pnext;
         p->in_pending = 0;
+    }
     pthread_mutex_unlock(&lp->mu);
     while (in) {
         struct conn *n = in->next;
@@ -989,7 +994,7 @@ static void run_pending(struct loop *lp)
     struct conn *flush_list[64];
     size_t nflush = 0;
     while (s) {
-        struct xds_stream *n = s->pnext;
+        struct xds_stream *n = s->rnext;
         struct conn *c = s->c;
         if (c && !c->dead && s->opened && !s->trailers_sent) {
             if (s->deferred) {
@@ -1062,10 +1067,13 @@ static void *loop_main(void *arg)
     lp->pending = NULL;
     struct conn *in = lp->incoming;
     lp->incoming = NULL;
+    for (struct xds_stream *p = s; p; p = p->pnext) {
+        p->rnext = p->pnext;
+        p->in_pending = 0;
+    }
     pthread_mutex_unlock(&lp->mu);
     while (s) {
-        struct xds_stream *n = s->pnext;
-        s->in_pending = 0;
+        struct xds_stream *n = s->rnext;
         xds_stream_unref(s);
         s = n;
     }
