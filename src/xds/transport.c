@@ -62,6 +62,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -114,6 +115,10 @@ struct conn {
     int dead;        /* closed; freed at the end of the round */
     int registered;  /* with epoll */
     int linked;      /* on lp->conns */
+    int in_new;      /* nghttp2_session_server_new3 is running */
+    void *fbuf;      /* nghttp2's frame buffer, pages of its own (h2_malloc) */
+    size_t fbuf_len;
+    int fbuf_dirty; /* a frame went past its first page since conn_trim */
     int64_t last_ping_ms;
     int ping_strikes;
     struct xds_stream *streams; /* open streams (s->cnext) */
@@ -412,6 +417,74 @@ static ssize_t io_read(struct conn *c, uint8_t *p, size_t n)
     return err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE ? 0 : -1;
 }
 
+/* nghttp2's allocator, per session (mem_user_data = the connection). The
+ * one large block a session allocates when it is created is its frame
+ * buffer (16 KB and a few bytes: one frame of the largest size, which the
+ * session keeps for its whole life and serializes every outgoing frame
+ * into). It gets pages of its own (mmap) so that the pages beyond the first
+ * are given back (MADV_DONTNEED, conn_trim) once a burst of large frames
+ * has been written: an idle connection then holds one page of it instead of
+ * five. Everything else goes to malloc. */
+#define XDS_PAGE 4096
+
+static void *h2_malloc(size_t size, void *ud)
+{
+    struct conn *c = ud;
+    if (c->in_new && !c->fbuf && size >= 4 * XDS_PAGE) {
+        size_t len = (size + XDS_PAGE - 1) & ~(size_t)(XDS_PAGE - 1);
+        void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p != MAP_FAILED) {
+            c->fbuf = p;
+            c->fbuf_len = len;
+            return p;
+        }
+    }
+    return malloc(size);
+}
+
+static void h2_free(void *ptr, void *ud)
+{
+    struct conn *c = ud;
+    if (ptr && ptr == c->fbuf) {
+        munmap(c->fbuf, c->fbuf_len);
+        c->fbuf = NULL;
+        return;
+    }
+    free(ptr);
+}
+
+static void *h2_calloc(size_t n, size_t size, void *ud)
+{
+    return calloc(n, size);
+}
+
+static void *h2_realloc(void *ptr, size_t size, void *ud)
+{
+    struct conn *c = ud;
+    if (!ptr) /* how nghttp2 allocates a buffer, the frame buffer included */
+        return h2_malloc(size, ud);
+    if (ptr == c->fbuf) { /* not done by nghttp2 1.52; handled all the same */
+        void *q = malloc(size);
+        if (!q)
+            return NULL;
+        memcpy(q, ptr, size < c->fbuf_len ? size : c->fbuf_len);
+        h2_free(ptr, ud);
+        return q;
+    }
+    return realloc(ptr, size);
+}
+
+/* Gives back the frame buffer's pages beyond the first after a burst of
+ * large frames; called when nghttp2 has nothing more to send, so no frame is
+ * in it. */
+static void conn_trim(struct conn *c)
+{
+    if (!c->fbuf_dirty || !c->fbuf)
+        return;
+    c->fbuf_dirty = 0;
+    madvise((char *)c->fbuf + XDS_PAGE, c->fbuf_len - XDS_PAGE, MADV_DONTNEED);
+}
+
 /* Writes what nghttp2 has until the socket would block. 0, or -1 when the
  * connection is over (the caller frees it). */
 static int conn_flush(struct conn *c)
@@ -428,6 +501,8 @@ static int conn_flush(struct conn *c)
             }
             if (n == 0)
                 break;
+            if ((size_t)n > XDS_PAGE - 64)
+                c->fbuf_dirty = 1;
             c->wptr = d;
             c->wlen = (size_t)n;
         }
@@ -444,6 +519,7 @@ static int conn_flush(struct conn *c)
     }
     if (c->closing || (!nghttp2_session_want_read(c->h2) && !nghttp2_session_want_write(c->h2)))
         return -1;
+    conn_trim(c);
     conn_events(c, EPOLLIN);
     return 0;
 }
@@ -777,7 +853,12 @@ static int conn_session(struct conn *c)
         return -1;
     /* No HPACK dynamic table for what we send (a few short headers). */
     nghttp2_option_set_max_deflate_dynamic_table_size(opt, 0);
-    int rc = nghttp2_session_server_new2(&c->h2, cb, c, opt);
+    /* Streams are forgotten once closed (no priority tree to keep). */
+    nghttp2_option_set_no_closed_streams(opt, 1);
+    nghttp2_mem mem = {c, h2_malloc, h2_free, h2_calloc, h2_realloc};
+    c->in_new = 1;
+    int rc = nghttp2_session_server_new3(&c->h2, cb, c, opt, &mem);
+    c->in_new = 0;
     nghttp2_option_del(opt);
     if (rc != 0)
         return -1;
