@@ -64,6 +64,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "core/grpcframe.h"
@@ -81,6 +82,10 @@
  * connection. */
 #define XDS_MIN_CLIENT_PING_MS 4000
 #define XDS_MAX_PING_STRIKES   2
+/* A connection must complete its TLS handshake and send its first HTTP/2
+ * frame within this (gRPC core: 120 s). Generous, as a cold start of 10,000
+ * proxies on two busy cores queues handshakes for many seconds. */
+#define XDS_SETUP_TIMEOUT_MS 60000
 /* Concurrent streams per connection (a proxy opens one ADS stream). */
 #define XDS_MAX_STREAMS 100
 /* Request metadata a client may send (gRPC's default is 8 KB; a dataplane
@@ -106,6 +111,7 @@ struct conn {
     int fd;
     SSL *ssl; /* NULL: plaintext */
     int handshaking;
+    int64_t setup_deadline; /* mono ms; 0 once the client's first HTTP/2 frame arrived */
     nghttp2_session *h2;
     char peer[64];
     const uint8_t *wptr; /* the rest of nghttp2's last frame, not yet written */
@@ -129,6 +135,8 @@ struct loop {
     struct xds_transport *t;
     int idx;
     int epfd, evfd;
+    int tfd;     /* timerfd: armed only while connections are being set up */
+    int n_setup; /* connections with a setup_deadline */
     pthread_t thread;
     int started;
     pthread_mutex_t mu;
@@ -144,6 +152,7 @@ struct xds_transport {
     struct xds_transport_cb cb;
     void *ctx;
     size_t max_queue, max_message;
+    int setup_timeout_ms;
     int lfd;
     SSL_CTX *ssl_ctx; /* NULL: plaintext */
     struct loop *loops[XDS_LOOPS];
@@ -350,6 +359,10 @@ static void conn_free(struct conn *c)
     struct loop *lp = c->lp;
     if (c->dead)
         return;
+    if (c->setup_deadline) {
+        c->setup_deadline = 0;
+        lp->n_setup--;
+    }
     while (c->streams)
         stream_close(c->streams);
     if (c->registered)
@@ -761,6 +774,10 @@ static int on_data(nghttp2_session *h2, uint8_t flags, int32_t sid, const uint8_
 static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *f, void *ud)
 {
     struct conn *c = ud;
+    if (c->setup_deadline) { /* the client speaks HTTP/2: set up */
+        c->setup_deadline = 0;
+        c->lp->n_setup--;
+    }
     if (f->hd.type == NGHTTP2_PING && !(f->hd.flags & NGHTTP2_FLAG_ACK)) {
         int64_t now = mono_ms();
         if (c->last_ping_ms && now - c->last_ping_ms < XDS_MIN_CLIENT_PING_MS &&
@@ -903,6 +920,12 @@ static int conn_read(struct conn *c)
         }
         c->handshaking = 0;
         conn_events(c, EPOLLIN);
+        /* The HTTP/2 session only now: a connection that never completes
+         * its handshake costs no session. */
+        if (conn_session(c) < 0) {
+            log_error(LOG, "connection from %s: cannot create its HTTP/2 session", c->peer);
+            return -1;
+        }
         if (conn_flush(c) < 0) /* the server's SETTINGS */
             return -1;
     }
@@ -968,12 +991,57 @@ static void format_peer(const struct sockaddr_storage *ss, char *out, size_t cap
     }
 }
 
+/* Arms (periodic, a quarter of the setup timeout, 5 s at most) or disarms
+ * the loop's timer. It runs only while some connection is being set up:
+ * an idle server has no timer. */
+static void setup_timer(struct loop *lp, int on)
+{
+    int64_t ms = lp->t->setup_timeout_ms / 4;
+    if (ms < 10)
+        ms = 10;
+    if (ms > 5000)
+        ms = 5000;
+    struct itimerspec its;
+    memset(&its, 0, sizeof(its));
+    if (on) {
+        its.it_value.tv_sec = ms / 1000;
+        its.it_value.tv_nsec = (ms % 1000) * 1000000L;
+        its.it_interval = its.it_value;
+    }
+    timerfd_settime(lp->tfd, 0, &its, NULL);
+}
+
+/* Closes the connections whose TLS handshake and HTTP/2 preface did not
+ * arrive in time (a client that connects and says nothing, or too slowly,
+ * holds a socket and a TLS object: gRPC core closes them after 120 s). */
+static void setup_expire(struct loop *lp)
+{
+    uint64_t v;
+    if (read(lp->tfd, &v, sizeof(v)) < 0) {
+        /* spurious */
+    }
+    int64_t now = mono_ms();
+    for (struct conn *c = lp->conns, *n; c; c = n) {
+        n = c->next;
+        if (c->setup_deadline && now >= c->setup_deadline) {
+            log_info(LOG, "connection from %s: no %s within %d ms; closed", c->peer,
+                     c->handshaking ? "TLS handshake" : "HTTP/2 preface", lp->t->setup_timeout_ms);
+            conn_free(c);
+        }
+    }
+    if (lp->n_setup == 0)
+        setup_timer(lp, 0);
+}
+
 /* Registers a connection accepted for this loop. */
 static void conn_start(struct loop *lp, struct conn *c)
 {
     struct xds_transport *t = lp->t;
     c->lp = lp;
-    if (conn_session(c) < 0) {
+    c->setup_deadline = mono_ms() + t->setup_timeout_ms;
+    if (lp->n_setup++ == 0)
+        setup_timer(lp, 1);
+    if (!t->ssl_ctx && conn_session(c) < 0) {
         log_error(LOG, "connection from %s: cannot create its HTTP/2 session", c->peer);
         conn_free(c);
         return;
@@ -1123,6 +1191,8 @@ static void *loop_main(void *arg)
             void *p = evs[i].data.ptr;
             if (p == lp)
                 run_pending(lp);
+            else if (p == &lp->tfd)
+                setup_expire(lp);
             else if (p == t)
                 do_accept(lp);
             else
@@ -1289,6 +1359,8 @@ static void loop_free(struct loop *lp)
         close(lp->epfd);
     if (lp->evfd >= 0)
         close(lp->evfd);
+    if (lp->tfd >= 0)
+        close(lp->tfd);
     pthread_mutex_destroy(&lp->mu);
     free(lp);
 }
@@ -1301,9 +1373,13 @@ static struct loop *loop_new(struct xds_transport *t, int idx, struct err *e)
     pthread_mutex_init(&lp->mu, NULL);
     lp->epfd = epoll_create1(EPOLL_CLOEXEC);
     lp->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    lp->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = lp};
-    if (lp->epfd < 0 || lp->evfd < 0 || epoll_ctl(lp->epfd, EPOLL_CTL_ADD, lp->evfd, &ev) < 0) {
-        err_set(e, "xDS transport: epoll/eventfd: %s", strerror(errno));
+    struct epoll_event tev = {.events = EPOLLIN, .data.ptr = &lp->tfd};
+    if (lp->epfd < 0 || lp->evfd < 0 || lp->tfd < 0 ||
+        epoll_ctl(lp->epfd, EPOLL_CTL_ADD, lp->evfd, &ev) < 0 ||
+        epoll_ctl(lp->epfd, EPOLL_CTL_ADD, lp->tfd, &tev) < 0) {
+        err_set(e, "xDS transport: epoll/eventfd/timerfd: %s", strerror(errno));
         loop_free(lp);
         return NULL;
     }
@@ -1318,6 +1394,7 @@ int xds_transport_start(const struct xds_transport_opts *o, const struct xds_tra
     t->ctx = ctx;
     t->max_queue = o->max_queue ? o->max_queue : 256;
     t->max_message = o->max_message ? o->max_message : 4u << 20;
+    t->setup_timeout_ms = o->setup_timeout_ms > 0 ? o->setup_timeout_ms : XDS_SETUP_TIMEOUT_MS;
     t->lfd = -1;
     atomic_init(&t->next_id, 0);
     if (o->tls_cert_pem && o->tls_key_pem &&
