@@ -18,8 +18,9 @@
  * (the mesh and generation threads) queue messages with xds_stream_send and
  * xds_stream_finish: the stream is put on its loop's pending list under the
  * loop's mutex and the loop is woken through its eventfd when the list goes
- * from empty to non-empty. Nothing runs on a timer: an idle server sleeps in
- * epoll_wait.
+ * from empty to non-empty. An idle server sleeps in epoll_wait: the only
+ * timer runs while a connection is being set up (TLS handshake and HTTP/2
+ * preface, XDS_SETUP_TIMEOUT_MS).
  *
  * Invariants:
  *  - lp->mu guards, for every stream of the loop, the message queue, qlen,
@@ -29,18 +30,20 @@
  *    one for the callee (given by on_open) and one while on the pending list;
  *  - the loop never holds lp->mu while calling back (on_message may call
  *    xds_stream_finish);
- *  - back-pressure: bytes go from nghttp2 straight to the socket; when the
- *    socket would block, the rest of nghttp2's frame is kept (nghttp2 keeps
- *    it valid until the next mem_send) and nothing more is pulled from any
- *    stream's queue until EPOLLOUT. Beyond that the peer's HTTP/2 flow
+ *  - back-pressure: nghttp2's frames are gathered into the loop's write
+ *    buffer (one TLS record, one system call) and written at once; when the
+ *    socket takes only part, the rest is kept for that connection (at most
+ *    one buffer's worth) and nothing more is pulled from any of its streams
+ *    until EPOLLOUT has let it go. Beyond that the peer's HTTP/2 flow
  *    control stops the pulls, and a stream's queue is capped by max_queue.
  *
  * Memory per connection (the point of this file): the socket BIO writes
  * OpenSSL's records straight to the socket (no BIO pair), OpenSSL releases
  * its record buffers whenever no record is pending (SSL_MODE_RELEASE_BUFFERS),
- * reads go through one buffer per loop, HPACK dynamic tables are off in both
- * directions (one stream per connection gains nothing from them), and
- * written bytes are never copied.
+ * reads and writes go through buffers of the loop, nghttp2's 16 KB frame
+ * buffer has pages of its own that are given back after large bursts, and
+ * HPACK dynamic tables are off in both directions (one stream per
+ * connection gains nothing from them).
  */
 #define _GNU_SOURCE /* accept4 */
 #include "xds/transport.h"
@@ -93,6 +96,8 @@
 #define XDS_MAX_HEADER_LIST 16384
 /* The per-loop read buffer: one TLS record's plaintext at most. */
 #define XDS_READ_BUF 16384
+/* The per-loop write buffer: one TLS record's plaintext. */
+#define XDS_WRITE_BUF 16384
 
 /* gRPC status codes used only here (xds_status has the callers' ones). */
 enum { GRPC_UNIMPLEMENTED = 12, GRPC_INTERNAL = 13 };
@@ -114,8 +119,10 @@ struct conn {
     int64_t setup_deadline; /* mono ms; 0 once the client's first HTTP/2 frame arrived */
     nghttp2_session *h2;
     char peer[64];
-    const uint8_t *wptr; /* the rest of nghttp2's last frame, not yet written */
+    const uint8_t *wptr; /* the rest of nghttp2's last frame, not yet gathered */
     size_t wlen;
+    uint8_t *pend; /* gathered bytes the socket refused (only while it does) */
+    size_t pend_len, pend_off;
     uint32_t events; /* registered with epoll */
     int closing;     /* flush what is queued, then close (GOAWAY sent) */
     int dead;        /* closed; freed at the end of the round */
@@ -146,6 +153,7 @@ struct loop {
     struct conn *conns;         /* loop thread only */
     struct conn *graveyard;     /* closed this round, freed after it (c->next) */
     uint8_t rbuf[XDS_READ_BUF];
+    uint8_t wbuf[XDS_WRITE_BUF]; /* frames gathered for one write */
 };
 
 struct xds_transport {
@@ -379,6 +387,8 @@ static void conn_free(struct conn *c)
     if (c->ssl)
         SSL_free(c->ssl);
     c->ssl = NULL;
+    free(c->pend);
+    c->pend = NULL;
     nghttp2_session_del(c->h2);
     c->h2 = NULL;
     close(c->fd);
@@ -502,33 +512,64 @@ static void conn_trim(struct conn *c)
  * connection is over (the caller frees it). */
 static int conn_flush(struct conn *c)
 {
+    struct loop *lp = c->lp;
     if (c->handshaking)
         return 0;
     for (;;) {
-        if (c->wlen == 0) {
-            const uint8_t *d;
-            ssize_t n = nghttp2_session_mem_send(c->h2, &d);
-            if (n < 0) {
-                log_debug(LOG, "connection from %s: HTTP/2: %s", c->peer, nghttp2_strerror((int)n));
+        /* What the socket refused last time goes first, as it was (OpenSSL
+         * wants a refused SSL_write repeated with the same bytes). */
+        if (c->pend) {
+            ssize_t w = io_write(c, c->pend + c->pend_off, c->pend_len - c->pend_off);
+            if (w < 0)
                 return -1;
+            if (w == 0) {
+                /* A closing connection reads no more: EPOLLIN would spin. */
+                conn_events(c, c->closing ? EPOLLOUT : EPOLLIN | EPOLLOUT);
+                return 0;
             }
-            if (n == 0)
-                break;
-            if ((size_t)n > XDS_PAGE - 64)
-                c->fbuf_dirty = 1;
-            c->wptr = d;
-            c->wlen = (size_t)n;
+            c->pend_off += (size_t)w;
+            if (c->pend_off < c->pend_len)
+                continue;
+            free(c->pend);
+            c->pend = NULL;
+            c->pend_len = c->pend_off = 0;
         }
-        ssize_t w = io_write(c, c->wptr, c->wlen);
+        /* Gather nghttp2's frames into one write (one TLS record, one
+         * system call) instead of one per frame. */
+        size_t n = 0;
+        while (n < sizeof(lp->wbuf)) {
+            if (c->wlen == 0) {
+                const uint8_t *d;
+                ssize_t k = nghttp2_session_mem_send(c->h2, &d);
+                if (k < 0) {
+                    log_debug(LOG, "connection from %s: HTTP/2: %s", c->peer,
+                              nghttp2_strerror((int)k));
+                    return -1;
+                }
+                if (k == 0)
+                    break;
+                if ((size_t)k > XDS_PAGE - 64)
+                    c->fbuf_dirty = 1;
+                c->wptr = d;
+                c->wlen = (size_t)k;
+            }
+            size_t k = c->wlen < sizeof(lp->wbuf) - n ? c->wlen : sizeof(lp->wbuf) - n;
+            memcpy(lp->wbuf + n, c->wptr, k);
+            c->wptr += k;
+            c->wlen -= k;
+            n += k;
+        }
+        if (n == 0)
+            break;
+        ssize_t w = io_write(c, lp->wbuf, n);
         if (w < 0)
             return -1;
-        if (w == 0) {
-            /* A closing connection reads no more: EPOLLIN would spin. */
-            conn_events(c, c->closing ? EPOLLOUT : EPOLLIN | EPOLLOUT);
-            return 0;
+        if ((size_t)w < n) { /* keep the rest: the loop's buffer is shared */
+            c->pend_len = n - (size_t)w;
+            c->pend_off = 0;
+            c->pend = xmalloc(c->pend_len);
+            memcpy(c->pend, lp->wbuf + w, c->pend_len);
         }
-        c->wptr += w;
-        c->wlen -= (size_t)w;
     }
     if (c->closing || (!nghttp2_session_want_read(c->h2) && !nghttp2_session_want_write(c->h2)))
         return -1;
