@@ -863,8 +863,7 @@ static int on_frame_send(nghttp2_session *h2, const nghttp2_frame *f, void *ud)
     /* The status went out while the client still has its side open: reset
      * the stream (NO_ERROR), as gRPC servers do, so it closes now. */
     if (f->hd.type == NGHTTP2_HEADERS && (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
-        nghttp2_stream *st = nghttp2_session_find_stream(h2, f->hd.stream_id);
-        if (st && nghttp2_stream_get_state(st) != NGHTTP2_STREAM_STATE_CLOSED)
+        if (nghttp2_session_get_stream_remote_close(h2, f->hd.stream_id) == 0)
             nghttp2_submit_rst_stream(h2, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_NO_ERROR);
     }
     return 0;
