@@ -89,8 +89,11 @@
  * frame within this (gRPC core: 120 s). Generous, as a cold start of 10,000
  * proxies on two busy cores queues handshakes for many seconds. */
 #define XDS_SETUP_TIMEOUT_MS 60000
-/* Concurrent streams per connection (a proxy opens one ADS stream). */
-#define XDS_MAX_STREAMS 100
+/* Concurrent streams per connection: a proxy opens one ADS stream, but a
+ * relay or a benchmark multiplexes many proxies on one connection (Kuma's
+ * DP server, like go-control-plane's, allows 1,000,000; gRPC core no
+ * limit). */
+#define XDS_MAX_STREAMS 1000000
 /* Request metadata a client may send (gRPC's default is 8 KB; a dataplane
  * token is ~1 KB). */
 #define XDS_MAX_HEADER_LIST 16384
