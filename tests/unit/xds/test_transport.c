@@ -187,10 +187,22 @@ static int h2c_close(nghttp2_session *h2, int32_t sid, uint32_t code, void *ud)
     return 0;
 }
 
-static void h2c_open(struct h2c *c, int port)
+static int dial6(int port)
+{
+    int fd = socket(AF_INET6, SOCK_STREAM, 0);
+    ASSERT(fd >= 0);
+    struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port)};
+    inet_pton(AF_INET6, "::1", &a.sin6_addr);
+    ASSERT(connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
+    return fd;
+}
+
+/* Opens an ADS call on fd (a connected socket), with an authorization
+ * header when token is not NULL. */
+static void h2c_open_fd(struct h2c *c, int fd, const char *token)
 {
     memset(c, 0, sizeof(*c));
-    c->fd = dial(port);
+    c->fd = fd;
     grpcf_deframer_init(&c->df, 2 * MSG_LEN);
     nghttp2_session_callbacks *cb;
     nghttp2_session_callbacks_new(&cb);
@@ -211,11 +223,17 @@ static void h2c_open(struct h2c *c, int port)
         {(uint8_t *)":authority", (uint8_t *)"cp", 10, 2, 0},
         {(uint8_t *)"content-type", (uint8_t *)"application/grpc", 12, 16, 0},
         {(uint8_t *)"te", (uint8_t *)"trailers", 2, 8, 0},
+        {(uint8_t *)"authorization", (uint8_t *)token, 13, token ? strlen(token) : 0, 0},
     };
     nghttp2_data_provider body = {.read_callback = h2c_body};
-    c->sid = nghttp2_submit_request(c->h2, NULL, hdrs, 6, &body, c);
+    c->sid = nghttp2_submit_request(c->h2, NULL, hdrs, token ? 7 : 6, &body, c);
     ASSERT(c->sid > 0);
     ASSERT_INT_EQ(nghttp2_session_send(c->h2), 0);
+}
+
+static void h2c_open(struct h2c *c, int port)
+{
+    h2c_open_fd(c, dial(port), NULL);
 }
 
 /* Reads and processes what arrives until the stream closes or timeout_ms. */
@@ -301,4 +319,59 @@ TEST(xds_transport_back_pressure)
     xds_stream_unref(s);
     xds_transport_shutdown(t);
     xds_transport_free(t);
+}
+
+static char seen_peer[64], seen_auth[64];
+static void record_open(void *ctx, struct xds_stream *s)
+{
+    snprintf(seen_peer, sizeof(seen_peer), "%s", xds_stream_peer(s));
+    const char *a = xds_stream_authorization(s);
+    snprintf(seen_auth, sizeof(seen_auth), "%s", a ? a : "(none)");
+    atomic_store(&opened, s);
+}
+
+/* The peer string as gRPC writes it, for IPv4 and IPv6, and the
+ * authorization metadata (the dataplane token, as sent). */
+TEST(xds_transport_peer_and_token)
+{
+    static const struct {
+        const char *addr;
+        int v6;
+        const char *token;
+        const char *peer_prefix;
+    } cases[] = {
+        {"127.0.0.1", 0, "eyJhbGciOiJSUzI1NiJ9.x.y", "ipv4:127.0.0.1:"},
+        {"::1", 1, NULL, "ipv6:[::1]:"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct xds_transport_opts o = {.address = cases[i].addr, .port = 0};
+        struct xds_transport_cb cb = {record_open, no_msg, no_close};
+        struct xds_transport *t = NULL;
+        int port = 0;
+        struct err e = {{0}};
+        atomic_store(&opened, NULL);
+        ASSERT_INT_EQ(xds_transport_start(&o, &cb, NULL, &t, &port, &e), 0);
+        int fd = cases[i].v6 ? dial6(port) : dial(port);
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        ASSERT(getsockname(fd, (struct sockaddr *)&ss, &sl) == 0);
+        int cport = ntohs(cases[i].v6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                      : ((struct sockaddr_in *)&ss)->sin_port);
+        struct h2c c;
+        h2c_open_fd(&c, fd, cases[i].token);
+        int64_t end = mono_ms() + 5000;
+        while (!atomic_load(&opened) && mono_ms() < end)
+            h2c_run(&c, 50);
+        struct xds_stream *s = atomic_load(&opened);
+        ASSERT(s != NULL);
+        char want[80];
+        snprintf(want, sizeof(want), "%s%d", cases[i].peer_prefix, cport);
+        ASSERT_STR_EQ(seen_peer, want);
+        ASSERT_STR_EQ(seen_auth, cases[i].token ? cases[i].token : "(none)");
+        ASSERT(xds_stream_id(s) > 0);
+        h2c_free(&c);
+        xds_stream_unref(s);
+        xds_transport_shutdown(t);
+        xds_transport_free(t);
+    }
 }
