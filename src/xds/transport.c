@@ -811,6 +811,9 @@ static int on_data(nghttp2_session *h2, uint8_t flags, int32_t sid, const uint8_
     if (grpcf_deframer_feed(&s->df, data, len, deliver, s, &e) < 0) {
         log_info(LOG, "stream %llu from %s: %s", (unsigned long long)s->id, s->peer, e.msg);
         framing_failed(s, e.msg);
+    } else if (s->df.buf && !grpcf_deframer_partial(&s->df)) {
+        /* Between messages: an idle stream keeps no reassembly buffer. */
+        grpcf_deframer_free(&s->df);
     }
     return 0;
 }
