@@ -11,10 +11,15 @@ CC       ?= cc
 PKGS     := jansson yaml-0.1 sqlite3 openssl libmicrohttpd libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -lhttp_parser -lpthread -lm
-# xDS: gRPC C core + protobuf-c (only kuma-cp and the unit tests link them).
-XDS_PKGS   := grpc libprotobuf-c
+# xDS: the ADS server's gRPC transport by hand over libnghttp2 + OpenSSL
+# (src/xds/transport.c) and protobuf-c (only kuma-cp and the unit tests).
+XDS_PKGS   := libnghttp2 libprotobuf-c
 XDS_CFLAGS := $(shell pkg-config --cflags $(XDS_PKGS))
 XDS_LIBS   := $(shell pkg-config --libs $(XDS_PKGS))
+# The xDS fleet benchmark client (bench/xds/fleet.c) still uses gRPC C core.
+FLEET_PKGS   := grpc libprotobuf-c
+FLEET_CFLAGS := $(shell pkg-config --cflags $(FLEET_PKGS))
+FLEET_LIBS   := $(shell pkg-config --libs $(FLEET_PKGS))
 # kuma-dp's ADS client: gRPC framing by hand over libnghttp2 + OpenSSL
 # (no gRPC core: its libraries cost a proxy ~11 MB RSS, docs/BENCHMARKS.md).
 DP_XDS_PKGS   := libnghttp2 libprotobuf-c
@@ -199,8 +204,8 @@ bench-xds-gen: $(B)/bench-xds-gen
 # xDS fleet benchmark client in C (bench/xds/fleet.c): one gRPC channel per
 # simulated dataplane; `make bench-xds` runs the whole benchmark with it.
 $(B)/bench-xds-fleet: $(call obj,bench/xds/fleet.c) $(B)/libproto.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(XDS_LIBS)
-$(call obj,bench/xds/fleet.c): CFLAGS += -I$(B)/gen $(XDS_CFLAGS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(FLEET_LIBS)
+$(call obj,bench/xds/fleet.c): CFLAGS += -I$(B)/gen $(FLEET_CFLAGS)
 $(call obj,bench/xds/fleet.c): $(B)/gen/.stamp
 bench-xds-fleet: $(B)/bench-xds-fleet
 bench-xds: all $(B)/bench-xds-fleet
