@@ -73,6 +73,7 @@ http {
 EOF
 taskset -c 1 nginx -c "$W/nginx.conf" -p "$W" &
 PIDS+=($!)
+PID_backend=$!
 
 # --- proxies ---
 cat >"$W/haproxy.cfg" <<EOF
@@ -122,6 +123,8 @@ start() { # name cmd... → sets PID_<name>
     eval "PID_$1=$pid"
 }
 start dp $B/dp_bench tcp 18081 18080 1
+# A/B: the same engine with kernel forwarding of plaintext pairs off.
+DP_SOCKMAP=0 start dpu $B/dp_bench tcp 18083 18080 1
 start dpout $B/dp_bench mtls-out 18091 18095 1 "$W"
 start dpin $B/dp_bench mtls-in 18095 18080 1 "$W"
 DP_BENCH_NO_RESUME=1 start dpout2 $B/dp_bench mtls-out 18097 18095 1 "$W"
@@ -145,6 +148,17 @@ cpu_of() { # total utime+stime in seconds of the given pids (and their threads)
         t=$((t + u + s))
     done
     echo "$t"
+}
+
+kthreads_cpu() { # CPU ticks of the kernel's workers and softirq threads (sockmap's
+    # forwarding runs in kworkers; softirq work done in a process's context
+    # is charged to that process)
+    awk '{ sub(/^[0-9]+ \(/, ""); split($0, a, /\) /); if (a[1] ~ /^(kworker|ksoftirqd)/) {
+        split(a[2], f, " "); t += f[12] + f[13] } } END { print t + 0 }' /proc/[0-9]*/stat 2>/dev/null
+}
+
+machine_cpu() { # busy ticks of every CPU (user nice system irq softirq steal)
+    awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
 }
 
 us() { # wrk duration ("123.45us", "1.2ms", "2s") → microseconds
@@ -191,16 +205,36 @@ run() { # scenario target port pids conns path extra-header
     declare -gA BEFORE_EACH
     for p in $pids; do BEFORE_EACH[$p]=$(cpu_of "$p"); done
     before=$(cpu_of $pids)
+    local kt0 mc0 be0
+    kt0=$(kthreads_cpu)
+    mc0=$(machine_cpu)
+    be0=$(cpu_of "$PID_backend")
     ST_PID=""
     local segs0=""
     [ -n "${SEGS:-}" ] && segs0=$(tcp_segs)
     [ -n "${STRACE:-}" ] && [ "$pids" != 0 ] && start_strace $pids
     if [ -n "$hdr" ]; then
-        out=$(taskset -c 1 wrk -t1 -c"$conns" -d"${DUR}s" --latency -H "$hdr" "http://127.0.0.1:$port$path" 2>&1)
+        out=$(taskset -c 1 /usr/bin/time -f "WRKCPU %U %S" wrk -t1 -c"$conns" -d"${DUR}s" --latency -H "$hdr" "http://127.0.0.1:$port$path" 2>&1)
     else
-        out=$(taskset -c 1 wrk -t1 -c"$conns" -d"${DUR}s" --latency "http://127.0.0.1:$port$path" 2>&1)
+        out=$(taskset -c 1 /usr/bin/time -f "WRKCPU %U %S" wrk -t1 -c"$conns" -d"${DUR}s" --latency "http://127.0.0.1:$port$path" 2>&1)
     fi
     after=$(cpu_of $pids)
+    # Whole CPU per request: the proxies, the client (wrk), the backend and
+    # the kernel's worker threads, each from its own accounting (so other
+    # jobs on the machine do not count), and every CPU's busy time (/proc/stat,
+    # which does include them).
+    local kt1 mc1 be1
+    kt1=$(kthreads_cpu)
+    mc1=$(machine_cpu)
+    be1=$(cpu_of "$PID_backend")
+    awk -v s="$scen" -v t="$target" -v t0="$before" -v t1="$after" -v k0="$kt0" -v k1="$kt1" \
+        -v m0="$mc0" -v m1="$mc1" -v b0="$be0" -v b1="$be1" -v tick="$(getconf CLK_TCK)" \
+        -v w="$(awk '/^WRKCPU/{print $2 + $3}' <<<"$out")" -v r="$(awk '/requests in/{print $1}' <<<"$out")" \
+        -v np="$pids" 'BEGIN { if (!r) exit; f = 1e6 / r / tick;
+            p = (np == "0") ? 0 : (t1 - t0) * f; k = (k1 - k0) * f; b = (b1 - b0) * f; c = w * 1e6 / r;
+            printf "# whole CPU us/request %s %s: proxies %.1f, client %.1f, backend %.1f, kernel workers %.1f, sum %.1f; machine %.1f\n",
+                s, t, p, c, b, k, p + c + b + k, (m1 - m0) * f }'
+    out=$(grep -v '^WRKCPU' <<<"$out")
     [ -n "${ST_PID:-}" ] && stop_strace "$scen" "$target" "$out"
     if [ -n "$segs0" ]; then
         awk -v s="$scen" -v t="$target" -v a="$segs0" -v b="$(tcp_segs)" \
@@ -237,7 +271,7 @@ run() { # scenario target port pids conns path extra-header
 }
 
 printf "scenario\ttarget\tround\treq_s\tp50_us\tp99_us\ttransfer_MBps\tproxy_cpu_s\trequests\terrors\n"
-TCP_TARGETS="direct:18080:0 dp:18081:PID_dp haproxy:18082:PID_haproxy"
+TCP_TARGETS="direct:18080:0 dp:18081:PID_dp dp-user:18083:PID_dpu haproxy:18082:PID_haproxy"
 [ -n "$STREAM_MOD" ] && TCP_TARGETS="$TCP_TARGETS nginx:18084:PID_nginxp"
 MTLS_TARGETS="dp-mtls:18091:PID_dpout,PID_dpin haproxy-mtls:18092:PID_haproxy"
 FULL_TARGETS="dp-mtls-full:18097:PID_dpout2,PID_dpin dp-mtls-full-provider-ec:18098:PID_dpout3,PID_dpin3 haproxy-mtls-full:18096:PID_haproxy"
