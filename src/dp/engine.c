@@ -288,7 +288,8 @@ struct conn {
      * kernel's byte counts already added to the stats, and the bytes moved
      * in user space before (the threshold). */
     enum { KF_NONE, KF_ON, KF_DRAIN, KF_DONE } kfwd;
-    uint64_t kcookie[2], kbase[2], kcounted[2], kwritten;
+    uint64_t kcookie[2], kbase[2], kcounted[2], kwritten, kcredit[2];
+    int kpaused; /* bit d: the program paused side d's direction (credit) */
     uint64_t moved;
     int kmapped; /* its counters are in the maps */
 };
@@ -1620,16 +1621,21 @@ static void connected(struct conn *c, uint32_t events)
  *  - The timer, every second at most (10 ms while bytes move): adds the
  *    kernel's byte counts to the stats, counts activity for the idle
  *    timeout, and watches the kernel's queue towards each socket.
- *  - A peer that falls behind (KF_BACKLOG): the kernel has no
- *    back-pressure of its own there, so the pair goes back to user space
- *    for good: stop (new bytes stay on their socket), drain (wait until
+ *  - Credit: the kernel has no back-pressure of its own on this path (it
+ *    takes bytes from the sender whether or not the peer can send them
+ *    on), so the program takes at most KF_CREDIT bytes more than the peer
+ *    has accepted, and the timer raises that limit as the peer accepts
+ *    them. A peer that falls that far behind pauses the pair in the
+ *    program (new bytes stay on their socket, charged to its receive
+ *    buffer: the sender's window closes), and the pair goes back to user
+ *    space for good: stop (new bytes stay on their socket), drain (wait until
  *    each socket has accepted all the kernel took for it, so nothing the
  *    worker writes can overtake those bytes), then the ordinary pump with
  *    its bounded buffers. */
 
-#define KF_TICK_MS      1000       /* idle pair: stats and idle timeout */
-#define KF_BUSY_TICK_MS 10         /* pair that moved bytes: also the backlog */
-#define KF_BACKLOG      (1u << 20) /* bytes queued for a slow peer */
+#define KF_TICK_MS      1000        /* idle pair: stats and idle timeout */
+#define KF_BUSY_TICK_MS 5           /* pair that moved bytes: also the credit */
+#define KF_CREDIT       (16u << 20) /* bytes the kernel may queue for a peer */
 
 /* Adds the kernel's new byte counts to the stats; returns 1 if any moved. */
 static int kfwd_flush(struct conn *c)
@@ -1637,7 +1643,10 @@ static int kfwd_flush(struct conn *c)
     struct dp_sockmap *sm = c->w->e->sm;
     int moved = 0;
     for (int d = 0; d < 2; d++) {
-        uint64_t t = dp_sockmap_taken(sm, c->kcookie[d]);
+        int paused = 0;
+        uint64_t t = dp_sockmap_taken(sm, c->kcookie[d], &paused);
+        if (paused)
+            c->kpaused |= 1 << d;
         if (t <= c->kcounted[d])
             continue;
         uint64_t n = t - c->kcounted[d];
@@ -1699,6 +1708,8 @@ static void kfwd_check(struct conn *c)
     pump(c);
 }
 
+static void kfwd_stop(struct conn *c);
+
 /* EOF of a forwarded pair (see above): propagates each side's EOF once the
  * other socket has taken everything before it; closes when both ways are
  * done. Returns 0 when the pair is closed or nothing is pending, 1 while a
@@ -1741,15 +1752,20 @@ static void kfwd_event(struct conn *c, struct side *s, uint32_t events)
         conn_close(c, d == 1 ? CLOSE_REMOTE : CLOSE_LOCAL);
         return;
     }
+    /* The FIN came after the last segment: once dp_sockmap_sync returns,
+     * the program has seen every byte of this side and the count is final. */
+    dp_sockmap_sync(s->fd);
+    kfwd_flush(c);
+    if (c->kpaused) {
+        /* Bytes wait on a socket (credit): user space reads them, and the
+         * EOF after them. */
+        kfwd_stop(c);
+        return;
+    }
     if (!s->rd_eof) {
         s->rd_eof = 1;
         if (!c->first_eof)
             c->first_eof = 1 + d;
-        /* The FIN came after the last segment: once the socket's lock has
-         * been taken (TCP_INFO, in dp_sockmap_sync), the program has seen
-         * every byte of this side and the count is final. */
-        dp_sockmap_sync(s->fd);
-        kfwd_flush(c);
     }
     /* Nothing more to hear from this side; HUP would repeat forever. */
     s->hup = 1;
@@ -1783,7 +1799,9 @@ static int kfwd_start(struct conn *c)
         return 0;
     }
     int partial = 0;
-    int rc = dp_sockmap_pair_add(eng->sm, fd, c->kcookie, &partial);
+    c->kcredit[0] = c->kcredit[1] = KF_CREDIT;
+    c->kpaused = 0;
+    int rc = dp_sockmap_pair_add(eng->sm, fd, KF_CREDIT, c->kcookie, &partial);
     c->kcounted[0] = c->kcounted[1] = 0;
     if (rc != 0 && !partial) {
         /* A socket that just got its FIN or reset cannot be added
@@ -1830,22 +1848,19 @@ static int kfwd_start(struct conn *c)
     return 1;
 }
 
-/* Bytes the kernel took from one side that the other has not accepted yet
- * (the larger direction): they wait in the kernel's queue for the peer. */
-static uint64_t kfwd_backlog(struct conn *c, int *dir)
+/* Raises each direction's credit to what its peer has accepted plus
+ * KF_CREDIT. */
+static void kfwd_credit(struct conn *c)
 {
-    uint64_t worst = 0;
     for (int d = 0; d < 2; d++) {
         uint64_t w;
         if (dp_sockmap_written(c->s[1 - d].fd, &w) != 0)
             continue;
-        uint64_t put = w - c->kbase[1 - d];
-        if (c->kcounted[d] > put && c->kcounted[d] - put > worst) {
-            worst = c->kcounted[d] - put;
-            *dir = d;
-        }
+        uint64_t credit = w - c->kbase[1 - d] + KF_CREDIT;
+        if (credit > c->kcredit[d] &&
+            dp_sockmap_set_credit(c->w->e->sm, c->kcookie[d], credit) == 0)
+            c->kcredit[d] = credit;
     }
-    return worst;
 }
 
 /* The idle timer of a forwarded or draining pair. */
@@ -1879,26 +1894,27 @@ static void kfwd_tick(struct conn *c)
             return;
         }
     }
+    if (c->kpaused) {
+        log_debug(COMP, "listener %s: sockmap: slow peer, back to user space", c->l->m->name);
+        if ((c->kpaused & 1) && !c->paused_reading) {
+            /* The upstream is slow: we stop reading the downstream, as the
+             * pump would with a full buffer (it counts the resume). */
+            c->paused_reading = 1;
+            DP_INC(c->l->tst->downstream_flow_control_paused_reading_total);
+        }
+        kfwd_stop(c);
+        return;
+    }
     if (moved) {
         c->last_io = w->now;
-        /* The kernel has no back-pressure of its own here: it takes bytes
-         * from the sender whether or not the peer can send them on. A peer
-         * that falls behind by more than KF_BACKLOG bytes sends the pair
-         * back to user space, whose buffers are bounded. */
-        int dir = -1;
-        if (kfwd_backlog(c, &dir) > KF_BACKLOG) {
-            log_debug(COMP, "listener %s: sockmap: slow peer, back to user space", c->l->m->name);
-            if (dir == 0 && !c->paused_reading) {
-                /* The upstream is slow: we stop reading the downstream, as
-                 * the pump would with a full buffer (it counts the resume). */
-                c->paused_reading = 1;
-                DP_INC(c->l->tst->downstream_flow_control_paused_reading_total);
-            }
-            kfwd_stop(c);
-            return;
-        }
+        kfwd_credit(c);
         next = KF_BUSY_TICK_MS;
     }
+    /* A peer more than half a credit behind may pause the pair any time:
+     * keep looking often, so that user space takes over soon after. */
+    for (int d = 0; d < 2; d++)
+        if (c->kcredit[d] - c->kcounted[d] < KF_CREDIT / 2)
+            next = KF_BUSY_TICK_MS;
     int64_t due = c->last_io + c->l->idle_ms;
     if (due <= w->now) {
         DP_INC(c->l->tst->idle_timeout);

@@ -56,7 +56,15 @@
 #define MAP_ENTRIES 65536
 
 struct dp_sockmap {
-    int targets, verdict, taken, prog;
+    int targets, verdict, taken, credit, prog;
+};
+
+/* A socket's slot in `taken`: written by the program only (user space
+ * creates it and reads it), so an update from user space never races with
+ * the program's atomic add. */
+struct taken_slot {
+    uint64_t bytes;  /* redirected from this socket */
+    uint64_t paused; /* set by the program when the credit ran out */
 };
 
 static long sys_bpf(int cmd, union bpf_attr *a)
@@ -112,45 +120,64 @@ static struct bpf_insn ins(uint8_t code, uint8_t dst, uint8_t src, int16_t off, 
     struct bpf_insn i = {.code = code, .dst_reg = dst, .src_reg = src, .off = off, .imm = imm};
     return i;
 }
-#define MOV64_REG(d, s)   ins(BPF_ALU64 | BPF_MOV | BPF_X, d, s, 0, 0)
-#define MOV64_IMM(d, v)   ins(BPF_ALU64 | BPF_MOV | BPF_K, d, 0, 0, v)
-#define ADD64_IMM(d, v)   ins(BPF_ALU64 | BPF_ADD | BPF_K, d, 0, 0, v)
-#define CALL(f)           ins(BPF_JMP | BPF_CALL, 0, 0, 0, f)
-#define EXIT()            ins(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
-#define STX_DW(d, s, o)   ins(BPF_STX | BPF_MEM | BPF_DW, d, s, o, 0)
-#define LDX_W(d, s, o)    ins(BPF_LDX | BPF_MEM | BPF_W, d, s, o, 0)
-#define JEQ_IMM(d, v, o)  ins(BPF_JMP | BPF_JEQ | BPF_K, d, 0, o, v)
+#define MOV64_REG(d, s)        ins(BPF_ALU64 | BPF_MOV | BPF_X, d, s, 0, 0)
+#define MOV64_IMM(d, v)        ins(BPF_ALU64 | BPF_MOV | BPF_K, d, 0, 0, v)
+#define ADD64_IMM(d, v)        ins(BPF_ALU64 | BPF_ADD | BPF_K, d, 0, 0, v)
+#define CALL(f)                ins(BPF_JMP | BPF_CALL, 0, 0, 0, f)
+#define EXIT()                 ins(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
+#define STX_DW(d, s, o)        ins(BPF_STX | BPF_MEM | BPF_DW, d, s, o, 0)
+#define LDX_W(d, s, o)         ins(BPF_LDX | BPF_MEM | BPF_W, d, s, o, 0)
+#define JEQ_IMM(d, v, o)       ins(BPF_JMP | BPF_JEQ | BPF_K, d, 0, o, v)
+#define JNE_IMM(d, v, o)       ins(BPF_JMP | BPF_JNE | BPF_K, d, 0, o, v)
+#define JGT_REG(d, s, o)       ins(BPF_JMP | BPF_JGT | BPF_X, d, s, o, 0)
+#define LDX_DW(d, s, o)        ins(BPF_LDX | BPF_MEM | BPF_DW, d, s, o, 0)
+#define ADD64_REG(d, s)        ins(BPF_ALU64 | BPF_ADD | BPF_X, d, s, 0, 0)
 #define ATOMIC_ADD_DW(d, s, o) ins(BPF_STX | BPF_ATOMIC | BPF_DW, d, s, o, BPF_ADD)
 /* A 64-bit immediate load of a map fd: two instruction slots. */
-#define LD_MAP_FD(d, fd)  ins(BPF_LD | BPF_DW | BPF_IMM, d, BPF_PSEUDO_MAP_FD, 0, fd), ins(0, 0, 0, 0, 0)
+#define LD_MAP_FD(d, fd)                                                                           \
+    ins(BPF_LD | BPF_DW | BPF_IMM, d, BPF_PSEUDO_MAP_FD, 0, fd), ins(0, 0, 0, 0, 0)
 
 static int load_prog(struct dp_sockmap *m, char *log, size_t logsz)
 {
     struct bpf_insn p[] = {
         MOV64_REG(6, 1),                              /* 0: r6 = skb */
         LDX_W(7, 6, offsetof(struct __sk_buff, len)), /* 1: r7 = skb->len */
-        JEQ_IMM(7, 0, 21),                            /* 2: a bare FIN: to 24 */
+        JEQ_IMM(7, 0, 36),                            /* 2: a bare FIN: to 39 */
         CALL(BPF_FUNC_get_socket_cookie),             /* 3: r0 = cookie */
         STX_DW(10, 0, -8),                            /* 4: key on the stack */
-        MOV64_REG(1, 6),                              /* 5: r1 = skb */
-        LD_MAP_FD(2, m->targets),                     /* 6-7: r2 = targets */
-        MOV64_REG(3, 10),                             /* 8: r3 = &key */
-        ADD64_IMM(3, -8),                             /* 9 */
-        MOV64_IMM(4, 0),                              /* 10: flags 0: the peer's egress */
-        CALL(BPF_FUNC_sk_redirect_hash),              /* 11: SK_PASS if a target was set */
-        JEQ_IMM(0, SK_PASS, 2),                       /* 12: redirected: to 15 */
-        MOV64_IMM(0, SK_PASS),                        /* 13: keep it on this socket */
-        EXIT(),                                       /* 14 */
-        LD_MAP_FD(1, m->taken),                       /* 15-16: r1 = taken */
-        MOV64_REG(2, 10),                             /* 17: r2 = &key */
-        ADD64_IMM(2, -8),                             /* 18 */
-        CALL(BPF_FUNC_map_lookup_elem),               /* 19: r0 = &taken[cookie] or NULL */
-        JEQ_IMM(0, 0, 1),                             /* 20: no slot: to 22 */
-        ATOMIC_ADD_DW(0, 7, 0),                       /* 21: taken[cookie] += len */
-        MOV64_IMM(0, SK_PASS),                        /* 22: pass + redirect = redirect */
-        EXIT(),                                       /* 23 */
-        MOV64_IMM(0, SK_DROP),                        /* 24: nothing to lose */
-        EXIT(),                                       /* 25 */
+        LD_MAP_FD(1, m->taken),                       /* 5-6: r1 = taken */
+        MOV64_REG(2, 10),                             /* 7: r2 = &key */
+        ADD64_IMM(2, -8),                             /* 8 */
+        CALL(BPF_FUNC_map_lookup_elem),               /* 9: r0 = &taken[cookie] */
+        JEQ_IMM(0, 0, 26),                            /* 10: no slot: to 37 */
+        MOV64_REG(8, 0),                              /* 11: r8 = &taken[cookie] */
+        LDX_DW(1, 8, 8),                              /* 12: r1 = .paused */
+        JNE_IMM(1, 0, 23),                            /* 13: paused: to 37 */
+        LD_MAP_FD(1, m->credit),                      /* 14-15: r1 = credit */
+        MOV64_REG(2, 10),                             /* 16: r2 = &key */
+        ADD64_IMM(2, -8),                             /* 17 */
+        CALL(BPF_FUNC_map_lookup_elem),               /* 18: r0 = &credit[cookie] */
+        JEQ_IMM(0, 0, 17),                            /* 19: no slot: to 37 */
+        LDX_DW(1, 8, 0),                              /* 20: r1 = .bytes */
+        ADD64_REG(1, 7),                              /* 21: r1 = bytes + len */
+        LDX_DW(2, 0, 0),                              /* 22: r2 = credit */
+        JGT_REG(1, 2, 11),                            /* 23: over the credit: to 35 */
+        MOV64_REG(1, 6),                              /* 24: r1 = skb */
+        LD_MAP_FD(2, m->targets),                     /* 25-26: r2 = targets */
+        MOV64_REG(3, 10),                             /* 27: r3 = &key */
+        ADD64_IMM(3, -8),                             /* 28 */
+        MOV64_IMM(4, 0),                              /* 29: flags 0: the peer's egress */
+        CALL(BPF_FUNC_sk_redirect_hash),              /* 30: SK_PASS if a target was set */
+        JNE_IMM(0, SK_PASS, 5),                       /* 31: no target: to 37 */
+        ATOMIC_ADD_DW(8, 7, 0),                       /* 32: .bytes += len */
+        MOV64_IMM(0, SK_PASS),                        /* 33: pass + redirect = redirect */
+        EXIT(),                                       /* 34 */
+        MOV64_IMM(1, 1),                              /* 35: over the credit: */
+        STX_DW(8, 1, 8),                              /* 36: .paused = 1, for good */
+        MOV64_IMM(0, SK_PASS),                        /* 37: keep it on this socket */
+        EXIT(),                                       /* 38 */
+        MOV64_IMM(0, SK_DROP),                        /* 39: nothing to lose */
+        EXIT(),                                       /* 40 */
     };
     union bpf_attr a;
     memset(&a, 0, sizeof(a));
@@ -182,7 +209,7 @@ int dp_sockmap_open(struct dp_sockmap **out, struct err *e)
     struct dp_sockmap *m = calloc(1, sizeof(*m));
     if (!m)
         return err_set(e, "out of memory");
-    m->targets = m->verdict = m->taken = m->prog = -1;
+    m->targets = m->verdict = m->taken = m->credit = m->prog = -1;
     char log[4096] = "";
     int rc = -1;
     m->targets = map_create(BPF_MAP_TYPE_SOCKHASH, sizeof(uint32_t), "dp_targets");
@@ -195,8 +222,9 @@ int dp_sockmap_open(struct dp_sockmap **out, struct err *e)
         err_set(e, "sockhash: %s", strerror(errno));
         goto out;
     }
-    m->taken = map_create(BPF_MAP_TYPE_HASH, sizeof(uint64_t), "dp_taken");
-    if (m->taken < 0) {
+    m->taken = map_create(BPF_MAP_TYPE_HASH, sizeof(struct taken_slot), "dp_taken");
+    m->credit = map_create(BPF_MAP_TYPE_HASH, sizeof(uint64_t), "dp_credit");
+    if (m->taken < 0 || m->credit < 0) {
         err_set(e, "hash map: %s", strerror(errno));
         goto out;
     }
@@ -232,7 +260,7 @@ void dp_sockmap_free(struct dp_sockmap *m)
 {
     if (!m)
         return;
-    int *fds[] = {&m->prog, &m->verdict, &m->targets, &m->taken};
+    int *fds[] = {&m->prog, &m->verdict, &m->targets, &m->taken, &m->credit};
     for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
         if (*fds[i] >= 0)
             close(*fds[i]);
@@ -245,10 +273,12 @@ static void pair_remove(struct dp_sockmap *m, const uint64_t cookie[2])
     for (int i = 0; i < 2; i++) {
         map_delete(m->targets, &cookie[i]);
         map_delete(m->taken, &cookie[i]);
+        map_delete(m->credit, &cookie[i]);
     }
 }
 
-int dp_sockmap_pair_add(struct dp_sockmap *m, const int fd[2], uint64_t cookie[2], int *partial)
+int dp_sockmap_pair_add(struct dp_sockmap *m, const int fd[2], uint64_t credit, uint64_t cookie[2],
+                        int *partial)
 {
     *partial = 0;
     for (int i = 0; i < 2; i++) {
@@ -256,10 +286,13 @@ int dp_sockmap_pair_add(struct dp_sockmap *m, const int fd[2], uint64_t cookie[2
         if (getsockopt(fd[i], SOL_SOCKET, SO_COOKIE, &cookie[i], &len) != 0)
             return -errno;
     }
-    uint64_t zero = 0;
+    struct taken_slot zero = {0, 0};
     int rc = 0;
-    for (int i = 0; i < 2 && rc == 0; i++)
+    for (int i = 0; i < 2 && rc == 0; i++) {
         rc = map_update(m->taken, &cookie[i], &zero, BPF_ANY);
+        if (rc == 0)
+            rc = map_update(m->credit, &cookie[i], &credit, BPF_ANY);
+    }
     for (int i = 0; i < 2 && rc == 0; i++) {
         uint32_t peer = (uint32_t)fd[1 - i];
         rc = map_update(m->targets, &cookie[i], &peer, BPF_ANY);
@@ -310,16 +343,25 @@ void dp_sockmap_sync(int fd)
 
 void dp_sockmap_pair_forget(struct dp_sockmap *m, const uint64_t cookie[2])
 {
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 2; i++) {
         map_delete(m->taken, &cookie[i]);
+        map_delete(m->credit, &cookie[i]);
+    }
 }
 
-uint64_t dp_sockmap_taken(struct dp_sockmap *m, uint64_t cookie)
+int dp_sockmap_set_credit(struct dp_sockmap *m, uint64_t cookie, uint64_t credit)
 {
-    uint64_t v = 0;
+    return map_update(m->credit, &cookie, &credit, BPF_EXIST);
+}
+
+uint64_t dp_sockmap_taken(struct dp_sockmap *m, uint64_t cookie, int *paused)
+{
+    struct taken_slot v = {0, 0};
     if (map_lookup(m->taken, &cookie, &v) != 0)
         return 0;
-    return v;
+    if (paused)
+        *paused = v.paused != 0;
+    return v.bytes;
 }
 
 int dp_sockmap_written(int fd, uint64_t *out)

@@ -42,7 +42,16 @@ void dp_sockmap_free(struct dp_sockmap *m);
  * forwarding; when *partial is set, one direction may have started and the
  * caller must treat the pair as stopped (wait for the drain) rather than
  * untouched. */
-int dp_sockmap_pair_add(struct dp_sockmap *m, const int fd[2], uint64_t cookie[2], int *partial);
+int dp_sockmap_pair_add(struct dp_sockmap *m, const int fd[2], uint64_t credit, uint64_t cookie[2],
+                        int *partial);
+
+/* The most bytes the kernel may take from the socket with this cookie (its
+ * total since pair_add): the caller raises it as the peer accepts bytes.
+ * A segment that would go past it stays on its socket, and so does every
+ * later one: the pair is "paused" for good (see dp_sockmap_taken) and the
+ * caller takes it back to user space. This bounds the kernel's queue
+ * towards a slow peer, which the kernel itself does not. */
+int dp_sockmap_set_credit(struct dp_sockmap *m, uint64_t cookie, uint64_t credit);
 
 /* Stops moving bytes between the pair: from now on the program leaves every
  * new segment on its own socket, where a recv reads it (in order, after
@@ -58,8 +67,9 @@ void dp_sockmap_sync(int fd);
 /* Forgets the pair's counters; call after the drain or before closing. */
 void dp_sockmap_pair_forget(struct dp_sockmap *m, const uint64_t cookie[2]);
 
-/* Bytes the kernel took from the socket with this cookie so far. */
-uint64_t dp_sockmap_taken(struct dp_sockmap *m, uint64_t cookie);
+/* Bytes the kernel took from the socket with this cookie so far; *paused
+ * (if not NULL) is set when its credit ran out. */
+uint64_t dp_sockmap_taken(struct dp_sockmap *m, uint64_t cookie, int *paused);
 
 /* Bytes a TCP socket has accepted for sending since it was opened
  * (acknowledged + still queued), read so that a race with an incoming ACK
