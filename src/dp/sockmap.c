@@ -2,36 +2,43 @@
  * sockmap — kernel forwarding of established plaintext TCP pairs (contract
  * in sockmap.h).
  *
- * Written on the raw bpf() system call with a hand-assembled program of 26
+ * Written on the raw bpf() system call with a hand-assembled program of 41
  * instructions rather than libbpf: Debian 12 ships only the libbpf runtime
  * (libbpf1), and libbpf-dev would also need a BPF compiler toolchain in the
  * build for a program this small. The instructions are listed below with
  * what each does.
  *
- * Three maps, all keyed by the 64-bit socket cookie (SO_COOKIE):
+ * Four maps, all keyed by the 64-bit socket cookie (SO_COOKIE):
  *  - targets (SOCKHASH, no program): targets[cookie(x)] = x's peer. Both
  *    sockets of a pair are put here first, so a redirect never finds its
- *    target missing while the pair is forwarded.
+ *    target missing while the pair is forwarded. Removing the entries
+ *    stops the forwarding (dp_sockmap_pair_stop).
  *  - verdict (SOCKHASH, the program attached as SK_SKB_STREAM_VERDICT): a
  *    socket in this map has its received segments handed to the program.
- *    Removing a socket from it stops the forwarding; the socket's psock stays
- *    alive through targets, so bytes already queued for the peer still go.
- *  - taken (HASH of u64): bytes the program redirected from each socket.
+ *    Sockets are never taken out of it while open: that clears the
+ *    socket's program while a segment may be on its way to it, and the
+ *    kernel then drops the segment. Closing a socket removes it.
+ *  - taken (HASH of struct taken_slot): bytes the program redirected from
+ *    each socket, and whether its credit ran out.
+ *  - credit (HASH of u64): the most bytes the program may take from each
+ *    socket, raised by the engine as the peer accepts them.
  *
  * The program: a segment without bytes (a bare FIN; TCP has recorded the
  * FIN already) is dropped: redirected, or left on the socket while the
  * kernel worker holds bytes for it, it would reach that worker, which takes
  * a zero-byte send for a broken pipe and fails the socket with EPIPE (every
- * later byte for it is then dropped). Otherwise cookie =
- * bpf_get_socket_cookie(skb); redirect to targets[cookie] (egress of the
- * peer); on success add skb->len to taken[cookie] and return SK_PASS
- * (= redirect); if the target is missing, return SK_PASS without a
- * redirect, which keeps the bytes on the socket for a user-space recv
- * (never a drop).
+ * later byte for it is then dropped). Otherwise, with cookie =
+ * bpf_get_socket_cookie(skb): a socket already paused, or one whose taken
+ * bytes would go past its credit (it is then marked paused for good), keeps
+ * the segment (SK_PASS without a redirect: it waits on the socket for a
+ * user-space recv, charged to the socket's receive buffer, which closes the
+ * sender's window); else redirect to targets[cookie] (egress of the peer)
+ * and, if a target was set, add skb->len to taken[cookie]. Never a drop of
+ * bytes.
  *
- * Back-pressure: a redirected segment stays charged to the receiving
- * socket's receive buffer until the peer's send buffer has taken it, so a
- * slow reader shrinks the sender's TCP window as in user space.
+ * Back-pressure: the kernel has none on this path (a redirected segment is
+ * queued for the peer's kernel worker whatever the peer's state); the
+ * credit is what bounds that queue.
  */
 #define _GNU_SOURCE
 #include "dp/sockmap.h"
