@@ -150,11 +150,34 @@ cpu_of() { # total utime+stime in seconds of the given pids (and their threads)
     echo "$t"
 }
 
-kthreads_cpu() { # CPU ticks of the kernel's workers and softirq threads (sockmap's
+# Whole-CPU accounting uses each thread's run time from /proc/*/schedstat
+# (nanoseconds, exact), not the tick-sampled utime/stime: the kernel worker
+# threads that carry sockmap's forwarding run for microseconds at a time.
+sched_ns() { # run time of the given pids, their threads and child processes
+    local p
+    for p in "$@" $(for q in "$@"; do pgrep -P "$q" || true; done); do
+        [ "$p" = 0 ] && continue
+        cat /proc/"$p"/task/*/schedstat 2>/dev/null || true
+    done | awk '{ t += $1 } END { printf "%.0f\n", t }'
+}
+
+kthreads_snap() { # "pid ns" of each kernel worker and softirq thread (sockmap's
     # forwarding runs in kworkers; softirq work done in a process's context
     # is charged to that process)
-    awk '{ sub(/^[0-9]+ \(/, ""); split($0, a, /\) /); if (a[1] ~ /^(kworker|ksoftirqd)/) {
-        split(a[2], f, " "); t += f[12] + f[13] } } END { print t + 0 }' /proc/[0-9]*/stat 2>/dev/null
+    local f p c
+    for f in /proc/[0-9]*/comm; do
+        read -r c <"$f" 2>/dev/null || continue
+        case "$c" in kworker* | ksoftirqd*) ;; *) continue ;; esac
+        p=${f#/proc/}
+        p=${p%/comm}
+        read -r c _ <"/proc/$p/schedstat" 2>/dev/null && echo "$p $c"
+    done
+    true
+}
+
+kthreads_delta() { # before-file after-file → ns used in between by the threads
+    # alive at the end (those that exited meanwhile are missed: rare)
+    awk 'NR == FNR { b[$1] = $2; next } { t += $2 - ($1 in b ? b[$1] : 0) } END { printf "%.0f\n", t }' "$1" "$2"
 }
 
 machine_cpu() { # busy ticks of every CPU (user nice system irq softirq steal)
@@ -205,10 +228,11 @@ run() { # scenario target port pids conns path extra-header
     declare -gA BEFORE_EACH
     for p in $pids; do BEFORE_EACH[$p]=$(cpu_of "$p"); done
     before=$(cpu_of $pids)
-    local kt0 mc0 be0
-    kt0=$(kthreads_cpu)
+    local mc0 be0 px0
+    kthreads_snap >"$W/kt0"
     mc0=$(machine_cpu)
-    be0=$(cpu_of "$PID_backend")
+    be0=$(sched_ns "$PID_backend")
+    px0=$(sched_ns $pids)
     ST_PID=""
     local segs0=""
     [ -n "${SEGS:-}" ] && segs0=$(tcp_segs)
@@ -223,17 +247,19 @@ run() { # scenario target port pids conns path extra-header
     # the kernel's worker threads, each from its own accounting (so other
     # jobs on the machine do not count), and every CPU's busy time (/proc/stat,
     # which does include them).
-    local kt1 mc1 be1
-    kt1=$(kthreads_cpu)
+    local kt mc1 be1 px1
+    kthreads_snap >"$W/kt1"
+    kt=$(kthreads_delta "$W/kt0" "$W/kt1")
     mc1=$(machine_cpu)
-    be1=$(cpu_of "$PID_backend")
-    awk -v s="$scen" -v t="$target" -v t0="$before" -v t1="$after" -v k0="$kt0" -v k1="$kt1" \
+    be1=$(sched_ns "$PID_backend")
+    px1=$(sched_ns $pids)
+    awk -v s="$scen" -v t="$target" -v p0="$px0" -v p1="$px1" -v k="$kt" \
         -v m0="$mc0" -v m1="$mc1" -v b0="$be0" -v b1="$be1" -v tick="$(getconf CLK_TCK)" \
         -v w="$(awk '/^WRKCPU/{print $2 + $3}' <<<"$out")" -v r="$(awk '/requests in/{print $1}' <<<"$out")" \
-        -v np="$pids" 'BEGIN { if (!r) exit; f = 1e6 / r / tick;
-            p = (np == "0") ? 0 : (t1 - t0) * f; k = (k1 - k0) * f; b = (b1 - b0) * f; c = w * 1e6 / r;
+        'BEGIN { if (!r) exit; f = 1e-3 / r;
+            p = (p1 - p0) * f; k = k * f; b = (b1 - b0) * f; c = w * 1e6 / r;
             printf "# whole CPU us/request %s %s: proxies %.1f, client %.1f, backend %.1f, kernel workers %.1f, sum %.1f; machine %.1f\n",
-                s, t, p, c, b, k, p + c + b + k, (m1 - m0) * f }'
+                s, t, p, c, b, k, p + c + b + k, (m1 - m0) * 1e6 / tick / r }'
     out=$(grep -v '^WRKCPU' <<<"$out")
     [ -n "${ST_PID:-}" ] && stop_strace "$scen" "$target" "$out"
     if [ -n "$segs0" ]; then

@@ -290,7 +290,7 @@ struct conn {
     enum { KF_NONE, KF_ON, KF_DRAIN, KF_DONE } kfwd;
     uint64_t kcookie[2], kbase[2], kcounted[2], kwritten, kcredit[2];
     int kpaused; /* bit d: the program paused side d's direction (credit) */
-    uint64_t moved;
+    uint64_t moved, nwrites;
     int kmapped; /* its counters are in the maps */
 };
 
@@ -351,6 +351,13 @@ struct dp_engine {
     /* Kernel forwarding of plaintext pairs; NULL when off or unavailable. */
     struct dp_sockmap *sm;
     uint64_t sm_after; /* bytes a pair moves in user space first */
+    /* Bulk transfers stay in user space: there the pump moves a full buffer
+     * per recv/send, which costs less CPU in total than the kernel worker's
+     * per-segment forwarding (docs/BENCHMARKS.md); what the kernel path
+     * saves is the wake-up and two system calls per small message. A pair
+     * whose writes averaged sm_bulk bytes or more is not handed over
+     * (DP_SOCKMAP_BULK_WRITE, default 8192; 0: no such check). */
+    uint64_t sm_bulk;
     struct worker w[MAX_WORKERS];
     int nw;
 };
@@ -712,7 +719,8 @@ static void wake_all(struct dp_engine *eng)
 /* Kernel forwarding of plaintext pairs: on unless DP_SOCKMAP=0, and only
  * where the kernel allows it; one log line either way. DP_SOCKMAP_AFTER sets
  * the bytes a pair first moves in user space (short connections never pay
- * the set-up). */
+ * the set-up); DP_SOCKMAP_BULK_WRITE the average write size from which a pair
+ * counts as bulk and stays in user space. */
 static void sockmap_open(struct dp_engine *eng)
 {
     const char *v = getenv("DP_SOCKMAP");
@@ -722,6 +730,8 @@ static void sockmap_open(struct dp_engine *eng)
     }
     const char *after = getenv("DP_SOCKMAP_AFTER");
     eng->sm_after = after && *after ? strtoull(after, NULL, 10) : 16384;
+    const char *bulk = getenv("DP_SOCKMAP_BULK_WRITE");
+    eng->sm_bulk = bulk && *bulk ? strtoull(bulk, NULL, 10) : 8192;
     struct err e = {0};
     if (dp_sockmap_open(&eng->sm, &e) != 0) {
         eng->sm = NULL;
@@ -733,8 +743,8 @@ static void sockmap_open(struct dp_engine *eng)
     }
     log_info(COMP,
              "kernel forwarding of plaintext TCP pairs (sockmap): on, after %llu bytes per "
-             "connection",
-             (unsigned long long)eng->sm_after);
+             "connection, writes under %llu bytes on average",
+             (unsigned long long)eng->sm_after, (unsigned long long)eng->sm_bulk);
 }
 
 int dp_engine_new(const struct dp_engine_opts *opts, struct dp_engine **out, struct err *e)
@@ -1925,7 +1935,8 @@ static void kfwd_tick(struct conn *c)
 }
 
 /* A pair may be handed to the kernel: plaintext tcp_proxy both ways (no HTTP
- * filter, no TLS), nothing buffered, no EOF or error seen, moved enough, and
+ * filter, no TLS), nothing buffered, no EOF or error seen, moved enough in
+ * small messages (sm_bulk), and
  * both sockets read dry by the last recv (can_read clear). The last point
  * matters: the kernel hands the program whole queued segments
  * (tcp_read_skb), including one a recv has only partly consumed, whose head
@@ -1938,7 +1949,8 @@ static int kfwd_eligible(const struct conn *c)
            !u->ssl && c->b[0].len == 0 && c->b[1].len == 0 && !d->rd_eof && !u->rd_eof &&
            !d->wr_shut && !u->wr_shut && !d->hup && !u->hup && !c->in_again && !c->draining &&
            d->fd >= 0 && u->fd >= 0 && !d->can_read && !u->can_read &&
-           c->moved >= c->w->e->sm_after;
+           c->moved >= c->w->e->sm_after &&
+           (!c->w->e->sm_bulk || c->moved < c->w->e->sm_bulk * c->nwrites || c->nwrites == 0);
 }
 
 /* Moves bytes both ways until nothing moves, then sets epoll interest. */
@@ -1989,6 +2001,7 @@ static void pump(struct conn *c)
                     b->off += (uint32_t)n;
                     b->len -= (uint32_t)n;
                     c->moved += (uint64_t)n;
+                    c->nwrites++;
                     progress = 1;
                     if (d == 0)
                         DP_ADD(cx_st(c)->upstream_cx_tx_bytes_total, (uint64_t)n);

@@ -9,6 +9,10 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/dp_lib.sh"
 
+# Bulk transfers too (by default a pair whose writes average 8 KiB or more
+# stays in user space, where it costs less): the large requests below are
+# the hard cases for the kernel path.
+export DP_SOCKMAP_BULK_WRITE=0
 start_cp KUMA_STORE_TYPE=memory
 mesh_put default
 start_workload echo 127.0.0.3 7001
@@ -46,9 +50,11 @@ done
 k_web=$(($(kernel_cx web) - kw0)) k_echo=$(($(kernel_cx echo) - ke0))
 echo "large requests forwarded in the kernel: web $k_web, echo $k_echo of 8 connections"
 # A pair is handed over once both of its buffers are empty between two
-# reads, which a megabyte-sized exchange gives many times over.
-[ "$k_web" -ge 6 ] || fail "web forwarded only $k_web of 8 large connections in the kernel"
-[ "$k_echo" -ge 6 ] || fail "echo's inbound forwarded only $k_echo of 8 in the kernel"
+# reads; a megabyte-sized exchange usually gives that moment, but not
+# always before the client's EOF (the ASan build on a loaded machine: 5 to
+# 8 of 8 seen).
+[ "$k_web" -ge 4 ] || fail "web forwarded only $k_web of 8 large connections in the kernel"
+[ "$k_echo" -ge 4 ] || fail "echo's inbound forwarded only $k_echo of 8 in the kernel"
 # Counters: every byte once, in both directions, once the connections closed.
 counted() { [ $(($(tx) - tx0)) = "$total" ] && [ $(($(rx) - rx0)) = "$total" ]; }
 wait_for "byte counters" 50 counted

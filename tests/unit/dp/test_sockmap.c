@@ -1,7 +1,8 @@
 /*
  * Proxy engine, kernel forwarding of plaintext TCP pairs (sockmap.h): each
- * test sets DP_SOCKMAP_AFTER=0, so a pair is handed to the kernel as soon as
- * its upstream is connected, and checks what a client sees (bytes, EOFs,
+ * test sets DP_SOCKMAP_AFTER=0 and DP_SOCKMAP_BULK_WRITE=0, so a pair is
+ * handed to the kernel as soon as its upstream is connected, bulk or not,
+ * and checks what a client sees (bytes, EOFs,
  * closes) and what the stats say, on real loopback sockets. Each test runs in
  * its own process (tests/unit/main.c), so the environment stays local.
  */
@@ -25,6 +26,7 @@ static struct dp_engine *sm_engine(int on)
     signal(SIGPIPE, SIG_IGN);
     setenv("DP_SOCKMAP", on ? "1" : "0", 1);
     setenv("DP_SOCKMAP_AFTER", "0", 1);
+    setenv("DP_SOCKMAP_BULK_WRITE", "0", 1); /* bulk transfers too: the hard cases */
     struct dp_engine_opts o = {.workers = 1, .buffer_size = 16384};
     struct dp_engine *eng = NULL;
     struct err e = {{0}};
