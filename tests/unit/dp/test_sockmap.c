@@ -7,11 +7,13 @@
  * its own process (tests/unit/main.c), so the environment stays local.
  */
 #include <errno.h>
+#include <linux/capability.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "core/util.h"
@@ -241,6 +243,52 @@ TEST(dp_sockmap_off_stays_in_user_space)
     close(fd);
     ASSERT_INT_EQ(stat_wait(eng, "cluster.k.upstream_cx_destroy", 1), 1);
     ASSERT_INT_EQ(stat_get(eng, "tcp.k.sockmap_cx_total"), 0);
+    free(out);
+    free(in);
+    dp_engine_free(eng);
+    backend_stop(b);
+}
+
+/* Drops the capabilities BPF needs from this (forked) test process. */
+static void drop_bpf_caps(void)
+{
+    struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct d[2];
+    memset(d, 0, sizeof(d));
+    ASSERT(syscall(SYS_capget, &h, d) == 0);
+    static const int drop[] = {CAP_BPF, CAP_SYS_ADMIN, CAP_NET_ADMIN, CAP_PERFMON};
+    for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++) {
+        int c = drop[i];
+        d[c / 32].effective &= ~(1u << (c % 32));
+        d[c / 32].permitted &= ~(1u << (c % 32));
+    }
+    ASSERT(syscall(SYS_capset, &h, d) == 0);
+}
+
+TEST(dp_sockmap_without_bpf_falls_back_to_user_space)
+{
+    drop_bpf_caps();
+    struct dp_sockmap *m = NULL;
+    struct err e = {{0}};
+    ASSERT(dp_sockmap_open(&m, &e) != 0);
+    fprintf(stderr, "dp_sockmap_open without CAP_BPF: %s\n", e.msg);
+    ASSERT(strlen(e.msg) > 0);
+    /* The engine logs one line and proxies in user space. */
+    struct backend *b = backend_start(BACKEND_ECHO, NULL);
+    struct dp_engine *eng = sm_engine(1);
+    int port = sm_start(eng, b, 0);
+    size_t n = 1u << 20;
+    char *out = xmalloc(n), *in = xmalloc(n + 1);
+    fill_random(out, n, 11);
+    int fd = client_connect(port);
+    ASSERT(fd >= 0);
+    usleep(50000);
+    ASSERT_INT_EQ(exchange(fd, out, n, in, n + 1), n);
+    ASSERT(memcmp(out, in, n) == 0);
+    close(fd);
+    ASSERT_INT_EQ(stat_wait(eng, "cluster.k.upstream_cx_destroy", 1), 1);
+    ASSERT_INT_EQ(stat_get(eng, "tcp.k.sockmap_cx_total"), 0);
+    ASSERT_INT_EQ(stat_get(eng, "cluster.k.upstream_cx_rx_bytes_total"), n);
     free(out);
     free(in);
     dp_engine_free(eng);
