@@ -6,6 +6,12 @@
 #
 #   bench/dp/run.sh [seconds-per-run] [rounds]     (after `make`)
 #
+# Target dp-user is dp with kernel forwarding off (DP_SOCKMAP=0). The
+# "# whole CPU" lines give the CPU per request of the proxies, the client,
+# the backend and the kernel's worker threads (which carry kernel
+# forwarding), from /proc/*/schedstat, and of all CPUs (/proc/stat, which
+# includes anything else running on the machine).
+#
 # Prints one TSV line per run:
 #   scenario target round req_s p50_us p99_us transfer_MBps proxy_cpu_s requests errors
 # and, as "#" lines: requests (connections, for newconn) per CPU-second of each
@@ -15,11 +21,6 @@
 # tls_bench (handshake CPU per side, fast EC switch on and off).
 # BASE=<dir> adds the target dp-mtls-full-base: the same full-handshake pair
 # run from <dir>/dp_bench (an older build), for a same-run A/B.
-# Target dp-user is dp with kernel forwarding off (DP_SOCKMAP=0). The
-# "# whole CPU" lines give the CPU per request of the proxies, the client,
-# the backend and the kernel's worker threads (which carry kernel
-# forwarding), from /proc/*/schedstat, and of all CPUs (/proc/stat, which
-# includes anything else running on the machine).
 # Fixed loopback ports: run it in its own network namespace.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
