@@ -6,6 +6,12 @@
 #
 #   bench/dp/run.sh [seconds-per-run] [rounds]     (after `make`)
 #
+# Target dp-user is dp with kernel forwarding off (DP_SOCKMAP=0). The
+# "# whole CPU" lines give the CPU per request of the proxies, the client,
+# the backend and the kernel's worker threads (which carry kernel
+# forwarding), from /proc/*/schedstat, and of all CPUs (/proc/stat, which
+# includes anything else running on the machine).
+#
 # Prints one TSV line per run:
 #   scenario target round req_s p50_us p99_us transfer_MBps proxy_cpu_s requests errors
 # and, as "#" lines: requests (connections, for newconn) per CPU-second of each
@@ -82,6 +88,7 @@ http {
 EOF
 taskset -c 1 nginx -c "$W/nginx.conf" -p "$W" &
 PIDS+=($!)
+PID_backend=$!
 
 # --- proxies ---
 cat >"$W/haproxy.cfg" <<EOF
@@ -131,6 +138,8 @@ start() { # name cmd... → sets PID_<name>
     eval "PID_$1=$pid"
 }
 start dp $B/dp_bench tcp 18081 18080 1
+# A/B: the same engine with kernel forwarding of plaintext pairs off.
+DP_SOCKMAP=0 start dpu $B/dp_bench tcp 18083 18080 1
 start dpout $B/dp_bench mtls-out 18091 18095 1 "$W"
 start dpin $B/dp_bench mtls-in 18095 18080 1 "$W"
 DP_BENCH_NO_RESUME=1 start dpout2 $B/dp_bench mtls-out 18097 18095 1 "$W"
@@ -154,6 +163,40 @@ cpu_of() { # total utime+stime in seconds of the given pids (and their threads)
         t=$((t + u + s))
     done
     echo "$t"
+}
+
+# Whole-CPU accounting uses each thread's run time from /proc/*/schedstat
+# (nanoseconds, exact), not the tick-sampled utime/stime: the kernel worker
+# threads that carry sockmap's forwarding run for microseconds at a time.
+sched_ns() { # run time of the given pids, their threads and child processes
+    local p
+    for p in "$@" $(for q in "$@"; do pgrep -P "$q" || true; done); do
+        [ "$p" = 0 ] && continue
+        cat /proc/"$p"/task/*/schedstat 2>/dev/null || true
+    done | awk '{ t += $1 } END { printf "%.0f\n", t }'
+}
+
+kthreads_snap() { # "pid ns" of each kernel worker and softirq thread (sockmap's
+    # forwarding runs in kworkers; softirq work done in a process's context
+    # is charged to that process)
+    local f p c
+    for f in /proc/[0-9]*/comm; do
+        read -r c <"$f" 2>/dev/null || continue
+        case "$c" in kworker* | ksoftirqd*) ;; *) continue ;; esac
+        p=${f#/proc/}
+        p=${p%/comm}
+        read -r c _ <"/proc/$p/schedstat" 2>/dev/null && echo "$p $c"
+    done
+    true
+}
+
+kthreads_delta() { # before-file after-file → ns used in between by the threads
+    # alive at the end (those that exited meanwhile are missed: rare)
+    awk 'NR == FNR { b[$1] = $2; next } { t += $2 - ($1 in b ? b[$1] : 0) } END { printf "%.0f\n", t }' "$1" "$2"
+}
+
+machine_cpu() { # busy ticks of every CPU (user nice system irq softirq steal)
+    awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
 }
 
 us() { # wrk duration ("123.45us", "1.2ms", "2s") → microseconds
@@ -200,16 +243,39 @@ run() { # scenario target port pids conns path extra-header
     declare -gA BEFORE_EACH
     for p in $pids; do BEFORE_EACH[$p]=$(cpu_of "$p"); done
     before=$(cpu_of $pids)
+    local mc0 be0 px0
+    kthreads_snap >"$W/kt0"
+    mc0=$(machine_cpu)
+    be0=$(sched_ns "$PID_backend")
+    px0=$(sched_ns $pids)
     ST_PID=""
     local segs0=""
     [ -n "${SEGS:-}" ] && segs0=$(tcp_segs)
     [ -n "${STRACE:-}" ] && [ "$pids" != 0 ] && start_strace $pids
     if [ -n "$hdr" ]; then
-        out=$(taskset -c 1 wrk -t1 -c"$conns" -d"${DUR}s" --latency -H "$hdr" "http://127.0.0.1:$port$path" 2>&1)
+        out=$(taskset -c 1 /usr/bin/time -f "WRKCPU %U %S" wrk -t1 -c"$conns" -d"${DUR}s" --latency -H "$hdr" "http://127.0.0.1:$port$path" 2>&1)
     else
-        out=$(taskset -c 1 wrk -t1 -c"$conns" -d"${DUR}s" --latency "http://127.0.0.1:$port$path" 2>&1)
+        out=$(taskset -c 1 /usr/bin/time -f "WRKCPU %U %S" wrk -t1 -c"$conns" -d"${DUR}s" --latency "http://127.0.0.1:$port$path" 2>&1)
     fi
     after=$(cpu_of $pids)
+    # Whole CPU per request: the proxies, the client (wrk), the backend and
+    # the kernel's worker threads, each from its own accounting (so other
+    # jobs on the machine do not count), and every CPU's busy time (/proc/stat,
+    # which does include them).
+    local kt mc1 be1 px1
+    kthreads_snap >"$W/kt1"
+    kt=$(kthreads_delta "$W/kt0" "$W/kt1")
+    mc1=$(machine_cpu)
+    be1=$(sched_ns "$PID_backend")
+    px1=$(sched_ns $pids)
+    awk -v s="$scen" -v t="$target" -v p0="$px0" -v p1="$px1" -v k="$kt" \
+        -v m0="$mc0" -v m1="$mc1" -v b0="$be0" -v b1="$be1" -v tick="$(getconf CLK_TCK)" \
+        -v w="$(awk '/^WRKCPU/{print $2 + $3}' <<<"$out")" -v r="$(awk '/requests in/{print $1}' <<<"$out")" \
+        'BEGIN { if (!r) exit; f = 1e-3 / r;
+            p = (p1 - p0) * f; k = k * f; b = (b1 - b0) * f; c = w * 1e6 / r;
+            printf "# whole CPU us/request %s %s: proxies %.1f, client %.1f, backend %.1f, kernel workers %.1f, sum %.1f; machine %.1f\n",
+                s, t, p, c, b, k, p + c + b + k, (m1 - m0) * 1e6 / tick / r }'
+    out=$(grep -v '^WRKCPU' <<<"$out")
     [ -n "${ST_PID:-}" ] && stop_strace "$scen" "$target" "$out"
     if [ -n "$segs0" ]; then
         awk -v s="$scen" -v t="$target" -v a="$segs0" -v b="$(tcp_segs)" \
@@ -246,7 +312,7 @@ run() { # scenario target port pids conns path extra-header
 }
 
 printf "scenario\ttarget\tround\treq_s\tp50_us\tp99_us\ttransfer_MBps\tproxy_cpu_s\trequests\terrors\n"
-TCP_TARGETS="direct:18080:0 dp:18081:PID_dp haproxy:18082:PID_haproxy"
+TCP_TARGETS="direct:18080:0 dp:18081:PID_dp dp-user:18083:PID_dpu haproxy:18082:PID_haproxy"
 [ -n "$STREAM_MOD" ] && TCP_TARGETS="$TCP_TARGETS nginx:18084:PID_nginxp"
 MTLS_TARGETS="dp-mtls:18091:PID_dpout,PID_dpin haproxy-mtls:18092:PID_haproxy"
 FULL_TARGETS="dp-mtls-full:18097:PID_dpout2,PID_dpin dp-mtls-full-provider-ec:18098:PID_dpout3,PID_dpin3 haproxy-mtls-full:18096:PID_haproxy"

@@ -35,6 +35,7 @@
 #include "core/log.h"
 #include "dp/http.h"
 #include "dp/sniff.h"
+#include "dp/sockmap.h"
 #include "dp/tls.h"
 
 #define COMP         "dp"
@@ -281,6 +282,16 @@ struct conn {
     struct sockaddr_storage odst;
     socklen_t odst_len;
     struct chost odst_host;
+    /* Kernel forwarding of a plaintext tcp_proxy pair (sockmap.h; see
+     * "Kernel forwarding" below): its state, the sockets' cookies, what
+     * each socket had accepted for sending when the kernel took over, the
+     * kernel's byte counts already added to the stats, and the bytes moved
+     * in user space before (the threshold). */
+    enum { KF_NONE, KF_ON, KF_DRAIN, KF_DONE } kfwd;
+    uint64_t kcookie[2], kbase[2], kcounted[2], kwritten, kcredit[2];
+    int kpaused; /* bit d: the program paused side d's direction (credit) */
+    uint64_t moved, nwrites;
+    int kmapped; /* its counters are in the maps */
 };
 
 /* The cluster stats a connection's upstream traffic is counted under: its
@@ -337,6 +348,16 @@ struct dp_engine {
     atomic_long drain_forced; /* connections closed at the drain deadline */
     atomic_uint_fast64_t total_conns;
     int64_t start_ms;
+    /* Kernel forwarding of plaintext pairs; NULL when off or unavailable. */
+    struct dp_sockmap *sm;
+    uint64_t sm_after; /* bytes a pair moves in user space first */
+    /* Bulk transfers stay in user space: there the pump moves a full buffer
+     * per recv/send, which costs less CPU in total than the kernel worker's
+     * per-segment forwarding (docs/BENCHMARKS.md); what the kernel path
+     * saves is the wake-up and two system calls per small message. A pair
+     * whose writes averaged sm_bulk bytes or more is not handed over
+     * (DP_SOCKMAP_BULK_WRITE, default 8192; 0: no such check). */
+    uint64_t sm_bulk;
     struct worker w[MAX_WORKERS];
     int nw;
 };
@@ -695,6 +716,37 @@ static void wake_all(struct dp_engine *eng)
         wake(&eng->w[i]);
 }
 
+/* Kernel forwarding of plaintext pairs: on unless DP_SOCKMAP=0, and only
+ * where the kernel allows it; one log line either way. DP_SOCKMAP_AFTER sets
+ * the bytes a pair first moves in user space (short connections never pay
+ * the set-up); DP_SOCKMAP_BULK_WRITE the average write size from which a pair
+ * counts as bulk and stays in user space. */
+static void sockmap_open(struct dp_engine *eng)
+{
+    const char *v = getenv("DP_SOCKMAP");
+    if (v && strcmp(v, "0") == 0) {
+        log_info(COMP, "kernel forwarding of plaintext TCP pairs (sockmap): off (DP_SOCKMAP=0)");
+        return;
+    }
+    const char *after = getenv("DP_SOCKMAP_AFTER");
+    eng->sm_after = after && *after ? strtoull(after, NULL, 10) : 16384;
+    const char *bulk = getenv("DP_SOCKMAP_BULK_WRITE");
+    eng->sm_bulk = bulk && *bulk ? strtoull(bulk, NULL, 10) : 8192;
+    struct err e = {0};
+    if (dp_sockmap_open(&eng->sm, &e) != 0) {
+        eng->sm = NULL;
+        log_info(COMP,
+                 "kernel forwarding of plaintext TCP pairs (sockmap) unavailable (%s): "
+                 "proxying in user space",
+                 e.msg);
+        return;
+    }
+    log_info(COMP,
+             "kernel forwarding of plaintext TCP pairs (sockmap): on, after %llu bytes per "
+             "connection, writes under %llu bytes on average",
+             (unsigned long long)eng->sm_after, (unsigned long long)eng->sm_bulk);
+}
+
 int dp_engine_new(const struct dp_engine_opts *opts, struct dp_engine **out, struct err *e)
 {
     struct dp_engine *eng = xcalloc(1, sizeof(*eng));
@@ -714,6 +766,7 @@ int dp_engine_new(const struct dp_engine_opts *opts, struct dp_engine **out, str
         eng->o.handshake_timeout_ms = 10000;
     pthread_mutex_init(&eng->mu, NULL);
     eng->stats = dp_stats_new();
+    sockmap_open(eng);
     eng->start_ms = mono_ms();
     for (int i = 0; i < eng->o.workers; i++) {
         struct worker *w = &eng->w[i];
@@ -927,6 +980,7 @@ void dp_engine_free(struct dp_engine *eng)
         lsock_unref(eng->lsocks[i]);
     free(eng->lsocks);
     dp_stats_free(eng->stats);
+    dp_sockmap_free(eng->sm);
     pthread_mutex_destroy(&eng->mu);
     free(eng);
 }
@@ -1132,6 +1186,8 @@ static uint32_t http_idle_limit(struct conn *c);
 static int http_idle_expired(struct conn *c);
 static void http_state_free(struct hstate *h);
 
+static void kfwd_close(struct conn *c);
+
 static void conn_close(struct conn *c, enum close_reason why)
 {
     if (c->dead)
@@ -1142,6 +1198,8 @@ static void conn_close(struct conn *c, enum close_reason why)
         why = c->first_eof == 2 ? CLOSE_REMOTE : CLOSE_LOCAL;
     if (c->hs)
         http_park(c);
+    if (c->kmapped)
+        kfwd_close(c);
     up_close(c, why);
     side_close(&c->s[0]);
     DP_DEC(c->l->st->downstream_cx_active);
@@ -1559,11 +1617,349 @@ static void connected(struct conn *c, uint32_t events)
     up_handshake(c);
 }
 
+/* --- kernel forwarding ------------------------------------------------------------------------
+ *
+ * A plaintext tcp_proxy pair that has moved sm_after bytes in user space and
+ * whose buffers are empty is handed to the kernel (sockmap.h): bytes then go
+ * socket to socket without waking the worker. The worker keeps only
+ * EPOLLRDHUP interest (plus the implicit HUP/ERR) and a timer:
+ *  - EOF from one side: once the other socket has accepted every byte the
+ *    kernel took from the first (polled every millisecond), the worker
+ *    shuts the other socket's write side down, as the pump would; the other
+ *    direction keeps flowing in the kernel. Both ways done: close.
+ *  - A reset or an error: close, as the pump does on a failed recv/send.
+ *  - The timer, every second at most (10 ms while bytes move): adds the
+ *    kernel's byte counts to the stats, counts activity for the idle
+ *    timeout, and watches the kernel's queue towards each socket.
+ *  - Credit: the kernel has no back-pressure of its own on this path (it
+ *    takes bytes from the sender whether or not the peer can send them
+ *    on), so the program takes at most KF_CREDIT bytes more than the peer
+ *    has accepted, and the timer raises that limit as the peer accepts
+ *    them. A peer that falls that far behind pauses the pair in the
+ *    program (new bytes stay on their socket, charged to its receive
+ *    buffer: the sender's window closes), and the pair goes back to user
+ *    space for good: stop (new bytes stay on their socket), drain (wait until
+ *    each socket has accepted all the kernel took for it, so nothing the
+ *    worker writes can overtake those bytes), then the ordinary pump with
+ *    its bounded buffers. */
+
+#define KF_TICK_MS      1000        /* idle pair: stats and idle timeout */
+#define KF_BUSY_TICK_MS 5           /* pair that moved bytes: also the credit */
+#define KF_CREDIT       (16u << 20) /* bytes the kernel may queue for a peer */
+
+/* Adds the kernel's new byte counts to the stats; returns 1 if any moved. */
+static int kfwd_flush(struct conn *c)
+{
+    struct dp_sockmap *sm = c->w->e->sm;
+    int moved = 0;
+    for (int d = 0; d < 2; d++) {
+        int paused = 0;
+        uint64_t t = dp_sockmap_taken(sm, c->kcookie[d], &paused);
+        if (paused)
+            c->kpaused |= 1 << d;
+        if (t <= c->kcounted[d])
+            continue;
+        uint64_t n = t - c->kcounted[d];
+        c->kcounted[d] = t;
+        moved = 1;
+        if (d == 0) {
+            DP_ADD(c->l->tst->downstream_cx_rx_bytes_total, n);
+            DP_ADD(cx_st(c)->upstream_cx_tx_bytes_total, n);
+        } else {
+            DP_ADD(cx_st(c)->upstream_cx_rx_bytes_total, n);
+            DP_ADD(c->l->tst->downstream_cx_tx_bytes_total, n);
+        }
+    }
+    return moved;
+}
+
+/* The pair closes while forwarded or draining: last counts, then the maps
+ * forget it (closing the sockets takes them out of the socket maps). */
+static void kfwd_close(struct conn *c)
+{
+    kfwd_flush(c);
+    dp_sockmap_pair_forget(c->w->e->sm, c->kcookie);
+    c->kmapped = 0;
+}
+
+/* Step 2: 1 once every byte the kernel took has been accepted by the other
+ * socket (or that socket can no longer take any). */
+static int kfwd_drained(struct conn *c)
+{
+    int done = 1;
+    uint64_t sum = 0;
+    for (int d = 0; d < 2; d++) {
+        uint64_t w;
+        if (dp_sockmap_written(c->s[1 - d].fd, &w) != 0)
+            continue; /* closed or failed: the pump will see it */
+        sum += w;
+        if (w - c->kbase[1 - d] < c->kcounted[d])
+            done = 0;
+    }
+    if (sum != c->kwritten) {
+        c->kwritten = sum;
+        c->last_io = c->w->now;
+    }
+    return done;
+}
+
+static void kfwd_check(struct conn *c)
+{
+    kfwd_flush(c);
+    if (!kfwd_drained(c)) {
+        timer_start(&c->w->heap, &c->t_idle, c->w->now + 1);
+        return;
+    }
+    c->kfwd = KF_DONE;
+    dp_sockmap_pair_forget(c->w->e->sm, c->kcookie);
+    c->kmapped = 0;
+    c->s[0].can_read = c->s[1].can_read = 1;
+    timer_start(&c->w->heap, &c->t_idle, c->last_io + c->l->idle_ms);
+    pump(c);
+}
+
+static void kfwd_stop(struct conn *c);
+
+/* EOF of a forwarded pair (see above): propagates each side's EOF once the
+ * other socket has taken everything before it; closes when both ways are
+ * done. Returns 0 when the pair is closed or nothing is pending, 1 while a
+ * half-close waits for the kernel's queue. */
+static int kfwd_eof(struct conn *c)
+{
+    int pending = 0;
+    for (int d = 0; d < 2; d++) {
+        struct side *src = &c->s[d], *dst = &c->s[1 - d];
+        if (!src->rd_eof || dst->wr_shut)
+            continue;
+        uint64_t w;
+        if (dp_sockmap_written(dst->fd, &w) != 0) {
+            /* The other side was reset: nothing more can reach it. */
+            conn_close(c, d == 0 ? CLOSE_REMOTE : CLOSE_LOCAL);
+            return 0;
+        }
+        if (w - c->kbase[1 - d] < c->kcounted[d]) {
+            pending = 1;
+            continue;
+        }
+        shutdown(dst->fd, SHUT_WR);
+        dst->wr_shut = 1;
+    }
+    if (c->s[0].rd_eof && c->s[1].rd_eof && c->s[0].wr_shut && c->s[1].wr_shut) {
+        conn_close(c, CLOSE_DONE);
+        return 0;
+    }
+    return pending;
+}
+
+/* An EOF, HUP or error event on side s of a forwarded pair. */
+static void kfwd_event(struct conn *c, struct side *s, uint32_t events)
+{
+    int d = s == &c->s[1];
+    int soerr = 0;
+    socklen_t len = sizeof(soerr);
+    if ((events & EPOLLERR) && getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 &&
+        soerr) {
+        conn_close(c, d == 1 ? CLOSE_REMOTE : CLOSE_LOCAL);
+        return;
+    }
+    /* The FIN came after the last segment: once dp_sockmap_sync returns,
+     * the program has seen every byte of this side and the count is final. */
+    dp_sockmap_sync(s->fd);
+    kfwd_flush(c);
+    if (c->kpaused) {
+        /* Bytes wait on a socket (credit): user space reads them, and the
+         * EOF after them. */
+        kfwd_stop(c);
+        return;
+    }
+    if (!s->rd_eof) {
+        s->rd_eof = 1;
+        if (!c->first_eof)
+            c->first_eof = 1 + d;
+    }
+    /* Nothing more to hear from this side; HUP would repeat forever. */
+    s->hup = 1;
+    side_set_events(c, s, 0);
+    if (kfwd_eof(c))
+        timer_start(&c->w->heap, &c->t_idle, c->w->now + 1);
+}
+
+/* Step 1, when a peer falls behind. */
+static void kfwd_stop(struct conn *c)
+{
+    const int fd[2] = {c->s[0].fd, c->s[1].fd};
+    dp_sockmap_pair_stop(c->w->e->sm, fd, c->kcookie);
+    c->kfwd = KF_DRAIN;
+    c->kwritten = 0;
+    for (int i = 0; i < 2; i++)
+        side_set_events(c, &c->s[i], 0);
+    kfwd_check(c);
+}
+
+/* Called by the pump when the buffers are empty; 1 if the kernel took over. */
+static int kfwd_start(struct conn *c)
+{
+    struct dp_engine *eng = c->w->e;
+    const int fd[2] = {c->s[0].fd, c->s[1].fd};
+    /* What each socket has accepted so far (all the pump wrote): the drain
+     * compares what it accepts later with what the kernel took. */
+    if (dp_sockmap_written(fd[0], &c->kbase[0]) != 0 ||
+        dp_sockmap_written(fd[1], &c->kbase[1]) != 0) {
+        c->kfwd = KF_DONE;
+        return 0;
+    }
+    int partial = 0;
+    c->kcredit[0] = c->kcredit[1] = KF_CREDIT;
+    c->kpaused = 0;
+    int rc = dp_sockmap_pair_add(eng->sm, fd, KF_CREDIT, c->kcookie, &partial);
+    c->kcounted[0] = c->kcounted[1] = 0;
+    if (rc != 0 && !partial) {
+        /* A socket that just got its FIN or reset cannot be added
+         * (EOPNOTSUPP); full maps: ENOMEM/E2BIG. Stay in user space. */
+        log_debug(COMP, "listener %s: sockmap: %s", c->l->m->name, strerror(-rc));
+        c->kfwd = KF_DONE;
+        return 0;
+    }
+    DP_INC(c->l->tst->sockmap_cx_total);
+    c->kmapped = 1;
+    if (rc != 0) {
+        kfwd_stop(c);
+        return 1;
+    }
+    c->kfwd = KF_ON;
+    for (int i = 0; i < 2; i++)
+        side_set_events(c, &c->s[i], EPOLLRDHUP);
+    /* Segments that arrived before the program was attached wait in the
+     * receive queue until the next one arrives, which may never happen (a
+     * sender blocked by a full window). A recv hands them to the program
+     * (tcp_bpf) and normally finds nothing for itself. */
+    for (int i = 0; i < 2; i++) {
+        struct pbuf *b = &c->b[i];
+        if (!b->data)
+            b->data = pool_get(c->w);
+        ssize_t n = recv(c->s[i].fd, b->data, eng->o.buffer_size, MSG_DONTWAIT);
+        if (n > 0) {
+            /* Bytes the program left on the socket: they go after what it
+             * took, once the drain is over. */
+            b->off = 0;
+            b->len = (uint32_t)n;
+            if (i == 0)
+                DP_ADD(c->l->tst->downstream_cx_rx_bytes_total, (uint64_t)n);
+            else
+                DP_ADD(cx_st(c)->upstream_cx_rx_bytes_total, (uint64_t)n);
+        }
+        if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+            kfwd_stop(c); /* data, EOF or an error: the pump takes it from here */
+            return 1;
+        }
+        pbuf_tidy(c->w, b, eng->o.buffer_size);
+    }
+    timer_start(&c->w->heap, &c->t_idle, c->w->now + KF_BUSY_TICK_MS);
+    return 1;
+}
+
+/* Raises each direction's credit to what its peer has accepted plus
+ * KF_CREDIT. */
+static void kfwd_credit(struct conn *c)
+{
+    for (int d = 0; d < 2; d++) {
+        uint64_t w;
+        if (dp_sockmap_written(c->s[1 - d].fd, &w) != 0)
+            continue;
+        uint64_t credit = w - c->kbase[1 - d] + KF_CREDIT;
+        if (credit > c->kcredit[d] &&
+            dp_sockmap_set_credit(c->w->e->sm, c->kcookie[d], credit) == 0)
+            c->kcredit[d] = credit;
+    }
+}
+
+/* The idle timer of a forwarded or draining pair. */
+static void kfwd_tick(struct conn *c)
+{
+    struct worker *w = c->w;
+    if (c->kfwd == KF_DRAIN) {
+        if (w->now - c->last_io >= c->l->idle_ms) {
+            DP_INC(c->l->tst->idle_timeout);
+            conn_close(c, CLOSE_LOCAL);
+            return;
+        }
+        kfwd_check(c);
+        return;
+    }
+    int64_t next = KF_TICK_MS;
+    int moved = kfwd_flush(c);
+    if (c->s[0].rd_eof || c->s[1].rd_eof) {
+        if (moved)
+            c->last_io = w->now;
+        int pending = kfwd_eof(c);
+        if (c->dead)
+            return;
+        if (pending) {
+            if (w->now - c->last_io >= c->l->idle_ms) {
+                DP_INC(c->l->tst->idle_timeout);
+                conn_close(c, CLOSE_LOCAL);
+            } else {
+                timer_start(&w->heap, &c->t_idle, w->now + 1);
+            }
+            return;
+        }
+    }
+    if (c->kpaused) {
+        log_debug(COMP, "listener %s: sockmap: slow peer, back to user space", c->l->m->name);
+        if ((c->kpaused & 1) && !c->paused_reading) {
+            /* The upstream is slow: we stop reading the downstream, as the
+             * pump would with a full buffer (it counts the resume). */
+            c->paused_reading = 1;
+            DP_INC(c->l->tst->downstream_flow_control_paused_reading_total);
+        }
+        kfwd_stop(c);
+        return;
+    }
+    if (moved) {
+        c->last_io = w->now;
+        kfwd_credit(c);
+        next = KF_BUSY_TICK_MS;
+    }
+    /* A peer more than half a credit behind may pause the pair any time:
+     * keep looking often, so that user space takes over soon after. */
+    for (int d = 0; d < 2; d++)
+        if (c->kcredit[d] - c->kcounted[d] < KF_CREDIT / 2)
+            next = KF_BUSY_TICK_MS;
+    int64_t due = c->last_io + c->l->idle_ms;
+    if (due <= w->now) {
+        DP_INC(c->l->tst->idle_timeout);
+        conn_close(c, CLOSE_LOCAL);
+        return;
+    }
+    timer_start(&w->heap, &c->t_idle, due < w->now + next ? due : w->now + next);
+}
+
+/* A pair may be handed to the kernel: plaintext tcp_proxy both ways (no HTTP
+ * filter, no TLS), nothing buffered, no EOF or error seen, moved enough in
+ * small messages (sm_bulk), and
+ * both sockets read dry by the last recv (can_read clear). The last point
+ * matters: the kernel hands the program whole queued segments
+ * (tcp_read_skb), including one a recv has only partly consumed, whose head
+ * would then be sent twice. Segments that arrive after a recv came back
+ * short are whole. */
+static int kfwd_eligible(const struct conn *c)
+{
+    const struct side *d = &c->s[0], *u = &c->s[1];
+    return c->kfwd == KF_NONE && c->w->e->sm && !c->hs && c->state == C_PROXY && !d->ssl &&
+           !u->ssl && c->b[0].len == 0 && c->b[1].len == 0 && !d->rd_eof && !u->rd_eof &&
+           !d->wr_shut && !u->wr_shut && !d->hup && !u->hup && !c->in_again && !c->draining &&
+           d->fd >= 0 && u->fd >= 0 && !d->can_read && !u->can_read &&
+           c->moved >= c->w->e->sm_after &&
+           (!c->w->e->sm_bulk || c->moved < c->w->e->sm_bulk * c->nwrites || c->nwrites == 0);
+}
+
 /* Moves bytes both ways until nothing moves, then sets epoll interest. */
 static int http_tunnel(const struct conn *c);
 
 static void pump(struct conn *c)
 {
+    if (c->kfwd == KF_ON || c->kfwd == KF_DRAIN)
+        return; /* the kernel moves the bytes */
     if (c->hs && !http_tunnel(c)) {
         http_pump(c);
         return;
@@ -1604,6 +2000,8 @@ static void pump(struct conn *c)
                 if (n > 0) {
                     b->off += (uint32_t)n;
                     b->len -= (uint32_t)n;
+                    c->moved += (uint64_t)n;
+                    c->nwrites++;
                     progress = 1;
                     if (d == 0)
                         DP_ADD(cx_st(c)->upstream_cx_tx_bytes_total, (uint64_t)n);
@@ -1643,6 +2041,8 @@ static void pump(struct conn *c)
         c->next_again = w->again;
         w->again = c;
     }
+    if (kfwd_eligible(c) && kfwd_start(c))
+        return;
     /* Interest: read a side while its buffer has room (back-pressure when
      * full), write a side while data waits for it; TLS may invert either. */
     int paused = 0;
@@ -2854,6 +3254,19 @@ static void on_side(struct side *s, uint32_t events)
             side_set_events(c, s, 0);
         break;
     case C_PROXY:
+        if (c->kfwd == KF_ON || c->kfwd == KF_DRAIN) {
+            /* Only EOF, HUP or an error count: an EPOLLIN or EPOLLOUT here
+             * is left from the batch in which the kernel took over. */
+            if (!(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+                break;
+            if (c->kfwd == KF_ON) {
+                kfwd_event(c, s, events);
+            } else if (events & (EPOLLHUP | EPOLLERR)) {
+                s->hup = 1;
+                side_set_events(c, s, 0); /* out of the set until the pump wants it */
+            }
+            break;
+        }
         /* TLS may need the socket writable to read (rd_wants_write), so any
          * event on a TLS side may unblock its reads. */
         if (s->ssl || (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)))
@@ -3014,6 +3427,10 @@ static void on_timer(struct worker *w, struct timer *t)
     }
     case T_IDLE: {
         struct conn *c = t->owner;
+        if (c->kfwd == KF_ON || c->kfwd == KF_DRAIN) {
+            kfwd_tick(c);
+            break;
+        }
         int64_t due = c->last_io + (c->hs ? http_idle_limit(c) : c->l->idle_ms);
         if (due > w->now) {
             timer_start(&w->heap, t, due);

@@ -131,6 +131,7 @@ static const struct field tcp_fields[] = {
       "downstream_flow_control_paused_reading_total"),
     C(dp_tcp_stats, downstream_flow_control_resumed_reading_total,
       "downstream_flow_control_resumed_reading_total"),
+    C(dp_tcp_stats, sockmap_cx_total, "sockmap_cx_total"),
     {NULL, 0, 0},
 };
 

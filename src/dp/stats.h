@@ -72,6 +72,8 @@ struct dp_tcp_stats {
     dp_counter downstream_cx_total, downstream_cx_no_route, downstream_cx_rx_bytes_total,
         downstream_cx_tx_bytes_total, idle_timeout, downstream_flow_control_paused_reading_total,
         downstream_flow_control_resumed_reading_total;
+    /* Not Envoy's: connections handed to the kernel (engine.c, sockmap.h). */
+    dp_counter sockmap_cx_total;
 };
 
 /* <stat_prefix>rbac.* (network RBAC filter) */
