@@ -1643,9 +1643,9 @@ static void connected(struct conn *c, uint32_t events)
  *    worker writes can overtake those bytes), then the ordinary pump with
  *    its bounded buffers. */
 
-#define KF_TICK_MS      1000        /* idle pair: stats and idle timeout */
-#define KF_BUSY_TICK_MS 5           /* pair that moved bytes: also the credit */
-#define KF_CREDIT       (16u << 20) /* bytes the kernel may queue for a peer */
+#define KF_TICK_MS      1000       /* idle pair: stats and idle timeout */
+#define KF_BUSY_TICK_MS 5          /* pair that moved bytes: also the credit */
+#define KF_CREDIT       (1u << 20) /* bytes the kernel may queue for a peer */
 
 /* Adds the kernel's new byte counts to the stats; returns 1 if any moved. */
 static int kfwd_flush(struct conn *c)

@@ -159,13 +159,14 @@ TEST(dp_sockmap_slow_consumer_bounded_then_exact)
     }
     fprintf(stderr, "stalled after %zu bytes\n", total);
     /* The kernel path has no back-pressure of its own: the program takes at
-     * most 16 MiB more than the backend's socket accepted (the credit), then
+     * most 1 MiB (KF_CREDIT) more than the backend's socket accepted (the credit), then
      * leaves the bytes on the client's socket, whose window closes; the
      * engine takes the pair back to user space. Without the credit the
      * kernel took 256 MiB and more here. */
-    ASSERT(total < (64u << 20));
+    ASSERT(total < (16u << 20));
     ASSERT_INT_EQ(stat_get(eng, "tcp.k.sockmap_cx_total"), 1);
-    ASSERT_INT_EQ(stat_wait(eng, "tcp.k.downstream_flow_control_paused_reading_total", 1), 1);
+    /* At least the pause that took the pair back; the pump may pause again. */
+    ASSERT(stat_wait(eng, "tcp.k.downstream_flow_control_paused_reading_total", 1) >= 1);
     /* Resume: everything arrives, once and in order. */
     backend_resume(b);
     close(fd);
