@@ -167,11 +167,12 @@ $(call obj,bench/xds/gen_bench.c): $(B)/gen/.stamp
 bench-xds-gen: $(B)/bench-xds-gen
 	$(B)/bench-xds-gen 10000 1000 1
 
-# xDS fleet benchmark client in C (bench/xds/fleet.c): one gRPC channel per
-# simulated dataplane; `make bench-xds` runs the whole benchmark with it.
-$(B)/bench-xds-fleet: $(call obj,bench/xds/fleet.c) $(B)/libproto.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(XDS_LIBS)
-$(call obj,bench/xds/fleet.c): CFLAGS += -I$(B)/gen $(XDS_CFLAGS)
+# xDS fleet benchmark client in C (bench/xds/fleet.c): one TLS connection per
+# simulated dataplane, gRPC by hand over libnghttp2 + OpenSSL + epoll (no gRPC
+# core, as kuma-dp); `make bench-xds` runs the whole benchmark with it.
+$(B)/bench-xds-fleet: $(call obj,bench/xds/fleet.c) $(B)/libproto.a $(B)/libcore.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(DP_XDS_LIBS)
+$(call obj,bench/xds/fleet.c): CFLAGS += -I$(B)/gen $(DP_XDS_CFLAGS)
 $(call obj,bench/xds/fleet.c): $(B)/gen/.stamp
 bench-xds-fleet: $(B)/bench-xds-fleet
 bench-xds: all $(B)/bench-xds-fleet
