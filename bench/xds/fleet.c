@@ -63,6 +63,13 @@
  * tell run.sh when to sample kuma-cp; the figures come as one line
  * "RESULT {json}" (fleet.js's keys, plus a few of this fleet's own).
  *
+ * Two views of the cold start: the fleet's (cold_ms, cold_p10_p50_p90_ms:
+ * from the phase's start, connections included, to each proxy's last
+ * ACK) and kuma-cp's own (cold_cp_*: read from its DataplaneInsights right
+ * after COLD_END, from the first stream it accepted to the last response it
+ * sent, and per proxy from its stream's connectTime to its last response;
+ * see cp_cold_view).
+ *
  * Env: XDS_ADDR host:port, CP_URL, XDS_CA (PEM file; unset = plaintext
  * HTTP/2), N, SERVICES (N/10), OUTBOUNDS (5), CHANNELS (N), THREADS (2),
  * MTLS, IDLE_S (10), RDS (1: subscribe to RDS too, and wait for it),
@@ -74,6 +81,7 @@
  */
 #include <arpa/inet.h>
 #include <curl/curl.h>
+#include <jansson.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -265,6 +273,8 @@ static void sleep_ms(int ms)
         ;
 }
 
+static double pct(double *v, int n, double q);
+
 static int env_int(const char *k, int def)
 {
     const char *v = getenv(k);
@@ -378,6 +388,130 @@ static void put_or_die(const char *path, const char *body)
     curl_easy_cleanup(c);
     if (st != 200 && st != 201)
         die("PUT %s: %ld %s", path, st, err);
+}
+
+/* ---- kuma-cp's view of the cold start ------------------------------------------------------ */
+
+struct body {
+    char *p;
+    size_t len, cap;
+};
+
+static size_t body_sink(char *ptr, size_t size, size_t n, void *ud)
+{
+    struct body *b = ud;
+    size_t len = size * n;
+    if (b->len + len + 1 > 64u << 20)
+        return 0; /* a runaway answer: curl fails the transfer */
+    if (b->len + len + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 65536;
+        while (cap < b->len + len + 1)
+            cap *= 2;
+        char *q = realloc(b->p, cap);
+        if (!q)
+            return 0;
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, ptr, len);
+    b->len += len;
+    b->p[b->len] = 0;
+    return len;
+}
+
+/* RFC 3339 (kuma-cp writes UTC, "Z", up to nanoseconds) → ns since the epoch; -1 if not. */
+static int64_t rfc3339_ns(const char *s)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    int used = 0;
+    if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                     &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &used) != 6)
+        return -1;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    int64_t ns = (int64_t)timegm(&tm) * 1000000000;
+    const char *f = s + used;
+    if (*f == '.') {
+        int64_t scale = 100000000;
+        for (f++; *f >= '0' && *f <= '9'; f++, scale /= 10)
+            ns += (*f - '0') * scale;
+    }
+    return *f == 'Z' ? ns : -1;
+}
+
+/* kuma-cp's own record of the cold start, from its DataplaneInsights (GET
+ * /meshes/default/dataplanes/_overview, pages of 1,000): the time from the
+ * first stream it accepted (min connectTime) to the last response it sent
+ * (max status.lastUpdateTime), and per proxy from its stream's connectTime to
+ * its last response (p50/p99). Times are kuma-cp's clock, so they exclude
+ * the fleet's side (TCP/TLS connect before the stream, the ACKs after).
+ * Called right after COLD_END, before anything else changes; returns 0 and
+ * fills out[0..2], or -1 (printed) when kuma-cp's answer does not hold every
+ * proxy with both times. */
+static int cp_cold_view(double out[3])
+{
+    CURL *c = curl_easy_init();
+    if (!c)
+        die("curl_easy_init failed");
+    int64_t first = INT64_MAX, last = 0;
+    double *per = xcalloc_((size_t)g.n, sizeof(double));
+    int got = 0, rc = -1;
+    for (int off = 0; off < g.n; off += 1000) {
+        char url[512];
+        snprintf(url, sizeof(url), "%s/meshes/default/dataplanes/_overview?size=1000&offset=%d",
+                 g.cp, off);
+        struct body b = {0};
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, body_sink);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+        long code = 0;
+        CURLcode cr = curl_easy_perform(c);
+        if (cr == CURLE_OK)
+            curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+        json_error_t je;
+        json_t *doc = code == 200 && b.p ? json_loads(b.p, 0, &je) : NULL;
+        free(b.p);
+        json_t *items = json_object_get(doc, "items");
+        if (!json_is_array(items)) {
+            fprintf(stderr, "fleet: GET %s: %s\n", url,
+                    cr != CURLE_OK ? curl_easy_strerror(cr) : "no items");
+            json_decref(doc);
+            goto out;
+        }
+        size_t k;
+        json_t *it;
+        json_array_foreach(items, k, it)
+        {
+            json_t *sub = json_array_get(
+                json_object_get(json_object_get(it, "dataplaneInsight"), "subscriptions"), 0);
+            int64_t t0 = rfc3339_ns(json_string_value(json_object_get(sub, "connectTime")));
+            int64_t t1 = rfc3339_ns(json_string_value(
+                json_object_get(json_object_get(sub, "status"), "lastUpdateTime")));
+            if (t0 < 0 || t1 < 0 || got >= g.n)
+                continue;
+            first = t0 < first ? t0 : first;
+            last = t1 > last ? t1 : last;
+            per[got++] = (double)(t1 - t0) / 1e6;
+        }
+        json_decref(doc);
+    }
+    if (got != g.n) {
+        fprintf(stderr,
+                "fleet: kuma-cp's insights hold %d of %d proxies with a stream and a "
+                "response\n",
+                got, g.n);
+        goto out;
+    }
+    out[0] = (double)(last - first) / 1e6;
+    out[1] = pct(per, got, 0.5);
+    out[2] = pct(per, got, 0.99);
+    rc = 0;
+out:
+    free(per);
+    curl_easy_cleanup(c);
+    return rc;
 }
 
 /* ---- streams (a loop thread; the proxy's connection is up) -------------------------------- */
@@ -1387,6 +1521,8 @@ int main(void)
     double cold_ms = open_all(cq);
     double cold_cpu = cpu_ms() - c0;
     puts("COLD_END");
+    double cpv[3] = {-1, -1, -1};
+    cp_cold_view(cpv);
 
     /* Mesh-wide policy change. */
     sleep_ms(500); /* let the cold phase's ACKs drain */
@@ -1461,7 +1597,8 @@ int main(void)
     getrusage(RUSAGE_SELF, &ru);
     printf("RESULT {\"fleet\":\"c\",\"n\":%d,\"services\":%d,\"channels\":%d,\"threads\":%d,"
            "\"create_s\":%.3f,\"cold_ms\":%.1f,\"cold_p10_p50_p90_ms\":[%.0f,%.0f,%.0f],"
-           "\"cold_client_cpu_ms\":%.0f,"
+           "\"cold_client_cpu_ms\":%.0f,\"cold_cp_first_stream_to_last_response_ms\":%.1f,"
+           "\"cold_cp_stream_to_last_response_p50_p99_ms\":[%.0f,%.0f],"
            "\"policy_p50_ms\":%.1f,\"policy_p99_ms\":%.1f,\"policy_max_ms\":%.1f,"
            "\"policy_client_cpu_ms\":%.0f,\"churn_callers\":%d,\"churn_received\":%d,"
            "\"churn_p99_ms\":%.1f,\"idle_client_cpu_ms\":%.0f,\"storm\":\"%s\",\"storm_ms\":%.1f,"
@@ -1470,11 +1607,11 @@ int main(void)
            "\"stream_errors\":%ld,\"connection_errors\":%ld,\"goaways\":%ld,"
            "\"client_rss_mb\":%.0f}\n",
            g.n, g.services, g.channels, g.threads, create_s, cold_ms, cq[0], cq[1], cq[2], cold_cpu,
-           pol_p50, pol_p99, pol_max, pol_cpu, nc, received, churn_p99, idle_cpu,
-           g.storm_reconnect ? "reconnect" : "streams", storm_ms, sq[0], sq[1], sq[2], storm_cpu,
-           atomic_load(&g.responses), atomic_load(&g.acks), atomic_load(&g.bad_responses),
-           atomic_load(&g.stream_errors), atomic_load(&g.conn_errors), atomic_load(&g.goaways),
-           (double)ru.ru_maxrss / 1024);
+           cpv[0], cpv[1], cpv[2], pol_p50, pol_p99, pol_max, pol_cpu, nc, received, churn_p99,
+           idle_cpu, g.storm_reconnect ? "reconnect" : "streams", storm_ms, sq[0], sq[1], sq[2],
+           storm_cpu, atomic_load(&g.responses), atomic_load(&g.acks),
+           atomic_load(&g.bad_responses), atomic_load(&g.stream_errors),
+           atomic_load(&g.conn_errors), atomic_load(&g.goaways), (double)ru.ru_maxrss / 1024);
 
     /* Stop everything: streams, connections, loops. */
     close_all();
