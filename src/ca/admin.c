@@ -4,11 +4,15 @@
 #include "ca/admin.h"
 
 #include <arpa/inet.h>
+#include <openssl/bn.h>
 #include <openssl/crypto.h>
+#include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/core_names.h>
+#include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,12 +151,126 @@ out:
     return rc;
 }
 
+/*
+ * The leaf's P-256 key pair, without an EVP_PKEY. A control plane issues one
+ * admin certificate per dataplane, and with OpenSSL 3 the EVP route cost
+ * more in its machinery than in the arithmetic: EVP_PKEY_Q_keygen (a key
+ * manager fetch and a parameter round trip per key) and above all the key's
+ * PEM through the encoder framework (PEM_write_bio_PrivateKey_traditional
+ * builds an encoder chain per call), together over half of an issue
+ * (docs/BENCHMARKS.md). The pair is generated as OpenSSL's own EC key
+ * generation does it (ec_generate_key: a scalar uniform in [1, n-1] from the
+ * private DRBG, the point = scalar * G through EC_POINT_mul, which is
+ * constant-time for the generator), on one P-256 group shared read-only by
+ * every thread, and the key is written in the same form as before: the
+ * "EC PRIVATE KEY" PEM of RFC 5915's ECPrivateKey with the named curve and
+ * the public key, which is what OpenSSL's traditional encoder writes for a
+ * P-256 key (a test compares the two byte for byte).
+ */
+static EC_GROUP *p256;
+static pthread_once_t p256_once = PTHREAD_ONCE_INIT;
+
+static void p256_init(void)
+{
+    p256 = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
+}
+
+#define P256_LEN       32
+#define P256_POINT_LEN (1 + 2 * P256_LEN)
+
+static int p256_keypair(unsigned char priv[P256_LEN], unsigned char point[P256_POINT_LEN],
+                        struct err *e)
+{
+    pthread_once(&p256_once, p256_init);
+    if (!p256)
+        return ca__ossl_err(e, "no P-256 group");
+    BN_CTX *ctx = BN_CTX_secure_new();
+    BIGNUM *k = BN_secure_new();
+    EC_POINT *q = EC_POINT_new(p256);
+    int rc = -1;
+    if (!ctx || !k || !q)
+        goto out;
+    do
+        if (!BN_priv_rand_range(k, EC_GROUP_get0_order(p256)))
+            goto out;
+    while (BN_is_zero(k));
+    if (!EC_POINT_mul(p256, q, k, NULL, NULL, ctx) ||
+        EC_POINT_point2oct(p256, q, POINT_CONVERSION_UNCOMPRESSED, point, P256_POINT_LEN, ctx) !=
+            P256_POINT_LEN ||
+        BN_bn2binpad(k, priv, P256_LEN) != P256_LEN)
+        goto out;
+    rc = 0;
+out:
+    EC_POINT_free(q);
+    BN_clear_free(k);
+    BN_CTX_free(ctx);
+    if (rc < 0) {
+        OPENSSL_cleanse(priv, P256_LEN);
+        return ca__ossl_err(e, "failed to generate a private key");
+    }
+    return 0;
+}
+
+/* ECPrivateKey ::= SEQUENCE { version 1, privateKey OCTET STRING (32),
+ * [0] parameters: namedCurve prime256v1, [1] publicKey BIT STRING (65) }:
+ * a fixed 121-byte DER whose only variable parts are the two keys. */
+static const unsigned char ec_der_head[] = {0x30, 0x77, 0x02, 0x01, 0x01, 0x04, 0x20};
+static const unsigned char ec_der_mid[] = {0xa0, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d,
+                                           0x03, 0x01, 0x07, 0xa1, 0x44, 0x03, 0x42, 0x00};
+#define EC_DER_LEN (sizeof(ec_der_head) + P256_LEN + sizeof(ec_der_mid) + P256_POINT_LEN)
+
+char *ca__admin_p256_key_pem(const unsigned char priv[32], const unsigned char point[65])
+{
+    static const char head[] = "-----BEGIN EC PRIVATE KEY-----\n",
+                      tail[] = "-----END EC PRIVATE KEY-----\n";
+    unsigned char der[EC_DER_LEN];
+    size_t n = 0;
+    memcpy(der + n, ec_der_head, sizeof(ec_der_head));
+    n += sizeof(ec_der_head);
+    memcpy(der + n, priv, P256_LEN);
+    n += P256_LEN;
+    memcpy(der + n, ec_der_mid, sizeof(ec_der_mid));
+    n += sizeof(ec_der_mid);
+    memcpy(der + n, point, P256_POINT_LEN);
+    /* 48 bytes of DER per 64-character line, each line with its newline. */
+    size_t lines = (EC_DER_LEN + 47) / 48;
+    char *out = xmalloc(sizeof(head) + lines * 65 + sizeof(tail));
+    size_t o = sizeof(head) - 1;
+    memcpy(out, head, o);
+    for (size_t i = 0; i < EC_DER_LEN; i += 48) {
+        size_t k = EC_DER_LEN - i < 48 ? EC_DER_LEN - i : 48;
+        o += (size_t)EVP_EncodeBlock((unsigned char *)out + o, der + i, (int)k);
+        out[o++] = '\n';
+    }
+    memcpy(out + o, tail, sizeof(tail));
+    OPENSSL_cleanse(der, sizeof(der));
+    return out;
+}
+
+/* The certificate's subjectPublicKeyInfo from the point (id-ecPublicKey,
+ * prime256v1), as ca__set_pubkey writes it for a P-256 EVP_PKEY. */
+static int set_p256_pubkey(X509 *x, const unsigned char point[P256_POINT_LEN])
+{
+    unsigned char *bits = OPENSSL_malloc(P256_POINT_LEN);
+    if (!bits)
+        return 0;
+    memcpy(bits, point, P256_POINT_LEN);
+    if (!X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(x), OBJ_nid2obj(NID_X9_62_id_ecPublicKey),
+                                V_ASN1_OBJECT, OBJ_nid2obj(NID_X9_62_prime256v1), bits,
+                                P256_POINT_LEN)) {
+        OPENSSL_free(bits);
+        return 0;
+    }
+    return 1;
+}
+
 int ca_admin_issue(const char *ca_cert_pem, const char *ca_key_pem, int server,
                    const char *const *hosts, size_t nhosts, char **cert_pem, char **key_pem,
                    struct err *e)
 {
     X509 *ca = NULL, *x = NULL;
-    EVP_PKEY *cakey = NULL, *key = NULL;
+    EVP_PKEY *cakey = NULL;
+    unsigned char priv[P256_LEN], point[P256_POINT_LEN];
     struct ca__san sans[MAX_HOSTS];
     int rc = -1;
     if (nhosts == 0 || nhosts > MAX_HOSTS)
@@ -165,10 +283,10 @@ int ca_admin_issue(const char *ca_cert_pem, const char *ca_key_pem, int server,
     }
     if (ca_parsed(ca_cert_pem, ca_key_pem, &ca, &cakey, e) < 0)
         goto out;
-    if (!(key = ca__keygen(CA_KEY_ECDSA_P256, 0, e)))
+    if (p256_keypair(priv, point, e) < 0)
         goto out;
     x = X509_new();
-    if (!x || !X509_set_version(x, X509_VERSION_3) || !ca__set_pubkey(x, key) ||
+    if (!x || !X509_set_version(x, X509_VERSION_3) || !set_p256_pubkey(x, point) ||
         !X509_set_issuer_name(x, X509_get_subject_name(ca))) {
         ca__ossl_err(e, "could not issue an admin certificate");
         goto out;
@@ -181,13 +299,16 @@ int ca_admin_issue(const char *ca_cert_pem, const char *ca_key_pem, int server,
         ca__add_subject_key_id(x, e) || ca__add_authority_key_id(x, ca, e) ||
         ca__add_san(x, sans, nhosts, 0, e) || ca__sign(x, cakey, e))
         goto out;
-    if (ca__export_pems(x, key, cert_pem, key_pem, e))
+    char *c = ca__cert_to_pem(x, e);
+    if (!c)
         goto out;
+    *cert_pem = c;
+    *key_pem = ca__admin_p256_key_pem(priv, point);
     rc = 0;
 out:
+    OPENSSL_cleanse(priv, sizeof(priv));
     X509_free(ca);
     X509_free(x);
     EVP_PKEY_free(cakey);
-    EVP_PKEY_free(key);
     return rc;
 }

@@ -4,6 +4,11 @@
  */
 #include "helpers.h"
 
+#include <openssl/bn.h>
+#include <openssl/ec.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 #include "ca/admin.h"
 
 CA_TEST(admin_ca_issues_verifiable_server_and_client_certs)
@@ -117,4 +122,86 @@ CA_TEST(admin_issue_follows_the_ca_passed_in)
         free(key[i]);
         free(cap[i]);
     }
+}
+
+/* OpenSSL's own traditional PEM of an EC key (what ca_admin_issue wrote
+ * before it encoded the key itself). */
+static char *openssl_key_pem(const char *pem)
+{
+    BIO *in = BIO_new_mem_buf(pem, -1);
+    EVP_PKEY *k = PEM_read_bio_PrivateKey(in, NULL, NULL, NULL);
+    BIO_free(in);
+    if (!k)
+        return NULL;
+    BIO *out = BIO_new(BIO_s_mem());
+    char *s = NULL;
+    if (PEM_write_bio_PrivateKey_traditional(out, k, NULL, NULL, 0, NULL, NULL)) {
+        char *p = NULL;
+        long n = BIO_get_mem_data(out, &p);
+        s = xstrndup(p, (size_t)n);
+    }
+    BIO_free(out);
+    EVP_PKEY_free(k);
+    return s;
+}
+
+/* The leaf's key is written by hand (ca__admin_p256_key_pem): it must be
+ * byte for byte what OpenSSL writes for the same key, parse back as the
+ * private half of the certificate's public key, and stay so for scalars
+ * with leading zero bytes (fixed 32-byte field) and the largest scalar. */
+CA_TEST(admin_leaf_key_pem_is_openssls_and_matches_the_cert)
+{
+    char *ca = NULL, *cakey = NULL;
+    struct err e;
+    ASSERT_INT_EQ(ca_admin_generate(&ca, &cakey, &e), 0);
+    const char *host = "10.1.2.3";
+    for (int n = 0; n < 20; n++) {
+        char *c = NULL, *k = NULL;
+        ASSERT_INT_EQ(ca_admin_issue(ca, cakey, 1, &host, 1, &c, &k, &e), 0);
+        ASSERT_STR_CONTAINS(k, "-----BEGIN EC PRIVATE KEY-----\n");
+        char *ref = openssl_key_pem(k);
+        ASSERT(ref != NULL);
+        ASSERT_STR_EQ(k, ref);
+        BIO *bc = BIO_new_mem_buf(c, -1), *bk = BIO_new_mem_buf(k, -1);
+        X509 *x = PEM_read_bio_X509(bc, NULL, NULL, NULL);
+        EVP_PKEY *pk = PEM_read_bio_PrivateKey(bk, NULL, NULL, NULL);
+        ASSERT(x != NULL && pk != NULL);
+        ASSERT_INT_EQ(X509_check_private_key(x, pk), 1);
+        X509_free(x);
+        EVP_PKEY_free(pk);
+        BIO_free(bc);
+        BIO_free(bk);
+        free(ref);
+        free(c);
+        free(k);
+    }
+
+    EC_GROUP *g = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
+    BIGNUM *d = BN_new(), *nm1 = BN_dup(EC_GROUP_get0_order(g));
+    BN_sub_word(nm1, 1);
+    const char *scalars[] = {"1", "FF", "0100000000000000000000000000000000000000000000000000"};
+    for (int i = 0; i < 4; i++) {
+        if (i < 3)
+            BN_hex2bn(&d, scalars[i]);
+        else
+            BN_copy(d, nm1); /* n - 1 */
+        EC_POINT *q = EC_POINT_new(g);
+        unsigned char priv[32], point[65];
+        ASSERT_INT_EQ(EC_POINT_mul(g, q, d, NULL, NULL, NULL), 1);
+        ASSERT_INT_EQ((int)EC_POINT_point2oct(g, q, POINT_CONVERSION_UNCOMPRESSED, point, 65, NULL),
+                      65);
+        ASSERT_INT_EQ(BN_bn2binpad(d, priv, 32), 32);
+        char *k = ca__admin_p256_key_pem(priv, point);
+        char *ref = openssl_key_pem(k);
+        ASSERT(ref != NULL);
+        ASSERT_STR_EQ(k, ref);
+        free(ref);
+        free(k);
+        EC_POINT_free(q);
+    }
+    BN_free(d);
+    BN_free(nm1);
+    EC_GROUP_free(g);
+    free(ca);
+    free(cakey);
 }
