@@ -79,6 +79,8 @@
  * ports), STORM, TIMEOUT_S (120: no phase waits longer), CONNECTING (256),
  * PERF (longer pauses before the timed phases, for perf to attach).
  */
+/* The ENGINE API (legacy_pkeys) is deprecated in OpenSSL 3. */
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <jansson.h>
@@ -88,6 +90,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <nghttp2/nghttp2.h>
+#include <openssl/engine.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -1220,6 +1223,52 @@ static void post(unsigned cmd)
     }
 }
 
+/* kuma-dp's trick (src/dp/tls.c, fast_ec_init) for RSA and EC keys: an
+ * ENGINE whose key methods are plain copies of OpenSSL's built-in ones makes
+ * OpenSSL 3.0 decode a peer certificate's public key with the direct legacy
+ * decoder instead of building a provider decoder chain per certificate, and
+ * verify with the same arithmetic. The fleet parses kuma-cp's certificate
+ * (RSA by default) on every handshake and never generates keys (TLS 1.3's
+ * key share is X25519, not affected). FLEET_NO_LEGACY_PKEY=1 turns it off. */
+static const int legacy_nids[] = {EVP_PKEY_RSA, EVP_PKEY_EC};
+static EVP_PKEY_METHOD *legacy_meths[2];
+
+static int legacy_pkey_meths(ENGINE *e, EVP_PKEY_METHOD **pmeth, const int **nids, int nid)
+{
+    (void)e;
+    if (!pmeth) {
+        *nids = legacy_nids;
+        return 2;
+    }
+    *pmeth = NULL;
+    for (int k = 0; k < 2; k++)
+        if (nid == legacy_nids[k])
+            *pmeth = legacy_meths[k];
+    return *pmeth != NULL;
+}
+
+static void legacy_pkeys(void)
+{
+    const char *off = getenv("FLEET_NO_LEGACY_PKEY");
+    if (off && *off && strcmp(off, "0") != 0)
+        return;
+    for (int k = 0; k < 2; k++) {
+        const EVP_PKEY_METHOD *builtin = EVP_PKEY_meth_find(legacy_nids[k]);
+        if (!builtin || !(legacy_meths[k] = EVP_PKEY_meth_new(legacy_nids[k], 0)))
+            goto fail;
+        EVP_PKEY_meth_copy(legacy_meths[k], builtin);
+    }
+    ENGINE *e = ENGINE_new();
+    int ok = e && ENGINE_set_id(e, "bench-xds-fleet") &&
+             ENGINE_set_name(e, "bench-xds-fleet legacy keys") &&
+             ENGINE_set_pkey_meths(e, legacy_pkey_meths) && ENGINE_set_default_pkey_meths(e);
+    ENGINE_free(e);
+    if (ok)
+        return;
+fail:
+    ERR_clear_error(); /* only slower */
+}
+
 /* XDS_ADDR → g.sa, g.host, g.authority; XDS_CA → g.tls. */
 static void transport_init(void)
 {
@@ -1245,6 +1294,7 @@ static void transport_init(void)
 
     const char *ca = getenv("XDS_CA");
     if (ca && *ca) {
+        legacy_pkeys();
         g.tls = SSL_CTX_new(TLS_client_method());
         if (!g.tls)
             die("SSL_CTX_new failed");
