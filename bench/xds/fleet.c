@@ -20,6 +20,8 @@
  * what a proxy does: TLS 1.2+, ALPN h2, the server's certificate verified
  * against XDS_CA for XDS_ADDR's host (an IP address or a name; "localhost"
  * when ADDRS spreads connections over 127.0.0.x), no session resumption.
+ * Certificates are decoded and verified through kuma-dp's legacy key-method
+ * ENGINE (legacy_pkeys): a quarter of the fleet's handshake CPU otherwise.
  *
  * Threads: the main thread runs the phases and the REST calls (libcurl);
  * THREADS event loops (default 2, epoll) own the connections, connection c
