@@ -20,7 +20,7 @@ W=$(mktemp -d /tmp/bench-xds-XXXXXX)
 cleanup() {
     [ -z "${CP:-}" ] || { kill "$CP" 2>/dev/null; wait "$CP" 2>/dev/null || true; }
     [ -z "${CP_LOG:-}" ] || cp "$W/cp.log" "$CP_LOG" || true
-    { grep -E "snapshot in" "$W/cp.log" || true; } | tail -4 >&2
+    { grep -E "snapshot in|new proxies served" "$W/cp.log" || true; } | tail -4 >&2
     rm -rf "$W"
 }
 trap cleanup EXIT
