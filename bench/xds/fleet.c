@@ -772,6 +772,18 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *f, void *ud)
         struct proxy *p = stream_proxy(h2, f->hd.stream_id);
         if (p)
             p->headers_seen = 1;
+    } else if (f->hd.type == NGHTTP2_SETTINGS && !(f->hd.flags & NGHTTP2_FLAG_ACK)) {
+        /* Streams beyond kuma-cp's limit wait in nghttp2 for a free slot,
+         * which an ADS stream never gives back: say so once. */
+        uint32_t max =
+            nghttp2_session_get_remote_settings(h2, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+        uint32_t per_conn = (uint32_t)((g.n + g.channels - 1) / g.channels);
+        static atomic_int warned;
+        if (max < per_conn && !atomic_exchange(&warned, 1))
+            fprintf(stderr,
+                    "fleet: warning: kuma-cp allows %u concurrent streams per connection and "
+                    "CHANNELS=%d puts up to %u on one: the others wait (raise CHANNELS)\n",
+                    max, g.channels, per_conn);
     } else if (f->hd.type == NGHTTP2_GOAWAY) {
         c->goaway = 1;
         atomic_fetch_add(&g.goaways, 1);
