@@ -44,4 +44,11 @@ int ca_admin_issue(const char *ca_cert_pem, const char *ca_key_pem, int server,
  * same bytes OpenSSL's traditional PEM encoder writes. Caller frees. */
 char *ca__admin_p256_key_pem(const unsigned char priv[32], const unsigned char point[65]);
 
+/* Internal, for the tests: one leaf's TBSCertificate both through OpenSSL's
+ * X509 builder (*ref) and through ca_admin_issue's DER template (*tmpl), from
+ * the same key, serial and time. Both are the caller's (free). */
+int ca__admin_tbs_pair(const char *ca_cert_pem, const char *ca_key_pem, int server,
+                       const char *const *hosts, size_t nhosts, unsigned char **ref,
+                       size_t *ref_len, unsigned char **tmpl, size_t *tmpl_len, struct err *e);
+
 #endif
