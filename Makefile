@@ -11,8 +11,9 @@ CC       ?= cc
 PKGS     := jansson yaml-0.1 sqlite3 openssl libmicrohttpd libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -lhttp_parser -lpthread -lm
-# xDS: gRPC C core + protobuf-c (only kuma-cp and the unit tests link them).
-XDS_PKGS   := grpc libprotobuf-c
+# xDS: the ADS server's gRPC transport by hand over libnghttp2 + OpenSSL
+# (src/xds/transport.c) and protobuf-c (only kuma-cp and the unit tests).
+XDS_PKGS   := libnghttp2 libprotobuf-c
 XDS_CFLAGS := $(shell pkg-config --cflags $(XDS_PKGS))
 XDS_LIBS   := $(shell pkg-config --libs $(XDS_PKGS))
 # kuma-dp's ADS client: gRPC framing by hand over libnghttp2 + OpenSSL
@@ -91,8 +92,32 @@ $(call obj,$(DP_XDS_SRC)): $(B)/gen/.stamp
 $(call obj,$(DP_XDS_SRC)): CFLAGS += -I$(B)/gen $(DP_XDS_CFLAGS)
 $(B)/libproto.a: $(call obj,$(PROTO_C))
 	@rm -f $@; ar rcs $@ $^
-$(B)/kuma-dp: $(call obj,src/cmd/kuma-dp.c src/ctl/mustache.c) $(B)/libdp.a $(B)/libproto.a $(B)/libcore.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(DP_XDS_LIBS)
+# kuma-dp links only what it uses (no libmicrohttpd, libcurl, SQLite or libpq:
+# every library mapped costs each proxy resident pages, docs/BENCHMARKS.md).
+# The sanitizer build links them dynamically. The release build links them
+# statically, with lld, and places the code a running proxy executes
+# together (src/cmd/kuma-dp.order, made by bench/dp/order.sh): the kernel
+# maps file pages 64 KB at a time around each one touched, so scattered hot
+# functions made nearly all of libcrypto resident in every proxy. Unused
+# sections are dropped (--gc-sections). glibc stays dynamic (NSS, and it is
+# shared with every other process anyway).
+DP_PKGS := jansson yaml-0.1 openssl
+DP_LIBS := $(shell pkg-config --libs $(DP_PKGS)) -lhttp_parser -lpthread -lm $(DP_XDS_LIBS)
+DP_ORDER := src/cmd/kuma-dp.order
+ifeq ($(SANITIZE),1)
+DP_LINK := -Wl,--as-needed $(DP_LIBS)
+else
+CFLAGS  += -ffunction-sections -fdata-sections
+DP_LINK := -fuse-ld=lld -Wl,--gc-sections -Wl,--symbol-ordering-file=$(DP_ORDER) \
+           -Wl,--no-warn-symbol-ordering \
+           -Wl,-Bstatic -ljansson -lyaml -lssl -lcrypto -lhttp_parser -lnghttp2 -lprotobuf-c \
+           -Wl,-Bdynamic -lpthread -lm -ldl
+endif
+$(B)/kuma-dp: $(call obj,src/cmd/kuma-dp.c src/ctl/mustache.c) $(B)/libdp.a $(B)/libproto.a $(B)/libcore.a $(DP_ORDER)
+	$(CC) $(LDFLAGS) -o $@ $(filter-out $(DP_ORDER),$^) $(DP_LINK)
+# The proxy benchmarks (bench/dp/run.sh) link as kuma-dp does.
+$(B)/dp_bench $(B)/tls_bench: $(B)/%: $(call obj,bench/dp/%.c) $(B)/libdp.a $(B)/libcore.a $(DP_ORDER)
+	$(CC) $(LDFLAGS) -o $@ $(filter-out $(DP_ORDER),$^) $(DP_LINK)
 # dptool: echo/identity workloads and load clients for tests/integration/test_dp_*.sh.
 $(B)/dptool: $(call obj,tests/tools/dptool.c) $(B)/libcore.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
@@ -133,7 +158,12 @@ build-fuzz/fuzz_sniff: tests/fuzz/fuzz_sniff.c src/dp/sniff.c
 build-fuzz/fuzz_grpcframe: tests/fuzz/fuzz_grpcframe.c src/core/grpcframe.c src/core/util.c
 	@mkdir -p build-fuzz
 	clang $(FUZZ_FLAGS) -o $@ $^ $(PKG_LIBS)
-fuzz: build-fuzz/fuzz_resource build-fuzz/fuzz_http build-fuzz/fuzz_sniff build-fuzz/fuzz_grpcframe
+# The admin endpoint's request-target decoding (path escapes, query arguments).
+build-fuzz/fuzz_admin_query: tests/fuzz/fuzz_admin_query.c src/dp/admin_query.c src/core/util.c
+	@mkdir -p build-fuzz
+	clang $(FUZZ_FLAGS) -o $@ $^ $(PKG_LIBS)
+fuzz: build-fuzz/fuzz_resource build-fuzz/fuzz_http build-fuzz/fuzz_sniff build-fuzz/fuzz_grpcframe \
+      build-fuzz/fuzz_admin_query
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -15,6 +15,7 @@
 # tls_bench (handshake CPU per side, fast EC switch on and off).
 # BASE=<dir> adds the target dp-mtls-full-base: the same full-handshake pair
 # run from <dir>/dp_bench (an older build), for a same-run A/B.
+# DP_BENCH_LINK=dynamic: dp_bench/tls_bench on the shared libraries (see below).
 # Fixed loopback ports: run it in its own network namespace.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -31,11 +32,19 @@ cleanup() {
 }
 trap cleanup EXIT
 
-make -s $B/libdp.a $B/libcore.a
-for t in dp_bench tls_bench; do
-    cc -O2 -g -std=gnu11 -Isrc -o $B/$t bench/dp/$t.c $B/libdp.a $B/libcore.a \
-        $(pkg-config --libs jansson openssl libmicrohttpd yaml-0.1 sqlite3 libcurl) -lhttp_parser -lpthread -lm
-done
+# dp_bench and tls_bench link as the release kuma-dp does (Makefile: static
+# libraries, lld, src/cmd/kuma-dp.order). DP_BENCH_LINK=dynamic links them
+# against the shared libraries instead, as before that change (for an A/B).
+if [ "${DP_BENCH_LINK:-}" = dynamic ]; then
+    make -s $B/libdp.a $B/libcore.a
+    for t in dp_bench tls_bench; do
+        cc -O2 -g -std=gnu11 -Isrc -o $B/$t bench/dp/$t.c $B/libdp.a $B/libcore.a \
+            $(pkg-config --libs jansson openssl libmicrohttpd yaml-0.1 sqlite3 libcurl) -lhttp_parser -lpthread -lm
+    done
+else
+    rm -f $B/dp_bench $B/tls_bench
+    make -s $B/dp_bench $B/tls_bench
+fi
 
 # --- certificates: ECDSA P-256 CA and two leaves with SPIFFE URI SANs ---
 openssl ecparam -name prime256v1 -genkey -noout -out "$W/ca.key" 2>/dev/null

@@ -1785,7 +1785,7 @@ static void http_exchange_stats(struct conn *c)
         DP_DEC(cs->upstream_rq_active);
         if (ok) {
             DP_INC(cs->upstream_rq_xx[h->status / 100 - 1]);
-            DP_INC(cs->upstream_rq_code[h->status - 100]);
+            dp_stats_count_code(cs, h->status);
             DP_INC(cs->upstream_rq_completed);
         }
         h->rcl = NULL;

@@ -148,6 +148,34 @@ static unsigned hash(enum dp_stat_kind kind, const char *s)
     return h % NBUCKETS;
 }
 
+static void entry_free(struct entry *e)
+{
+    if (e->kind == DP_STAT_CLUSTER)
+        free(atomic_load(&e->u.cluster.upstream_rq_code));
+    free(e->name);
+    free(e);
+}
+
+void dp_stats_count_code(struct dp_cluster_stats *cs, int status)
+{
+    if (status < 100 || status > 599)
+        return;
+    dp_counter *codes = atomic_load_explicit(&cs->upstream_rq_code, memory_order_acquire);
+    if (!codes) {
+        /* First response on this cluster: workers may race; one array wins. */
+        dp_counter *fresh = xcalloc(500, sizeof(*fresh));
+        dp_counter *seen = NULL;
+        if (atomic_compare_exchange_strong_explicit(&cs->upstream_rq_code, &seen, fresh,
+                                                    memory_order_acq_rel, memory_order_acquire)) {
+            codes = fresh;
+        } else {
+            free(fresh);
+            codes = seen;
+        }
+    }
+    DP_INC(codes[status - 100]);
+}
+
 struct dp_stats *dp_stats_new(void)
 {
     struct dp_stats *s = xcalloc(1, sizeof(*s));
@@ -162,11 +190,38 @@ void dp_stats_free(struct dp_stats *s)
     for (size_t i = 0; i < NBUCKETS; i++)
         for (struct entry *e = s->buckets[i], *n; e; e = n) {
             n = e->next;
-            free(e->name);
-            free(e);
+            entry_free(e);
         }
     pthread_mutex_destroy(&s->mu);
     free(s);
+}
+
+/* An entry holds only its own kind's block, not the whole union (a cluster
+ * block is ~300 bytes, a listener's 80), and a proxy has a few of each per
+ * outbound. */
+static size_t entry_size(enum dp_stat_kind kind)
+{
+    size_t n = sizeof(struct dp_cluster_stats);
+    switch (kind) {
+    case DP_STAT_CLUSTER:
+        break;
+    case DP_STAT_LISTENER:
+        n = sizeof(struct dp_listener_stats);
+        break;
+    case DP_STAT_TCP:
+        n = sizeof(struct dp_tcp_stats);
+        break;
+    case DP_STAT_RBAC:
+        n = sizeof(struct dp_rbac_stats);
+        break;
+    case DP_STAT_HOST:
+        n = sizeof(struct dp_host_stats);
+        break;
+    case DP_STAT_HTTP:
+        n = sizeof(struct dp_http_stats);
+        break;
+    }
+    return offsetof(struct entry, u) + n;
 }
 
 void *dp_stats_acquire(struct dp_stats *s, enum dp_stat_kind kind, const char *name)
@@ -177,7 +232,7 @@ void *dp_stats_acquire(struct dp_stats *s, enum dp_stat_kind kind, const char *n
     while (e && (e->kind != kind || strcmp(e->name, name) != 0))
         e = e->next;
     if (!e) {
-        e = xcalloc(1, sizeof(*e));
+        e = xcalloc(1, entry_size(kind));
         e->kind = kind;
         e->name = xstrdup(name);
         e->next = s->buckets[h];
@@ -199,8 +254,7 @@ void dp_stats_release(struct dp_stats *s, void *block)
         while (*pp != e)
             pp = &(*pp)->next;
         *pp = e->next;
-        free(e->name);
-        free(e);
+        entry_free(e);
     }
     pthread_mutex_unlock(&s->mu);
 }
@@ -312,8 +366,10 @@ static void collect(struct dp_stats *s, const struct dp_server_info *si, struct 
                 for (int k = 0; k < 5; k++)
                     add_code(ss, "cluster", "envoy_cluster_name", e->name, "upstream_rq", k + 1, 0,
                              (long long)DP_GET(e->u.cluster.upstream_rq_xx[k]));
-                for (int k = 0; k < 500; k++) {
-                    long long v = (long long)DP_GET(e->u.cluster.upstream_rq_code[k]);
+                dp_counter *codes =
+                    atomic_load_explicit(&e->u.cluster.upstream_rq_code, memory_order_acquire);
+                for (int k = 0; codes && k < 500; k++) {
+                    long long v = (long long)DP_GET(codes[k]);
                     if (v)
                         add_code(ss, "cluster", "envoy_cluster_name", e->name, "upstream_rq", 0,
                                  k + 100, v);

@@ -40,8 +40,11 @@ struct dp_cluster_stats {
     dp_counter upstream_cx_http1_total, upstream_rq_total, upstream_rq_completed,
         upstream_rq_timeout, upstream_rq_retry, upstream_rq_pending_failure_eject;
     dp_gauge upstream_rq_active;
-    dp_counter upstream_rq_xx[5];     /* upstream_rq_1xx .. _5xx */
-    dp_counter upstream_rq_code[500]; /* upstream_rq_<code>, 100..599; shown once used */
+    dp_counter upstream_rq_xx[5]; /* upstream_rq_1xx .. _5xx */
+    /* upstream_rq_<code>, 100..599, shown once used: 500 counters (4 KB),
+     * allocated by the cluster's first HTTP response (dp_stats_count_code),
+     * so the many TCP-only clusters of a proxy do not carry them. */
+    _Atomic(dp_counter *) upstream_rq_code;
 };
 
 /* http.<stat_prefix>.* (HTTP connection manager) */
@@ -106,6 +109,10 @@ void dp_stats_free(struct dp_stats *s);
  * The pointer is stable until the matching dp_stats_release(). */
 void *dp_stats_acquire(struct dp_stats *s, enum dp_stat_kind kind, const char *name);
 void dp_stats_release(struct dp_stats *s, void *block);
+
+/* Counts an upstream response of status 100..599 in cs's upstream_rq_<code>
+ * (any thread; others are ignored). */
+void dp_stats_count_code(struct dp_cluster_stats *cs, int status);
 
 /* Process-wide server.* values shown by the renderers. */
 struct dp_server_info {

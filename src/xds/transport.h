@@ -1,26 +1,26 @@
 /*
- * transport — the gRPC side of the ADS server. Every grpc_* call of the
- * project lives in transport.c: gRPC C core is a low-level API that is not
- * stable across releases, so it is kept behind this small contract.
+ * transport — the gRPC side of the ADS server: gRPC over HTTP/2 by hand
+ * (libnghttp2 + OpenSSL + epoll, transport.c; no gRPC library).
  *
- * One thread (the completion-queue thread, started here) handles every
- * completion. It accepts calls to
+ * Event-loop threads (one per core, 2..8, started here) accept connections,
+ * run the TLS handshakes and HTTP/2 sessions, and accept calls to
  * /envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources
- * (other methods get UNIMPLEMENTED), delivers each received message as raw
- * bytes, and reports the end of the call. Sending is allowed from any thread:
- * xds_stream_send() appends to the stream's write queue and, when no send is
- * in flight, wakes the completion-queue thread by starting an empty batch on
- * the call (its tag is posted at once), which then starts the SEND_MESSAGE.
- * Only one send is in flight per call, as gRPC requires. Nothing polls.
+ * (other methods get UNIMPLEMENTED). Each received message is delivered as
+ * raw bytes, and the end of the call is reported. Sending is allowed from
+ * any thread: xds_stream_send() appends to the stream's write queue and
+ * wakes the stream's loop, which writes as the socket and the peer's HTTP/2
+ * flow control allow. Nothing polls; a timer runs only while a connection
+ * is being set up (setup_timeout_ms).
  *
- * Lifetime: a stream is reference counted. The transport holds references
- * for itself and for each batch in flight; on_open hands the callee one more
- * reference, which it drops with xds_stream_unref() when it is done with the
- * stream (after on_close at the latest). The call is released when the last
+ * Lifetime: a stream is reference counted. The transport holds a reference
+ * until the stream closes; on_open hands the callee one more reference,
+ * which it drops with xds_stream_unref() when it is done with the stream
+ * (after on_close at the latest). The stream is freed when the last
  * reference goes.
  *
  * TLS: xds_transport_opts.tls_cert_pem/tls_key_pem (kuma-cp's DP-server
- * certificate) switch the port from plaintext to TLS; NULL keeps plaintext.
+ * certificate, then its chain) switch the port from plaintext HTTP/2 (prior
+ * knowledge) to TLS with ALPN h2; NULL keeps plaintext.
  */
 #ifndef XDS_TRANSPORT_H
 #define XDS_TRANSPORT_H
@@ -48,7 +48,7 @@ enum xds_status {
 struct xds_transport;
 struct xds_stream;
 
-/* Called on the completion-queue thread; they must not block for long. */
+/* Called on a loop thread, no lock held; they must not block for long. */
 struct xds_transport_cb {
     /* A new stream: s carries one reference for the callee. */
     void (*on_open)(void *ctx, struct xds_stream *s);
@@ -63,17 +63,18 @@ struct xds_transport_opts {
     int port;                 /* 0 = ephemeral */
     const char *tls_cert_pem; /* NULL = plaintext */
     const char *tls_key_pem;
-    size_t max_message; /* largest request accepted, bytes (0 = 4 MiB) */
-    size_t max_queue;   /* messages queued per stream before send fails (0 = 256) */
+    size_t max_message;   /* largest request accepted, bytes (0 = 4 MiB) */
+    size_t max_queue;     /* messages queued per stream before send fails (0 = 256) */
+    int setup_timeout_ms; /* TLS handshake + the client's first HTTP/2 frame (0 = 60 s) */
 };
 
-/* Binds, starts the server and its completion-queue thread. *bound_port
+/* Binds, starts the server and its loop threads. *bound_port
  * receives the port (useful with port 0). Returns 0, or -1 with e set. */
 int xds_transport_start(const struct xds_transport_opts *o, const struct xds_transport_cb *cb,
                         void *ctx, struct xds_transport **out, int *bound_port, struct err *e);
 
-/* Stops accepting, cancels every call (on_close is delivered for each), and
- * joins the completion-queue thread. Streams still referenced stay valid
+/* Stops accepting, sends every connection a GOAWAY and closes it (on_close
+ * is delivered for each open call), and joins the loop threads. Streams still referenced stay valid
  * (sends fail) until unreferenced. */
 void xds_transport_shutdown(struct xds_transport *t);
 
