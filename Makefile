@@ -16,10 +16,6 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -lhttp_parser -lpthread -lm
 XDS_PKGS   := libnghttp2 libprotobuf-c
 XDS_CFLAGS := $(shell pkg-config --cflags $(XDS_PKGS))
 XDS_LIBS   := $(shell pkg-config --libs $(XDS_PKGS))
-# The xDS fleet benchmark client (bench/xds/fleet.c) still uses gRPC C core.
-FLEET_PKGS   := grpc libprotobuf-c
-FLEET_CFLAGS := $(shell pkg-config --cflags $(FLEET_PKGS))
-FLEET_LIBS   := $(shell pkg-config --libs $(FLEET_PKGS))
 # kuma-dp's ADS client: gRPC framing by hand over libnghttp2 + OpenSSL
 # (no gRPC core: its libraries cost a proxy ~11 MB RSS, docs/BENCHMARKS.md).
 DP_XDS_PKGS   := libnghttp2 libprotobuf-c
@@ -201,11 +197,12 @@ $(call obj,bench/xds/gen_bench.c): $(B)/gen/.stamp
 bench-xds-gen: $(B)/bench-xds-gen
 	$(B)/bench-xds-gen 10000 1000 1
 
-# xDS fleet benchmark client in C (bench/xds/fleet.c): one gRPC channel per
-# simulated dataplane; `make bench-xds` runs the whole benchmark with it.
-$(B)/bench-xds-fleet: $(call obj,bench/xds/fleet.c) $(B)/libproto.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(FLEET_LIBS)
-$(call obj,bench/xds/fleet.c): CFLAGS += -I$(B)/gen $(FLEET_CFLAGS)
+# xDS fleet benchmark client in C (bench/xds/fleet.c): one TLS connection per
+# simulated dataplane, gRPC by hand over libnghttp2 + OpenSSL + epoll (no gRPC
+# core, as kuma-dp); `make bench-xds` runs the whole benchmark with it.
+$(B)/bench-xds-fleet: $(call obj,bench/xds/fleet.c) $(B)/libproto.a $(B)/libcore.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(DP_XDS_LIBS)
+$(call obj,bench/xds/fleet.c): CFLAGS += -I$(B)/gen $(DP_XDS_CFLAGS)
 $(call obj,bench/xds/fleet.c): $(B)/gen/.stamp
 bench-xds-fleet: $(B)/bench-xds-fleet
 bench-xds: all $(B)/bench-xds-fleet

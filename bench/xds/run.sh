@@ -7,7 +7,8 @@
 #   DP server's certificate chain, key and the CA the fleet trusts, instead of
 #   the one kuma-cp generates; CP_PREFIX: a command to run kuma-cp under)
 # FLEET=c (default) runs build/bench-xds-fleet (bench/xds/fleet.c, `make
-# bench-xds-fleet`; one TLS connection per proxy unless CHANNELS is set),
+# bench-xds-fleet`: gRPC by hand over libnghttp2 + OpenSSL + epoll, THREADS
+# event loops; one TLS connection per proxy unless CHANNELS is set),
 # FLEET=node runs bench/xds/fleet.js (50 connections, Node's gRPC). Both take
 # the same environment (N, SERVICES, OUTBOUNDS, CHANNELS, MTLS, IDLE_S) and
 # print the same phase markers and RESULT line.
@@ -19,7 +20,7 @@ W=$(mktemp -d /tmp/bench-xds-XXXXXX)
 cleanup() {
     [ -z "${CP:-}" ] || { kill "$CP" 2>/dev/null; wait "$CP" 2>/dev/null || true; }
     [ -z "${CP_LOG:-}" ] || cp "$W/cp.log" "$CP_LOG" || true
-    { grep -E "snapshot in" "$W/cp.log" || true; } | tail -4 >&2
+    { grep -E "snapshot in|new proxies served" "$W/cp.log" || true; } | tail -4 >&2
     rm -rf "$W"
 }
 trap cleanup EXIT
@@ -67,6 +68,7 @@ N=$N XDS_ADDR=$XDS CP_URL=$API XDS_CA="${CP_TLS_CA:-$W/kuma-cp.crt}" ${FLEET_PRE
     POLICY_BEGIN) echo "$(ticks)" >"$W/pol0"; perf_start policy ;;
     POLICY_END) echo "$(ticks)" >"$W/pol1"; perf_stop ;;
     IDLE_BEGIN) sleep 1; echo "$(ticks) $(date +%s.%N)" >"$W/idle0" ;;
+    RESULT*) echo "$line"; echo "${line#RESULT }" >"$W/result" ;;
     IDLE_END)
         echo "$(ticks) $(date +%s.%N)" >"$W/idle1"
         awk '/VmRSS/{printf "%.1f", $2/1024}' "/proc/$CP/status" >"$W/idle_rss" ;;
@@ -75,6 +77,13 @@ N=$N XDS_ADDR=$XDS CP_URL=$API XDS_CA="${CP_TLS_CA:-$W/kuma-cp.crt}" ${FLEET_PRE
 done
 read -r t0 s0 <"$W/idle0"
 read -r t1 s1 <"$W/idle1"
+# The cold start seen from both ends (FLEET=c): the fleet's, from the phase's
+# start (connections included) to the last proxy's last ACK, and kuma-cp's
+# own, from its DataplaneInsights: first stream accepted to last response sent.
+if [ -s "$W/result" ] && jq -e '.cold_cp_first_stream_to_last_response_ms' "$W/result" >/dev/null 2>&1; then
+    echo "cold_fleet_view_ms $(jq -r '.cold_ms' "$W/result")"
+    echo "cold_cp_view_first_stream_to_last_response_ms $(jq -r '.cold_cp_first_stream_to_last_response_ms' "$W/result")"
+fi
 echo "cold_server_cpu_ms $(( ($(cat "$W/cold1") - $(cat "$W/cold0")) * 1000 / HZ ))"
 echo "policy_server_cpu_ms $(( ($(cat "$W/pol1") - $(cat "$W/pol0")) * 1000 / HZ ))"
 echo "idle_cpu_percent $(awk -v a="$t0" -v b="$t1" -v hz="$HZ" -v x="$s0" -v y="$s1" 'BEGIN{printf "%.2f", 100*(b-a)/hz/(y-x)}')"

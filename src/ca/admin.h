@@ -37,4 +37,18 @@ int ca_admin_issue(const char *ca_cert_pem, const char *ca_key_pem, int server,
                    const char *const *hosts, size_t nhosts, char **cert_pem, char **key_pem,
                    struct err *e);
 
+/* Internal, shared with the tests: the PEM ("EC PRIVATE KEY", RFC 5915
+ * ECPrivateKey with the named curve and the public key, base64 in lines of
+ * 64 characters) of a P-256 key from its 32-byte scalar and 65-byte
+ * uncompressed point: what ca_admin_issue returns as the leaf's key, the
+ * same bytes OpenSSL's traditional PEM encoder writes. Caller frees. */
+char *ca__admin_p256_key_pem(const unsigned char priv[32], const unsigned char point[65]);
+
+/* Internal, for the tests: one leaf's TBSCertificate both through OpenSSL's
+ * X509 builder (*ref) and through ca_admin_issue's DER template (*tmpl), from
+ * the same key, serial and time. Both are the caller's (free). */
+int ca__admin_tbs_pair(const char *ca_cert_pem, const char *ca_key_pem, int server,
+                       const char *const *hosts, size_t nhosts, unsigned char **ref,
+                       size_t *ref_len, unsigned char **tmpl, size_t *tmpl_len, struct err *e);
+
 #endif
