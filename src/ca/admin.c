@@ -97,21 +97,6 @@ out:
     return rc;
 }
 
-/* pki.c's rule for a name's string type (ca__name_add): PrintableString for
- * Go's isPrintable alphabet (with '*' and '&'), UTF8String otherwise. */
-static int go_printable_name(const char *s)
-{
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-            continue;
-        if (strchr(" '()+,-./:=?*&", c))
-            continue;
-        return 0;
-    }
-    return 1;
-}
-
 static int is_ip(const char *s)
 {
     unsigned char buf[16];
@@ -478,7 +463,7 @@ static void leaf_tbs_der(X509 *ca, const struct leaf_in *in, struct der *d)
     size_t cnl = strlen(cn);
     struct der a = {b1, 0, sizeof(b1), 0}, r = {b2, 0, sizeof(b2), 0};
     der_put(&a, "\x06\x03\x55\x04\x03", 5);
-    der_tlv(&a, go_printable_name(cn) ? 0x13 : 0x0c, cn, cnl);
+    der_tlv(&a, ca__go_printable(cn) ? 0x13 : 0x0c, cn, cnl);
     der_tlv(&r, 0x30, a.p, a.n);
     a.n = 0;
     der_tlv(&a, 0x31, r.p, r.n);

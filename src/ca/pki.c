@@ -237,7 +237,7 @@ out:
 
 /* Go's isPrintable (crypto/x509/pkix): PrintableString's alphabet plus '*'
  * and '&', which Go tolerates for compatibility. */
-static int go_printable(const char *s)
+int ca__go_printable(const char *s)
 {
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
@@ -252,7 +252,7 @@ static int go_printable(const char *s)
 
 int ca__name_add(X509_NAME *n, int nid, const char *value, struct err *e)
 {
-    int type = go_printable(value) ? V_ASN1_PRINTABLESTRING : V_ASN1_UTF8STRING;
+    int type = ca__go_printable(value) ? V_ASN1_PRINTABLESTRING : V_ASN1_UTF8STRING;
     if (!X509_NAME_add_entry_by_NID(n, nid, type, (const unsigned char *)value, -1, -1, 0))
         return ca__ossl_err(e, "failed to build a certificate name");
     return 0;

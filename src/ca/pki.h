@@ -33,6 +33,9 @@ int ca__ossl_err(struct err *e, const char *what);
 
 /* A mesh name usable as a SPIFFE trust domain: letters, digits, '.', '-', '_'. */
 int ca__valid_trust_domain(const char *s);
+/* Go's isPrintable (crypto/x509/pkix): whether a name is written as a
+ * PrintableString (its alphabet plus '*' and '&') or else a UTF8String. */
+int ca__go_printable(const char *s);
 
 /* A new private key: RSA with rsa_bits (2048 when 0) or ECDSA P-256. */
 EVP_PKEY *ca__keygen(enum ca_key_type t, int rsa_bits, struct err *e);
