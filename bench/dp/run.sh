@@ -19,13 +19,18 @@
 # SEGS=1 the TCP segments per request. ONLY=<regex> limits the runs to
 # matching "scenario target" pairs. At the end: peak RSS, dp_bench rss/idle and
 # tls_bench (handshake CPU per side, fast EC switch on and off).
-# BASE=<dir> adds the target dp-mtls-full-base: the same full-handshake pair
-# run from <dir>/dp_bench (an older build), for a same-run A/B.
+# BASE=<dir> adds the targets dp-base (plaintext), dp-mtls-base (the resumed
+# mTLS pair) and dp-mtls-full-base (the full-handshake pair), each run from
+# <dir>/dp_bench (an older build) beside the current one: a same-run A/B.
+# BACKEND_CPU=0: the backend on CPU 0 with the proxies, wrk alone on CPU 1.
 # DP_BENCH_LINK=dynamic: dp_bench/tls_bench on the shared libraries (see below).
 # Fixed loopback ports: run it in its own network namespace.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DUR=${1:-4}
+# BACKEND_CPU=0 puts the backend on the proxies' CPU, leaving CPU 1 to wrk
+# alone (the issue's throughput setup); the default shares CPU 1 with wrk.
+BACKEND_CPU=${BACKEND_CPU:-1}
 ROUNDS=${2:-2}
 B=build
 W=$(mktemp -d /tmp/dpbench.XXXXXX)
@@ -86,7 +91,7 @@ http {
     server { listen 127.0.0.1:18080 backlog=4096; root $W/www; }
 }
 EOF
-taskset -c 1 nginx -c "$W/nginx.conf" -p "$W" &
+taskset -c "$BACKEND_CPU" nginx -c "$W/nginx.conf" -p "$W" &
 PIDS+=($!)
 PID_backend=$!
 
@@ -150,6 +155,9 @@ DP_TLS_NO_LEGACY_EC=1 start dpin3 $B/dp_bench mtls-in 18099 18080 1 "$W"
 if [ -n "${BASE:-}" ]; then
     DP_BENCH_NO_RESUME=1 start dpout4 "$BASE/dp_bench" mtls-out 18100 18101 1 "$W"
     start dpin4 "$BASE/dp_bench" mtls-in 18101 18080 1 "$W"
+    start dpb "$BASE/dp_bench" tcp 18102 18080 1
+    start dpoutb "$BASE/dp_bench" mtls-out 18103 18104 1 "$W"
+    start dpinb "$BASE/dp_bench" mtls-in 18104 18080 1 "$W"
 fi
 start haproxy haproxy -f "$W/haproxy.cfg"
 [ -n "$STREAM_MOD" ] && start nginxp nginx -c "$W/nginx-proxy.conf" -p "$W"
@@ -316,7 +324,11 @@ TCP_TARGETS="direct:18080:0 dp:18081:PID_dp dp-user:18083:PID_dpu haproxy:18082:
 [ -n "$STREAM_MOD" ] && TCP_TARGETS="$TCP_TARGETS nginx:18084:PID_nginxp"
 MTLS_TARGETS="dp-mtls:18091:PID_dpout,PID_dpin haproxy-mtls:18092:PID_haproxy"
 FULL_TARGETS="dp-mtls-full:18097:PID_dpout2,PID_dpin dp-mtls-full-provider-ec:18098:PID_dpout3,PID_dpin3 haproxy-mtls-full:18096:PID_haproxy"
-[ -n "${BASE:-}" ] && FULL_TARGETS="dp-mtls-full-base:18100:PID_dpout4,PID_dpin4 $FULL_TARGETS"
+if [ -n "${BASE:-}" ]; then
+    FULL_TARGETS="dp-mtls-full-base:18100:PID_dpout4,PID_dpin4 $FULL_TARGETS"
+    TCP_TARGETS="dp-base:18102:PID_dpb $TCP_TARGETS"
+    MTLS_TARGETS="dp-mtls-base:18103:PID_dpoutb,PID_dpinb $MTLS_TARGETS"
+fi
 for ROUND in $(seq 1 "$ROUNDS"); do
     for spec in $TCP_TARGETS $MTLS_TARGETS; do
         IFS=: read -r target port pidvars <<<"$spec"

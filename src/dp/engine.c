@@ -246,6 +246,16 @@ struct side {
     int drained;
     int hup;        /* epoll reported HUP or ERR */
     int registered; /* in the worker's epoll set */
+    /* Edge-triggered (plaintext tcp_proxy sides): registered once for
+     * everything (ET_EVENTS), never modified; can_read and the pump's
+     * buffers say what to do on each edge. Cleared for good, back to level
+     * interest, when the side is asked for anything else (kernel forwarding,
+     * a hung-up side taken out of the set). */
+    int et;
+    /* Edge-triggered side whose peer has shut down (or that had an error):
+     * a short read no longer means "wait for an edge", since the EOF that
+     * follows the data raises none of its own. */
+    int et_eof;
     struct dp_tls_verify v;
 };
 
@@ -1028,7 +1038,7 @@ static ssize_t side_read(struct side *s, char *p, size_t n)
     s->rd_wants_write = 0;
     if (!s->ssl) {
         ssize_t r = recv(s->fd, p, n, 0);
-        if (r > 0 && (size_t)r < n)
+        if (r > 0 && (size_t)r < n && !s->et_eof)
             s->can_read = 0; /* a short read drained the socket */
         if (r >= 0)
             return r;
@@ -1101,10 +1111,25 @@ static void side_shutdown(struct side *s)
  * interest, so a hung-up side that we do not want to hear from right now (its
  * reader is back-pressured, say) is taken out of the epoll set until we do;
  * otherwise the loop would spin on it. */
+#define ET_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
+
 static void side_set_events(struct conn *c, struct side *s, uint32_t events)
 {
     if (s->fd < 0)
         return;
+    if (s->et) {
+        /* An edge-triggered side never spins: interest in a subset of what
+         * it has (or in nothing) needs no change. */
+        if (!(events & ~(uint32_t)(EPOLLIN | EPOLLOUT)) && !(s->hup && events == 0)) {
+            if (!s->registered) {
+                struct epoll_event ev = {.events = ET_EVENTS, .data.ptr = &s->ev};
+                s->registered = epoll_ctl(c->w->epfd, EPOLL_CTL_ADD, s->fd, &ev) == 0;
+                s->events = ET_EVENTS;
+            }
+            return;
+        }
+        s->et = 0;
+    }
     if (s->hup && events == 0) {
         if (s->registered)
             epoll_ctl(c->w->epfd, EPOLL_CTL_DEL, s->fd, NULL);
@@ -1125,6 +1150,9 @@ static int side_open(struct conn *c, struct side *s, int fd, uint32_t events)
     s->fd = fd;
     s->events = events;
     s->hup = 0;
+    s->can_read = 0;
+    s->et = (events & EPOLLET) != 0;
+    s->et_eof = 0;
     struct epoll_event ev = {.events = events, .data.ptr = &s->ev};
     int r = epoll_ctl(c->w->epfd, EPOLL_CTL_ADD, fd, &ev);
     s->registered = r == 0;
@@ -1353,7 +1381,8 @@ static void up_ready(struct conn *c)
     /* A new plaintext upstream has sent nothing yet (if it speaks first,
      * epoll says so once it is registered for reading): no recv for EAGAIN. */
     c->s[0].can_read = 1;
-    c->s[1].can_read = c->s[1].ssl != NULL;
+    /* An edge-triggered upstream may have reported data with its connect. */
+    c->s[1].can_read = c->s[1].ssl != NULL || (c->s[1].et && c->s[1].can_read);
     timer_stop(&c->w->heap, &c->t_conn);
     c->last_io = c->w->now;
     timer_start(&c->w->heap, &c->t_idle, c->w->now + c->l->idle_ms);
@@ -1410,7 +1439,10 @@ static void start_connect(struct conn *c)
     DP_ADD(h->st->upstream_cx_active, 1);
     DP_INC(h->hs->cx_total);
     DP_ADD(h->hs->cx_active, 1);
-    if (side_open(c, &c->s[1], fd, EPOLLOUT) != 0) {
+    /* A plaintext upstream of tcp_proxy is edge-triggered: one epoll_ctl
+     * for its whole life (the connect's EPOLLOUT, then data and EOF). */
+    uint32_t first = !c->hs && !c->cl->ctx ? ET_EVENTS : EPOLLOUT;
+    if (side_open(c, &c->s[1], fd, first) != 0) {
         close(fd);
         c->s[1].fd = -1;
         DP_DEC(h->st->upstream_cx_active);
@@ -3226,8 +3258,14 @@ static void on_side(struct side *s, uint32_t events)
     if (c->dead)
         return;
     int is_up = s == &c->s[1];
-    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP))
+    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) {
         s->drained = 0; /* the TLS BIO may recv again */
+        if (s->et && c->kfwd != KF_ON && c->kfwd != KF_DRAIN) {
+            s->can_read = 1; /* an edge is not repeated: remember it */
+            if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+                s->et_eof = 1;
+        }
+    }
     switch (c->state) {
     case C_SNIFF:
         if (!is_up)
@@ -3382,7 +3420,14 @@ static void on_accept(struct wreg *r)
          * rather than with no events and an EPOLL_CTL_MOD at the first
          * WANT_READ. */
         uint32_t first = l->ctx && !l->m->inspect && c->cl ? EPOLLIN : 0;
-        if (side_open(c, &c->s[0], fd, first) != 0) {
+        if (!l->ctx && !l->routes && c->cl) {
+            /* Plaintext tcp_proxy: nothing to read before the upstream is
+             * up, so the side joins the epoll set then, once, edge-triggered
+             * (side_set_events); a client that goes away meanwhile is seen
+             * at the first read. */
+            c->s[0].fd = fd;
+            c->s[0].et = 1;
+        } else if (side_open(c, &c->s[0], fd, first) != 0) {
             close(fd);
             c->s[0].fd = -1;
             conn_close(c, CLOSE_LOCAL);

@@ -436,6 +436,66 @@ TEST(dp_connect_timeout_then_retry_next_endpoint)
     blackhole_stop(bh);
 }
 
+/* A plaintext downstream joins epoll (edge-triggered) only once its upstream
+ * is connected. The client's data and FIN, sent while the first endpoint's
+ * connect hangs, are both already queued by then: the FIN must still be
+ * seen (it raises no edge of its own after the data) and reach the
+ * backend, whose reply comes back. */
+TEST(dp_tcp_data_and_fin_before_upstream_connects)
+{
+    int bh[3];
+    int dead = blackhole_start(bh);
+    struct backend *b = backend_start(BACKEND_REPLY_AFTER_EOF, NULL);
+    struct dp_engine *eng = engine(1, 0, 0);
+    int ports[] = {dead, backend_port(b)};
+    struct dp_config *c = simple("svc", ports, NULL, 2, DP_LB_ROUND_ROBIN);
+    c->clusters[0].connect_timeout_ms = 200;
+    c->listeners[0].tcp_proxy.max_connect_attempts = 2;
+    apply(eng, c);
+    int fd = client_connect(lport(eng));
+    ASSERT(fd >= 0);
+    ASSERT(write_full(fd, "early bytes", 11) == 0);
+    shutdown(fd, SHUT_WR);
+    char buf[32];
+    size_t got = read_full(fd, buf, sizeof(buf));
+    close(fd);
+    ASSERT_INT_EQ(got, 11);
+    ASSERT(memcmp(buf, "early bytes", 11) == 0);
+    ASSERT_INT_EQ(stat_get(eng, "cluster.svc.upstream_cx_connect_timeout"), 1);
+    ASSERT_INT_EQ(stat_wait(eng, "cluster.svc.upstream_cx_active", 0), 0);
+    dp_engine_free(eng);
+    backend_stop(b);
+    blackhole_stop(bh);
+}
+
+/* A client that leaves while the only endpoint's connect hangs: its
+ * connection is closed when connect_timeout ends the attempt, nothing
+ * leaks (docs/proxy.md "Edge-triggered plaintext sides"). */
+TEST(dp_tcp_client_gone_during_connect_closed_at_timeout)
+{
+    int bh[3];
+    int dead = blackhole_start(bh);
+    struct dp_engine *eng = engine(1, 0, 0);
+    int ports[] = {dead};
+    struct dp_config *c = simple("svc", ports, NULL, 1, DP_LB_ROUND_ROBIN);
+    c->clusters[0].connect_timeout_ms = 200;
+    c->listeners[0].tcp_proxy.max_connect_attempts = 1;
+    apply(eng, c);
+    int fd = client_connect(lport(eng));
+    ASSERT(fd >= 0);
+    ASSERT(write_full(fd, "bye", 3) == 0);
+    close(fd);
+    char name[128];
+    snprintf(name, sizeof(name), "listener.127.0.0.1_%d.downstream_cx_destroy", lport(eng));
+    ASSERT_INT_EQ(stat_wait(eng, name, 1), 1);
+    snprintf(name, sizeof(name), "listener.127.0.0.1_%d.downstream_cx_active", lport(eng));
+    ASSERT_INT_EQ(stat_get(eng, name), 0);
+    ASSERT_INT_EQ(stat_get(eng, "cluster.svc.upstream_cx_connect_timeout"), 1);
+    ASSERT_INT_EQ(dp_engine_active_connections(eng), 0);
+    dp_engine_free(eng);
+    blackhole_stop(bh);
+}
+
 TEST(dp_connect_refused_attempts_exceeded)
 {
     struct dp_engine *eng = engine(1, 0, 0);
