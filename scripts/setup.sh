@@ -14,7 +14,7 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 build_pkgs=(build-essential pkg-config libyaml-dev libjansson-dev libsqlite3-dev
             libssl-dev libmicrohttpd-dev libcurl4-openssl-dev ca-certificates
-            libgrpc-dev libnghttp2-dev protobuf-c-compiler libprotobuf-c-dev libhttp-parser-dev
+            libnghttp2-dev protobuf-c-compiler libprotobuf-c-dev libhttp-parser-dev
             lld)
 test_pkgs=(clang libclang-rt-14-dev clang-format curl jq sqlite3 openssl procps iproute2
            iptables busybox nginx)
