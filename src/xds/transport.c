@@ -1297,7 +1297,7 @@ static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outle
     return SSL_TLSEXT_ERR_OK;
 }
 
-static SSL_CTX *make_ssl_ctx(const char *cert_pem, const char *key_pem, struct err *e)
+SSL_CTX *xds_transport_tls_ctx(const char *cert_pem, const char *key_pem, struct err *e)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx) {
@@ -1444,7 +1444,7 @@ int xds_transport_start(const struct xds_transport_opts *o, const struct xds_tra
     t->lfd = -1;
     atomic_init(&t->next_id, 0);
     if (o->tls_cert_pem && o->tls_key_pem &&
-        !(t->ssl_ctx = make_ssl_ctx(o->tls_cert_pem, o->tls_key_pem, e))) {
+        !(t->ssl_ctx = xds_transport_tls_ctx(o->tls_cert_pem, o->tls_key_pem, e))) {
         free(t);
         return -1;
     }
