@@ -1137,6 +1137,9 @@ static void conn_event(struct conn *c, uint32_t ev)
         break;
     case C_TLS:
         conn_handshake(c);
+        /* Read-ahead may hold kuma-cp's first bytes already. */
+        if (c->st == C_UP && c->ssl && SSL_has_pending(c->ssl))
+            conn_readable(c);
         break;
     case C_UP:
         if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR))

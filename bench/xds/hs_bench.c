@@ -298,10 +298,11 @@ int main(int argc, char **argv)
     waitpid(child, NULL, 0);
     qsort(srv_r, (size_t)rounds, sizeof(double), cmp_double);
     qsort(cli_r, (size_t)rounds, sizeof(double), cmp_double);
-    printf("client_legacy=%d %s %s %s connections=%d rounds=%d median server_us=%.1f client_us=%.1f "
-           "pair_us=%.1f client_hellos_per_handshake=%.1f\n",
-           fast, version, cipher, group, n, rounds, srv_r[rounds / 2], cli_r[rounds / 2],
-           srv_r[rounds / 2] + cli_r[rounds / 2], hellos / 4.0);
+    printf(
+        "client_legacy=%d %s %s %s connections=%d rounds=%d median server_us=%.1f client_us=%.1f "
+        "pair_us=%.1f client_hellos_per_handshake=%.1f\n",
+        fast, version, cipher, group, n, rounds, srv_r[rounds / 2], cli_r[rounds / 2],
+        srv_r[rounds / 2] + cli_r[rounds / 2], hellos / 4.0);
     SSL_CTX_free(sctx);
     SSL_CTX_free(cctx);
     free(cert);

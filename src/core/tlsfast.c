@@ -19,11 +19,11 @@ static pthread_mutex_t fast_mu = PTHREAD_MUTEX_INITIALIZER;
 static int fast_done, fast_on;
 
 #ifndef OPENSSL_NO_ENGINE
-static const int all_nids[] = {EVP_PKEY_EC, EVP_PKEY_RSA, EVP_PKEY_X25519};
-static const int all_types[] = {TLS_FAST_EC, TLS_FAST_RSA, TLS_FAST_X25519};
-static int fast_nids[3];
+static const int all_nids[] = {EVP_PKEY_EC, EVP_PKEY_RSA};
+static const int all_types[] = {TLS_FAST_EC, TLS_FAST_RSA};
+static int fast_nids[2];
 static int n_fast;
-static EVP_PKEY_METHOD *fast_meths[3];
+static EVP_PKEY_METHOD *fast_meths[2];
 
 static int fast_pkey_meths(ENGINE *e, EVP_PKEY_METHOD **pmeth, const int **nids, int nid)
 {
@@ -41,7 +41,7 @@ static int fast_pkey_meths(ENGINE *e, EVP_PKEY_METHOD **pmeth, const int **nids,
 
 static int fast_init(int types)
 {
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < 2; k++) {
         if (!(types & all_types[k]))
             continue;
         const EVP_PKEY_METHOD *builtin = EVP_PKEY_meth_find(all_nids[k]);
@@ -59,7 +59,7 @@ static int fast_init(int types)
              ENGINE_set_name(e, "kuma legacy public keys") &&
              ENGINE_set_pkey_meths(e, fast_pkey_meths) && ENGINE_set_default_pkey_meths(e);
     ENGINE_free(e); /* the default table keeps its own reference */
-    return ok ? types & (TLS_FAST_EC | TLS_FAST_RSA | TLS_FAST_X25519) : 0;
+    return ok ? types & (TLS_FAST_EC | TLS_FAST_RSA) : 0;
 }
 #else
 static int fast_init(int types)

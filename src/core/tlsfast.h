@@ -12,7 +12,8 @@
  * a small ENGINE whose methods are plain copies of OpenSSL's built-in ones:
  * those keys then decode, sign and verify through libcrypto's own legacy
  * code (same arithmetic, no per-operation provider fetches). X25519 and the
- * TLS ciphers stay on the providers.
+ * TLS ciphers stay on the providers (a legacy X25519 method measured no
+ * faster in bench/xds/hs_bench.c, and libssl's server side refuses it).
  *
  * Process-wide and irreversible. Legacy EC contexts take no provider
  * parameters, so afterwards EVP_EC_gen() and EVP_PKEY_Q_keygen("EC") fail
@@ -23,7 +24,7 @@
 #ifndef CORE_TLSFAST_H
 #define CORE_TLSFAST_H
 
-enum { TLS_FAST_EC = 1, TLS_FAST_RSA = 2, TLS_FAST_X25519 = 4 };
+enum { TLS_FAST_EC = 1, TLS_FAST_RSA = 2 };
 
 /* Turns the legacy methods on for the key types in `types` (TLS_FAST_*),
  * unless the environment variable off_env (may be NULL) is set to
