@@ -200,11 +200,17 @@ bench-xds-gen: $(B)/bench-xds-gen
 # xDS fleet benchmark client in C (bench/xds/fleet.c): one TLS connection per
 # simulated dataplane, gRPC by hand over libnghttp2 + OpenSSL + epoll (no gRPC
 # core, as kuma-dp); `make bench-xds` runs the whole benchmark with it.
-$(B)/bench-xds-fleet: $(call obj,bench/xds/fleet.c) $(B)/libproto.a $(B)/libcore.a
+$(B)/bench-xds-fleet: $(call obj,bench/xds/fleet.c bench/xds/fleet_tls.c) $(B)/libproto.a $(B)/libcore.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(DP_XDS_LIBS)
 $(call obj,bench/xds/fleet.c): CFLAGS += -I$(B)/gen $(DP_XDS_CFLAGS)
 $(call obj,bench/xds/fleet.c): $(B)/gen/.stamp
 bench-xds-fleet: $(B)/bench-xds-fleet
+# One TLS handshake's CPU on each side of the xDS cold start (kuma-cp's
+# DP-server context against the fleet's client), no sockets.
+$(B)/bench-xds-hs: $(call obj,bench/xds/hs_bench.c bench/xds/fleet_tls.c) $(B)/libxds.a $(B)/libcore.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(XDS_LIBS)
+bench-xds-hs: $(B)/bench-xds-hs
+	$(B)/bench-xds-hs 2000 5
 bench-xds: all $(B)/bench-xds-fleet
 	N=$${N:-10000} FLEET=c BIN=$(CURDIR)/$(B) bash bench/xds/run.sh
-.PHONY: bench-xds-fleet bench-xds
+.PHONY: bench-xds-fleet bench-xds bench-xds-hs

@@ -21,7 +21,7 @@
  * against XDS_CA for XDS_ADDR's host (an IP address or a name; "localhost"
  * when ADDRS spreads connections over 127.0.0.x), no session resumption.
  * Certificates are decoded and verified through kuma-dp's legacy key-method
- * ENGINE (legacy_pkeys): a quarter of the fleet's handshake CPU otherwise.
+ * ENGINE (core/tlsfast.h): a quarter of the fleet's handshake CPU otherwise.
  *
  * Threads: the main thread runs the phases and the REST calls (libcurl);
  * THREADS event loops (default 2, epoll) own the connections, connection c
@@ -81,8 +81,6 @@
  * ports), STORM, TIMEOUT_S (120: no phase waits longer), CONNECTING (256),
  * PERF (longer pauses before the timed phases, for perf to attach).
  */
-/* The ENGINE API (legacy_pkeys) is deprecated in OpenSSL 3. */
-#define OPENSSL_SUPPRESS_DEPRECATED
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <jansson.h>
@@ -92,7 +90,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <nghttp2/nghttp2.h>
-#include <openssl/engine.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -112,6 +109,8 @@
 #include <unistd.h>
 
 #include "core/grpcframe.h"
+#include "core/tlsfast.h"
+#include "fleet_tls.h"
 #include "envoy/service/discovery/v3/discovery.pb-c.h"
 
 #define ADS_METHOD                                                                                 \
@@ -1138,6 +1137,9 @@ static void conn_event(struct conn *c, uint32_t ev)
         break;
     case C_TLS:
         conn_handshake(c);
+        /* Read-ahead may hold kuma-cp's first bytes already. */
+        if (c->st == C_UP && c->ssl && SSL_has_pending(c->ssl))
+            conn_readable(c);
         break;
     case C_UP:
         if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR))
@@ -1245,52 +1247,6 @@ static void post(unsigned cmd)
     }
 }
 
-/* kuma-dp's trick (src/dp/tls.c, fast_ec_init) for RSA and EC keys: an
- * ENGINE whose key methods are plain copies of OpenSSL's built-in ones makes
- * OpenSSL 3.0 decode a peer certificate's public key with the direct legacy
- * decoder instead of building a provider decoder chain per certificate, and
- * verify with the same arithmetic. The fleet parses kuma-cp's certificate
- * (RSA by default) on every handshake and never generates keys (TLS 1.3's
- * key share is X25519, not affected). FLEET_NO_LEGACY_PKEY=1 turns it off. */
-static const int legacy_nids[] = {EVP_PKEY_RSA, EVP_PKEY_EC};
-static EVP_PKEY_METHOD *legacy_meths[2];
-
-static int legacy_pkey_meths(ENGINE *e, EVP_PKEY_METHOD **pmeth, const int **nids, int nid)
-{
-    (void)e;
-    if (!pmeth) {
-        *nids = legacy_nids;
-        return 2;
-    }
-    *pmeth = NULL;
-    for (int k = 0; k < 2; k++)
-        if (nid == legacy_nids[k])
-            *pmeth = legacy_meths[k];
-    return *pmeth != NULL;
-}
-
-static void legacy_pkeys(void)
-{
-    const char *off = getenv("FLEET_NO_LEGACY_PKEY");
-    if (off && *off && strcmp(off, "0") != 0)
-        return;
-    for (int k = 0; k < 2; k++) {
-        const EVP_PKEY_METHOD *builtin = EVP_PKEY_meth_find(legacy_nids[k]);
-        if (!builtin || !(legacy_meths[k] = EVP_PKEY_meth_new(legacy_nids[k], 0)))
-            goto fail;
-        EVP_PKEY_meth_copy(legacy_meths[k], builtin);
-    }
-    ENGINE *e = ENGINE_new();
-    int ok = e && ENGINE_set_id(e, "bench-xds-fleet") &&
-             ENGINE_set_name(e, "bench-xds-fleet legacy keys") &&
-             ENGINE_set_pkey_meths(e, legacy_pkey_meths) && ENGINE_set_default_pkey_meths(e);
-    ENGINE_free(e);
-    if (ok)
-        return;
-fail:
-    ERR_clear_error(); /* only slower */
-}
-
 /* XDS_ADDR → g.sa, g.host, g.authority; XDS_CA → g.tls. */
 static void transport_init(void)
 {
@@ -1316,26 +1272,16 @@ static void transport_init(void)
 
     const char *ca = getenv("XDS_CA");
     if (ca && *ca) {
-        legacy_pkeys();
-        g.tls = SSL_CTX_new(TLS_client_method());
-        if (!g.tls)
-            die("SSL_CTX_new failed");
-        SSL_CTX_set_min_proto_version(g.tls, TLS1_2_VERSION);
-        if (SSL_CTX_load_verify_locations(g.tls, ca, NULL) != 1)
-            die("XDS_CA %s: %s", ca, ERR_reason_error_string(ERR_get_error()));
-        SSL_CTX_set_verify(g.tls, SSL_VERIFY_PEER, NULL);
+        /* kuma-dp's legacy key methods (core/tlsfast.h), for RSA too: the
+         * fleet parses kuma-cp's certificate on every handshake and never
+         * generates keys (TLS 1.3's key share is X25519, not affected). */
+        tls_fast_pkeys_enable(TLS_FAST_EC | TLS_FAST_RSA, "FLEET_NO_LEGACY_PKEY");
         /* kuma-cp's certificate names localhost and its interfaces' addresses,
          * not 127.0.0.2 and up. */
-        X509_VERIFY_PARAM *vp = SSL_CTX_get0_param(g.tls);
-        const char *name = g.addrs > 1 ? "localhost" : g.host;
-        if (X509_VERIFY_PARAM_set1_ip_asc(vp, name) != 1 &&
-            X509_VERIFY_PARAM_set1_host(vp, name, 0) != 1)
-            die("XDS_ADDR %s: cannot verify a certificate for %s", g.xds, name);
-        static const unsigned char alpn[] = {2, 'h', '2'};
-        SSL_CTX_set_alpn_protos(g.tls, alpn, sizeof(alpn));
-        SSL_CTX_set_session_cache_mode(g.tls, SSL_SESS_CACHE_OFF);
-        SSL_CTX_set_mode(g.tls, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
-                                    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+        char why[512];
+        if (!(g.tls =
+                  fleet_tls_client_ctx(ca, g.addrs > 1 ? "localhost" : g.host, why, sizeof(why))))
+            die("%s", why);
     }
 
     if (nghttp2_session_callbacks_new(&g.cbs) != 0 || nghttp2_option_new(&g.h2opt) != 0)

@@ -11,7 +11,9 @@
 # event loops; one TLS connection per proxy unless CHANNELS is set),
 # FLEET=node runs bench/xds/fleet.js (50 connections, Node's gRPC). Both take
 # the same environment (N, SERVICES, OUTBOUNDS, CHANNELS, MTLS, IDLE_S) and
-# print the same phase markers and RESULT line.
+# print the same phase markers and RESULT line. One TLS connection's CPU on
+# each side alone (kuma-cp's DP-server context against the fleet's client):
+# `make bench-xds-hs` (bench/xds/hs_bench.c).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=${BIN:-$PWD/build}

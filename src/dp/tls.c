@@ -2,12 +2,10 @@
  * tls — SSL_CTX construction from PEM secrets, the verify callback with the
  * URI SAN check, ALPN selection and peer-identity helpers (see tls.h).
  */
-/* The ENGINE API below is deprecated in OpenSSL 3 but is the only switch
- * that selects the fast legacy public-key decoder (see fast_ec_init). */
-#define OPENSSL_SUPPRESS_DEPRECATED
 #include "dp/tls.h"
 
-#include <openssl/engine.h>
+#include "core/tlsfast.h"
+
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
@@ -21,75 +19,15 @@
 static int ex_idx = -1;
 static pthread_once_t ex_once = PTHREAD_ONCE_INIT;
 
-/*
- * Peer certificates on OpenSSL 3.0: libssl parses every certificate a peer
- * sends, and 3.0 decodes its public key through the provider decoder
- * machinery, which builds a fresh decoder chain each time: ~85 µs of a
- * P-256 leaf's ~100 µs parse, on every mTLS handshake, on both proxies of a
- * hop (3.2 caches decoders). 3.0 still takes its old, direct decoder (the
- * key type's ASN.1 method, ~15 µs) when an ENGINE provides the key type's
- * EVP_PKEY_METHOD. So kuma-dp registers a tiny ENGINE whose EC method is a
- * plain copy of OpenSSL's built-in one: EC keys then decode, sign and verify
- * through libcrypto's own legacy EC code (same arithmetic, no per-operation
- * provider fetches). RSA, X25519 and the TLS ciphers stay on the providers.
- *
- * The switch is process-wide, and legacy EC contexts do not take provider
- * parameters, so EVP_EC_gen() and EVP_PKEY_Q_keygen("EC") fail once it is on
- * (libssl's own P-256 key shares still work). Hence it is opt-in
- * (dp_tls_enable_fast_ec_keys), for a process that never generates EC keys:
- * kuma-dp, whose keys come from the control plane. DP_TLS_NO_LEGACY_EC=1
- * turns it off for A/B measurements, or if a future OpenSSL misbehaves.
- */
-#ifndef OPENSSL_NO_ENGINE
-static EVP_PKEY_METHOD *fast_ec_meth;
-static const int fast_ec_nids[] = {EVP_PKEY_EC};
-
-static int fast_ec_pkey_meths(ENGINE *e, EVP_PKEY_METHOD **pmeth, const int **nids, int nid)
-{
-    (void)e;
-    if (!pmeth) {
-        *nids = fast_ec_nids;
-        return 1;
-    }
-    *pmeth = nid == EVP_PKEY_EC ? fast_ec_meth : NULL;
-    return *pmeth != NULL;
-}
-
-static int fast_ec_on;
-
-static void fast_ec_init(void)
-{
-    const char *off = getenv("DP_TLS_NO_LEGACY_EC");
-    if (off && *off && strcmp(off, "0") != 0)
-        return;
-    const EVP_PKEY_METHOD *builtin = EVP_PKEY_meth_find(EVP_PKEY_EC);
-    if (!builtin || !(fast_ec_meth = EVP_PKEY_meth_new(EVP_PKEY_EC, 0)))
-        goto fail;
-    EVP_PKEY_meth_copy(fast_ec_meth, builtin);
-    ENGINE *e = ENGINE_new();
-    int ok = e && ENGINE_set_id(e, "kuma-dp-ec") && ENGINE_set_name(e, "kuma-dp EC keys") &&
-             ENGINE_set_pkey_meths(e, fast_ec_pkey_meths) && ENGINE_set_default_pkey_meths(e);
-    ENGINE_free(e); /* the default table keeps its own reference */
-    if (ok) {
-        fast_ec_on = 1;
-        return;
-    }
-fail:
-    ERR_clear_error(); /* only slower: the providers decode as before */
-}
-#else
-static int fast_ec_on;
-
-static void fast_ec_init(void)
-{
-}
-#endif
-
+/* Peer certificates on OpenSSL 3.0: the legacy EC key methods of
+ * core/tlsfast.h decode a peer's P-256 certificate ~6x faster (about a third
+ * of an mTLS handshake's CPU on each side). kuma-dp generates no EC keys (its
+ * keys come from the control plane), so it may turn them on;
+ * DP_TLS_NO_LEGACY_EC=1 turns them off for A/B measurements, or if a future
+ * OpenSSL misbehaves. */
 int dp_tls_enable_fast_ec_keys(void)
 {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, fast_ec_init);
-    return fast_ec_on;
+    return (tls_fast_pkeys_enable(TLS_FAST_EC, "DP_TLS_NO_LEGACY_EC") & TLS_FAST_EC) != 0;
 }
 
 /*

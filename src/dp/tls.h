@@ -98,7 +98,7 @@ void dp_tls_peer_first_uri(SSL *ssl, char *out, size_t outlen);
 
 /* Makes OpenSSL 3.0 decode, sign and verify EC (P-256) keys through its
  * legacy EC code, which parses a peer's certificate ~6x faster (about a third
- * of an mTLS handshake's CPU on each side; see tls.c). Process-wide and
+ * of an mTLS handshake's CPU on each side; core/tlsfast.h). Process-wide and
  * irreversible: afterwards EVP_EC_gen()/EVP_PKEY_Q_keygen("EC") fail, so only
  * a process that generates no EC keys may call it (kuma-dp). Call before
  * starting threads; idempotent. Returns 1 if on, 0 if unavailable or turned

@@ -967,16 +967,17 @@ static int conn_read(struct conn *c)
         c->handshaking = 0;
         conn_events(c, EPOLLIN);
         /* The HTTP/2 session only now: a connection that never completes
-         * its handshake costs no session. */
+         * its handshake costs no session. The server's SETTINGS go out with
+         * the first flush below: with the SETTINGS ACK when the client's
+         * preface has arrived already (one write instead of two). */
         if (conn_session(c) < 0) {
             log_error(LOG, "connection from %s: cannot create its HTTP/2 session", c->peer);
             return -1;
         }
-        if (conn_flush(c) < 0) /* the server's SETTINGS */
-            return -1;
     }
-    /* SSL may hold a decrypted record that epoll cannot see: drain it. */
-    for (int rounds = 0; rounds < 64 || (c->ssl && SSL_pending(c->ssl) > 0); rounds++) {
+    /* SSL may hold a decrypted record, or read-ahead bytes, that epoll
+     * cannot see: drain them. */
+    for (int rounds = 0; rounds < 64 || (c->ssl && SSL_has_pending(c->ssl)); rounds++) {
         if (c->closing)
             return 0; /* a GOAWAY is going out: ignore the rest */
         ssize_t r = io_read(c, lp->rbuf, sizeof(lp->rbuf));
@@ -1297,7 +1298,7 @@ static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outle
     return SSL_TLSEXT_ERR_OK;
 }
 
-static SSL_CTX *make_ssl_ctx(const char *cert_pem, const char *key_pem, struct err *e)
+SSL_CTX *xds_transport_tls_ctx(const char *cert_pem, const char *key_pem, struct err *e)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx) {
@@ -1305,9 +1306,20 @@ static SSL_CTX *make_ssl_ctx(const char *cert_pem, const char *key_pem, struct e
         return NULL;
     }
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    /* No chain built from the (empty) trust store on every handshake: the
+     * configured chain goes out as given. */
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
-                              SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+                              SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_NO_AUTO_CHAIN);
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    /* TLS 1.3: AES-128-GCM first, as Envoy (BoringSSL) and kuma-dp prefer it
+     * with AES-NI; its SHA-256 key schedule is cheaper than AES-256's
+     * SHA-384 (bench/xds/hs_bench.c). Clients that offer only the others
+     * still get them. */
+    SSL_CTX_set_ciphersuites(ctx, "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
+                                  "TLS_CHACHA20_POLY1305_SHA256");
+    /* Whole flights and records with one recv instead of a header and a
+     * body read per record (the read loop drains SSL_has_pending). */
+    SSL_CTX_set_read_ahead(ctx, 1);
     /* No session cache nor tickets: a proxy keeps its one connection; a
      * cache of 10,000 sessions would only cost memory. */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
@@ -1444,7 +1456,7 @@ int xds_transport_start(const struct xds_transport_opts *o, const struct xds_tra
     t->lfd = -1;
     atomic_init(&t->next_id, 0);
     if (o->tls_cert_pem && o->tls_key_pem &&
-        !(t->ssl_ctx = make_ssl_ctx(o->tls_cert_pem, o->tls_key_pem, e))) {
+        !(t->ssl_ctx = xds_transport_tls_ctx(o->tls_cert_pem, o->tls_key_pem, e))) {
         free(t);
         return -1;
     }

@@ -68,6 +68,12 @@ struct xds_transport_opts {
     int setup_timeout_ms; /* TLS handshake + the client's first HTTP/2 frame (0 = 60 s) */
 };
 
+/* The DP server's TLS context as the transport builds it from a PEM
+ * certificate (then its chain) and key: what xds_transport_start uses, and
+ * what bench/xds/hs_bench.c measures. NULL with e set. */
+struct ssl_ctx_st;
+struct ssl_ctx_st *xds_transport_tls_ctx(const char *cert_pem, const char *key_pem, struct err *e);
+
 /* Binds, starts the server and its loop threads. *bound_port
  * receives the port (useful with port 0). Returns 0, or -1 with e set. */
 int xds_transport_start(const struct xds_transport_opts *o, const struct xds_transport_cb *cb,

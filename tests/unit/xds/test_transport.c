@@ -4,19 +4,24 @@
  * the setup timeout while one that did stays open; the timer stops once no
  * connection is being set up; a second server on the same port fails to
  * bind (no SO_REUSEPORT); a client that stops reading holds the sender back
- * at the queue limit, then gets every message intact and the status. The gRPC paths are covered end
+ * at the queue limit, then gets every message intact and the status; over
+ * TLS, the suite chosen and the server's SETTINGS. The gRPC paths are covered end
  * to end by tests/integration/test_xds_transport_hostile.sh.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <nghttp2/nghttp2.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "ca/tlsgen.h"
 #include "core/grpcframe.h"
 #include "core/util.h"
 #include "test.h"
@@ -374,4 +379,110 @@ TEST(xds_transport_peer_and_token)
         xds_transport_shutdown(t);
         xds_transport_free(t);
     }
+}
+
+/* ---- TLS --------------------------------------------------------------------------------------
+ */
+
+/* A TLS client on a blocking socket: handshake with `suites` offered (NULL =
+ * OpenSSL's default), then the client preface and an empty SETTINGS in one
+ * record. Returns the SSL (the caller frees it and closes *fd). */
+static SSL *tls_dial(int port, const char *cert_pem, const char *suites, int *fd)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    ASSERT(ctx != NULL);
+    BIO *b = BIO_new_mem_buf(cert_pem, -1);
+    X509 *ca = PEM_read_bio_X509(b, NULL, NULL, NULL);
+    BIO_free(b);
+    ASSERT(ca != NULL);
+    X509_STORE_add_cert(SSL_CTX_get_cert_store(ctx), ca);
+    X509_free(ca);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    static const unsigned char alpn[] = {2, 'h', '2'};
+    SSL_CTX_set_alpn_protos(ctx, alpn, sizeof(alpn));
+    if (suites)
+        ASSERT(SSL_CTX_set_ciphersuites(ctx, suites) == 1);
+    *fd = dial(port);
+    SSL *ssl = SSL_new(ctx);
+    SSL_CTX_free(ctx); /* the SSL keeps a reference */
+    SSL_set_fd(ssl, *fd);
+    ASSERT_INT_EQ(SSL_connect(ssl), 1);
+    ASSERT_INT_EQ(SSL_get_verify_result(ssl), X509_V_OK);
+    static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\4\0\0\0\0\0";
+    size_t w = 0;
+    ASSERT(SSL_write_ex(ssl, preface, sizeof(preface) - 1, &w) == 1);
+    return ssl;
+}
+
+/* Reads HTTP/2 frames until both a SETTINGS and a SETTINGS ACK from the
+ * server arrived (1) or 3 s passed (0). */
+static int tls_settings_and_ack(SSL *ssl, int fd)
+{
+    uint8_t buf[4096];
+    size_t have = 0;
+    int settings = 0, ack = 0;
+    int64_t end = mono_ms() + 3000;
+    while (!(settings && ack) && mono_ms() < end) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (!SSL_has_pending(ssl) && poll(&p, 1, 200) <= 0)
+            continue;
+        size_t got = 0;
+        if (SSL_read_ex(ssl, buf + have, sizeof(buf) - have, &got) != 1)
+            return 0;
+        have += got;
+        size_t off = 0;
+        while (have - off >= 9) {
+            size_t len = (size_t)buf[off] << 16 | (size_t)buf[off + 1] << 8 | buf[off + 2];
+            if (have - off < 9 + len)
+                break;
+            if (buf[off + 3] == 4 && (buf[off + 4] & 1))
+                ack = 1;
+            else if (buf[off + 3] == 4)
+                settings = 1;
+            off += 9 + len;
+        }
+        memmove(buf, buf + off, have - off);
+        have -= off;
+    }
+    return settings && ack;
+}
+
+/* The DP server's TLS: kuma-cp's own kind of certificate (ECDSA P-256),
+ * AES-128-GCM chosen for a client offering OpenSSL's default order
+ * (AES-256 first), AES-256-GCM still served to a client offering only it,
+ * ALPN h2, and the server's SETTINGS and SETTINGS ACK arriving after a
+ * preface written right behind the handshake (read-ahead drained). */
+TEST(xds_transport_tls_suites)
+{
+    char *cert = NULL, *key = NULL;
+    struct err e = {{0}};
+    ASSERT_INT_EQ(ca_generate_cp_cert("test", CA_KEY_DEFAULT, &cert, &key, &e), 0);
+    struct xds_transport_opts o = {
+        .address = "127.0.0.1", .port = 0, .tls_cert_pem = cert, .tls_key_pem = key};
+    struct xds_transport_cb cb = {no_open, no_msg, no_close};
+    struct xds_transport *t = NULL;
+    int port = 0;
+    ASSERT_INT_EQ(xds_transport_start(&o, &cb, NULL, &t, &port, &e), 0);
+
+    int fd;
+    SSL *ssl = tls_dial(port, cert, NULL, &fd);
+    ASSERT_STR_EQ(SSL_get_cipher_name(ssl), "TLS_AES_128_GCM_SHA256");
+    const unsigned char *alpn = NULL;
+    unsigned alen = 0;
+    SSL_get0_alpn_selected(ssl, &alpn, &alen);
+    ASSERT(alen == 2 && memcmp(alpn, "h2", 2) == 0);
+    ASSERT_INT_EQ(tls_settings_and_ack(ssl, fd), 1);
+    SSL_free(ssl);
+    close(fd);
+
+    ssl = tls_dial(port, cert, "TLS_AES_256_GCM_SHA384", &fd);
+    ASSERT_STR_EQ(SSL_get_cipher_name(ssl), "TLS_AES_256_GCM_SHA384");
+    ASSERT_INT_EQ(tls_settings_and_ack(ssl, fd), 1);
+    SSL_free(ssl);
+    close(fd);
+
+    xds_transport_shutdown(t);
+    xds_transport_free(t);
+    free(cert);
+    free(key);
 }
