@@ -1159,6 +1159,24 @@ static void do_accept(struct loop *lp0)
     }
 }
 
+/* Takes the loop's pending streams and incoming connections. Once
+ * in_pending is clear, a sender may put a stream on the list again
+ * (rewriting pnext): the batch taken is walked through rnext. */
+static void take_pending(struct loop *lp, struct xds_stream **streams, struct conn **incoming)
+{
+    pthread_mutex_lock(&lp->mu);
+    struct xds_stream *s = lp->pending;
+    lp->pending = NULL;
+    *incoming = lp->incoming;
+    lp->incoming = NULL;
+    for (struct xds_stream *p = s; p; p = p->pnext) {
+        p->rnext = p->pnext;
+        p->in_pending = 0;
+    }
+    pthread_mutex_unlock(&lp->mu);
+    *streams = s;
+}
+
 /* Streams with queued work: resume their bodies, then flush their
  * connections. */
 static void run_pending(struct loop *lp)
@@ -1167,18 +1185,9 @@ static void run_pending(struct loop *lp)
     if (read(lp->evfd, &v, sizeof(v)) < 0) {
         /* nothing to read: woken by a previous write already drained */
     }
-    pthread_mutex_lock(&lp->mu);
-    struct xds_stream *s = lp->pending;
-    lp->pending = NULL;
-    struct conn *in = lp->incoming;
-    lp->incoming = NULL;
-    /* Once in_pending is clear, a sender may put the stream on the list
-     * again (rewriting pnext): this batch is walked through rnext. */
-    for (struct xds_stream *p = s; p; p = p->pnext) {
-        p->rnext = p->pnext;
-        p->in_pending = 0;
-    }
-    pthread_mutex_unlock(&lp->mu);
+    struct xds_stream *s;
+    struct conn *in;
+    take_pending(lp, &s, &in);
     while (in) {
         struct conn *n = in->next;
         in->next = NULL;
@@ -1260,16 +1269,9 @@ static void *loop_main(void *arg)
         conn_free(c);
     }
     bury(lp);
-    pthread_mutex_lock(&lp->mu);
-    struct xds_stream *s = lp->pending;
-    lp->pending = NULL;
-    struct conn *in = lp->incoming;
-    lp->incoming = NULL;
-    for (struct xds_stream *p = s; p; p = p->pnext) {
-        p->rnext = p->pnext;
-        p->in_pending = 0;
-    }
-    pthread_mutex_unlock(&lp->mu);
+    struct xds_stream *s;
+    struct conn *in;
+    take_pending(lp, &s, &in);
     while (s) {
         struct xds_stream *n = s->rnext;
         xds_stream_unref(s);

@@ -159,7 +159,7 @@ TEST(dp_sockmap_slow_consumer_bounded_then_exact)
     }
     fprintf(stderr, "stalled after %zu bytes\n", total);
     /* The kernel path has no back-pressure of its own: the program takes at
-     * most 1 MiB (KF_CREDIT) more than the backend's socket accepted (the credit), then
+     * most KF_CREDIT (1 MiB) more than the backend's socket accepted, then
      * leaves the bytes on the client's socket, whose window closes; the
      * engine takes the pair back to user space. Without the credit the
      * kernel took 256 MiB and more here. */
