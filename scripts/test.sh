@@ -26,6 +26,14 @@ BIN="$PWD/build-asan" bash tests/integration/run.sh || status=1
 echo "==> kuma-dp command line (ASan+UBSan binary)"
 BIN="$PWD/build-asan" bash tests/dp/test_kuma_dp_cli.sh || status=1
 
+# The release build is what ./scripts/run.sh ships (kuma-dp linked statically
+# with its order file): a few end-to-end scenarios on those binaries too.
+echo "==> release binaries: mesh traffic, admin, kernel forwarding, HTTP, inspect, fleet"
+BIN="$PWD/build" bash tests/integration/run.sh test_dp_mesh_traffic.sh test_dp_admin.sh \
+    test_dp_sockmap.sh test_dp_http_routing.sh test_kumactl_inspect.sh test_xds_fleet_bench.sh ||
+    status=1
+BIN="$PWD/build" bash tests/dp/test_kuma_dp_cli.sh || status=1
+
 echo "==> fuzzing (short run)"
 bash tests/fuzz/run.sh "${FUZZ_SECONDS:-30}" || status=1
 
