@@ -21,6 +21,21 @@
 
 #define GRPCF_PREFIX 5
 
+/* gRPC status codes (the grpc-status trailer), as the gRPC spec numbers them. */
+enum grpcf_status {
+    GRPCF_STATUS_OK = 0,
+    GRPCF_STATUS_CANCELLED = 1,
+    GRPCF_STATUS_UNKNOWN = 2,
+    GRPCF_STATUS_INVALID_ARGUMENT = 3,
+    GRPCF_STATUS_NOT_FOUND = 5,
+    GRPCF_STATUS_PERMISSION_DENIED = 7,
+    GRPCF_STATUS_RESOURCE_EXHAUSTED = 8,
+    GRPCF_STATUS_UNIMPLEMENTED = 12,
+    GRPCF_STATUS_INTERNAL = 13,
+    GRPCF_STATUS_UNAVAILABLE = 14,
+    GRPCF_STATUS_UNAUTHENTICATED = 16,
+};
+
 struct grpcf_deframer {
     size_t max; /* largest message accepted (bytes) */
     uint8_t hdr[GRPCF_PREFIX];

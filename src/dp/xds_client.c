@@ -69,18 +69,6 @@
 #define CONNECT_TIMEOUT_MS 20000
 #define USER_AGENT         "kuma-dp grpc-nghttp2"
 
-/* gRPC status codes used here. */
-enum {
-    GRPC_OK = 0,
-    GRPC_CANCELLED = 1,
-    GRPC_UNKNOWN = 2,
-    GRPC_PERMISSION_DENIED = 7,
-    GRPC_UNIMPLEMENTED = 12,
-    GRPC_INTERNAL = 13,
-    GRPC_UNAVAILABLE = 14,
-    GRPC_UNAUTHENTICATED = 16,
-};
-
 /* A framed request (prefix included), sent from off. */
 struct out_msg {
     struct out_msg *next;
@@ -395,20 +383,21 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t 
         int v = 0;
         for (size_t i = 0; i < valuelen; i++) {
             if (value[i] < '0' || value[i] > '9' || i >= 3) {
-                v = GRPC_UNKNOWN;
+                v = GRPCF_STATUS_UNKNOWN;
                 break;
             }
             v = v * 10 + (value[i] - '0');
         }
-        st->grpc_status = valuelen ? v : GRPC_UNKNOWN;
+        st->grpc_status = valuelen ? v : GRPCF_STATUS_UNKNOWN;
     } else if (IS("grpc-message")) {
         percent_decode(st->grpc_message, sizeof(st->grpc_message), value, valuelen);
     } else if (IS("grpc-encoding") && !(valuelen == 8 && memcmp(value, "identity", 8) == 0)) {
-        stream_end(st, GRPC_INTERNAL, "kuma-cp answered with grpc-encoding %.*s (not negotiated)",
+        stream_end(st, GRPCF_STATUS_INTERNAL,
+                   "kuma-cp answered with grpc-encoding %.*s (not negotiated)",
                    (int)(valuelen > 64 ? 64 : valuelen), (const char *)value);
     } else if (IS("content-type") && !st->headers_seen &&
                !(valuelen >= 16 && memcmp(value, "application/grpc", 16) == 0)) {
-        stream_end(st, GRPC_UNKNOWN, "kuma-cp answered with content-type %.*s",
+        stream_end(st, GRPCF_STATUS_UNKNOWN, "kuma-cp answered with content-type %.*s",
                    (int)(valuelen > 64 ? 64 : valuelen), (const char *)value);
     }
 #undef IS
@@ -421,27 +410,27 @@ static int http_to_grpc(int s)
 {
     switch (s) {
     case 400:
-        return GRPC_INTERNAL;
+        return GRPCF_STATUS_INTERNAL;
     case 401:
-        return GRPC_UNAUTHENTICATED;
+        return GRPCF_STATUS_UNAUTHENTICATED;
     case 403:
-        return GRPC_PERMISSION_DENIED;
+        return GRPCF_STATUS_PERMISSION_DENIED;
     case 404:
-        return GRPC_UNIMPLEMENTED;
+        return GRPCF_STATUS_UNIMPLEMENTED;
     case 429:
     case 502:
     case 503:
     case 504:
-        return GRPC_UNAVAILABLE;
+        return GRPCF_STATUS_UNAVAILABLE;
     default:
-        return GRPC_UNKNOWN;
+        return GRPCF_STATUS_UNKNOWN;
     }
 }
 
 static void on_status(struct stream *st)
 {
     if (st->grpc_status < 0)
-        stream_end(st, GRPC_UNKNOWN, "the stream ended without a grpc-status");
+        stream_end(st, GRPCF_STATUS_UNKNOWN, "the stream ended without a grpc-status");
     else
         stream_end(st, st->grpc_status, "%s", st->grpc_message);
 }
@@ -466,7 +455,7 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *f, void *ud)
         break;
     case NGHTTP2_DATA:
         if (f->hd.stream_id == st->sid && (f->hd.flags & NGHTTP2_FLAG_END_STREAM))
-            stream_end(st, GRPC_UNKNOWN, "the stream ended without trailers");
+            stream_end(st, GRPCF_STATUS_UNKNOWN, "the stream ended without trailers");
         break;
     case NGHTTP2_PING:
         if (f->hd.flags & NGHTTP2_FLAG_ACK) {
@@ -478,7 +467,7 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *f, void *ud)
         break;
     case NGHTTP2_GOAWAY: {
         size_t n = f->goaway.opaque_data_len;
-        stream_end(st, GRPC_UNAVAILABLE, "kuma-cp sent GOAWAY (%s)%s%.*s",
+        stream_end(st, GRPCF_STATUS_UNAVAILABLE, "kuma-cp sent GOAWAY (%s)%s%.*s",
                    nghttp2_http2_strerror(f->goaway.error_code), n ? ": " : "",
                    (int)(n > 200 ? 200 : n), n ? (const char *)f->goaway.opaque_data : "");
         break;
@@ -503,7 +492,7 @@ static int on_data(nghttp2_session *h2, uint8_t flags, int32_t sid, const uint8_
         return 0;
     struct err e = {{0}};
     if (grpcf_deframer_feed(&st->df, data, len, on_message, st, &e) < 0) {
-        stream_end(st, GRPC_INTERNAL, "%s", e.msg);
+        stream_end(st, GRPCF_STATUS_INTERNAL, "%s", e.msg);
         nghttp2_submit_rst_stream(h2, NGHTTP2_FLAG_NONE, sid, NGHTTP2_CANCEL);
     }
     return 0;
@@ -515,9 +504,9 @@ static int on_stream_close(nghttp2_session *h2, int32_t sid, uint32_t code, void
     if (sid != st->sid)
         return 0;
     if (code != NGHTTP2_NO_ERROR)
-        stream_end(st, GRPC_UNAVAILABLE, "stream reset (%s)", nghttp2_http2_strerror(code));
+        stream_end(st, GRPCF_STATUS_UNAVAILABLE, "stream reset (%s)", nghttp2_http2_strerror(code));
     else
-        stream_end(st, GRPC_UNKNOWN, "the stream closed without a grpc-status");
+        stream_end(st, GRPCF_STATUS_UNKNOWN, "the stream closed without a grpc-status");
     return 0;
 }
 
@@ -551,11 +540,11 @@ static int dial_one(struct stream *st, const struct addrinfo *ai, int64_t deadli
 {
     int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        stream_end(st, GRPC_UNAVAILABLE, "socket: %s", strerror(errno));
+        stream_end(st, GRPCF_STATUS_UNAVAILABLE, "socket: %s", strerror(errno));
         return -1;
     }
     if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS) {
-        stream_end(st, GRPC_UNAVAILABLE, "connect: %s", strerror(errno));
+        stream_end(st, GRPCF_STATUS_UNAVAILABLE, "connect: %s", strerror(errno));
         close(fd);
         return -1;
     }
@@ -563,7 +552,7 @@ static int dial_one(struct stream *st, const struct addrinfo *ai, int64_t deadli
     int ev = wait_fd(st, fd, POLLOUT, left > 0 ? (int)left : 0);
     if (ev <= 0) {
         if (ev == 0)
-            stream_end(st, GRPC_UNAVAILABLE, "connect: timed out");
+            stream_end(st, GRPCF_STATUS_UNAVAILABLE, "connect: timed out");
         close(fd);
         return -1;
     }
@@ -571,7 +560,7 @@ static int dial_one(struct stream *st, const struct addrinfo *ai, int64_t deadli
     socklen_t sl = sizeof(soerr);
     getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
     if (soerr) {
-        stream_end(st, GRPC_UNAVAILABLE, "connect: %s", strerror(soerr));
+        stream_end(st, GRPCF_STATUS_UNAVAILABLE, "connect: %s", strerror(soerr));
         close(fd);
         return -1;
     }
@@ -590,7 +579,7 @@ static int dial(struct stream *st)
     struct addrinfo *res = NULL;
     int rc = getaddrinfo(c->host, c->port, &hints, &res);
     if (rc != 0) {
-        stream_end(st, GRPC_UNAVAILABLE, "resolving %s: %s", c->host, gai_strerror(rc));
+        stream_end(st, GRPCF_STATUS_UNAVAILABLE, "resolving %s: %s", c->host, gai_strerror(rc));
         return -1;
     }
     st->fd = -1;
@@ -600,7 +589,7 @@ static int dial(struct stream *st)
     }
     freeaddrinfo(res);
     if (st->fd < 0) {
-        stream_end(st, GRPC_UNAVAILABLE, "cancelled");
+        stream_end(st, GRPCF_STATUS_UNAVAILABLE, "cancelled");
         return -1;
     }
     if (!c->ssl_ctx)
@@ -632,17 +621,17 @@ static int dial(struct stream *st)
                          X509_verify_cert_error_string(vr));
             else
                 ssl_errors(buf, sizeof(buf));
-            stream_end(st, GRPC_UNAVAILABLE, "TLS handshake with %s: %s", c->target, buf);
+            stream_end(st, GRPCF_STATUS_UNAVAILABLE, "TLS handshake with %s: %s", c->target, buf);
             return -1;
         }
         int64_t left = deadline - mono_ms();
         int ev = left > 0 ? wait_fd(st, st->fd, want, (int)left) : 0;
         if (ev < 0) {
-            stream_end(st, GRPC_CANCELLED, "cancelled");
+            stream_end(st, GRPCF_STATUS_CANCELLED, "cancelled");
             return -1;
         }
         if (ev == 0) {
-            stream_end(st, GRPC_UNAVAILABLE, "TLS handshake with %s: timed out", c->target);
+            stream_end(st, GRPCF_STATUS_UNAVAILABLE, "TLS handshake with %s: timed out", c->target);
             return -1;
         }
     }
@@ -650,7 +639,8 @@ static int dial(struct stream *st)
     unsigned int alen = 0;
     SSL_get0_alpn_selected(st->ssl, &alpn, &alen);
     if (alen != 2 || memcmp(alpn, "h2", 2) != 0) {
-        stream_end(st, GRPC_UNAVAILABLE, "%s did not negotiate HTTP/2 (ALPN h2)", c->target);
+        stream_end(st, GRPCF_STATUS_UNAVAILABLE, "%s did not negotiate HTTP/2 (ALPN h2)",
+                   c->target);
         return -1;
     }
     return 0;
@@ -702,7 +692,7 @@ static int flush(struct stream *st)
             const uint8_t *d;
             ssize_t n = nghttp2_session_mem_send(st->h2, &d);
             if (n < 0) {
-                stream_end(st, GRPC_INTERNAL, "HTTP/2: %s", nghttp2_strerror((int)n));
+                stream_end(st, GRPCF_STATUS_INTERNAL, "HTTP/2: %s", nghttp2_strerror((int)n));
                 return -1;
             }
             if (n == 0)
@@ -716,7 +706,7 @@ static int flush(struct stream *st)
         }
         ssize_t w = io_write(st, st->wbuf + st->woff, st->wlen - st->woff);
         if (w < 0) {
-            stream_end(st, GRPC_UNAVAILABLE, "connection to kuma-cp broken (write)");
+            stream_end(st, GRPCF_STATUS_UNAVAILABLE, "connection to kuma-cp broken (write)");
             return -1;
         }
         if (w == 0) {
@@ -736,12 +726,12 @@ static int pump_in(struct stream *st)
         if (r == 0)
             return 0;
         if (r < 0) {
-            stream_end(st, GRPC_UNAVAILABLE, "connection closed by kuma-cp");
+            stream_end(st, GRPCF_STATUS_UNAVAILABLE, "connection closed by kuma-cp");
             return -1;
         }
         ssize_t n = nghttp2_session_mem_recv(st->h2, buf, (size_t)r);
         if (n < 0) {
-            stream_end(st, GRPC_UNAVAILABLE, "HTTP/2: %s", nghttp2_strerror((int)n));
+            stream_end(st, GRPCF_STATUS_UNAVAILABLE, "HTTP/2: %s", nghttp2_strerror((int)n));
             return -1;
         }
         if (st->done)
@@ -767,7 +757,7 @@ static int open_session(struct stream *st)
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cb);
     if (rc != 0) {
-        stream_end(st, GRPC_INTERNAL, "HTTP/2: %s", nghttp2_strerror(rc));
+        stream_end(st, GRPCF_STATUS_INTERNAL, "HTTP/2: %s", nghttp2_strerror(rc));
         return -1;
     }
     nghttp2_settings_entry iv[] = {
@@ -796,7 +786,7 @@ static int open_session(struct stream *st)
     nghttp2_data_provider body = {.read_callback = read_body};
     st->sid = nghttp2_submit_request(st->h2, NULL, hdrs, nh, &body, st);
     if (st->sid < 0) {
-        stream_end(st, GRPC_INTERNAL, "HTTP/2: %s", nghttp2_strerror(st->sid));
+        stream_end(st, GRPCF_STATUS_INTERNAL, "HTTP/2: %s", nghttp2_strerror(st->sid));
         return -1;
     }
     return 0;
@@ -811,8 +801,8 @@ static int keepalive(struct stream *st)
         c->o.keepalive_timeout_ms ? c->o.keepalive_timeout_ms : DP_XDS_KEEPALIVE_TIMEOUT_MS;
     int64_t now = mono_ms();
     if (st->ping_deadline && now >= st->ping_deadline) {
-        stream_end(st, GRPC_UNAVAILABLE, "keepalive watchdog timeout (no PING ACK within %u ms)",
-                   kt);
+        stream_end(st, GRPCF_STATUS_UNAVAILABLE,
+                   "keepalive watchdog timeout (no PING ACK within %u ms)", kt);
         return 0;
     }
     if (!st->ping_deadline && now >= st->ping_due) {
@@ -845,13 +835,13 @@ static int run_stream(struct dp_xds_client *c)
         st.ping_due = mono_ms() + ka;
         while (!st.done) {
             if (stopping(c)) {
-                stream_end(&st, GRPC_CANCELLED, "cancelled");
+                stream_end(&st, GRPCF_STATUS_CANCELLED, "cancelled");
                 break;
             }
             if (flush(&st) < 0)
                 break;
             if (!nghttp2_session_want_read(st.h2) && !nghttp2_session_want_write(st.h2)) {
-                stream_end(&st, GRPC_UNAVAILABLE, "HTTP/2 session over");
+                stream_end(&st, GRPCF_STATUS_UNAVAILABLE, "HTTP/2 session over");
                 break;
             }
             int timeout = keepalive(&st);
@@ -871,7 +861,7 @@ static int run_stream(struct dp_xds_client *c)
             if (rev & (POLLIN | POLLHUP | POLLERR) || (st.ssl && SSL_pending(st.ssl) > 0))
                 pump_in(&st);
         }
-        if (st.code == GRPC_CANCELLED && st.h2) {
+        if (st.code == GRPCF_STATUS_CANCELLED && st.h2) {
             /* Stop: tell kuma-cp, best effort. */
             nghttp2_submit_rst_stream(st.h2, NGHTTP2_FLAG_NONE, st.sid, NGHTTP2_CANCEL);
             nghttp2_session_terminate_session(st.h2, NGHTTP2_NO_ERROR);

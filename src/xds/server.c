@@ -251,7 +251,7 @@ static void cb_message(void *ctx, struct xds_stream *ts, const uint8_t *data, si
     struct xstream *x = xds_stream_user(ts);
     if (atomic_fetch_add(&x->queued, 1) >= MAX_QUEUED_REQUESTS) {
         atomic_fetch_sub(&x->queued, 1);
-        xds_stream_finish(ts, XDS_STATUS_RESOURCE_EXHAUSTED, "too many pending requests");
+        xds_stream_finish(ts, GRPCF_STATUS_RESOURCE_EXHAUSTED, "too many pending requests");
         return;
     }
     struct item *it = xcalloc(1, sizeof(*it));
@@ -605,7 +605,7 @@ static void send_type(struct xds_server *s, struct xstream *x, enum xds_type t)
     if (xds_stream_send_owned(x->ts, buf, len) < 0) {
         log_warn(LOG, "%s.%s: stream %llu cannot take more responses; closing it", p->mesh, p->name,
                  (unsigned long long)x->id);
-        xds_stream_finish(x->ts, XDS_STATUS_RESOURCE_EXHAUSTED, "send queue full");
+        xds_stream_finish(x->ts, GRPCF_STATUS_RESOURCE_EXHAUSTED, "send queue full");
         x->failed = 1;
         return;
     }
@@ -1230,7 +1230,7 @@ int xds_auth_dp_token(void *ctx, const char *mesh, const char *name, const char 
 
 /* ---- requests ---------------------------------------------------------- */
 
-static void fail_stream(struct xstream *x, enum xds_status code, const char *msg)
+static void fail_stream(struct xstream *x, enum grpcf_status code, const char *msg)
 {
     log_warn(LOG, "stream %llu closed: %s", (unsigned long long)x->id, msg);
     x->failed = 1;
@@ -1244,11 +1244,11 @@ static int stream_hello(struct xds_server *s, struct xstream *x,
     struct err e;
     char *mesh = NULL, *name = NULL;
     if (!req->node) {
-        fail_stream(x, XDS_STATUS_INVALID_ARGUMENT, "Envoy node must not be nil");
+        fail_stream(x, GRPCF_STATUS_INVALID_ARGUMENT, "Envoy node must not be nil");
         return -1;
     }
     if (xds_parse_proxy_id(req->node->id, &mesh, &name, &e) < 0) {
-        fail_stream(x, XDS_STATUS_INVALID_ARGUMENT, e.msg);
+        fail_stream(x, GRPCF_STATUS_INVALID_ARGUMENT, e.msg);
         return -1;
     }
     const char *text = node_metadata_string(req->node, "dataplane.resource");
@@ -1259,7 +1259,7 @@ static int stream_hello(struct xds_server *s, struct xstream *x,
         json_decref(tags);
         if (rc < 0) {
             char *msg = xasprintf("authentication failed: %s", e.msg);
-            fail_stream(x, XDS_STATUS_UNAUTHENTICATED, msg);
+            fail_stream(x, GRPCF_STATUS_UNAUTHENTICATED, msg);
             free(msg);
             free(mesh);
             free(name);
@@ -1269,7 +1269,7 @@ static int stream_hello(struct xds_server *s, struct xstream *x,
     int registered = 0;
     if (text && *text) {
         if (register_dataplane(s, mesh, name, text, &e) < 0) {
-            fail_stream(x, XDS_STATUS_INVALID_ARGUMENT, e.msg);
+            fail_stream(x, GRPCF_STATUS_INVALID_ARGUMENT, e.msg);
             free(mesh);
             free(name);
             return -1;
@@ -1343,7 +1343,7 @@ static void handle_request(struct xds_server *s, struct xstream *x, const uint8_
     Envoy__Service__Discovery__V3__DiscoveryRequest *req =
         envoy__service__discovery__v3__discovery_request__unpack(NULL, len, data);
     if (!req) {
-        fail_stream(x, XDS_STATUS_INVALID_ARGUMENT, "could not decode the DiscoveryRequest");
+        fail_stream(x, GRPCF_STATUS_INVALID_ARGUMENT, "could not decode the DiscoveryRequest");
         return;
     }
     if (!x->proxy && stream_hello(s, x, req) < 0)

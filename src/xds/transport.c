@@ -102,9 +102,6 @@
 /* The per-loop write buffer: one TLS record's plaintext. */
 #define XDS_WRITE_BUF 16384
 
-/* gRPC status codes used only here (xds_status has the callers' ones). */
-enum { GRPC_UNIMPLEMENTED = 12, GRPC_INTERNAL = 13 };
-
 struct qmsg {
     struct qmsg *next;
     uint8_t *data; /* owned */
@@ -184,7 +181,7 @@ struct xds_stream {
     struct qmsg *qhead, *qtail;
     size_t qlen;
     int finish_requested, closed, in_pending;
-    enum xds_status finish_code;
+    enum grpcf_status finish_code;
     char *finish_msg;
     struct xds_stream *pnext;
     /* Loop thread only. */
@@ -306,7 +303,7 @@ int xds_stream_send(struct xds_stream *s, const void *data, size_t len)
     return xds_stream_send_owned(s, copy, len);
 }
 
-void xds_stream_finish(struct xds_stream *s, enum xds_status code, const char *msg)
+void xds_stream_finish(struct xds_stream *s, enum grpcf_status code, const char *msg)
 {
     struct loop *lp = s->lp;
     pthread_mutex_lock(&lp->mu);
@@ -751,7 +748,7 @@ static void on_request(struct conn *c, struct xds_stream *s)
                                           : "content-type is not application/grpc";
         log_info(LOG, "refusing a call from %s: %s", c->peer, why);
         s->trailers_sent = 1;
-        submit_status(c, s->sid, GRPC_UNIMPLEMENTED, why, 1);
+        submit_status(c, s->sid, GRPCF_STATUS_UNIMPLEMENTED, why, 1);
         return;
     }
     /* on_open before any data can be sent: the callee sets its user pointer. */
@@ -779,16 +776,16 @@ static void framing_failed(struct xds_stream *s, const char *why)
     const struct grpcf_deframer *d = &s->df;
     if (d->hlen == GRPCF_PREFIX && d->hdr[0] == 1 && s->encoding) {
         char *m = xasprintf("grpc-encoding %s is not supported (identity only)", s->encoding);
-        xds_stream_finish(s, (enum xds_status)GRPC_UNIMPLEMENTED, m);
+        xds_stream_finish(s, GRPCF_STATUS_UNIMPLEMENTED, m);
         free(m);
     } else if (d->hlen == GRPCF_PREFIX && d->hdr[0] == 0) {
         uint32_t n = (uint32_t)d->hdr[1] << 24 | (uint32_t)d->hdr[2] << 16 |
                      (uint32_t)d->hdr[3] << 8 | (uint32_t)d->hdr[4];
         char *m = xasprintf("Received message larger than max (%u vs. %zu)", n, d->max);
-        xds_stream_finish(s, XDS_STATUS_RESOURCE_EXHAUSTED, m);
+        xds_stream_finish(s, GRPCF_STATUS_RESOURCE_EXHAUSTED, m);
         free(m);
     } else {
-        xds_stream_finish(s, (enum xds_status)GRPC_INTERNAL, why);
+        xds_stream_finish(s, GRPCF_STATUS_INTERNAL, why);
     }
 }
 
@@ -851,10 +848,10 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *f, void *ud)
          * what is queued is sent (as gRPC core reports it to the server). */
         s->remote_closed = 1;
         if (grpcf_deframer_partial(&s->df) && !s->df.failed)
-            xds_stream_finish(s, (enum xds_status)GRPC_INTERNAL,
+            xds_stream_finish(s, GRPCF_STATUS_INTERNAL,
                               "the request stream ended inside a message");
         else
-            xds_stream_finish(s, XDS_STATUS_OK, "");
+            xds_stream_finish(s, GRPCF_STATUS_OK, "");
     }
     return 0;
 }

@@ -28,22 +28,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/grpcframe.h"
 #include "core/util.h"
 
 #define XDS_ADS_METHOD                                                                             \
     "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources"
-
-/* gRPC status codes used by callers (same numbers as grpc_status_code). */
-enum xds_status {
-    XDS_STATUS_OK = 0,
-    XDS_STATUS_UNKNOWN = 2,
-    XDS_STATUS_INVALID_ARGUMENT = 3,
-    XDS_STATUS_NOT_FOUND = 5,
-    XDS_STATUS_PERMISSION_DENIED = 7,
-    XDS_STATUS_RESOURCE_EXHAUSTED = 8,
-    XDS_STATUS_UNAVAILABLE = 14,
-    XDS_STATUS_UNAUTHENTICATED = 16,
-};
 
 struct xds_transport;
 struct xds_stream;
@@ -100,7 +89,7 @@ int xds_stream_send_owned(struct xds_stream *s, void *data, size_t len);
 
 /* Ends the call with a status once the queued messages are sent. Safe from
  * any thread; later calls are ignored. */
-void xds_stream_finish(struct xds_stream *s, enum xds_status code, const char *msg);
+void xds_stream_finish(struct xds_stream *s, enum grpcf_status code, const char *msg);
 
 /* A number unique per stream in this process, for logs and insights. */
 uint64_t xds_stream_id(const struct xds_stream *s);

@@ -311,7 +311,7 @@ TEST(xds_transport_back_pressure)
     }
     ASSERT(sent >= 4);
     ASSERT(sent < 100); /* bounded: not 200 MiB buffered */
-    xds_stream_finish(s, XDS_STATUS_RESOURCE_EXHAUSTED, "bye 100% \xc3\xbc");
+    xds_stream_finish(s, GRPCF_STATUS_RESOURCE_EXHAUSTED, "bye 100% \xc3\xbc");
 
     h2c_run(&c, 20000);
     ASSERT_INT_EQ(c.bad, 0);
