@@ -1520,14 +1520,7 @@ static void gateway_cross_mesh(struct gen *g, struct pb_arena *a,
 
 static int cmp_host(const void *a, const void *b)
 {
-    const char *x = *(const char *const *)a, *y = *(const char *const *)b;
-    int wx = strchr(x, '*') != NULL, wy = strchr(y, '*') != NULL;
-    if (wx != wy)
-        return wx - wy; /* exact names first, then wildcards, longest first */
-    size_t lx = strlen(x), ly = strlen(y);
-    if (wx && lx != ly)
-        return lx > ly ? -1 : 1;
-    return strcmp(x, y);
+    return xds_host_order(*(const char *const *)a, *(const char *const *)b);
 }
 
 static void gen_builtin_gateway(struct gen *g)

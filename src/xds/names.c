@@ -35,3 +35,14 @@ char *xds_stat_name(const char *name)
             *p = '_';
     return s;
 }
+
+int xds_host_order(const char *x, const char *y)
+{
+    int wx = strchr(x, '*') != NULL, wy = strchr(y, '*') != NULL;
+    if (wx != wy)
+        return wx - wy;
+    size_t lx = strlen(x), ly = strlen(y);
+    if (wx && lx != ly)
+        return lx > ly ? -1 : 1;
+    return strcmp(x, y);
+}

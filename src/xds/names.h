@@ -21,5 +21,8 @@ char *xds_name_outbound(const char *ip, uint32_t port);
 char *xds_name_local_cluster(uint32_t port);
 /* Kuma's stat name: the name with every ':' replaced by '_'. Caller frees. */
 char *xds_stat_name(const char *name);
+/* The order of a gateway's virtual-host names: exact names first (by
+ * strcmp), then wildcards, longest first. A qsort-style comparison. */
+int xds_host_order(const char *x, const char *y);
 
 #endif

@@ -44,6 +44,7 @@
 
 #include "core/types.h"
 #include "core/util.h"
+#include "xds/names.h"
 
 /* ---- selection ---------------------------------------------------------- */
 
@@ -1099,15 +1100,8 @@ static size_t entry_hosts(const json_t *item, const char **out, size_t max)
 
 static int cmp_vhost(const void *a, const void *b)
 {
-    const char *x = ((const struct xds_gw_vhost *)a)->name;
-    const char *y = ((const struct xds_gw_vhost *)b)->name;
-    int wx = strchr(x, '*') != NULL, wy = strchr(y, '*') != NULL;
-    if (wx != wy)
-        return wx - wy; /* exact names first, then wildcards, longest first */
-    size_t lx = strlen(x), ly = strlen(y);
-    if (wx && lx != ly)
-        return lx > ly ? -1 : 1;
-    return strcmp(x, y);
+    return xds_host_order(((const struct xds_gw_vhost *)a)->name,
+                          ((const struct xds_gw_vhost *)b)->name);
 }
 
 struct xds_gw_vhost *xds_gateway_vhosts(const struct xds_mesh_snapshot *snap,
