@@ -661,9 +661,10 @@ int ca_admin_issue(const char *ca_cert_pem, const char *ca_key_pem, int server,
     }
     struct leaf_in in = {server, hosts, nhosts, sans, serial, now_ns() / NS_PER_S, point};
     struct der d = {buf, 0, sizeof(buf), 0};
-    if (template_fits(ca, cakey))
+    int tmpl = template_fits(ca, cakey);
+    if (tmpl)
         leaf_tbs_der(ca, &in, &d);
-    if (template_fits(ca, cakey) && !d.overflow) {
+    if (tmpl && !d.overflow) {
         if (!(c = leaf_sign_pem(cakey, &d, e)))
             goto out;
     } else {
